@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install (Debian packages) and start the real services the tests use, on loopback.
+# Source it: it exports TOOLKEEPER_TEST_POSTGRES and TOOLKEEPER_TEST_REDIS.
+# Idempotent: a service already answering on its port is left as it is.
+set -euo pipefail
+
+TK_PG_PORT="${TK_PG_PORT:-54329}"
+TK_REDIS_PORT="${TK_REDIS_PORT:-63799}"
+TK_SERVICES_DIR="${TK_SERVICES_DIR:-/tmp/toolkeeper-services}"
+
+need=()
+command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "services: installing ${need[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+mkdir -p "$TK_SERVICES_DIR"
+
+# PostgreSQL: a private cluster owned by the postgres user, trust auth on 127.0.0.1 only.
+PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+PG_DATA="$TK_SERVICES_DIR/pg"
+if ! "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$TK_PG_PORT"; then
+  if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+    rm -rf "$PG_DATA"; mkdir -p "$PG_DATA"; chown postgres:postgres "$PG_DATA"
+    runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 >/dev/null
+  fi
+  chown -R postgres:postgres "$PG_DATA"
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/server.log" -w \
+    -o "-h 127.0.0.1 -p $TK_PG_PORT -k /tmp -c fsync=off -c max_connections=200" start >/dev/null
+fi
+export TOOLKEEPER_TEST_POSTGRES="postgresql://postgres@127.0.0.1:$TK_PG_PORT/postgres"
+
+# Redis: no persistence, loopback only.
+if ! redis-cli -h 127.0.0.1 -p "$TK_REDIS_PORT" ping >/dev/null 2>&1; then
+  redis-server --bind 127.0.0.1 --port "$TK_REDIS_PORT" --save '' --appendonly no \
+    --daemonize yes --logfile "$TK_SERVICES_DIR/redis.log" --dir "$TK_SERVICES_DIR"
+  for _ in $(seq 50); do redis-cli -h 127.0.0.1 -p "$TK_REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+export TOOLKEEPER_TEST_REDIS="redis://127.0.0.1:$TK_REDIS_PORT/0"
+echo "services: postgres $TOOLKEEPER_TEST_POSTGRES, redis $TOOLKEEPER_TEST_REDIS" >&2

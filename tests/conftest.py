@@ -1,0 +1,66 @@
+"""Shared fixtures: real services (PostgreSQL, Redis) and store URIs for every backend."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def service_url(variable: str) -> str:
+    """Return a real service's URL, failing under CI and skipping elsewhere when it is absent."""
+    url = os.environ.get(variable)
+    if url:
+        return url
+    message = f"{variable} is not set; run the tests through ./scripts/test.sh to start the service"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """Give a test its own, freshly created PostgreSQL database, dropped afterwards."""
+    import psycopg
+
+    server = service_url("TOOLKEEPER_TEST_POSTGRES")
+    name = f"tk_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = server.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """Give a test a real Redis database, flushed before and after."""
+    import redis
+
+    url = service_url("TOOLKEEPER_TEST_REDIS")
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Return a store URI for each real backend: an SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def test_output() -> Path:
+    """Return the folder where tests leave artefacts (screenshots, exports)."""
+    path = Path(os.environ.get("TOOLKEEPER_TEST_OUTPUT", "test-output"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
