@@ -1,0 +1,147 @@
+"""toolkeeper keeps the external tools of a Python application configured, healthy and within budget.
+
+The public names are listed in ``__all__`` and loaded on first use, so that
+``import toolkeeper`` stays fast: pydantic models, the store and the server
+are imported only when the application reaches for them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from toolkeeper._clock import Clock, FakeClock, SystemClock
+    from toolkeeper._errors import (
+        BudgetExceeded,
+        CallTimeoutError,
+        CircuitOpenError,
+        ConfigError,
+        ConfigIssue,
+        ConfigValidationError,
+        DuplicateOperationError,
+        MissingDependencyError,
+        MonitoringError,
+        RateLimited,
+        SecretDecryptionError,
+        SecretError,
+        SecretKeyMissingError,
+        StoreError,
+        ToolCallError,
+        ToolkeeperError,
+        UnknownEnvironmentError,
+        UnknownOperationError,
+        UnknownToolError,
+        UnknownVersionError,
+        VersionConflictError,
+    )
+    from toolkeeper.config import (
+        BaseWrapperConfig,
+        ConfigField,
+        ConfigFile,
+        Configuration,
+        ConfigVersion,
+        ExternalToolConfig,
+        Keyring,
+        POMLConfig,
+        RouteLLMConfig,
+        Secret,
+        register_tool_type,
+    )
+    from toolkeeper.keeper import Keeper
+    from toolkeeper.store import open_store
+
+__version__ = "0.1.0"
+
+_LOCATIONS = {
+    "BaseWrapperConfig": "toolkeeper.config",
+    "BudgetExceeded": "toolkeeper._errors",
+    "CallTimeoutError": "toolkeeper._errors",
+    "CircuitOpenError": "toolkeeper._errors",
+    "Clock": "toolkeeper._clock",
+    "ConfigError": "toolkeeper._errors",
+    "ConfigField": "toolkeeper.config",
+    "ConfigFile": "toolkeeper.config",
+    "ConfigIssue": "toolkeeper._errors",
+    "ConfigValidationError": "toolkeeper._errors",
+    "ConfigVersion": "toolkeeper.config",
+    "Configuration": "toolkeeper.config",
+    "DuplicateOperationError": "toolkeeper._errors",
+    "ExternalToolConfig": "toolkeeper.config",
+    "FakeClock": "toolkeeper._clock",
+    "Keeper": "toolkeeper.keeper",
+    "Keyring": "toolkeeper.config",
+    "MissingDependencyError": "toolkeeper._errors",
+    "MonitoringError": "toolkeeper._errors",
+    "POMLConfig": "toolkeeper.config",
+    "RateLimited": "toolkeeper._errors",
+    "RouteLLMConfig": "toolkeeper.config",
+    "Secret": "toolkeeper.config",
+    "SecretDecryptionError": "toolkeeper._errors",
+    "SecretError": "toolkeeper._errors",
+    "SecretKeyMissingError": "toolkeeper._errors",
+    "StoreError": "toolkeeper._errors",
+    "SystemClock": "toolkeeper._clock",
+    "ToolCallError": "toolkeeper._errors",
+    "ToolkeeperError": "toolkeeper._errors",
+    "UnknownEnvironmentError": "toolkeeper._errors",
+    "UnknownOperationError": "toolkeeper._errors",
+    "UnknownToolError": "toolkeeper._errors",
+    "UnknownVersionError": "toolkeeper._errors",
+    "VersionConflictError": "toolkeeper._errors",
+    "open_store": "toolkeeper.store",
+    "register_tool_type": "toolkeeper.config",
+}
+
+__all__ = [
+    "BaseWrapperConfig",
+    "BudgetExceeded",
+    "CallTimeoutError",
+    "CircuitOpenError",
+    "Clock",
+    "ConfigError",
+    "ConfigField",
+    "ConfigFile",
+    "ConfigIssue",
+    "ConfigValidationError",
+    "ConfigVersion",
+    "Configuration",
+    "DuplicateOperationError",
+    "ExternalToolConfig",
+    "FakeClock",
+    "Keeper",
+    "Keyring",
+    "MissingDependencyError",
+    "MonitoringError",
+    "POMLConfig",
+    "RateLimited",
+    "RouteLLMConfig",
+    "Secret",
+    "SecretDecryptionError",
+    "SecretError",
+    "SecretKeyMissingError",
+    "StoreError",
+    "SystemClock",
+    "ToolCallError",
+    "ToolkeeperError",
+    "UnknownEnvironmentError",
+    "UnknownOperationError",
+    "UnknownToolError",
+    "UnknownVersionError",
+    "VersionConflictError",
+    "open_store",
+    "register_tool_type",
+]
+
+
+def __getattr__(name: str) -> Any:
+    location = _LOCATIONS.get(name)
+    if location is None:
+        raise AttributeError(f"module 'toolkeeper' has no attribute {name!r}")
+    value = getattr(importlib.import_module(location), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

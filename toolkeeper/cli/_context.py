@@ -1,0 +1,67 @@
+"""What the global options select, and opening it on demand."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from toolkeeper.config.files import ConfigFile
+from toolkeeper.config.live import Configuration
+from toolkeeper.config.secrets import Keyring
+from toolkeeper.keeper import locate_config
+
+if TYPE_CHECKING:
+    from toolkeeper.store.sql import Store
+
+__all__ = ["CliState"]
+
+
+@dataclass
+class CliState:
+    """The file, environment and store chosen by the global options."""
+
+    config_path: str | None = None
+    environment: str | None = None
+    store_uri: str | None = None
+    _stores: list[Store] = field(default_factory=list)
+
+    def file(self, override: str | None = None) -> ConfigFile:
+        """Load the configuration file."""
+        return locate_config(override or self.config_path)
+
+    def store(self, file: ConfigFile, *, create: bool = True) -> Store:
+        """Open the store; with ``create=False`` a store that does not exist yet is not made."""
+        from toolkeeper.store import DEFAULT_STORE_URI, open_store
+
+        uri = self.store_uri or file.store or DEFAULT_STORE_URI
+        if not create and uri.startswith("sqlite:///"):
+            path = Path(uri.removeprefix("sqlite:///"))
+            if not path.exists():
+                uri = "memory://"
+        opened = open_store(uri)
+        self._stores.append(opened)
+        return opened
+
+    def configuration(self, *, file_override: str | None = None,
+                      create_store: bool = True) -> Configuration:
+        """Open the live configuration for the chosen environment."""
+        file = self.file(file_override)
+        return Configuration(
+            file,
+            store=self.store(file, create=create_store),
+            environment=self.environment,
+            keyring=Keyring.from_environment(),
+        )
+
+    def close(self) -> None:
+        """Close every store opened for this command."""
+        for opened in self._stores:
+            opened.close()
+        self._stores.clear()
+
+
+def default_actor() -> str:
+    """Return who is running the command, for the audit trail."""
+    return os.environ.get("USER") or os.environ.get("LOGNAME") or "cli"

@@ -1,0 +1,242 @@
+"""Resolve one tool's configuration from its layers, remembering where each value came from.
+
+Precedence, lowest first: built-in defaults < ``[defaults]`` < ``[tools.X]`` <
+``[environments.E.tools.X]`` (the environments ``E`` extends come first) <
+environment variables (a field's own ``ConfigField(env=...)``, then
+``TOOLKEEPER_TOOLS__X__FIELD``) < the runtime version stored for the environment.
+
+Layers are flat: a higher layer replaces a field's value whole (lists too).
+No library tracks the file and line of every merged value, so the merge is
+written here; it is a pure function (:func:`merge_layers`), tested by property.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from toolkeeper._errors import (
+    ConfigIssue,
+    ConfigValidationError,
+    SecretError,
+    UnknownToolError,
+)
+from toolkeeper.config.fields import config_field_of
+from toolkeeper.config.files import ConfigFile
+from toolkeeper.config.schema import DEFAULT_TYPE, BaseWrapperConfig, is_sensitive, tool_type
+from toolkeeper.config.secrets import Keyring, Secret, is_encrypted, is_reference, mask, resolve_secret
+
+__all__ = [
+    "VARIABLE_PREFIX",
+    "Layer",
+    "Origin",
+    "ResolvedTool",
+    "merge_layers",
+    "resolve_tool",
+    "shown_value",
+    "variable_name",
+]
+
+VARIABLE_PREFIX = "TOOLKEEPER_TOOLS__"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where one value came from: a layer, and the file line or variable that set it."""
+
+    layer: str
+    detail: str
+    file: str | None = None
+    line: int | None = None
+    path: str | None = None
+
+    def __str__(self) -> str:
+        if self.file is not None and self.line is not None:
+            return f"{self.detail} ({self.file}:{self.line})"
+        return self.detail
+
+
+BUILTIN = Origin(layer="default", detail="built-in default")
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One source of values, each value with its origin."""
+
+    name: str
+    values: Mapping[str, Any]
+    origins: Mapping[str, Origin] = field(default_factory=dict)
+
+
+def merge_layers(layers: Sequence[Layer]) -> tuple[dict[str, Any], dict[str, Origin]]:
+    """Merge layers given lowest first: each field takes the value of the highest layer setting it."""
+    values: dict[str, Any] = {}
+    origins: dict[str, Origin] = {}
+    for layer in layers:
+        for key, value in layer.values.items():
+            values[key] = value
+            origins[key] = layer.origins.get(key, Origin(layer=layer.name, detail=layer.name))
+    return values, origins
+
+
+def variable_name(tool: str, field_name: str) -> str:
+    """Return the environment variable that sets ``field_name`` of ``tool``."""
+    return f"{VARIABLE_PREFIX}{tool.upper().replace('-', '_')}__{field_name.upper()}"
+
+
+def shown_value(value: Any, *, sensitive: bool) -> Any:
+    """Return ``value`` as it may be shown: a secret masked, a reference as written."""
+    if not sensitive or value is None:
+        return value
+    if isinstance(value, Secret):
+        return value.masked
+    text = str(value)
+    if is_reference(text):
+        return text
+    if is_encrypted(text):
+        return "enc:…"
+    return mask(text)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedTool:
+    """A tool's validated configuration for one environment, with each value's origin."""
+
+    name: str
+    environment: str
+    config: BaseWrapperConfig
+    origins: dict[str, Origin]
+
+    def explain(self) -> list[dict[str, Any]]:
+        """List every field with its shown value and where it came from."""
+        model = type(self.config)
+        rows = []
+        for name in model.model_fields:
+            origin = self.origins.get(name, BUILTIN)
+            rows.append({
+                "field": name,
+                "value": shown_value(getattr(self.config, name), sensitive=is_sensitive(model, name)),
+                "source": origin.layer,
+                "origin": str(origin),
+                "file": origin.file,
+                "line": origin.line,
+            })
+        return rows
+
+
+def _file_layer(file: ConfigFile, name: str, key_path: tuple[str, ...], table: Mapping[str, Any],
+                fields: Mapping[str, Any], detail: str) -> Layer:
+    values = {key: value for key, value in table.items() if key in fields or name != "defaults"}
+    origins = {
+        key: Origin(layer=name, detail=detail, file=file.name if file.path else None,
+                    line=file.line_of((*key_path, key)), path=".".join((*key_path, key)))
+        for key in values
+    }
+    return Layer(name=name, values=values, origins=origins)
+
+
+def _variable_layer(tool: str, model: type[BaseWrapperConfig],
+                    environ: Mapping[str, str]) -> Layer:
+    values: dict[str, Any] = {}
+    origins: dict[str, Origin] = {}
+    for name in model.model_fields:
+        declared = config_field_of(model, name)
+        for variable in (declared.env if declared else None, variable_name(tool, name)):
+            if variable and variable in environ:
+                values[name] = environ[variable]
+                origins[name] = Origin(layer="variable", detail=f"environment variable {variable}",
+                                       path=variable)
+    prefix = variable_name(tool, "")
+    for variable in environ:
+        if variable.startswith(prefix) and variable[len(prefix):].lower() not in model.model_fields:
+            key = variable[len(prefix):].lower()
+            values[key] = environ[variable]
+            origins[key] = Origin(layer="variable", detail=f"environment variable {variable}",
+                                  path=variable)
+    return Layer(name="variable", values=values, origins=origins)
+
+
+def resolve_tool(
+    file: ConfigFile,
+    tool: str,
+    environment: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    runtime: Layer | None = None,
+    keyring: Keyring | None = None,
+) -> ResolvedTool:
+    """Merge and validate ``tool`` for ``environment``; raise ``ConfigValidationError`` listing all."""
+    env = os.environ if environ is None else environ
+    tables = file.tools
+    if tool not in tables:
+        raise UnknownToolError(tool, tables)
+    table = dict(tables[tool])
+    type_name = table.pop("type", DEFAULT_TYPE)
+    try:
+        model = tool_type(str(type_name))
+    except KeyError as exc:
+        raise ConfigValidationError([file.issue(("tools", tool, "type"), str(exc.args[0]),
+                                                type_name)]) from None
+    fields = model.model_fields
+    layers = [
+        _file_layer(file, "defaults", ("defaults",), file.defaults, fields, "[defaults]"),
+        _file_layer(file, "tool", ("tools", tool), table, fields, f"[tools.{tool}]"),
+    ]
+    if environment in file.environments:
+        for name in file.environment_chain(environment):
+            overrides = file.environments[name].get("tools", {}).get(tool, {})
+            layers.append(_file_layer(file, "environment", ("environments", name, "tools", tool),
+                                      overrides, fields, f"[environments.{name}.tools.{tool}]"))
+    layers.append(_variable_layer(tool, model, env))
+    if runtime is not None:
+        layers.append(runtime)
+    values, origins = merge_layers(layers)
+
+    issues: list[ConfigIssue] = []
+    for name, value in list(values.items()):
+        if name in fields and is_sensitive(model, name) and isinstance(value, str):
+            try:
+                values[name] = resolve_secret(value, keyring=keyring, environ=env)
+            except SecretError as exc:
+                issues.append(_issue(tool, name, origins.get(name), shown_value(value, sensitive=True),
+                                     str(exc)))
+    try:
+        config = model.model_validate(values)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            loc = [str(part) for part in error["loc"]]
+            name = loc[0] if loc else ""
+            sensitive = bool(name) and name in fields and is_sensitive(model, name)
+            value = shown_value(error.get("input"), sensitive=sensitive) if loc else None
+            rule = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                rule = f"unknown field for tool type {model.type_name!r}"
+            issues.append(_issue(tool, ".".join(loc), origins.get(name), value, rule,
+                                 has_value=bool(loc)))
+    if issues:
+        raise ConfigValidationError(_located(file, tool, issues))
+    return ResolvedTool(name=tool, environment=environment, config=config, origins=origins)
+
+
+def _issue(tool: str, name: str, origin: Origin | None, value: Any, rule: str, *,
+           has_value: bool = True) -> ConfigIssue:
+    if origin is None or origin.path is None:
+        path = f"tools.{tool}.{name}" if name else f"tools.{tool}"
+        return ConfigIssue(path=path, rule=rule, value=value, has_value=has_value)
+    suffix = name.partition(".")[2]
+    path = origin.path + (f".{suffix}" if suffix else "")
+    return ConfigIssue(path=path, rule=rule, value=value, file=origin.file, line=origin.line,
+                       has_value=has_value)
+
+
+def _located(file: ConfigFile, tool: str, issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    located = []
+    for issue in issues:
+        if issue.file is None and issue.path == f"tools.{tool}" and file.path is not None:
+            issue = file.issue(("tools", tool), issue.rule, has_value=False)
+        located.append(issue)
+    return located

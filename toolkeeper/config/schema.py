@@ -1,0 +1,250 @@
+"""The configuration models: BaseWrapperConfig, ExternalToolConfig and the tool-type registry.
+
+One pydantic model per kind of tool; the fields, their defaults and rules are
+declared here once and read everywhere else (loader, CLI, API, admin UI).
+Models are frozen: a configuration is a snapshot, changed only through a new
+version (see :mod:`toolkeeper.config.live`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from toolkeeper.config.fields import ConfigField, config_field_of
+from toolkeeper.config.secrets import Secret
+
+__all__ = [
+    "BaseWrapperConfig",
+    "ExternalToolConfig",
+    "is_sensitive",
+    "register_tool_type",
+    "tool_type",
+    "tool_types",
+]
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must be an http:// or https:// URL")
+    if not parts.hostname:
+        raise ValueError("must be a URL with a host name")
+    return value
+
+
+def _thresholds(values: list[float]) -> list[float]:
+    if sorted(set(values)) != values:
+        raise ValueError("must list distinct fractions in increasing order")
+    return values
+
+
+class BaseWrapperConfig(BaseModel):
+    """Settings every wrapped tool has: switches, timeouts, retries, circuit and monitoring."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    type_name: ClassVar[str] = "base"
+
+    enabled: Annotated[bool, ConfigField(description="Call the tool at all.")] = True
+    fallback_enabled: Annotated[
+        bool, ConfigField(description="Serve from the fallback when the tool fails.")
+    ] = True
+    timeout_seconds: Annotated[
+        float, ConfigField(description="Give up on one attempt after this long.", gt=0, le=3600)
+    ] = 30.0
+    max_retry_attempts: Annotated[
+        int, ConfigField(description="Retries after the first attempt.", ge=0, le=20)
+    ] = 2
+    retry_backoff_seconds: Annotated[
+        float, ConfigField(description="Initial retry backoff (full jitter).", ge=0, le=600)
+    ] = 0.5
+    retry_backoff_max_seconds: Annotated[
+        float, ConfigField(description="Longest wait between two attempts.", ge=0, le=3600)
+    ] = 30.0
+    retry_backoff_multiplier: Annotated[
+        float, ConfigField(description="Growth of the backoff per attempt.", ge=1, le=10)
+    ] = 2.0
+    circuit_failure_rate: Annotated[
+        float, ConfigField(description="Failure rate that opens the circuit.", gt=0, le=1)
+    ] = 0.5
+    circuit_minimum_calls: Annotated[
+        int, ConfigField(description="Calls needed before the circuit may open.", ge=1)
+    ] = 10
+    circuit_window_size: Annotated[
+        int, ConfigField(description="Recent calls the failure rate is taken over.", ge=1)
+    ] = 50
+    circuit_open_seconds: Annotated[
+        float, ConfigField(description="Wait before probing an open circuit.", gt=0, le=86400)
+    ] = 30.0
+    circuit_half_open_probes: Annotated[
+        int, ConfigField(description="Successful probes needed to close the circuit.", ge=1)
+    ] = 3
+    circuit_slow_call_seconds: Annotated[
+        float | None, ConfigField(description="A call slower than this counts as slow.", gt=0)
+    ] = None
+    circuit_slow_call_rate: Annotated[
+        float, ConfigField(description="Slow-call rate that opens the circuit.", gt=0, le=1)
+    ] = 1.0
+    latency_objective_ms: Annotated[
+        float, ConfigField(description="p95 latency objective, used by health.", gt=0)
+    ] = 2000.0
+    monitoring_enabled: Annotated[bool, ConfigField(description="Record operations.")] = True
+    metrics_retention_days: Annotated[
+        int, ConfigField(description="Days raw operation records are kept.", ge=1, le=3650)
+    ] = 30
+    debug_logging: Annotated[bool, ConfigField(description="Log every call at DEBUG.")] = False
+
+    @model_validator(mode="after")
+    def _backoff_bounds(self) -> Self:
+        if self.retry_backoff_seconds > self.retry_backoff_max_seconds:
+            raise ValueError(
+                "retry_backoff_seconds must not exceed retry_backoff_max_seconds "
+                f"({self.retry_backoff_seconds:g} > {self.retry_backoff_max_seconds:g})"
+            )
+        return self
+
+    def to_dict(self, *, mask_sensitive: bool = True) -> dict[str, Any]:
+        """Return the settings as JSON-ready data, secrets masked unless told otherwise."""
+        data = self.model_dump(mode="json")
+        if not mask_sensitive:
+            for name in type(self).model_fields:
+                value = getattr(self, name)
+                if isinstance(value, Secret):
+                    data[name] = value.get_secret_value()
+        return data
+
+
+class ExternalToolConfig(BaseWrapperConfig):
+    """Settings of a tool reached over the network: endpoint, credentials, limits and budgets."""
+
+    type_name: ClassVar[str] = "external"
+
+    api_endpoint: Annotated[
+        str | None, ConfigField(description="Base URL of the API.", validator=_http_url)
+    ] = None
+    api_key: Annotated[
+        Secret | None, ConfigField(description="API key or token.", sensitive=True)
+    ] = None
+    api_version: Annotated[str | None, ConfigField(description="API version to ask for.")] = None
+    auth_type: Annotated[
+        Literal["none", "bearer", "api_key", "oauth", "basic"],
+        ConfigField(description="How requests authenticate."),
+    ] = "bearer"
+    oauth_client_id: Annotated[str | None, ConfigField(description="OAuth client id.")] = None
+    oauth_client_secret: Annotated[
+        Secret | None, ConfigField(description="OAuth client secret.", sensitive=True)
+    ] = None
+    username: Annotated[str | None, ConfigField(description="User for basic auth.")] = None
+    password: Annotated[
+        Secret | None, ConfigField(description="Password for basic auth.", sensitive=True)
+    ] = None
+    rate_limit_requests_per_minute: Annotated[
+        int | None, ConfigField(description="Requests allowed per minute.", ge=1)
+    ] = None
+    rate_limit_tokens_per_minute: Annotated[
+        int | None, ConfigField(description="Tokens allowed per minute.", ge=1)
+    ] = None
+    rate_limit_burst: Annotated[
+        int | None, ConfigField(description="Requests allowed at once above the rate.", ge=1)
+    ] = None
+    connect_timeout_seconds: Annotated[
+        float, ConfigField(description="Time to open a connection.", gt=0, le=600)
+    ] = 5.0
+    read_timeout_seconds: Annotated[
+        float, ConfigField(description="Time to wait for a response.", gt=0, le=3600)
+    ] = 30.0
+    pool_max_connections: Annotated[
+        int, ConfigField(description="Connections open at most.", ge=1, le=10000)
+    ] = 20
+    pool_max_keepalive: Annotated[
+        int, ConfigField(description="Idle connections kept open.", ge=0, le=10000)
+    ] = 10
+    daily_budget: Annotated[
+        Decimal | None, ConfigField(description="USD a day, at most.", ge=0)
+    ] = None
+    monthly_budget: Annotated[
+        Decimal | None, ConfigField(description="USD a month, at most.", ge=0)
+    ] = None
+    budget_alert_thresholds: Annotated[
+        list[Annotated[float, ConfigField(gt=0, le=1)]],
+        ConfigField(description="Fractions of a budget that raise a warning.",
+                    validator=_thresholds),
+    ] = [0.8, 0.95]  # noqa: RUF012 - pydantic copies mutable defaults per instance
+    cost_tracking_enabled: Annotated[bool, ConfigField(description="Record costs.")] = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems: list[str] = []
+        if self.connect_timeout_seconds >= self.read_timeout_seconds:
+            problems.append(
+                "connect_timeout_seconds must be below read_timeout_seconds "
+                f"({self.connect_timeout_seconds:g} >= {self.read_timeout_seconds:g})"
+            )
+        if self.pool_max_keepalive > self.pool_max_connections:
+            problems.append(
+                "pool_max_keepalive must not exceed pool_max_connections "
+                f"({self.pool_max_keepalive} > {self.pool_max_connections})"
+            )
+        if (
+            self.daily_budget is not None
+            and self.monthly_budget is not None
+            and self.daily_budget > self.monthly_budget
+        ):
+            problems.append(
+                "daily_budget must not exceed monthly_budget "
+                f"({self.daily_budget} > {self.monthly_budget})"
+            )
+        if self.auth_type == "oauth" and not (self.oauth_client_id and self.oauth_client_secret):
+            problems.append("auth_type 'oauth' needs oauth_client_id and oauth_client_secret")
+        if self.auth_type == "basic" and not (self.username and self.password):
+            problems.append("auth_type 'basic' needs username and password")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+ConfigT = TypeVar("ConfigT", bound=type[BaseWrapperConfig])
+
+_TOOL_TYPES: dict[str, type[BaseWrapperConfig]] = {
+    "base": BaseWrapperConfig,
+    "external": ExternalToolConfig,
+}
+DEFAULT_TYPE = "external"
+
+
+def register_tool_type(name: str) -> Any:
+    """Register a config model under a ``type`` name usable in ``[tools.X]``; use as a decorator."""
+
+    def decorate(model: ConfigT) -> ConfigT:
+        existing = _TOOL_TYPES.get(name)
+        if existing is not None and existing is not model:
+            raise ValueError(f"tool type {name!r} is already registered to {existing.__name__}")
+        model.type_name = name
+        _TOOL_TYPES[name] = model
+        return model
+
+    return decorate
+
+
+def tool_type(name: str) -> type[BaseWrapperConfig]:
+    """Return the model registered as ``name``; raise ``KeyError`` naming the known types."""
+    try:
+        return _TOOL_TYPES[name]
+    except KeyError:
+        known = ", ".join(sorted(_TOOL_TYPES))
+        raise KeyError(f"unknown tool type {name!r}; known types: {known}") from None
+
+
+def tool_types() -> dict[str, type[BaseWrapperConfig]]:
+    """Return every registered tool type by name."""
+    return dict(_TOOL_TYPES)
+
+
+def is_sensitive(model: type[BaseModel], name: str) -> bool:
+    """Tell whether field ``name`` of ``model`` holds a secret."""
+    field = config_field_of(model, name)
+    return field is not None and field.sensitive
