@@ -1,4 +1,4 @@
-"""toolkeeper keeps the external tools of a Python application configured, healthy and within budget.
+"""toolkeeper keeps an application's external tools configured, healthy and within budget.
 
 The public names are listed in ``__all__`` and loaded on first use, so that
 ``import toolkeeper`` stays fast: pydantic models, the store and the server

@@ -90,8 +90,10 @@ class Keeper:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"Keeper(config={self.config.file.name!r}, "
-                f"environment={self.config.environment!r}, store={self.store.uri!r})")
+        return (
+            f"Keeper(config={self.config.file.name!r}, "
+            f"environment={self.config.environment!r}, store={self.store.uri!r})"
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError("a Keeper holds open connections and cannot be pickled")

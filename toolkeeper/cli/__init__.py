@@ -32,15 +32,23 @@ app.add_typer(secrets_app, name="secrets")
 def _global_options(
     ctx: typer.Context,
     config: str | None = typer.Option(
-        None, "--config", "-c", envvar="TOOLKEEPER_CONFIG",
+        None,
+        "--config",
+        "-c",
+        envvar="TOOLKEEPER_CONFIG",
         help="Configuration file (default: ./toolkeeper.toml when present).",
     ),
     env: str | None = typer.Option(
-        None, "--env", "-e", envvar="TOOLKEEPER_ENV",
+        None,
+        "--env",
+        "-e",
+        envvar="TOOLKEEPER_ENV",
         help="Environment to use (default: the file's default_environment).",
     ),
     store: str | None = typer.Option(
-        None, "--store", envvar="TOOLKEEPER_STORE",
+        None,
+        "--store",
+        envvar="TOOLKEEPER_STORE",
         help="Store URI: sqlite:///path or postgresql://… (default: ./.toolkeeper/state.db).",
     ),
 ) -> None:

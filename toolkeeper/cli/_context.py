@@ -44,8 +44,9 @@ class CliState:
         self._stores.append(opened)
         return opened
 
-    def configuration(self, *, file_override: str | None = None,
-                      create_store: bool = True) -> Configuration:
+    def configuration(
+        self, *, file_override: str | None = None, create_store: bool = True
+    ) -> Configuration:
         """Open the live configuration for the chosen environment."""
         file = self.file(file_override)
         return Configuration(

@@ -25,8 +25,9 @@ def report_error(error: BaseException | str) -> None:
 
     if isinstance(error, ConfigValidationError):
         count = len(error.issues)
-        err_console.print(f"[bold red]error:[/] {count} configuration problem"
-                          f"{'s' if count != 1 else ''}:")
+        err_console.print(
+            f"[bold red]error:[/] {count} configuration problem{'s' if count != 1 else ''}:"
+        )
         for issue in error.issues:
             err_console.print(f"  - {escape(str(issue))}")
         return

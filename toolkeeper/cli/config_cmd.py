@@ -6,8 +6,8 @@ import tomllib
 from typing import Any
 
 import typer
-from rich.table import Table
 from rich.markup import escape
+from rich.table import Table
 
 from toolkeeper._errors import ConfigError, ConfigValidationError
 from toolkeeper.cli._context import CliState, default_actor
@@ -53,17 +53,24 @@ def validate(
     configuration = state.configuration(file_override=file, create_store=False)
     issues = configuration.validate()
     if as_json:
-        print_json({"valid": not issues, "file": configuration.file.name,
-                    "issues": [issue.to_dict() for issue in issues]})
+        print_json(
+            {
+                "valid": not issues,
+                "file": configuration.file.name,
+                "issues": [issue.to_dict() for issue in issues],
+            }
+        )
         if issues:
             raise typer.Exit(1)
         return
     if issues:
         raise ConfigValidationError(issues)
     tools = configuration.tools()
-    console.print(f"[green]ok[/] {escape(configuration.file.name)}: {len(tools)} tool"
-                  f"{'s' if len(tools) != 1 else ''} ({', '.join(tools) or 'none'}) valid in "
-                  f"environments {', '.join(configuration.environments())}")
+    console.print(
+        f"[green]ok[/] {escape(configuration.file.name)}: {len(tools)} tool"
+        f"{'s' if len(tools) != 1 else ''} ({', '.join(tools) or 'none'}) valid in "
+        f"environments {', '.join(configuration.environments())}"
+    )
 
 
 @app.command("show")
@@ -79,13 +86,21 @@ def show(
     version = configuration.version(tool)
     rows = resolved.explain()
     if as_json:
-        print_json({"tool": tool, "environment": configuration.environment,
-                    "type": type(resolved.config).type_name, "version": version,
-                    "values": {row["field"]: row["value"] for row in rows},
-                    **({"sources": rows} if explain else {})})
+        print_json(
+            {
+                "tool": tool,
+                "environment": configuration.environment,
+                "type": type(resolved.config).type_name,
+                "version": version,
+                "values": {row["field"]: row["value"] for row in rows},
+                **({"sources": rows} if explain else {}),
+            }
+        )
         return
-    table = Table(title=f"{tool} ({type(resolved.config).type_name}) · environment "
-                  f"{configuration.environment} · version {version}")
+    table = Table(
+        title=f"{tool} ({type(resolved.config).type_name}) · environment "
+        f"{configuration.environment} · version {version}"
+    )
     table.add_column("field")
     table.add_column("value")
     if explain:
@@ -106,14 +121,21 @@ def set_values(
     reason: str = typer.Option(..., "--reason", "-m", help="Why (kept in the history)."),
     actor: str | None = typer.Option(None, "--actor", help="Who (default: $USER)."),
     expected_version: int | None = typer.Option(
-        None, "--expected-version", help="Refuse if the current version is not this one."),
+        None, "--expected-version", help="Refuse if the current version is not this one."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Change fields of a tool at runtime, as a new version."""
     changes = dict(parse_assignment(text) for text in assignments)
     configuration = _state(ctx).configuration()
-    version = configuration.update(tool, changes, actor=actor or default_actor(), reason=reason,
-                                   source="cli", expected_version=expected_version)
+    version = configuration.update(
+        tool,
+        changes,
+        actor=actor or default_actor(),
+        reason=reason,
+        source="cli",
+        expected_version=expected_version,
+    )
     _print_version(version, as_json=as_json)
 
 
@@ -128,8 +150,9 @@ def rollback(
 ) -> None:
     """Restore an earlier version's values as a new version."""
     configuration = _state(ctx).configuration()
-    restored = configuration.rollback(tool, version, actor=actor or default_actor(),
-                                      reason=reason, source="cli")
+    restored = configuration.rollback(
+        tool, version, actor=actor or default_actor(), reason=reason, source="cli"
+    )
     _print_version(restored, as_json=as_json)
 
 
@@ -149,10 +172,14 @@ def history(
     for column in ("version", "when", "actor", "source", "reason", "changes"):
         table.add_column(column)
     for version in versions:
-        table.add_row(str(version.version),
-                      version.created_at.isoformat(timespec="seconds") if version.created_at
-                      else "", escape(version.actor), version.source, escape(version.reason),
-                      escape(_describe(version.changes)))
+        table.add_row(
+            str(version.version),
+            version.created_at.isoformat(timespec="seconds") if version.created_at else "",
+            escape(version.actor),
+            version.source,
+            escape(version.reason),
+            escape(_describe(version.changes)),
+        )
     if not versions:
         console.print(f"{tool}: no runtime changes (version 0: the file's values)")
         return
@@ -193,6 +220,8 @@ def _print_version(version: ConfigVersion, *, as_json: bool) -> None:
     if as_json:
         print_json(version.to_dict())
         return
-    console.print(f"{version.tool} is now at version {version.version} "
-                  f"(environment {version.environment}, by {escape(version.actor)}): "
-                  f"{escape(_describe(version.changes)) or 'no change'}")
+    console.print(
+        f"{version.tool} is now at version {version.version} "
+        f"(environment {version.environment}, by {escape(version.actor)}): "
+        f"{escape(_describe(version.changes)) or 'no change'}"
+    )

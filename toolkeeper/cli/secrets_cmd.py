@@ -30,7 +30,8 @@ def _keyring() -> Keyring:
 @app.command("keygen")
 def keygen(
     file: Path | None = typer.Option(
-        None, "--file", help="Write the key to this file (mode 0600) instead of printing it."),
+        None, "--file", help="Write the key to this file (mode 0600) instead of printing it."
+    ),
 ) -> None:
     """Make a new encryption key; print it as the last line, or write it to a file."""
     key = generate_key()
@@ -60,5 +61,7 @@ def rotate(ctx: typer.Context) -> None:
     keyring = _keyring()
     configuration = state.configuration()
     changed = configuration.rotate_secrets(keyring)
-    console.print(f"re-encrypted the secrets of {changed} stored version"
-                  f"{'s' if changed != 1 else ''} under the first key")
+    console.print(
+        f"re-encrypted the secrets of {changed} stored version"
+        f"{'s' if changed != 1 else ''} under the first key"
+    )

@@ -3,7 +3,7 @@
 from toolkeeper.config import tools as _builtin_tools  # registers routellm and poml
 from toolkeeper.config.fields import ConfigField
 from toolkeeper.config.files import ConfigFile
-from toolkeeper.config.live import ConfigVersion, Configuration
+from toolkeeper.config.live import Configuration, ConfigVersion
 from toolkeeper.config.schema import (
     BaseWrapperConfig,
     ExternalToolConfig,

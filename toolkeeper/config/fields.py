@@ -51,15 +51,14 @@ class ConfigField:
         """Apply the range, allowed values and custom validator to a parsed value."""
         if value is None:
             return value
-        rules = (
-            (self.ge, lambda bound: value >= bound, "greater than or equal to"),
-            (self.gt, lambda bound: value > bound, "greater than"),
-            (self.le, lambda bound: value <= bound, "less than or equal to"),
-            (self.lt, lambda bound: value < bound, "less than"),
-        )
-        for bound, holds, words in rules:
-            if bound is not None and not holds(bound):
-                raise ValueError(f"must be {words} {bound:g}")
+        if self.ge is not None and not value >= self.ge:
+            raise ValueError(f"must be greater than or equal to {self.ge:g}")
+        if self.gt is not None and not value > self.gt:
+            raise ValueError(f"must be greater than {self.gt:g}")
+        if self.le is not None and not value <= self.le:
+            raise ValueError(f"must be less than or equal to {self.le:g}")
+        if self.lt is not None and not value < self.lt:
+            raise ValueError(f"must be less than {self.lt:g}")
         if self.choices is not None and value not in self.choices:
             allowed = ", ".join(repr(choice) for choice in self.choices)
             raise ValueError(f"must be one of {allowed}")

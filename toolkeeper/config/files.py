@@ -92,8 +92,11 @@ class ConfigFile:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigValidationError(
-                [ConfigIssue(path=str(path), rule=f"cannot read file: {exc.strerror}",
-                             has_value=False)]
+                [
+                    ConfigIssue(
+                        path=str(path), rule=f"cannot read file: {exc.strerror}", has_value=False
+                    )
+                ]
             ) from None
         return cls.parse(text, path=path)
 
@@ -105,9 +108,15 @@ class ConfigFile:
         except tomllib.TOMLDecodeError as exc:
             match = re.search(r"line (\d+)", str(exc))
             raise ConfigValidationError(
-                [ConfigIssue(path="(file)", rule=f"invalid TOML: {exc}", has_value=False,
-                             file=str(path) if path else None,
-                             line=int(match.group(1)) if match else None)]
+                [
+                    ConfigIssue(
+                        path="(file)",
+                        rule=f"invalid TOML: {exc}",
+                        has_value=False,
+                        file=str(path) if path else None,
+                        line=int(match.group(1)) if match else None,
+                    )
+                ]
             ) from None
         loaded = cls(path=path, data=data, lines=key_lines(text))
         problems = loaded.shape_issues()
@@ -128,27 +137,43 @@ class ConfigFile:
                 return line
         return None
 
-    def issue(self, key_path: tuple[str, ...], rule: str, value: Any = None, *,
-              has_value: bool = True) -> ConfigIssue:
+    def issue(
+        self, key_path: tuple[str, ...], rule: str, value: Any = None, *, has_value: bool = True
+    ) -> ConfigIssue:
         """Build an issue located at ``key_path`` in this file."""
-        return ConfigIssue(path=".".join(key_path), rule=rule, value=value,
-                           has_value=has_value, file=self.name if self.path else None,
-                           line=self.line_of(key_path))
+        return ConfigIssue(
+            path=".".join(key_path),
+            rule=rule,
+            value=value,
+            has_value=has_value,
+            file=self.name if self.path else None,
+            line=self.line_of(key_path),
+        )
 
     @property
     def defaults(self) -> dict[str, Any]:
         """Return the ``[defaults]`` table."""
-        return dict(self.data.get("defaults", {}))
+        return dict(self._table("defaults"))
 
     @property
     def tools(self) -> dict[str, dict[str, Any]]:
         """Return the ``[tools.*]`` tables by tool name."""
-        return {name: dict(table) for name, table in self.data.get("tools", {}).items()}
+        return self._tables("tools")
 
     @property
     def environments(self) -> dict[str, dict[str, Any]]:
         """Return the ``[environments.*]`` tables by environment name."""
-        return {name: dict(table) for name, table in self.data.get("environments", {}).items()}
+        return self._tables("environments")
+
+    def _table(self, key: str) -> dict[str, Any]:
+        value = self.data.get(key, {})
+        return value if isinstance(value, dict) else {}
+
+    def _tables(self, key: str) -> dict[str, dict[str, Any]]:
+        # Ill-shaped entries are reported by shape_issues(); readers just skip them.
+        return {
+            name: dict(table) for name, table in self._table(key).items() if isinstance(table, dict)
+        }
 
     @property
     def default_environment(self) -> str | None:
@@ -167,8 +192,13 @@ class ConfigFile:
         problems: list[ConfigIssue] = []
         for key, value in self.data.items():
             if key not in TOP_LEVEL_KEYS:
-                problems.append(self.issue((key,), "unknown top-level key; expected one of "
-                                           + ", ".join(TOP_LEVEL_KEYS), has_value=False))
+                problems.append(
+                    self.issue(
+                        (key,),
+                        "unknown top-level key; expected one of " + ", ".join(TOP_LEVEL_KEYS),
+                        has_value=False,
+                    )
+                )
             elif key in ("defaults", "tools", "environments") and not isinstance(value, dict):
                 problems.append(self.issue((key,), "must be a table", value))
             elif key in ("default_environment", "store") and not isinstance(value, str):
@@ -180,22 +210,37 @@ class ConfigFile:
             for name, table in tables.items():
                 if not isinstance(table, dict):
                     problems.append(self.issue((section, name), "must be a table", table))
+        problems.extend(self._environment_issues())
+        return problems
+
+    def _environment_issues(self) -> list[ConfigIssue]:
+        problems: list[ConfigIssue] = []
         for env_name, env in self.environments.items():
             if not isinstance(env, dict):
                 continue
             for key, value in env.items():
                 where = ("environments", env_name, key)
                 if key not in ENVIRONMENT_KEYS:
-                    problems.append(self.issue(where, "unknown key in an environment; expected "
-                                               "extends or tools", has_value=False))
+                    problems.append(
+                        self.issue(
+                            where,
+                            "unknown key in an environment; expected extends or tools",
+                            has_value=False,
+                        )
+                    )
                 elif key == "extends" and value not in self.environments:
-                    problems.append(self.issue(where, "extends an environment that is not "
-                                               "declared", value))
+                    problems.append(
+                        self.issue(where, "extends an environment that is not declared", value)
+                    )
                 elif key == "tools" and isinstance(value, dict):
                     problems.extend(
-                        self.issue(where + (tool,), "overrides a tool that is not declared in "
-                                   "[tools]", has_value=False)
-                        for tool in value if tool not in self.tools
+                        self.issue(
+                            (*where, tool),
+                            "overrides a tool that is not declared in [tools]",
+                            has_value=False,
+                        )
+                        for tool in value
+                        if tool not in self.tools
                     )
         return problems
 
@@ -210,9 +255,13 @@ class ConfigFile:
             if current in chain:
                 cycle = " -> ".join([*chain, current])
                 raise ConfigValidationError(
-                    [self.issue(("environments", name, "extends"),
-                                f"environments extend each other in a cycle: {cycle}",
-                                has_value=False)]
+                    [
+                        self.issue(
+                            ("environments", name, "extends"),
+                            f"environments extend each other in a cycle: {cycle}",
+                            has_value=False,
+                        )
+                    ]
                 )
             chain.append(current)
             parent = self.environments.get(current, {}).get("extends")

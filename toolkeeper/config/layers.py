@@ -28,7 +28,14 @@ from toolkeeper._errors import (
 from toolkeeper.config.fields import config_field_of
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.schema import DEFAULT_TYPE, BaseWrapperConfig, is_sensitive, tool_type
-from toolkeeper.config.secrets import Keyring, Secret, is_encrypted, is_reference, mask, resolve_secret
+from toolkeeper.config.secrets import (
+    Keyring,
+    Secret,
+    is_encrypted,
+    is_reference,
+    mask,
+    resolve_secret,
+)
 
 __all__ = [
     "VARIABLE_PREFIX",
@@ -73,7 +80,7 @@ class Layer:
 
 
 def merge_layers(layers: Sequence[Layer]) -> tuple[dict[str, Any], dict[str, Origin]]:
-    """Merge layers given lowest first: each field takes the value of the highest layer setting it."""
+    """Merge layers given lowest first: each field takes its value from the highest setting it."""
     values: dict[str, Any] = {}
     origins: dict[str, Origin] = {}
     for layer in layers:
@@ -117,30 +124,45 @@ class ResolvedTool:
         rows = []
         for name in model.model_fields:
             origin = self.origins.get(name, BUILTIN)
-            rows.append({
-                "field": name,
-                "value": shown_value(getattr(self.config, name), sensitive=is_sensitive(model, name)),
-                "source": origin.layer,
-                "origin": str(origin),
-                "file": origin.file,
-                "line": origin.line,
-            })
+            rows.append(
+                {
+                    "field": name,
+                    "value": shown_value(
+                        getattr(self.config, name), sensitive=is_sensitive(model, name)
+                    ),
+                    "source": origin.layer,
+                    "origin": str(origin),
+                    "file": origin.file,
+                    "line": origin.line,
+                }
+            )
         return rows
 
 
-def _file_layer(file: ConfigFile, name: str, key_path: tuple[str, ...], table: Mapping[str, Any],
-                fields: Mapping[str, Any], detail: str) -> Layer:
+def _file_layer(
+    file: ConfigFile,
+    name: str,
+    key_path: tuple[str, ...],
+    table: Mapping[str, Any],
+    *,
+    fields: Mapping[str, Any],
+    detail: str,
+) -> Layer:
     values = {key: value for key, value in table.items() if key in fields or name != "defaults"}
     origins = {
-        key: Origin(layer=name, detail=detail, file=file.name if file.path else None,
-                    line=file.line_of((*key_path, key)), path=".".join((*key_path, key)))
+        key: Origin(
+            layer=name,
+            detail=detail,
+            file=file.name if file.path else None,
+            line=file.line_of((*key_path, key)),
+            path=".".join((*key_path, key)),
+        )
         for key in values
     }
     return Layer(name=name, values=values, origins=origins)
 
 
-def _variable_layer(tool: str, model: type[BaseWrapperConfig],
-                    environ: Mapping[str, str]) -> Layer:
+def _variable_layer(tool: str, model: type[BaseWrapperConfig], environ: Mapping[str, str]) -> Layer:
     values: dict[str, Any] = {}
     origins: dict[str, Origin] = {}
     for name in model.model_fields:
@@ -148,15 +170,20 @@ def _variable_layer(tool: str, model: type[BaseWrapperConfig],
         for variable in (declared.env if declared else None, variable_name(tool, name)):
             if variable and variable in environ:
                 values[name] = environ[variable]
-                origins[name] = Origin(layer="variable", detail=f"environment variable {variable}",
-                                       path=variable)
+                origins[name] = Origin(
+                    layer="variable", detail=f"environment variable {variable}", path=variable
+                )
     prefix = variable_name(tool, "")
     for variable in environ:
-        if variable.startswith(prefix) and variable[len(prefix):].lower() not in model.model_fields:
-            key = variable[len(prefix):].lower()
+        if (
+            variable.startswith(prefix)
+            and variable[len(prefix) :].lower() not in model.model_fields
+        ):
+            key = variable[len(prefix) :].lower()
             values[key] = environ[variable]
-            origins[key] = Origin(layer="variable", detail=f"environment variable {variable}",
-                                  path=variable)
+            origins[key] = Origin(
+                layer="variable", detail=f"environment variable {variable}", path=variable
+            )
     return Layer(name="variable", values=values, origins=origins)
 
 
@@ -169,7 +196,7 @@ def resolve_tool(
     runtime: Layer | None = None,
     keyring: Keyring | None = None,
 ) -> ResolvedTool:
-    """Merge and validate ``tool`` for ``environment``; raise ``ConfigValidationError`` listing all."""
+    """Merge and validate ``tool`` for ``environment``; a ``ConfigValidationError`` lists all."""
     env = os.environ if environ is None else environ
     tables = file.tools
     if tool not in tables:
@@ -179,18 +206,29 @@ def resolve_tool(
     try:
         model = tool_type(str(type_name))
     except KeyError as exc:
-        raise ConfigValidationError([file.issue(("tools", tool, "type"), str(exc.args[0]),
-                                                type_name)]) from None
+        raise ConfigValidationError(
+            [file.issue(("tools", tool, "type"), str(exc.args[0]), type_name)]
+        ) from None
     fields = model.model_fields
     layers = [
-        _file_layer(file, "defaults", ("defaults",), file.defaults, fields, "[defaults]"),
-        _file_layer(file, "tool", ("tools", tool), table, fields, f"[tools.{tool}]"),
+        _file_layer(
+            file, "defaults", ("defaults",), file.defaults, fields=fields, detail="[defaults]"
+        ),
+        _file_layer(file, "tool", ("tools", tool), table, fields=fields, detail=f"[tools.{tool}]"),
     ]
     if environment in file.environments:
         for name in file.environment_chain(environment):
             overrides = file.environments[name].get("tools", {}).get(tool, {})
-            layers.append(_file_layer(file, "environment", ("environments", name, "tools", tool),
-                                      overrides, fields, f"[environments.{name}.tools.{tool}]"))
+            layers.append(
+                _file_layer(
+                    file,
+                    "environment",
+                    ("environments", name, "tools", tool),
+                    overrides,
+                    fields=fields,
+                    detail=f"[environments.{name}.tools.{tool}]",
+                )
+            )
     layers.append(_variable_layer(tool, model, env))
     if runtime is not None:
         layers.append(runtime)
@@ -202,8 +240,11 @@ def resolve_tool(
             try:
                 values[name] = resolve_secret(value, keyring=keyring, environ=env)
             except SecretError as exc:
-                issues.append(_issue(tool, name, origins.get(name), shown_value(value, sensitive=True),
-                                     str(exc)))
+                issues.append(
+                    _issue(
+                        tool, name, origins.get(name), shown_value(value, sensitive=True), str(exc)
+                    )
+                )
     try:
         config = model.model_validate(values)
     except ValidationError as exc:
@@ -215,28 +256,31 @@ def resolve_tool(
             rule = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 rule = f"unknown field for tool type {model.type_name!r}"
-            issues.append(_issue(tool, ".".join(loc), origins.get(name), value, rule,
-                                 has_value=bool(loc)))
+            issues.append(
+                _issue(tool, ".".join(loc), origins.get(name), value, rule, has_value=bool(loc))
+            )
     if issues:
         raise ConfigValidationError(_located(file, tool, issues))
     return ResolvedTool(name=tool, environment=environment, config=config, origins=origins)
 
 
-def _issue(tool: str, name: str, origin: Origin | None, value: Any, rule: str, *,
-           has_value: bool = True) -> ConfigIssue:
+def _issue(
+    tool: str, name: str, origin: Origin | None, value: Any, rule: str, *, has_value: bool = True
+) -> ConfigIssue:
     if origin is None or origin.path is None:
         path = f"tools.{tool}.{name}" if name else f"tools.{tool}"
         return ConfigIssue(path=path, rule=rule, value=value, has_value=has_value)
     suffix = name.partition(".")[2]
     path = origin.path + (f".{suffix}" if suffix else "")
-    return ConfigIssue(path=path, rule=rule, value=value, file=origin.file, line=origin.line,
-                       has_value=has_value)
+    return ConfigIssue(
+        path=path, rule=rule, value=value, file=origin.file, line=origin.line, has_value=has_value
+    )
 
 
 def _located(file: ConfigFile, tool: str, issues: list[ConfigIssue]) -> list[ConfigIssue]:
-    located = []
-    for issue in issues:
-        if issue.file is None and issue.path == f"tools.{tool}" and file.path is not None:
-            issue = file.issue(("tools", tool), issue.rule, has_value=False)
-        located.append(issue)
-    return located
+    return [
+        file.issue(("tools", tool), issue.rule, has_value=False)
+        if issue.file is None and issue.path == f"tools.{tool}" and file.path is not None
+        else issue
+        for issue in issues
+    ]

@@ -76,9 +76,16 @@ class ConfigVersion:
     @classmethod
     def from_record(cls, record: ConfigVersionRecord) -> ConfigVersion:
         """Build the public view of a stored version."""
-        return cls(tool=record.tool, environment=record.environment, version=record.version,
-                   actor=record.actor, reason=record.reason, source=record.source,
-                   created_at=record.created_at, changes=tuple(record.diff))
+        return cls(
+            tool=record.tool,
+            environment=record.environment,
+            version=record.version,
+            actor=record.actor,
+            reason=record.reason,
+            source=record.source,
+            created_at=record.created_at,
+            changes=tuple(record.diff),
+        )
 
 
 class Configuration:
@@ -184,8 +191,12 @@ class Configuration:
         unknown = [key for key in changes if key not in model.model_fields]
         if unknown:
             raise ConfigValidationError(
-                ConfigIssue(path=f"tools.{tool}.{key}", rule="unknown field for tool type "
-                            f"{model.type_name!r}", has_value=False) for key in unknown
+                ConfigIssue(
+                    path=f"tools.{tool}.{key}",
+                    rule=f"unknown field for tool type {model.type_name!r}",
+                    has_value=False,
+                )
+                for key in unknown
             )
         latest = self.store.latest_config_version(self.environment, tool)
         values = dict(latest.values) if latest else {}
@@ -198,8 +209,15 @@ class Configuration:
                 )
             else:
                 values[key] = value
-        return self._write(tool, values, latest, actor=actor, reason=reason, source=source,
-                           expected_version=expected_version)
+        return self._write(
+            tool,
+            values,
+            latest,
+            actor=actor,
+            reason=reason,
+            source=source,
+            expected_version=expected_version,
+        )
 
     def rollback(
         self,
@@ -215,8 +233,15 @@ class Configuration:
         target = self._record(tool, to_version)
         latest = self.store.latest_config_version(self.environment, tool)
         values = dict(target.values) if target else {}
-        return self._write(tool, values, latest, actor=actor, reason=reason, source=source,
-                           expected_version=expected_version)
+        return self._write(
+            tool,
+            values,
+            latest,
+            actor=actor,
+            reason=reason,
+            source=source,
+            expected_version=expected_version,
+        )
 
     def rotate_secrets(self, keyring: Keyring) -> int:
         """Re-encrypt every stored ``enc:`` value under the keyring's first key."""
@@ -224,7 +249,8 @@ class Configuration:
         def rotate(values: dict[str, Any]) -> dict[str, Any]:
             return {
                 key: keyring.rotate(value)
-                if isinstance(value, str) and value.startswith("enc:") else value
+                if isinstance(value, str) and value.startswith("enc:")
+                else value
                 for key, value in values.items()
             }
 
@@ -236,7 +262,11 @@ class Configuration:
     # Following changes ---------------------------------------------------
 
     def subscribe(self, callback: Callable[[ConfigVersion], None]) -> Callable[[], None]:
-        """Call ``callback`` with every new version, from this process or another; return an unsubscribe."""
+        """Call ``callback`` with every new version, from this process or another.
+
+        Returns a function that unsubscribes. Versions from other processes
+        arrive on :meth:`refresh` (called by :meth:`follow`'s thread).
+        """
         with self._lock:
             self._subscribers.append(callback)
 
@@ -257,8 +287,9 @@ class Configuration:
             for record in records:
                 if record.environment == self.environment:
                     self._cache.pop(record.tool, None)
-        versions = [ConfigVersion.from_record(r) for r in records
-                    if r.environment == self.environment]
+        versions = [
+            ConfigVersion.from_record(r) for r in records if r.environment == self.environment
+        ]
         for version in versions:
             self._notify(version)
         return versions
@@ -270,7 +301,9 @@ class Configuration:
                 return
             self._stop.clear()
             self._follower = threading.Thread(
-                target=self._follow, args=(interval_seconds,), name="toolkeeper-config-follow",
+                target=self._follow,
+                args=(interval_seconds,),
+                name="toolkeeper-config-follow",
                 daemon=True,
             )
             self._follower.start()
@@ -296,23 +329,30 @@ class Configuration:
         issues: list[ConfigIssue] = []
         known_fields = {name for model in tool_types().values() for name in model.model_fields}
         issues.extend(
-            self.file.issue(("defaults", key), "unknown field for every tool type",
-                            has_value=False)
-            for key in self.file.defaults if key not in known_fields
+            self.file.issue(("defaults", key), "unknown field for every tool type", has_value=False)
+            for key in self.file.defaults
+            if key not in known_fields
         )
         normalized = {name.upper().replace("-", "_") for name in self.file.tools}
         for variable in self.environ:
             if variable.startswith(VARIABLE_PREFIX):
-                tool = variable[len(VARIABLE_PREFIX):].partition("__")[0]
+                tool = variable[len(VARIABLE_PREFIX) :].partition("__")[0]
                 if tool not in normalized:
-                    issues.append(ConfigIssue(path=variable, rule="names no configured tool",
-                                              has_value=False))
+                    issues.append(
+                        ConfigIssue(path=variable, rule="names no configured tool", has_value=False)
+                    )
         for environment in self.environments():
             for tool in self.tools():
                 try:
                     latest = self.store.latest_config_version(environment, tool)
-                    resolve_tool(self.file, tool, environment, environ=self.environ,
-                                 runtime=_runtime_layer(latest), keyring=self.keyring)
+                    resolve_tool(
+                        self.file,
+                        tool,
+                        environment,
+                        environ=self.environ,
+                        runtime=_runtime_layer(latest),
+                        keyring=self.keyring,
+                    )
                 except ConfigValidationError as exc:
                     issues.extend(issue for issue in exc.issues if issue not in issues)
         return issues
@@ -337,12 +377,26 @@ class Configuration:
         return record
 
     def _resolve(self, tool: str, record: ConfigVersionRecord | None) -> ResolvedTool:
-        return resolve_tool(self.file, tool, self.environment, environ=self.environ,
-                            runtime=_runtime_layer(record), keyring=self.keyring)
+        return resolve_tool(
+            self.file,
+            tool,
+            self.environment,
+            environ=self.environ,
+            runtime=_runtime_layer(record),
+            keyring=self.keyring,
+        )
 
-    def _write(self, tool: str, values: dict[str, Any], latest: ConfigVersionRecord | None, *,
-               actor: str, reason: str, source: str,
-               expected_version: int | None) -> ConfigVersion:
+    def _write(
+        self,
+        tool: str,
+        values: dict[str, Any],
+        latest: ConfigVersionRecord | None,
+        *,
+        actor: str,
+        reason: str,
+        source: str,
+        expected_version: int | None,
+    ) -> ConfigVersion:
         if source not in SOURCES:
             raise ConfigError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
         if not actor.strip() or not reason.strip():
@@ -359,15 +413,26 @@ class Configuration:
         from toolkeeper.store.records import ConfigVersionRecord
 
         record = ConfigVersionRecord(
-            environment=self.environment, tool=tool, values=_storable(new, values), actor=actor,
-            reason=reason, source=source, diff=changes,
+            environment=self.environment,
+            tool=tool,
+            values=_storable(new, values),
+            actor=actor,
+            reason=reason,
+            source=source,
+            diff=changes,
         )
         stored = self.store.append_config_version(record, expected_version=current)
         version = ConfigVersion.from_record(stored)
         with self._lock:
             self._cache.pop(tool, None)
-        log.info("configuration of %s changed to version %d by %s (%s): %s",
-                 tool, version.version, actor, source, reason)
+        log.info(
+            "configuration of %s changed to version %d by %s (%s): %s",
+            tool,
+            version.version,
+            actor,
+            source,
+            reason,
+        )
         self._notify(version)
         return version
 
@@ -387,21 +452,30 @@ def _runtime_layer(record: ConfigVersionRecord | None) -> Layer | None:
         return None
     detail = f"runtime version {record.version} by {record.actor} ({record.source})"
     origin = Origin(layer="runtime", detail=detail)
-    return Layer(name="runtime", values=record.values,
-                 origins=dict.fromkeys(record.values, origin))
+    return Layer(name="runtime", values=record.values, origins=dict.fromkeys(record.values, origin))
 
 
-def _pending_record(environment: str, tool: str, values: dict[str, Any], version: int,
-                    actor: str) -> ConfigVersionRecord:
+def _pending_record(
+    environment: str, tool: str, values: dict[str, Any], version: int, actor: str
+) -> ConfigVersionRecord:
     from toolkeeper.store.records import ConfigVersionRecord
 
-    return ConfigVersionRecord(environment=environment, tool=tool, values=values, actor=actor,
-                               reason="", source="code", diff=[], version=version)
+    return ConfigVersionRecord(
+        environment=environment,
+        tool=tool,
+        values=values,
+        actor=actor,
+        reason="",
+        source="code",
+        diff=[],
+        version=version,
+    )
 
 
 def _storable(config: BaseWrapperConfig, values: dict[str, Any]) -> dict[str, Any]:
     """Return the runtime values as JSON-ready data, secrets in their stored form."""
     dumped = config.model_dump(mode="json")
     model = type(config)
-    return {key: value if is_sensitive(model, key) else dumped[key]
-            for key, value in values.items()}
+    return {
+        key: value if is_sensitive(model, key) else dumped[key] for key, value in values.items()
+    }

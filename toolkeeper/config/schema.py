@@ -171,9 +171,10 @@ class ExternalToolConfig(BaseWrapperConfig):
     ] = None
     budget_alert_thresholds: Annotated[
         list[Annotated[float, ConfigField(gt=0, le=1)]],
-        ConfigField(description="Fractions of a budget that raise a warning.",
-                    validator=_thresholds),
-    ] = [0.8, 0.95]  # noqa: RUF012 - pydantic copies mutable defaults per instance
+        ConfigField(
+            description="Fractions of a budget that raise a warning.", validator=_thresholds
+        ),
+    ] = [0.8, 0.95]
     cost_tracking_enabled: Annotated[bool, ConfigField(description="Record costs.")] = True
 
     @model_validator(mode="after")

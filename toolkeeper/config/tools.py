@@ -23,18 +23,16 @@ class RouteLLMConfig(ExternalToolConfig):
         ConfigField(description="Score above which the strong model answers.", ge=0, le=1),
     ] = 0.11593
     strong_model: Annotated[str, ConfigField(description="Model for hard requests.")] = "gpt-4o"
-    weak_model: Annotated[
-        str, ConfigField(description="Model for easy requests.")
-    ] = "gpt-4o-mini"
+    weak_model: Annotated[str, ConfigField(description="Model for easy requests.")] = "gpt-4o-mini"
 
 
 @register_tool_type("poml")
 class POMLConfig(BaseWrapperConfig):
     """A POML prompt-template engine rendering templates from a folder."""
 
-    template_dir: Annotated[
-        str, ConfigField(description="Folder holding the .poml templates.")
-    ] = "prompts"
+    template_dir: Annotated[str, ConfigField(description="Folder holding the .poml templates.")] = (
+        "prompts"
+    )
     strictness: Annotated[
         Literal["lenient", "warn", "strict"],
         ConfigField(description="What an undefined template variable does."),
