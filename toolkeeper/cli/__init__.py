@@ -61,19 +61,7 @@ def main() -> None:
     from toolkeeper._errors import ToolkeeperError
 
     try:
-        app(standalone_mode=False)
+        app()  # standalone: usage errors print and exit 2, and every run ends in SystemExit
     except ToolkeeperError as exc:
         report_error(exc)
         sys.exit(1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        report_error("aborted")
-        sys.exit(1)
-    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
