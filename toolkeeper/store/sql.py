@@ -28,7 +28,9 @@ _t = config_versions
 # ``values`` is also a method of the column collection: index it by name.
 _values = _t.c["values"]
 
-# Key of the PostgreSQL advisory lock taken by every write to config_versions.
+# Key of the PostgreSQL advisory lock taken by every write to config_versions:
+# one config writer at a time, so ids are committed in the order they are drawn
+# and a poller never skips an id that commits late.
 _CONFIG_WRITE_LOCK_KEY = 0x746B_6366_6777  # "tkcfgw"
 
 
@@ -89,9 +91,9 @@ class Store:
         created_at = record.created_at if record.created_at is not None else self._clock.now()
         if created_at.tzinfo is None:
             raise ValueError(f"created_at must be timezone-aware, got {created_at!r}")
-        with self._translated():
+        with self.translated():
             try:
-                with self._transaction(write=True) as conn:
+                with self.transaction(write=True, serialize=_CONFIG_WRITE_LOCK_KEY) as conn:
                     latest = _latest_version(conn, record.environment, record.tool)
                     if latest != expected_version:
                         raise VersionConflictError(record.tool, expected_version, latest)
@@ -109,7 +111,7 @@ class Store:
                     new_id = conn.execute(insert(_t).values(row).returning(_t.c.id)).scalar_one()
             except IntegrityError as exc:
                 # Another writer stored this version between our read and our insert.
-                with self._transaction(write=False) as conn:
+                with self.transaction(write=False) as conn:
                     latest = _latest_version(conn, record.environment, record.tool)
                 if latest == expected_version:
                     raise
@@ -151,7 +153,7 @@ class Store:
 
     def config_cursor(self) -> int:
         """Return the id of the newest stored version, or 0 when there is none."""
-        with self._translated(), self._transaction(write=False) as conn:
+        with self.translated(), self.transaction(write=False) as conn:
             return int(conn.execute(select(func.coalesce(func.max(_t.c.id), 0))).scalar_one())
 
     def rewrite_config_values(self, transform: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
@@ -161,7 +163,7 @@ class Store:
         raises, its exception propagates and nothing is changed. Used to
         re-encrypt secrets with a new key.
         """
-        with self._translated(), self._transaction(write=True) as conn:
+        with self.translated(), self.transaction(write=True, serialize=_CONFIG_WRITE_LOCK_KEY) as conn:
             changed = 0
             for row_id, text in conn.execute(select(_t.c.id, _values).order_by(_t.c.id)).all():
                 new_values = transform(json.loads(text))
@@ -180,7 +182,7 @@ class Store:
         self, where: Any, *, order_by: Any = None, limit: int | None = None
     ) -> list[ConfigVersionRecord]:
         query = select(_t).where(where).order_by(order_by).limit(limit)
-        with self._translated(), self._transaction(write=False) as conn:
+        with self.translated(), self.transaction(write=False) as conn:
             return [_to_record(row) for row in conn.execute(query).mappings()]
 
     def _select_one(self, where: Any) -> ConfigVersionRecord | None:
@@ -188,20 +190,23 @@ class Store:
         return found[0] if found else None
 
     @contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[Connection]:
-        """Yield a connection inside a transaction that commits when the block succeeds."""
+    def transaction(self, *, write: bool, serialize: int | None = None) -> Iterator[Connection]:
+        """Yield a connection inside a transaction that commits when the block succeeds.
+
+        For the store's own modules. ``write`` takes SQLite's write lock up front
+        (``BEGIN IMMEDIATE``); ``serialize`` names a PostgreSQL advisory lock
+        held until commit, so writers of one kind run one at a time.
+        """
         if self._closed:
             raise StoreError(f"the store {self._uri} is closed")
         engine = self._writer if write else self._engine
         with self._lock, engine.begin() as conn:
-            if write and conn.dialect.name == "postgresql":
-                # One config writer at a time: ids are then committed in the order
-                # they are drawn, so a poller never skips an id that commits late.
-                conn.execute(select(func.pg_advisory_xact_lock(_CONFIG_WRITE_LOCK_KEY)))
+            if serialize is not None and conn.dialect.name == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(serialize)))
             yield conn
 
     @contextmanager
-    def _translated(self) -> Iterator[None]:
+    def translated(self) -> Iterator[None]:
         """Re-raise database errors as StoreError, keeping the original as the cause."""
         try:
             yield

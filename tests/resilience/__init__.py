@@ -1,0 +1,1 @@
+"""Tests of toolkeeper.resilience: policy, retry, circuit breaker, fallbacks and the executor."""

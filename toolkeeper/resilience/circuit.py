@@ -1,0 +1,247 @@
+"""A circuit breaker over a count-based sliding window of a tool's recent calls.
+
+::
+
+    CLOSED --(failure or slow-call rate >= threshold, over >= minimum_calls)--> OPEN
+    OPEN --(open_wait_seconds elapsed on the clock)--> HALF_OPEN
+    HALF_OPEN --(half_open_probes probes all succeed)--> CLOSED (window emptied)
+    HALF_OPEN --(any probe fails or is slow)--> OPEN
+
+Thread-safe. ``before_call`` returns a *ticket* (the epoch, bumped on every
+transition) that the caller hands back with the call's result; results of calls
+admitted before a transition are ignored, so a call from before an outage cannot
+close or re-open the circuit after it. A closed ``before_call`` takes no lock;
+each recorded result takes it once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from toolkeeper._clock import Clock
+from toolkeeper._errors import CircuitOpenError
+from toolkeeper.resilience._window import FAILED, SLOW, CallWindow
+from toolkeeper.resilience.policy import ResiliencePolicy
+
+__all__ = ["CircuitBreaker", "CircuitState", "CircuitTransition"]
+
+logger = logging.getLogger(__name__)
+
+
+class CircuitState(StrEnum):
+    """Whether a tool's circuit lets calls through."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitTransition:
+    """One change of state, as told to ``on_state_change`` listeners.
+
+    The rates are those of the window at the moment of the change.
+    """
+
+    name: str
+    old: CircuitState
+    new: CircuitState
+    at: datetime
+    failure_rate: float
+    slow_call_rate: float
+
+
+class CircuitBreaker:
+    """Refuse calls to a tool while too many of its recent calls failed or were slow."""
+
+    def __init__(self, policy: ResiliencePolicy, clock: Clock, name: str) -> None:
+        self.name = name
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._listeners: tuple[Callable[[CircuitTransition], None], ...] = ()
+        self._policy = policy
+        self._state = CircuitState.CLOSED
+        self._epoch = 0
+        self._opened_at = 0.0
+        self._opened_wall: datetime | None = None
+        self._probes_admitted = 0
+        self._probes_succeeded = 0
+        self._window = CallWindow(policy.window_size)
+
+    @property
+    def policy(self) -> ResiliencePolicy:
+        """Return the policy in force."""
+        return self._policy
+
+    @property
+    def state(self) -> CircuitState:
+        """Return the current state, moving an expired open circuit to half-open."""
+        if self._state is not CircuitState.OPEN:
+            return self._state
+        with self._lock:
+            transition = self._advance()
+            state = self._state
+        self._announce(transition)
+        return state
+
+    def before_call(self) -> int:
+        """Admit a call and return its ticket, or raise :class:`CircuitOpenError`."""
+        epoch = self._epoch  # read before the state: a transition in between stales the ticket
+        if self._state is CircuitState.CLOSED:
+            return epoch
+        with self._lock:
+            transition = self._advance()
+            ticket: int | None = self._epoch
+            if self._state is CircuitState.OPEN:
+                ticket, wait = None, self._opened_at + self._policy.open_wait_seconds
+                retry_after = max(wait - self._clock.monotonic(), 0.0)
+            elif self._state is CircuitState.HALF_OPEN:
+                if self._probes_admitted < self._policy.half_open_probes:
+                    self._probes_admitted += 1
+                else:  # every probe slot is taken; a failed probe re-opens for this long
+                    ticket, retry_after = None, self._policy.open_wait_seconds
+        self._announce(transition)
+        if ticket is None:
+            raise CircuitOpenError(tool=self.name, retry_after_seconds=retry_after)
+        return ticket
+
+    def record_success(self, ticket: int, duration_s: float) -> None:
+        """Record that the call admitted with ``ticket`` returned after ``duration_s``."""
+        self._record(ticket, False, duration_s)
+
+    def record_failure(self, ticket: int, duration_s: float) -> None:
+        """Record that the call admitted with ``ticket`` failed after ``duration_s``."""
+        self._record(ticket, True, duration_s)
+
+    def release(self, ticket: int) -> None:
+        """Forget a call that ended without a result (cancelled), freeing its probe slot."""
+        with self._lock:
+            if ticket == self._epoch and self._state is CircuitState.HALF_OPEN:
+                self._probes_admitted -= 1
+
+    def update_policy(self, policy: ResiliencePolicy) -> None:
+        """Apply a new policy from the next recorded call on; the window keeps its newest calls."""
+        with self._lock:
+            if policy.window_size != self._window.size:
+                self._window = self._window.resized(policy.window_size)
+            self._policy = policy
+
+    def on_state_change(self, listener: Callable[[CircuitTransition], None]) -> Callable[[], None]:
+        """Call ``listener`` after every transition; return a function that unsubscribes it.
+
+        Listeners run on the thread of the call that caused the transition, outside
+        the breaker's lock. One that raises is logged and does not affect the call.
+        """
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+        return unsubscribe
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the state and window figures for monitoring, as plain data."""
+        with self._lock:
+            transition = self._advance()
+            window, state = self._window, self._state
+            next_probe_at = None
+            if state is CircuitState.OPEN and self._opened_wall is not None:
+                wait = timedelta(seconds=self._policy.open_wait_seconds)
+                next_probe_at = self._opened_wall + wait
+            data: dict[str, Any] = {
+                "name": self.name,
+                "state": state.value,
+                "failure_rate": window.failure_rate(),
+                "slow_call_rate": window.slow_call_rate(),
+                "calls_in_window": window.count,
+                "failures_in_window": window.failures,
+                "slow_calls_in_window": window.slow,
+                "opened_at": self._opened_wall,
+                "next_probe_at": next_probe_at,
+                "probes_in_flight": self._probes_admitted - self._probes_succeeded,
+            }
+        self._announce(transition)
+        return data
+
+    def __repr__(self) -> str:
+        return f"CircuitBreaker(name={self.name!r}, state={self._state.value!r})"
+
+    # -- internals; every method below runs under self._lock except _announce ----
+
+    def _record(self, ticket: int, failed: bool, duration_s: float) -> None:
+        slow_after = self._policy.slow_call_seconds
+        slow = slow_after is not None and duration_s >= slow_after
+        with self._lock:
+            if ticket != self._epoch:
+                return
+            if self._state is CircuitState.CLOSED:
+                self._window.push((FAILED if failed else 0) | (SLOW if slow else 0))
+                if not (failed or slow) or not self._should_trip():
+                    return
+                transition = self._move(CircuitState.OPEN)
+            elif self._state is not CircuitState.HALF_OPEN:
+                return
+            elif failed or slow:  # one bad probe re-opens the circuit
+                transition = self._move(CircuitState.OPEN)
+            else:
+                self._probes_succeeded += 1
+                if self._probes_succeeded < self._policy.half_open_probes:
+                    return
+                transition = self._move(CircuitState.CLOSED)
+        self._announce(transition)
+
+    def _should_trip(self) -> bool:
+        policy, window = self._policy, self._window
+        if window.count < policy.minimum_calls:
+            return False
+        if window.failure_rate() >= policy.failure_rate_threshold:
+            return True
+        return (
+            policy.slow_call_seconds is not None
+            and window.slow_call_rate() >= policy.slow_call_rate_threshold
+        )
+
+    def _advance(self) -> CircuitTransition | None:
+        if self._state is not CircuitState.OPEN:
+            return None
+        if self._clock.monotonic() - self._opened_at < self._policy.open_wait_seconds:
+            return None
+        return self._move(CircuitState.HALF_OPEN)
+
+    def _move(self, new: CircuitState) -> CircuitTransition:
+        transition = CircuitTransition(
+            name=self.name,
+            old=self._state,
+            new=new,
+            at=self._clock.now(),
+            failure_rate=self._window.failure_rate(),
+            slow_call_rate=self._window.slow_call_rate(),
+        )
+        # State first, then epoch: the lock-free read in before_call relies on this order.
+        self._state = new
+        self._epoch += 1
+        self._probes_admitted = self._probes_succeeded = 0  # counted afresh in each half-open
+        if new is CircuitState.OPEN:
+            self._opened_at = self._clock.monotonic()
+            self._opened_wall = transition.at
+        elif new is CircuitState.CLOSED:
+            self._opened_wall = None
+            self._window = CallWindow(self._policy.window_size)
+        return transition
+
+    def _announce(self, transition: CircuitTransition | None) -> None:
+        if transition is None:
+            return
+        for listener in self._listeners:
+            try:
+                listener(transition)
+            except Exception:  # an observer's fault must not change the call it observes
+                logger.exception("circuit %r: state-change listener %r failed", self.name, listener)

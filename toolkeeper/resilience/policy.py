@@ -1,0 +1,164 @@
+"""The resilience settings of one tool: timeout, retries, backoff and circuit.
+
+A :class:`ResiliencePolicy` is an immutable value. Configuration changes at
+runtime produce a new policy; the executor and the circuit breaker pick it up
+on the next call, so nothing ever mutates a policy in place.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from toolkeeper._errors import (
+    BudgetExceeded,
+    CircuitOpenError,
+    ConfigIssue,
+    ConfigValidationError,
+    RateLimited,
+)
+
+__all__ = ["ResiliencePolicy"]
+
+# toolkeeper's own refusals: the call was never made, so retrying within the same
+# call cannot help. A CallTimeoutError is a failure of the tool and *is* retried.
+_REFUSALS: tuple[type[BaseException], ...] = (CircuitOpenError, BudgetExceeded, RateLimited)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ResiliencePolicy:
+    """Decide how one tool's calls time out, retry, back off and break.
+
+    Times are in seconds. ``max_attempts`` counts the first call, so 1 means no
+    retry. A failed attempt is retried when its error is an instance of
+    ``retry_on`` and not of ``never_retry``; by default every ``Exception`` but
+    toolkeeper's refusals (open circuit, budget, rate limit). ``BaseException``s
+    such as ``KeyboardInterrupt`` and ``asyncio.CancelledError`` are never retried.
+
+    Between attempts the executor waits a full-jitter backoff, and at least the
+    ``Retry-After`` an error carries, capped at ``retry_after_max_seconds``.
+
+    The circuit looks at the last ``window_size`` calls; once it has seen
+    ``minimum_calls`` of them, it opens when the failure rate, or (with
+    ``slow_call_seconds`` set) the rate of calls slower than that, reaches its
+    threshold. It stays open ``open_wait_seconds``, then lets ``half_open_probes``
+    probe calls through; all must succeed to close it.
+    """
+
+    timeout_seconds: float | None = None
+    max_attempts: int = 1
+    backoff_initial_seconds: float = 0.5
+    backoff_max_seconds: float = 30.0
+    backoff_multiplier: float = 2.0
+    retry_after_max_seconds: float = 60.0
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    never_retry: tuple[type[BaseException], ...] = _REFUSALS
+    failure_rate_threshold: float = 0.5
+    minimum_calls: int = 20
+    window_size: int = 100
+    open_wait_seconds: float = 30.0
+    half_open_probes: int = 3
+    slow_call_seconds: float | None = None
+    slow_call_rate_threshold: float = 1.0
+
+    def __post_init__(self) -> None:
+        issues = [issue for rule in _RULES for issue in rule(self)]
+        if issues:
+            raise ConfigValidationError(issues)
+
+    def should_retry(self, error: BaseException) -> bool:
+        """Return whether ``error`` is one this policy retries (attempts aside)."""
+        return isinstance(error, self.retry_on) and not isinstance(error, self.never_retry)
+
+
+def _issue(path: str, value: Any, rule: str) -> ConfigIssue:
+    return ConfigIssue(path=path, value=value, rule=rule)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _positive_int(policy: ResiliencePolicy, name: str) -> list[ConfigIssue]:
+    value = getattr(policy, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return [_issue(name, value, "must be a whole number of at least 1")]
+    return []
+
+
+def _seconds(
+    policy: ResiliencePolicy, name: str, *, allow_zero: bool, optional: bool = False
+) -> list[ConfigIssue]:
+    value = getattr(policy, name)
+    if value is None and optional:
+        return []
+    bound = ">= 0" if allow_zero else "> 0"
+    if (
+        not _is_number(value)
+        or not math.isfinite(value)
+        or value < 0
+        or (value == 0 and not allow_zero)
+    ):
+        rule = f"must be a finite number of seconds {bound}" + (" or None" if optional else "")
+        return [_issue(name, value, rule)]
+    return []
+
+
+def _rate(policy: ResiliencePolicy, name: str) -> list[ConfigIssue]:
+    value = getattr(policy, name)
+    if not _is_number(value) or not 0 < value <= 1:
+        return [_issue(name, value, "must be a rate in (0, 1]: above 0 and at most 1")]
+    return []
+
+
+def _exception_types(policy: ResiliencePolicy, name: str) -> list[ConfigIssue]:
+    value = getattr(policy, name)
+    if not isinstance(value, tuple) or not all(
+        isinstance(kind, type) and issubclass(kind, BaseException) for kind in value
+    ):
+        return [_issue(name, value, "must be a tuple of exception classes")]
+    return []
+
+
+def _check_timing(policy: ResiliencePolicy) -> list[ConfigIssue]:
+    issues = _seconds(policy, "timeout_seconds", allow_zero=False, optional=True)
+    issues += _positive_int(policy, "max_attempts")
+    issues += _seconds(policy, "backoff_initial_seconds", allow_zero=True)
+    issues += _seconds(policy, "backoff_max_seconds", allow_zero=True)
+    issues += _seconds(policy, "retry_after_max_seconds", allow_zero=True)
+    multiplier = policy.backoff_multiplier
+    if not _is_number(multiplier) or not math.isfinite(multiplier) or multiplier < 1:
+        issues.append(_issue("backoff_multiplier", multiplier, "must be a finite number >= 1"))
+    if not issues and policy.backoff_initial_seconds > policy.backoff_max_seconds:
+        issues.append(
+            _issue(
+                "backoff_initial_seconds",
+                policy.backoff_initial_seconds,
+                f"must not exceed backoff_max_seconds ({policy.backoff_max_seconds:g})",
+            )
+        )
+    return issues + _exception_types(policy, "retry_on") + _exception_types(policy, "never_retry")
+
+
+def _check_circuit(policy: ResiliencePolicy) -> list[ConfigIssue]:
+    issues = _rate(policy, "failure_rate_threshold")
+    issues += _positive_int(policy, "window_size")
+    issues += _positive_int(policy, "minimum_calls")
+    issues += _seconds(policy, "open_wait_seconds", allow_zero=True)
+    issues += _positive_int(policy, "half_open_probes")
+    issues += _seconds(policy, "slow_call_seconds", allow_zero=False, optional=True)
+    issues += _rate(policy, "slow_call_rate_threshold")
+    if not issues and policy.minimum_calls > policy.window_size:
+        issues.append(
+            _issue(
+                "minimum_calls",
+                policy.minimum_calls,
+                f"must not exceed window_size ({policy.window_size}): the window never holds "
+                "that many calls",
+            )
+        )
+    return issues
+
+
+_RULES = (_check_timing, _check_circuit)
