@@ -163,7 +163,10 @@ class Store:
         raises, its exception propagates and nothing is changed. Used to
         re-encrypt secrets with a new key.
         """
-        with self.translated(), self.transaction(write=True, serialize=_CONFIG_WRITE_LOCK_KEY) as conn:
+        with (
+            self.translated(),
+            self.transaction(write=True, serialize=_CONFIG_WRITE_LOCK_KEY) as conn,
+        ):
             changed = 0
             for row_id, text in conn.execute(select(_t.c.id, _values).order_by(_t.c.id)).all():
                 new_values = transform(json.loads(text))
