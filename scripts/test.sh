@@ -14,6 +14,6 @@ fi
 export TOOLKEEPER_TEST_OUTPUT="${TOOLKEEPER_TEST_OUTPUT:-$PWD/test-output}"
 mkdir -p "$TOOLKEEPER_TEST_OUTPUT"
 
-.venv/bin/ruff check toolkeeper tests benchmarks
+.venv/bin/ruff check
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"
