@@ -71,7 +71,7 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
             lines.setdefault(table + _split(assign.group(1)), number)
             rest = line[assign.end() :]
             for quote in ('"""', "'''"):
-                if rest.count(quote) % 2 == 1:
+                if rest.lstrip().startswith(quote) and rest.count(quote) % 2 == 1:
                     in_string = quote
     return lines
 
@@ -228,11 +228,20 @@ class ConfigFile:
                             has_value=False,
                         )
                     )
-                elif key == "extends" and value not in self.environments:
+                elif key == "extends" and not (
+                    isinstance(value, str) and value in self.environments
+                ):
                     problems.append(
                         self.issue(where, "extends an environment that is not declared", value)
                     )
-                elif key == "tools" and isinstance(value, dict):
+                elif key == "tools" and not isinstance(value, dict):
+                    problems.append(self.issue(where, "must be a table", value))
+                elif key == "tools":
+                    problems.extend(
+                        self.issue((*where, tool), "must be a table", table)
+                        for tool, table in value.items()
+                        if not isinstance(table, dict)
+                    )
                     problems.extend(
                         self.issue(
                             (*where, tool),

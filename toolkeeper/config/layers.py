@@ -195,13 +195,18 @@ def resolve_tool(
     environ: Mapping[str, str] | None = None,
     runtime: Layer | None = None,
     keyring: Keyring | None = None,
+    implicit: bool = False,
 ) -> ResolvedTool:
-    """Merge and validate ``tool`` for ``environment``; a ``ConfigValidationError`` lists all."""
+    """Merge and validate ``tool`` for ``environment``; a ``ConfigValidationError`` lists all.
+
+    An ``implicit`` tool that the file does not declare gets the built-in
+    defaults, ``[defaults]`` and its environment variables.
+    """
     env = os.environ if environ is None else environ
     tables = file.tools
-    if tool not in tables:
+    if tool not in tables and not implicit:
         raise UnknownToolError(tool, tables)
-    table = dict(tables[tool])
+    table = dict(tables.get(tool, {}))
     type_name = table.pop("type", DEFAULT_TYPE)
     try:
         model = tool_type(str(type_name))

@@ -145,6 +145,28 @@ class Configuration:
         """Return the tool's validated configuration (an ``ExternalToolConfig`` or its type)."""
         return self.resolve(tool).config
 
+    def get_or_default(self, tool: str) -> BaseWrapperConfig:
+        """Return the tool's configuration, or the defaults for a tool the file does not declare.
+
+        Used for tools wrapped in code but not configured: they get the built-in
+        defaults, ``[defaults]`` and their ``TOOLKEEPER_TOOLS__X__*`` variables.
+        """
+        if tool in self.file.tools:
+            return self.get(tool)
+        with self._lock:
+            cached = self._cache.get(tool)
+            if cached is None:
+                cached = resolve_tool(
+                    self.file,
+                    tool,
+                    self.environment,
+                    environ=self.environ,
+                    keyring=self.keyring,
+                    implicit=True,
+                )
+                self._cache[tool] = cached
+            return cached.config
+
     def explain(self, tool: str) -> list[dict[str, Any]]:
         """List every field of the tool with its shown value and its origin."""
         return self.resolve(tool).explain()

@@ -8,8 +8,9 @@ version (see :mod:`toolkeeper.config.live`).
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -56,6 +57,13 @@ class BaseWrapperConfig(BaseModel):
     timeout_seconds: Annotated[
         float, ConfigField(description="Give up on one attempt after this long.", gt=0, le=3600)
     ] = 30.0
+    timeout_sync_calls: Annotated[
+        bool,
+        ConfigField(
+            description="Enforce timeout_seconds on sync calls by running them in a worker "
+            "thread; off leaves it to the client's own connect and read timeouts."
+        ),
+    ] = True
     max_retry_attempts: Annotated[
         int, ConfigField(description="Retries after the first attempt.", ge=0, le=20)
     ] = 2
@@ -245,7 +253,17 @@ def tool_types() -> dict[str, type[BaseWrapperConfig]]:
     return dict(_TOOL_TYPES)
 
 
+@functools.cache
 def is_sensitive(model: type[BaseModel], name: str) -> bool:
-    """Tell whether field ``name`` of ``model`` holds a secret."""
+    """Tell whether field ``name`` of ``model`` holds a secret (typed ``Secret`` or sensitive)."""
     field = config_field_of(model, name)
-    return field is not None and field.sensitive
+    if field is not None and field.sensitive:
+        return True
+    info = model.model_fields.get(name)
+    return info is not None and _mentions_secret(info.annotation)
+
+
+def _mentions_secret(annotation: Any) -> bool:
+    if annotation is Secret:
+        return True
+    return any(_mentions_secret(arg) for arg in get_args(annotation))

@@ -105,13 +105,25 @@ class Secret:
     def __format__(self, format_spec: str) -> str:
         return format(self.masked, format_spec)
 
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented
-        return hmac.compare_digest(self._value.encode(), other._value.encode())
+        return hmac.compare_digest(
+            self._value.encode("utf-8", "surrogatepass"),
+            other._value.encode("utf-8", "surrogatepass"),
+        )
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
 
     def __reduce__(self) -> tuple[Any, ...]:
         raise TypeError("a Secret cannot be pickled; pass its reference instead")
