@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from toolkeeper._clock import Clock, SystemClock
 from toolkeeper.config.files import ConfigFile
-from toolkeeper.config.live import Configuration
+from toolkeeper.config.live import Configuration, ConfigVersion
 from toolkeeper.config.secrets import Keyring
+from toolkeeper.monitor import WrapperMonitoring
+from toolkeeper.wrap import FallbackSpec, OperationScope, Runtimes, ToolWrapping
 
 if TYPE_CHECKING:
     from toolkeeper.store.sql import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = ["Keeper", "locate_config"]
 
@@ -32,12 +40,97 @@ def locate_config(config: str | Path | None = None) -> ConfigFile:
 
 
 class Keeper:
-    """Everything toolkeeper keeps for one application: configuration, store, monitoring."""
+    """Everything toolkeeper keeps for one application: configuration, store, monitoring.
 
-    def __init__(self, *, config: Configuration, store: Store) -> None:
+    Thread-safe. Open one per process with :meth:`open` and close it at exit
+    (it also closes itself then): closing flushes recorded operations to the store.
+    """
+
+    def __init__(self, *, config: Configuration, store: Store, clock: Clock | None = None) -> None:
         self.config = config
         self.store = store
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.runtimes = Runtimes(config.get_or_default, self.clock)
+        self.monitoring = WrapperMonitoring(
+            clock=self.clock,
+            circuit_state_provider=self.runtimes.circuit_state,
+            latency_objective_provider=self._latency_objective,
+        )
+        self._tool_functions: dict[str, Callable[..., Any]] = {}
+        self._lock = threading.Lock()
+        self._unsubscribe = config.subscribe(self._config_changed)
         self._closed = False
+        atexit.register(self.close)
+
+    def tool(
+        self,
+        name: str,
+        *,
+        operation: str | None = None,
+        fallback: FallbackSpec = None,
+        labels: dict[str, str] | None = None,
+    ) -> Callable[[F], F]:
+        """Wrap a function (sync or async) as a call to tool ``name``.
+
+        Each call runs under the tool's timeout, retries and circuit breaker,
+        falls back to ``fallback`` (a callable, another tool's name, or a list of
+        them) when it fails, and is recorded. ``operation`` defaults to the
+        function's name.
+        """
+
+        def decorate(fn: F) -> F:
+            wrapping = ToolWrapping(
+                tool=name,
+                operation=operation or str(getattr(fn, "__name__", "call")),
+                fallback=fallback,
+                runtimes=self.runtimes,
+                monitor=self.monitoring,
+                clock=self.clock,
+                tool_function=self._tool_function,
+                labels=labels,
+            )
+            wrapped = wrapping.wrap(fn)
+            with self._lock:
+                self._tool_functions.setdefault(name, wrapped)
+            return wrapped
+
+        return decorate
+
+    def operation(
+        self,
+        tool: str,
+        operation: str = "default",
+        *,
+        labels: dict[str, str] | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        request_id: str | None = None,
+    ) -> OperationScope:
+        """Return a context manager (``with`` or ``async with``) recording its block."""
+        return OperationScope(
+            tool,
+            operation,
+            runtimes=self.runtimes,
+            monitor=self.monitoring,
+            labels=labels,
+            user_id=user_id,
+            session_id=session_id,
+            request_id=request_id,
+        )
+
+    def _tool_function(self, name: str) -> Callable[..., Any]:
+        function = self._tool_functions.get(name)
+        if function is None:
+            raise LookupError(
+                f"fallback tool {name!r} has no function wrapped with @keeper.tool({name!r})"
+            )
+        return function
+
+    def _latency_objective(self, name: str) -> float | None:
+        return self.runtimes.get(name).config.latency_objective_ms / 1000.0
+
+    def _config_changed(self, version: ConfigVersion) -> None:
+        self.runtimes.invalidate(version.tool)
 
     @classmethod
     def open(
@@ -48,6 +141,7 @@ class Keeper:
         store: str | None = None,
         follow_changes: bool = True,
         poll_interval_seconds: float = 2.0,
+        clock: Clock | None = None,
     ) -> Keeper:
         """Open the configuration, the store and (from the environment) the secret keys.
 
@@ -73,13 +167,16 @@ class Keeper:
             raise
         if follow_changes:
             configuration.follow(poll_interval_seconds)
-        return cls(config=configuration, store=opened)
+        return cls(config=configuration, store=opened, clock=clock)
 
     def close(self) -> None:
         """Stop background work and close the store; idempotent."""
         if self._closed:
             return
         self._closed = True
+        atexit.unregister(self.close)
+        self._unsubscribe()
+        self.monitoring.close()
         self.config.close()
         self.store.close()
 

@@ -107,12 +107,20 @@ class BaseWrapperConfig(BaseModel):
     debug_logging: Annotated[bool, ConfigField(description="Log every call at DEBUG.")] = False
 
     @model_validator(mode="after")
-    def _backoff_bounds(self) -> Self:
+    def _resilience_bounds(self) -> Self:
+        problems = []
         if self.retry_backoff_seconds > self.retry_backoff_max_seconds:
-            raise ValueError(
+            problems.append(
                 "retry_backoff_seconds must not exceed retry_backoff_max_seconds "
                 f"({self.retry_backoff_seconds:g} > {self.retry_backoff_max_seconds:g})"
             )
+        if self.circuit_minimum_calls > self.circuit_window_size:
+            problems.append(
+                "circuit_minimum_calls must not exceed circuit_window_size "
+                f"({self.circuit_minimum_calls} > {self.circuit_window_size})"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def to_dict(self, *, mask_sensitive: bool = True) -> dict[str, Any]:

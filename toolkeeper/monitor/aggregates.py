@@ -1,0 +1,197 @@
+"""Fold finished operations into per-tool, per-operation series, and read windows from them.
+
+See :mod:`toolkeeper.monitor.series` for the tiers and how windows are aligned.
+Folding groups a batch by series and by 10-second bucket first, so the common
+case (one busy series) is counted in C-level passes.
+
+Not thread-safe: :class:`~toolkeeper.monitor.pipeline.RecordPipeline` folds and
+reads under one lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from operator import itemgetter
+
+from toolkeeper.monitor.buckets import Bucket
+from toolkeeper.monitor.records import (
+    COST,
+    CUSTOM,
+    DURATION_S,
+    END_TS,
+    FAILURE_STATUSES,
+    INPUT_TOKENS,
+    OPERATION,
+    OUTPUT_TOKENS,
+    STATUS,
+    TOOL,
+    RawRecord,
+)
+from toolkeeper.monitor.series import FINE_SECONDS, WINDOWS, Series, granularity_for
+
+__all__ = ["OTHER_OPERATION", "TOTAL_WINDOW", "WINDOWS", "Aggregates"]
+
+TOTAL_WINDOW = "total"
+"""The name reports give to everything counted since the monitor was created."""
+
+OTHER_OPERATION = "other"
+"""The series that absorbs a tool's operations past ``max_operations_per_tool``."""
+
+_FAILURES = frozenset(str(s) for s in FAILURE_STATUSES)
+_TOOL_OF = itemgetter(TOOL)
+_OPERATION_OF = itemgetter(OPERATION)
+_END_OF = itemgetter(END_TS)
+_COLUMNAR_MIN = 32  # below this, Counter and map set-up cost more than a plain loop
+
+
+def _group_by_series(batch: list[RawRecord]) -> Iterable[tuple[tuple[str, str], list[RawRecord]]]:
+    if not batch:
+        return []
+    # The common case, one busy series, is checked with C-level counts: no key tuples.
+    tools = list(map(_TOOL_OF, batch))
+    operations = list(map(_OPERATION_OF, batch))
+    size = len(batch)
+    if tools.count(tools[0]) == size and operations.count(operations[0]) == size:
+        return [((tools[0], operations[0]), batch)]
+    groups: dict[tuple[str, str], list[RawRecord]] = {}
+    for key, raw in zip(zip(tools, operations, strict=True), batch, strict=True):
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [raw]
+        else:
+            group.append(raw)
+    return groups.items()
+
+
+def _group_by_fine_bucket(group: list[RawRecord]) -> Iterable[tuple[int, list[RawRecord]]]:
+    ends = list(map(_END_OF, group))
+    first = int(min(ends) // FINE_SECONDS)
+    if first == int(max(ends) // FINE_SECONDS):  # the common case: one bucket
+        return [(first, group)]
+    parts: dict[int, list[RawRecord]] = {}
+    for end, raw in zip(ends, group, strict=True):
+        parts.setdefault(int(end // FINE_SECONDS), []).append(raw)
+    return parts.items()
+
+
+class Aggregates:
+    """Keep every series, keyed by tool then operation.
+
+    ``max_operations_per_tool`` bounds the series per tool: later operation names
+    are counted under :data:`OTHER_OPERATION`, so memory stays bounded by tools.
+    """
+
+    def __init__(self, *, max_operations_per_tool: int = 100) -> None:
+        if max_operations_per_tool < 1:
+            raise ValueError(
+                f"max_operations_per_tool must be at least 1, got {max_operations_per_tool!r}"
+            )
+        self.max_operations_per_tool = max_operations_per_tool
+        self._series: dict[str, dict[str, Series]] = {}
+
+    def fold(self, batch: list[RawRecord]) -> None:
+        """Count every raw record of ``batch`` in its series' bucket.
+
+        Records are grouped by series and by 10-second bucket first; large groups
+        are counted in C-level passes (:meth:`Bucket.add_many`), small ones one by one.
+        """
+        for (tool, operation), group in _group_by_series(batch):
+            series = self._series_for(tool, operation)
+            for index, part in _group_by_fine_bucket(group):
+                bucket = series.fine_bucket(index)
+                if len(part) >= _COLUMNAR_MIN:
+                    failed = bucket.add_many(part)
+                else:
+                    failed = False
+                    for raw in part:
+                        status = raw[STATUS]
+                        bucket.add(
+                            status, raw[DURATION_S], raw[COST], raw[INPUT_TOKENS],
+                            raw[OUTPUT_TOKENS], raw[CUSTOM],
+                        )  # fmt: skip
+                        failed = failed or status in _FAILURES
+                if failed:
+                    series.note_failures(part)
+
+    def _series_for(self, tool: str, operation: str) -> Series:
+        by_operation = self._series.get(tool)
+        if by_operation is None:
+            by_operation = self._series[tool] = {}
+        series = by_operation.get(operation)
+        if series is None:
+            if len(by_operation) >= self.max_operations_per_tool:
+                operation = OTHER_OPERATION
+                series = by_operation.get(operation)
+            if series is None:
+                series = by_operation[operation] = Series()
+        return series
+
+    def tools(self) -> list[str]:
+        """Return every tool that finished at least one operation, sorted."""
+        return sorted(self._series)
+
+    def has_tool(self, tool: str) -> bool:
+        """Return whether ``tool`` finished at least one operation."""
+        return tool in self._series
+
+    def operations(self, tool: str) -> list[str]:
+        """Return the operation names counted for ``tool``, sorted."""
+        return sorted(self._series.get(tool, {}))
+
+    def _selected(self, tool: str, operations: Collection[str] | None) -> list[Series]:
+        by_operation = self._series.get(tool, {})
+        if operations is None:
+            return list(by_operation.values())
+        return [by_operation[name] for name in operations if name in by_operation]
+
+    def window(
+        self,
+        tool: str,
+        seconds: int,
+        now: float,
+        operations: Collection[str] | None = None,
+        *,
+        latency: bool = True,
+    ) -> tuple[float, Bucket]:
+        """Return the aligned start (epoch seconds) and the merged bucket of a window."""
+        size = granularity_for(seconds)
+        start = float((int(now // size) - seconds // size + 1) * size)
+        merged = Bucket()
+        for series in self._selected(tool, operations):
+            series.collect(merged, start, latency=latency)
+        return start, merged
+
+    def lifetime(
+        self, tool: str, operations: Collection[str] | None = None, *, latency: bool = True
+    ) -> Bucket:
+        """Return everything ``tool`` (or some of its operations) ever counted."""
+        merged = Bucket()
+        for series in self._selected(tool, operations):
+            series.collect_all(merged, latency=latency)
+        return merged
+
+    def history(self, tool: str, since: float, now: float) -> list[tuple[float, int, Bucket]]:
+        """Return ``(start, seconds, bucket)`` for each bucket of ``tool`` since ``since``.
+
+        All buckets share one size: the granularity that covers ``now - since``;
+        finer buckets are merged into it. At most 24 h 15 min are available.
+        """
+        size = granularity_for(max(now - since, 1.0))
+        aligned = float(int(since // size) * size)
+        spread: dict[int, Bucket] = {}
+        for series in self._selected(tool, None):
+            series.spread(spread, aligned, size)
+        return [(float(key * size), size, spread[key]) for key in sorted(spread)]
+
+    def last_error(self, tool: str) -> tuple[float, str | None] | None:
+        """Return when ``tool`` last failed (epoch seconds) and the message, if it did."""
+        latest: tuple[float, str | None] | None = None
+        for series in self._series.get(tool, {}).values():
+            ts = series.last_error_ts
+            if ts is not None and (latest is None or ts > latest[0]):
+                latest = (ts, series.last_error)
+        return latest
+
+    def series(self, tool: str, operation: str) -> Series | None:
+        """Return one series, for inspection."""
+        return self._series.get(tool, {}).get(operation)

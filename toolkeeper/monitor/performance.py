@@ -1,0 +1,298 @@
+"""Record finished operations in about a microsecond and report per-tool stats and health.
+
+:class:`PerformanceMonitor` is the aggregate engine: :meth:`~PerformanceMonitor.record`
+is the hot path the decorator layer calls; every report reads the same exact
+aggregates (see :mod:`toolkeeper.monitor.aggregates`) after folding what is queued.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from toolkeeper._clock import Clock, SystemClock
+from toolkeeper.monitor import reports
+from toolkeeper.monitor.aggregates import TOTAL_WINDOW, WINDOWS, Aggregates
+from toolkeeper.monitor.buckets import Bucket, WindowStats
+from toolkeeper.monitor.pipeline import RecordPipeline, Sink
+from toolkeeper.monitor.records import (
+    PLAIN_STATUS,
+    TOOL,
+    OperationDetails,
+    OperationStatus,
+    RawRecord,
+    WrapperOperationMetrics,
+    materialize,
+    start_ts,
+)
+from toolkeeper.monitor.reports import WrapperHealthStatus
+from toolkeeper.monitor.sketch import LatencySketch
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["PerformanceMonitor"]
+
+
+def _none(_: str) -> None:
+    return None
+
+
+def epoch(moment: datetime, name: str) -> float:
+    """Return epoch seconds for an aware datetime; a naive one is an error naming ``name``."""
+    if moment.tzinfo is None:
+        raise ValueError(f"{name}={moment.isoformat()!r} has no time zone; pass an aware datetime")
+    return moment.timestamp()
+
+
+class PerformanceMonitor:
+    """Aggregate finished operations per tool and operation, exactly and in bounded memory.
+
+    Thread-safe: any thread may record and read. ``record`` appends one tuple to
+    a queue and returns; readers fold the queue first, so what they report
+    includes every record made before the read began. Time comes from ``clock``.
+    ``sink`` (optional) receives finished records in batches from a background
+    thread; see :mod:`toolkeeper.monitor.pipeline` for bounds and loss counting.
+    The providers tell health about a tool's circuit (``"closed"``, ``"open"``,
+    ``"half_open"``), its p95 latency objective (seconds) and its budget burn
+    (fraction spent); each returns ``None`` when it has nothing to say.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        sink: Sink | None = None,
+        sink_queue_size: int = 100_000,
+        sink_batch_size: int = 1_000,
+        recent_size: int = 10_000,
+        flush_interval_s: float | None = 1.0,
+        max_operations_per_tool: int = 100,
+        circuit_state_provider: Callable[[str], str | None] = _none,
+        latency_objective_provider: Callable[[str], float | None] = _none,
+        budget_burn_provider: Callable[[str], float | None] = _none,
+    ) -> None:
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        # time.time is a C call; any other clock goes through its now().
+        clock_now = self.clock.now
+        self._now_s: Callable[[], float] = (
+            time.time if type(self.clock) is SystemClock else lambda: clock_now().timestamp()
+        )
+        self._seq = itertools.count(1)
+        self._id_prefix = f"op-{os.urandom(4).hex()}-"
+        self._pipeline = RecordPipeline(
+            Aggregates(max_operations_per_tool=max_operations_per_tool),
+            id_prefix=self._id_prefix,
+            sink=sink,
+            sink_queue_size=sink_queue_size,
+            sink_batch_size=sink_batch_size,
+            recent_size=recent_size,
+            flush_interval_s=flush_interval_s,
+        )
+        self._pending = self._pipeline.pending
+        self._drain_threshold = self._pipeline.drain_threshold
+        self.circuit_state_provider = circuit_state_provider
+        self.latency_objective_provider = latency_objective_provider
+        self.budget_burn_provider = budget_burn_provider
+        self.created_at = self.clock.now()
+
+    def record(
+        self,
+        wrapper_name: str,
+        operation_type: str,
+        status: OperationStatus,
+        duration_s: float,
+        *,
+        cost: float = 0.0,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        custom_metrics: dict[str, Any] | None = None,
+        error_message: str | None = None,
+        **details: Unpack[OperationDetails],
+    ) -> None:
+        """Record one finished operation that ended now and took ``duration_s`` seconds.
+
+        ``cost`` is US dollars; ``details`` are the optional fields of
+        :class:`OperationDetails` (ids, error code, fallback, quality score,
+        labels). Type checkers reject other names; at run time they are ignored,
+        because checking them would add about 100 ns to every call. The dicts are
+        kept, not copied: do not change them afterwards. Never blocks on I/O; it
+        may fold the queue when it is long.
+        """
+        plain = PLAIN_STATUS.get(status)
+        if plain is None:
+            raise ValueError(
+                f"status {str(status)!r} is not a final status; use one of "
+                f"{', '.join(sorted(PLAIN_STATUS))}"
+            )
+        pending = self._pending
+        # One flat tuple, in the order of the index constants in records.py.
+        pending.append((
+            next(self._seq), self._now_s(), wrapper_name, operation_type, plain, duration_s,
+            cost, input_tokens, output_tokens, custom_metrics, error_message, details or None,
+        ))  # fmt: skip
+        if len(pending) >= self._drain_threshold:
+            self._pipeline.relieve()
+
+    def _submit(self, raw: RawRecord) -> None:
+        self._pending.append(raw)
+        if len(self._pending) >= self._drain_threshold:
+            self._pipeline.relieve()
+
+    @property
+    def dropped_events(self) -> int:
+        """Return how many finished records never reached the sink; aggregates have them all."""
+        return self._pipeline.dropped_events
+
+    def flush(self) -> None:
+        """Fold everything recorded so far and deliver it to the sink, in this thread."""
+        self._pipeline.flush()
+
+    def close(self) -> None:
+        """Stop the background thread and flush; idempotent. The owner registers it with atexit."""
+        self._pipeline.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def active_operation_counts(self) -> dict[str, int]:
+        """Return operations in flight per tool (only the lifecycle API has any)."""
+        return {}
+
+    def tools(self) -> list[str]:
+        """Return every tool that finished an operation or has one in flight, sorted."""
+        with self._pipeline.drained() as aggregates:
+            known = set(aggregates.tools())
+        return sorted(known | set(self.active_operation_counts()))
+
+    def knows(self, name: str) -> bool:
+        """Return whether tool ``name`` finished an operation or has one in flight."""
+        with self._pipeline.drained() as aggregates:
+            known = aggregates.has_tool(name)
+        return known or name in self.active_operation_counts()
+
+    def operations(self, name: str) -> list[str]:
+        """Return the operation names counted for tool ``name``, sorted."""
+        with self._pipeline.drained() as aggregates:
+            return aggregates.operations(name)
+
+    def _read(
+        self, name: str, window: str, operations: Collection[str] | None, *, latency: bool = True
+    ) -> tuple[datetime, Bucket] | None:
+        """Return a window's start and merged bucket for a known tool, else ``None``."""
+        if window != TOTAL_WINDOW and window not in WINDOWS:
+            known = ", ".join([*WINDOWS, TOTAL_WINDOW])
+            raise ValueError(f"window {window!r} is not one of {known}")
+        now = self._now_s()
+        with self._pipeline.drained() as aggregates:
+            if not aggregates.has_tool(name):
+                return None
+            if window == TOTAL_WINDOW:
+                return self.created_at, aggregates.lifetime(name, operations, latency=latency)
+            start, bucket = aggregates.window(
+                name, WINDOWS[window], now, operations, latency=latency
+            )
+        return datetime.fromtimestamp(start, UTC), bucket
+
+    def get_window_stats(
+        self, name: str, window: str = "5m", *, operations: Collection[str] | None = None
+    ) -> WindowStats | None:
+        """Return a tool's stats over ``window`` (1m, 5m, 1h, 24h or total); ``None`` if unknown.
+
+        ``operations`` restricts the stats to some of the tool's operations.
+        """
+        read = self._read(name, window, operations)
+        return None if read is None else read[1].stats(read[0], self.clock.now())
+
+    def get_latency_sketch(
+        self, name: str, window: str = TOTAL_WINDOW, *, operations: Collection[str] | None = None
+    ) -> LatencySketch | None:
+        """Return a tool's latency sketch (seconds) over ``window``; ``None`` if unknown."""
+        read = self._read(name, window, operations)
+        return None if read is None else read[1].latency
+
+    def last_error(self, name: str) -> tuple[datetime, str | None] | None:
+        """Return when tool ``name`` last failed and its message, or ``None``."""
+        with self._pipeline.drained() as aggregates:
+            last = aggregates.last_error(name)
+        return (datetime.fromtimestamp(last[0], UTC), last[1]) if last else None
+
+    def get_wrapper_stats(self, name: str) -> dict[str, Any] | None:
+        """Return a tool's totals since creation plus each rolling window; ``None`` if unknown."""
+        return reports.wrapper_stats(self, name)
+
+    def get_wrapper_metrics(self, name: str, since: datetime | None = None) -> list[WindowStats]:
+        """Return a tool's time buckets since ``since`` (default: one hour ago), oldest first.
+
+        Buckets share one size, chosen by the span: 10 s up to 6 min, 1 min up to
+        61 min, else 15 min (at most the last 24 h 15 min are kept).
+        """
+        now = self.clock.now()
+        if since is None:
+            since = now - timedelta(hours=1)
+        start = epoch(since, "since")
+        with self._pipeline.drained() as aggregates:
+            buckets = aggregates.history(name, start, now.timestamp())
+        return [
+            bucket.stats(
+                datetime.fromtimestamp(begin, UTC), datetime.fromtimestamp(begin + size, UTC)
+            )
+            for begin, size, bucket in buckets
+        ]
+
+    def get_wrapper_health(self, name: str) -> WrapperHealthStatus:
+        """Return a tool's health (formula in docs/health.md); ``unknown`` if it has no data.
+
+        Asking about a tool never seen does not create it, and does not call the
+        providers with its name.
+        """
+        return reports.wrapper_health(self, name)
+
+    def get_active_wrappers(self) -> list[str]:
+        """Return tools with an operation in flight or finished in the last hour, sorted."""
+        return reports.active_wrappers(self)
+
+    def get_system_health(self) -> dict[str, Any]:
+        """Return health and totals over every known tool (keys in docs/health.md)."""
+        return reports.system_health(self)
+
+    def recent_operations(
+        self, wrapper_name: str | None = None, limit: int | None = None
+    ) -> list[WrapperOperationMetrics]:
+        """Return recent finished records (newest last), from the bounded in-memory ring."""
+        raws = [r for r in self._pipeline.recent() if wrapper_name in (None, r[TOOL])]
+        if limit is not None:
+            raws = raws[-limit:] if limit > 0 else []
+        return [materialize(raw, self._id_prefix) for raw in raws]
+
+    def export_metrics(
+        self,
+        wrapper_name: str | None = None,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Return recent records as dicts, filtered by tool and by start time (inclusive).
+
+        Only the ring of recent records (``recent_size``) is searched; older
+        records live in the store once one is attached.
+        """
+        low = epoch(start_time, "start_time") if start_time is not None else float("-inf")
+        high = epoch(end_time, "end_time") if end_time is not None else float("inf")
+        return [
+            materialize(raw, self._id_prefix).to_dict()
+            for raw in self._pipeline.recent()
+            if (wrapper_name is None or raw[TOOL] == wrapper_name) and low <= start_ts(raw) <= high
+        ]

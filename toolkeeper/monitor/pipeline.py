@@ -1,0 +1,207 @@
+"""Carry finished records from recording threads to the aggregates and to the sink.
+
+Every finished operation passes through here, and only here::
+
+    recording threads --append--> pending (deque) --drain--> Aggregates.fold   (exact)
+                                                        +--> recent ring       (bounded)
+                                                        +--> outbox (bounded) --> sink(batch)
+
+Recording is one ``deque.append`` of a tuple: atomic under the GIL, no lock, no
+allocation beyond the tuple. Draining (folding into the aggregates) happens
+
+* in every reader, before it reads, so reads are exact and immediate;
+* in the background thread, when there is a sink: every ``flush_interval_s``,
+  and as soon as the outbox is half full;
+* in a recording thread, when ``pending`` reaches ``drain_threshold``. It tries
+  the lock and moves on if another thread is draining; past four times the
+  threshold it waits for the lock, so ``pending`` stays bounded even when
+  recorders outrun the consumer (back-pressure on CPU, never on I/O).
+
+Only the background thread and :meth:`RecordPipeline.flush` call the sink, so a
+slow sink never blocks a recording thread. When the outbox is full, records are
+dropped for the sink only and counted in ``dropped_events``; the aggregates have
+already counted them. A sink that raises loses its batch, which is logged and
+counted the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from itertools import repeat
+from operator import call
+
+from toolkeeper.monitor.aggregates import Aggregates
+from toolkeeper.monitor.records import RawRecord, WrapperOperationMetrics, materialize
+
+__all__ = ["RecordPipeline", "Sink"]
+
+Sink = Callable[[list[WrapperOperationMetrics]], None]
+"""Receives finished records in batches, from one thread at a time."""
+
+_log = logging.getLogger("toolkeeper.monitor")
+
+
+class RecordPipeline:
+    """Fold queued raw records into the aggregates and hand batches to a sink.
+
+    ``sink_queue_size`` bounds the records waiting for the sink; ``recent_size``
+    bounds the ring of recent records kept for exports. The background thread runs
+    only when there is a sink and ``flush_interval_s`` is not ``None``: without a
+    sink, readers and the threshold drain are enough to keep memory bounded.
+    """
+
+    def __init__(
+        self,
+        aggregates: Aggregates,
+        *,
+        id_prefix: str,
+        sink: Sink | None = None,
+        sink_queue_size: int = 100_000,
+        sink_batch_size: int = 1_000,
+        recent_size: int = 10_000,
+        flush_interval_s: float | None = 1.0,
+        drain_threshold: int = 8_192,
+    ) -> None:
+        for name, value in (
+            ("sink_queue_size", sink_queue_size),
+            ("sink_batch_size", sink_batch_size),
+            ("drain_threshold", drain_threshold),
+        ):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value!r}")
+        if recent_size < 0:
+            raise ValueError(f"recent_size must not be negative, got {recent_size!r}")
+        self.aggregates = aggregates
+        self.pending: deque[RawRecord] = deque()
+        self.lock = threading.Lock()
+        self.drain_threshold = drain_threshold
+        self._hard_limit = 4 * drain_threshold
+        self._id_prefix = id_prefix
+        self._sink = sink
+        self._sink_capacity = sink_queue_size
+        self._sink_batch_size = sink_batch_size
+        self._outbox: deque[RawRecord] = deque()
+        self._recent: deque[RawRecord] = deque(maxlen=recent_size)
+        self._sink_lock = threading.Lock()
+        self._dropped_overflow = 0  # changed under self.lock
+        self._dropped_failed = 0  # changed under self._sink_lock
+        self.sink_failures = 0
+        self._stop = threading.Event()
+        # Woken early when the outbox is half full, so bursts do not wait for the interval.
+        self._wake = threading.Event()
+        self._wake_at = max(sink_queue_size // 2, 1)
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        if sink is not None and flush_interval_s is not None:
+            if flush_interval_s <= 0:
+                raise ValueError(f"flush_interval_s must be positive, got {flush_interval_s!r}")
+            self._thread = threading.Thread(
+                target=self._run, args=(flush_interval_s,), name="toolkeeper-monitor", daemon=True
+            )
+            self._thread.start()
+
+    @property
+    def dropped_events(self) -> int:
+        """Return how many records never reached the sink (full outbox or failed sink)."""
+        return self._dropped_overflow + self._dropped_failed
+
+    @property
+    def backlog(self) -> int:
+        """Return how many records wait to be folded or delivered."""
+        return len(self.pending) + len(self._outbox)
+
+    def relieve(self) -> None:
+        """Drain from a recording thread that found ``pending`` at its threshold."""
+        if len(self.pending) >= self._hard_limit:
+            with self.lock:
+                self.drain()
+        elif self.lock.acquire(blocking=False):
+            try:
+                self.drain()
+            finally:
+                self.lock.release()
+
+    def drain(self) -> None:
+        """Fold every record queued so far; the caller holds :attr:`lock`."""
+        pending = self.pending
+        count = len(pending)
+        if not count:
+            return
+        # Pop a fixed count (recorders may keep appending, and this must finish),
+        # with the loop in C: map(call, repeat(popleft)).
+        batch = list(map(call, repeat(pending.popleft, count)))
+        self.aggregates.fold(batch)
+        self._recent.extend(batch)
+        if self._sink is not None:
+            room = self._sink_capacity - len(self._outbox)
+            if room >= count:
+                self._outbox.extend(batch)
+            else:
+                if room > 0:
+                    self._outbox.extend(batch[:room])
+                self._dropped_overflow += count - max(room, 0)
+            if len(self._outbox) >= self._wake_at:
+                self._wake.set()
+
+    @contextmanager
+    def drained(self) -> Iterator[Aggregates]:
+        """Hold the lock with every queued record folded, and yield the aggregates."""
+        with self.lock:
+            self.drain()
+            yield self.aggregates
+
+    def recent(self) -> list[RawRecord]:
+        """Return the recent finished records, oldest first."""
+        with self.drained():
+            return list(self._recent)
+
+    def deliver(self) -> int:
+        """Fold what is queued, then hand the outbox to the sink; return records handed over."""
+        with self.lock:
+            self.drain()
+        sink = self._sink
+        if sink is None:
+            return 0
+        delivered = 0
+        with self._sink_lock:
+            outbox = self._outbox
+            while outbox:
+                size = min(len(outbox), self._sink_batch_size)
+                popleft = outbox.popleft
+                records = [materialize(popleft(), self._id_prefix) for _ in range(size)]
+                try:
+                    sink(records)
+                except Exception:  # noqa: BLE001 - a failing sink must not stop monitoring; the loss is logged and counted
+                    self.sink_failures += 1
+                    self._dropped_failed += len(records)
+                    _log.exception("monitoring sink failed; %d records were dropped", len(records))
+                else:
+                    delivered += len(records)
+        return delivered
+
+    def flush(self) -> None:
+        """Fold everything queued and deliver it to the sink now, in the calling thread."""
+        self.deliver()
+
+    def close(self) -> None:
+        """Stop the background thread and flush; idempotent.
+
+        Recording still works afterwards; records then reach the sink on ``flush()``.
+        """
+        if not self._closed:
+            self._closed = True
+            self._stop.set()
+            self._wake.set()
+            if self._thread is not None:
+                self._thread.join()
+        self.flush()
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(interval)
+            self._wake.clear()
+            self.deliver()

@@ -1,0 +1,133 @@
+"""Expose the aggregates to Prometheus through prometheus-client's custom-collector interface.
+
+Nothing is instrumented per call: each scrape reads the monitor's aggregates and
+builds metric families from them. Names, labels and the cardinality cap are listed
+in docs/metrics.md. ``prometheus_client`` is imported when a scrape runs, not when
+this module is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from toolkeeper.monitor.export import operation_rows
+from toolkeeper.monitor.health import HealthStatus
+
+if TYPE_CHECKING:
+    from prometheus_client.core import GaugeMetricFamily, Metric
+
+    from toolkeeper.monitor.performance import PerformanceMonitor
+
+__all__ = ["DEFAULT_LATENCY_BUCKETS", "DEFAULT_MAX_OPERATION_LABELS", "MonitoringCollector"]
+
+DEFAULT_LATENCY_BUCKETS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+"""Upper bounds (seconds) of the latency histogram; +Inf is added."""
+
+DEFAULT_MAX_OPERATION_LABELS = 20
+"""Distinct ``operation`` label values per tool; the rest are exported as ``other``."""
+
+_QUANTILES = (("0.5", "p50_latency_ms"), ("0.95", "p95_latency_ms"), ("0.99", "p99_latency_ms"))
+
+
+class MonitoringCollector:
+    """Collect toolkeeper's metrics for a prometheus-client registry.
+
+    ``registry.register(MonitoringCollector(monitor))``, then ``generate_latest``
+    or any prometheus-client exposition. Thread-safe: a scrape only reads.
+    """
+
+    def __init__(
+        self,
+        monitor: PerformanceMonitor,
+        *,
+        max_operation_labels: int = DEFAULT_MAX_OPERATION_LABELS,
+        latency_buckets: Sequence[float] = DEFAULT_LATENCY_BUCKETS,
+    ) -> None:
+        if max_operation_labels < 1:
+            raise ValueError(
+                f"max_operation_labels must be at least 1, got {max_operation_labels!r}"
+            )
+        bounds = tuple(latency_buckets)
+        if list(bounds) != sorted(set(bounds)) or any(b <= 0 for b in bounds):
+            raise ValueError(f"latency_buckets must be positive and increasing, got {bounds!r}")
+        self.monitor = monitor
+        self.max_operation_labels = max_operation_labels
+        self.latency_buckets = bounds
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every metric family from the current aggregates."""
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+
+        series = ["tool", "operation"]
+        operations = CounterMetricFamily(
+            "toolkeeper_operations_total",
+            "Finished operations since the process started, by status.",
+            labels=[*series, "status"],
+        )
+        latency = HistogramMetricFamily(
+            "toolkeeper_operation_latency_seconds",
+            "Operation latency since the process started (bucket counts within 1%).",
+            labels=series,
+        )
+        quantiles = GaugeMetricFamily(
+            "toolkeeper_operation_latency_quantile_seconds",
+            "Latency quantiles over the last 5 minutes, within 1% relative error.",
+            labels=[*series, "quantile"],
+        )
+        cost = CounterMetricFamily(
+            "toolkeeper_cost_usd_total", "Estimated cost in US dollars.", labels=series
+        )
+        tokens = CounterMetricFamily(
+            "toolkeeper_tokens_total", "Tokens sent and received.", labels=[*series, "direction"]
+        )
+        for row in operation_rows(self.monitor, self.max_operation_labels):
+            labels = [row.tool, row.operation]
+            for status, count in row.total.counts.items():
+                operations.add_metric([*labels, status], count)
+            sketch = self.monitor.get_latency_sketch(row.tool, operations=row.operations)
+            if sketch is not None:
+                buckets = [(repr(b), sketch.cumulative_count(b)) for b in self.latency_buckets]
+                buckets.append(("+Inf", row.total.total_operations))
+                mean_ms = row.total.mean_latency_ms or 0.0
+                latency.add_metric(labels, buckets, mean_ms * row.total.total_operations / 1000.0)
+            for quantile, attribute in _QUANTILES:
+                value = getattr(row.recent, attribute)
+                if value is not None:
+                    quantiles.add_metric([*labels, quantile], value / 1000.0)
+            cost.add_metric(labels, row.total.cost_usd)
+            tokens.add_metric([*labels, "input"], row.total.input_tokens)
+            tokens.add_metric([*labels, "output"], row.total.output_tokens)
+        yield from (operations, latency, quantiles, cost, tokens)
+        yield from self._tool_families(GaugeMetricFamily)
+        yield CounterMetricFamily(
+            "toolkeeper_dropped_events_total",
+            "Finished records that never reached the store (aggregates still count them).",
+            value=self.monitor.dropped_events,
+        )
+
+    def _tool_families(self, gauge: type[GaugeMetricFamily]) -> Iterator[Metric]:
+        score = gauge(
+            "toolkeeper_health_score", "Health score 0-100 (docs/health.md).", labels=["tool"]
+        )
+        status = gauge(
+            "toolkeeper_health_status",
+            "1 for the tool's current health status, 0 for the others.",
+            labels=["tool", "status"],
+        )
+        active = gauge("toolkeeper_active_operations", "Operations in flight.", labels=["tool"])
+        in_flight = self.monitor.active_operation_counts()
+        for tool in self.monitor.tools():
+            health = self.monitor.get_wrapper_health(tool)
+            if health.health_score is not None:
+                score.add_metric([tool], health.health_score)
+            for value in HealthStatus:
+                status.add_metric([tool, value.value], 1.0 if health.status is value else 0.0)
+            active.add_metric([tool], in_flight.get(tool, 0))
+        yield from (score, status, active)

@@ -1,0 +1,207 @@
+"""Report health per tool and for the whole system, from a monitor's public reads.
+
+The scoring itself is :func:`toolkeeper.monitor.health.assess_health`; this module
+picks the window it is judged on and gathers its inputs. Health is judged on the
+last 5 minutes when they hold at least 5 operations, else on the last hour, and is
+``unknown`` when the last hour is empty (see docs/health.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from toolkeeper.monitor.aggregates import TOTAL_WINDOW, WINDOWS
+from toolkeeper.monitor.buckets import WindowStats
+from toolkeeper.monitor.health import (
+    HEALTH_FALLBACK_WINDOW,
+    HEALTH_PRIMARY_MIN_OPERATIONS,
+    HEALTH_PRIMARY_WINDOW,
+    HealthStatus,
+    assess_health,
+    system_status,
+)
+
+if TYPE_CHECKING:
+    from toolkeeper.monitor.performance import PerformanceMonitor
+
+__all__ = [
+    "WrapperHealthStatus",
+    "active_wrappers",
+    "system_health",
+    "wrapper_health",
+    "wrapper_stats",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WrapperHealthStatus:
+    """Report one tool's health: its status, score, the rates behind it and why.
+
+    Rates and latencies come from ``window`` (``None`` when there was no data);
+    latencies are milliseconds; times are timezone-aware UTC.
+    """
+
+    wrapper_name: str
+    status: HealthStatus
+    health_score: float | None
+    success_rate: float
+    error_rate: float
+    fallback_rate: float
+    total_operations: int
+    last_error: str | None
+    last_error_time: datetime | None
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+    p99_latency_ms: float | None
+    circuit_state: str | None
+    reasons: list[str] = field(default_factory=list)
+    last_check: datetime
+    window: str | None = None
+
+    @property
+    def is_healthy(self) -> bool:
+        """Return whether the status is ``healthy``."""
+        return self.status is HealthStatus.HEALTHY
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as plain data, times as ISO 8601 strings."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["status"] = self.status.value
+        data["reasons"] = list(self.reasons)
+        data["last_check"] = self.last_check.isoformat()
+        data["last_error_time"] = self.last_error_time.isoformat() if self.last_error_time else None
+        return data
+
+
+def _judged_window(monitor: PerformanceMonitor, name: str) -> tuple[str, WindowStats] | None:
+    for window, needed in (
+        (HEALTH_PRIMARY_WINDOW, HEALTH_PRIMARY_MIN_OPERATIONS),
+        (HEALTH_FALLBACK_WINDOW, 1),
+    ):
+        stats = monitor.get_window_stats(name, window)
+        if stats is not None and stats.total_operations >= needed:
+            return window, stats
+    return None
+
+
+def wrapper_health(monitor: PerformanceMonitor, name: str) -> WrapperHealthStatus:
+    """Return one tool's health, judged on the 5-minute or the 1-hour window.
+
+    A tool never seen is reported ``unknown``; it is not created, and the providers
+    are not asked about it.
+    """
+    now = monitor.clock.now()
+    known = monitor.knows(name)
+    judged = _judged_window(monitor, name) if known else None
+    last = monitor.last_error(name) if known else None
+    circuit = monitor.circuit_state_provider(name) if known else None
+    stats = judged[1] if judged else None
+    p95_ms = stats.p95_latency_ms if stats else None
+    assessment = assess_health(
+        operations=stats.total_operations if stats else 0,
+        failures=stats.error_count if stats else 0,
+        fallbacks=stats.fallback_count if stats else 0,
+        seconds_since_last_error=(now - last[0]).total_seconds() if last else None,
+        p95_latency_s=p95_ms / 1000.0 if p95_ms is not None else None,
+        latency_objective_s=monitor.latency_objective_provider(name) if stats else None,
+        circuit_state=circuit,
+        budget_burn=monitor.budget_burn_provider(name) if stats else None,
+    )
+    reasons = list(assessment.reasons)
+    if stats is not None and judged is not None:
+        reasons.insert(0, f"judged on {stats.total_operations} operations in the last {judged[0]}")
+    return WrapperHealthStatus(
+        wrapper_name=name,
+        status=assessment.status,
+        health_score=assessment.score,
+        success_rate=stats.success_rate if stats else 0.0,
+        error_rate=stats.error_rate if stats else 0.0,
+        fallback_rate=stats.fallback_rate if stats else 0.0,
+        total_operations=stats.total_operations if stats else 0,
+        last_error=last[1] if last else None,
+        last_error_time=last[0] if last else None,
+        p50_latency_ms=stats.p50_latency_ms if stats else None,
+        p95_latency_ms=p95_ms,
+        p99_latency_ms=stats.p99_latency_ms if stats else None,
+        circuit_state=circuit,
+        reasons=reasons,
+        last_check=now,
+        window=judged[0] if judged else None,
+    )
+
+
+def wrapper_stats(monitor: PerformanceMonitor, name: str) -> dict[str, Any] | None:
+    """Return a tool's totals since creation plus each rolling window; ``None`` if unknown."""
+    if not monitor.knows(name):
+        return None
+    total = monitor.get_window_stats(name, TOTAL_WINDOW)
+    last = monitor.last_error(name)
+    data: dict[str, Any] = {"wrapper_name": name}
+    data.update(total.to_dict() if total else {"total_operations": 0})
+    data["active_operations"] = monitor.active_operation_counts().get(name, 0)
+    data["last_error"] = last[1] if last else None
+    data["last_error_time"] = last[0].isoformat() if last else None
+    windows = {window: monitor.get_window_stats(name, window) for window in WINDOWS}
+    data["windows"] = {window: s.to_dict() for window, s in windows.items() if s is not None}
+    return data
+
+
+def active_wrappers(monitor: PerformanceMonitor) -> list[str]:
+    """Return tools with an operation in flight or finished in the last hour, sorted."""
+    active = {name for name, count in monitor.active_operation_counts().items() if count}
+    for name in monitor.tools():
+        stats = monitor.get_window_stats(name, "1h")
+        if stats is not None and stats.total_operations:
+            active.add(name)
+    return sorted(active)
+
+
+def system_health(monitor: PerformanceMonitor) -> dict[str, Any]:
+    """Return health and totals over every known tool.
+
+    Operation counts are since the monitor was created; ``operations_per_minute``
+    is the last 5 minutes' count divided by 5; ``overall_health_score`` is the mean
+    score of tools whose status is known (``None`` when none is).
+    """
+    now = monitor.clock.now()
+    in_flight = monitor.active_operation_counts()
+    names = monitor.tools()
+    healths = [wrapper_health(monitor, name) for name in names]
+    scores = [h.health_score for h in healths if h.health_score is not None]
+    overall = round(sum(scores) / len(scores), 1) if scores else None
+    by_status = {status: sum(1 for h in healths if h.status is status) for status in HealthStatus}
+    known = len(healths) - by_status[HealthStatus.UNKNOWN]
+    completed = success = errors = recent = 0
+    for name in names:
+        total = monitor.get_window_stats(name, TOTAL_WINDOW)
+        window = monitor.get_window_stats(name, "5m")
+        if total is not None and window is not None:
+            completed += total.total_operations
+            success += total.success_count
+            errors += total.error_count
+            recent += window.total_operations
+    active_operations = sum(in_flight.values())
+    healthy = by_status[HealthStatus.HEALTHY]
+    return {
+        "overall_health_score": overall,
+        "system_status": system_status([h.status for h in healths], overall).value,
+        "total_wrappers": len(healths),
+        "active_wrappers": len(active_wrappers(monitor)),
+        "healthy_wrappers": healthy,
+        "degraded_wrappers": by_status[HealthStatus.DEGRADED],
+        "unhealthy_wrappers": by_status[HealthStatus.UNHEALTHY] + by_status[HealthStatus.CRITICAL],
+        "critical_wrappers": by_status[HealthStatus.CRITICAL],
+        "unknown_wrappers": by_status[HealthStatus.UNKNOWN],
+        "health_percentage": round(100.0 * healthy / known, 1) if known else None,
+        "total_operations": completed + active_operations,
+        "completed_operations": completed,
+        "active_operations": active_operations,
+        "overall_success_rate": success / completed if completed else None,
+        "error_count": errors,
+        "operations_per_minute": recent / 5.0,
+        "dropped_events": monitor.dropped_events,
+        "wrappers": {h.wrapper_name: h.status.value for h in healths},
+        "last_health_check": now.isoformat(),
+    }

@@ -1,0 +1,132 @@
+"""Per-tool runtime state: the resilience policy and circuit breaker its configuration implies.
+
+A :class:`ToolRuntime` is rebuilt from the tool's configuration whenever a new
+version arrives, so a timeout changed in the admin UI applies to the next call.
+The breaker survives policy changes (it adopts the new policy) so its history
+of recent calls is not lost.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from toolkeeper._clock import Clock
+from toolkeeper.config.schema import BaseWrapperConfig
+from toolkeeper.config.secrets import Secret, mask
+from toolkeeper.resilience import CircuitBreaker, ResiliencePolicy
+
+__all__ = ["Runtimes", "ToolRuntime", "policy_for"]
+
+
+def policy_for(config: BaseWrapperConfig, *, sync: bool) -> ResiliencePolicy:
+    """Return the resilience policy a tool's configuration asks for (sync or async calls)."""
+    timeout: float | None = config.timeout_seconds
+    if sync and not config.timeout_sync_calls:
+        timeout = None
+    return ResiliencePolicy(
+        timeout_seconds=timeout,
+        max_attempts=1 + config.max_retry_attempts,
+        backoff_initial_seconds=config.retry_backoff_seconds,
+        backoff_max_seconds=config.retry_backoff_max_seconds,
+        backoff_multiplier=config.retry_backoff_multiplier,
+        failure_rate_threshold=config.circuit_failure_rate,
+        minimum_calls=config.circuit_minimum_calls,
+        window_size=config.circuit_window_size,
+        open_wait_seconds=config.circuit_open_seconds,
+        half_open_probes=config.circuit_half_open_probes,
+        slow_call_seconds=config.circuit_slow_call_seconds,
+        slow_call_rate_threshold=config.circuit_slow_call_rate,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRuntime:
+    """What one call of a tool needs, read once per configuration version.
+
+    ``secrets`` are the tool's secret values, removed from error messages
+    before they are recorded (an upstream error may quote a key or a URL with one).
+    """
+
+    name: str
+    config: BaseWrapperConfig
+    sync_policy: ResiliencePolicy
+    async_policy: ResiliencePolicy
+    breaker: CircuitBreaker
+    secrets: tuple[str, ...] = ()
+
+    @property
+    def track_usage(self) -> bool:
+        """Tell whether tokens and models are read from results (cost tracking on)."""
+        return bool(getattr(self.config, "cost_tracking_enabled", True))
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` with every secret of the tool replaced by its masked form."""
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, mask(secret))
+        return text
+
+
+def _secrets_of(config: BaseWrapperConfig) -> tuple[str, ...]:
+    values = (getattr(config, name) for name in type(config).model_fields)
+    # Sorted longest first, so a secret containing another is replaced whole.
+    found = {v.get_secret_value() for v in values if isinstance(v, Secret)}
+    return tuple(sorted((s for s in found if len(s) >= 4), key=len, reverse=True))
+
+
+class Runtimes:
+    """The runtime of every tool, built on first use and rebuilt on configuration changes.
+
+    Thread-safe. Reading a runtime is one dict lookup; rebuilding happens only
+    when :meth:`invalidate` is called (by the configuration's subscription).
+    """
+
+    def __init__(self, config_of: Callable[[str], BaseWrapperConfig], clock: Clock) -> None:
+        self._config_of = config_of
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._runtimes: dict[str, ToolRuntime] = {}
+        self._breakers: dict[str, CircuitBreaker] = {}
+
+    def get(self, name: str) -> ToolRuntime:
+        """Return the tool's current runtime."""
+        runtime = self._runtimes.get(name)
+        if runtime is None:
+            runtime = self._build(name)
+        return runtime
+
+    def invalidate(self, name: str) -> None:
+        """Forget the tool's runtime so the next call reads its configuration again."""
+        with self._lock:
+            self._runtimes.pop(name, None)
+
+    def breaker(self, name: str) -> CircuitBreaker | None:
+        """Return the tool's breaker if the tool has been called."""
+        return self._breakers.get(name)
+
+    def circuit_state(self, name: str) -> str | None:
+        """Return the tool's circuit state, or ``None`` if it has none yet."""
+        breaker = self._breakers.get(name)
+        return None if breaker is None else str(breaker.state)
+
+    def _build(self, name: str) -> ToolRuntime:
+        config = self._config_of(name)
+        sync_policy = policy_for(config, sync=True)
+        async_policy = policy_for(config, sync=False)
+        if async_policy == sync_policy:
+            # One object: the breaker adopts a policy whenever it is handed another one.
+            async_policy = sync_policy
+        with self._lock:
+            breaker = self._breakers.get(name)
+            if breaker is None:
+                breaker = CircuitBreaker(sync_policy, self._clock, name)
+                self._breakers[name] = breaker
+            else:
+                breaker.update_policy(sync_policy)
+            runtime = ToolRuntime(
+                name, config, sync_policy, async_policy, breaker, _secrets_of(config)
+            )
+            self._runtimes[name] = runtime
+            return runtime
