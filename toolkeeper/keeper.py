@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import secrets
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.live import Configuration, ConfigVersion
 from toolkeeper.config.secrets import Keyring
 from toolkeeper.monitor import WrapperMonitoring
+from toolkeeper.monitor.persist import StoreWriter, restore
 from toolkeeper.wrap import FallbackSpec, OperationScope, Runtimes, ToolWrapping
 
 if TYPE_CHECKING:
@@ -51,11 +53,21 @@ class Keeper:
         self.store = store
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.runtimes = Runtimes(config.get_or_default, self.clock)
+        id_prefix = f"op-{secrets.token_hex(4)}-"
+        self.writer = StoreWriter(
+            store,
+            id_prefix=id_prefix,
+            now=lambda: self.clock.now().timestamp(),
+            retention_days=lambda tool: config.get_or_default(tool).metrics_retention_days,
+        )
         self.monitoring = WrapperMonitoring(
             clock=self.clock,
+            sink=self.writer,
+            id_prefix=id_prefix,
             circuit_state_provider=self.runtimes.circuit_state,
             latency_objective_provider=self._latency_objective,
         )
+        restore(self.monitoring, store)
         self._tool_functions: dict[str, Callable[..., Any]] = {}
         self._lock = threading.Lock()
         self._unsubscribe = config.subscribe(self._config_changed)
@@ -117,6 +129,10 @@ class Keeper:
             session_id=session_id,
             request_id=request_id,
         )
+
+    def flush(self) -> None:
+        """Write every operation recorded so far to the store, in this thread."""
+        self.monitoring.flush()
 
     def _tool_function(self, name: str) -> Callable[..., Any]:
         function = self._tool_functions.get(name)

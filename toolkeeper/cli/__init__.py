@@ -13,6 +13,7 @@ import typer
 from toolkeeper.cli._context import CliState
 from toolkeeper.cli._output import report_error
 from toolkeeper.cli.config_cmd import app as config_app
+from toolkeeper.cli.monitor_cmd import export, health
 from toolkeeper.cli.secrets_cmd import app as secrets_app
 
 __all__ = ["app", "main"]
@@ -26,6 +27,8 @@ app = typer.Typer(
 )
 app.add_typer(config_app, name="config")
 app.add_typer(secrets_app, name="secrets")
+app.command("health")(health)
+app.command("export")(export)
 
 
 @app.callback()

@@ -192,6 +192,23 @@ class Aggregates:
                 latest = (ts, series.last_error)
         return latest
 
+    def seed(  # noqa: PLR0917 - one item of a restored history, in its natural order
+        self,
+        tool: str,
+        operation: str,
+        start: float,
+        bucket: Bucket,
+        now: float,
+        last_error: tuple[float, str | None] | None = None,
+    ) -> None:
+        """Add a pre-aggregated bucket (restored from the store) to a series."""
+        series = self._series_for(tool, operation)
+        series.seed(start, bucket, now)
+        if last_error is not None and (
+            series.last_error_ts is None or last_error[0] > series.last_error_ts
+        ):
+            series.last_error_ts, series.last_error = last_error
+
     def series(self, tool: str, operation: str) -> Series | None:
         """Return one series, for inspection."""
         return self._series.get(tool, {}).get(operation)

@@ -10,6 +10,7 @@ Not thread-safe: the aggregates fold and read buckets under one lock.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from operator import itemgetter
@@ -188,6 +189,46 @@ class Bucket:
                 if mine is None:
                     mine = self.custom[name] = MetricSummary()
                 mine.merge(summary)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return everything the bucket holds as JSON-ready data (for the store's rollups)."""
+        empty = not self.counts
+        return {
+            "counts": dict(self.counts),
+            "latency": self.latency.to_dict(),
+            "duration_sum": self.duration_sum,
+            "min_duration": None if empty else self.min_duration,
+            "max_duration": None if empty else self.max_duration,
+            "cost": self.cost,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "custom": {
+                name: [m.count, m.total, m.minimum, m.maximum]
+                for name, m in (self.custom or {}).items()
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Bucket:
+        """Rebuild a bucket from :meth:`to_dict` output."""
+        bucket = cls()
+        bucket.counts = {str(k): int(v) for k, v in data.get("counts", {}).items()}
+        bucket.latency = LatencySketch.from_dict(data.get("latency", {}))
+        bucket.duration_sum = float(data.get("duration_sum", 0.0))
+        if data.get("min_duration") is not None:
+            bucket.min_duration = float(data["min_duration"])
+            bucket.max_duration = float(data["max_duration"])
+        bucket.cost = float(data.get("cost", 0.0))
+        bucket.input_tokens = int(data.get("input_tokens", 0))
+        bucket.output_tokens = int(data.get("output_tokens", 0))
+        custom = data.get("custom") or {}
+        if custom:
+            bucket.custom = {}
+            for name, (count, total, minimum, maximum) in custom.items():
+                summary = bucket.custom[name] = MetricSummary()
+                summary.count, summary.total = int(count), float(total)
+                summary.minimum, summary.maximum = float(minimum), float(maximum)
+        return bucket
 
     @property
     def operations(self) -> int:

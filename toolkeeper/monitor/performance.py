@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -76,6 +76,7 @@ class PerformanceMonitor:
         circuit_state_provider: Callable[[str], str | None] = _none,
         latency_objective_provider: Callable[[str], float | None] = _none,
         budget_burn_provider: Callable[[str], float | None] = _none,
+        id_prefix: str | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         # time.time is a C call; any other clock goes through its now().
@@ -84,7 +85,7 @@ class PerformanceMonitor:
             time.time if type(self.clock) is SystemClock else lambda: clock_now().timestamp()
         )
         self._seq = itertools.count(1)
-        self._id_prefix = f"op-{os.urandom(4).hex()}-"
+        self._id_prefix = id_prefix or f"op-{os.urandom(4).hex()}-"
         self._pipeline = RecordPipeline(
             Aggregates(max_operations_per_tool=max_operations_per_tool),
             id_prefix=self._id_prefix,
@@ -148,6 +149,20 @@ class PerformanceMonitor:
     def dropped_events(self) -> int:
         """Return how many finished records never reached the sink; aggregates have them all."""
         return self._pipeline.dropped_events
+
+    def seed(
+        self,
+        buckets: Iterable[tuple[str, str, float, Bucket, tuple[float, str | None] | None]],
+    ) -> None:
+        """Add pre-aggregated history: (tool, operation, start, bucket, last error) items.
+
+        Used to restore what the store kept from earlier runs; see
+        :func:`toolkeeper.monitor.persist.restore`.
+        """
+        now = self.clock.now().timestamp()
+        with self._pipeline.drained() as aggregates:
+            for tool, operation, start, bucket, last_error in buckets:
+                aggregates.seed(tool, operation, start, bucket, now, last_error)
 
     def flush(self) -> None:
         """Fold everything recorded so far and deliver it to the sink, in this thread."""

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import repeat
 from operator import call
+from typing import Any
 
 from toolkeeper.monitor.aggregates import Aggregates
 from toolkeeper.monitor.records import RawRecord, WrapperOperationMetrics, materialize
@@ -40,7 +41,12 @@ from toolkeeper.monitor.records import RawRecord, WrapperOperationMetrics, mater
 __all__ = ["RecordPipeline", "Sink"]
 
 Sink = Callable[[list[WrapperOperationMetrics]], None]
-"""Receives finished records in batches, from one thread at a time."""
+"""Receives finished records in batches, from one thread at a time.
+
+A sink with a true ``takes_raw_records`` attribute receives the raw tuples
+instead (see :mod:`toolkeeper.monitor.records`), which saves building a record
+object per operation: the store's writer does this.
+"""
 
 _log = logging.getLogger("toolkeeper.monitor")
 
@@ -82,6 +88,7 @@ class RecordPipeline:
         self._hard_limit = 4 * drain_threshold
         self._id_prefix = id_prefix
         self._sink = sink
+        self._sink_takes_raw = bool(getattr(sink, "takes_raw_records", False))
         self._sink_capacity = sink_queue_size
         self._sink_batch_size = sink_batch_size
         self._outbox: deque[RawRecord] = deque()
@@ -172,7 +179,11 @@ class RecordPipeline:
             while outbox:
                 size = min(len(outbox), self._sink_batch_size)
                 popleft = outbox.popleft
-                records = [materialize(popleft(), self._id_prefix) for _ in range(size)]
+                raws = [popleft() for _ in range(size)]
+                records: list[Any] = (
+                    raws if self._sink_takes_raw
+                    else [materialize(raw, self._id_prefix) for raw in raws]
+                )  # fmt: skip
                 try:
                     sink(records)
                 except Exception:  # noqa: BLE001 - a failing sink must not stop monitoring; the loss is logged and counted

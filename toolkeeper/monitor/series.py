@@ -89,6 +89,35 @@ class Series:
                 else:
                     parent.merge(bucket)
 
+    def seed(self, start: float, bucket: Bucket, now: float) -> None:
+        """Merge a pre-aggregated bucket starting at ``start`` (a whole minute) into its tier.
+
+        Used to restore history from the store: the bucket lands in the finest
+        tier whose granularity divides its start and still holds it at ``now``.
+        """
+        for level, (size, kept) in enumerate(TIERS):
+            if level == 0 or start % size:
+                continue
+            if int(start // size) > int(now // size) - kept:
+                tier = self.tiers[level]
+                existing = tier.get(int(start // size))
+                if existing is None:
+                    tier[int(start // size)] = bucket
+                else:
+                    existing.merge(bucket)
+                return
+        coarsest, _ = TIERS[-1]
+        tier = self.tiers[-1]
+        index = int(start // coarsest)
+        if index > int(now // coarsest) - TIERS[-1][1]:
+            existing = tier.get(index)
+            if existing is None:
+                tier[index] = bucket
+            else:
+                existing.merge(bucket)
+        else:
+            self.retired.merge(bucket)
+
     def collect(self, into: Bucket, since: float, *, latency: bool = True) -> None:
         """Merge every bucket that starts at or after ``since`` (epoch seconds) into ``into``."""
         for level, (size, _) in enumerate(TIERS):

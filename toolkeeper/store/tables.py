@@ -12,9 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Dialect,
+    Index,
     Integer,
     MetaData,
     String,
@@ -24,7 +26,15 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["VERSION_TABLE", "UTCDateTime", "config_versions", "metadata"]
+__all__ = [
+    "VERSION_TABLE",
+    "UTCDateTime",
+    "budget_reservations",
+    "budget_spend",
+    "budget_warnings",
+    "config_versions",
+    "metadata",
+]
 
 #: Alembic's revision table, named so it cannot clash with an application's own
 #: ``alembic_version`` when the store shares a database with it.
@@ -85,4 +95,68 @@ config_versions = Table(
     UniqueConstraint("environment", "tool", "version", name="uq_config_versions_version"),
     # Never reuse an id, even of a row deleted later: a poller's cursor must only grow.
     sqlite_autoincrement=True,
+)
+
+
+# Budgets (toolkeeper.costs). Money is whole nano-dollars in BigInteger columns: SQLite
+# would keep a Numeric as a float. Times of buckets and periods are UTC epoch seconds.
+
+budget_spend = Table(
+    "budget_spend",
+    metadata,
+    # A budget's key: its scope and period, such as "tool:openai|daily@Europe/Paris".
+    Column("budget", String(400), primary_key=True),
+    Column("bucket", BigInteger, primary_key=True, autoincrement=False),
+    Column("spent_nanos", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+budget_reservations = Table(
+    "budget_reservations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("budget", String(400), primary_key=True),
+    Column("amount_nanos", BigInteger, nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_budget_reservations_budget", "budget", "expires_at"),
+)
+
+budget_warnings = Table(
+    "budget_warnings",
+    metadata,
+    # One row per warning threshold reached per period: the deduplication of warnings.
+    Column("budget", String(400), primary_key=True),
+    Column("period", BigInteger, primary_key=True, autoincrement=False),
+    Column("threshold", String(20), primary_key=True),
+    Column("spent_nanos", BigInteger, nullable=False),
+    Column("fired_at", UTCDateTime(), nullable=False),
+)
+
+
+# The server's credentials (toolkeeper.server). Tokens are kept only as SHA-256 hashes;
+# see toolkeeper.server.tokens for why a fast hash is right for them.
+from sqlalchemy import Boolean  # noqa: E402 - appended section; the lead folds it into the imports
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+    Column("revoked", Boolean, nullable=False, default=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    sqlite_autoincrement=True,
+)
+
+server_keys = Table(
+    "server_keys",
+    metadata,
+    # Keys the server generates once and shares with every process on the store,
+    # such as "session" (signs session cookies).
+    Column("name", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )

@@ -44,21 +44,31 @@ def describe(error: BaseException, runtime: ToolRuntime) -> str:
     return runtime.redact(f"{type(error).__name__}: {error}")
 
 
-def usage_of(value: Any) -> tuple[int, int, str | None]:
-    """Return (input tokens, output tokens, model) from an OpenAI-compatible response, if any."""
+def usage_of(value: Any) -> tuple[int, int, float, str | None]:
+    """Return (input tokens, output tokens, cost USD, model) from an OpenAI-compatible response.
+
+    Reads ``usage.prompt_tokens``/``completion_tokens`` (or ``input_tokens``/
+    ``output_tokens``), the ``usage.cost`` some gateways add, and ``model``;
+    zeros and ``None`` when the value carries none of them.
+    """
     if isinstance(value, dict):
         usage, model = value.get("usage"), value.get("model")
         if not isinstance(usage, dict):
-            return 0, 0, None
+            return 0, 0, 0.0, None
         prompt = usage.get("prompt_tokens") or usage.get("input_tokens") or 0
         completion = usage.get("completion_tokens") or usage.get("output_tokens") or 0
+        cost = usage.get("cost") or 0.0
     else:
         usage, model = getattr(value, "usage", None), getattr(value, "model", None)
         if usage is None:
-            return 0, 0, None
+            return 0, 0, 0.0, None
         prompt = getattr(usage, "prompt_tokens", None) or getattr(usage, "input_tokens", 0)
-        completion = getattr(usage, "completion_tokens", None) or getattr(usage, "output_tokens", 0)
-    return int(prompt or 0), int(completion or 0), model if isinstance(model, str) else None
+        completion = getattr(usage, "completion_tokens", None) or getattr(
+            usage, "output_tokens", 0
+        )
+        cost = getattr(usage, "cost", None) or 0.0
+    model = model if isinstance(model, str) else None
+    return int(prompt or 0), int(completion or 0), float(cost), model
 
 
 def status_of(error: BaseException) -> OperationStatus:
@@ -83,13 +93,14 @@ def record_outcome(
 ) -> None:
     """Record a call that returned a value, from the primary or from a fallback."""
     input_tokens = output_tokens = 0
+    cost = 0.0
     if runtime.track_usage and outcome.value is not None:
-        input_tokens, output_tokens, model = usage_of(outcome.value)
+        input_tokens, output_tokens, cost, model = usage_of(outcome.value)
         if model is not None:
             labels = {**labels, "model": model} if labels else {"model": model}
     if not outcome.fallback_used:
         monitor.record(
-            runtime.name, operation, SUCCESS, duration_s, input_tokens=input_tokens,
+            runtime.name, operation, SUCCESS, duration_s, cost=cost, input_tokens=input_tokens,
             output_tokens=output_tokens, parent_id=parent_id, operation_id=operation_id,
             labels=labels,
         )  # fmt: skip
@@ -97,7 +108,7 @@ def record_outcome(
     error = outcome.error
     refused = isinstance(error, CircuitOpenError)
     monitor.record(
-        runtime.name, operation, FALLBACK, duration_s, input_tokens=input_tokens,
+        runtime.name, operation, FALLBACK, duration_s, cost=cost, input_tokens=input_tokens,
         output_tokens=output_tokens, fallback_name=outcome.fallback_name,
         fallback_reason="circuit_open" if refused else "primary_failed",
         original_error=None if error is None else describe(error, runtime),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from toolkeeper.store import operations as _operations  # noqa: F401 - defines its tables
 from toolkeeper.store.tables import VERSION_TABLE, metadata
 
 connection = context.config.attributes.get("connection")

@@ -1,0 +1,102 @@
+"""Worker functions that spawned test processes import by name."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from toolkeeper._errors import BudgetExceeded, RateLimited
+from toolkeeper.costs import Budget, BudgetGuard, Period, RateLimit, RateLimiter, open_ledger
+
+CENT = Decimal("0.01")
+
+
+def dollar_a_day() -> Budget:
+    """Return the hard daily budget of $1.00 on the tool ``openai``."""
+    return Budget(scope="tool:openai", limit=Decimal("1.00"), period=Period("daily"))
+
+
+def hammer(guard: BudgetGuard, threads: int, calls: int) -> tuple[int, int]:
+    """Make ``threads`` x ``calls`` one-cent calls through ``guard``; return (admitted, refused)."""
+    lock = threading.Lock()
+    counts = [0, 0]
+    start = threading.Barrier(threads)
+
+    def run() -> None:
+        start.wait()
+        for _ in range(calls):
+            try:
+                reservation = guard.reserve(CENT, tool="openai")
+            except BudgetExceeded:
+                with lock:
+                    counts[1] += 1
+                continue
+            guard.settle(reservation, CENT)
+            with lock:
+                counts[0] += 1
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return counts[0], counts[1]
+
+
+def spend_cents(uri: str, threads: int, calls: int, barrier: Any, results: Any) -> None:
+    """Hammer the budget after every peer is ready; report (admitted, refused, warnings fired)."""
+    try:
+        fired: list[str] = []
+        with open_ledger(uri) as ledger:
+            guard = BudgetGuard(
+                [dollar_a_day()],
+                ledger=ledger,
+                on_event=lambda event: fired.append(
+                    "limit" if event.kind == "limit" else repr(event.threshold)
+                ),
+            )
+            barrier.wait(timeout=120)
+            admitted, refused = hammer(guard, threads, calls)
+            results.put(("ok", (admitted, refused, fired)))
+    except Exception as exc:  # noqa: BLE001 - report any failure to the parent test
+        results.put(("error", repr(exc)))
+
+
+def hit_rate_limit(uri: str, attempts: int, barrier: Any, results: Any) -> None:
+    """Wait for every peer, then try ``attempts`` requests against 100/minute; report admitted."""
+    try:
+        limiter = RateLimiter("openai", RateLimit(requests_per_minute=100), storage=uri)
+        barrier.wait(timeout=120)
+        admitted = 0
+        for _ in range(attempts):
+            try:
+                limiter.acquire()
+            except RateLimited:
+                continue
+            admitted += 1
+        limiter.close()
+        results.put(("ok", admitted))
+    except Exception as exc:  # noqa: BLE001 - report any failure to the parent test
+        results.put(("error", repr(exc)))
+
+
+def run_in_processes(target: Callable[..., None], count: int, *args: Any) -> list[Any]:
+    """Run ``target(*args, barrier, results)`` in ``count`` spawned processes; return results."""
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(count)
+    results = context.Queue()
+    processes = [
+        context.Process(target=target, args=(*args, barrier, results)) for _ in range(count)
+    ]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=240) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    errors = [detail for status, detail in outcomes if status != "ok"]
+    assert not errors, errors
+    return [detail for _, detail in outcomes]

@@ -1,0 +1,115 @@
+"""Exact money: Decimal dollars quantized to a billionth, and human amounts parsed at the edge."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from toolkeeper.costs import format_usd, parse_budget, parse_money, usd
+from toolkeeper.costs.money import NANO, from_nanos, to_nanos
+
+amounts = st.decimals(
+    min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=9, allow_nan=False
+)
+
+
+def test_a_million_micro_dollars_sum_to_exactly_one_dollar() -> None:
+    """Sum 1,000,000 costs of $0.000001 to exactly $1."""
+    cost = usd("0.000001")
+    total = sum((cost for _ in range(1_000_000)), Decimal(0))
+    assert total == Decimal(1)
+    assert usd(total) == Decimal("1.000000000")
+
+
+def test_floats_enter_through_their_shortest_repr() -> None:
+    """Turn 0.1 into exactly one tenth, not the float's binary expansion."""
+    assert usd(0.1) == Decimal("0.1")
+    assert usd(0.1) + usd(0.2) == usd("0.3")
+    assert usd(1) == Decimal(1)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("$50", "50"),
+        ("1,200.50", "1200.50"),
+        ("0.002 USD", "0.002"),
+        (" $ .5 ", "0.5"),
+        ("-$3", "-3"),
+        ("0.0000000004", "0"),
+    ],
+)
+def test_parse_money_reads_human_amounts(text: str, expected: str) -> None:
+    """Read dollar signs, thousands separators, a USD suffix and round to a billionth."""
+    assert parse_money(text) == Decimal(expected)
+
+
+@pytest.mark.parametrize("text", ["", "fifty", "$", "1.2.3", "€5", "nan", "inf"])
+def test_parse_money_refuses_what_is_not_an_amount(text: str) -> None:
+    """Name the text that is not an amount of dollars."""
+    with pytest.raises(ValueError, match="not an amount"):
+        parse_money(text)
+
+
+def test_usd_refuses_non_numbers() -> None:
+    """Refuse booleans, NaN and infinities."""
+    with pytest.raises(TypeError):
+        usd(True)
+    with pytest.raises(ValueError, match="finite"):
+        usd(Decimal("NaN"))
+    with pytest.raises(ValueError, match="finite"):
+        usd(float("inf"))
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "period"),
+    [
+        ("$50/day", "50", "daily"),
+        ("$1,500/month", "1500", "monthly"),
+        ("5 / daily", "5", "daily"),
+        ("$5/24h", "5", "rolling:24h"),
+        ("$0.50/6 hours", "0.5", "rolling:6h"),
+    ],
+)
+def test_parse_budget_reads_amount_and_period(text: str, limit: str, period: str) -> None:
+    """Read '$50/day', '$1500/month' and '$5/24h' into a limit and a period."""
+    assert parse_budget(text) == (Decimal(limit), period)
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [("$50", "amount and a period"), ("$50/week", "not a budget period"), ("-$1/day", "negative")],
+)
+def test_parse_budget_names_the_rule_broken(text: str, rule: str) -> None:
+    """Say what is wrong with a budget that cannot be read."""
+    with pytest.raises(ValueError, match=rule):
+        parse_budget(text)
+
+
+@given(amounts)
+def test_parse_money_round_trips_any_amount(amount: Decimal) -> None:
+    """Parse back exactly what format_usd shows, and the plain decimal notation."""
+    assert parse_money(f"{amount:f}") == amount
+    assert parse_money(format_usd(amount).replace("$", "")) == amount
+
+
+@given(amounts)
+def test_nanos_round_trip_exactly(amount: Decimal) -> None:
+    """Convert dollars to whole nano-dollars and back without loss."""
+    nanos = to_nanos(amount)
+    assert isinstance(nanos, int)
+    assert from_nanos(nanos) == amount
+    assert from_nanos(nanos).as_tuple().exponent == NANO.as_tuple().exponent
+
+
+def test_format_usd_keeps_cents_and_drops_trailing_zeros() -> None:
+    """Show $1.00, $0.0001234 and -$2.50."""
+    assert [format_usd(Decimal(x)) for x in ("1", "0.0001234", "-2.5", "0")] == [
+        "$1.00",
+        "$0.0001234",
+        "-$2.50",
+        "$0.00",
+    ]

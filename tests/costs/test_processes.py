@@ -1,0 +1,41 @@
+"""Budgets and rate limits shared by four spawned processes hold exactly."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from toolkeeper._errors import BudgetExceeded
+from toolkeeper.costs import BudgetGuard, open_ledger
+
+from ._workers import CENT, dollar_a_day, hit_rate_limit, run_in_processes, spend_cents
+
+
+@pytest.fixture(params=["redis", "sqlite", "postgresql"])
+def shared_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Return a ledger URI processes can share: Redis, an SQLite file, PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    name = "redis_url" if request.param == "redis" else "postgres_url"
+    uri: str = request.getfixturevalue(name)
+    return uri
+
+
+def test_four_processes_admit_exactly_one_hundred_cent_calls(shared_uri: str) -> None:
+    """Admit exactly 100 of 4 processes x 4 threads x 20 one-cent calls against $1.00."""
+    outcomes = run_in_processes(spend_cents, 4, shared_uri, 4, 20)
+    assert sum(admitted for admitted, _, _ in outcomes) == 100
+    assert sum(refused for _, refused, _ in outcomes) == 220
+    with open_ledger(shared_uri) as reopened:
+        guard = BudgetGuard([dollar_a_day()], ledger=reopened)
+        assert guard.status()[0].spent == Decimal("1.00")
+        with pytest.raises(BudgetExceeded):
+            guard.reserve(CENT, tool="openai")
+
+
+def test_four_processes_share_one_hundred_requests_a_minute(redis_url: str) -> None:
+    """Admit exactly 100 of 4 x 50 quick attempts against 100 requests per minute in Redis."""
+    outcomes = run_in_processes(hit_rate_limit, 4, redis_url, 50)
+    assert sum(outcomes) == 100

@@ -1,0 +1,290 @@
+"""Enforce budgets around calls: reserve the estimate before, settle the actual cost after.
+
+::
+
+    guard = BudgetGuard([Budget(scope="tool:openai", limit=Decimal("1.00"),
+                                period=Period("daily", time_zone="Europe/Paris"))],
+                        ledger=open_ledger("redis://localhost"), on_event=print)
+    reservation = guard.reserve(Decimal("0.01"), tool="openai")   # may raise BudgetExceeded
+    try:
+        response = call()
+    except BaseException:
+        guard.release(reservation)                                # nothing was spent
+        raise
+    guard.settle(reservation, actual_cost)
+
+When a budget with policy ``fallback`` cannot afford a call, nothing is
+reserved and the returned reservation says :attr:`Reservation.fallback`: the
+caller routes the call elsewhere. Warning events go to ``on_event`` in the
+thread that settles, after the ledger has committed them.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from toolkeeper._clock import Clock, SystemClock
+from toolkeeper._errors import BudgetExceeded
+from toolkeeper.costs.budgets import (
+    Budget,
+    BudgetEvent,
+    BudgetStatus,
+    Charge,
+    Policy,
+    event_for,
+    order_for_check,
+    scopes_for,
+)
+from toolkeeper.costs.ledger import Fired, Ledger, Verdict
+from toolkeeper.costs.money import format_usd, from_nanos, to_nanos, usd
+from toolkeeper.costs.periods import Period
+
+__all__ = ["BudgetGuard", "Reservation", "Settlement", "budgets_from_config"]
+
+
+@dataclass(slots=True, kw_only=True)
+class Reservation:
+    """Money held for one call until it is settled or released.
+
+    ``refusal`` is set (and nothing is held) when a ``fallback`` budget could
+    not afford the call: the message says which budget and why.
+    """
+
+    id: str
+    tool: str
+    estimate: Decimal
+    at: datetime
+    charges: tuple[Charge, ...] = field(repr=False)
+    refusal: str | None = None
+    done: bool = field(default=False, repr=False)
+
+    @property
+    def fallback(self) -> bool:
+        """Return whether the call should go to its fallback instead (nothing was reserved)."""
+        return self.refusal is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settlement:
+    """What settling a reservation did: the difference released, and the warnings fired.
+
+    ``released`` is the estimate less the actual cost: negative when the call
+    cost more than was reserved (the true spend is recorded all the same).
+    """
+
+    released: Decimal
+    spent: Decimal
+    events: tuple[BudgetEvent, ...] = ()
+
+
+class BudgetGuard:
+    """Check calls against budgets kept in a ledger; thread-safe.
+
+    ``ledger`` defaults to a fresh ``memory://`` one. ``reservation_ttl`` bounds
+    how long a reservation whose caller died keeps holding money.
+    """
+
+    def __init__(
+        self,
+        budgets: Iterable[Budget],
+        *,
+        ledger: Ledger | None = None,
+        clock: Clock | None = None,
+        on_event: Callable[[BudgetEvent], None] | None = None,
+        reservation_ttl: timedelta = timedelta(hours=1),
+    ) -> None:
+        if ledger is None:
+            from toolkeeper.costs.ledger_memory import MemoryLedger
+
+            ledger = MemoryLedger()
+        self.budgets = tuple(budgets)
+        keys = [budget.key for budget in self.budgets]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"two budgets share a scope and period: {sorted(keys)}")
+        self.ledger = ledger
+        self._clock = clock if clock is not None else SystemClock()
+        self._on_event = on_event
+        self._ttl = reservation_ttl
+        self._lock = threading.Lock()
+
+    def budgets_for(self, scopes: Iterable[str]) -> list[Budget]:
+        """Return the budgets that apply to a call in any of ``scopes``."""
+        wanted = set(scopes)
+        return [budget for budget in self.budgets if budget.scope in wanted]
+
+    def reserve(
+        self,
+        estimate: Decimal,
+        *,
+        tool: str,
+        labels: dict[str, str] | None = None,
+        scopes: Sequence[str] | None = None,
+    ) -> Reservation:
+        """Hold ``estimate`` dollars on every budget of the call, atomically, or refuse it.
+
+        The call's scopes are ``tool:<tool>`` and ``label:<name>=<value>`` for
+        each label, unless ``scopes`` names them. Raises
+        :class:`~toolkeeper.BudgetExceeded` when a ``refuse`` budget cannot
+        afford it; returns a reservation with :attr:`~Reservation.fallback` set
+        when a ``fallback`` budget cannot.
+        """
+        amount = usd(estimate)
+        if amount < 0:
+            raise ValueError(f"a cost estimate cannot be negative, got {estimate}")
+        now = self._clock.now()
+        applicable = self.budgets_for(scopes if scopes is not None else scopes_for(tool, labels))
+        charges = tuple(order_for_check([budget.charge(now) for budget in applicable]))
+        reservation = Reservation(
+            id=uuid.uuid4().hex, tool=tool, estimate=amount, at=now, charges=charges
+        )
+        if not charges:
+            return reservation
+        verdict = self.ledger.reserve(
+            charges,
+            to_nanos(amount),
+            reservation_id=reservation.id,
+            now=now,
+            expires=now + self._ttl,
+        )
+        if verdict.admitted:
+            return reservation
+        assert verdict.blocked is not None
+        blocked = charges[verdict.blocked]
+        message = _refusal(blocked, verdict, tool=tool, estimate=amount)
+        if blocked.budget.policy == "refuse":
+            raise BudgetExceeded(message, tool=tool)
+        reservation.charges = ()
+        reservation.refusal = message
+        return reservation
+
+    def settle(self, reservation: Reservation, actual: Decimal) -> Settlement:
+        """Replace the reservation by the call's ``actual`` cost; emit the warnings it reaches.
+
+        Settling a fallback reservation records nothing: the fallback's own call
+        is charged through its own reservation. Raises ``ValueError`` when the
+        reservation was already settled or released.
+        """
+        spent = usd(actual)
+        if spent < 0:
+            raise ValueError(f"an actual cost cannot be negative, got {actual}")
+        with self._lock:
+            if reservation.done:
+                raise ValueError(f"reservation {reservation.id} was already settled")
+            reservation.done = True
+        if not reservation.charges:
+            held = Decimal(0) if reservation.fallback else reservation.estimate
+            return Settlement(released=held - spent, spent=spent)
+        fired = self.ledger.settle(
+            reservation.charges,
+            to_nanos(spent),
+            reservation_id=reservation.id,
+            now=self._clock.now(),
+        )
+        events = self._emit(reservation.charges, fired)
+        return Settlement(released=reservation.estimate - spent, spent=spent, events=events)
+
+    def release(self, reservation: Reservation) -> Settlement:
+        """Give back everything the reservation held: the call failed and spent nothing."""
+        return self.settle(reservation, Decimal(0))
+
+    def record(
+        self,
+        amount: Decimal,
+        *,
+        tool: str,
+        labels: dict[str, str] | None = None,
+        scopes: Sequence[str] | None = None,
+    ) -> tuple[BudgetEvent, ...]:
+        """Record spend that was not reserved (a cost known only afterwards); never refuses."""
+        spent = usd(amount)
+        now = self._clock.now()
+        applicable = self.budgets_for(scopes if scopes is not None else scopes_for(tool, labels))
+        charges = tuple(budget.charge(now) for budget in applicable)
+        if not charges:
+            return ()
+        fired = self.ledger.settle(charges, to_nanos(spent), reservation_id=None, now=now)
+        return self._emit(charges, fired)
+
+    def status(self, scope: str | None = None) -> list[BudgetStatus]:
+        """Return the state of every budget now (or only those of ``scope``)."""
+        now = self._clock.now()
+        statuses = []
+        for budget in self.budgets:
+            if scope is not None and budget.scope != scope:
+                continue
+            charge = budget.charge(now)
+            spent, reserved = self.ledger.usage(charge, now=now)
+            statuses.append(
+                BudgetStatus(
+                    budget=budget,
+                    spent=from_nanos(spent),
+                    reserved=from_nanos(reserved),
+                    period_start=charge.slot.starts,
+                    period_end=charge.slot.ends,
+                )
+            )
+        return statuses
+
+    def _emit(self, charges: Sequence[Charge], fired: list[Fired]) -> tuple[BudgetEvent, ...]:
+        now = self._clock.now()
+        events = tuple(
+            event_for(charges[mark.index], mark.label, spent=mark.spent, at=now) for mark in fired
+        )
+        if self._on_event is not None:
+            for event in events:
+                self._on_event(event)
+        return events
+
+
+def budgets_from_config(
+    tool: str,
+    config: Any,
+    *,
+    time_zone: str = "UTC",
+    policy: Policy = "refuse",
+) -> list[Budget]:
+    """Return the daily and monthly budgets an ``ExternalToolConfig`` sets for ``tool``.
+
+    Reads ``daily_budget``, ``monthly_budget`` and ``budget_alert_thresholds``
+    (thresholds of 1.0 are the limit itself, which always fires an event).
+    """
+    thresholds = tuple(t for t in getattr(config, "budget_alert_thresholds", ()) if t < 1)
+    found = []
+    kinds: tuple[tuple[str, Literal["daily", "monthly"]], ...] = (
+        ("daily_budget", "daily"),
+        ("monthly_budget", "monthly"),
+    )
+    for attribute, kind in kinds:
+        limit = getattr(config, attribute, None)
+        if limit is not None:
+            found.append(
+                Budget(
+                    scope=f"tool:{tool}",
+                    limit=Decimal(limit),
+                    period=Period(kind, time_zone=time_zone),
+                    thresholds=thresholds,
+                    policy=policy,
+                )
+            )
+    return found
+
+
+def _refusal(charge: Charge, verdict: Verdict, *, tool: str, estimate: Decimal) -> str:
+    budget = charge.budget
+    if budget.period.kind == "rolling":
+        when = f"its spend leaves the rolling {budget.period.hours}h window gradually"
+    else:
+        local = charge.slot.ends.astimezone(budget.period.zone)
+        when = f"the {budget.period.kind} period ends at {local.isoformat()}"
+    return (
+        f"budget {budget.key} cannot afford this call to {tool!r}: limit "
+        f"{format_usd(budget.limit)}, spent {format_usd(from_nanos(verdict.spent))}, reserved "
+        f"{format_usd(from_nanos(verdict.reserved))} by calls in flight, this call's estimate "
+        f"{format_usd(estimate)}; {when}"
+    )

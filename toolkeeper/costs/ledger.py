@@ -1,0 +1,137 @@
+"""Ledgers keep budgets' spend, reservations and fired warnings; chosen by URI in one place.
+
+A ledger's two writes are each atomic across every thread and process that
+shares it, which is what keeps concurrent callers from overspending:
+
+- :meth:`Ledger.reserve` checks every blocking charge and, only if all admit
+  the amount, records the reservation against each of them;
+- :meth:`Ledger.settle` removes a reservation (if any), adds the actual
+  spend to the reservation's buckets, and marks each warning threshold the
+  new spend reached that was not yet marked in its period, returning those.
+
+Backends: ``memory://`` (one process, a lock), ``sqlite:///…`` and
+``postgresql://…`` (the store: spend survives restarts; one write transaction
+holding a lock), and ``redis://…`` (a Lua script per write).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from toolkeeper.costs.budgets import Charge
+
+if TYPE_CHECKING:
+    from toolkeeper.store.sql import Store
+
+__all__ = ["Fired", "Ledger", "Verdict", "open_ledger"]
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The answer to a reservation: admitted, or the first charge that refused it and why."""
+
+    admitted: bool
+    blocked: int | None = None
+    spent: int = 0
+    reserved: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """A warning threshold newly reached: the charge's index, the label and the spend then."""
+
+    index: int
+    label: str
+    spent: int
+
+
+class Ledger(ABC):
+    """The spend of budgets, in nano-dollars; each method is atomic for all who share it."""
+
+    uri: str
+
+    @abstractmethod
+    def reserve(
+        self,
+        charges: Sequence[Charge],
+        amount: int,
+        *,
+        reservation_id: str,
+        now: datetime,
+        expires: datetime,
+    ) -> Verdict:
+        """Reserve ``amount`` against every charge if every blocking one admits it, else nothing.
+
+        Charges are checked in order and the first refusal is reported. A
+        reservation stops counting at ``expires`` (a caller that died never settles).
+        """
+
+    @abstractmethod
+    def settle(
+        self,
+        charges: Sequence[Charge],
+        amount: int,
+        *,
+        reservation_id: str | None,
+        now: datetime,
+    ) -> list[Fired]:
+        """Drop the reservation (``None``: there was none), add ``amount`` spent, mark warnings."""
+
+    @abstractmethod
+    def usage(self, charge: Charge, *, now: datetime) -> tuple[int, int]:
+        """Return (settled spend in the charge's window, live reservations) in nano-dollars."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook: a memory ledger holds no connection
+        """Release connections; a ledger opened from a URI owns them."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(uri={self.uri!r})"
+
+
+def open_ledger(uri: str = "memory://", *, store: Store | None = None) -> Ledger:
+    """Open the ledger at ``uri``, or over an open ``store``: the one place URIs are resolved.
+
+    ``memory://`` keeps spend in this process; ``redis://``, ``rediss://`` and
+    ``unix://`` share it through Redis (``toolkeeper[redis]``); ``sqlite:///…``
+    and ``postgresql://…`` keep it in the store, which the ledger then owns and
+    closes. Raises ``ValueError`` for any other scheme.
+    """
+    if store is not None:
+        from toolkeeper.costs.ledger_sql import SqlLedger
+
+        return SqlLedger(store)
+    scheme = uri.partition("://")[0].lower() if "://" in uri else ""
+    if scheme == "memory":
+        from toolkeeper.costs.ledger_memory import MemoryLedger
+
+        return MemoryLedger()
+    if scheme in _REDIS_SCHEMES:
+        from toolkeeper.costs.ledger_redis import RedisLedger
+
+        return RedisLedger.from_url(uri)
+    if scheme.partition("+")[0] in _SQL_SCHEMES:
+        from toolkeeper.costs.ledger_sql import SqlLedger
+        from toolkeeper.store import open_store
+
+        return SqlLedger(open_store(uri), owns_store=True)
+    known = ", ".join(f"{name}://" for name in ("memory", *_REDIS_SCHEMES, *_SQL_SCHEMES))
+    raise ValueError(f"unsupported ledger URI scheme {scheme or '(none)'!r}; supported: {known}")

@@ -1,0 +1,250 @@
+"""A ledger in Redis: spend shared by every process, each write one atomic Lua script.
+
+Redis runs a script to completion before any other command, so the check and
+the reservation (or the spend and the warning marks) cannot interleave with
+another client's. Keys, under the prefix and a budget's key ``B``:
+
+- ``B|s|<bucket>``: settled spend of one bucket (an integer, ``INCRBY``);
+- ``B|r`` (hash reservation id -> amount) and ``B|rx`` (sorted set id -> expiry, ms);
+- ``B|f|<period>``: the warnings fired in a period (``HSETNX`` deduplicates them).
+
+Every key expires after its period plus a grace of two days (relative ``EXPIRE``
+computed from the caller's clock, so fake clocks work). Times are the caller's,
+which suits processes on hosts whose clocks agree. Scripts build key names from
+the prefix, so this targets a single Redis server (not Redis Cluster). Lua
+numbers are doubles, returned as integer replies: amounts stay exact below 2**53
+nano-dollars ($9 million) per budget and period, which the ledger enforces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from toolkeeper._errors import MissingDependencyError, StoreError
+from toolkeeper.costs.budgets import Charge
+from toolkeeper.costs.ledger import Fired, Ledger, Verdict
+
+__all__ = ["RedisLedger"]
+
+_EXACT_LIMIT = 2**53
+
+_COMMON = """
+local function spent_of(p, since, bucket, width)
+  local total = 0
+  local b = since
+  while b <= bucket do
+    local v = redis.call('GET', p .. '|s|' .. b)
+    if v then total = total + tonumber(v) end
+    b = b + width
+  end
+  return total
+end
+local function reserved_of(p, now)
+  local dead = redis.call('ZRANGEBYSCORE', p .. '|rx', '-inf', now)
+  for _, rid in ipairs(dead) do redis.call('HDEL', p .. '|r', rid) end
+  if #dead > 0 then redis.call('ZREMRANGEBYSCORE', p .. '|rx', '-inf', now) end
+  local total = 0
+  for _, v in ipairs(redis.call('HVALS', p .. '|r')) do total = total + tonumber(v) end
+  return total
+end
+"""
+
+# Arguments: now in ms, expiry in ms, amount, reservation id, number of charges, then
+# seven per charge: key, limit, blocking (1 or 0), since, bucket, width, ttl.
+_RESERVE = (
+    _COMMON
+    + """
+local now, expires, amount, id = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local n = tonumber(ARGV[5])
+for i = 0, n - 1 do
+  local a = 6 + i * 7
+  if ARGV[a + 2] == '1' then
+    local p, limit = ARGV[a], tonumber(ARGV[a + 1])
+    local s = spent_of(p, tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]))
+    local r = reserved_of(p, now)
+    local committed = s + r
+    if not (committed < limit and committed + amount <= limit) then
+      return {0, i, s, r}
+    end
+  end
+end
+for i = 0, n - 1 do
+  local a = 6 + i * 7
+  local p, ttl = ARGV[a], ARGV[a + 6]
+  redis.call('HSET', p .. '|r', id, ARGV[3])
+  redis.call('ZADD', p .. '|rx', expires, id)
+  redis.call('EXPIRE', p .. '|r', ttl)
+  redis.call('EXPIRE', p .. '|rx', ttl)
+end
+return {1, -1, 0, 0}
+"""
+)
+
+# Arguments: amount, reservation id ('' for none), number of charges, then per charge:
+# key, since, bucket, width, period, ttl, number of thresholds, and a (label, mark) pair each.
+_SETTLE = (
+    _COMMON
+    + """
+local amount, id, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local fired = {}
+local a = 4
+for i = 0, n - 1 do
+  local p, since, bucket = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
+  local width, period, ttl = tonumber(ARGV[a + 3]), ARGV[a + 4], ARGV[a + 5]
+  local m = tonumber(ARGV[a + 6])
+  if id ~= '' then
+    redis.call('HDEL', p .. '|r', id)
+    redis.call('ZREM', p .. '|rx', id)
+  end
+  if tonumber(amount) > 0 then
+    redis.call('INCRBY', p .. '|s|' .. bucket, amount)
+    redis.call('EXPIRE', p .. '|s|' .. bucket, ttl)
+  end
+  local s = spent_of(p, since, tonumber(bucket), width)
+  local marks = p .. '|f|' .. period
+  for j = 0, m - 1 do
+    local label, mark = ARGV[a + 7 + 2 * j], tonumber(ARGV[a + 8 + 2 * j])
+    if s > 0 and s >= mark and redis.call('HSETNX', marks, label, '1') == 1 then
+      redis.call('EXPIRE', marks, ttl)
+      table.insert(fired, i)
+      table.insert(fired, label)
+      table.insert(fired, s)
+    end
+  end
+  a = a + 7 + 2 * m
+end
+return fired
+"""
+)
+
+# Arguments: now in ms, then the charge's key, since, bucket and width.
+_USAGE = (
+    _COMMON
+    + """
+local p = ARGV[2]
+local s = spent_of(p, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+return {s, reserved_of(p, tonumber(ARGV[1]))}
+"""
+)
+
+
+class RedisLedger(Ledger):
+    """Keep spend in Redis under ``prefix``; open one with :meth:`from_url`."""
+
+    def __init__(self, client: Any, *, uri: str, prefix: str = "toolkeeper:budget:") -> None:
+        """Use a ``redis.Redis`` client (``decode_responses`` may be either)."""
+        self._client = client
+        self._prefix = prefix
+        self.uri = uri
+        self._reserve = client.register_script(_RESERVE)
+        self._settle = client.register_script(_SETTLE)
+        self._usage = client.register_script(_USAGE)
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = "toolkeeper:budget:") -> RedisLedger:
+        """Connect to the Redis server at ``url`` (needs ``toolkeeper[redis]``)."""
+        try:
+            import redis
+        except ImportError:
+            raise MissingDependencyError("budgets shared through Redis", "redis") from None
+        shown = _mask(url)
+        with _translated(shown):
+            client = redis.Redis.from_url(url)
+        return cls(client, uri=shown, prefix=prefix)
+
+    def reserve(
+        self,
+        charges: Sequence[Charge],
+        amount: int,
+        *,
+        reservation_id: str,
+        now: datetime,
+        expires: datetime,
+    ) -> Verdict:
+        """Run the reserve script: check every blocking charge, then hold ``amount`` on each."""
+        args: list[Any] = [_ms(now), _ms(expires), amount, reservation_id, len(charges)]
+        for charge in charges:
+            _check_exact(charge)
+            args += [self._key(charge), charge.limit, int(charge.blocking), charge.since]
+            args += [charge.bucket, charge.width, charge.slot.ttl_seconds]
+        with _translated(self.uri):
+            admitted, blocked, spent, reserved = self._reserve(args=args)
+        if int(admitted):
+            return Verdict(True)
+        return Verdict(False, int(blocked), int(spent), int(reserved))
+
+    def settle(
+        self,
+        charges: Sequence[Charge],
+        amount: int,
+        *,
+        reservation_id: str | None,
+        now: datetime,  # noqa: ARG002 - buckets come from the charges; the clock is not needed
+    ) -> list[Fired]:
+        """Run the settle script: drop the hold, add the spend, mark the warnings reached."""
+        args: list[Any] = [amount, reservation_id or "", len(charges)]
+        for charge in charges:
+            args += [self._key(charge), charge.since, charge.bucket, charge.width, charge.period]
+            args += [charge.slot.ttl_seconds, len(charge.thresholds)]
+            for label, mark in charge.thresholds:
+                args += [label, mark]
+        with _translated(self.uri):
+            flat = self._settle(args=args)
+        return [
+            Fired(int(flat[i]), _text(flat[i + 1]), int(flat[i + 2]))
+            for i in range(0, len(flat), 3)
+        ]
+
+    def usage(self, charge: Charge, *, now: datetime) -> tuple[int, int]:
+        """Return (spend in the charge's window, live reservations)."""
+        args = [_ms(now), self._key(charge), charge.since, charge.bucket, charge.width]
+        with _translated(self.uri):
+            spent, reserved = self._usage(args=args)
+        return int(spent), int(reserved)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def _key(self, charge: Charge) -> str:
+        return self._prefix + charge.key
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _check_exact(charge: Charge) -> None:
+    if charge.limit >= _EXACT_LIMIT:
+        raise ValueError(
+            f"budget {charge.key} limit is too large for the Redis ledger to keep exactly "
+            f"(at most $9,007,199 per period); use the SQL store's ledger"
+        )
+
+
+def _mask(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.partition(":")[0]
+    return f"{scheme}{sep}{user}:***@{host}" if user else f"{scheme}{sep}***@{host}"
+
+
+@contextmanager
+def _translated(shown: str) -> Iterator[None]:
+    import redis
+
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise StoreError(
+            f"the Redis ledger at {shown} failed ({type(exc).__name__}): {exc}"
+        ) from exc

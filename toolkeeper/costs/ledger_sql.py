@@ -1,0 +1,87 @@
+"""A ledger in the SQL store (SQLite or PostgreSQL): spend survives restarts and is shared.
+
+Each reserve and settle is one write transaction under the store's budget
+lock (see :mod:`toolkeeper.store.spend`), so the read-check-insert cannot
+interleave with another writer's, whichever process it runs in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from toolkeeper.costs.budgets import Charge, admits, thresholds_reached
+from toolkeeper.costs.ledger import Fired, Ledger, Verdict
+from toolkeeper.store.spend import BudgetTables
+from toolkeeper.store.sql import Store
+
+__all__ = ["SqlLedger"]
+
+
+class SqlLedger(Ledger):
+    """Keep spend in the budget tables of ``store``; ``owns_store`` closes it with the ledger."""
+
+    def __init__(self, store: Store, *, owns_store: bool = False) -> None:
+        self._tables = BudgetTables(store)
+        self._owns_store = owns_store
+        self.uri = store.uri
+
+    def reserve(
+        self,
+        charges: Sequence[Charge],
+        amount: int,
+        *,
+        reservation_id: str,
+        now: datetime,
+        expires: datetime,
+    ) -> Verdict:
+        """Check every blocking charge and, if all admit ``amount``, reserve it on each."""
+        with self._tables.writing() as tx:
+            for index, charge in enumerate(charges):
+                if not charge.blocking:
+                    continue
+                tx.drop_expired(charge.key, now=now)
+                spent = tx.spent(charge.key, since=charge.since, until=charge.bucket)
+                reserved = tx.reserved(charge.key, now=now)
+                if not admits(limit=charge.limit, spent=spent, reserved=reserved, amount=amount):
+                    return Verdict(False, index, spent, reserved)
+            for charge in charges:
+                tx.add_reservation(reservation_id, charge.key, amount=amount, expires=expires)
+        return Verdict(True)
+
+    def settle(
+        self,
+        charges: Sequence[Charge],
+        amount: int,
+        *,
+        reservation_id: str | None,
+        now: datetime,
+    ) -> list[Fired]:
+        """Drop the reservation, add the spend and mark the warnings it reached."""
+        fired: list[Fired] = []
+        with self._tables.writing() as tx:
+            for index, charge in enumerate(charges):
+                if reservation_id is not None:
+                    tx.drop_reservation(reservation_id, charge.key)
+                if amount:
+                    tx.add_spend(charge.key, bucket=charge.bucket, amount=amount, now=now)
+                spent = tx.spent(charge.key, since=charge.since, until=charge.bucket)
+                fired.extend(
+                    Fired(index, label, spent)
+                    for label in thresholds_reached(charge, spent)
+                    if tx.mark_warning(
+                        charge.key, period=charge.period, threshold=label, spent=spent, now=now
+                    )
+                )
+        return fired
+
+    def usage(self, charge: Charge, *, now: datetime) -> tuple[int, int]:
+        """Return (spend in the charge's window, live reservations)."""
+        with self._tables.reading() as tx:
+            spent = tx.spent(charge.key, since=charge.since, until=charge.bucket)
+            return spent, tx.reserved(charge.key, now=now)
+
+    def close(self) -> None:
+        """Close the store if this ledger opened it."""
+        if self._owns_store:
+            self._tables.store.close()

@@ -1,0 +1,266 @@
+"""Persist finished operations to the store, and restore the last day from it.
+
+:class:`StoreWriter` is the monitor's sink: it receives raw records in batches
+from the monitor's background thread (never from a recording thread), appends
+them to the operations log, and keeps this process's per-minute and per-hour
+rollups up to date. :func:`restore` seeds a monitor's aggregates from every
+writer's rollups, so a restarted process shows the last 24 hours.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from toolkeeper.monitor.aggregates import OTHER_OPERATION
+from toolkeeper.monitor.buckets import Bucket
+from toolkeeper.monitor.performance import PerformanceMonitor
+from toolkeeper.monitor.records import (
+    COST,
+    CUSTOM,
+    DETAILS,
+    DURATION_S,
+    END_TS,
+    ERROR_MESSAGE,
+    FAILURE_STATUSES,
+    INPUT_TOKENS,
+    OPERATION,
+    OUTPUT_TOKENS,
+    SEQ,
+    STATUS,
+    TOOL,
+    OperationStatus,
+    RawRecord,
+    WrapperOperationMetrics,
+)
+from toolkeeper.store.operations import (
+    RollupRow,
+    insert_operations,
+    load_rollups,
+    operation_rows,
+    prune_operations,
+    prune_rollups,
+    upsert_rollups,
+)
+from toolkeeper.store.sql import Store
+
+__all__ = ["MINUTE", "StoreWriter", "restore", "stored_operations"]
+
+_log = logging.getLogger("toolkeeper.monitor")
+
+MINUTE, HOUR = 60, 3600
+_KEEP = {MINUTE: 5 * MINUTE, HOUR: 2 * HOUR}  # how long a rollup bucket stays in memory
+_ROLLUP_RETENTION = {MINUTE: 2 * 86400, HOUR: 400 * 86400}
+_PRUNE_EVERY_S = 600.0
+_FAILURES = frozenset(str(s) for s in FAILURE_STATUSES)
+_DETAIL_FIELDS = (
+    "error_code", "fallback_name", "fallback_reason", "original_error", "quality_score",
+    "user_id", "session_id", "request_id", "parent_id",
+)  # fmt: skip
+
+Key = tuple[str, str, int, int]  # tool, operation, resolution, bucket start
+
+
+class StoreWriter:
+    """Write batches of finished operations to the store: raw rows and this writer's rollups.
+
+    Called from one thread at a time (the monitor's sink contract). ``retention_days``
+    gives each tool's ``metrics_retention_days``; raw rows older than it are
+    pruned every ten minutes. ``max_operations_per_tool`` folds further operation
+    names into ``other`` in the rollups, as the in-memory aggregates do.
+    """
+
+    takes_raw_records = True
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        id_prefix: str,
+        now: Callable[[], float],
+        retention_days: Callable[[str], int],
+        max_operations_per_tool: int = 100,
+    ) -> None:
+        self.store = store
+        self.writer = f"w-{secrets.token_hex(8)}"
+        self._id_prefix = id_prefix
+        self._now = now
+        self._retention_days = retention_days
+        self._max_operations = max_operations_per_tool
+        self._buckets: dict[Key, tuple[Bucket, list[Any]]] = {}
+        self._operations: dict[str, set[str]] = {}
+        self._last_prune = now()
+        self.written = 0
+
+    def __call__(self, raws: list[RawRecord]) -> None:
+        """Append ``raws`` to the operations log and refresh the rollups they touch."""
+        insert_operations(self.store, [self._row(raw) for raw in raws])
+        touched = self._accumulate(raws)
+        now = self._now()
+        upsert_rollups(self.store, [self._rollup(key) for key in touched], now)
+        self.written += len(raws)
+        self._forget_old(now)
+        if now - self._last_prune >= _PRUNE_EVERY_S:
+            self.prune(now)
+
+    def prune(self, now: float) -> int:
+        """Delete raw operations past each tool's retention and old rollups; return the count."""
+        self._last_prune = now
+        deleted = 0
+        for tool in list(self._operations):
+            deleted += prune_operations(self.store, tool, now - 86400 * self._retention_days(tool))
+        for resolution, keep in _ROLLUP_RETENTION.items():
+            deleted += prune_rollups(self.store, resolution, now - keep)
+        return deleted
+
+    def _row(self, raw: RawRecord) -> tuple[Any, ...]:
+        details = raw[DETAILS]
+        end, duration = raw[END_TS], raw[DURATION_S]
+        if isinstance(details, WrapperOperationMetrics):
+            operation_id = details.operation_id
+            start = details.start_time.timestamp()
+            extra = {name: getattr(details, name) for name in _DETAIL_FIELDS}
+            labels = details.labels or None
+        else:
+            details = details or {}
+            operation_id = details.get("operation_id") or f"{self._id_prefix}{raw[SEQ]:x}"
+            start = end - duration
+            extra = {name: details.get(name) for name in _DETAIL_FIELDS}
+            labels = details.get("labels") or None
+        custom = raw[CUSTOM]
+        return (
+            operation_id, raw[TOOL], raw[OPERATION], raw[STATUS], start, end, duration * 1000.0,
+            raw[COST], raw[INPUT_TOKENS], raw[OUTPUT_TOKENS], raw[ERROR_MESSAGE],
+            *(extra[name] for name in _DETAIL_FIELDS),
+            json.dumps(labels) if labels else None,
+            json.dumps(custom, default=str) if custom else None,
+        )  # fmt: skip
+
+    def _operation_name(self, tool: str, operation: str) -> str:
+        known = self._operations.setdefault(tool, set())
+        if operation in known:
+            return operation
+        if len(known) >= self._max_operations:
+            return OTHER_OPERATION
+        known.add(operation)
+        return operation
+
+    def _accumulate(self, raws: list[RawRecord]) -> set[Key]:
+        touched: set[Key] = set()
+        for raw in raws:
+            tool, end, status = raw[TOOL], raw[END_TS], raw[STATUS]
+            operation = self._operation_name(tool, raw[OPERATION])
+            for resolution in (MINUTE, HOUR):
+                key = (tool, operation, resolution, int(end // resolution) * resolution)
+                bucket, last_error = self._bucket(key)
+                bucket.add(
+                    status, raw[DURATION_S], raw[COST], raw[INPUT_TOKENS], raw[OUTPUT_TOKENS],
+                    raw[CUSTOM],
+                )  # fmt: skip
+                if status in _FAILURES and (not last_error or end >= last_error[0]):
+                    last_error[:] = [end, raw[ERROR_MESSAGE]]
+                touched.add(key)
+        return touched
+
+    def _bucket(self, key: Key) -> tuple[Bucket, list[Any]]:
+        found = self._buckets.get(key)
+        if found is None:
+            # A bucket already forgotten (a record that arrived very late) is reloaded,
+            # so the overwrite that follows keeps what was written before.
+            tool, operation, resolution, start = key
+            stored = [
+                row for row in load_rollups(self.store, resolution, start)
+                if row.writer == self.writer and row.bucket_start == start
+                and row.tool == tool and row.operation == operation
+            ] if start + _KEEP[resolution] < self._now() else []  # fmt: skip
+            if stored:
+                row = stored[0]
+                last = [row.last_error_ts, row.last_error] if row.last_error_ts else []
+                found = (Bucket.from_dict(row.bucket), last)
+            else:
+                found = (Bucket(), [])
+            self._buckets[key] = found
+        return found
+
+    def _rollup(self, key: Key) -> RollupRow:
+        bucket, last_error = self._buckets[key]
+        tool, operation, resolution, start = key
+        return RollupRow(
+            writer=self.writer, tool=tool, operation=operation, resolution=resolution,
+            bucket_start=start, bucket=bucket.to_dict(), operations=bucket.operations,
+            last_error_ts=last_error[0] if last_error else None,
+            last_error=last_error[1] if last_error else None,
+        )  # fmt: skip
+
+    def _forget_old(self, now: float) -> None:
+        stale = [key for key in self._buckets if key[3] + key[2] + _KEEP[key[2]] < now]
+        for key in stale:
+            del self._buckets[key]
+
+
+def restore(monitor: PerformanceMonitor, store: Store, *, exclude_writer: str | None = None) -> int:
+    """Seed ``monitor`` with the last day of rollups from every writer; return buckets restored.
+
+    Minute rollups cover the current and the previous hour, hour rollups the
+    rest of the last 25 hours, so no operation is counted twice.
+    """
+    now = monitor.clock.now().timestamp()
+    cutoff = (int(now // HOUR) - 1) * HOUR
+    rows = load_rollups(store, MINUTE, cutoff)
+    rows += [r for r in load_rollups(store, HOUR, now - 25 * HOUR) if r.bucket_start < cutoff]
+    rows = [r for r in rows if r.writer != exclude_writer]
+    monitor.seed(
+        (
+            row.tool,
+            row.operation,
+            float(row.bucket_start),
+            Bucket.from_dict(row.bucket),
+            (row.last_error_ts, row.last_error) if row.last_error_ts is not None else None,
+        )
+        for row in rows
+    )
+    return len(rows)
+
+
+def stored_operations(
+    store: Store,
+    *,
+    tool: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[WrapperOperationMetrics], int]:
+    """Return operations from the store as records, newest first, and how many match in all."""
+    rows, total = operation_rows(
+        store, tool=tool, status=status, limit=limit, offset=offset,
+        since=since.timestamp() if since is not None else None,
+        until=until.timestamp() if until is not None else None,
+    )  # fmt: skip
+    records = []
+    for row in rows:
+        status_value = OperationStatus(row["status"])
+        records.append(
+            WrapperOperationMetrics(
+                operation_id=row["operation_id"], wrapper_name=row["tool"],
+                operation_type=row["operation"],
+                start_time=datetime.fromtimestamp(row["start_ts"], UTC),
+                end_time=datetime.fromtimestamp(row["end_ts"], UTC),
+                duration_ms=row["duration_ms"], status=status_value,
+                error_message=row["error_message"], error_code=row["error_code"],
+                fallback_used=status_value is OperationStatus.FALLBACK,
+                fallback_reason=row["fallback_reason"], fallback_name=row["fallback_name"],
+                original_error=row["original_error"], cost_estimate=row["cost"],
+                input_tokens=row["input_tokens"], output_tokens=row["output_tokens"],
+                quality_score=row["quality_score"], user_id=row["user_id"],
+                session_id=row["session_id"], request_id=row["request_id"],
+                parent_id=row["parent_id"], custom_metrics=row["custom_metrics"],
+                labels=row["labels"],
+            )
+        )  # fmt: skip
+    return records, total
