@@ -220,9 +220,9 @@ def writer_rate(directory: Path, operations: int) -> tuple[float, int]:
     store = open_store(f"sqlite:///{directory / 'writer.db'}")
     writer = StoreWriter(store, id_prefix="op-bench-", now=time.time, retention_days=lambda _: 30)
     now = time.time()
-    batch_size = 1000
+    batch_size = 5000
     batches = [
-        [(seq, now, "bench", "chat", "success", 0.001, 0.00002, 12, 3, None, None, None)
+        [(seq, now, "bench", "chat", "success", 0.001, 0.00002, 12, 3, None, None, None, "gpt")
          for seq in range(start, start + batch_size)]
         for start in range(0, operations, batch_size)
     ]  # fmt: skip

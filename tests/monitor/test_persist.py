@@ -174,7 +174,9 @@ def test_a_late_record_keeps_the_rollup_written_before(tmp_path: Path) -> None:
         keeper.flush()
         clock.advance(timedelta(minutes=20).total_seconds())
         raw_end = start.timestamp() + 1
-        keeper.writer([(1, raw_end, "openai", "chat", "success", 0.1, 0.0, 0, 0, None, None, None)])
+        keeper.writer(
+            [(1, raw_end, "openai", "chat", "success", 0.1, 0.0, 0, 0, None, None, None, None)]
+        )
         minute = int(start.timestamp() // 60) * 60
         rows = [r for r in load_rollups(keeper.store, 60, 0) if r.bucket_start == minute]
         assert [r.operations for r in rows] == [2]

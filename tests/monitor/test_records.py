@@ -48,9 +48,10 @@ def test_materialize_builds_a_record_from_a_fast_path_tuple() -> None:
     end = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC).timestamp()
     raw = (
         26, end, "openai", "chat", "fallback", 2.5, 0.01, 10, 5, {"q": 1}, None,
-        {"fallback_name": "local", "user_id": "u1"},
+        {"fallback_name": "local", "user_id": "u1"}, "gpt-4o",
     )  # fmt: skip
     record = materialize(raw, "op-x-")
+    assert record.labels == {"model": "gpt-4o"}
     assert record.operation_id == "op-x-1a"
     assert record.status is OperationStatus.FALLBACK
     assert record.fallback_used

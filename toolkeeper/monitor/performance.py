@@ -57,7 +57,8 @@ class PerformanceMonitor:
     a queue and returns; readers fold the queue first, so what they report
     includes every record made before the read began. Time comes from ``clock``.
     ``sink`` (optional) receives finished records in batches from a background
-    thread; see :mod:`toolkeeper.monitor.pipeline` for bounds and loss counting.
+    thread, which spends at most ``writer_share`` of the time delivering them; see
+    :mod:`toolkeeper.monitor.pipeline` for bounds and loss counting.
     The providers tell health about a tool's circuit (``"closed"``, ``"open"``,
     ``"half_open"``), its p95 latency objective (seconds) and its budget burn
     (fraction spent); each returns ``None`` when it has nothing to say.
@@ -69,9 +70,10 @@ class PerformanceMonitor:
         clock: Clock | None = None,
         sink: Sink | None = None,
         sink_queue_size: int = 100_000,
-        sink_batch_size: int = 1_000,
+        sink_batch_size: int = 5_000,
         recent_size: int = 10_000,
         flush_interval_s: float | None = 1.0,
+        writer_share: float = 0.25,
         max_operations_per_tool: int = 100,
         circuit_state_provider: Callable[[str], str | None] = _none,
         latency_objective_provider: Callable[[str], float | None] = _none,
@@ -94,6 +96,7 @@ class PerformanceMonitor:
             sink_batch_size=sink_batch_size,
             recent_size=recent_size,
             flush_interval_s=flush_interval_s,
+            writer_share=writer_share,
         )
         self._pending = self._pipeline.pending
         self._drain_threshold = self._pipeline.drain_threshold
@@ -114,11 +117,13 @@ class PerformanceMonitor:
         output_tokens: int = 0,
         custom_metrics: dict[str, Any] | None = None,
         error_message: str | None = None,
+        model: str | None = None,
         **details: Unpack[OperationDetails],
     ) -> None:
         """Record one finished operation that ended now and took ``duration_s`` seconds.
 
-        ``cost`` is US dollars; ``details`` are the optional fields of
+        ``cost`` is US dollars; ``model`` names the model that served the call
+        (recorded as the ``model`` label); ``details`` are the optional fields of
         :class:`OperationDetails` (ids, error code, fallback, quality score,
         labels). Type checkers reject other names; at run time they are ignored,
         because checking them would add about 100 ns to every call. The dicts are
@@ -136,6 +141,7 @@ class PerformanceMonitor:
         pending.append((
             next(self._seq), self._now_s(), wrapper_name, operation_type, plain, duration_s,
             cost, input_tokens, output_tokens, custom_metrics, error_message, details or None,
+            model,
         ))  # fmt: skip
         if len(pending) >= self._drain_threshold:
             self._pipeline.relieve()

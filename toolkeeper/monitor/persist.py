@@ -13,7 +13,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from toolkeeper.monitor.aggregates import OTHER_OPERATION
@@ -28,6 +28,7 @@ from toolkeeper.monitor.records import (
     ERROR_MESSAGE,
     FAILURE_STATUSES,
     INPUT_TOKENS,
+    MODEL,
     OPERATION,
     OUTPUT_TOKENS,
     SEQ,
@@ -39,12 +40,11 @@ from toolkeeper.monitor.records import (
 )
 from toolkeeper.store.operations import (
     RollupRow,
-    insert_operations,
     load_rollups,
     operation_rows,
     prune_operations,
     prune_rollups,
-    upsert_rollups,
+    write_batch,
 )
 from toolkeeper.store.sql import Store
 
@@ -94,14 +94,15 @@ class StoreWriter:
         self._buckets: dict[Key, tuple[Bucket, list[Any]]] = {}
         self._operations: dict[str, set[str]] = {}
         self._last_prune = now()
+        self._labels_json: dict[str, str] = {}
         self.written = 0
 
     def __call__(self, raws: list[RawRecord]) -> None:
         """Append ``raws`` to the operations log and refresh the rollups they touch."""
-        insert_operations(self.store, [self._row(raw) for raw in raws])
+        rows = [self._row(raw) for raw in raws]
         touched = self._accumulate(raws)
         now = self._now()
-        upsert_rollups(self.store, [self._rollup(key) for key in touched], now)
+        write_batch(self.store, rows, [self._rollup(key) for key in touched], now)
         self.written += len(raws)
         self._forget_old(now)
         if now - self._last_prune >= _PRUNE_EVERY_S:
@@ -119,26 +120,45 @@ class StoreWriter:
 
     def _row(self, raw: RawRecord) -> tuple[Any, ...]:
         details = raw[DETAILS]
-        end, duration = raw[END_TS], raw[DURATION_S]
-        if isinstance(details, WrapperOperationMetrics):
+        model = raw[MODEL]
+        extra: dict[str, Any] | None = None
+        labels: dict[str, str] | None = None
+        error_code = None
+        if details is None:
+            operation_id = f"{self._id_prefix}{raw[SEQ]:x}"
+        elif isinstance(details, WrapperOperationMetrics):
             operation_id = details.operation_id
-            start = details.start_time.timestamp()
             extra = {name: getattr(details, name) for name in _DETAIL_FIELDS}
+            extra["start_ts"] = details.start_time.timestamp()
             labels = details.labels or None
         else:
-            details = details or {}
             operation_id = details.get("operation_id") or f"{self._id_prefix}{raw[SEQ]:x}"
-            start = end - duration
-            extra = {name: details.get(name) for name in _DETAIL_FIELDS}
+            extra = {name: details[name] for name in _DETAIL_FIELDS if name in details}
             labels = details.get("labels") or None
+        if extra:
+            error_code = extra.pop("error_code", None)
+            extra = {name: value for name, value in extra.items() if value is not None} or None
         custom = raw[CUSTOM]
+        if custom:
+            extra = {**(extra or {}), "custom_metrics": custom}
+        if labels is None:
+            labels_json = None if model is None else self._model_labels(model)
+        else:
+            labels_json = json.dumps({**labels, "model": model} if model else labels)
         return (
-            operation_id, raw[TOOL], raw[OPERATION], raw[STATUS], start, end, duration * 1000.0,
-            raw[COST], raw[INPUT_TOKENS], raw[OUTPUT_TOKENS], raw[ERROR_MESSAGE],
-            *(extra[name] for name in _DETAIL_FIELDS),
-            json.dumps(labels) if labels else None,
-            json.dumps(custom, default=str) if custom else None,
+            operation_id, raw[TOOL], raw[OPERATION], raw[STATUS], raw[END_TS],
+            raw[DURATION_S] * 1000.0, raw[COST], raw[INPUT_TOKENS], raw[OUTPUT_TOKENS], model,
+            error_code, raw[ERROR_MESSAGE], labels_json,
+            json.dumps(extra, default=str) if extra else None,
         )  # fmt: skip
+
+    def _model_labels(self, model: str) -> str:
+        found = self._labels_json.get(model)
+        if found is None:
+            found = json.dumps({"model": model})
+            if len(self._labels_json) < 1000:  # bounded: model names come from responses
+                self._labels_json[model] = found
+        return found
 
     def _operation_name(self, tool: str, operation: str) -> str:
         known = self._operations.setdefault(tool, set())
@@ -150,19 +170,32 @@ class StoreWriter:
         return operation
 
     def _accumulate(self, raws: list[RawRecord]) -> set[Key]:
-        touched: set[Key] = set()
+        # Group the batch by (tool, operation, minute) first, then count each group
+        # once with the columnar Bucket.add_many: a batch usually holds one or two groups.
+        groups: dict[tuple[str, str, int], list[RawRecord]] = {}
         for raw in raws:
-            tool, end, status = raw[TOOL], raw[END_TS], raw[STATUS]
-            operation = self._operation_name(tool, raw[OPERATION])
-            for resolution in (MINUTE, HOUR):
-                key = (tool, operation, resolution, int(end // resolution) * resolution)
+            group_key = (raw[TOOL], raw[OPERATION], int(raw[END_TS] // MINUTE) * MINUTE)
+            group = groups.get(group_key)
+            if group is None:
+                groups[group_key] = [raw]
+            else:
+                group.append(raw)
+        touched: set[Key] = set()
+        for (tool, raw_operation, minute), group in groups.items():
+            operation = self._operation_name(tool, raw_operation)
+            counted = Bucket()
+            failed = counted.add_many(group)
+            last = None
+            if failed:
+                failures = [r for r in group if r[STATUS] in _FAILURES]
+                latest = max(failures, key=lambda r: r[END_TS])
+                last = (latest[END_TS], latest[ERROR_MESSAGE])
+            for resolution, start in ((MINUTE, minute), (HOUR, minute // HOUR * HOUR)):
+                key = (tool, operation, resolution, start)
                 bucket, last_error = self._bucket(key)
-                bucket.add(
-                    status, raw[DURATION_S], raw[COST], raw[INPUT_TOKENS], raw[OUTPUT_TOKENS],
-                    raw[CUSTOM],
-                )  # fmt: skip
-                if status in _FAILURES and (not last_error or end >= last_error[0]):
-                    last_error[:] = [end, raw[ERROR_MESSAGE]]
+                bucket.merge(counted)
+                if last is not None and (not last_error or last[0] >= last_error[0]):
+                    last_error[:] = list(last)
                 touched.add(key)
         return touched
 
@@ -244,23 +277,28 @@ def stored_operations(
     )  # fmt: skip
     records = []
     for row in rows:
+        details = row["details"]
         status_value = OperationStatus(row["status"])
-        records.append(
-            WrapperOperationMetrics(
-                operation_id=row["operation_id"], wrapper_name=row["tool"],
-                operation_type=row["operation"],
-                start_time=datetime.fromtimestamp(row["start_ts"], UTC),
-                end_time=datetime.fromtimestamp(row["end_ts"], UTC),
-                duration_ms=row["duration_ms"], status=status_value,
-                error_message=row["error_message"], error_code=row["error_code"],
-                fallback_used=status_value is OperationStatus.FALLBACK,
-                fallback_reason=row["fallback_reason"], fallback_name=row["fallback_name"],
-                original_error=row["original_error"], cost_estimate=row["cost"],
-                input_tokens=row["input_tokens"], output_tokens=row["output_tokens"],
-                quality_score=row["quality_score"], user_id=row["user_id"],
-                session_id=row["session_id"], request_id=row["request_id"],
-                parent_id=row["parent_id"], custom_metrics=row["custom_metrics"],
-                labels=row["labels"],
-            )
+        end = datetime.fromtimestamp(row["end_ts"], UTC)
+        start_ts = details.pop("start_ts", None)
+        start = (
+            datetime.fromtimestamp(start_ts, UTC) if start_ts is not None
+            else end - timedelta(milliseconds=row["duration_ms"])
         )  # fmt: skip
+        record = WrapperOperationMetrics(
+            operation_id=row["operation_id"], wrapper_name=row["tool"],
+            operation_type=row["operation"], start_time=start, end_time=end,
+            duration_ms=row["duration_ms"], status=status_value,
+            error_message=row["error_message"], error_code=row["error_code"],
+            cost_estimate=row["cost"], input_tokens=row["input_tokens"],
+            output_tokens=row["output_tokens"],
+            custom_metrics=details.pop("custom_metrics", {}), labels=row["labels"],
+        )  # fmt: skip
+        for name, value in details.items():
+            if name in _DETAIL_FIELDS:
+                setattr(record, name, value)
+        record.fallback_used = (
+            status_value is OperationStatus.FALLBACK or record.fallback_name is not None
+        )
+        records.append(record)
     return records, total

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -55,9 +56,10 @@ class RecordPipeline:
     """Fold queued raw records into the aggregates and hand batches to a sink.
 
     ``sink_queue_size`` bounds the records waiting for the sink; ``recent_size``
-    bounds the ring of recent records kept for exports. The background thread runs
-    only when there is a sink and ``flush_interval_s`` is not ``None``: without a
-    sink, readers and the threshold drain are enough to keep memory bounded.
+    bounds the ring of recent records kept for exports; ``writer_share`` bounds the
+    share of time the background thread spends delivering (it rests in proportion).
+    The background thread runs only when there is a sink and ``flush_interval_s`` is
+    not ``None``: without a sink, readers and the threshold drain are enough to keep memory bounded.
     """
 
     def __init__(
@@ -67,10 +69,11 @@ class RecordPipeline:
         id_prefix: str,
         sink: Sink | None = None,
         sink_queue_size: int = 100_000,
-        sink_batch_size: int = 1_000,
+        sink_batch_size: int = 5_000,
         recent_size: int = 10_000,
         flush_interval_s: float | None = 1.0,
         drain_threshold: int = 8_192,
+        writer_share: float = 0.25,
     ) -> None:
         for name, value in (
             ("sink_queue_size", sink_queue_size),
@@ -81,6 +84,8 @@ class RecordPipeline:
                 raise ValueError(f"{name} must be at least 1, got {value!r}")
         if recent_size < 0:
             raise ValueError(f"recent_size must not be negative, got {recent_size!r}")
+        if not 0 < writer_share <= 1:
+            raise ValueError(f"writer_share must be in (0, 1], got {writer_share!r}")
         self.aggregates = aggregates
         self.pending: deque[RawRecord] = deque()
         self.lock = threading.Lock()
@@ -88,6 +93,7 @@ class RecordPipeline:
         self._hard_limit = 4 * drain_threshold
         self._id_prefix = id_prefix
         self._sink = sink
+        self._writer_share = writer_share
         self._sink_takes_raw = bool(getattr(sink, "takes_raw_records", False))
         self._sink_capacity = sink_queue_size
         self._sink_batch_size = sink_batch_size
@@ -215,4 +221,12 @@ class RecordPipeline:
         while not self._stop.is_set():
             self._wake.wait(interval)
             self._wake.clear()
+            started = time.monotonic()
             self.deliver()
+            busy = time.monotonic() - started
+            # Bound the share of the process the writer takes (it holds the GIL while it
+            # builds rows): rest in proportion to the work done. A writer that cannot keep
+            # up then drops raw events (counted), and the application keeps its speed.
+            rest = busy * (1.0 - self._writer_share) / self._writer_share
+            if rest > 0:
+                self._stop.wait(min(rest, interval * 10))

@@ -103,7 +103,7 @@ class OperationDetails(TypedDict, total=False):
 _DETAIL_NAMES = frozenset(OperationDetails.__annotations__)
 _STATUS_BY_VALUE = {status.value: status for status in OperationStatus}
 
-# Layout of a raw record: twelve fields, built in one BUILD_TUPLE by the hot path.
+# Layout of a raw record: thirteen fields, built in one BUILD_TUPLE by the hot path.
 # Kept short and free of enum members on purpose: the garbage collector scans every
 # new tuple once and untracks it when it holds only atoms, and that scan costs in
 # proportion to the tuple's length (measured: 23 fields cost twice what 12 do).
@@ -119,6 +119,7 @@ OUTPUT_TOKENS = 8
 CUSTOM = 9  # dict[str, Any] | None
 ERROR_MESSAGE = 10
 DETAILS = 11  # OperationDetails | None, or the full record the lifecycle API built
+MODEL = 12  # str | None: the model that served the call, kept out of a labels dict
 
 RawRecord = tuple[Any, ...]
 
@@ -139,6 +140,7 @@ def raw_from_record(seq: int, record: WrapperOperationMetrics) -> RawRecord:
         record.custom_metrics or None,
         record.error_message,
         record,
+        None,
     )
 
 
@@ -184,4 +186,7 @@ def materialize(raw: RawRecord, id_prefix: str) -> WrapperOperationMetrics:
             if value is not None and name in _DETAIL_NAMES:
                 setattr(record, name, value)
         record.fallback_used = record.fallback_used or record.fallback_name is not None
+    model = raw[MODEL]
+    if model is not None:
+        record.labels = {**record.labels, "model": model}
     return record

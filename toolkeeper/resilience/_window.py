@@ -1,9 +1,16 @@
 """A count-based sliding window over the outcomes of a tool's last N calls.
 
-Not thread-safe: the circuit breaker holds its lock around every use.
+Successes, the common case, are counted without a lock: an ``itertools.count``
+advanced by ``next()`` is atomic in CPython. Failed and slow calls, the rare
+case, are kept with their position among all calls, under the breaker's lock;
+the window's figures are computed from those positions when a bad call
+arrives (to decide whether to trip) or a snapshot is taken.
 """
 
 from __future__ import annotations
+
+import itertools
+from collections import deque
 
 __all__ = ["FAILED", "SLOW", "CallWindow"]
 
@@ -12,41 +19,54 @@ SLOW = 2
 
 
 class CallWindow:
-    """Keep the last ``size`` outcomes, each a code of ``FAILED | SLOW`` bits, with running sums.
+    """Keep the last ``size`` outcomes: a lock-free success count and the positions of bad calls.
 
-    Pushing is O(1) and allocates nothing; ``failures`` and ``slow`` count the
-    failed and the slow calls among the ``count`` held.
+    ``success`` may run on any thread without a lock; every other method runs
+    under the breaker's lock. ``failures`` and ``slow`` count the failed and slow
+    calls among the ``count`` held, as of the last :meth:`push` or :meth:`refresh`.
     """
 
-    __slots__ = ("_codes", "_next", "count", "failures", "slow")
+    __slots__ = ("_bad", "_bad_total", "_base", "_reads", "_successes", "count", "failures",
+                 "size", "slow")  # fmt: skip
 
     def __init__(self, size: int) -> None:
-        self._codes = bytearray(size)
-        self._next = 0
+        self.size = size
+        self._successes = itertools.count()
+        self._reads = 0
+        self._bad: deque[tuple[int, int]] = deque()
+        self._bad_total = 0
+        self._base = 0
         self.count = self.failures = self.slow = 0
 
-    @property
-    def size(self) -> int:
-        """Return how many calls the window holds at most."""
-        return len(self._codes)
+    def success(self) -> None:
+        """Count one successful call; lock-free."""
+        next(self._successes)
+
+    def _total(self) -> int:
+        # Reading the counter advances it: remember how many reads to take off.
+        successes = next(self._successes) - self._reads
+        self._reads += 1
+        return successes + self._bad_total
 
     def push(self, code: int) -> None:
-        """Add the newest outcome, evicting the oldest from a full window."""
-        codes, position = self._codes, self._next
-        size = len(codes)
-        if self.count == size:
-            evicted = codes[position]
-            if evicted:  # most calls succeed: skip the arithmetic for them
-                self.failures -= evicted & FAILED
-                self.slow -= evicted >> 1
+        """Add the newest outcome (``FAILED | SLOW`` bits; 0 is a success) and refresh."""
+        if not code:
+            self.success()
         else:
-            self.count += 1
-        codes[position] = code
-        if code:
-            self.failures += code & FAILED
-            self.slow += code >> 1
-        position += 1
-        self._next = 0 if position == size else position
+            self._bad.append((self._total(), code))
+            self._bad_total += 1
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Recompute ``count``, ``failures`` and ``slow``, evicting calls older than the window."""
+        total = self._total()
+        start = total - self.size
+        bad = self._bad
+        while bad and bad[0][0] < start:
+            bad.popleft()
+        self.count = min(total - self._base, self.size)
+        self.failures = sum(code & FAILED for _, code in bad)
+        self.slow = sum(code >> 1 for _, code in bad)
 
     def failure_rate(self) -> float:
         """Return the share of failed calls, 0.0 when empty."""
@@ -57,9 +77,14 @@ class CallWindow:
         return self.slow / self.count if self.count else 0.0
 
     def resized(self, size: int) -> CallWindow:
-        """Return a window of ``size`` holding the newest of these outcomes, oldest first."""
-        window = CallWindow(size)
-        old_size = len(self._codes)
-        for back in range(min(self.count, size), 0, -1):
-            window.push(self._codes[(self._next - back) % old_size])
-        return window
+        """Return this window holding at most ``size`` of its newest calls."""
+        self.size = size
+        self.refresh()
+        return self
+
+    def emptied(self) -> CallWindow:
+        """Return this window with every call so far forgotten (on closing the circuit)."""
+        self._base = self._total()
+        self._bad.clear()
+        self.refresh()
+        return self

@@ -112,7 +112,15 @@ class CircuitBreaker:
         return ticket
 
     def record_success(self, ticket: int, duration_s: float) -> None:
-        """Record that the call admitted with ``ticket`` returned after ``duration_s``."""
+        """Record that the call admitted with ``ticket`` returned after ``duration_s``.
+
+        A fast success in a closed circuit, the common case, takes no lock.
+        """
+        if ticket == self._epoch and self._state is CircuitState.CLOSED:
+            slow_after = self._policy.slow_call_seconds
+            if slow_after is None or duration_s < slow_after:
+                self._window.success()
+                return
         self._record(ticket, False, duration_s)
 
     def record_failure(self, ticket: int, duration_s: float) -> None:
@@ -152,6 +160,7 @@ class CircuitBreaker:
         with self._lock:
             transition = self._advance()
             window, state = self._window, self._state
+            window.refresh()
             next_probe_at = None
             if state is CircuitState.OPEN and self._opened_wall is not None:
                 wait = timedelta(seconds=self._policy.open_wait_seconds)
@@ -234,7 +243,7 @@ class CircuitBreaker:
             self._opened_wall = transition.at
         elif new is CircuitState.CLOSED:
             self._opened_wall = None
-            self._window = CallWindow(self._policy.window_size)
+            self._window = self._window.emptied()
         return transition
 
     def _announce(self, transition: CircuitTransition | None) -> None:

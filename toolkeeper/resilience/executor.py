@@ -42,7 +42,7 @@ _SYSTEM_CLOCK = SystemClock()
 EventCallback = Callable[[ResilienceEvent], None]
 
 
-def call(
+def call(  # noqa: PLR0912 - one loop; its decisions live in the helpers below
     fn: Callable[..., Any],
     /,
     *args: Any,
@@ -53,6 +53,7 @@ def call(
     on_event: EventCallback | None = None,
     rng: random.Random | None = None,
     tool: str | None = None,
+    first_failure: tuple[Exception, int, float] | None = None,
     **kwargs: Any,
 ) -> CallOutcome:
     """Call ``fn(*args, **kwargs)`` under ``policy`` and return how it went.
@@ -60,13 +61,26 @@ def call(
     Raises the original error when the attempts fail and no fallback serves the
     call. ``BaseException``s that are not ``Exception`` (``KeyboardInterrupt``)
     pass straight through. A ``breaker`` given a different policy adopts it.
+
+    ``first_failure`` continues a call whose first attempt the caller already
+    made inline and saw fail: (its error, its breaker ticket, its duration in
+    seconds). The failure is recorded, then retries and fallbacks go on as usual.
     """
     if breaker is not None and breaker.policy is not policy:
         breaker.update_policy(policy)
     timeout = policy.timeout_seconds
     # Durations matter only to a breaker that watches for slow calls; skip the clock otherwise.
     timed = breaker is not None and policy.slow_call_seconds is not None
-    attempt, error = 0, None
+    attempt = 0
+    error: BaseException | None = None
+    if first_failure is not None:
+        attempt, error = 1, first_failure[0]
+        delay = _after_first_failure(first_failure, policy, breaker, clock, rng, on_event,
+                                     _name(tool, breaker, fn))  # fmt: skip
+        if delay is None:
+            failure = _failure(error, attempt, breaker, _name(tool, breaker, fn))
+            return run_fallbacks(fallbacks, args, kwargs, failure, clock=clock, on_event=on_event)
+        clock.sleep(delay)
     while True:
         attempt += 1
         ticket = 0
@@ -219,6 +233,23 @@ def _after_failure(
             ),
         )
     return delay
+
+
+def _after_first_failure(  # noqa: PLR0917 - a private step of call()
+    first_failure: tuple[Exception, int, float],
+    policy: ResiliencePolicy,
+    breaker: CircuitBreaker | None,
+    clock: Clock,
+    rng: random.Random | None,
+    on_event: EventCallback | None,
+    tool: str,
+) -> float | None:
+    """Record an attempt the caller made inline; return the wait before the next, or None."""
+    error, ticket, duration = first_failure
+    return _after_failure(
+        error, 1, policy=policy, breaker=breaker, ticket=ticket,
+        started=clock.monotonic() - duration, clock=clock, rng=rng, on_event=on_event, tool=tool,
+    )  # fmt: skip
 
 
 def _refused(

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Float,
     Index,
     Integer,
@@ -40,12 +41,11 @@ from toolkeeper.store.tables import metadata
 __all__ = [
     "OPERATION_COLUMNS",
     "RollupRow",
-    "insert_operations",
     "load_rollups",
     "operation_rows",
     "prune_operations",
     "prune_rollups",
-    "upsert_rollups",
+    "write_batch",
 ]
 
 operations = Table(
@@ -56,26 +56,21 @@ operations = Table(
     Column("tool", String(200), nullable=False),
     Column("operation", String(200), nullable=False),
     Column("status", String(20), nullable=False),
-    Column("start_ts", Float, nullable=False),
     Column("end_ts", Float, nullable=False),
     Column("duration_ms", Float, nullable=False),
     Column("cost", Float, nullable=False),
     Column("input_tokens", BigInteger, nullable=False),
     Column("output_tokens", BigInteger, nullable=False),
-    Column("error_message", Text),
+    Column("model", String(200)),
     Column("error_code", String(200)),
-    Column("fallback_name", String(200)),
-    Column("fallback_reason", String(200)),
-    Column("original_error", Text),
-    Column("quality_score", Float),
-    Column("user_id", String(200)),
-    Column("session_id", String(200)),
-    Column("request_id", String(200)),
-    Column("parent_id", String(200)),
+    Column("error_message", Text),
+    # JSON objects: the labels, and every other detail (fallback, ids, quality,
+    # custom metrics), kept in one column so each insert binds few parameters.
     Column("labels", Text),
-    Column("custom_metrics", Text),
+    Column("details", Text),
+    # One index only: each one costs about a sixth of the writer's throughput. Queries
+    # by tool over a time range use it and filter the tool.
     Index("ix_operations_end_ts", "end_ts"),
-    Index("ix_operations_tool_end_ts", "tool", "end_ts"),
 )
 
 operation_rollups = Table(
@@ -113,11 +108,17 @@ class RollupRow:
     last_error: str | None
 
 
-def insert_operations(store: Store, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Append operation rows (values in :data:`OPERATION_COLUMNS` order) in one transaction."""
-    if not rows:
-        return
+def write_batch(
+    store: Store, rows: Sequence[tuple[Any, ...]], rollups: Sequence[RollupRow], now: float
+) -> None:
+    """Append operation rows and write rollups, all in one transaction."""
     with store.translated(), store.transaction(write=True) as conn:
+        _insert_operations(conn, rows)
+        _upsert_rollups(conn, rollups, now)
+
+
+def _insert_operations(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    if rows:
         marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         # Column names are this module's constants; every value is bound.
         sql = (
@@ -128,8 +129,7 @@ def insert_operations(store: Store, rows: Sequence[tuple[Any, ...]]) -> None:
         conn.exec_driver_sql(sql, list(rows))
 
 
-def upsert_rollups(store: Store, rows: Sequence[RollupRow], now: float) -> None:
-    """Write (or overwrite) rollup rows in one transaction."""
+def _upsert_rollups(conn: Connection, rows: Sequence[RollupRow], now: float) -> None:
     if not rows:
         return
     values = [
@@ -142,17 +142,16 @@ def upsert_rollups(store: Store, rows: Sequence[RollupRow], now: float) -> None:
         }
         for row in rows
     ]  # fmt: skip
-    with store.translated(), store.transaction(write=True) as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(operation_rollups)
-        statement = statement.on_conflict_do_update(
-            index_elements=["writer", "tool", "operation", "resolution", "bucket_start"],
-            set_={
-                name: statement.excluded[name]
-                for name in ("bucket", "operations", "last_error_ts", "last_error", "updated_ts")
-            },
-        )
-        conn.execute(statement, values)
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(operation_rollups)
+    statement = statement.on_conflict_do_update(
+        index_elements=["writer", "tool", "operation", "resolution", "bucket_start"],
+        set_={
+            name: statement.excluded[name]
+            for name in ("bucket", "operations", "last_error_ts", "last_error", "updated_ts")
+        },
+    )
+    conn.execute(statement, values)
 
 
 def load_rollups(store: Store, resolution: int, since: float) -> list[RollupRow]:
@@ -203,7 +202,7 @@ def operation_rows(
         rows = [dict(row) for row in conn.execute(query.limit(limit).offset(offset)).mappings()]
     for row in rows:
         row["labels"] = json.loads(row["labels"]) if row["labels"] else {}
-        row["custom_metrics"] = json.loads(row["custom_metrics"]) if row["custom_metrics"] else {}
+        row["details"] = json.loads(row["details"]) if row["details"] else {}
     return rows, total
 
 

@@ -94,22 +94,21 @@ def record_outcome(
     """Record a call that returned a value, from the primary or from a fallback."""
     input_tokens = output_tokens = 0
     cost = 0.0
+    model = None
     if runtime.track_usage and outcome.value is not None:
         input_tokens, output_tokens, cost, model = usage_of(outcome.value)
-        if model is not None:
-            labels = {**labels, "model": model} if labels else {"model": model}
     if not outcome.fallback_used:
         monitor.record(
             runtime.name, operation, SUCCESS, duration_s, cost=cost, input_tokens=input_tokens,
-            output_tokens=output_tokens, parent_id=parent_id, operation_id=operation_id,
-            labels=labels,
+            output_tokens=output_tokens, model=model, parent_id=parent_id,
+            operation_id=operation_id, labels=labels,
         )  # fmt: skip
         return
     error = outcome.error
     refused = isinstance(error, CircuitOpenError)
     monitor.record(
         runtime.name, operation, FALLBACK, duration_s, cost=cost, input_tokens=input_tokens,
-        output_tokens=output_tokens, fallback_name=outcome.fallback_name,
+        output_tokens=output_tokens, model=model, fallback_name=outcome.fallback_name,
         fallback_reason="circuit_open" if refused else "primary_failed",
         original_error=None if error is None else describe(error, runtime),
         error_code=None if error is None else error_code(error),

@@ -15,10 +15,10 @@ from time import perf_counter
 from typing import Any, TypeVar
 
 from toolkeeper._clock import Clock
-from toolkeeper._errors import ToolCallError
-from toolkeeper.monitor import PerformanceMonitor
+from toolkeeper._errors import CircuitOpenError, ToolCallError
+from toolkeeper.monitor import OperationStatus, PerformanceMonitor
 from toolkeeper.resilience import CallOutcome, Fallback, ResiliencePolicy, acall, call
-from toolkeeper.wrap.calls import record_failure, record_outcome
+from toolkeeper.wrap.calls import record_failure, record_outcome, usage_of
 from toolkeeper.wrap.context import Frame, current
 from toolkeeper.wrap.runtime import Runtimes, ToolRuntime
 
@@ -27,6 +27,7 @@ __all__ = ["FallbackSpec", "ToolWrapping"]
 F = TypeVar("F", bound=Callable[..., Any])
 FallbackSpec = Callable[..., Any] | str | Sequence[Callable[..., Any] | str] | None
 _ONE_ATTEMPT = ResiliencePolicy(max_attempts=1)
+SUCCESS = OperationStatus.SUCCESS
 
 
 class ToolWrapping:
@@ -122,29 +123,80 @@ class ToolWrapping:
                 labels=self.labels,
             )  # fmt: skip
 
-    def wrap(self, fn: F) -> F:
+    def wrap(self, fn: F) -> F:  # noqa: PLR0915 - the hot path is inlined on purpose
         """Return ``fn`` wrapped; coroutine functions get an async wrapper."""
         if inspect.iscoroutinefunction(fn):
             return self._wrap_async(fn)
-        tool = self.tool
+        # The sync wrapper is the hot path. With no timeout to enforce, the first
+        # attempt runs inline under the breaker (lock-free while it is closed); the
+        # executor takes over only for a refusal, a failure, or a disabled tool.
+        tool, operation, labels, clock = self.tool, self.operation, self.labels, self.clock
+        runtimes_get, record = self.runtimes.get, self.monitor.record
+        get_current, set_current, reset_current = current.get, current.set, current.reset
+
+        def slow_path(runtime: ToolRuntime, args: Any, kwargs: Any,
+                      first_failure: tuple[Exception, int, float] | None) -> CallOutcome:
+            target, policy, breaker = self.target(fn, runtime)
+            return call(
+                target, *args, policy=policy, breaker=breaker,
+                fallbacks=self.fallbacks(runtime), clock=clock, tool=tool,
+                first_failure=first_failure, **kwargs,
+            )  # fmt: skip
 
         @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            runtime, parent, frame = self.begin()
-            target, policy, breaker = self.target(fn, runtime)
-            token = current.set(frame)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:  # noqa: PLR0912 - inlined hot path
+            runtime = runtimes_get(tool)
+            parent = get_current()
+            outcome: CallOutcome | None
+            frame = Frame(tool, operation)
+            token = set_current(frame)
             started = perf_counter()
             try:
-                outcome = call(
-                    target, *args, policy=policy, breaker=breaker,
-                    fallbacks=self.fallbacks(runtime), clock=self.clock, tool=tool, **kwargs,
-                )  # fmt: skip
+                if runtime.inline:
+                    breaker = runtime.breaker
+                    try:
+                        ticket = breaker.before_call()
+                    except CircuitOpenError:
+                        outcome = slow_path(runtime, args, kwargs, None)
+                    else:
+                        try:
+                            value = fn(*args, **kwargs)
+                        except Exception as first:  # noqa: BLE001 - handed to retries and fallbacks
+                            failure = (first, ticket, perf_counter() - started)
+                            outcome = slow_path(runtime, args, kwargs, failure)
+                        else:
+                            breaker.record_success(ticket, perf_counter() - started)
+                            outcome = None
+                else:
+                    outcome = slow_path(runtime, args, kwargs, None)
             except BaseException as error:
                 self.failed(runtime, parent, frame, error, started)
                 raise
             finally:
-                current.reset(token)
-            return self.succeeded(runtime, parent, frame, outcome, started)
+                reset_current(token)
+            if outcome is not None:
+                return self.succeeded(runtime, parent, frame, outcome, started)
+            if not runtime.monitoring_enabled:
+                return value
+            if parent is not None or frame.id_if_made is not None:
+                return self.succeeded(
+                    runtime, parent, frame, CallOutcome(value=value, attempts=1), started
+                )
+            duration = perf_counter() - started
+            if runtime.track_usage and value is not None:
+                input_tokens, output_tokens, cost, model = usage_of(value)
+                if labels is None:
+                    record(tool, operation, SUCCESS, duration, cost=cost,
+                           input_tokens=input_tokens, output_tokens=output_tokens, model=model)
+                else:
+                    record(tool, operation, SUCCESS, duration, cost=cost,
+                           input_tokens=input_tokens, output_tokens=output_tokens, model=model,
+                           labels=labels)  # fmt: skip
+            elif labels is None:
+                record(tool, operation, SUCCESS, duration)
+            else:
+                record(tool, operation, SUCCESS, duration, labels=labels)
+            return value
 
         return wrapper  # type: ignore[return-value]
 

@@ -47,6 +47,8 @@ class ToolRuntime:
 
     ``secrets`` are the tool's secret values, removed from error messages
     before they are recorded (an upstream error may quote a key or a URL with one).
+    ``inline`` says a sync call's first attempt may run in the caller's thread
+    (the tool is enabled and no timeout needs a worker thread).
     """
 
     name: str
@@ -55,11 +57,10 @@ class ToolRuntime:
     async_policy: ResiliencePolicy
     breaker: CircuitBreaker
     secrets: tuple[str, ...] = ()
-
-    @property
-    def track_usage(self) -> bool:
-        """Tell whether tokens and models are read from results (cost tracking on)."""
-        return bool(getattr(self.config, "cost_tracking_enabled", True))
+    # Read on every call: plain fields, not properties of the pydantic config.
+    inline: bool = False
+    monitoring_enabled: bool = True
+    track_usage: bool = True
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every secret of the tool replaced by its masked form."""
@@ -126,7 +127,10 @@ class Runtimes:
             else:
                 breaker.update_policy(sync_policy)
             runtime = ToolRuntime(
-                name, config, sync_policy, async_policy, breaker, _secrets_of(config)
-            )
+                name, config, sync_policy, async_policy, breaker, _secrets_of(config),
+                inline=config.enabled and sync_policy.timeout_seconds is None,
+                monitoring_enabled=config.monitoring_enabled,
+                track_usage=bool(getattr(config, "cost_tracking_enabled", True)),
+            )  # fmt: skip
             self._runtimes[name] = runtime
             return runtime
