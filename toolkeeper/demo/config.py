@@ -1,0 +1,99 @@
+"""The demo's ``toolkeeper.toml``: four tools, tuned so that things happen within a minute.
+
+- ``openai-strong``: the strong model at the fake provider. Its circuit opens
+  once half of the last 12 calls fail (6 at least) and probes again after 8 s,
+  so the outage opens it within seconds and recovery closes it soon after. Its
+  daily budget is small: at the default rate, spend passes 80 % of it within
+  two minutes.
+- ``openai-weak``: the weak model, the strong one's fallback.
+- ``router``: a ``routellm`` router choosing between them.
+- ``prompts``: ``poml`` templates shipped in this package, strict about variables.
+
+The API key is a reference (``env:TOOLKEEPER_DEMO_KEY``), never the key itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["DEMO_KEY_ENV", "demo_config", "template_dir"]
+
+DEMO_KEY_ENV = "TOOLKEEPER_DEMO_KEY"
+
+_TEMPLATE = """\
+# The toolkeeper demo: a simulated application calling a fake LLM provider on loopback.
+
+[defaults]
+latency_objective_ms = 1500
+
+[tools.openai-strong]
+type = "external"
+api_endpoint = "{base_url}"
+api_key = "env:{key_env}"
+timeout_seconds = 3
+connect_timeout_seconds = 0.5
+read_timeout_seconds = 2.5
+max_retry_attempts = 1
+retry_backoff_seconds = 0.1
+retry_backoff_max_seconds = 1
+circuit_failure_rate = 0.5
+circuit_minimum_calls = 6
+circuit_window_size = 12
+circuit_open_seconds = 8
+circuit_half_open_probes = 2
+latency_objective_ms = 900
+daily_budget = {strong_budget}
+
+[tools.openai-weak]
+type = "external"
+api_endpoint = "{base_url}"
+api_key = "env:{key_env}"
+timeout_seconds = 2
+connect_timeout_seconds = 0.5
+read_timeout_seconds = 1.5
+max_retry_attempts = 2
+retry_backoff_seconds = 0.05
+retry_backoff_max_seconds = 0.5
+circuit_minimum_calls = 10
+circuit_window_size = 20
+circuit_open_seconds = 10
+latency_objective_ms = 500
+daily_budget = {weak_budget}
+
+[tools.router]
+type = "routellm"
+router_type = "mf"
+threshold = {threshold}
+strong_model = "gpt-4o"
+weak_model = "gpt-4o-mini"
+
+[tools.prompts]
+type = "poml"
+template_dir = "{template_dir}"
+strictness = "strict"
+latency_objective_ms = 50
+"""
+
+
+def template_dir() -> Path:
+    """Return the folder of the demo's ``.poml`` templates (inside the installed package)."""
+    return Path(__file__).with_name("prompts")
+
+
+def demo_config(
+    base_url: str,
+    *,
+    key_env: str = DEMO_KEY_ENV,
+    threshold: float = 0.3,
+    strong_budget: str = "0.25",
+    weak_budget: str = "0.50",
+) -> str:
+    """Return the demo's configuration as TOML, its models served at ``base_url`` (``.../v1``)."""
+    return _TEMPLATE.format(
+        base_url=base_url,
+        key_env=key_env,
+        threshold=threshold,
+        strong_budget=strong_budget,
+        weak_budget=weak_budget,
+        template_dir=template_dir().as_posix(),
+    )
