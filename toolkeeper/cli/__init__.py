@@ -15,6 +15,7 @@ from toolkeeper.cli._output import report_error
 from toolkeeper.cli.config_cmd import app as config_app
 from toolkeeper.cli.monitor_cmd import export, health
 from toolkeeper.cli.secrets_cmd import app as secrets_app
+from toolkeeper.cli.server_cmd import serve, tokens_app
 
 __all__ = ["app", "main"]
 
@@ -29,6 +30,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(secrets_app, name="secrets")
 app.command("health")(health)
 app.command("export")(export)
+app.command("serve")(serve)
+app.add_typer(tokens_app, name="tokens")
 
 
 @app.callback()

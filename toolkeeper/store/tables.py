@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -29,11 +30,13 @@ from sqlalchemy import (
 __all__ = [
     "VERSION_TABLE",
     "UTCDateTime",
+    "api_tokens",
     "budget_reservations",
     "budget_spend",
     "budget_warnings",
     "config_versions",
     "metadata",
+    "server_keys",
 ]
 
 #: Alembic's revision table, named so it cannot clash with an application's own
@@ -135,7 +138,6 @@ budget_warnings = Table(
 
 # The server's credentials (toolkeeper.server). Tokens are kept only as SHA-256 hashes;
 # see toolkeeper.server.tokens for why a fast hash is right for them.
-from sqlalchemy import Boolean  # noqa: E402 - appended section; the lead folds it into the imports
 
 api_tokens = Table(
     "api_tokens",

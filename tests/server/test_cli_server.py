@@ -1,0 +1,124 @@
+"""``toolkeeper tokens`` and ``toolkeeper serve`` as real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.server.conftest import CONFIG
+
+# Runs the CLI with the server commands registered (as toolkeeper.cli will register them).
+CLI = """\
+import sys
+from toolkeeper.cli import app, main
+from toolkeeper.cli.server_cmd import serve, tokens_app
+if "serve" not in {command.name for command in app.registered_commands}:
+    app.command("serve")(serve)
+if "tokens" not in {group.name for group in app.registered_groups}:
+    app.add_typer(tokens_app, name="tokens")
+sys.argv = ["toolkeeper", *sys.argv[1:]]
+main()
+"""
+
+
+def environment(tmp_path: Path) -> dict[str, str]:
+    """Return variables pointing the CLI at a config and an SQLite store in ``tmp_path``."""
+    (tmp_path / "toolkeeper.toml").write_text(CONFIG)
+    env = {
+        **os.environ,
+        "TOOLKEEPER_CONFIG": str(tmp_path / "toolkeeper.toml"),
+        "TOOLKEEPER_STORE": f"sqlite:///{tmp_path / 'state.db'}",
+        "TK_SERVER_CANARY": "sk-canary-0123456789abcdef",
+        "COLUMNS": "200",
+    }
+    env.pop("TOOLKEEPER_ENV", None)
+    return env
+
+
+def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with ``args`` and return the finished process."""
+    return subprocess.run(
+        [sys.executable, "-c", CLI, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    """Return a port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_tokens_create_list_revoke(tmp_path: Path) -> None:
+    """create prints the token once as the last line; list never shows it; revoke marks it."""
+    env = environment(tmp_path)
+    created = cli(["tokens", "create", "--role", "admin", "--name", "ci"], env)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("tk_")
+    assert "ci" in created.stderr
+    listed = cli(["tokens", "list", "--json"], env)
+    assert listed.returncode == 0, listed.stderr
+    assert token not in listed.stdout
+    assert '"name": "ci"' in listed.stdout
+    assert '"role": "admin"' in listed.stdout
+    revoked = cli(["tokens", "revoke", "ci"], env)
+    assert revoked.returncode == 0, revoked.stderr
+    again = cli(["tokens", "list"], env)
+    assert "ci" in again.stdout
+    missing = cli(["tokens", "revoke", "nobody"], env)
+    assert missing.returncode == 1
+    assert "no token named 'nobody'" in missing.stderr
+    bad_role = cli(["tokens", "create", "--role", "root"], env)
+    assert bad_role.returncode == 2
+
+
+def test_serve_binds_loopback_and_answers_with_a_token(tmp_path: Path) -> None:
+    """serve listens on 127.0.0.1, answers the API for a token, and stops cleanly on SIGINT."""
+    env = environment(tmp_path)
+    token = cli(["tokens", "create", "--role", "viewer"], env).stdout.strip().splitlines()[-1]
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", CLI, "serve", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        with httpx.Client(base_url=base, trust_env=False, timeout=5) as client:
+            while True:
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.1)
+            health = client.get("/api/v1/tools", headers={"Authorization": f"Bearer {token}"})
+            assert health.status_code == 200
+            assert {t["name"] for t in health.json()["tools"]} == {"local", "openai"}
+            assert client.get("/api/v1/tools").status_code == 401
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) == 0
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert f"http://127.0.0.1:{port}" in stderr

@@ -1,0 +1,89 @@
+"""``GET /api/v1/export``: recent operations as JSON or CSV, or the metrics as Prometheus text."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from toolkeeper.monitor import to_csv, to_json
+from toolkeeper.server.api._shared import KeeperDep, parse_moment, require_tool
+from toolkeeper.server.errors import ApiError, error_responses
+from toolkeeper.server.metrics import prometheus_text
+
+__all__ = ["ExportFormat", "router"]
+
+router = APIRouter(tags=["export"])
+
+
+class ExportFormat(StrEnum):
+    """The formats ``/export`` writes."""
+
+    JSON = "json"
+    CSV = "csv"
+    PROMETHEUS = "prometheus"
+
+
+_MEDIA = {
+    ExportFormat.JSON: "application/json",
+    ExportFormat.CSV: "text/csv; charset=utf-8",
+    ExportFormat.PROMETHEUS: CONTENT_TYPE_LATEST,
+}
+
+
+@router.get(
+    "/export",
+    summary="Export operations or metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "JSON: a list of operation records; CSV: the same with a header row; "
+            "Prometheus: the text exposition format.",
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "text/csv": {"schema": {"type": "string"}},
+                CONTENT_TYPE_LATEST.partition(";")[0]: {"schema": {"type": "string"}},
+            },
+        },
+        **error_responses(404, 422),
+    },
+)
+def export(
+    *,
+    keeper: KeeperDep,
+    export_format: Annotated[
+        ExportFormat, Query(alias="format", description="json, csv or prometheus.")
+    ] = ExportFormat.JSON,
+    tool: Annotated[str | None, Query(description="Only this tool.")] = None,
+    since: Annotated[
+        str | None,
+        Query(description="Operations started at or after (ISO 8601 or 1h); not for prometheus."),
+    ] = None,
+) -> Response:
+    """Export recent operation records (the in-memory ring) or the current metrics."""
+    if tool is not None:
+        require_tool(keeper, tool)
+    if export_format is ExportFormat.PROMETHEUS:
+        if since is not None:
+            raise ApiError(
+                422,
+                "invalid_request",
+                "since does not apply to format=prometheus: its counters count from the start",
+                details={
+                    "errors": [
+                        {"loc": ["query", "since"], "msg": "not allowed", "type": "value_error"}
+                    ]
+                },
+            )
+        return Response(
+            prometheus_text(keeper.monitoring, tool=tool), media_type=_MEDIA[export_format]
+        )
+    start = parse_moment(since, name="since", now=keeper.clock.now())
+    records = keeper.monitoring.export_metrics(wrapper_name=tool, start_time=start)
+    if export_format is ExportFormat.CSV:
+        headers = {"Content-Disposition": 'attachment; filename="toolkeeper-operations.csv"'}
+        return Response(to_csv(records), media_type=_MEDIA[export_format], headers=headers)
+    return Response(to_json(records), media_type=_MEDIA[export_format])

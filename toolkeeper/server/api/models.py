@@ -1,0 +1,190 @@
+"""Response models for health, tools and their statistics, so the OpenAPI schema says what is sent.
+
+Latencies are milliseconds, rates are fractions of ``count`` (0 to 1), money is
+US dollars, times are ISO 8601 UTC. Configuration models live with their router.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from toolkeeper.monitor import WindowStats, WrapperHealthStatus
+from toolkeeper.monitor.health import HealthStatus
+
+__all__ = [
+    "CircuitSnapshot",
+    "Stats",
+    "SystemHealth",
+    "ToolDetail",
+    "ToolHealth",
+    "ToolList",
+    "ToolMetrics",
+    "ToolSummary",
+    "stats_of",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class SystemHealth(_Model):
+    """Health and totals over every tool (docs/health.md); counts since the process started."""
+
+    system_status: HealthStatus
+    overall_health_score: float | None
+    total_wrappers: int
+    active_wrappers: int
+    healthy_wrappers: int
+    degraded_wrappers: int
+    unhealthy_wrappers: int
+    critical_wrappers: int
+    unknown_wrappers: int
+    health_percentage: float | None
+    total_operations: int
+    completed_operations: int
+    active_operations: int
+    overall_success_rate: float | None
+    error_count: int
+    operations_per_minute: float
+    dropped_events: int
+    wrappers: dict[str, HealthStatus]
+    last_health_check: datetime
+
+
+class Stats(_Model):
+    """What a tool did over one span: counts, rates, latency percentiles, throughput, cost."""
+
+    start: datetime
+    end: datetime
+    count: int
+    counts: dict[str, int]
+    success_rate: float
+    error_rate: float
+    fallback_rate: float
+    mean_latency_ms: float | None
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+    p99_latency_ms: float | None
+    throughput_per_second: float = Field(description="Operations per second over the span.")
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+
+
+def stats_of(stats: WindowStats | None, *, start: datetime, end: datetime, seconds: float) -> Stats:
+    """Summarise ``stats`` (``None``: nothing happened) over a span of ``seconds``."""
+    if stats is None:
+        return Stats(
+            start=start, end=end, count=0, counts={}, success_rate=0.0, error_rate=0.0,
+            fallback_rate=0.0, mean_latency_ms=None, p50_latency_ms=None, p95_latency_ms=None,
+            p99_latency_ms=None, throughput_per_second=0.0, cost_usd=0.0, input_tokens=0,
+            output_tokens=0,
+        )  # fmt: skip
+    return Stats(
+        start=stats.start,
+        end=stats.end,
+        count=stats.total_operations,
+        counts=dict(stats.counts),
+        success_rate=stats.success_rate,
+        error_rate=stats.error_rate,
+        fallback_rate=stats.fallback_rate,
+        mean_latency_ms=stats.mean_latency_ms,
+        p50_latency_ms=stats.p50_latency_ms,
+        p95_latency_ms=stats.p95_latency_ms,
+        p99_latency_ms=stats.p99_latency_ms,
+        throughput_per_second=stats.total_operations / seconds if seconds > 0 else 0.0,
+        cost_usd=stats.cost_usd,
+        input_tokens=stats.input_tokens,
+        output_tokens=stats.output_tokens,
+    )
+
+
+class ToolHealth(_Model):
+    """One tool's health: status, score, the rates behind it and the reasons (docs/health.md)."""
+
+    wrapper_name: str
+    status: HealthStatus
+    health_score: float | None
+    success_rate: float
+    error_rate: float
+    fallback_rate: float
+    total_operations: int
+    last_error: str | None
+    last_error_time: datetime | None
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+    p99_latency_ms: float | None
+    circuit_state: str | None
+    reasons: list[str]
+    last_check: datetime
+    window: str | None
+
+    @classmethod
+    def of(cls, health: WrapperHealthStatus) -> ToolHealth:
+        """Build from the monitor's report."""
+        return cls.model_validate(health.to_dict())
+
+
+class ToolSummary(_Model):
+    """A tool's card: health and the figures of the window its health was judged on."""
+
+    name: str
+    configured: bool = Field(description="Declared in the configuration (else only seen in calls).")
+    status: HealthStatus
+    health_score: float | None
+    success_rate: float
+    error_rate: float
+    fallback_rate: float
+    total_operations: int
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+    p99_latency_ms: float | None
+    operations_per_minute: float = Field(description="Over the last 5 minutes.")
+    circuit_state: str | None
+    last_error_time: datetime | None
+    window: str | None
+
+
+class ToolList(_Model):
+    """Every tool the configuration declares or the monitor has seen."""
+
+    tools: list[ToolSummary]
+
+
+class CircuitSnapshot(_Model):
+    """The circuit breaker's state and the window of recent calls it judges."""
+
+    name: str
+    state: str
+    failure_rate: float
+    slow_call_rate: float
+    calls_in_window: int
+    failures_in_window: int
+    slow_calls_in_window: int
+    opened_at: datetime | None
+    next_probe_at: datetime | None
+    probes_in_flight: int
+
+
+class ToolDetail(_Model):
+    """One tool: health, circuit (``null`` before its first call) and rolling windows."""
+
+    name: str
+    configured: bool
+    active_operations: int
+    health: ToolHealth
+    circuit: CircuitSnapshot | None
+    windows: dict[str, Stats] = Field(description="Keyed by window: 1m, 5m, 1h, 24h.")
+
+
+class ToolMetrics(_Model):
+    """A tool's time buckets since ``since``, oldest first, all of ``bucket_seconds``."""
+
+    tool: str
+    since: datetime
+    until: datetime
+    bucket_seconds: int
+    buckets: list[Stats]

@@ -1,0 +1,135 @@
+"""``/api/v1/tools``: every tool's health card, one tool in detail, and its time buckets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from toolkeeper.keeper import Keeper
+from toolkeeper.monitor.series import TIERS, WINDOWS, granularity_for
+from toolkeeper.server.api._shared import KeeperDep, known_tools, parse_moment, require_tool
+from toolkeeper.server.api.models import (
+    CircuitSnapshot,
+    Stats,
+    ToolDetail,
+    ToolHealth,
+    ToolList,
+    ToolMetrics,
+    ToolSummary,
+    stats_of,
+)
+from toolkeeper.server.errors import error_responses
+
+__all__ = ["router", "tool_summary"]
+
+router = APIRouter(prefix="/tools", tags=["tools"])
+
+ToolName = Annotated[str, Path(description="A tool's name.")]
+#: How far back the finest history reaches: the last tier's span.
+_HISTORY_SECONDS = TIERS[-1][0] * TIERS[-1][1]
+_SUMMARY_WINDOW = "5m"
+
+
+def tool_summary(keeper: Keeper, name: str) -> ToolSummary:
+    """Return one tool's card (also pushed by the event stream)."""
+    health = keeper.monitoring.get_wrapper_health(name)
+    recent = (
+        keeper.monitoring.get_window_stats(name, _SUMMARY_WINDOW)
+        if keeper.monitoring.knows(name)
+        else None
+    )
+    minutes = WINDOWS[_SUMMARY_WINDOW] / 60
+    return ToolSummary(
+        name=name,
+        configured=name in keeper.config.tools(),
+        status=health.status,
+        health_score=health.health_score,
+        success_rate=health.success_rate,
+        error_rate=health.error_rate,
+        fallback_rate=health.fallback_rate,
+        total_operations=health.total_operations,
+        p50_latency_ms=health.p50_latency_ms,
+        p95_latency_ms=health.p95_latency_ms,
+        p99_latency_ms=health.p99_latency_ms,
+        operations_per_minute=(recent.total_operations / minutes) if recent else 0.0,
+        circuit_state=health.circuit_state,
+        last_error_time=health.last_error_time,
+        window=health.window,
+    )
+
+
+@router.get("", response_model=ToolList, summary="Every tool with its health")
+def list_tools(keeper: KeeperDep) -> ToolList:
+    """Return every tool the configuration declares or the monitor has seen, with its health."""
+    return ToolList(tools=[tool_summary(keeper, name) for name in known_tools(keeper)])
+
+
+@router.get(
+    "/{tool}",
+    response_model=ToolDetail,
+    summary="One tool in detail",
+    responses=error_responses(404),
+)
+def tool_detail(keeper: KeeperDep, tool: ToolName) -> ToolDetail:
+    """Return a tool's health, circuit breaker and its 1m, 5m, 1h and 24h windows."""
+    configured = require_tool(keeper, tool)
+    monitor = keeper.monitoring
+    known = monitor.knows(tool)
+    now = keeper.clock.now()
+    windows: dict[str, Stats] = {}
+    for window, seconds in WINDOWS.items():
+        stats = monitor.get_window_stats(tool, window) if known else None
+        windows[window] = stats_of(
+            stats, start=now - timedelta(seconds=seconds), end=now, seconds=seconds
+        )
+    breaker = keeper.runtimes.breaker(tool)
+    return ToolDetail(
+        name=tool,
+        configured=configured,
+        active_operations=monitor.active_operation_counts().get(tool, 0),
+        health=ToolHealth.of(monitor.get_wrapper_health(tool)),
+        circuit=CircuitSnapshot.model_validate(breaker.snapshot()) if breaker else None,
+        windows=windows,
+    )
+
+
+@router.get(
+    "/{tool}/metrics",
+    response_model=ToolMetrics,
+    summary="One tool's time buckets",
+    responses=error_responses(404, 422),
+)
+def tool_metrics(
+    keeper: KeeperDep,
+    tool: ToolName,
+    since: Annotated[
+        str | None,
+        Query(description="ISO 8601 time or a duration ago (15m, 1h, 24h); default 1h."),
+    ] = None,
+) -> ToolMetrics:
+    """Return buckets since ``since``, oldest first, empty ones included (the last 24 h are kept).
+
+    Buckets are 10 s for up to 6 minutes, 1 min for up to 61 minutes, else 15 min.
+    """
+    require_tool(keeper, tool)
+    now = keeper.clock.now()
+    start = parse_moment(since, name="since", now=now) or now - timedelta(hours=1)
+    start = min(max(start, now - timedelta(seconds=_HISTORY_SECONDS)), now)
+    size = granularity_for(max((now - start).total_seconds(), 1.0))
+    found = {
+        int(stats.start.timestamp()) // size: stats
+        for stats in (
+            keeper.monitoring.get_wrapper_metrics(tool, start)
+            if keeper.monitoring.knows(tool)
+            else []
+        )
+    }
+    first, last = int(start.timestamp()) // size, int(now.timestamp()) // size
+    buckets = []
+    for index in range(first, last + 1):
+        begin = datetime.fromtimestamp(index * size, UTC)
+        end = begin + timedelta(seconds=size)
+        buckets.append(stats_of(found.get(index), start=begin, end=end, seconds=size))
+    return ToolMetrics(tool=tool, since=start, until=now, bucket_seconds=size, buckets=buckets)

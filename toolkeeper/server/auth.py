@@ -1,0 +1,130 @@
+"""Who is calling: a bearer token, or a browser session opened with one; and what their role allows.
+
+Every ``/api/v1`` route depends on :func:`authenticate` (the router adds it, so
+no route can forget). A request with an ``Authorization`` header is judged on
+that header alone; without one, on the session cookie. A cookie-authenticated
+request that may change state (anything but GET, HEAD, OPTIONS) must also carry
+the session's CSRF token in ``X-CSRF-Token``: browsers attach cookies to
+cross-site requests, never bearer headers. Routes take ``Admin`` (changing
+configuration) or ``Operator`` (acting on alerts) to require a role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from toolkeeper.server.errors import ApiError
+from toolkeeper.server.sessions import SESSION_TOKEN_KEY, check_csrf_header
+from toolkeeper.server.tokens import ApiToken, Role, TokenRegistry
+
+__all__ = [
+    "Admin",
+    "Authenticated",
+    "Operator",
+    "Principal",
+    "authenticate",
+    "bearer_scheme",
+    "identify",
+    "registry_of",
+    "require",
+]
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="toolkeeper"'}
+bearer_scheme = HTTPBearer(
+    auto_error=False, description="An API token, from `toolkeeper tokens create`."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller: the token's name (the audit trail's actor), role, and how it was presented."""
+
+    name: str
+    role: Role
+    token_id: int
+    via: Literal["bearer", "session"]
+
+
+def registry_of(request: Request) -> TokenRegistry:
+    """Return the app's token registry."""
+    registry: TokenRegistry = request.app.state.tokens
+    return registry
+
+
+def unauthorized(message: str) -> ApiError:
+    """Return the 401 answer, with the challenge that tells clients to send a bearer token."""
+    return ApiError(401, "unauthorized", message, headers=_CHALLENGE)
+
+
+def identify(request: Request) -> Principal:
+    """Return the caller, or answer 401 (no or bad credentials) or 403 (CSRF check failed).
+
+    Reads the store: call it from a thread, not the event loop.
+    """
+    registry = registry_of(request)
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, credentials = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise unauthorized("the Authorization header must be 'Bearer <token>'")
+        token = registry.authenticate(credentials.strip())
+        if token is None:
+            raise unauthorized("the token is unknown or revoked")
+        return _principal(token, "bearer")
+    session = request.session if "session" in request.scope else {}
+    token_id = session.get(SESSION_TOKEN_KEY)
+    if not isinstance(token_id, int):
+        raise unauthorized("sign in, or send 'Authorization: Bearer <token>'")
+    token = registry.get(token_id)
+    if token is None:
+        session.clear()
+        raise unauthorized("the session's token was revoked; sign in again")
+    if request.method not in SAFE_METHODS:
+        check_csrf_header(request)
+    return _principal(token, "session")
+
+
+def authenticate(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """Return the caller (see :func:`identify`); the bearer scheme documents it in OpenAPI.
+
+    A plain ``def``: FastAPI runs it in its thread pool, since it reads the store.
+    """
+    return identify(request)
+
+
+def _principal(token: ApiToken, via: Literal["bearer", "session"]) -> Principal:
+    return Principal(name=token.name, role=token.role, token_id=token.id, via=via)
+
+
+Authenticated = Annotated[Principal, Depends(authenticate)]
+
+
+def require(role: Role) -> Callable[[Principal], Principal]:
+    """Return a dependency answering 403 unless the caller's role is at least ``role``."""
+
+    def check(principal: Authenticated) -> Principal:
+        if not principal.role.allows(role):
+            raise ApiError(
+                403,
+                "forbidden",
+                f"this needs the {role.value} role; token {principal.name!r} is a "
+                f"{principal.role.value}",
+                details={"required_role": role.value, "role": principal.role.value},
+            )
+        return principal
+
+    check.__name__ = f"require_{role.value}"
+    return check
+
+
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]

@@ -1,0 +1,82 @@
+"""``GET /metrics``: the Prometheus text exposition of the monitor's aggregates.
+
+Scrapers cannot keep a browser session, so ``/metrics`` takes a bearer token of
+any role (Prometheus: ``authorization: {type: Bearer, credentials_file: ...}``);
+``ServerSettings(metrics_public=True)`` opens it to anyone who can reach the port,
+for setups where the network is the boundary. It carries counts, latency,
+cost and health per tool, never a configuration value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.concurrency import run_in_threadpool
+
+from toolkeeper.monitor import MonitoringCollector
+from toolkeeper.server.auth import bearer_scheme, identify
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+    from toolkeeper.monitor.performance import PerformanceMonitor
+
+__all__ = ["prometheus_text", "router"]
+
+
+class _OneTool:
+    """Pass on only the samples labelled with one tool (and the metrics without a tool)."""
+
+    def __init__(self, inner: MonitoringCollector, tool: str) -> None:
+        self.inner = inner
+        self.tool = tool
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.inner.collect():
+            family.samples = [
+                s for s in family.samples if s.labels.get("tool", self.tool) == self.tool
+            ]
+            yield family
+
+
+def prometheus_text(monitor: PerformanceMonitor, *, tool: str | None = None) -> bytes:
+    """Return the exposition text for every tool, or only ``tool``."""
+    registry = CollectorRegistry(auto_describe=False)
+    collector = MonitoringCollector(monitor)
+    registry.register(collector if tool is None else _OneTool(collector, tool))
+    return generate_latest(registry)
+
+
+def _scraper(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> None:
+    """Let anyone scrape when metrics are public; otherwise ask for a token, as the API does."""
+    if not request.app.state.settings.metrics_public:
+        identify(request)
+
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    dependencies=[Depends(_scraper)],
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+            "description": "Prometheus text format.",
+        },
+        401: {"description": "No valid token (unless metrics are public)."},
+    },
+)
+async def metrics(request: Request) -> Response:
+    """Return every tool's counts, latency histogram and quantiles, cost, tokens and health."""
+    body = await run_in_threadpool(prometheus_text, request.app.state.keeper.monitoring)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

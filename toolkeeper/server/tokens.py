@@ -1,0 +1,173 @@
+"""API tokens: issue them, check them, list and revoke them; roles viewer < operator < admin.
+
+A token is ``tk_`` followed by 32 random bytes in URL-safe base64 (256 bits from
+:mod:`secrets`). It is shown once, when issued; the store keeps only its SHA-256.
+
+Why SHA-256 and not bcrypt or Argon2: slow, salted hashes exist to make guessing
+*low-entropy* secrets (passwords) expensive after a database leaks. A 256-bit
+random token cannot be guessed however fast the hash is, so a slow hash would
+add nothing but latency to every request; and since no two tokens share a hash,
+an unsalted digest can be the lookup key itself (one indexed query, no scan,
+no per-row comparison to time). A leaked table therefore reveals no usable token.
+
+This module needs no web framework: the CLI uses it without the ``server`` extra.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from toolkeeper._clock import Clock, SystemClock
+from toolkeeper._errors import ToolkeeperError
+from toolkeeper.store.tokens import TokenRecord, TokenTable
+
+if TYPE_CHECKING:
+    from toolkeeper.store.sql import Store
+
+__all__ = ["TOKEN_PREFIX", "ApiToken", "Role", "TokenRegistry", "hash_token", "new_token"]
+
+TOKEN_PREFIX = "tk_"  # noqa: S105 - the public prefix of every token, not a secret
+_TOKEN_BYTES = 32
+# token_urlsafe(32) is 43 characters of [A-Za-z0-9_-]; anything else is not ours.
+_TOKEN_SHAPE = re.compile(r"^tk_[A-Za-z0-9_-]{43}$")
+_NAME_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+_SESSION_KEY = "session"
+
+
+class Role(StrEnum):
+    """What a token may do: viewers read, operators also act on alerts, admins change config."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """Return the role's place in viewer < operator < admin."""
+        return _RANKS[self]
+
+    def allows(self, needed: Role) -> bool:
+        """Tell whether this role may do what ``needed`` may."""
+        return self.rank >= needed.rank
+
+
+_RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiToken:
+    """What the server knows about a token: never the token itself."""
+
+    id: int
+    name: str
+    role: Role
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked: bool
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_record(cls, record: TokenRecord) -> ApiToken:
+        """Build the public view of a stored token."""
+        return cls(
+            id=record.id,
+            name=record.name,
+            role=Role(record.role),
+            created_at=record.created_at,
+            last_used_at=record.last_used_at,
+            revoked=record.revoked,
+            revoked_at=record.revoked_at,
+        )
+
+
+def new_token() -> str:
+    """Return a fresh random token (``tk_`` + 43 URL-safe characters)."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(_TOKEN_BYTES)
+
+
+def hash_token(token: str) -> str:
+    """Return the hex SHA-256 of ``token``: what the store keeps and looks tokens up by."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class TokenRegistry:
+    """Issue, check, list and revoke the API tokens kept in one store.
+
+    Thread-safe (every call is one store transaction). A token's last use is
+    written at most once per ``touch_interval`` so that checking a token on
+    every request does not turn every read into a write.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        touch_interval: timedelta = timedelta(minutes=1),
+    ) -> None:
+        self._table = TokenTable(store)
+        self._clock = clock if clock is not None else SystemClock()
+        self._touch_interval = touch_interval
+
+    def create(self, role: Role | str, *, name: str | None = None) -> tuple[ApiToken, str]:
+        """Issue a token; return its record and the token, which is never shown again."""
+        role = Role(role)
+        if name is None:
+            name = f"{role.value}-{secrets.token_hex(3)}"
+        if not _NAME_SHAPE.match(name):
+            raise ToolkeeperError(
+                f"token name {name!r} is not allowed: use 1 to 100 letters, digits or . _ @ -, "
+                "starting with a letter or digit"
+            )
+        token = new_token()
+        record = self._table.insert(
+            name=name, role=role.value, token_hash=hash_token(token), created_at=self._clock.now()
+        )
+        return ApiToken.from_record(record), token
+
+    def authenticate(self, token: str) -> ApiToken | None:
+        """Return the token's record if ``token`` is a live token of this store, else ``None``."""
+        if not _TOKEN_SHAPE.match(token):
+            return None
+        record = self._table.by_hash(hash_token(token))
+        return self._live(record)
+
+    def get(self, token_id: int) -> ApiToken | None:
+        """Return the live (not revoked) token with this id, or ``None``; sessions re-check it."""
+        return self._live(self._table.by_id(token_id))
+
+    def list(self) -> list[ApiToken]:
+        """Return every token, revoked ones included, oldest first."""
+        return [ApiToken.from_record(record) for record in self._table.all()]
+
+    def revoke(self, name_or_id: str) -> ApiToken:
+        """Revoke the token with this name (or numeric id); its sessions end with it."""
+        record = self._table.by_name(name_or_id)
+        if record is None and name_or_id.isdigit():
+            record = self._table.by_id(int(name_or_id))
+        if record is None:
+            known = ", ".join(token.name for token in self.list()) or "none"
+            raise ToolkeeperError(f"no token named {name_or_id!r}; tokens: {known}")
+        return ApiToken.from_record(self._table.revoke(record.id, self._clock.now()))
+
+    def session_key(self) -> str:
+        """Return the key that signs session cookies, generated once per store."""
+        return self._table.server_key(
+            _SESSION_KEY, lambda: secrets.token_urlsafe(32), now=self._clock.now()
+        )
+
+    def _live(self, record: TokenRecord | None) -> ApiToken | None:
+        if record is None or record.revoked:
+            return None
+        now = self._clock.now()
+        last = record.last_used_at
+        if last is None or now - last >= self._touch_interval:
+            self._table.touch(record.id, now)
+            record = replace(record, last_used_at=now)
+        return ApiToken.from_record(record)
