@@ -229,13 +229,19 @@ class PerformanceMonitor:
         return datetime.fromtimestamp(start, UTC), bucket
 
     def get_window_stats(
-        self, name: str, window: str = "5m", *, operations: Collection[str] | None = None
+        self,
+        name: str,
+        window: str = "5m",
+        *,
+        operations: Collection[str] | None = None,
+        latency: bool = True,
     ) -> WindowStats | None:
         """Return a tool's stats over ``window`` (1m, 5m, 1h, 24h or total); ``None`` if unknown.
 
-        ``operations`` restricts the stats to some of the tool's operations.
+        ``operations`` restricts the stats to some of the tool's operations;
+        ``latency=False`` skips the percentiles (much cheaper over long windows).
         """
-        read = self._read(name, window, operations)
+        read = self._read(name, window, operations, latency=latency)
         return None if read is None else read[1].stats(read[0], self.clock.now())
 
     def get_latency_sketch(

@@ -152,7 +152,7 @@ def active_wrappers(monitor: PerformanceMonitor) -> list[str]:
     """Return tools with an operation in flight or finished in the last hour, sorted."""
     active = {name for name, count in monitor.active_operation_counts().items() if count}
     for name in monitor.tools():
-        stats = monitor.get_window_stats(name, "1h")
+        stats = monitor.get_window_stats(name, "1h", latency=False)
         if stats is not None and stats.total_operations:
             active.add(name)
     return sorted(active)
@@ -175,8 +175,8 @@ def system_health(monitor: PerformanceMonitor) -> dict[str, Any]:
     known = len(healths) - by_status[HealthStatus.UNKNOWN]
     completed = success = errors = recent = 0
     for name in names:
-        total = monitor.get_window_stats(name, TOTAL_WINDOW)
-        window = monitor.get_window_stats(name, "5m")
+        total = monitor.get_window_stats(name, TOTAL_WINDOW, latency=False)
+        window = monitor.get_window_stats(name, "5m", latency=False)
         if total is not None and window is not None:
             completed += total.total_operations
             success += total.success_count
