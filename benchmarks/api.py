@@ -73,8 +73,9 @@ def serve(directory: Path, uri: str) -> tuple[subprocess.Popen[str], str, str]:
     env = {**os.environ, "TOOLKEEPER_CONFIG": str(directory / "toolkeeper.toml"),
            "TOOLKEEPER_STORE": uri}  # fmt: skip
     command = [sys.executable, "-m", "toolkeeper"]
-    token = subprocess.run([*command, "tokens", "create", "--role", "admin"], env=env,
-                           capture_output=True, text=True, check=True).stdout.split()[-1]  # fmt: skip
+    created = subprocess.run([*command, "tokens", "create", "--role", "admin"], env=env,
+                             capture_output=True, text=True, check=True)  # fmt: skip
+    token = created.stdout.split()[-1]
     port = 18765 + os.getpid() % 1000
     process = subprocess.Popen([*command, "serve", "--port", str(port), "--log-level", "warning"],
                                env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
