@@ -1,4 +1,4 @@
-"""Keeper: the one object an application opens to get configuration, monitoring and the store."""
+"""Keeper: the one object an application opens for configuration, monitoring, costs and store."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -14,6 +15,8 @@ from toolkeeper._clock import Clock, SystemClock
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.live import Configuration, ConfigVersion
 from toolkeeper.config.secrets import Keyring
+from toolkeeper.costs.money import usd
+from toolkeeper.costs.tracker import CostTracker
 from toolkeeper.monitor import WrapperMonitoring
 from toolkeeper.monitor.persist import StoreWriter, restore
 from toolkeeper.wrap import FallbackSpec, OperationScope, Runtimes, ToolWrapping
@@ -28,6 +31,8 @@ __all__ = ["Keeper", "locate_config"]
 CONFIG_ENV = "TOOLKEEPER_CONFIG"
 ENVIRONMENT_ENV = "TOOLKEEPER_ENV"
 STORE_ENV = "TOOLKEEPER_STORE"
+SHARED_ENV = "TOOLKEEPER_SHARED"
+_SHARED_SCHEMES = ("redis", "rediss", "unix")
 DEFAULT_CONFIG = Path("toolkeeper.toml")
 
 
@@ -42,17 +47,34 @@ def locate_config(config: str | Path | None = None) -> ConfigFile:
 
 
 class Keeper:
-    """Everything toolkeeper keeps for one application: configuration, store, monitoring.
+    """Everything toolkeeper keeps for one application: configuration, store, monitoring, costs.
 
     Thread-safe. Open one per process with :meth:`open` and close it at exit
     (it also closes itself then): closing flushes recorded operations to the store.
+    ``costs`` (a :class:`~toolkeeper.costs.tracker.CostTracker`) holds the prices,
+    budgets and rate limits; ``shared`` (a ``redis://`` URI) keeps budget spend
+    and rate-limit windows in Redis, shared by every process pointing at it.
     """
 
-    def __init__(self, *, config: Configuration, store: Store, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config: Configuration,
+        store: Store,
+        clock: Clock | None = None,
+        shared: str | None = None,
+    ) -> None:
+        if shared is not None and shared.partition("://")[0].lower() not in _SHARED_SCHEMES:
+            raise ValueError(
+                f"shared= must be a redis:// URI, got scheme {shared.partition(':')[0]!r}"
+            )
         self.config = config
         self.store = store
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.runtimes = Runtimes(config.get_or_default, self.clock)
+        self.costs = CostTracker.open(
+            config, store=store, shared=shared, clock=self.clock, flush=self.flush
+        )
+        self.runtimes = Runtimes(config.get_or_default, self.clock, self.costs.for_tool)
         id_prefix = f"op-{secrets.token_hex(4)}-"
         self.writer = StoreWriter(
             store,
@@ -81,14 +103,20 @@ class Keeper:
         operation: str | None = None,
         fallback: FallbackSpec = None,
         labels: dict[str, str] | None = None,
+        estimated_cost: Decimal | float | None = None,
+        estimated_tokens: int | None = None,
     ) -> Callable[[F], F]:
         """Wrap a function (sync or async) as a call to tool ``name``.
 
         Each call runs under the tool's timeout, retries and circuit breaker,
         falls back to ``fallback`` (a callable, another tool's name, or a list of
         them) when it fails, and is recorded. ``operation`` defaults to the
-        function's name.
+        function's name. Under a budget, each call reserves ``estimated_cost``
+        dollars before it runs (none given: it reserves nothing, so calls in
+        flight together may overshoot by their cost); under a tokens-per-minute
+        limit it counts ``estimated_tokens``.
         """
+        estimate, tokens = _estimate(estimated_cost, estimated_tokens)
 
         def decorate(fn: F) -> F:
             wrapping = ToolWrapping(
@@ -100,6 +128,8 @@ class Keeper:
                 clock=self.clock,
                 tool_function=self._tool_function,
                 labels=labels,
+                estimated_cost=estimate,
+                estimated_tokens=tokens,
             )
             wrapped = wrapping.wrap(fn)
             with self._lock:
@@ -117,8 +147,15 @@ class Keeper:
         user_id: str | None = None,
         session_id: str | None = None,
         request_id: str | None = None,
+        estimated_cost: Decimal | float | None = None,
+        estimated_tokens: int | None = None,
     ) -> OperationScope:
-        """Return a context manager (``with`` or ``async with``) recording its block."""
+        """Return a context manager (``with`` or ``async with``) recording its block.
+
+        ``estimated_cost`` and ``estimated_tokens`` are reserved before the block
+        runs, as for :meth:`tool`.
+        """
+        estimate, tokens = _estimate(estimated_cost, estimated_tokens)
         return OperationScope(
             tool,
             operation,
@@ -128,6 +165,8 @@ class Keeper:
             user_id=user_id,
             session_id=session_id,
             request_id=request_id,
+            estimated_cost=estimate,
+            estimated_tokens=tokens,
         )
 
     def flush(self) -> None:
@@ -146,6 +185,8 @@ class Keeper:
         return self.runtimes.get(name).config.latency_objective_ms / 1000.0
 
     def _config_changed(self, version: ConfigVersion) -> None:
+        # The tool's next call rebuilds its runtime and, through costs.for_tool, its
+        # budgets and rate limit (a limiter whose limit did not change is kept).
         self.runtimes.invalidate(version.tool)
 
     @classmethod
@@ -155,6 +196,7 @@ class Keeper:
         *,
         environment: str | None = None,
         store: str | None = None,
+        shared: str | None = None,
         follow_changes: bool = True,
         poll_interval_seconds: float = 2.0,
         clock: Clock | None = None,
@@ -164,8 +206,10 @@ class Keeper:
         ``config`` defaults to ``$TOOLKEEPER_CONFIG`` or ``./toolkeeper.toml``;
         ``environment`` to ``$TOOLKEEPER_ENV`` or the file's ``default_environment``;
         ``store`` to ``$TOOLKEEPER_STORE``, the file's ``store`` or an SQLite file
-        under ``./.toolkeeper/``. Changes made by other processes are picked up
-        every ``poll_interval_seconds`` when ``follow_changes`` is on.
+        under ``./.toolkeeper/``; ``shared`` (a ``redis://`` URI, else
+        ``$TOOLKEEPER_SHARED``) keeps budgets and rate limits in Redis. Changes made
+        by other processes are picked up every ``poll_interval_seconds`` when
+        ``follow_changes`` is on.
         """
         from toolkeeper.store import open_store
 
@@ -181,9 +225,20 @@ class Keeper:
         except BaseException:
             opened.close()
             raise
+        try:
+            keeper = cls(
+                config=configuration,
+                store=opened,
+                clock=clock,
+                shared=shared or os.environ.get(SHARED_ENV) or None,
+            )
+        except BaseException:
+            configuration.close()
+            opened.close()
+            raise
         if follow_changes:
             configuration.follow(poll_interval_seconds)
-        return cls(config=configuration, store=opened, clock=clock)
+        return keeper
 
     def close(self) -> None:
         """Stop background work and close the store; idempotent."""
@@ -193,6 +248,7 @@ class Keeper:
         atexit.unregister(self.close)
         self._unsubscribe()
         self.monitoring.close()
+        self.costs.close()
         self.config.close()
         self.store.close()
 
@@ -210,3 +266,13 @@ class Keeper:
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError("a Keeper holds open connections and cannot be pickled")
+
+
+def _estimate(cost: Decimal | float | None, tokens: int | None) -> tuple[Decimal, int]:
+    """Check and convert a call's estimated cost (dollars) and tokens."""
+    amount = Decimal(0) if cost is None else usd(cost)
+    if amount < 0:
+        raise ValueError(f"estimated_cost must be >= 0, got {cost!r}")
+    if tokens is not None and (isinstance(tokens, bool) or tokens < 0):
+        raise ValueError(f"estimated_tokens must be an integer >= 0, got {tokens!r}")
+    return amount, tokens or 0

@@ -13,6 +13,7 @@ import typer
 from toolkeeper.cli._context import CliState
 from toolkeeper.cli._output import report_error
 from toolkeeper.cli.config_cmd import app as config_app
+from toolkeeper.cli.costs_cmd import costs
 from toolkeeper.cli.demo_cmd import demo
 from toolkeeper.cli.monitor_cmd import export, health
 from toolkeeper.cli.secrets_cmd import app as secrets_app
@@ -31,6 +32,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(secrets_app, name="secrets")
 app.command("demo")(demo)
 app.command("health")(health)
+app.command("costs")(costs)
 app.command("export")(export)
 app.command("serve")(serve)
 app.add_typer(tokens_app, name="tokens")

@@ -18,6 +18,8 @@ The file's shape::
     [environments.production]
     extends = "staging"
 
+    [costs], [prices."model"], [[budgets]]   # see toolkeeper.costs.settings
+
 ``tomllib`` gives values but not positions, so :func:`key_lines` scans the text
 for table headers and ``key =`` lines; it covers the TOML people write by hand
 (tables, dotted keys, inline tables, multi-line strings and arrays).
@@ -25,17 +27,23 @@ for table headers and ``key =`` lines; it covers the TOML people write by hand
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkeeper._errors import ConfigIssue, ConfigValidationError
 
+if TYPE_CHECKING:
+    from toolkeeper.costs.settings import CostSettings
+
 __all__ = ["ConfigFile", "key_lines"]
 
-TOP_LEVEL_KEYS = ("default_environment", "defaults", "environments", "store", "tools")
+_TOP = "budgets costs default_environment defaults environments prices store tools"
+TOP_LEVEL_KEYS = tuple(_TOP.split())
+_TABLES = ("costs", "defaults", "environments", "prices", "tools")
 ENVIRONMENT_KEYS = ("extends", "tools")
 
 _BARE = r"[A-Za-z0-9_-]+"
@@ -175,6 +183,13 @@ class ConfigFile:
             name: dict(table) for name, table in self._table(key).items() if isinstance(table, dict)
         }
 
+    @functools.cached_property
+    def costs(self) -> CostSettings:
+        """Return ``[costs]``, ``[prices]`` and ``[[budgets]]`` parsed (see ``costs.settings``)."""
+        from toolkeeper.costs.settings import cost_settings
+
+        return cost_settings(self)[0]
+
     @property
     def default_environment(self) -> str | None:
         """Return ``default_environment`` if the file sets it."""
@@ -199,8 +214,10 @@ class ConfigFile:
                         has_value=False,
                     )
                 )
-            elif key in ("defaults", "tools", "environments") and not isinstance(value, dict):
+            elif key in _TABLES and not isinstance(value, dict):
                 problems.append(self.issue((key,), "must be a table", value))
+            elif key == "budgets" and not isinstance(value, list):
+                problems.append(self.issue((key,), "must be an array of tables", value))
             elif key in ("default_environment", "store") and not isinstance(value, str):
                 problems.append(self.issue((key,), "must be a string", value))
         for section in ("tools", "environments"):
@@ -211,6 +228,9 @@ class ConfigFile:
                 if not isinstance(table, dict):
                     problems.append(self.issue((section, name), "must be a table", table))
         problems.extend(self._environment_issues())
+        from toolkeeper.costs.settings import cost_settings
+
+        problems.extend(cost_settings(self)[1])
         return problems
 
     def _environment_issues(self) -> list[ConfigIssue]:

@@ -44,6 +44,7 @@ __all__ = ["SOURCES", "ConfigVersion", "Configuration"]
 log = logging.getLogger("toolkeeper.config")
 
 SOURCES = ("code", "cli", "api", "ui")
+_MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in every store
 DEFAULT_ENVIRONMENT = "default"
 
 
@@ -392,7 +393,11 @@ class Configuration:
         self._check_tool(tool)
         if version == 0:
             return None
-        record = self.store.config_version(self.environment, tool, version)
+        record = (
+            self.store.config_version(self.environment, tool, version)
+            if 0 < version <= _MAX_VERSION
+            else None
+        )
         if record is None:
             latest = self.store.latest_config_version(self.environment, tool)
             raise UnknownVersionError(tool, version, latest.version if latest else 0)

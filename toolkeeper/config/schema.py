@@ -191,6 +191,22 @@ class ExternalToolConfig(BaseWrapperConfig):
             description="Fractions of a budget that raise a warning.", validator=_thresholds
         ),
     ] = [0.8, 0.95]
+    budget_policy: Annotated[
+        Literal["refuse", "fallback", "warn"],
+        ConfigField(
+            description="What a call the budget cannot afford does: refuse it (BudgetExceeded), "
+            "go to the fallback, or run with a warning."
+        ),
+    ] = "refuse"
+    rate_limit_max_wait_seconds: Annotated[
+        float,
+        ConfigField(
+            description="Wait up to this long for the rate limit to admit a call; 0 raises "
+            "RateLimited at once.",
+            ge=0,
+            le=3600,
+        ),
+    ] = 0.0
     cost_tracking_enabled: Annotated[bool, ConfigField(description="Record costs.")] = True
 
     @model_validator(mode="after")

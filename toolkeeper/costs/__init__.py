@@ -3,7 +3,8 @@
 Importing this package loads neither ``limits``, ``redis``, ``genai_prices``
 nor SQLAlchemy: backends are imported when a ledger, a rate limiter or a
 package price is first asked for. Ledgers are opened by URI through
-:func:`open_ledger`.
+:func:`open_ledger`. A Keeper's :class:`CostTracker` (``keeper.costs``) puts
+them together for its wrapped calls.
 """
 
 from toolkeeper.costs.analytics import (
@@ -20,6 +21,7 @@ from toolkeeper.costs.analytics import (
     waste,
 )
 from toolkeeper.costs.budgets import Budget, BudgetEvent, BudgetStatus, Policy, scopes_for
+from toolkeeper.costs.calls import CallCosts
 from toolkeeper.costs.guard import BudgetGuard, Reservation, Settlement, budgets_from_config
 from toolkeeper.costs.ledger import Ledger, open_ledger
 from toolkeeper.costs.ledger_memory import MemoryLedger
@@ -28,6 +30,7 @@ from toolkeeper.costs.periods import Period
 from toolkeeper.costs.prices import Price, PriceCatalog, Priced
 from toolkeeper.costs.ratelimit import RateLimit, RateLimiter
 from toolkeeper.costs.recommendations import Recommendation, recommend
+from toolkeeper.costs.report import cost_report
 from toolkeeper.costs.routing import (
     RoutingDecision,
     RoutingTally,
@@ -35,6 +38,8 @@ from toolkeeper.costs.routing import (
     UnpricedDecision,
     savings_report,
 )
+from toolkeeper.costs.settings import CostSettings, cost_settings
+from toolkeeper.costs.tracker import CostTracker
 from toolkeeper.costs.usage import Usage, usage_from_response
 
 __all__ = [
@@ -43,9 +48,12 @@ __all__ = [
     "BudgetGuard",
     "BudgetStatus",
     "BurnRate",
+    "CallCosts",
     "CostGroup",
     "CostRecord",
+    "CostSettings",
     "CostSummary",
+    "CostTracker",
     "Ledger",
     "MemoryLedger",
     "Period",
@@ -68,6 +76,8 @@ __all__ = [
     "burn_rate",
     "cost_by",
     "cost_per_success",
+    "cost_report",
+    "cost_settings",
     "format_usd",
     "in_range",
     "open_ledger",

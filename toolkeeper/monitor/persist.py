@@ -40,6 +40,7 @@ from toolkeeper.monitor.records import (
 )
 from toolkeeper.store.operations import (
     RollupRow,
+    load_rollup,
     load_rollups,
     operation_rows,
     prune_operations,
@@ -56,10 +57,11 @@ MINUTE, HOUR = 60, 3600
 _KEEP = {MINUTE: 5 * MINUTE, HOUR: 2 * HOUR}  # how long a rollup bucket stays in memory
 _ROLLUP_RETENTION = {MINUTE: 2 * 86400, HOUR: 400 * 86400}
 _PRUNE_EVERY_S = 600.0
+_MAX_FORGOTTEN = 20_000
 _FAILURES = frozenset(str(s) for s in FAILURE_STATUSES)
 _DETAIL_FIELDS = (
     "error_code", "fallback_name", "fallback_reason", "original_error", "quality_score",
-    "user_id", "session_id", "request_id", "parent_id",
+    "user_id", "session_id", "request_id", "parent_id", "unpriced",
 )  # fmt: skip
 
 Key = tuple[str, str, int, int]  # tool, operation, resolution, bucket start
@@ -94,6 +96,8 @@ class StoreWriter:
         self._buckets: dict[Key, tuple[Bucket, list[Any]]] = {}
         self._operations: dict[str, set[str]] = {}
         self._last_prune = now()
+        # Buckets this writer wrote and then dropped from memory, with when they were dropped.
+        self._forgotten: dict[Key, float] = {}
         self._labels_json: dict[str, str] = {}
         self.written = 0
 
@@ -137,7 +141,9 @@ class StoreWriter:
             labels = details.get("labels") or None
         if extra:
             error_code = extra.pop("error_code", None)
-            extra = {name: value for name, value in extra.items() if value is not None} or None
+            # ``unpriced`` is kept only when true: a priced operation is the common case.
+            extra = {name: value for name, value in extra.items()
+                     if value is not None and value is not False} or None  # fmt: skip
         custom = raw[CUSTOM]
         if custom:
             extra = {**(extra or {}), "custom_metrics": custom}
@@ -204,14 +210,8 @@ class StoreWriter:
         if found is None:
             # A bucket already forgotten (a record that arrived very late) is reloaded,
             # so the overwrite that follows keeps what was written before.
-            tool, operation, resolution, start = key
-            stored = [
-                row for row in load_rollups(self.store, resolution, start)
-                if row.writer == self.writer and row.bucket_start == start
-                and row.tool == tool and row.operation == operation
-            ] if start + _KEEP[resolution] < self._now() else []  # fmt: skip
-            if stored:
-                row = stored[0]
+            row = load_rollup(self.store, self.writer, key) if key in self._forgotten else None
+            if row is not None:
                 last = [row.last_error_ts, row.last_error] if row.last_error_ts else []
                 found = (Bucket.from_dict(row.bucket), last)
             else:
@@ -233,6 +233,11 @@ class StoreWriter:
         stale = [key for key in self._buckets if key[3] + key[2] + _KEEP[key[2]] < now]
         for key in stale:
             del self._buckets[key]
+            self._forgotten[key] = now
+        if len(self._forgotten) > _MAX_FORGOTTEN:
+            # Keep the newest: a record late by more than that is not expected.
+            keep = sorted(self._forgotten.items(), key=lambda item: item[1])[-_MAX_FORGOTTEN // 2 :]
+            self._forgotten = dict(keep)
 
 
 def restore(monitor: PerformanceMonitor, store: Store, *, exclude_writer: str | None = None) -> int:

@@ -44,7 +44,8 @@ class WrapperOperationMetrics:
 
     Times are timezone-aware UTC; durations are milliseconds; ``cost_estimate`` is
     US dollars. ``original_error`` keeps the primary's error when a fallback served
-    the call. Not thread-safe: one operation belongs to one caller until it ends.
+    the call. ``unpriced`` says the model that served it has no price: its cost is
+    unknown, not zero. Not thread-safe: one operation belongs to one caller until it ends.
     """
 
     operation_id: str
@@ -64,6 +65,7 @@ class WrapperOperationMetrics:
     cost_estimate: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
+    unpriced: bool = False
     quality_score: float | None = None
     user_id: str | None = None
     session_id: str | None = None
@@ -98,6 +100,7 @@ class OperationDetails(TypedDict, total=False):
     parent_id: str | None
     operation_id: str | None
     labels: dict[str, str] | None
+    unpriced: bool | None
 
 
 _DETAIL_NAMES = frozenset(OperationDetails.__annotations__)

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from toolkeeper.server import metrics, probes, sessions
 from toolkeeper.server.api import api_router
 from toolkeeper.server.errors import install_error_handlers
+from toolkeeper.server.pages import install_pages
 from toolkeeper.server.settings import ServerSettings
 from toolkeeper.server.tokens import TokenRegistry
 
@@ -54,7 +55,7 @@ def create_app(keeper: Keeper, *, settings: ServerSettings | None = None) -> Fas
         title="toolkeeper",
         version=_version(),
         description=_DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # the pages serve /docs from the package: no CDN
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -66,6 +67,7 @@ def create_app(keeper: Keeper, *, settings: ServerSettings | None = None) -> Fas
     app.include_router(metrics.router)
     app.include_router(probes.router)
     app.include_router(sessions.router)
+    install_pages(app)
     secret = (
         settings.session_secret.get_secret_value()
         if settings.session_secret is not None

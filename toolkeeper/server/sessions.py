@@ -139,9 +139,12 @@ def check_csrf_header(request: Request) -> None:
 
 router = APIRouter(include_in_schema=False)
 
-#: The sign-in page loads nothing, runs no script, posts only here and is never framed.
+#: The sign-in page loads only local styles, runs no script, posts only here, is never framed.
 _PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -176,10 +179,19 @@ def render_login(csrf: str, *, error: str | None = None, next_path: str = "/") -
     )
 
 
+def _login_html(request: Request, *, error: str | None = None, next_path: str = "/") -> str:
+    """Return the sign-in page: the pages' own (``app.state.render_login``) if installed."""
+    csrf = csrf_token(request)
+    custom = getattr(request.app.state, "render_login", None)
+    if custom is not None:
+        return str(custom(request, csrf, error=error, next_path=next_path))
+    return render_login(csrf, error=error, next_path=next_path)
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str | None = None) -> HTMLResponse:  # noqa: A002 - the query name
     """Show the sign-in form."""
-    page = render_login(csrf_token(request), next_path=_safe_next(request, next))
+    page = _login_html(request, next_path=_safe_next(request, next))
     return HTMLResponse(page, headers=_PAGE_HEADERS)
 
 
@@ -196,8 +208,8 @@ def login(
     found = registry.authenticate(token.strip())
     session = _session(request)
     if found is None:
-        page = render_login(
-            csrf_token(request),
+        page = _login_html(
+            request,
             error="That token is unknown or revoked.",
             next_path=_safe_next(request, next_path),
         )

@@ -41,6 +41,7 @@ from toolkeeper.store.tables import metadata
 __all__ = [
     "OPERATION_COLUMNS",
     "RollupRow",
+    "load_rollup",
     "load_rollups",
     "operation_rows",
     "prune_operations",
@@ -152,6 +153,26 @@ def _upsert_rollups(conn: Connection, rows: Sequence[RollupRow], now: float) -> 
         },
     )
     conn.execute(statement, values)
+
+
+def load_rollup(store: Store, writer: str, key: tuple[str, str, int, int]) -> RollupRow | None:
+    """Return one writer's rollup for one (tool, operation, resolution, start), if written."""
+    tool, operation, resolution, start = key
+    table = operation_rollups
+    query = select(table).where(
+        (table.c.writer == writer) & (table.c.tool == tool) & (table.c.operation == operation)
+        & (table.c.resolution == resolution) & (table.c.bucket_start == start)
+    )  # fmt: skip
+    with store.translated(), store.transaction(write=False) as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None:
+        return None
+    return RollupRow(
+        writer=row["writer"], tool=row["tool"], operation=row["operation"],
+        resolution=row["resolution"], bucket_start=row["bucket_start"],
+        bucket=json.loads(row["bucket"]), operations=row["operations"],
+        last_error_ts=row["last_error_ts"], last_error=row["last_error"],
+    )  # fmt: skip
 
 
 def load_rollups(store: Store, resolution: int, since: float) -> list[RollupRow]:

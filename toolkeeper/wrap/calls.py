@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from toolkeeper._errors import CallTimeoutError, CircuitOpenError
+from toolkeeper._errors import BudgetExceeded, CallTimeoutError, CircuitOpenError, RateLimited
 from toolkeeper.monitor import OperationStatus, PerformanceMonitor
 from toolkeeper.resilience import CallOutcome
 from toolkeeper.wrap.runtime import ToolRuntime
 
 __all__ = [
+    "NOTHING",
+    "Measured",
     "describe",
     "error_code",
+    "measure",
     "record_failure",
     "record_outcome",
     "status_of",
@@ -25,6 +28,10 @@ __all__ = [
 
 SUCCESS = OperationStatus.SUCCESS
 FALLBACK = OperationStatus.FALLBACK
+
+#: (input tokens, output tokens, cost in USD, model, unpriced) of one call's value.
+Measured = tuple[int, int, float, str | None, bool]
+NOTHING: Measured = (0, 0, 0.0, None, False)
 
 
 def error_code(error: BaseException) -> str:
@@ -36,6 +43,10 @@ def error_code(error: BaseException) -> str:
         return "TIMEOUT"
     if isinstance(error, CircuitOpenError):
         return "CIRCUIT_OPEN"
+    if isinstance(error, BudgetExceeded):
+        return "BUDGET_EXCEEDED"
+    if isinstance(error, RateLimited):
+        return "RATE_LIMITED"
     return type(error).__name__
 
 
@@ -63,12 +74,24 @@ def usage_of(value: Any) -> tuple[int, int, float, str | None]:
         if usage is None:
             return 0, 0, 0.0, None
         prompt = getattr(usage, "prompt_tokens", None) or getattr(usage, "input_tokens", 0)
-        completion = getattr(usage, "completion_tokens", None) or getattr(
-            usage, "output_tokens", 0
-        )
+        completion = getattr(usage, "completion_tokens", None) or getattr(usage, "output_tokens", 0)
         cost = getattr(usage, "cost", None) or 0.0
     model = model if isinstance(model, str) else None
     return int(prompt or 0), int(completion or 0), float(cost), model
+
+
+def measure(runtime: ToolRuntime, value: Any) -> Measured:
+    """Return the usage and cost of a call's value, priced from the catalog if it has no cost.
+
+    A value whose model has no price costs 0.0 and is marked unpriced.
+    """
+    if not runtime.track_usage or value is None:
+        return NOTHING
+    input_tokens, output_tokens, cost, model = usage_of(value)
+    if cost or model is None or runtime.costs is None:
+        return input_tokens, output_tokens, cost, model, False
+    priced, known = runtime.costs.cost_of(value)
+    return input_tokens, output_tokens, priced, model, not known
 
 
 def status_of(error: BaseException) -> OperationStatus:
@@ -87,33 +110,42 @@ def record_outcome(
     outcome: CallOutcome,
     duration_s: float,
     *,
+    measured: Measured,
     parent_id: str | None,
     operation_id: str | None,
     labels: dict[str, str] | None,
 ) -> None:
-    """Record a call that returned a value, from the primary or from a fallback."""
-    input_tokens = output_tokens = 0
-    cost = 0.0
-    model = None
-    if runtime.track_usage and outcome.value is not None:
-        input_tokens, output_tokens, cost, model = usage_of(outcome.value)
+    """Record a call that returned a value, from the primary or from a fallback.
+
+    ``measured`` is the value's usage and cost (see :func:`measure`); attempts
+    beyond the first are recorded as the ``retries`` metric.
+    """
+    input_tokens, output_tokens, cost, model, unpriced = measured
+    retries = {"retries": outcome.attempts - 1} if outcome.attempts > 1 else None
     if not outcome.fallback_used:
         monitor.record(
             runtime.name, operation, SUCCESS, duration_s, cost=cost, input_tokens=input_tokens,
-            output_tokens=output_tokens, model=model, parent_id=parent_id,
-            operation_id=operation_id, labels=labels,
+            output_tokens=output_tokens, model=model, parent_id=parent_id, custom_metrics=retries,
+            operation_id=operation_id, labels=labels, unpriced=unpriced or None,
         )  # fmt: skip
         return
     error = outcome.error
-    refused = isinstance(error, CircuitOpenError)
     monitor.record(
         runtime.name, operation, FALLBACK, duration_s, cost=cost, input_tokens=input_tokens,
         output_tokens=output_tokens, model=model, fallback_name=outcome.fallback_name,
-        fallback_reason="circuit_open" if refused else "primary_failed",
+        fallback_reason=_fallback_reason(error), custom_metrics=retries,
         original_error=None if error is None else describe(error, runtime),
         error_code=None if error is None else error_code(error),
-        parent_id=parent_id, operation_id=operation_id, labels=labels,
+        parent_id=parent_id, operation_id=operation_id, labels=labels, unpriced=unpriced or None,
     )  # fmt: skip
+
+
+def _fallback_reason(error: BaseException | None) -> str:
+    if isinstance(error, CircuitOpenError):
+        return "circuit_open"
+    if isinstance(error, BudgetExceeded):
+        return "budget"
+    return "primary_failed"
 
 
 def record_failure(

@@ -3,7 +3,9 @@
 The wrapper reads the tool's runtime (one dict lookup), runs the call through
 :func:`toolkeeper.resilience.call` (``acall`` for coroutine functions) and
 records the outcome with :meth:`PerformanceMonitor.record`, which never waits on I/O.
-A disabled tool goes straight to its fallbacks, or raises ``ToolCallError``.
+A disabled tool goes straight to its fallbacks, or raises ``ToolCallError``. A
+tool under a budget or a rate limit (``runtime.guarded``) takes the path in
+:mod:`toolkeeper.wrap.guarded`; the others pay one flag test for it.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from time import perf_counter
 from typing import Any, TypeVar
 
 from toolkeeper._clock import Clock
 from toolkeeper._errors import CircuitOpenError, ToolCallError
+from toolkeeper.costs.guard import Reservation
 from toolkeeper.monitor import OperationStatus, PerformanceMonitor
 from toolkeeper.resilience import CallOutcome, Fallback, ResiliencePolicy, acall, call
-from toolkeeper.wrap.calls import record_failure, record_outcome, usage_of
+from toolkeeper.wrap.calls import measure, record_failure, record_outcome, usage_of
 from toolkeeper.wrap.context import Frame, current
+from toolkeeper.wrap.guarded import acall_guarded, call_guarded
 from toolkeeper.wrap.runtime import Runtimes, ToolRuntime
 
 __all__ = ["FallbackSpec", "ToolWrapping"]
@@ -44,6 +49,8 @@ class ToolWrapping:
         clock: Clock,
         tool_function: Callable[[str], Callable[..., Any]],
         labels: dict[str, str] | None = None,
+        estimated_cost: Decimal = Decimal(0),
+        estimated_tokens: int = 0,
     ) -> None:
         self.tool = tool
         self.operation = operation
@@ -51,12 +58,15 @@ class ToolWrapping:
         self.monitor = monitor
         self.clock = clock
         self.labels = labels or None
+        self.estimated_cost = estimated_cost
+        self.estimated_tokens = estimated_tokens
         if fallback is None:
             self._specs: list[Callable[..., Any] | str] = []
         elif callable(fallback) or isinstance(fallback, str):
             self._specs = [fallback]
         else:
             self._specs = list(fallback)
+        self._tool_fallbacks = frozenset(spec for spec in self._specs if isinstance(spec, str))
         self._tool_function = tool_function
         self._fallbacks: list[Fallback] | None = None
 
@@ -97,14 +107,30 @@ class ToolWrapping:
         frame: Frame,
         outcome: CallOutcome,
         started: float,
+        *,
+        reservation: Reservation | None = None,
     ) -> Any:
-        """Record a call that returned and give back its value."""
+        """Record a call that returned, settle its reservation, and give back its value.
+
+        A value served by another wrapped tool (a fallback named by its tool
+        name) was recorded and charged by that tool: it costs this one nothing.
+        """
+        duration = perf_counter() - started
+        if outcome.fallback_used and outcome.fallback_name in self._tool_fallbacks:
+            measured = measure(runtime, None)
+            if runtime.track_usage and outcome.value is not None:
+                input_tokens, output_tokens, _, model = usage_of(outcome.value)
+                measured = (input_tokens, output_tokens, 0.0, model, False)
+        else:
+            measured = measure(runtime, outcome.value)
         if runtime.config.monitoring_enabled:
             record_outcome(
-                self.monitor, runtime, self.operation, outcome, perf_counter() - started,
+                self.monitor, runtime, self.operation, outcome, duration, measured=measured,
                 parent_id=parent.id if parent else None, operation_id=frame.id_if_made,
                 labels=self.labels,
             )  # fmt: skip
+        if reservation is not None and runtime.costs is not None:
+            runtime.costs.settle(reservation, measured[2], unpriced=measured[4])
         return outcome.value
 
     def failed(
@@ -146,6 +172,8 @@ class ToolWrapping:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:  # noqa: PLR0912 - inlined hot path
             runtime = runtimes_get(tool)
+            if runtime.guarded:
+                return call_guarded(self, fn, runtime, args, kwargs)
             parent = get_current()
             outcome: CallOutcome | None
             frame = Frame(tool, operation)
@@ -185,6 +213,10 @@ class ToolWrapping:
             duration = perf_counter() - started
             if runtime.track_usage and value is not None:
                 input_tokens, output_tokens, cost, model = usage_of(value)
+                if not cost and model is not None and runtime.costs is not None:
+                    # Usage without a cost: price it from the catalog, off this fast path.
+                    outcome = CallOutcome(value=value, attempts=1)
+                    return self.succeeded(runtime, parent, frame, outcome, started)
                 if labels is None:
                     record(tool, operation, SUCCESS, duration, cost=cost,
                            input_tokens=input_tokens, output_tokens=output_tokens, model=model)
@@ -206,6 +238,8 @@ class ToolWrapping:
         @functools.wraps(fn)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             runtime, parent, frame = self.begin()
+            if runtime.guarded:
+                return await acall_guarded(self, fn, runtime, args, kwargs)
             target, policy, breaker = self.target(fn, runtime)
             if policy is runtime.sync_policy:
                 policy = runtime.async_policy

@@ -11,11 +11,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from toolkeeper._clock import Clock
 from toolkeeper.config.schema import BaseWrapperConfig
 from toolkeeper.config.secrets import Secret, mask
 from toolkeeper.resilience import CircuitBreaker, ResiliencePolicy
+
+if TYPE_CHECKING:
+    from toolkeeper.costs.calls import CallCosts
 
 __all__ = ["Runtimes", "ToolRuntime", "policy_for"]
 
@@ -48,7 +52,10 @@ class ToolRuntime:
     ``secrets`` are the tool's secret values, removed from error messages
     before they are recorded (an upstream error may quote a key or a URL with one).
     ``inline`` says a sync call's first attempt may run in the caller's thread
-    (the tool is enabled and no timeout needs a worker thread).
+    (the tool is enabled and no timeout needs a worker thread). ``costs``
+    prices the tool's responses; ``guarded`` says a budget or a rate limit
+    applies, so each call is admitted before and settled after: when it is
+    false the call pays nothing for them.
     """
 
     name: str
@@ -61,6 +68,8 @@ class ToolRuntime:
     inline: bool = False
     monitoring_enabled: bool = True
     track_usage: bool = True
+    costs: CallCosts | None = None
+    guarded: bool = False
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every secret of the tool replaced by its masked form."""
@@ -82,11 +91,19 @@ class Runtimes:
 
     Thread-safe. Reading a runtime is one dict lookup; rebuilding happens only
     when :meth:`invalidate` is called (by the configuration's subscription).
+    ``costs_of`` (a Keeper's cost tracker) gives each runtime its budgets,
+    rate limit and prices, read again on every rebuild.
     """
 
-    def __init__(self, config_of: Callable[[str], BaseWrapperConfig], clock: Clock) -> None:
+    def __init__(
+        self,
+        config_of: Callable[[str], BaseWrapperConfig],
+        clock: Clock,
+        costs_of: Callable[[str, BaseWrapperConfig], CallCosts] | None = None,
+    ) -> None:
         self._config_of = config_of
         self._clock = clock
+        self._costs_of = costs_of
         self._lock = threading.Lock()
         self._runtimes: dict[str, ToolRuntime] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
@@ -119,6 +136,7 @@ class Runtimes:
         if async_policy == sync_policy:
             # One object: the breaker adopts a policy whenever it is handed another one.
             async_policy = sync_policy
+        costs = self._costs_of(name, config) if self._costs_of is not None else None
         with self._lock:
             breaker = self._breakers.get(name)
             if breaker is None:
@@ -131,6 +149,7 @@ class Runtimes:
                 inline=config.enabled and sync_policy.timeout_seconds is None,
                 monitoring_enabled=config.monitoring_enabled,
                 track_usage=bool(getattr(config, "cost_tracking_enabled", True)),
+                costs=costs, guarded=costs is not None and costs.guarded,
             )  # fmt: skip
             self._runtimes[name] = runtime
             return runtime

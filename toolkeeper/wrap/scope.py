@@ -4,15 +4,27 @@ The block runs under the tool's circuit breaker (an open circuit refuses it
 with ``CircuitOpenError``); it cannot be retried or timed out from outside,
 since a ``with`` block cannot be re-run. Works with ``with`` and ``async with``;
 nested operations record their parent's id.
+
+Under a budget or a rate limit (``runtime.guarded``), entering the block passes
+the rate limit and reserves ``estimated_cost``; a refusal raises before the
+block runs. When a ``fallback`` budget cannot afford it, the block runs with
+:attr:`OperationScope.budget_fallback` set (take the cheaper path) and is
+recorded as a fallback for reason ``budget``. On exit the operation's cost,
+given by :meth:`~OperationScope.cost` or priced from its
+:meth:`~OperationScope.usage`, settles the reservation.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from time import perf_counter
 from types import TracebackType
 from typing import Any, Self
 
 from toolkeeper._errors import CircuitOpenError
+from toolkeeper.costs.guard import Reservation
+from toolkeeper.costs.money import usd
+from toolkeeper.costs.usage import Usage
 from toolkeeper.monitor import OperationStatus, PerformanceMonitor
 from toolkeeper.wrap.calls import describe, error_code, status_of
 from toolkeeper.wrap.context import Frame, current
@@ -38,6 +50,8 @@ class OperationScope:
         user_id: str | None = None,
         session_id: str | None = None,
         request_id: str | None = None,
+        estimated_cost: Decimal = Decimal(0),
+        estimated_tokens: int = 0,
     ) -> None:
         self.tool = tool
         self.operation = operation
@@ -45,8 +59,12 @@ class OperationScope:
         self.custom_metrics: dict[str, Any] = {}
         self.input_tokens = 0
         self.output_tokens = 0
-        self.cost_usd = 0.0
         self.model: str | None = None
+        self.budget_refusal: str | None = None
+        self._estimate, self._tokens = estimated_cost, estimated_tokens
+        self._direct_cost: Decimal | None = None
+        self._usages: list[Usage] = []
+        self._reservation: Reservation | None = None
         self.quality_score: float | None = None
         self._ids = (user_id, session_id, request_id)
         self._fallback: tuple[str, str | None] | None = None
@@ -77,18 +95,65 @@ class OperationScope:
         output_tokens: int = 0,
         **extra: int,
     ) -> None:
-        """Add token usage (and the model that used them); extra counts become metrics."""
+        """Add token usage (and the model that used them); extra counts become metrics.
+
+        Usage with a model is priced when the block ends, with ``cached_tokens``,
+        ``cache_write_tokens``, ``reasoning_tokens`` and ``characters`` from ``extra``.
+        """
         if model is not None:
             self.model = model
             self.labels["model"] = model
+            usage = Usage(
+                model=model, input_tokens=input_tokens, output_tokens=output_tokens,
+                cached_tokens=extra.get("cached_tokens", 0),
+                cache_write_tokens=extra.get("cache_write_tokens", 0),
+                reasoning_tokens=extra.get("reasoning_tokens", 0),
+                characters=extra.get("characters", 0),
+            )  # fmt: skip
+            self._usages.append(usage)
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
         for name, value in extra.items():
             self.custom_metrics[name] = self.custom_metrics.get(name, 0) + value
 
-    def cost(self, usd: float) -> None:
-        """Add a cost given directly, in US dollars."""
-        self.cost_usd += usd
+    def cost(self, usd_amount: float | Decimal) -> None:
+        """Add a cost given directly, in US dollars; it replaces pricing the usage."""
+        self._direct_cost = (self._direct_cost or Decimal(0)) + usd(usd_amount)
+
+    @property
+    def cost_usd(self) -> float:
+        """Return the costs given directly so far, in US dollars."""
+        return float(self._direct_cost or 0)
+
+    @property
+    def budget_fallback(self) -> bool:
+        """Return whether a budget could not afford this block: take the cheaper path."""
+        return self.budget_refusal is not None
+
+    def route(
+        self,
+        *,
+        router: str,
+        chosen_model: str,
+        strong_model: str,
+        weak_model: str,
+        threshold: float | None = None,
+        score: float | None = None,
+    ) -> None:
+        """Record a router's decision, so ``toolkeeper costs`` can price what routing saved.
+
+        The models become labels (``router``, ``routed_model``, ``strong_model``,
+        ``weak_model``), the score and threshold metrics; give the usage of the
+        chosen model with :meth:`usage` in the same block.
+        """
+        self.labels.update(
+            router=router, routed_model=chosen_model, strong_model=strong_model,
+            weak_model=weak_model,
+        )  # fmt: skip
+        if threshold is not None:
+            self.custom_metrics["route_threshold"] = threshold
+        if score is not None:
+            self.custom_metrics["route_score"] = score
 
     def metric(self, name: str, value: float) -> None:
         """Record a custom metric (``quality_score`` also sets the operation's quality)."""
@@ -101,19 +166,15 @@ class OperationScope:
         self._fallback = (reason, name)
 
     def __enter__(self) -> Self:
-        runtime = self._runtimes.get(self.tool)
-        self._runtime = runtime
-        self._parent = current.get()
-        if runtime.config.enabled:
+        runtime = self._open()
+        costs = runtime.costs if runtime.guarded and runtime.config.enabled else None
+        if costs is not None:
             try:
-                self._ticket = runtime.breaker.before_call()
-            except CircuitOpenError as refused:
-                if runtime.config.monitoring_enabled:
-                    self._record(runtime, refused, 0.0)
+                self._reserved(costs.admit(self._estimate, self.labels, self._tokens))
+            except BaseException as refused:  # a refusal, or a ledger that failed
+                self._refused(runtime, refused)
                 raise
-        self._token = current.set(self._frame)
-        self._started = perf_counter()
-        return self
+        return self._start()
 
     def __exit__(
         self,
@@ -134,11 +195,22 @@ class OperationScope:
                 breaker.release(self._ticket)
         elif breaker is not None and not isinstance(exc, CircuitOpenError):
             breaker.record_failure(self._ticket, duration)
+        cost, unpriced = self._final_cost(runtime)
         if runtime.config.monitoring_enabled:
-            self._record(runtime, exc, duration)
+            self._record(runtime, exc, duration, cost, unpriced=unpriced)
+        if self._reservation is not None and runtime.costs is not None:
+            runtime.costs.settle(self._reservation, cost, unpriced=unpriced)
 
     async def __aenter__(self) -> Self:
-        return self.__enter__()
+        runtime = self._open()
+        costs = runtime.costs if runtime.guarded and runtime.config.enabled else None
+        if costs is not None:
+            try:
+                self._reserved(await costs.aadmit(self._estimate, self.labels, self._tokens))
+            except BaseException as refused:  # a refusal, or a ledger that failed
+                self._refused(runtime, refused)
+                raise
+        return self._start()
 
     async def __aexit__(
         self,
@@ -148,7 +220,62 @@ class OperationScope:
     ) -> None:
         self.__exit__(exc_type, exc, traceback)
 
-    def _record(self, runtime: ToolRuntime, exc: BaseException | None, duration: float) -> None:
+    def _open(self) -> ToolRuntime:
+        """Read the runtime and pass the circuit breaker (an open circuit is recorded, raised)."""
+        runtime = self._runtimes.get(self.tool)
+        self._runtime = runtime
+        self._parent = current.get()
+        if runtime.config.enabled:
+            try:
+                self._ticket = runtime.breaker.before_call()
+            except CircuitOpenError as refused:
+                if runtime.config.monitoring_enabled:
+                    self._record(runtime, refused, 0.0, Decimal(0))
+                raise
+        return runtime
+
+    def _refused(self, runtime: ToolRuntime, refused: BaseException) -> None:
+        """Record a block that was refused (rate limit, budget) before it ran."""
+        runtime.breaker.release(self._ticket)
+        if runtime.config.monitoring_enabled:
+            self._record(runtime, refused, 0.0, Decimal(0))
+
+    def _reserved(self, reservation: Reservation | None) -> None:
+        """Keep the reservation; one a budget could not afford makes this block a fallback."""
+        self._reservation = reservation
+        if reservation is not None and reservation.fallback:
+            self.budget_refusal = reservation.refusal
+            self._fallback = ("budget", None)
+
+    def _start(self) -> Self:
+        self._token = current.set(self._frame)
+        self._started = perf_counter()
+        return self
+
+    def _final_cost(self, runtime: ToolRuntime) -> tuple[Decimal, bool]:
+        """Return the block's cost (given directly, else its usage priced) and if it is unpriced."""
+        if self._direct_cost is not None:
+            return self._direct_cost, False
+        total, unpriced = Decimal(0), False
+        if runtime.costs is None or not runtime.track_usage:
+            return total, unpriced
+        for usage in self._usages:
+            priced = runtime.costs.price(usage)
+            if priced.cost is None:
+                unpriced = True
+            else:
+                total += priced.cost
+        return total, unpriced
+
+    def _record(
+        self,
+        runtime: ToolRuntime,
+        exc: BaseException | None,
+        duration: float,
+        cost: Decimal,
+        *,
+        unpriced: bool = False,
+    ) -> None:
         fields: dict[str, Any] = {}
         if exc is not None:
             status = status_of(exc)
@@ -161,10 +288,10 @@ class OperationScope:
             status = OperationStatus.SUCCESS
         user_id, session_id, request_id = self._ids
         self._monitor.record(
-            self.tool, self.operation, status, duration, cost=self.cost_usd,
+            self.tool, self.operation, status, duration, cost=float(cost),
             input_tokens=self.input_tokens, output_tokens=self.output_tokens,
             custom_metrics=self.custom_metrics or None, quality_score=self.quality_score,
             user_id=user_id, session_id=session_id, request_id=request_id,
             parent_id=self.parent_id, operation_id=self._frame.id_if_made,
-            labels=self.labels or None, **fields,
+            labels=self.labels or None, unpriced=unpriced or None, **fields,
         )  # fmt: skip

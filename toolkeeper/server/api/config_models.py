@@ -114,7 +114,9 @@ class ConfigChange(BaseModel):
 class RollbackRequest(BaseModel):
     """Make an earlier version current again, as a new version."""
 
-    to_version: int = Field(ge=0, description="The version to restore; 0 is the file as written.")
+    to_version: int = Field(
+        ge=0, le=999_999_999, description="The version to restore; 0 is the file as written."
+    )
     reason: str = Field(min_length=1, max_length=2000)
 
 

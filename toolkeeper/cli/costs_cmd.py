@@ -1,0 +1,141 @@
+"""``toolkeeper costs``: spend over a range, budgets, unpriced calls, routing savings and advice."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from toolkeeper._errors import ToolkeeperError
+from toolkeeper._units import parse_duration
+from toolkeeper.cli._context import CliState
+from toolkeeper.cli._output import console, print_json
+from toolkeeper.costs.money import format_usd
+from toolkeeper.costs.report import GROUPINGS
+
+if TYPE_CHECKING:
+    from toolkeeper.keeper import Keeper
+
+__all__ = ["costs"]
+
+
+def _keeper(ctx: typer.Context) -> Keeper:
+    from toolkeeper.keeper import Keeper
+
+    state = ctx.find_root().obj
+    assert isinstance(state, CliState)
+    keeper = Keeper.open(
+        state.file(), environment=state.environment, store=state.store_uri, follow_changes=False
+    )
+    ctx.call_on_close(keeper.close)
+    return keeper
+
+
+def costs(
+    ctx: typer.Context,
+    since: str = typer.Option("24h", "--since", help="How far back: 90s, 15m, 24h, 7d."),
+    by: str = typer.Option("tool", "--by", help="Group by tool, model, operation or label."),
+    label: str | None = typer.Option(None, "--label", help="With --by label: only this label."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Show spend over a range: by group, per success, waste, budgets, savings and advice.
+
+    Calls whose model has no price are listed as unpriced, never counted as $0.
+    """
+    if by not in GROUPINGS:
+        raise ToolkeeperError(f"--by must be one of {', '.join(GROUPINGS)}, not {by!r}")
+    try:
+        window = parse_duration(since)
+    except ValueError as exc:
+        raise ToolkeeperError(f"--since: {exc}") from None
+    report = _keeper(ctx).costs.report(since=window, by=by, label=label)
+    if as_json:
+        print_json(report)
+        return
+    _print(report, since)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _usd(text: str | None) -> str:
+    return "-" if text is None else format_usd(Decimal(text))
+
+
+def _print(report: dict[str, Any], since: str) -> None:
+    unpriced = report["unpriced_calls"]
+    console.print(
+        f"[bold]{_usd(report['total'])}[/] over the last {escape(since)}: "
+        f"{report['calls']} operations, {report['priced_calls']} priced"
+        + (f", [yellow]{unpriced} unpriced (cost unknown)[/]" if unpriced else "")
+    )
+    table = Table(title=f"cost by {report['by']}")
+    for column in ("group", "cost", "calls", "unpriced", "failures"):
+        table.add_column(column)
+    for group in report["groups"]:
+        cost = "unpriced" if group["cost"] is None else _usd(group["cost"])
+        shown = str(group["unpriced_calls"]) if group["unpriced_calls"] else "-"
+        row = (group["key"], cost, str(group["calls"]), shown, str(group["failures"]))
+        table.add_row(*(escape(cell) for cell in row))
+    console.print(table)
+    waste = report["waste"]
+    console.print(
+        f"cost per successful operation: {_usd(report['cost_per_success'])}; wasted "
+        f"{_usd(waste['total'])} ({_count(waste['failed_calls'], 'failed call')} cost "
+        f"{_usd(waste['failed_cost'])}, retries of {_count(waste['retried_calls'], 'call')} about "
+        f"{_usd(waste['retry_cost_estimate'])})"
+    )
+    for item in report["unpriced"]:
+        calls = _count(item["calls"], "call")
+        console.print(f"[yellow]unpriced:[/] {escape(item['model'])}: {calls}, cost unknown")
+    _print_budgets(report["budgets"])
+    routing = report["routing"]
+    if routing["requests"]:
+        percent = routing["savings_percent"]
+        console.print(
+            f"routing: {routing['priced_requests']} of {routing['requests']} decisions priced; "
+            f"baseline (all on the strong model) {_usd(routing['baseline_cost'])}, actual "
+            f"{_usd(routing['actual_cost'])}, saved {_usd(routing['savings'])}"
+            + (f" ({percent}%)" if percent is not None else "")
+            + (f"; {routing['unpriced_count']} unpriced" if routing["unpriced_count"] else "")
+        )
+    for item in report["recommendations"]:
+        saving = item["estimated_savings"]
+        console.print(
+            f"[bold]advice:[/] {escape(item['title'])}"
+            + (f" (saves about {_usd(saving)})" if saving is not None else "")
+        )
+        console.print(f"  {escape(item['detail'])}")
+        evidence = ", ".join(f"{key}={value}" for key, value in item["evidence"].items())
+        console.print(f"  evidence: {escape(evidence)}", style="dim")
+    console.print(f"prices: {escape(report['prices'])}", style="dim")
+    if report["truncated"]:
+        console.print("[yellow]only the newest operations of the range were read[/]")
+
+
+def _print_budgets(budgets: list[dict[str, Any]]) -> None:
+    if not budgets:
+        return
+    table = Table(title="budgets")
+    for column in ("scope", "period", "policy", "spent", "limit", "used", "per hour", "projected"):
+        table.add_column(column)
+    for budget in budgets:
+        used = budget["used_fraction"]
+        projected = _usd(budget["projected"])
+        if budget["projected_over_limit"]:
+            projected = f"[red]{projected}[/]"
+        table.add_row(
+            escape(budget["scope"]),
+            escape(budget["period"]),
+            budget["policy"],
+            _usd(budget["spent"]),
+            _usd(budget["limit"]),
+            "-" if used is None else f"{Decimal(used):.0%}",
+            _usd(budget["burn_per_hour"]),
+            projected,
+        )
+    console.print(table)

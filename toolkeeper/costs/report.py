@@ -1,0 +1,226 @@
+"""The cost report of ``toolkeeper costs`` and ``keeper.costs.report()``, from stored operations.
+
+:func:`cost_report` is a pure function of the operations, the catalog and the
+budgets' state; :func:`read_operations` is the one read from the store. An
+operation marked ``unpriced`` becomes a record whose cost is ``None``: it is
+listed and counted as unpriced, never summed as $0. Routing decisions are the
+operations whose labels name a router (``router``, ``routed_model``,
+``strong_model``, ``weak_model``, as ``op.route(...)`` records them) and that
+carry usage; their savings are priced from the catalog against the strong model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, cast, get_args
+
+from toolkeeper.costs.analytics import CostGroup, CostRecord, GroupBy, summarize
+from toolkeeper.costs.budgets import BudgetStatus
+from toolkeeper.costs.money import NANO, usd
+from toolkeeper.costs.prices import PriceCatalog
+from toolkeeper.costs.recommendations import recommend
+from toolkeeper.costs.routing import RoutingDecision, savings_report
+from toolkeeper.costs.usage import Usage
+
+if TYPE_CHECKING:
+    from toolkeeper.monitor.records import WrapperOperationMetrics
+    from toolkeeper.store.sql import Store
+
+__all__ = [
+    "GROUPINGS",
+    "ROUTE_LABELS",
+    "cost_records",
+    "cost_report",
+    "read_operations",
+    "routing_decisions",
+]
+
+#: The labels ``op.route(...)`` records; an operation with all of them is a routing decision.
+ROUTE_LABELS = ("router", "routed_model", "strong_model", "weak_model")
+GROUPINGS: tuple[str, ...] = get_args(GroupBy)
+_FAILED = frozenset({"error", "timeout", "cancelled"})
+_PAGE = 5000
+
+
+def read_operations(
+    store: Store, *, since: datetime, until: datetime | None = None, limit: int = 1_000_000
+) -> tuple[list[WrapperOperationMetrics], bool]:
+    """Return up to ``limit`` operations in the range (newest first) and whether more matched."""
+    from toolkeeper.monitor.persist import stored_operations
+
+    found: list[WrapperOperationMetrics] = []
+    total = None
+    while len(found) < limit and (total is None or len(found) < total):
+        page, total = stored_operations(
+            store, since=since, until=until, limit=min(_PAGE, limit - len(found)), offset=len(found)
+        )
+        if not page:
+            break
+        found.extend(page)
+    return found, total is not None and total > len(found)
+
+
+def cost_records(operations: Iterable[WrapperOperationMetrics]) -> list[CostRecord]:
+    """Return the cost record of each operation (``cost`` is ``None`` for an unpriced one)."""
+    records = []
+    for op in operations:
+        labels = dict(op.labels)
+        model = labels.pop("model", None)
+        tokens = op.input_tokens or op.output_tokens
+        records.append(
+            CostRecord(
+                tool=op.wrapper_name,
+                operation=op.operation_type,
+                at=op.end_time or op.start_time,
+                cost=None if op.unpriced else usd(op.cost_estimate),
+                model=model,
+                labels=labels,
+                status="error" if op.status.value in _FAILED else "success",
+                retries=int(op.custom_metrics.get("retries", 0) or 0),
+                usage=_usage(model, op) if tokens else None,
+            )
+        )
+    return records
+
+
+def routing_decisions(
+    operations: Iterable[WrapperOperationMetrics],
+) -> tuple[list[RoutingDecision], int]:
+    """Return the routing decisions that carry usage, and how many carried none."""
+    decisions, without_usage = [], 0
+    for op in operations:
+        labels = op.labels
+        if not all(labels.get(name) for name in ROUTE_LABELS):
+            continue
+        if not (op.input_tokens or op.output_tokens):
+            without_usage += 1
+            continue
+        score = op.custom_metrics.get("route_score")
+        decisions.append(
+            RoutingDecision(
+                router=labels["router"],
+                threshold=float(op.custom_metrics.get("route_threshold", 0.0)),
+                chosen_model=labels["routed_model"],
+                strong_model=labels["strong_model"],
+                weak_model=labels["weak_model"],
+                usage=_usage(labels["routed_model"], op),
+                at=op.end_time or op.start_time,
+                score=None if score is None else float(score),
+                request_id=op.request_id or op.operation_id,
+            )
+        )
+    return decisions, without_usage
+
+
+def cost_report(
+    operations: list[WrapperOperationMetrics],
+    *,
+    catalog: PriceCatalog,
+    statuses: Iterable[BudgetStatus] = (),
+    weak_models: Mapping[str, str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    by: str = "tool",
+    label: str | None = None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Return totals, the breakdown, waste, budgets, routing savings and recommendations.
+
+    Money is given as decimal strings (``"1.000000000"``); a group whose calls
+    are all unpriced has ``cost`` ``None``. ``weak_models`` maps strong models
+    to weak ones, for the recommendations (routing decisions add their own).
+    """
+    if by not in GROUPINGS:
+        raise ValueError(f"cannot group costs by {by!r}; use one of {', '.join(GROUPINGS)}")
+    records = cost_records(operations)
+    summary = summarize(records, since=since, until=until, by=cast(GroupBy, by), label=label)
+    decisions, without_usage = routing_decisions(operations)
+    weak = dict(weak_models or {})
+    weak.update({d.strong_model: d.weak_model for d in decisions})
+    savings = savings_report(decisions, catalog).to_dict()
+    savings["decisions_without_usage"] = without_usage
+    advice = recommend(records, catalog, weak_models=weak)
+    return {
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+        "by": by,
+        "label": label,
+        "total": _money(summary.total),
+        "calls": summary.calls,
+        "priced_calls": summary.priced_calls,
+        "unpriced_calls": summary.unpriced_calls,
+        "unpriced": [{"model": m, "calls": n} for m, n in summary.unpriced_models.items()],
+        "groups": [_group(group) for group in summary.groups],
+        "cost_per_success": _money(summary.cost_per_success),
+        "waste": {
+            "total": _money(summary.waste.total),
+            "failed_cost": _money(summary.waste.failed_cost),
+            "failed_calls": summary.waste.failed_calls,
+            "retry_cost_estimate": _money(summary.waste.retry_cost_estimate),
+            "retried_calls": summary.waste.retried_calls,
+        },
+        "budgets": [_budget(status, now) for status in statuses],
+        "routing": savings,
+        "recommendations": [
+            {
+                "kind": item.kind,
+                "title": item.title,
+                "detail": item.detail,
+                "evidence": dict(item.evidence),
+                "estimated_savings": _money(item.estimated_savings),
+            }
+            for item in advice
+        ],
+        "catalog_version": catalog.version,
+    }
+
+
+def _usage(model: str | None, op: WrapperOperationMetrics) -> Usage:
+    return Usage(model=model, input_tokens=op.input_tokens, output_tokens=op.output_tokens)
+
+
+def _group(group: CostGroup) -> dict[str, Any]:
+    return {
+        "key": group.key,
+        "cost": _money(group.cost) if group.priced_calls else None,
+        "calls": group.calls,
+        "priced_calls": group.priced_calls,
+        "unpriced_calls": group.unpriced_calls,
+        "failures": group.failures,
+    }
+
+
+def _budget(status: BudgetStatus, now: datetime) -> dict[str, Any]:
+    """Describe one budget with its burn rate and the spend projected at the period's end."""
+    budget = status.budget
+    if budget.period.kind == "rolling":
+        assert budget.period.hours is not None
+        hours = Decimal(budget.period.hours)
+        projected = None
+    else:
+        hours = Decimal(repr(max((now - status.period_start).total_seconds(), 0.0) / 3600))
+        left = Decimal(repr(max((status.period_end - now).total_seconds(), 0.0) / 3600))
+        projected = usd(status.spent + status.spent / hours * left) if hours else None
+    used = status.used_fraction
+    return {
+        "scope": budget.scope,
+        "period": budget.period.key,
+        "policy": budget.policy,
+        "limit": _money(budget.limit),
+        "spent": _money(status.spent),
+        "reserved": _money(status.reserved),
+        "remaining": _money(status.remaining),
+        "used_fraction": None if used is None else str(used.quantize(Decimal("0.0001"))),
+        "period_start": status.period_start.isoformat(),
+        "period_end": status.period_end.isoformat(),
+        "burn_per_hour": _money((status.spent / hours).quantize(NANO)) if hours else None,
+        "projected": _money(projected),
+        "projected_over_limit": projected is not None and projected > budget.limit,
+    }
+
+
+def _money(amount: Decimal | None) -> str | None:
+    """Show dollars as a plain decimal string (``"0.000000000"``, never ``"0E-9"``)."""
+    return None if amount is None else f"{amount:f}"

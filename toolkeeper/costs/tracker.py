@@ -1,0 +1,257 @@
+"""``keeper.costs``: the price catalog, budgets and rate limits of every tool of a Keeper.
+
+::
+
+    keeper = tk.Keeper.open(shared="redis://localhost")   # ledger and rate limits in Redis
+    keeper.costs.price("gpt-4o", tk.costs.Usage(input_tokens=812, output_tokens=64))
+    keeper.costs.status()            # every budget: spent, reserved, period
+    keeper.costs.events()            # the last budget warnings and limits reached
+    keeper.costs.unpriced()          # calls of models without a price, by (tool, model)
+    keeper.costs.report(since=timedelta(hours=24), by="model")   # what `toolkeeper costs` shows
+
+Budget spend is kept in the ledger named by ``[costs].ledger`` (else the store,
+so spend survives restarts); rate-limit windows in ``[costs].rate_limits``
+(else this process's memory). ``shared="redis://…"`` puts both in Redis.
+Prices come from ``[prices]`` and, when the ``genai-prices`` package is
+installed, from its maintained catalog; without it, only the overrides price
+anything and every other model is reported unpriced.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from toolkeeper._clock import Clock, SystemClock
+from toolkeeper.costs._genai import package_version
+from toolkeeper.costs.budgets import Budget, BudgetEvent, BudgetStatus
+from toolkeeper.costs.calls import CallCosts
+from toolkeeper.costs.guard import BudgetGuard, budgets_from_config
+from toolkeeper.costs.ledger import Ledger, open_ledger
+from toolkeeper.costs.prices import Priced
+from toolkeeper.costs.ratelimit import RateLimit, RateLimiter
+from toolkeeper.costs.settings import CostSettings
+from toolkeeper.costs.usage import Usage
+
+if TYPE_CHECKING:
+    from toolkeeper.config.live import Configuration
+    from toolkeeper.config.schema import BaseWrapperConfig
+    from toolkeeper.store.sql import Store
+
+__all__ = ["CostTracker"]
+
+_log = logging.getLogger("toolkeeper.costs")
+_KEEP_EVENTS = 100
+_KEEP_UNPRICED = 1000
+_OTHER_MODELS = "(other models)"
+
+
+class CostTracker:
+    """Prices, budgets and rate limits for the wrapped calls of one Keeper; thread-safe.
+
+    ``config_of`` returns a tool's current configuration and ``tools`` the
+    configured tool names; ``store`` (with ``flush``, which writes pending
+    operations to it) is what :meth:`report` reads. The tracker owns ``ledger``
+    and the rate limiters it opens, and closes them in :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        settings: CostSettings,
+        *,
+        config_of: Callable[[str], BaseWrapperConfig],
+        tools: Callable[[], list[str]],
+        ledger: Ledger,
+        rate_limits: str | None = None,
+        clock: Clock | None = None,
+        store: Store | None = None,
+        flush: Callable[[], None] | None = None,
+        package: bool | None = None,
+    ) -> None:
+        self.settings = settings
+        self.package = package_version() is not None if package is None else package
+        self.catalog = settings.catalog(package=self.package)
+        self.ledger = ledger
+        self.rate_limits = rate_limits or settings.rate_limits
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.store = store
+        self._config_of = config_of
+        self._tools = tools
+        self._flush = flush
+        self._lock = threading.Lock()
+        self._limiters: dict[str, tuple[RateLimiter, float]] = {}
+        self._events: deque[BudgetEvent] = deque(maxlen=_KEEP_EVENTS)
+        self._unpriced: dict[tuple[str, str], int] = {}
+
+    @classmethod
+    def open(
+        cls,
+        configuration: Configuration,
+        *,
+        store: Store,
+        shared: str | None = None,
+        clock: Clock | None = None,
+        flush: Callable[[], None] | None = None,
+    ) -> CostTracker:
+        """Open the ledger (``shared``, else ``[costs].ledger``, else ``store``) and the tracker."""
+        settings = configuration.file.costs
+        uri = shared or settings.ledger
+        ledger = open_ledger(uri) if uri else open_ledger(store=store)
+        return cls(
+            settings,
+            config_of=configuration.get_or_default,
+            tools=configuration.tools,
+            ledger=ledger,
+            rate_limits=shared,
+            clock=clock,
+            store=store,
+            flush=flush,
+        )
+
+    @property
+    def prices_source(self) -> str:
+        """Say where prices come from, for people reading a report."""
+        if self.package:
+            return f"[prices] overrides, then {package_version()}"
+        return "[prices] overrides only (install 'toolkeeper[prices]' for the maintained catalog)"
+
+    def price(self, model: str, usage: Usage, *, at: datetime | None = None) -> Priced:
+        """Price ``usage`` on ``model`` at ``at`` (default: now); unpriced: ``cost`` is ``None``."""
+        return self.catalog.price(model, usage, at=at if at is not None else self.clock.now())
+
+    def for_tool(self, tool: str, config: BaseWrapperConfig) -> CallCosts:
+        """Return what the calls of ``tool`` need under ``config`` (its budgets and rate limit)."""
+        budgets: list[Budget] = []
+        if getattr(config, "cost_tracking_enabled", True):
+            budgets = [*self.tool_budgets(tool, config), *self.settings.budgets]
+        guard = None
+        if budgets:
+            guard = BudgetGuard(
+                budgets, ledger=self.ledger, clock=self.clock, on_event=self._budget_event
+            )
+        return CallCosts(self, tool, guard=guard, limiter=self._limiter(tool, config))
+
+    def tool_budgets(self, tool: str, config: BaseWrapperConfig) -> list[Budget]:
+        """Return the daily and monthly budgets ``config`` sets for ``tool`` (policy included)."""
+        return budgets_from_config(
+            tool,
+            config,
+            time_zone=self.settings.time_zone,
+            policy=getattr(config, "budget_policy", "refuse"),
+        )
+
+    def budgets(self) -> list[Budget]:
+        """Return every budget now: each configured tool's, then the file's ``[[budgets]]``."""
+        found = [
+            b for tool in self._tools() for b in self.tool_budgets(tool, self._config_of(tool))
+        ]
+        return [*found, *self.settings.budgets]
+
+    def status(self) -> list[BudgetStatus]:
+        """Return the spend, reservations and period of every budget now, from the ledger."""
+        return BudgetGuard(self.budgets(), ledger=self.ledger, clock=self.clock).status()
+
+    def events(self) -> list[BudgetEvent]:
+        """Return the last budget events (warnings and limits reached), oldest first."""
+        with self._lock:
+            return list(self._events)
+
+    def count_unpriced(self, tool: str, model: str) -> None:
+        """Count one call of ``tool`` whose ``model`` has no price (bounded in memory)."""
+        with self._lock:
+            key = (tool, model)
+            if key not in self._unpriced and len(self._unpriced) >= _KEEP_UNPRICED:
+                key = (tool, _OTHER_MODELS)
+            self._unpriced[key] = self._unpriced.get(key, 0) + 1
+
+    def unpriced(self) -> dict[tuple[str, str], int]:
+        """Return how many calls of each (tool, model) this process could not price."""
+        with self._lock:
+            return dict(self._unpriced)
+
+    def report(
+        self,
+        *,
+        since: timedelta | datetime = timedelta(hours=24),
+        until: datetime | None = None,
+        by: str = "tool",
+        label: str | None = None,
+        max_operations: int = 1_000_000,
+    ) -> dict[str, Any]:
+        """Return what ``toolkeeper costs`` shows, as JSON-ready data, from the store's operations.
+
+        ``since`` is a moment or a duration back from now. Reads at most
+        ``max_operations`` (the newest); the report says when it was cut.
+        """
+        from toolkeeper.costs.report import cost_report, read_operations
+
+        if self.store is None:
+            raise ValueError("this cost tracker has no store to read operations from")
+        if self._flush is not None:
+            self._flush()
+        now = self.clock.now()
+        start = now - since if isinstance(since, timedelta) else since
+        operations, truncated = read_operations(
+            self.store, since=start, until=until, limit=max_operations
+        )
+        report = cost_report(
+            operations, catalog=self.catalog, statuses=self.status(), since=start, until=until,
+            weak_models=self._weak_models(), by=by, label=label, now=now,
+        )  # fmt: skip
+        report["prices"] = self.prices_source
+        report["truncated"] = truncated
+        return report
+
+    def close(self) -> None:
+        """Close the rate limiters and the ledger."""
+        with self._lock:
+            limiters = [limiter for limiter, _ in self._limiters.values()]
+            self._limiters.clear()
+        for limiter in limiters:
+            limiter.close()
+        self.ledger.close()
+
+    def _limiter(self, tool: str, config: BaseWrapperConfig) -> RateLimiter | None:
+        limit = RateLimit.from_config(config)
+        wait = float(getattr(config, "rate_limit_max_wait_seconds", 0.0))
+        unlimited = limit == RateLimit()
+        with self._lock:
+            found = self._limiters.get(tool)
+            # Kept across versions that leave the limit alone, so its window is not reset.
+            if found is not None and found[0].limit == limit and found[1] == wait:
+                return found[0]
+            if unlimited:
+                self._limiters.pop(tool, None)
+                created = None
+            else:
+                created = RateLimiter(
+                    tool, limit, storage=self.rate_limits, clock=self.clock, max_wait_seconds=wait
+                )
+                self._limiters[tool] = (created, wait)
+        if found is not None:
+            found[0].close()
+        return created
+
+    def _weak_models(self) -> dict[str, str]:
+        weak: dict[str, str] = {}
+        for tool in self._tools():
+            config = self._config_of(tool)
+            strong, cheap = (
+                getattr(config, "strong_model", None),
+                getattr(config, "weak_model", None),
+            )
+            if isinstance(strong, str) and isinstance(cheap, str):
+                weak[strong] = cheap
+        return weak
+
+    def _budget_event(self, event: BudgetEvent) -> None:
+        _log.warning("%s", event)
+        with self._lock:
+            self._events.append(event)
+
+    def __repr__(self) -> str:
+        return f"CostTracker(ledger={self.ledger!r}, rate_limits={self.rate_limits!r})"

@@ -1,0 +1,109 @@
+"""What the dashboard and tool pages show, read from the keeper: cards, spend, operations.
+
+Cards are the same ``ToolSummary`` the API and the event stream send, so a
+page rendered on the server and one updated by a ``tick`` show the same figures.
+Spend is the monitor's cost sum over the last 24 hours, and the spend of each
+of the tool's budgets in its period, from ``keeper.costs``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from toolkeeper.keeper import Keeper
+from toolkeeper.monitor.records import OperationStatus
+from toolkeeper.server.api._shared import known_tools
+from toolkeeper.server.api.models import SystemHealth, ToolSummary
+from toolkeeper.server.api.operations import Operation
+from toolkeeper.server.api.tools import tool_summary
+
+__all__ = [
+    "BudgetLine",
+    "Spend",
+    "recent_errors",
+    "recent_operations",
+    "spend_of",
+    "system_health",
+    "tool_cards",
+]
+
+_SPEND_WINDOW = "24h"
+_FAILURES = frozenset({OperationStatus.ERROR, OperationStatus.TIMEOUT})
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLine:
+    """One budget of a tool: its period, spend and limit (US dollars)."""
+
+    period: str
+    spent: Decimal
+    limit: Decimal
+    period_end: str
+
+    @property
+    def used_percent(self) -> float | None:
+        """Return spend as a percentage of the limit (``None`` for a zero limit)."""
+        return float(self.spent / self.limit * 100) if self.limit else None
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """A tool's spend: over the last 24 h from the monitor, and against each of its budgets."""
+
+    last_24h: float
+    budgets: tuple[BudgetLine, ...]
+
+
+def system_health(keeper: Keeper) -> SystemHealth:
+    """Return the health over every tool, as the API sends it."""
+    return SystemHealth.model_validate(keeper.monitoring.get_system_health())
+
+
+def tool_cards(keeper: Keeper) -> list[ToolSummary]:
+    """Return one card per tool the configuration declares or the monitor has seen."""
+    return [tool_summary(keeper, name) for name in known_tools(keeper)]
+
+
+def spend_of(keeper: Keeper, tools: list[str]) -> dict[str, Spend]:
+    """Return each tool's spend: the last 24 h, and its budgets when ``keeper.costs`` has any."""
+    statuses = keeper.costs.status()
+    found: dict[str, Spend] = {}
+    for name in tools:
+        stats = (
+            keeper.monitoring.get_window_stats(name, _SPEND_WINDOW)
+            if keeper.monitoring.knows(name)
+            else None
+        )
+        lines = tuple(
+            BudgetLine(
+                period=status.budget.period.kind,
+                spent=status.spent,
+                limit=status.budget.limit,
+                period_end=status.period_end.isoformat(),
+            )
+            for status in statuses
+            if status.budget.scope == f"tool:{name}"
+        )
+        found[name] = Spend(last_24h=stats.cost_usd if stats else 0.0, budgets=lines)
+    return found
+
+
+def recent_operations(
+    keeper: Keeper, *, tool: str | None = None, limit: int = 20
+) -> list[Operation]:
+    """Return the latest finished operations, newest first."""
+    records = keeper.monitoring.recent_operations(tool, limit=limit)
+    return [Operation.of(record) for record in reversed(records)]
+
+
+def recent_errors(
+    keeper: Keeper, tool: str, *, limit: int = 20, scan: int = 2000
+) -> list[Operation]:
+    """Return a tool's latest failed operations (errors and timeouts), newest first.
+
+    Looks through the newest ``scan`` records of the monitor's ring of recent ones.
+    """
+    records = keeper.monitoring.recent_operations(tool, limit=scan)
+    failed = [record for record in reversed(records) if record.status in _FAILURES]
+    return [Operation.of(record) for record in failed[:limit]]

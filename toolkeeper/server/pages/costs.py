@@ -1,0 +1,65 @@
+"""``GET /costs``: spend by tool, model and label, budgets, unpriced calls, savings and advice.
+
+Everything comes from ``keeper.costs.report()`` (the same report as
+``toolkeeper costs``), read from the store's operations over the chosen range.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from toolkeeper.keeper import Keeper
+from toolkeeper.server.api._shared import KeeperDep
+from toolkeeper.server.pages._access import SignedIn
+from toolkeeper.server.pages._render import render
+
+__all__ = ["RANGES", "router"]
+
+router = APIRouter(include_in_schema=False)
+
+RANGES = {
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+#: The newest operations one grouping reads at most; the page says when a range held more.
+MAX_OPERATIONS = 200_000
+
+Range = Literal["1h", "24h", "7d", "30d"]
+
+
+def cost_context(keeper: Keeper, since: Range) -> dict[str, Any]:
+    """Return the report by tool (with budgets, savings, advice) and the model and label groups."""
+    span = RANGES[since]
+    report = keeper.costs.report(since=span, by="tool", max_operations=MAX_OPERATIONS)
+    by_model = keeper.costs.report(since=span, by="model", max_operations=MAX_OPERATIONS)
+    by_label = keeper.costs.report(since=span, by="label", max_operations=MAX_OPERATIONS)
+    unpriced_now = sorted(keeper.costs.unpriced().items(), key=lambda item: -item[1])
+    return {
+        "since": since,
+        "ranges": list(RANGES),
+        "report": report,
+        "model_groups": by_model["groups"],
+        "label_groups": by_label["groups"],
+        "truncated": any(r["truncated"] for r in (report, by_model, by_label)),
+        "max_operations": MAX_OPERATIONS,
+        "unpriced_since_start": [
+            {"tool": tool, "model": model, "calls": calls} for (tool, model), calls in unpriced_now
+        ],
+    }
+
+
+@router.get("/costs", response_class=HTMLResponse)
+def costs_page(
+    request: Request,
+    principal: SignedIn,
+    keeper: KeeperDep,
+    since: Annotated[Range, Query(description="How far back: 1h, 24h, 7d or 30d.")] = "24h",
+) -> HTMLResponse:
+    """Render the cost report over the chosen range."""
+    return render(request, "costs.html", cost_context(keeper, since), principal=principal)

@@ -1,0 +1,35 @@
+// Format figures exactly as the server-rendered pages do (see pages/_render.py).
+
+const dash = "–";
+
+export function number(value, digits = 0) {
+  if (value === null || value === undefined) return dash;
+  return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+export function percent(value) {
+  return value === null || value === undefined ? dash : `${(value * 100).toFixed(1)}%`;
+}
+
+export function ms(value) {
+  return value === null || value === undefined ? dash : `${number(value)} ms`;
+}
+
+export function usd(value) {
+  if (value === null || value === undefined) return dash;
+  const amount = Number(value);
+  const digits = amount !== 0 && Math.abs(amount) < 1 ? 4 : 2;
+  return `$${number(amount, digits)}`;
+}
+
+export function moment(iso) {
+  if (!iso) return dash;
+  const text = new Date(iso).toISOString();
+  return `${text.slice(0, 10)} ${text.slice(11, 19)} UTC`;
+}
+
+export function clock(iso, withDay) {
+  const date = new Date(iso);
+  const text = date.toISOString();
+  return withDay ? `${text.slice(5, 10)} ${text.slice(11, 16)}` : text.slice(11, 16);
+}
