@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import secrets
 import threading
@@ -12,19 +13,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from toolkeeper._clock import Clock, SystemClock
+from toolkeeper._errors import ToolkeeperError
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.live import Configuration, ConfigVersion
 from toolkeeper.config.secrets import Keyring
 from toolkeeper.costs.money import usd
 from toolkeeper.costs.tracker import CostTracker
 from toolkeeper.monitor import WrapperMonitoring
-from toolkeeper.monitor.persist import StoreWriter, restore
+from toolkeeper.monitor.persist import StoreWriter, history, restore
 from toolkeeper.wrap import FallbackSpec, OperationScope, Runtimes, ToolWrapping
 
 if TYPE_CHECKING:
     from toolkeeper.store.sql import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("toolkeeper")
 
 __all__ = ["Keeper", "locate_config"]
 
@@ -94,6 +97,8 @@ class Keeper:
         self._lock = threading.Lock()
         self._unsubscribe = config.subscribe(self._config_changed)
         self._closed = False
+        self._stopping = threading.Event()
+        self._follower: threading.Thread | None = None
         atexit.register(self.close)
 
     def tool(
@@ -173,6 +178,34 @@ class Keeper:
         """Write every operation recorded so far to the store, in this thread."""
         self.monitoring.flush()
 
+    def follow_store(self, interval_seconds: float = 5.0) -> None:
+        """Reload the monitor's history from the store every ``interval_seconds``, in a thread.
+
+        For a process that shows what other processes record, such as
+        ``toolkeeper serve`` beside the application: their operations reach this
+        process's health, stats and charts through the store's rollups.
+        """
+        if self._follower is not None:
+            return
+        self._follower = threading.Thread(
+            target=self._follow_store, args=(interval_seconds,), name="toolkeeper-follow-store",
+            daemon=True,
+        )  # fmt: skip
+        self._follower.start()
+
+    def reload_history(self) -> None:
+        """Flush this process's operations, then replace the monitor's history by the store's."""
+        self.flush()
+        now = self.clock.now().timestamp()
+        self.monitoring.replace_history(history(self.store, now))
+
+    def _follow_store(self, interval_seconds: float) -> None:
+        while not self._stopping.wait(interval_seconds):
+            try:
+                self.reload_history()
+            except ToolkeeperError:  # a store hiccup: keep showing what we have, try again
+                log.exception("could not reload monitoring history from the store")
+
     def _tool_function(self, name: str) -> Callable[..., Any]:
         function = self._tool_functions.get(name)
         if function is None:
@@ -246,6 +279,9 @@ class Keeper:
             return
         self._closed = True
         atexit.unregister(self.close)
+        self._stopping.set()
+        if self._follower is not None:
+            self._follower.join(timeout=10)
         self._unsubscribe()
         self.monitoring.close()
         self.costs.close()

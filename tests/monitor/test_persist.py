@@ -182,3 +182,30 @@ def test_a_late_record_keeps_the_rollup_written_before(tmp_path: Path) -> None:
         assert [r.operations for r in rows] == [2]
     finally:
         keeper.close()
+
+
+def test_a_reader_process_follows_what_a_writer_process_records(store_uri: str) -> None:
+    """A keeper that reloads its history from the store shows another keeper's new operations."""
+    clock = FakeClock()
+    app = open_keeper(store_uri, clock)
+    server = open_keeper(store_uri, clock)
+    try:
+        for _ in range(7):
+            app.monitoring.record("openai", "chat", OperationStatus.SUCCESS, 0.1)
+        app.monitoring.record("openai", "chat", OperationStatus.ERROR, 0.1, error_message="boom")
+        assert server.monitoring.get_window_stats("openai", "1h") is None
+        app.flush()
+        server.reload_history()
+        stats = server.monitoring.get_window_stats("openai", "1h")
+        assert stats is not None
+        assert stats.total_operations == 8
+        assert stats.error_count == 1
+        app.monitoring.record("openai", "chat", OperationStatus.SUCCESS, 0.1)
+        app.flush()
+        server.reload_history()
+        again = server.monitoring.get_window_stats("openai", "1h")
+        assert again is not None
+        assert again.total_operations == 9
+    finally:
+        app.close()
+        server.close()

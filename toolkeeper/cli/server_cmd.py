@@ -154,6 +154,7 @@ def serve(
     with Keeper.open(
         state.config_path, environment=state.environment, store=state.store_uri
     ) as keeper:
+        keeper.follow_store()  # show what the application's processes record, not just ours
         app = create_app(keeper, settings=settings)
         shown = f"[{settings.host}]" if ":" in settings.host else settings.host
         err_console.print(

@@ -170,6 +170,24 @@ class PerformanceMonitor:
             for tool, operation, start, bucket, last_error in buckets:
                 aggregates.seed(tool, operation, start, bucket, now, last_error)
 
+    def replace_history(
+        self,
+        buckets: Iterable[tuple[str, str, float, Bucket, tuple[float, str | None] | None]],
+    ) -> None:
+        """Replace everything counted by the given history (same items as :meth:`seed`).
+
+        For a process that shows what others record (a server beside the
+        application): it reloads the store's rollups periodically. Records of this
+        process not yet delivered to the sink are not in that history: flush first.
+        """
+        now = self.clock.now().timestamp()
+        limit = self._pipeline.aggregates.max_operations_per_tool
+        fresh = Aggregates(max_operations_per_tool=limit)
+        for tool, operation, start, bucket, last_error in buckets:
+            fresh.seed(tool, operation, start, bucket, now, last_error)
+        with self._pipeline.drained():
+            self._pipeline.aggregates = fresh
+
     def flush(self) -> None:
         """Fold everything recorded so far and deliver it to the sink, in this thread."""
         self._pipeline.flush()

@@ -49,7 +49,7 @@ from toolkeeper.store.operations import (
 )
 from toolkeeper.store.sql import Store
 
-__all__ = ["MINUTE", "StoreWriter", "restore", "stored_operations"]
+__all__ = ["MINUTE", "StoreWriter", "history", "restore", "stored_operations"]
 
 _log = logging.getLogger("toolkeeper.monitor")
 
@@ -240,28 +240,32 @@ class StoreWriter:
             self._forgotten = dict(keep)
 
 
-def restore(monitor: PerformanceMonitor, store: Store, *, exclude_writer: str | None = None) -> int:
-    """Seed ``monitor`` with the last day of rollups from every writer; return buckets restored.
+def history(
+    store: Store, now: float, *, exclude_writer: str | None = None
+) -> list[tuple[str, str, float, Bucket, tuple[float, str | None] | None]]:
+    """Return the last day of rollups from every writer, as items for ``PerformanceMonitor.seed``.
 
     Minute rollups cover the current and the previous hour, hour rollups the
     rest of the last 25 hours, so no operation is counted twice.
     """
-    now = monitor.clock.now().timestamp()
     cutoff = (int(now // HOUR) - 1) * HOUR
     rows = load_rollups(store, MINUTE, cutoff)
     rows += [r for r in load_rollups(store, HOUR, now - 25 * HOUR) if r.bucket_start < cutoff]
-    rows = [r for r in rows if r.writer != exclude_writer]
-    monitor.seed(
+    return [
         (
-            row.tool,
-            row.operation,
-            float(row.bucket_start),
-            Bucket.from_dict(row.bucket),
+            row.tool, row.operation, float(row.bucket_start), Bucket.from_dict(row.bucket),
             (row.last_error_ts, row.last_error) if row.last_error_ts is not None else None,
         )
         for row in rows
-    )
-    return len(rows)
+        if row.writer != exclude_writer
+    ]  # fmt: skip
+
+
+def restore(monitor: PerformanceMonitor, store: Store, *, exclude_writer: str | None = None) -> int:
+    """Seed ``monitor`` with the last day of rollups from every writer; return buckets restored."""
+    items = history(store, monitor.clock.now().timestamp(), exclude_writer=exclude_writer)
+    monitor.seed(items)
+    return len(items)
 
 
 def stored_operations(

@@ -1,8 +1,10 @@
 """``GET /api/v1/operations``: finished operations, filtered and paginated, newest first.
 
-For now they come from the monitor's bounded ring of recent records
-(``recent_size``, 10 000 by default); ``total`` counts what the ring holds that
-matches. Error messages were redacted of the tool's secrets when recorded.
+They come from the store, so a server running beside the application (another
+process sharing the store) lists the application's operations; what this process
+recorded is flushed first, so nothing recorded before the request is missing.
+Raw operations are kept ``metrics_retention_days``. Error messages were redacted
+of the tool's secrets when recorded.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from toolkeeper.monitor.persist import stored_operations
 from toolkeeper.monitor.records import OperationStatus, WrapperOperationMetrics
 from toolkeeper.server.api._shared import KeeperDep, parse_moment, require_tool
 from toolkeeper.server.errors import error_responses
@@ -22,6 +25,7 @@ __all__ = ["MAX_PAGE", "Operation", "OperationPage", "router"]
 router = APIRouter(tags=["operations"])
 
 MAX_PAGE = 500
+MAX_OFFSET = 100_000_000
 
 
 class Operation(BaseModel):
@@ -87,7 +91,7 @@ def list_operations(
         str | None, Query(description="Ended before: ISO 8601 or a duration ago.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> OperationPage:
     """Return finished operations matching every filter given, newest first."""
     if tool is not None:
@@ -95,14 +99,11 @@ def list_operations(
     now = keeper.clock.now()
     low = parse_moment(since, name="since", now=now)
     high = parse_moment(until, name="until", now=now)
-    matching = [
-        record
-        for record in reversed(keeper.monitoring.recent_operations(tool))
-        if (status is None or record.status is status)
-        and (low is None or (record.end_time is not None and record.end_time >= low))
-        and (high is None or (record.end_time is not None and record.end_time < high))
-    ]
-    page = matching[offset : offset + limit]
+    keeper.flush()
+    page, total = stored_operations(
+        keeper.store, tool=tool, status=None if status is None else status.value,
+        since=low, until=high, limit=limit, offset=offset,
+    )  # fmt: skip
     return OperationPage(
-        total=len(matching), limit=limit, offset=offset, items=[Operation.of(r) for r in page]
+        total=total, limit=limit, offset=offset, items=[Operation.of(r) for r in page]
     )
