@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from tests._processes import run_in_processes
 from toolkeeper._errors import BudgetExceeded, RateLimited
 from toolkeeper.costs import Budget, BudgetGuard, Period, RateLimit, RateLimiter, open_ledger
 
@@ -83,20 +83,9 @@ def hit_rate_limit(uri: str, attempts: int, barrier: Any, results: Any) -> None:
         results.put(("error", repr(exc)))
 
 
-def run_in_processes(target: Callable[..., None], count: int, *args: Any) -> list[Any]:
-    """Run ``target(*args, barrier, results)`` in ``count`` spawned processes; return results."""
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(count)
-    results = context.Queue()
-    processes = [
-        context.Process(target=target, args=(*args, barrier, results)) for _ in range(count)
-    ]
-    for process in processes:
-        process.start()
-    outcomes = [results.get(timeout=240) for _ in processes]
-    for process in processes:
-        process.join(timeout=60)
-        assert process.exitcode == 0
+def run_workers(target: Callable[..., None], count: int, *args: Any) -> list[Any]:
+    """Run ``target`` in ``count`` processes (see tests._processes); return each one's result."""
+    outcomes = run_in_processes(target, count, *args)
     errors = [detail for status, detail in outcomes if status != "ok"]
     assert not errors, errors
     return [detail for _, detail in outcomes]

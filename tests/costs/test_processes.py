@@ -10,7 +10,7 @@ import pytest
 from toolkeeper._errors import BudgetExceeded
 from toolkeeper.costs import BudgetGuard, open_ledger
 
-from ._workers import CENT, dollar_a_day, hit_rate_limit, run_in_processes, spend_cents
+from ._workers import CENT, dollar_a_day, hit_rate_limit, run_workers, spend_cents
 
 
 @pytest.fixture(params=["redis", "sqlite", "postgresql"])
@@ -25,7 +25,7 @@ def shared_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def test_four_processes_admit_exactly_one_hundred_cent_calls(shared_uri: str) -> None:
     """Admit exactly 100 of 4 processes x 4 threads x 20 one-cent calls against $1.00."""
-    outcomes = run_in_processes(spend_cents, 4, shared_uri, 4, 20)
+    outcomes = run_workers(spend_cents, 4, shared_uri, 4, 20)
     assert sum(admitted for admitted, _, _ in outcomes) == 100
     assert sum(refused for _, refused, _ in outcomes) == 220
     with open_ledger(shared_uri) as reopened:
@@ -37,5 +37,5 @@ def test_four_processes_admit_exactly_one_hundred_cent_calls(shared_uri: str) ->
 
 def test_four_processes_share_one_hundred_requests_a_minute(redis_url: str) -> None:
     """Admit exactly 100 of 4 x 50 quick attempts against 100 requests per minute in Redis."""
-    outcomes = run_in_processes(hit_rate_limit, 4, redis_url, 50)
+    outcomes = run_workers(hit_rate_limit, 4, redis_url, 50)
     assert sum(outcomes) == 100

@@ -8,7 +8,7 @@ from decimal import Decimal
 from toolkeeper._clock import FakeClock
 from toolkeeper.costs import Budget, BudgetEvent, BudgetGuard, Ledger, Period
 
-from ._workers import run_in_processes, spend_cents
+from ._workers import run_workers, spend_cents
 
 LOS_ANGELES = "America/Los_Angeles"
 
@@ -65,7 +65,7 @@ def test_thresholds_fire_once_per_local_day_across_midnight(ledger: Ledger) -> N
 
 def test_a_threshold_fires_once_across_four_processes(redis_url: str) -> None:
     """Emit each warning once in total though four processes share the Redis ledger."""
-    outcomes = run_in_processes(spend_cents, 4, redis_url, 2, 20)
+    outcomes = run_workers(spend_cents, 4, redis_url, 2, 20)
     assert sum(admitted for admitted, _, _ in outcomes) == 100
     fired = sorted(label for _, _, labels in outcomes for label in labels)
     assert fired == ["0.8", "0.95", "limit"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
-from collections.abc import Callable
 from typing import Any
 
 from toolkeeper._errors import VersionConflictError
@@ -49,20 +47,3 @@ def open_after_barrier(uri: str, barrier: Any, results: Any) -> None:
             results.put(("ok", store.config_cursor()))
     except Exception as exc:  # noqa: BLE001 - report any failure to the parent test
         results.put(("error", repr(exc)))
-
-
-def run_in_processes(target: Callable[..., None], count: int, *args: Any) -> list[tuple[str, Any]]:
-    """Run ``target(*args, barrier, results)`` in ``count`` spawned processes; return outcomes."""
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(count)
-    results = context.Queue()
-    processes = [
-        context.Process(target=target, args=(*args, barrier, results)) for _ in range(count)
-    ]
-    for process in processes:
-        process.start()
-    outcomes = [results.get(timeout=180) for _ in processes]
-    for process in processes:
-        process.join(timeout=60)
-        assert process.exitcode == 0
-    return outcomes

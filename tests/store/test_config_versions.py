@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
+from tests._processes import run_in_processes
 from toolkeeper._clock import FakeClock
 from toolkeeper._errors import StoreError, VersionConflictError
 from toolkeeper.store import open_store
 from toolkeeper.store import sql as store_sql
 from toolkeeper.store.sql import Store
 
-from ._helpers import append_after_barrier, config_record, run_in_processes
+from ._helpers import append_after_barrier, config_record
 
 
 def test_append_fills_id_version_and_time(store: Store) -> None:

@@ -9,13 +9,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect, text
 
+from tests._processes import run_in_processes
 from toolkeeper._errors import StoreError
 from toolkeeper.store import open_store
 from toolkeeper.store import operations as _operations  # noqa: F401 - defines its tables
 from toolkeeper.store._migrate import MIGRATIONS
 from toolkeeper.store.tables import VERSION_TABLE, metadata
 
-from ._helpers import open_after_barrier, run_in_processes
+from ._helpers import open_after_barrier
 
 
 def _engine(store_uri: str) -> Engine:
