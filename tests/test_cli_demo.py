@@ -53,7 +53,8 @@ def test_demo_serves_a_live_dashboard_where_the_strong_model_fails_over(tmp_path
         client.close()
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        _, rest = process.communicate(timeout=30)
     assert process.returncode == 0
+    assert "Traceback" not in rest, rest
     assert (tmp_path / ".toolkeeper" / "demo.toml").exists()
     assert 'api_key = "env:TOOLKEEPER_DEMO_KEY"' in (tmp_path / ".toolkeeper/demo.toml").read_text()

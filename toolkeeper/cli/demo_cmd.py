@@ -70,6 +70,9 @@ def demo(
             console.out(token, highlight=False)
             _wait(stop, duration)
         finally:
+            # Order matters: the users stop calling before the keeper (and its store) closes.
+            if world.workload is not None:
+                world.workload.stop()
             if server is not None:
                 server.stop()
             keeper.close()
