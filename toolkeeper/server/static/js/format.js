@@ -12,7 +12,10 @@ export function percent(value) {
 }
 
 export function ms(value) {
-  return value === null || value === undefined ? dash : `${number(value)} ms`;
+  if (value === null || value === undefined) return dash;
+  // Sub-millisecond latencies keep two decimals, under ten one: "0 ms" would hide them.
+  const digits = value < 1 ? 2 : value < 10 ? 1 : 0;
+  return `${number(value, digits)} ms`;
 }
 
 export function usd(value) {
