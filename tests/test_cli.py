@@ -218,3 +218,18 @@ def test_a_usage_error_exits_non_zero(tmp_path: Path) -> None:
     result = run(["config", "set", "openai"], tmp_path)
     assert result.returncode == 2
     assert "Missing" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["serve"], ["demo", "--duration", "5"]])
+def test_a_busy_port_is_a_clear_error(tmp_path: Path, command: list[str]) -> None:
+    """Serving on a port already taken exits 1 naming the address, without a traceback."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run([*command, "--port", str(port)], tmp_path)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -66,3 +66,21 @@ class CliState:
 def default_actor() -> str:
     """Return who is running the command, for the audit trail."""
     return os.environ.get("USER") or os.environ.get("LOGNAME") or "cli"
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail with a clear message now if ``host:port`` cannot be listened on."""
+    import socket
+
+    from toolkeeper._errors import ToolkeeperError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ToolkeeperError(
+                f"cannot listen on {host}:{port}: {exc.strerror}; choose another port with "
+                "--port (0 picks a free one) or stop what is using it"
+            ) from None

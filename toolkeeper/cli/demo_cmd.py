@@ -10,7 +10,7 @@ from types import FrameType
 import typer
 from rich.markup import escape
 
-from toolkeeper.cli._context import CliState
+from toolkeeper.cli._context import CliState, check_port
 from toolkeeper.cli._output import console, err_console
 from toolkeeper.server.settings import DEFAULT_HOST, DEFAULT_PORT
 
@@ -44,6 +44,7 @@ def demo(
 
     state = ctx.find_root().obj
     assert isinstance(state, CliState)
+    check_port(host, port)
     store_uri = state.store_uri
     if store_uri is None:
         DEMO_DIR.mkdir(exist_ok=True)

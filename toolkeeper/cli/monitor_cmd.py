@@ -46,6 +46,9 @@ def health(
     monitor = keeper.monitoring
     names = [tool] if tool else sorted(set(monitor.tools()) | set(keeper.config.tools()))
     reports = [monitor.get_wrapper_health(name) for name in names]
+    if not reports and not as_json:
+        console.print("no tools yet: none is configured, and no operation is in the store")
+        return
     if as_json:
         data = [report.to_dict() for report in reports]
         print_json(data[0] if tool else {"system": monitor.get_system_health(), "tools": data})

@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from toolkeeper.cli._context import CliState
+from toolkeeper.cli._context import CliState, check_port
 from toolkeeper.cli._output import console, err_console, print_json
 from toolkeeper.server.settings import DEFAULT_HOST, DEFAULT_PORT
 
@@ -151,6 +151,7 @@ def serve(
             "from other machines; serve it over HTTPS (a reverse proxy) so tokens and session "
             "cookies are not sent in clear"
         )
+    check_port(settings.host, settings.port)
     with Keeper.open(
         state.config_path, environment=state.environment, store=state.store_uri
     ) as keeper:
