@@ -18,7 +18,6 @@ __all__ = [
     "Stats",
     "SystemHealth",
     "ToolDetail",
-    "ToolHealth",
     "ToolList",
     "ToolMetrics",
     "ToolSummary",
@@ -102,32 +101,6 @@ def stats_of(stats: WindowStats | None, *, start: datetime, end: datetime, secon
     )
 
 
-class ToolHealth(_Model):
-    """One tool's health: status, score, the rates behind it and the reasons (docs/health.md)."""
-
-    wrapper_name: str
-    status: HealthStatus
-    health_score: float | None
-    success_rate: float
-    error_rate: float
-    fallback_rate: float
-    total_operations: int
-    last_error: str | None
-    last_error_time: datetime | None
-    p50_latency_ms: float | None
-    p95_latency_ms: float | None
-    p99_latency_ms: float | None
-    circuit_state: str | None
-    reasons: list[str]
-    last_check: datetime
-    window: str | None
-
-    @classmethod
-    def of(cls, health: WrapperHealthStatus) -> ToolHealth:
-        """Build from the monitor's report."""
-        return cls.model_validate(health.to_dict())
-
-
 class ToolSummary(_Model):
     """A tool's card: health and the figures of the window its health was judged on."""
 
@@ -175,7 +148,7 @@ class ToolDetail(_Model):
     name: str
     configured: bool
     active_operations: int
-    health: ToolHealth
+    health: WrapperHealthStatus  # the monitor's report itself: one definition of its fields
     circuit: CircuitSnapshot | None
     windows: dict[str, Stats] = Field(description="Keyed by window: 1m, 5m, 1h, 24h.")
 

@@ -14,7 +14,6 @@ from toolkeeper.server.api.models import (
     CircuitSnapshot,
     Stats,
     ToolDetail,
-    ToolHealth,
     ToolList,
     ToolMetrics,
     ToolSummary,
@@ -89,7 +88,7 @@ def tool_detail(keeper: KeeperDep, tool: ToolName) -> ToolDetail:
         name=tool,
         configured=configured,
         active_operations=monitor.active_operation_counts().get(tool, 0),
-        health=ToolHealth.of(monitor.get_wrapper_health(tool)),
+        health=monitor.get_wrapper_health(tool),
         circuit=CircuitSnapshot.model_validate(breaker.snapshot()) if breaker else None,
         windows=windows,
     )

@@ -11,7 +11,7 @@ from toolkeeper._errors import UnknownToolError
 from toolkeeper.monitor.series import WINDOWS
 from toolkeeper.server.api._shared import KeeperDep, require_tool
 from toolkeeper.server.api.config_models import tool_config
-from toolkeeper.server.api.models import CircuitSnapshot, ToolHealth, stats_of
+from toolkeeper.server.api.models import CircuitSnapshot, stats_of
 from toolkeeper.server.api.tools import tool_summary
 from toolkeeper.server.pages._access import SignedIn
 from toolkeeper.server.pages._data import recent_errors, spend_of
@@ -54,7 +54,7 @@ def tool_page(request: Request, tool: str, principal: SignedIn, keeper: KeeperDe
         {
             "tool": tool,
             "card": tool_summary(keeper, tool),
-            "health": ToolHealth.of(monitor.get_wrapper_health(tool)),
+            "health": monitor.get_wrapper_health(tool),
             "spend": spend_of(keeper, [tool])[tool],
             "circuit": CircuitSnapshot.model_validate(breaker.snapshot()) if breaker else None,
             "windows": windows,
