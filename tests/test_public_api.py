@@ -35,5 +35,9 @@ def test_import_loads_no_heavy_dependency() -> None:
 
 def test_seed_names_are_public() -> None:
     """The design note's class names are part of the public API."""
-    for name in ("BaseWrapperConfig", "ExternalToolConfig", "ConfigField", "ConfigValidationError"):
+    seed = (
+        "BaseWrapperConfig", "ExternalToolConfig", "ConfigField", "ConfigValidationError",
+        "WrapperMonitoring", "WrapperOperationMetrics", "WrapperHealthStatus", "PerformanceMonitor",
+    )  # fmt: skip
+    for name in seed:
         assert name in toolkeeper.__all__
