@@ -309,3 +309,13 @@ def test_rotation_re_encrypts_every_stored_secret(live: Configuration) -> None:
     live.keyring = Keyring([new_key])
     live.rollback("openai", 1, actor="a", reason="check the old version opens")
     assert live.get("openai").api_key.get_secret_value() == "sk-first-0123456789abcdef"  # type: ignore[attr-defined]
+
+
+def test_preview_shows_the_diff_and_writes_nothing(live: Configuration) -> None:
+    """preview() returns what update() would record, or its errors, and stores no version."""
+    assert live.preview("openai", {"timeout_seconds": 12}) == [
+        {"field": "timeout_seconds", "from": 30.0, "to": 12.0}
+    ]
+    with pytest.raises(ConfigValidationError, match="timeout_seconds"):
+        live.preview("openai", {"timeout_seconds": -1})
+    assert live.history("openai") == []

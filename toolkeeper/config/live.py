@@ -210,28 +210,8 @@ class Configuration:
         change alters nothing, no version is written and the current one is returned.
         """
         self._check_tool(tool)
-        model = self._model(tool)
-        unknown = [key for key in changes if key not in model.model_fields]
-        if unknown:
-            raise ConfigValidationError(
-                ConfigIssue(
-                    path=f"tools.{tool}.{key}",
-                    rule=f"unknown field for tool type {model.type_name!r}",
-                    has_value=False,
-                )
-                for key in unknown
-            )
         latest = self.store.latest_config_version(self.environment, tool)
-        values = dict(latest.values) if latest else {}
-        for key, value in changes.items():
-            if value is None:
-                values.pop(key, None)
-            elif is_sensitive(model, key):
-                values[key] = storable_form(
-                    value if isinstance(value, Secret) else str(value), keyring=self.keyring
-                )
-            else:
-                values[key] = value
+        values = self._merged(tool, changes, latest)
         return self._write(
             tool,
             values,
@@ -241,6 +221,20 @@ class Configuration:
             source=source,
             expected_version=expected_version,
         )
+
+    def preview(self, tool: str, changes: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Return the diff :meth:`update` would record for ``changes``, writing nothing.
+
+        Raises what ``update`` would: ``ConfigValidationError`` with every
+        problem, ``SecretKeyMissingError`` for a secret that cannot be stored.
+        """
+        self._check_tool(tool)
+        latest = self.store.latest_config_version(self.environment, tool)
+        values = self._merged(tool, changes, latest)
+        old = self._resolve(tool, latest).config
+        current = latest.version if latest else 0
+        candidate = _pending_record(self.environment, tool, values, current + 1, "preview")
+        return diff_configs(old, self._resolve(tool, candidate).config)
 
     def rollback(
         self,
@@ -385,6 +379,33 @@ class Configuration:
     def _check_tool(self, tool: str) -> None:
         if tool not in self.file.tools:
             raise UnknownToolError(tool, self.file.tools)
+
+    def _merged(
+        self, tool: str, changes: Mapping[str, Any], latest: ConfigVersionRecord | None
+    ) -> dict[str, Any]:
+        """Return the runtime values after ``changes``: ``None`` unsets, secrets storable."""
+        model = self._model(tool)
+        unknown = [key for key in changes if key not in model.model_fields]
+        if unknown:
+            raise ConfigValidationError(
+                ConfigIssue(
+                    path=f"tools.{tool}.{key}",
+                    rule=f"unknown field for tool type {model.type_name!r}",
+                    has_value=False,
+                )
+                for key in unknown
+            )
+        values = dict(latest.values) if latest else {}
+        for key, value in changes.items():
+            if value is None:
+                values.pop(key, None)
+            elif is_sensitive(model, key):
+                values[key] = storable_form(
+                    value if isinstance(value, Secret) else str(value), keyring=self.keyring
+                )
+            else:
+                values[key] = value
+        return values
 
     def _model(self, tool: str) -> type[BaseWrapperConfig]:
         return type(self.resolve(tool).config)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    RowMapping,
     String,
     Table,
     Text,
@@ -165,14 +166,7 @@ def load_rollup(store: Store, writer: str, key: tuple[str, str, int, int]) -> Ro
     )  # fmt: skip
     with store.translated(), store.transaction(write=False) as conn:
         row = conn.execute(query).mappings().first()
-    if row is None:
-        return None
-    return RollupRow(
-        writer=row["writer"], tool=row["tool"], operation=row["operation"],
-        resolution=row["resolution"], bucket_start=row["bucket_start"],
-        bucket=json.loads(row["bucket"]), operations=row["operations"],
-        last_error_ts=row["last_error_ts"], last_error=row["last_error"],
-    )  # fmt: skip
+    return None if row is None else _rollup_of(row)
 
 
 def load_rollups(store: Store, resolution: int, since: float) -> list[RollupRow]:
@@ -184,15 +178,16 @@ def load_rollups(store: Store, resolution: int, since: float) -> list[RollupRow]
         .order_by(table.c.bucket_start)
     )
     with store.translated(), store.transaction(write=False) as conn:
-        return [
-            RollupRow(
-                writer=row["writer"], tool=row["tool"], operation=row["operation"],
-                resolution=row["resolution"], bucket_start=row["bucket_start"],
-                bucket=json.loads(row["bucket"]), operations=row["operations"],
-                last_error_ts=row["last_error_ts"], last_error=row["last_error"],
-            )
-            for row in conn.execute(query).mappings()
-        ]  # fmt: skip
+        return [_rollup_of(row) for row in conn.execute(query).mappings()]
+
+
+def _rollup_of(row: RowMapping) -> RollupRow:
+    return RollupRow(
+        writer=row["writer"], tool=row["tool"], operation=row["operation"],
+        resolution=row["resolution"], bucket_start=row["bucket_start"],
+        bucket=json.loads(row["bucket"]), operations=row["operations"],
+        last_error_ts=row["last_error_ts"], last_error=row["last_error"],
+    )  # fmt: skip
 
 
 def operation_rows(

@@ -17,9 +17,7 @@ from decimal import Decimal
 from typing import Any, Literal, Union, get_args, get_origin
 
 from toolkeeper._errors import ConfigIssue, ConfigValidationError, SecretError
-from toolkeeper.config.diff import diff_configs
 from toolkeeper.config.fields import config_field_of
-from toolkeeper.config.layers import Layer, Origin, resolve_tool
 from toolkeeper.config.live import Configuration
 from toolkeeper.config.schema import BaseWrapperConfig, is_sensitive
 from toolkeeper.config.secrets import Secret, storable_form
@@ -178,24 +176,8 @@ def dry_run(
                 errors.setdefault(name, []).append(str(exc))
         else:
             storable[name] = value
-    latest = configuration.store.latest_config_version(configuration.environment, tool)
-    values = dict(latest.values) if latest else {}
-    for name, value in storable.items():
-        if value is None:
-            values.pop(name, None)
-        else:
-            values[name] = value
-    origin = Origin(layer="runtime", detail="this change")
-    layer = Layer(name="runtime", values=values, origins=dict.fromkeys(values, origin))
     try:
-        candidate = resolve_tool(
-            configuration.file,
-            tool,
-            configuration.environment,
-            environ=configuration.environ,
-            runtime=layer,
-            keyring=configuration.keyring,
-        )
+        diff = configuration.preview(tool, storable)
     except ConfigValidationError as exc:
         for issue in exc.issues:
             where = _field_of(issue, tool, model.model_fields)
@@ -204,4 +186,4 @@ def dry_run(
         return [], storable, errors
     if errors:
         return [], storable, errors
-    return diff_configs(resolved.config, candidate.config), storable, errors
+    return diff, storable, errors
