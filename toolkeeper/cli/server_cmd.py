@@ -135,7 +135,7 @@ def serve(
     ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn's log level."),
 ) -> None:
-    """Serve the REST API, server-sent events and /metrics for the configured tools."""
+    """Serve the dashboard, the admin UI, the REST API (/docs), server-sent events and /metrics."""
     import uvicorn
 
     from toolkeeper.keeper import Keeper
