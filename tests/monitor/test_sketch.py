@@ -1,4 +1,4 @@
-"""LatencySketch: quantiles within 1% of the exact sorted value, exact merges, ddsketch keys."""
+"""LatencySketch: quantiles within 1% of the exact sorted value, exact merges, stored keys."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ddsketch import DDSketch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toolkeeper.monitor.sketch import RELATIVE_ACCURACY, LatencySketch, bin_key
+from toolkeeper.monitor.sketch import RELATIVE_ACCURACY, LatencySketch, bin_key, bin_value
 
 TOLERANCE = RELATIVE_ACCURACY * (1 + 1e-9)  # float rounding at exact bin edges
 QUANTILES = (0.0, 0.01, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
@@ -67,23 +67,51 @@ def test_add_many_equals_add_one_by_one(values: list[float]) -> None:
     assert (one.bins, one.zero_count) == (many.bins, many.zero_count)
 
 
-def test_keys_are_those_of_the_ddsketch_package() -> None:
-    """Bin keys match ``ddsketch``'s logarithmic mapping at 1%, so sketches can be exchanged."""
-    reference = DDSketch(relative_accuracy=RELATIVE_ACCURACY)
+def test_every_bin_is_narrow_enough_for_one_percent() -> None:
+    """Each bin spans at most 1/64 of its low end, and its value is within 1/129 of both ends."""
     rng = random.Random(7)
     for _ in range(1000):
         value = rng.lognormvariate(-3, 2)
-        assert bin_key(value) == reference._mapping.key(value)
+        key = bin_key(value)
+        estimate = bin_value(key)
+        assert abs(estimate - value) <= value / 129 * (1 + 1e-9)
+    for exponent in range(-30, 30):
+        low = 2.0**exponent
+        assert bin_key(low * (1 + 1 / 64)) == bin_key(low) + 1
+        assert bin_key(math.nextafter(low, 0.0)) == bin_key(low) - 1
+
+
+def test_sketches_stored_with_the_logarithmic_mapping_are_read_within_accuracy() -> None:
+    """A sketch stored by an earlier version (log-mapped keys, no mapping name) still reads right."""
+    reference = DDSketch(relative_accuracy=RELATIVE_ACCURACY)
+    rng = random.Random(11)
+    values = [rng.lognormvariate(-4, 1.5) for _ in range(2000)]
+    old_bins: dict[str, int] = {}
+    for value in values:
+        key = str(reference._mapping.key(value))
+        old_bins[key] = old_bins.get(key, 0) + 1
+    sketch = LatencySketch.from_dict({"zero_count": 3, "bins": old_bins})
+    assert sketch.count == len(values) + 3
+    for q in (0.5, 0.9, 0.99):
+        truth = exact([0.0] * 3 + values, q)
+        estimate = sketch.quantile(q)
+        assert estimate is not None
+        assert abs(estimate - truth) <= 0.02 * truth  # two roundings of 1% each
+    with pytest.raises(ValueError, match="mapping 'other'"):
+        LatencySketch.from_dict({"mapping": "other", "bins": {}})
 
 
 def test_zero_and_tiny_values_count_as_zero() -> None:
     """Zero, negative and sub-nanosecond durations are counted, as zero."""
     sketch = LatencySketch()
-    for value in (0.0, -1.0, 1e-12, 0.5):
+    for value in (0.0, -1.0, 1e-12, math.inf, math.nan, 0.5):
         sketch.add(value)
-    assert sketch.count == 4
+    assert sketch.count == 6
     assert sketch.quantile(0.0) == 0.0
     assert sketch.quantile(0.5) == 0.0
+    many = LatencySketch()
+    many.add_many([0.0, -1.0, 1e-12, math.inf, math.nan, 0.5])
+    assert (many.bins, many.zero_count) == (sketch.bins, sketch.zero_count)
     assert sketch.quantile(1.0) == pytest.approx(0.5, rel=RELATIVE_ACCURACY)
 
 

@@ -73,7 +73,7 @@ class MonitoringCollector:
         )
         latency = HistogramMetricFamily(
             "toolkeeper_operation_latency_seconds",
-            "Operation latency since the process started (bucket counts within 1%).",
+            "Operation latency since the process started (bucket bounds within 1.6%).",
             labels=series,
         )
         quantiles = GaugeMetricFamily(

@@ -1,54 +1,84 @@
 """Estimate latency quantiles with a mergeable sketch of 1% relative accuracy.
 
-This is DDSketch (Masson, Rim and Lee, VLDB 2019) with its logarithmic mapping,
-the same keys the ``ddsketch`` package computes, kept as a sparse ``dict``. The
-package's ``add`` costs about 800 ns in pure Python; ``add_many`` here costs about
-130 ns a value, which matters because every recorded operation goes through it.
+This is DDSketch (Masson, Rim and Lee, VLDB 2019) with the *bitwise linearly
+interpolated* index mapping of its reference implementations (sketches-java's
+``BitwiseLinearlyInterpolatedIndexMapping``): a value's bin is the top 18 bits
+of its IEEE 754 representation (exponent and the first 6 mantissa bits), so each
+power of two is cut into 64 bins of equal width. Keys come from reinterpreting
+a whole batch of floats as integers (``array``), with no logarithm: folding
+costs about 100 ns a value instead of about 175 ns with the logarithmic mapping,
+and every recorded operation goes through it. The price is memory: 64 bins per
+power of two instead of 35 (about 850 to span 1 ms to 10 s).
 
 Invariant: for any quantile q, the estimate y and the true value x (the element
-of rank ``floor(q * (n - 1))`` in sorted order) satisfy ``|y - x| <= 0.01 * x``.
-Values at or below :data:`MIN_TRACKED` (1 ns, when values are seconds) count as
-zero. Not thread-safe; the aggregates that own sketches are folded by one thread
-at a time.
+of rank ``floor(q * (n - 1))`` in sorted order) satisfy ``|y - x| <= 0.01 * x``
+(the mapping guarantees 1/129, about 0.78%). Values at or below about
+:data:`MIN_TRACKED` (1 ns, when values are seconds), negative values, infinities
+and NaN count as zero. Not thread-safe; the aggregates that own sketches are
+folded by one thread at a time.
 """
 
 from __future__ import annotations
 
 import math
+import struct
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from functools import partial
 from itertools import repeat
-from operator import lt, mul
+from operator import rshift
 from typing import Any
 
-__all__ = ["RELATIVE_ACCURACY", "LatencySketch"]
+__all__ = ["MAPPING", "RELATIVE_ACCURACY", "LatencySketch", "bin_key", "bin_value"]
 
 RELATIVE_ACCURACY = 0.01
 MIN_TRACKED = 1e-9
+MAPPING = "ieee754-linear-6"
+"""Names the mapping in :meth:`LatencySketch.to_dict`, so stored sketches say what their keys mean."""
 
-_GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
-_MULTIPLIER = 1 / math.log(_GAMMA)
-# A bin's representative value: within RELATIVE_ACCURACY of anything in (gamma**(k-1), gamma**k].
-_REPRESENTATIVE = 2 / (1 + _GAMMA)
-_IS_TRACKED = partial(lt, MIN_TRACKED)  # v -> MIN_TRACKED < v, in C; False for NaN
+_SHIFT = 52 - 6  # keep the exponent and 6 mantissa bits
+_DOUBLE = struct.Struct("<d")
+_INT = struct.Struct("<q")
+
+
+def _bits(value: float) -> int:
+    return int(_INT.unpack(_DOUBLE.pack(value))[0])
+
+
+def _float(bits: int) -> float:
+    return float(_DOUBLE.unpack(_INT.pack(bits))[0])
 
 
 def bin_key(value: float) -> int:
-    """Return the bin holding ``value`` (which must be above :data:`MIN_TRACKED`)."""
-    return math.ceil(math.log(value) * _MULTIPLIER)
+    """Return the bin holding ``value`` (a positive, finite float)."""
+    return _bits(value) >> _SHIFT
 
 
 def bin_value(key: int) -> float:
-    """Return the value that stands for every value in bin ``key``."""
-    return float(_GAMMA**key * _REPRESENTATIVE)
+    """Return the value that stands for every value in bin ``key``.
+
+    The bin is ``[low, high)`` with ``high <= low * (1 + 1/64)``; the harmonic
+    mean of its ends is within ``(high - low) / (high + low) <= 1/129`` of any of them.
+    """
+    low, high = _float(key << _SHIFT), _float((key + 1) << _SHIFT)
+    return 2 * low * high / (low + high)
+
+
+_ZERO_KEY = bin_key(MIN_TRACKED)  # keys at or below it count as zero
+_INFINITE_KEY = bin_key(math.inf)  # keys from it up are infinities and NaN
+
+
+def _legacy_key(key: int) -> int:
+    """Return the bin of a key of the logarithmic mapping (gamma = 1.01/0.99) sketches used to store."""
+    gamma = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
+    return bin_key(gamma**key * 2 / (1 + gamma))
 
 
 class LatencySketch:
-    """Count values in logarithmic bins so quantiles are known within 1%.
+    """Count values in bins of at most 1/64 relative width, so quantiles are known within 1%.
 
-    Memory is one ``dict`` entry per occupied bin: about 460 bins span 1 ms to 10 s,
-    whatever the number of values. Two sketches merge exactly (bin counts add).
+    Memory is one ``dict`` entry per occupied bin, whatever the number of values.
+    Two sketches merge exactly (bin counts add).
     """
 
     __slots__ = ("bins", "zero_count")
@@ -59,21 +89,22 @@ class LatencySketch:
 
     def add(self, value: float) -> None:
         """Count one value (seconds, or any positive unit)."""
-        if value > MIN_TRACKED:
-            key = math.ceil(math.log(value) * _MULTIPLIER)
+        key = _bits(value) >> _SHIFT
+        if _ZERO_KEY < key < _INFINITE_KEY:
             bins = self.bins
             bins[key] = bins.get(key, 0) + 1
         else:
             self.zero_count += 1
 
     def add_many(self, values: list[float]) -> None:
-        """Count many values; the per-value work runs in C (``map``, ``Counter``)."""
-        positive = list(filter(_IS_TRACKED, values))
-        self.zero_count += len(values) - len(positive)
-        keys = Counter(map(math.ceil, map(mul, map(math.log, positive), repeat(_MULTIPLIER))))
+        """Count many values; the per-value work runs in C (``array``, ``map``, ``Counter``)."""
+        keys = Counter(map(rshift, array("q", array("d", values).tobytes()), repeat(_SHIFT)))
         bins = self.bins
         for key, count in keys.items():
-            bins[key] = bins.get(key, 0) + count
+            if _ZERO_KEY < key < _INFINITE_KEY:
+                bins[key] = bins.get(key, 0) + count
+            else:
+                self.zero_count += count
 
     def merge(self, other: LatencySketch) -> None:
         """Add every value counted by ``other`` to this sketch."""
@@ -119,7 +150,7 @@ class LatencySketch:
     def cumulative_count(self, upper: float) -> int:
         """Return how many values are at most ``upper``, within the sketch's accuracy.
 
-        The bin that straddles ``upper`` is counted in full, so values up to 2%
+        The bin that straddles ``upper`` is counted in full, so values up to 1.6%
         above ``upper`` may be included.
         """
         if upper <= MIN_TRACKED:
@@ -128,15 +159,32 @@ class LatencySketch:
         return self.zero_count + sum(c for key, c in self.bins.items() if key <= limit)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the sketch as JSON-ready data (bin keys as strings)."""
-        return {"zero_count": self.zero_count, "bins": {str(k): c for k, c in self.bins.items()}}
+        """Return the sketch as JSON-ready data (bin keys as strings, the mapping named)."""
+        return {
+            "mapping": MAPPING,
+            "zero_count": self.zero_count,
+            "bins": {str(k): c for k, c in self.bins.items()},
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LatencySketch:
-        """Rebuild a sketch from :meth:`to_dict` output."""
+        """Rebuild a sketch from :meth:`to_dict` output.
+
+        Data without a ``mapping`` was stored by earlier versions, keyed by the
+        logarithmic mapping: each of its bins moves to the bin of its value.
+        """
         sketch = cls()
         sketch.zero_count = int(data.get("zero_count", 0))
-        sketch.bins = {int(k): int(c) for k, c in dict(data.get("bins", {})).items()}
+        stored = {int(k): int(c) for k, c in dict(data.get("bins", {})).items()}
+        mapping = data.get("mapping")
+        if mapping == MAPPING:
+            sketch.bins = stored
+        elif mapping is None:
+            for key, count in stored.items():
+                new = _legacy_key(key)
+                sketch.bins[new] = sketch.bins.get(new, 0) + count
+        else:
+            raise ValueError(f"latency sketch mapping {mapping!r} is not {MAPPING!r}")
         return sketch
 
     def __repr__(self) -> str:
