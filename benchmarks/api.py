@@ -47,7 +47,7 @@ def build_store(directory: Path, operations: int) -> str:
 
     uri = f"sqlite:///{directory / 'state.db'}"
     store = open_store(uri)
-    writer = StoreWriter(store, id_prefix="op-bench-", now=time.time, retention_days=lambda _: 30)
+    writer = StoreWriter(store, now=time.time, retention_days=lambda _: 30)
     rng = random.Random(7)
     now = time.time()
     start = now - 86400

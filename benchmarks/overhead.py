@@ -218,7 +218,7 @@ def writer_rate(directory: Path, operations: int) -> tuple[float, int]:
     from toolkeeper.store.operations import operation_rows
 
     store = open_store(f"sqlite:///{directory / 'writer.db'}")
-    writer = StoreWriter(store, id_prefix="op-bench-", now=time.time, retention_days=lambda _: 30)
+    writer = StoreWriter(store, now=time.time, retention_days=lambda _: 30)
     now = time.time()
     batch_size = 5000
     batches = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import secrets
 import threading
 from collections.abc import Callable
 from decimal import Decimal
@@ -78,17 +77,14 @@ class Keeper:
             config, store=store, shared=shared, clock=self.clock, flush=self.flush
         )
         self.runtimes = Runtimes(config.get_or_default, self.clock, self.costs.for_tool)
-        id_prefix = f"op-{secrets.token_hex(4)}-"
         self.writer = StoreWriter(
             store,
-            id_prefix=id_prefix,
             now=lambda: self.clock.now().timestamp(),
             retention_days=lambda tool: config.get_or_default(tool).metrics_retention_days,
         )
         self.monitoring = WrapperMonitoring(
             clock=self.clock,
             sink=self.writer,
-            id_prefix=id_prefix,
             circuit_state_provider=self.runtimes.circuit_state,
             latency_objective_provider=self._latency_objective,
         )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
+from toolkeeper.monitor import ids
 from toolkeeper.monitor.records import (
     PLAIN_STATUS,
     OperationStatus,
@@ -50,9 +52,10 @@ def test_materialize_builds_a_record_from_a_fast_path_tuple() -> None:
         26, end, "openai", "chat", "fallback", 2.5, 0.01, 10, 5, {"q": 1}, None,
         {"fallback_name": "local", "user_id": "u1"}, "gpt-4o",
     )  # fmt: skip
-    record = materialize(raw, "op-x-")
+    record = materialize(raw)
     assert record.labels == {"model": "gpt-4o"}
-    assert record.operation_id == "op-x-1a"
+    assert record.operation_id == f"{ids.prefix()}1a"
+    assert re.fullmatch(r"op-[0-9a-f]{8}-1a", record.operation_id)
     assert record.status is OperationStatus.FALLBACK
     assert record.fallback_used
     assert record.fallback_name == "local"
@@ -70,6 +73,6 @@ def test_lifecycle_records_round_trip_through_raw_tuples() -> None:
         duration_ms=0.0, status=OperationStatus.ERROR, error_message="boom",
     )  # fmt: skip
     raw = raw_from_record(1, record)
-    assert materialize(raw, "ignored-") is record
+    assert materialize(raw) is record
     assert start_ts(raw) == start.timestamp()
     assert raw[4] == "error"

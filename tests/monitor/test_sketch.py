@@ -82,7 +82,7 @@ def test_every_bin_is_narrow_enough_for_one_percent() -> None:
 
 
 def test_sketches_stored_with_the_logarithmic_mapping_are_read_within_accuracy() -> None:
-    """A sketch stored by an earlier version (log-mapped keys, no mapping name) still reads right."""
+    """A sketch stored by an earlier version (log-mapped keys, no mapping name) reads right."""
     reference = DDSketch(relative_accuracy=RELATIVE_ACCURACY)
     rng = random.Random(11)
     values = [rng.lognormvariate(-4, 1.5) for _ in range(2000)]

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from toolkeeper._errors import DuplicateOperationError, MonitoringError, UnknownOperationError
+from toolkeeper.monitor.ids import next_seq
 from toolkeeper.monitor.performance import PerformanceMonitor
 from toolkeeper.monitor.records import (
     FAILURE_STATUSES,
@@ -186,7 +187,7 @@ class WrapperMonitoring(PerformanceMonitor):
             record.fallback_duration_ms = max(ended - entry.fallback_started, 0.0) * 1000.0
         if record.status is OperationStatus.STARTED:
             record.status = OperationStatus.CANCELLED
-        self._submit(raw_from_record(next(self._seq), record))
+        self._submit(raw_from_record(next_seq(), record))
         return record
 
     def active_operation_counts(self) -> dict[str, int]:

@@ -7,18 +7,17 @@ aggregates (see :mod:`toolkeeper.monitor.aggregates`) after folding what is queu
 
 from __future__ import annotations
 
-import itertools
-import os
 import time
 from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from toolkeeper._clock import Clock, SystemClock
 from toolkeeper.monitor import reports
 from toolkeeper.monitor.aggregates import TOTAL_WINDOW, WINDOWS, Aggregates
 from toolkeeper.monitor.buckets import Bucket, WindowStats
+from toolkeeper.monitor.ids import next_seq
 from toolkeeper.monitor.pipeline import RecordPipeline, Sink
 from toolkeeper.monitor.records import (
     PLAIN_STATUS,
@@ -36,7 +35,7 @@ from toolkeeper.monitor.sketch import LatencySketch
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["PerformanceMonitor"]
+__all__ = ["HotPath", "PerformanceMonitor"]
 
 
 def _none(_: str) -> None:
@@ -48,6 +47,23 @@ def epoch(moment: datetime, name: str) -> float:
     if moment.tzinfo is None:
         raise ValueError(f"{name}={moment.isoformat()!r} has no time zone; pass an aware datetime")
     return moment.timestamp()
+
+
+class HotPath(NamedTuple):
+    """What a recorder inlined into a wrapper needs to queue a raw record itself.
+
+    It appends a tuple laid out as in :mod:`toolkeeper.monitor.records` (plain
+    status value, a sequence number from :func:`~toolkeeper.monitor.ids.next_seq`,
+    ``now_s()`` as the end),
+    then calls ``relieve()`` once ``len(pending) >= drain_threshold``: the same
+    steps as :meth:`PerformanceMonitor.record`, without its checks and keywords.
+    """
+
+    append: Callable[[RawRecord], None]
+    pending: Collection[RawRecord]
+    drain_threshold: int
+    relieve: Callable[[], None]
+    now_s: Callable[[], float]
 
 
 class PerformanceMonitor:
@@ -78,7 +94,6 @@ class PerformanceMonitor:
         circuit_state_provider: Callable[[str], str | None] = _none,
         latency_objective_provider: Callable[[str], float | None] = _none,
         budget_burn_provider: Callable[[str], float | None] = _none,
-        id_prefix: str | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         # time.time is a C call; any other clock goes through its now().
@@ -86,11 +101,8 @@ class PerformanceMonitor:
         self._now_s: Callable[[], float] = (
             time.time if type(self.clock) is SystemClock else lambda: clock_now().timestamp()
         )
-        self._seq = itertools.count(1)
-        self._id_prefix = id_prefix or f"op-{os.urandom(4).hex()}-"
         self._pipeline = RecordPipeline(
             Aggregates(max_operations_per_tool=max_operations_per_tool),
-            id_prefix=self._id_prefix,
             sink=sink,
             sink_queue_size=sink_queue_size,
             sink_batch_size=sink_batch_size,
@@ -105,6 +117,13 @@ class PerformanceMonitor:
         self.budget_burn_provider = budget_burn_provider
         self.created_at = self.clock.now()
 
+    def hot_path(self) -> HotPath:
+        """Return what a wrapper needs to queue records without calling :meth:`record`."""
+        return HotPath(
+            self._pending.append, self._pending, self._drain_threshold, self._pipeline.relieve,
+            self._now_s,
+        )  # fmt: skip
+
     def record(
         self,
         wrapper_name: str,
@@ -118,12 +137,16 @@ class PerformanceMonitor:
         custom_metrics: dict[str, Any] | None = None,
         error_message: str | None = None,
         model: str | None = None,
+        seq: int | None = None,
         **details: Unpack[OperationDetails],
     ) -> None:
         """Record one finished operation that ended now and took ``duration_s`` seconds.
 
         ``cost`` is US dollars; ``model`` names the model that served the call
-        (recorded as the ``model`` label); ``details`` are the optional fields of
+        (recorded as the ``model`` label); ``seq`` is the sequence number the
+        operation took from :func:`toolkeeper.monitor.ids.next_seq` when it
+        started (its id derives from it; one is taken now when it is ``None``);
+        ``details`` are the optional fields of
         :class:`OperationDetails` (ids, error code, fallback, quality score,
         labels). Type checkers reject other names; at run time they are ignored,
         because checking them would add about 100 ns to every call. The dicts are
@@ -139,9 +162,9 @@ class PerformanceMonitor:
         pending = self._pending
         # One flat tuple, in the order of the index constants in records.py.
         pending.append((
-            next(self._seq), self._now_s(), wrapper_name, operation_type, plain, duration_s,
-            cost, input_tokens, output_tokens, custom_metrics, error_message, details or None,
-            model,
+            next_seq() if seq is None else seq, self._now_s(), wrapper_name, operation_type,
+            plain, duration_s, cost, input_tokens, output_tokens, custom_metrics, error_message,
+            details or None, model,
         ))  # fmt: skip
         if len(pending) >= self._drain_threshold:
             self._pipeline.relieve()
@@ -321,7 +344,7 @@ class PerformanceMonitor:
         raws = [r for r in self._pipeline.recent() if wrapper_name in (None, r[TOOL])]
         if limit is not None:
             raws = raws[-limit:] if limit > 0 else []
-        return [materialize(raw, self._id_prefix) for raw in raws]
+        return [materialize(raw) for raw in raws]
 
     def export_metrics(
         self,
@@ -337,7 +360,7 @@ class PerformanceMonitor:
         low = epoch(start_time, "start_time") if start_time is not None else float("-inf")
         high = epoch(end_time, "end_time") if end_time is not None else float("inf")
         return [
-            materialize(raw, self._id_prefix).to_dict()
+            materialize(raw).to_dict()
             for raw in self._pipeline.recent()
             if (wrapper_name is None or raw[TOOL] == wrapper_name) and low <= start_ts(raw) <= high
         ]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from toolkeeper.monitor import ids
 from toolkeeper.monitor.aggregates import OTHER_OPERATION
 from toolkeeper.monitor.buckets import Bucket
 from toolkeeper.monitor.performance import PerformanceMonitor
@@ -82,14 +83,12 @@ class StoreWriter:
         self,
         store: Store,
         *,
-        id_prefix: str,
         now: Callable[[], float],
         retention_days: Callable[[str], int],
         max_operations_per_tool: int = 100,
     ) -> None:
         self.store = store
         self.writer = f"w-{secrets.token_hex(8)}"
-        self._id_prefix = id_prefix
         self._now = now
         self._retention_days = retention_days
         self._max_operations = max_operations_per_tool
@@ -103,7 +102,8 @@ class StoreWriter:
 
     def __call__(self, raws: list[RawRecord]) -> None:
         """Append ``raws`` to the operations log and refresh the rollups they touch."""
-        rows = [self._row(raw) for raw in raws]
+        prefix = ids.prefix()
+        rows = [self._row(raw, prefix) for raw in raws]
         touched = self._accumulate(raws)
         now = self._now()
         write_batch(self.store, rows, [self._rollup(key) for key in touched], now)
@@ -122,21 +122,21 @@ class StoreWriter:
             deleted += prune_rollups(self.store, resolution, now - keep)
         return deleted
 
-    def _row(self, raw: RawRecord) -> tuple[Any, ...]:
+    def _row(self, raw: RawRecord, prefix: str) -> tuple[Any, ...]:
         details = raw[DETAILS]
         model = raw[MODEL]
         extra: dict[str, Any] | None = None
         labels: dict[str, str] | None = None
         error_code = None
         if details is None:
-            operation_id = f"{self._id_prefix}{raw[SEQ]:x}"
+            operation_id = f"{prefix}{raw[SEQ]:x}"
         elif isinstance(details, WrapperOperationMetrics):
             operation_id = details.operation_id
             extra = {name: getattr(details, name) for name in _DETAIL_FIELDS}
             extra["start_ts"] = details.start_time.timestamp()
             labels = details.labels or None
         else:
-            operation_id = details.get("operation_id") or f"{self._id_prefix}{raw[SEQ]:x}"
+            operation_id = details.get("operation_id") or f"{prefix}{raw[SEQ]:x}"
             extra = {name: details[name] for name in _DETAIL_FIELDS if name in details}
             labels = details.get("labels") or None
         if extra:

@@ -66,7 +66,6 @@ class RecordPipeline:
         self,
         aggregates: Aggregates,
         *,
-        id_prefix: str,
         sink: Sink | None = None,
         sink_queue_size: int = 100_000,
         sink_batch_size: int = 5_000,
@@ -91,7 +90,6 @@ class RecordPipeline:
         self.lock = threading.Lock()
         self.drain_threshold = drain_threshold
         self._hard_limit = 4 * drain_threshold
-        self._id_prefix = id_prefix
         self._sink = sink
         self._writer_share = writer_share
         self._sink_takes_raw = bool(getattr(sink, "takes_raw_records", False))
@@ -188,7 +186,7 @@ class RecordPipeline:
                 raws = [popleft() for _ in range(size)]
                 records: list[Any] = (
                     raws if self._sink_takes_raw
-                    else [materialize(raw, self._id_prefix) for raw in raws]
+                    else [materialize(raw) for raw in raws]
                 )  # fmt: skip
                 try:
                     sink(records)

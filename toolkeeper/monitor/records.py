@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypedDict
 
+from toolkeeper.monitor import ids
+
 __all__ = ["OperationDetails", "OperationStatus", "WrapperOperationMetrics"]
 
 
@@ -110,7 +112,7 @@ _STATUS_BY_VALUE = {status.value: status for status in OperationStatus}
 # Kept short and free of enum members on purpose: the garbage collector scans every
 # new tuple once and untracks it when it holds only atoms, and that scan costs in
 # proportion to the tuple's length (measured: 23 fields cost twice what 12 do).
-SEQ = 0  # int, unique per monitor; names the operation when the caller gave no id
+SEQ = 0  # int from ids.next_seq, unique in the process; names the operation (see ids)
 END_TS = 1  # float, epoch seconds (UTC) when the operation finished
 TOOL = 2
 OPERATION = 3
@@ -157,8 +159,8 @@ def start_ts(raw: RawRecord) -> float:
     return end - duration
 
 
-def materialize(raw: RawRecord, id_prefix: str) -> WrapperOperationMetrics:
-    """Return the full record for a raw tuple; ids default to ``id_prefix`` + the hex sequence.
+def materialize(raw: RawRecord) -> WrapperOperationMetrics:
+    """Return the full record for a raw tuple; its id derives from its sequence number.
 
     Costs 1-2 us a record, so the hot path never calls it: exports and the sink do.
     The custom-metrics and labels dicts are the caller's, not copies.
@@ -170,7 +172,7 @@ def materialize(raw: RawRecord, id_prefix: str) -> WrapperOperationMetrics:
     duration = raw[DURATION_S]
     status = _STATUS_BY_VALUE[raw[STATUS]]
     record = WrapperOperationMetrics(
-        operation_id=f"{id_prefix}{raw[SEQ]:x}",
+        operation_id=ids.operation_id(raw[SEQ]),
         wrapper_name=raw[TOOL],
         operation_type=raw[OPERATION],
         start_time=datetime.fromtimestamp(end - duration, UTC),

@@ -34,7 +34,7 @@ __all__ = ["MAPPING", "RELATIVE_ACCURACY", "LatencySketch", "bin_key", "bin_valu
 RELATIVE_ACCURACY = 0.01
 MIN_TRACKED = 1e-9
 MAPPING = "ieee754-linear-6"
-"""Names the mapping in :meth:`LatencySketch.to_dict`, so stored sketches say what their keys mean."""
+"""Named in :meth:`LatencySketch.to_dict`, so a stored sketch says what its keys mean."""
 
 _SHIFT = 52 - 6  # keep the exponent and 6 mantissa bits
 _DOUBLE = struct.Struct("<d")
@@ -69,7 +69,7 @@ _INFINITE_KEY = bin_key(math.inf)  # keys from it up are infinities and NaN
 
 
 def _legacy_key(key: int) -> int:
-    """Return the bin of a key of the logarithmic mapping (gamma = 1.01/0.99) sketches used to store."""
+    """Return the bin of a key of the logarithmic mapping (gamma 1.01/0.99) used before."""
     gamma = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
     return bin_key(gamma**key * 2 / (1 + gamma))
 

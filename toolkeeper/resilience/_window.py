@@ -27,20 +27,18 @@ class CallWindow:
     """
 
     __slots__ = ("_bad", "_bad_total", "_base", "_reads", "_successes", "count", "failures",
-                 "size", "slow")  # fmt: skip
+                 "size", "slow", "success")  # fmt: skip
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._successes = itertools.count()
+        #: Count one successful call; lock-free (a C method: this is on every call's path).
+        self.success = self._successes.__next__
         self._reads = 0
         self._bad: deque[tuple[int, int]] = deque()
         self._bad_total = 0
         self._base = 0
         self.count = self.failures = self.slow = 0
-
-    def success(self) -> None:
-        """Count one successful call; lock-free."""
-        next(self._successes)
 
     def _total(self) -> int:
         # Reading the counter advances it: remember how many reads to take off.

@@ -73,6 +73,10 @@ class CircuitBreaker:
         self._probes_admitted = 0
         self._probes_succeeded = 0
         self._window = CallWindow(policy.window_size)
+        #: The epoch while the circuit is closed, -1 otherwise: one read admits a call.
+        self.closed_epoch = 0
+        #: Count a fast success of a closed circuit, lock-free (the window is never replaced).
+        self.count_success = self._window.success
 
     @property
     def policy(self) -> ResiliencePolicy:
@@ -92,8 +96,8 @@ class CircuitBreaker:
 
     def before_call(self) -> int:
         """Admit a call and return its ticket, or raise :class:`CircuitOpenError`."""
-        epoch = self._epoch  # read before the state: a transition in between stales the ticket
-        if self._state is CircuitState.CLOSED:
+        epoch = self.closed_epoch
+        if epoch >= 0:
             return epoch
         with self._lock:
             transition = self._advance()
@@ -116,10 +120,10 @@ class CircuitBreaker:
 
         A fast success in a closed circuit, the common case, takes no lock.
         """
-        if ticket == self._epoch and self._state is CircuitState.CLOSED:
+        if ticket == self.closed_epoch:
             slow_after = self._policy.slow_call_seconds
             if slow_after is None or duration_s < slow_after:
-                self._window.success()
+                self.count_success()
                 return
         self._record(ticket, False, duration_s)
 
@@ -234,9 +238,10 @@ class CircuitBreaker:
             failure_rate=self._window.failure_rate(),
             slow_call_rate=self._window.slow_call_rate(),
         )
-        # State first, then epoch: the lock-free read in before_call relies on this order.
+        # A ticket read lock-free before this line is stale after it: results it brings are ignored.
         self._state = new
         self._epoch += 1
+        self.closed_epoch = self._epoch if new is CircuitState.CLOSED else -1
         self._probes_admitted = self._probes_succeeded = 0  # counted afresh in each half-open
         if new is CircuitState.OPEN:
             self._opened_at = self._clock.monotonic()

@@ -60,12 +60,14 @@ def usage_of(value: Any) -> tuple[int, int, float, str | None]:
 
     Reads ``usage.prompt_tokens``/``completion_tokens`` (or ``input_tokens``/
     ``output_tokens``), the ``usage.cost`` some gateways add, and ``model``;
-    zeros and ``None`` when the value carries none of them.
+    zeros and ``None`` when the value carries none of them. Dicts (JSON bodies)
+    and objects (SDK responses) alike.
     """
     if isinstance(value, dict):
-        usage, model = value.get("usage"), value.get("model")
+        usage = value.get("usage")
         if not isinstance(usage, dict):
             return 0, 0, 0.0, None
+        model = value.get("model")
         prompt = usage.get("prompt_tokens") or usage.get("input_tokens") or 0
         completion = usage.get("completion_tokens") or usage.get("output_tokens") or 0
         cost = usage.get("cost") or 0.0
@@ -76,8 +78,10 @@ def usage_of(value: Any) -> tuple[int, int, float, str | None]:
         prompt = getattr(usage, "prompt_tokens", None) or getattr(usage, "input_tokens", 0)
         completion = getattr(usage, "completion_tokens", None) or getattr(usage, "output_tokens", 0)
         cost = getattr(usage, "cost", None) or 0.0
-    model = model if isinstance(model, str) else None
-    return int(prompt or 0), int(completion or 0), float(cost), model
+    # JSON numbers arrive as int and float already: convert only what is not.
+    if type(prompt) is not int or type(completion) is not int or type(cost) is not float:
+        prompt, completion, cost = int(prompt or 0), int(completion or 0), float(cost)
+    return prompt, completion, cost, model if type(model) is str else None
 
 
 def measure(runtime: ToolRuntime, value: Any) -> Measured:
@@ -111,14 +115,15 @@ def record_outcome(
     duration_s: float,
     *,
     measured: Measured,
+    seq: int,
     parent_id: str | None,
-    operation_id: str | None,
     labels: dict[str, str] | None,
 ) -> None:
     """Record a call that returned a value, from the primary or from a fallback.
 
-    ``measured`` is the value's usage and cost (see :func:`measure`); attempts
-    beyond the first are recorded as the ``retries`` metric.
+    ``measured`` is the value's usage and cost (see :func:`measure`); ``seq``
+    the sequence number the call took when it started; attempts beyond the
+    first are recorded as the ``retries`` metric.
     """
     input_tokens, output_tokens, cost, model, unpriced = measured
     retries = {"retries": outcome.attempts - 1} if outcome.attempts > 1 else None
@@ -126,7 +131,7 @@ def record_outcome(
         monitor.record(
             runtime.name, operation, SUCCESS, duration_s, cost=cost, input_tokens=input_tokens,
             output_tokens=output_tokens, model=model, parent_id=parent_id, custom_metrics=retries,
-            operation_id=operation_id, labels=labels, unpriced=unpriced or None,
+            seq=seq, labels=labels, unpriced=unpriced or None,
         )  # fmt: skip
         return
     error = outcome.error
@@ -136,7 +141,7 @@ def record_outcome(
         fallback_reason=_fallback_reason(error), custom_metrics=retries,
         original_error=None if error is None else describe(error, runtime),
         error_code=None if error is None else error_code(error),
-        parent_id=parent_id, operation_id=operation_id, labels=labels, unpriced=unpriced or None,
+        parent_id=parent_id, seq=seq, labels=labels, unpriced=unpriced or None,
     )  # fmt: skip
 
 
@@ -155,13 +160,13 @@ def record_failure(
     error: BaseException,
     duration_s: float,
     *,
+    seq: int,
     parent_id: str | None,
-    operation_id: str | None,
     labels: dict[str, str] | None,
 ) -> None:
     """Record a call that raised: cancelled, timed out, or failed."""
     monitor.record(
         runtime.name, operation, status_of(error), duration_s,
         error_message=describe(error, runtime), error_code=error_code(error),
-        parent_id=parent_id, operation_id=operation_id, labels=labels,
+        parent_id=parent_id, seq=seq, labels=labels,
     )  # fmt: skip

@@ -13,17 +13,19 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Sequence
+from contextvars import Token
 from decimal import Decimal
 from time import perf_counter
 from typing import Any, TypeVar
 
 from toolkeeper._clock import Clock
-from toolkeeper._errors import CircuitOpenError, ToolCallError
+from toolkeeper._errors import ToolCallError
 from toolkeeper.costs.guard import Reservation
-from toolkeeper.monitor import OperationStatus, PerformanceMonitor
+from toolkeeper.monitor import PerformanceMonitor
+from toolkeeper.monitor.ids import next_seq, operation_id
 from toolkeeper.resilience import CallOutcome, Fallback, ResiliencePolicy, acall, call
 from toolkeeper.wrap.calls import measure, record_failure, record_outcome, usage_of
-from toolkeeper.wrap.context import Frame, current
+from toolkeeper.wrap.context import current
 from toolkeeper.wrap.guarded import acall_guarded, call_guarded
 from toolkeeper.wrap.runtime import Runtimes, ToolRuntime
 
@@ -32,7 +34,6 @@ __all__ = ["FallbackSpec", "ToolWrapping"]
 F = TypeVar("F", bound=Callable[..., Any])
 FallbackSpec = Callable[..., Any] | str | Sequence[Callable[..., Any] | str] | None
 _ONE_ATTEMPT = ResiliencePolicy(max_attempts=1)
-SUCCESS = OperationStatus.SUCCESS
 
 
 class ToolWrapping:
@@ -83,9 +84,9 @@ class ToolWrapping:
             ]
         return self._fallbacks
 
-    def begin(self) -> tuple[ToolRuntime, Frame | None, Frame]:
-        """Read the runtime and the parent operation; return them with this call's frame."""
-        return self.runtimes.get(self.tool), current.get(), Frame(self.tool, self.operation)
+    def begin(self) -> tuple[ToolRuntime, int | None, int]:
+        """Return the runtime, the parent operation's and this call's sequence numbers."""
+        return self.runtimes.get(self.tool), current.get(), next_seq()
 
     def target(self, fn: Callable[..., Any], runtime: ToolRuntime) -> tuple[Any, ...]:
         """Return (function, policy, breaker) for this call; a disabled tool skips the primary."""
@@ -103,8 +104,8 @@ class ToolWrapping:
     def succeeded(
         self,
         runtime: ToolRuntime,
-        parent: Frame | None,
-        frame: Frame,
+        parent: int | None,
+        seq: int,
         outcome: CallOutcome,
         started: float,
         *,
@@ -126,7 +127,7 @@ class ToolWrapping:
         if runtime.config.monitoring_enabled:
             record_outcome(
                 self.monitor, runtime, self.operation, outcome, duration, measured=measured,
-                parent_id=parent.id if parent else None, operation_id=frame.id_if_made,
+                seq=seq, parent_id=None if parent is None else operation_id(parent),
                 labels=self.labels,
             )  # fmt: skip
         if reservation is not None and runtime.costs is not None:
@@ -136,8 +137,8 @@ class ToolWrapping:
     def failed(
         self,
         runtime: ToolRuntime,
-        parent: Frame | None,
-        frame: Frame,
+        parent: int | None,
+        seq: int,
         error: BaseException,
         started: float,
     ) -> None:
@@ -145,7 +146,7 @@ class ToolWrapping:
         if runtime.config.monitoring_enabled:
             record_failure(
                 self.monitor, runtime, self.operation, error, perf_counter() - started,
-                parent_id=parent.id if parent else None, operation_id=frame.id_if_made,
+                seq=seq, parent_id=None if parent is None else operation_id(parent),
                 labels=self.labels,
             )  # fmt: skip
 
@@ -153,15 +154,24 @@ class ToolWrapping:
         """Return ``fn`` wrapped; coroutine functions get an async wrapper."""
         if inspect.iscoroutinefunction(fn):
             return self._wrap_async(fn)
-        # The sync wrapper is the hot path. With no timeout to enforce, the first
-        # attempt runs inline under the breaker (lock-free while it is closed); the
-        # executor takes over only for a refusal, a failure, or a disabled tool.
+        # The sync wrapper is the hot path. For a tool whose runtime is `fast` (monitored,
+        # no timeout thread, no budget or rate limit) and whose circuit is closed, the first
+        # attempt runs inline and a success is recorded right here: the breaker's lock-free
+        # count, then one tuple queued the way PerformanceMonitor.record queues it (see
+        # HotPath). Everything else takes `general`, and a failure continues in `resume`.
         tool, operation, labels, clock = self.tool, self.operation, self.labels, self.clock
-        runtimes_get, record = self.runtimes.get, self.monitor.record
+        runtimes_get = self.runtimes.get
+        append, pending, threshold, relieve, now_s = self.monitor.hot_path()
         get_current, set_current, reset_current = current.get, current.set, current.reset
+        # Never changed after this: every record of this function shares it.
+        shared_details: dict[str, Any] | None = {"labels": labels} if labels else None
 
-        def slow_path(runtime: ToolRuntime, args: Any, kwargs: Any,
-                      first_failure: tuple[Exception, int, float] | None) -> CallOutcome:
+        def resume(
+            runtime: ToolRuntime,
+            args: Any,
+            kwargs: Any,
+            first_failure: tuple[Exception, int, float] | None,
+        ) -> CallOutcome:
             target, policy, breaker = self.target(fn, runtime)
             return call(
                 target, *args, policy=policy, breaker=breaker,
@@ -169,65 +179,95 @@ class ToolWrapping:
                 first_failure=first_failure, **kwargs,
             )  # fmt: skip
 
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:  # noqa: PLR0912 - inlined hot path
-            runtime = runtimes_get(tool)
+        def general(runtime: ToolRuntime, args: Any, kwargs: Any) -> Any:
             if runtime.guarded:
                 return call_guarded(self, fn, runtime, args, kwargs)
-            parent = get_current()
-            outcome: CallOutcome | None
-            frame = Frame(tool, operation)
-            token = set_current(frame)
+            parent, seq = get_current(), next_seq()
+            token = set_current(seq)
             started = perf_counter()
             try:
-                if runtime.inline:
-                    breaker = runtime.breaker
-                    try:
-                        ticket = breaker.before_call()
-                    except CircuitOpenError:
-                        outcome = slow_path(runtime, args, kwargs, None)
-                    else:
-                        try:
-                            value = fn(*args, **kwargs)
-                        except Exception as first:  # noqa: BLE001 - handed to retries and fallbacks
-                            failure = (first, ticket, perf_counter() - started)
-                            outcome = slow_path(runtime, args, kwargs, failure)
-                        else:
-                            breaker.record_success(ticket, perf_counter() - started)
-                            outcome = None
-                else:
-                    outcome = slow_path(runtime, args, kwargs, None)
+                outcome = resume(runtime, args, kwargs, None)
             except BaseException as error:
-                self.failed(runtime, parent, frame, error, started)
+                self.failed(runtime, parent, seq, error, started)
                 raise
             finally:
                 reset_current(token)
-            if outcome is not None:
-                return self.succeeded(runtime, parent, frame, outcome, started)
-            if not runtime.monitoring_enabled:
-                return value
-            if parent is not None or frame.id_if_made is not None:
-                return self.succeeded(
-                    runtime, parent, frame, CallOutcome(value=value, attempts=1), started
-                )
+            return self.succeeded(runtime, parent, seq, outcome, started)
+
+        def recover(  # noqa: PLR0917 - the fast path's state, handed over whole
+            runtime: ToolRuntime, args: Any, kwargs: Any, parent: int | None, seq: int,
+            token: Token[int | None], ticket: int, started: float, error: BaseException,
+        ) -> Any:  # fmt: skip
+            # The first attempt raised: retries and fallbacks run as the same operation.
+            if not isinstance(error, Exception):  # cancelled or interrupted: recorded, not retried
+                reset_current(token)
+                self.failed(runtime, parent, seq, error, started)
+                raise error
+            try:
+                outcome = resume(runtime, args, kwargs, (error, ticket, perf_counter() - started))
+            except BaseException as final:
+                self.failed(runtime, parent, seq, final, started)
+                raise
+            finally:
+                reset_current(token)
+            return self.succeeded(runtime, parent, seq, outcome, started)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            runtime = runtimes_get(tool)
+            breaker = runtime.breaker
+            ticket = breaker.closed_epoch
+            if ticket < 0 or not runtime.fast:
+                return general(runtime, args, kwargs)
+            parent = get_current()
+            seq = next_seq()
+            token = set_current(seq)
+            started = perf_counter()
+            try:
+                value = fn(*args, **kwargs)
+            except BaseException as error:  # noqa: BLE001 - recover() re-raises what it cannot handle
+                return recover(runtime, args, kwargs, parent, seq, token, ticket, started, error)
+            reset_current(token)
             duration = perf_counter() - started
-            if runtime.track_usage and value is not None:
-                input_tokens, output_tokens, cost, model = usage_of(value)
-                if not cost and model is not None and runtime.costs is not None:
-                    # Usage without a cost: price it from the catalog, off this fast path.
-                    outcome = CallOutcome(value=value, attempts=1)
-                    return self.succeeded(runtime, parent, frame, outcome, started)
-                if labels is None:
-                    record(tool, operation, SUCCESS, duration, cost=cost,
-                           input_tokens=input_tokens, output_tokens=output_tokens, model=model)
-                else:
-                    record(tool, operation, SUCCESS, duration, cost=cost,
-                           input_tokens=input_tokens, output_tokens=output_tokens, model=model,
-                           labels=labels)  # fmt: skip
-            elif labels is None:
-                record(tool, operation, SUCCESS, duration)
+            if duration < runtime.slow_call_seconds and breaker.closed_epoch == ticket:
+                breaker.count_success()
             else:
-                record(tool, operation, SUCCESS, duration, labels=labels)
+                breaker.record_success(ticket, duration)
+            if type(value) is dict:
+                # usage_of's reading of a JSON body, inlined: this is every call's path.
+                usage, model = value.get("usage"), value.get("model")
+                if type(usage) is dict and type(model) is str:
+                    input_tokens = usage.get("prompt_tokens") or usage.get("input_tokens") or 0
+                    output_tokens = (
+                        usage.get("completion_tokens") or usage.get("output_tokens") or 0
+                    )
+                    cost = usage.get("cost") or 0.0
+                    if (
+                        type(input_tokens) is not int
+                        or type(output_tokens) is not int
+                        or type(cost) is not float
+                    ):
+                        input_tokens, output_tokens, cost, model = usage_of(value)
+                else:
+                    input_tokens, output_tokens, cost, model = usage_of(value)
+            elif value is not None:
+                input_tokens, output_tokens, cost, model = usage_of(value)
+            else:
+                input_tokens = output_tokens = 0
+                cost, model = 0.0, None
+            if not cost and model is not None and runtime.costs is not None:
+                # Usage without a cost: priced from the catalog, off this fast path.
+                outcome = CallOutcome(value=value, attempts=1)
+                return self.succeeded(runtime, parent, seq, outcome, started)
+            append((
+                seq, now_s(), tool, operation, "success", duration, cost, input_tokens,
+                output_tokens, None, None,
+                shared_details if parent is None
+                else {"parent_id": operation_id(parent), "labels": labels},
+                model,
+            ))  # fmt: skip
+            if len(pending) >= threshold:
+                relieve()
             return value
 
         return wrapper  # type: ignore[return-value]
@@ -237,13 +277,13 @@ class ToolWrapping:
 
         @functools.wraps(fn)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            runtime, parent, frame = self.begin()
+            runtime, parent, seq = self.begin()
             if runtime.guarded:
                 return await acall_guarded(self, fn, runtime, args, kwargs)
             target, policy, breaker = self.target(fn, runtime)
             if policy is runtime.sync_policy:
                 policy = runtime.async_policy
-            token = current.set(frame)
+            token = current.set(seq)
             started = perf_counter()
             try:
                 outcome = await acall(
@@ -251,10 +291,10 @@ class ToolWrapping:
                     fallbacks=self.fallbacks(runtime), clock=self.clock, tool=tool, **kwargs,
                 )  # fmt: skip
             except BaseException as error:
-                self.failed(runtime, parent, frame, error, started)
+                self.failed(runtime, parent, seq, error, started)
                 raise
             finally:
                 current.reset(token)
-            return self.succeeded(runtime, parent, frame, outcome, started)
+            return self.succeeded(runtime, parent, seq, outcome, started)
 
         return wrapper  # type: ignore[return-value]

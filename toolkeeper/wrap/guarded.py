@@ -23,7 +23,7 @@ from toolkeeper._errors import BudgetExceeded
 from toolkeeper.costs.guard import Reservation
 from toolkeeper.resilience import CallOutcome, acall, call
 from toolkeeper.resilience.fallback import FallbackFailure, arun_fallbacks, run_fallbacks
-from toolkeeper.wrap.context import Frame, current
+from toolkeeper.wrap.context import current
 from toolkeeper.wrap.runtime import ToolRuntime
 
 if TYPE_CHECKING:
@@ -42,9 +42,8 @@ def call_guarded(
     """Admit, call (or fall back), record and settle one sync call."""
     costs = runtime.costs
     assert costs is not None, "a guarded runtime has costs"
-    parent = current.get()
-    frame = Frame(wrapping.tool, wrapping.operation)
-    token = current.set(frame)
+    _, parent, seq = wrapping.begin()
+    token = current.set(seq)
     started = perf_counter()
     reservation: Reservation | None = None
     try:
@@ -66,11 +65,11 @@ def call_guarded(
             )  # fmt: skip
     except BaseException as error:
         costs.release(reservation)
-        wrapping.failed(runtime, parent, frame, error, started)
+        wrapping.failed(runtime, parent, seq, error, started)
         raise
     finally:
         current.reset(token)
-    return wrapping.succeeded(runtime, parent, frame, outcome, started, reservation=reservation)
+    return wrapping.succeeded(runtime, parent, seq, outcome, started, reservation=reservation)
 
 
 async def acall_guarded(
@@ -87,9 +86,8 @@ async def acall_guarded(
     """
     costs = runtime.costs
     assert costs is not None, "a guarded runtime has costs"
-    parent = current.get()
-    frame = Frame(wrapping.tool, wrapping.operation)
-    token = current.set(frame)
+    _, parent, seq = wrapping.begin()
+    token = current.set(seq)
     started = perf_counter()
     reservation: Reservation | None = None
     outcome: CallOutcome
@@ -114,11 +112,11 @@ async def acall_guarded(
             )  # fmt: skip
     except BaseException as error:
         costs.release(reservation)
-        wrapping.failed(runtime, parent, frame, error, started)
+        wrapping.failed(runtime, parent, seq, error, started)
         raise
     finally:
         current.reset(token)
-    return wrapping.succeeded(runtime, parent, frame, outcome, started, reservation=reservation)
+    return wrapping.succeeded(runtime, parent, seq, outcome, started, reservation=reservation)
 
 
 def _over_budget(tool: str, reservation: Reservation) -> FallbackFailure:

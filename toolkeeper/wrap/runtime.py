@@ -8,6 +8,7 @@ of recent calls is not lost.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,7 +56,9 @@ class ToolRuntime:
     (the tool is enabled and no timeout needs a worker thread). ``costs``
     prices the tool's responses; ``guarded`` says a budget or a rate limit
     applies, so each call is admitted before and settled after: when it is
-    false the call pays nothing for them.
+    false the call pays nothing for them. ``fast`` says a sync call may take the
+    decorator's fast path (inline, monitored, usage tracked, not guarded);
+    ``slow_call_seconds`` is the breaker's slow-call threshold, infinite when unset.
     """
 
     name: str
@@ -70,6 +73,8 @@ class ToolRuntime:
     track_usage: bool = True
     costs: CallCosts | None = None
     guarded: bool = False
+    fast: bool = False
+    slow_call_seconds: float = math.inf
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every secret of the tool replaced by its masked form."""
@@ -144,12 +149,16 @@ class Runtimes:
                 self._breakers[name] = breaker
             else:
                 breaker.update_policy(sync_policy)
+            inline = config.enabled and sync_policy.timeout_seconds is None
+            track_usage = bool(getattr(config, "cost_tracking_enabled", True))
+            guarded = costs is not None and costs.guarded
+            slow_after = sync_policy.slow_call_seconds
             runtime = ToolRuntime(
                 name, config, sync_policy, async_policy, breaker, _secrets_of(config),
-                inline=config.enabled and sync_policy.timeout_seconds is None,
-                monitoring_enabled=config.monitoring_enabled,
-                track_usage=bool(getattr(config, "cost_tracking_enabled", True)),
-                costs=costs, guarded=costs is not None and costs.guarded,
+                inline=inline, monitoring_enabled=config.monitoring_enabled,
+                track_usage=track_usage, costs=costs, guarded=guarded,
+                fast=inline and config.monitoring_enabled and track_usage and not guarded,
+                slow_call_seconds=math.inf if slow_after is None else slow_after,
             )  # fmt: skip
             self._runtimes[name] = runtime
             return runtime

@@ -26,8 +26,9 @@ from toolkeeper.costs.guard import Reservation
 from toolkeeper.costs.money import usd
 from toolkeeper.costs.usage import Usage
 from toolkeeper.monitor import OperationStatus, PerformanceMonitor
+from toolkeeper.monitor.ids import next_seq, operation_id
 from toolkeeper.wrap.calls import describe, error_code, status_of
-from toolkeeper.wrap.context import Frame, current
+from toolkeeper.wrap.context import current
 from toolkeeper.wrap.runtime import Runtimes, ToolRuntime
 
 __all__ = ["OperationScope"]
@@ -70,8 +71,8 @@ class OperationScope:
         self._fallback: tuple[str, str | None] | None = None
         self._runtimes = runtimes
         self._monitor = monitor
-        self._frame = Frame(tool, operation)
-        self._parent: Frame | None = None
+        self._seq = next_seq()
+        self._parent: int | None = None
         self._runtime: ToolRuntime | None = None
         self._ticket = 0
         self._token: Any = None
@@ -80,12 +81,12 @@ class OperationScope:
     @property
     def id(self) -> str:
         """Return the operation's id (made on first use)."""
-        return self._frame.id
+        return operation_id(self._seq)
 
     @property
     def parent_id(self) -> str | None:
         """Return the id of the operation this one runs inside, if any."""
-        return self._parent.id if self._parent is not None else None
+        return operation_id(self._parent) if self._parent is not None else None
 
     def usage(
         self,
@@ -248,7 +249,7 @@ class OperationScope:
             self._fallback = ("budget", None)
 
     def _start(self) -> Self:
-        self._token = current.set(self._frame)
+        self._token = current.set(self._seq)
         self._started = perf_counter()
         return self
 
@@ -292,6 +293,6 @@ class OperationScope:
             input_tokens=self.input_tokens, output_tokens=self.output_tokens,
             custom_metrics=self.custom_metrics or None, quality_score=self.quality_score,
             user_id=user_id, session_id=session_id, request_id=request_id,
-            parent_id=self.parent_id, operation_id=self._frame.id_if_made,
+            parent_id=self.parent_id, seq=self._seq,
             labels=self.labels or None, unpriced=unpriced or None, **fields,
         )  # fmt: skip
