@@ -14,9 +14,11 @@ import os
 import secrets
 from collections.abc import Callable
 
-__all__ = ["next_seq", "operation_id", "prefix"]
+__all__ = ["next_seq", "operation_id", "prefix", "sequence"]
 
-next_seq: Callable[[], int] = itertools.count(1).__next__
+sequence = itertools.count(1)
+"""The process's operation sequence numbers (the C fast path reads it directly)."""
+next_seq: Callable[[], int] = sequence.__next__
 """Return a sequence number no other operation of this process has."""
 
 _prefix = f"op-{secrets.token_hex(4)}-"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from collections.abc import Callable, Sequence
 from contextvars import Token
 from decimal import Decimal
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 from toolkeeper._clock import Clock
 from toolkeeper._errors import ToolCallError
 from toolkeeper.costs.guard import Reservation
-from toolkeeper.monitor import PerformanceMonitor
+from toolkeeper.monitor import PerformanceMonitor, ids
 from toolkeeper.monitor.ids import next_seq, operation_id
 from toolkeeper.resilience import CallOutcome, Fallback, ResiliencePolicy, acall, call
 from toolkeeper.wrap.calls import measure, record_failure, record_outcome, usage_of
@@ -30,6 +31,14 @@ from toolkeeper.wrap.guarded import acall_guarded, call_guarded
 from toolkeeper.wrap.runtime import Runtimes, ToolRuntime
 
 __all__ = ["FallbackSpec", "ToolWrapping"]
+
+FastWrapper: Any
+try:
+    from toolkeeper.wrap._fastpath import FastWrapper
+except ImportError:  # built without a C compiler: the Python fast path does the same steps
+    FastWrapper = None
+if os.environ.get("TOOLKEEPER_PURE_PYTHON"):
+    FastWrapper = None
 
 F = TypeVar("F", bound=Callable[..., Any])
 FallbackSpec = Callable[..., Any] | str | Sequence[Callable[..., Any] | str] | None
@@ -212,6 +221,23 @@ class ToolWrapping:
                 reset_current(token)
             return self.succeeded(runtime, parent, seq, outcome, started)
 
+        def priced(
+            runtime: ToolRuntime, parent: int | None, seq: int, value: Any, started: float
+        ) -> Any:
+            outcome = CallOutcome(value=value, attempts=1)
+            return self.succeeded(runtime, parent, seq, outcome, started)
+
+        if FastWrapper is not None:
+            fast = FastWrapper(
+                fn=fn, tool=tool, operation=operation, runtimes=self.runtimes.built,
+                get_runtime=runtimes_get, general=general, recover=recover, priced=priced,
+                current=current, sequence=ids.sequence, perf_counter=perf_counter,
+                append=append, pending=pending, threshold=threshold, relieve=relieve,
+                now_s=now_s, shared_details=shared_details, labels=labels, usage_of=usage_of,
+                operation_id=operation_id,
+            )  # fmt: skip
+            return functools.update_wrapper(fast, fn)  # type: ignore[return-value]
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             runtime = runtimes_get(tool)
@@ -257,8 +283,7 @@ class ToolWrapping:
                 cost, model = 0.0, None
             if not cost and model is not None and runtime.costs is not None:
                 # Usage without a cost: priced from the catalog, off this fast path.
-                outcome = CallOutcome(value=value, attempts=1)
-                return self.succeeded(runtime, parent, seq, outcome, started)
+                return priced(runtime, parent, seq, value, started)
             append((
                 seq, now_s(), tool, operation, "success", duration, cost, input_tokens,
                 output_tokens, None, None,

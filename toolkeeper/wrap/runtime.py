@@ -113,6 +113,11 @@ class Runtimes:
         self._runtimes: dict[str, ToolRuntime] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
 
+    @property
+    def built(self) -> dict[str, ToolRuntime]:
+        """Return the runtimes built so far by tool name (read-only; the C fast path reads it)."""
+        return self._runtimes
+
     def get(self, name: str) -> ToolRuntime:
         """Return the tool's current runtime."""
         runtime = self._runtimes.get(name)

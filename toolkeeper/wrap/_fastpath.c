@@ -1,0 +1,527 @@
+/*
+ * The sync wrapper's fast path in C: the steps of the pure-Python wrapper in
+ * toolkeeper/wrap/decorate.py (`wrapper` inside ToolWrapping.wrap), no more.
+ *
+ * A call takes this path when its tool's runtime is `fast` and its circuit is
+ * closed: it runs the function inline, counts the success on the breaker, reads
+ * usage from a JSON body and queues one raw record, the way the Python wrapper
+ * does. Everything else (a refusal, a failure, pricing, a guarded tool) is
+ * handed to the same Python callables the Python wrapper uses, so behaviour
+ * lives in Python and this file only removes interpreter overhead. Why C at
+ * all: the Python version spends most of its ~1.1 us in bytecode dispatch,
+ * argument packing and attribute lookups (see benchmarks/overhead.py).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *dict;
+    PyObject *weakreflist;
+    PyObject *fn;
+    PyObject *tool;
+    PyObject *operation;
+    PyObject *runtimes;   /* dict: tool name -> ToolRuntime, read without a lock */
+    PyObject *get_runtime; /* builds a runtime that is not in `runtimes` */
+    PyObject *general;    /* general(runtime, args, kwargs) */
+    PyObject *recover;    /* recover(runtime, args, kwargs, parent, seq, token, ticket, started, error) */
+    PyObject *priced;     /* priced(runtime, parent, seq, value, started) */
+    PyObject *current;    /* the ContextVar of the running operation */
+    PyObject *sequence;   /* itertools.count of operation sequence numbers */
+    PyObject *perf_counter;
+    PyObject *append;     /* pending.append */
+    PyObject *pending;
+    Py_ssize_t threshold;
+    PyObject *relieve;
+    PyObject *now_s;
+    PyObject *shared_details;
+    PyObject *labels;
+    PyObject *usage_of;
+    PyObject *operation_id;
+    /* What the last runtime seen says, read again whenever the runtime object changes
+       (a new configuration version builds a new one). */
+    PyObject *runtime_seen;
+    PyObject *breaker;
+    PyObject *count_success;
+    double slow_after;
+    int fast;
+    int has_costs;
+} FastWrapper;
+
+static PyObject *s_breaker, *s_closed_epoch, *s_fast, *s_slow_call_seconds, *s_count_success,
+    *s_record_success, *s_costs, *s_usage, *s_model, *s_prompt_tokens, *s_input_tokens,
+    *s_completion_tokens, *s_output_tokens, *s_cost, *s_success, *s_parent_id, *s_labels;
+static PyObject *zero_int, *zero_float;
+
+/* Return a new reference to the first truthy value of d[a], d[b], else `fallback`; NULL on error. */
+static PyObject *
+first_truthy(PyObject *d, PyObject *a, PyObject *b, PyObject *fallback)
+{
+    PyObject *keys[2] = {a, b};
+    for (int i = 0; i < (b == NULL ? 1 : 2); i++) {
+        PyObject *v = PyDict_GetItemWithError(d, keys[i]);
+        if (v == NULL) {
+            if (PyErr_Occurred()) return NULL;
+            continue;
+        }
+        int truth = PyObject_IsTrue(v);
+        if (truth < 0) return NULL;
+        if (truth) return Py_NewRef(v);
+    }
+    return Py_NewRef(fallback);
+}
+
+/* Pack vectorcall arguments back into (args tuple, kwargs dict) for the Python paths. */
+static int
+pack_arguments(PyObject *const *args, size_t nargsf, PyObject *kwnames,
+               PyObject **out_args, PyObject **out_kwargs)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *tuple = PyTuple_New(nargs);
+    if (tuple == NULL) return -1;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
+    }
+    PyObject *kwargs = PyDict_New();
+    if (kwargs == NULL) {
+        Py_DECREF(tuple);
+        return -1;
+    }
+    if (kwnames != NULL) {
+        Py_ssize_t nkw = PyTuple_GET_SIZE(kwnames);
+        for (Py_ssize_t i = 0; i < nkw; i++) {
+            if (PyDict_SetItem(kwargs, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
+                Py_DECREF(tuple);
+                Py_DECREF(kwargs);
+                return -1;
+            }
+        }
+    }
+    *out_args = tuple;
+    *out_kwargs = kwargs;
+    return 0;
+}
+
+static double
+clock_now(PyObject *clock)
+{
+    PyObject *now = PyObject_CallNoArgs(clock);
+    if (now == NULL) return -1.0;
+    double value = PyFloat_AsDouble(now);
+    Py_DECREF(now);
+    return value;
+}
+
+/* Read (input tokens, output tokens, cost, model) of a value; new references, 0 on success. */
+static int
+read_usage(FastWrapper *self, PyObject *value, PyObject **in, PyObject **out, PyObject **cost,
+           PyObject **model)
+{
+    if (value == Py_None) {
+        *in = Py_NewRef(zero_int);
+        *out = Py_NewRef(zero_int);
+        *cost = Py_NewRef(zero_float);
+        *model = Py_NewRef(Py_None);
+        return 0;
+    }
+    if (PyDict_CheckExact(value)) {
+        PyObject *usage = PyDict_GetItemWithError(value, s_usage);
+        if (usage == NULL && PyErr_Occurred()) return -1;
+        PyObject *found = PyDict_GetItemWithError(value, s_model);
+        if (found == NULL && PyErr_Occurred()) return -1;
+        if (usage != NULL && PyDict_CheckExact(usage) && found != NULL && PyUnicode_CheckExact(found)) {
+            PyObject *a = first_truthy(usage, s_prompt_tokens, s_input_tokens, zero_int);
+            if (a == NULL) return -1;
+            PyObject *b = first_truthy(usage, s_completion_tokens, s_output_tokens, zero_int);
+            if (b == NULL) {
+                Py_DECREF(a);
+                return -1;
+            }
+            PyObject *c = first_truthy(usage, s_cost, NULL, zero_float);
+            if (c == NULL) {
+                Py_DECREF(a);
+                Py_DECREF(b);
+                return -1;
+            }
+            if (PyLong_CheckExact(a) && PyLong_CheckExact(b) && PyFloat_CheckExact(c)) {
+                *in = a;
+                *out = b;
+                *cost = c;
+                *model = Py_NewRef(found);
+                return 0;
+            }
+            Py_DECREF(a);
+            Py_DECREF(b);
+            Py_DECREF(c);
+        }
+    }
+    /* Objects, odd dicts and odd numbers: usage_of() decides, as in the Python wrapper. */
+    PyObject *read = PyObject_CallOneArg(self->usage_of, value);
+    if (read == NULL) return -1;
+    if (!PyTuple_Check(read) || PyTuple_GET_SIZE(read) != 4) {
+        Py_DECREF(read);
+        PyErr_SetString(PyExc_TypeError, "usage_of() must return a 4-tuple");
+        return -1;
+    }
+    *in = Py_NewRef(PyTuple_GET_ITEM(read, 0));
+    *out = Py_NewRef(PyTuple_GET_ITEM(read, 1));
+    *cost = Py_NewRef(PyTuple_GET_ITEM(read, 2));
+    *model = Py_NewRef(PyTuple_GET_ITEM(read, 3));
+    Py_DECREF(read);
+    return 0;
+}
+
+/* The first attempt raised: hand everything to recover(), inside the error's handling context. */
+static PyObject *
+call_recover(FastWrapper *self, PyObject *runtime, PyObject *const *args, size_t nargsf,
+             PyObject *kwnames, PyObject *parent, PyObject *seq, PyObject *token,
+             PyObject *ticket, double started)
+{
+    PyObject *type, *error, *traceback;
+    PyErr_Fetch(&type, &error, &traceback);
+    PyErr_NormalizeException(&type, &error, &traceback);
+    if (traceback != NULL) PyException_SetTraceback(error, traceback);
+    PyObject *call_args = NULL, *call_kwargs = NULL, *started_obj = NULL, *result = NULL;
+    if (pack_arguments(args, nargsf, kwnames, &call_args, &call_kwargs) < 0) goto done;
+    started_obj = PyFloat_FromDouble(started);
+    if (started_obj == NULL) goto done;
+    PyObject *saved_type, *saved_value, *saved_tb;
+    PyErr_GetExcInfo(&saved_type, &saved_value, &saved_tb);
+    PyErr_SetExcInfo(Py_NewRef(type), Py_NewRef(error), Py_XNewRef(traceback));
+    PyObject *argv[9] = {runtime, call_args, call_kwargs, parent, seq, token, ticket,
+                         started_obj, error};
+    result = PyObject_Vectorcall(self->recover, argv, 9, NULL);
+    PyErr_SetExcInfo(saved_type, saved_value, saved_tb);
+done:
+    Py_XDECREF(call_args);
+    Py_XDECREF(call_kwargs);
+    Py_XDECREF(started_obj);
+    Py_XDECREF(type);
+    Py_XDECREF(error);
+    Py_XDECREF(traceback);
+    return result;
+}
+
+/* Read what the fast path needs from a runtime it has not seen; 0 on success. */
+static int
+adopt_runtime(FastWrapper *self, PyObject *runtime)
+{
+    PyObject *breaker = PyObject_GetAttr(runtime, s_breaker);
+    if (breaker == NULL) return -1;
+    PyObject *count = PyObject_GetAttr(breaker, s_count_success);
+    PyObject *fast = PyObject_GetAttr(runtime, s_fast);
+    PyObject *slow = PyObject_GetAttr(runtime, s_slow_call_seconds);
+    PyObject *costs = PyObject_GetAttr(runtime, s_costs);
+    int failed = count == NULL || fast == NULL || slow == NULL || costs == NULL;
+    double slow_after = failed ? 0.0 : PyFloat_AsDouble(slow);
+    failed = failed || (slow_after == -1.0 && PyErr_Occurred());
+    if (!failed) {
+        self->fast = fast == Py_True;
+        self->has_costs = costs != Py_None;
+        self->slow_after = slow_after;
+        Py_XSETREF(self->breaker, Py_NewRef(breaker));
+        Py_XSETREF(self->count_success, Py_NewRef(count));
+        Py_XSETREF(self->runtime_seen, Py_NewRef(runtime));
+    }
+    Py_DECREF(breaker);
+    Py_XDECREF(count);
+    Py_XDECREF(fast);
+    Py_XDECREF(slow);
+    Py_XDECREF(costs);
+    return failed ? -1 : 0;
+}
+
+static PyObject *
+fast_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    FastWrapper *self = (FastWrapper *)callable;
+    PyObject *runtime = NULL, *breaker = NULL, *ticket = NULL, *parent = NULL, *seq = NULL;
+    PyObject *token = NULL, *value = NULL, *result = NULL;
+    PyObject *in = NULL, *out = NULL, *cost = NULL, *model = NULL, *details = NULL;
+    PyObject *record = NULL, *end = NULL, *duration_obj = NULL, *count_success = NULL;
+
+    runtime = PyDict_GetItemWithError(self->runtimes, self->tool);
+    if (runtime != NULL) {
+        Py_INCREF(runtime);
+    } else {
+        if (PyErr_Occurred()) return NULL;
+        runtime = PyObject_CallOneArg(self->get_runtime, self->tool);
+        if (runtime == NULL) return NULL;
+    }
+    if (runtime != self->runtime_seen && adopt_runtime(self, runtime) < 0) goto error;
+    /* Own references for this call: another thread may adopt a newer runtime meanwhile. */
+    breaker = Py_NewRef(self->breaker);
+    count_success = Py_NewRef(self->count_success);
+    int is_fast = self->fast, has_costs = self->has_costs;
+    double slow_after = self->slow_after;
+    ticket = PyObject_GetAttr(breaker, s_closed_epoch);
+    if (ticket == NULL) goto error;
+    long epoch = PyLong_AsLong(ticket);
+    if (epoch == -1 && PyErr_Occurred()) goto error;
+    if (epoch < 0 || !is_fast) {
+        PyObject *call_args, *call_kwargs;
+        if (pack_arguments(args, nargsf, kwnames, &call_args, &call_kwargs) < 0) goto error;
+        result = PyObject_CallFunctionObjArgs(self->general, runtime, call_args, call_kwargs, NULL);
+        Py_DECREF(call_args);
+        Py_DECREF(call_kwargs);
+        goto finish;
+    }
+    if (PyContextVar_Get(self->current, NULL, &parent) < 0) goto error;
+    if (parent == NULL) parent = Py_NewRef(Py_None);
+    seq = PyIter_Next(self->sequence);
+    if (seq == NULL) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "sequence ended");
+        goto error;
+    }
+    token = PyContextVar_Set(self->current, seq);
+    if (token == NULL) goto error;
+    double started = clock_now(self->perf_counter);
+    if (started == -1.0 && PyErr_Occurred()) goto error;
+
+    value = PyObject_Vectorcall(self->fn, args, nargsf, kwnames);
+    if (value == NULL) {
+        result = call_recover(self, runtime, args, nargsf, kwnames, parent, seq, token, ticket,
+                              started);
+        goto finish;
+    }
+    if (PyContextVar_Reset(self->current, token) < 0) goto error;
+    double ended = clock_now(self->perf_counter);
+    if (ended == -1.0 && PyErr_Occurred()) goto error;
+    double duration = ended - started;
+
+    PyObject *now_epoch = PyObject_GetAttr(breaker, s_closed_epoch);
+    if (now_epoch == NULL) goto error;
+    int same = PyObject_RichCompareBool(now_epoch, ticket, Py_EQ);
+    Py_DECREF(now_epoch);
+    if (same < 0) goto error;
+    duration_obj = PyFloat_FromDouble(duration);
+    if (duration_obj == NULL) goto error;
+    PyObject *counted;
+    if (duration < slow_after && same) {
+        counted = PyObject_CallNoArgs(count_success);
+    } else {
+        counted = PyObject_CallMethodObjArgs(breaker, s_record_success, ticket, duration_obj, NULL);
+    }
+    if (counted == NULL) goto error;
+    Py_DECREF(counted);
+
+    if (read_usage(self, value, &in, &out, &cost, &model) < 0) goto error;
+    int cost_given = PyObject_IsTrue(cost);
+    if (cost_given < 0) goto error;
+    if (!cost_given && model != Py_None) {
+        if (has_costs) {
+            /* Usage without a cost: priced from the catalog, off this fast path. */
+            PyObject *started_obj = PyFloat_FromDouble(started);
+            if (started_obj == NULL) goto error;
+            result = PyObject_CallFunctionObjArgs(self->priced, runtime, parent, seq, value,
+                                                  started_obj, NULL);
+            Py_DECREF(started_obj);
+            goto finish;
+        }
+    }
+    if (parent == Py_None) {
+        details = Py_NewRef(self->shared_details);
+    } else {
+        PyObject *parent_id = PyObject_CallOneArg(self->operation_id, parent);
+        if (parent_id == NULL) goto error;
+        details = PyDict_New();
+        if (details == NULL) {
+            Py_DECREF(parent_id);
+            goto error;
+        }
+        int failed = PyDict_SetItem(details, s_parent_id, parent_id) < 0
+                     || PyDict_SetItem(details, s_labels, self->labels) < 0;
+        Py_DECREF(parent_id);
+        if (failed) goto error;
+    }
+    end = PyObject_CallNoArgs(self->now_s);
+    if (end == NULL) goto error;
+    /* The raw record's layout: see the index constants in toolkeeper/monitor/records.py. */
+    record = PyTuple_Pack(13, seq, end, self->tool, self->operation, s_success, duration_obj, cost,
+                          in, out, Py_None, Py_None, details, model);
+    if (record == NULL) goto error;
+    PyObject *appended = PyObject_CallOneArg(self->append, record);
+    if (appended == NULL) goto error;
+    Py_DECREF(appended);
+    Py_ssize_t queued = PyObject_Length(self->pending);
+    if (queued < 0) goto error;
+    if (queued >= self->threshold) {
+        PyObject *relieved = PyObject_CallNoArgs(self->relieve);
+        if (relieved == NULL) goto error;
+        Py_DECREF(relieved);
+    }
+    result = Py_NewRef(value);
+    goto finish;
+
+error:
+    result = NULL;
+finish:
+    Py_XDECREF(runtime);
+    Py_XDECREF(breaker);
+    Py_XDECREF(ticket);
+    Py_XDECREF(parent);
+    Py_XDECREF(seq);
+    Py_XDECREF(token);
+    Py_XDECREF(value);
+    Py_XDECREF(in);
+    Py_XDECREF(out);
+    Py_XDECREF(cost);
+    Py_XDECREF(model);
+    Py_XDECREF(details);
+    Py_XDECREF(record);
+    Py_XDECREF(end);
+    Py_XDECREF(duration_obj);
+    Py_XDECREF(count_success);
+    return result;
+}
+
+#define FIELDS(X) \
+    X(fn) X(tool) X(operation) X(runtimes) X(get_runtime) X(general) X(recover) X(priced) \
+    X(current) X(sequence) X(perf_counter) X(append) X(pending) X(relieve) X(now_s) \
+    X(shared_details) X(labels) X(usage_of) X(operation_id) X(runtime_seen) X(breaker) \
+    X(count_success)
+
+static int
+fast_traverse(FastWrapper *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+#define VISIT(name) Py_VISIT(self->name);
+    FIELDS(VISIT)
+#undef VISIT
+    Py_VISIT(self->dict);
+    return 0;
+}
+
+static int
+fast_clear(FastWrapper *self)
+{
+#define CLEAR(name) Py_CLEAR(self->name);
+    FIELDS(CLEAR)
+#undef CLEAR
+    Py_CLEAR(self->dict);
+    return 0;
+}
+
+static void
+fast_dealloc(FastWrapper *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    if (self->weakreflist != NULL) PyObject_ClearWeakRefs((PyObject *)self);
+    fast_clear(self);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type);
+}
+
+static PyObject *
+fast_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *names[] = {"fn", "tool", "operation", "runtimes", "get_runtime", "general",
+                            "recover", "priced", "current", "sequence", "perf_counter",
+                            "append", "pending", "threshold", "relieve", "now_s",
+                            "shared_details", "labels", "usage_of", "operation_id", NULL};
+    PyObject *o[19];
+    Py_ssize_t threshold;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$OOOO!OOOOOOOOOnOOOOOO", names, &o[0], &o[1],
+                                     &o[2], &PyDict_Type, &o[3], &o[4], &o[5], &o[6], &o[7],
+                                     &o[8], &o[9], &o[10], &o[11], &o[12], &threshold, &o[13],
+                                     &o[14], &o[15], &o[16], &o[17], &o[18])) {
+        return NULL;
+    }
+    if (!PyUnicode_Check(o[1]) || !PyUnicode_Check(o[2])) {
+        PyErr_SetString(PyExc_TypeError, "tool and operation must be str");
+        return NULL;
+    }
+    FastWrapper *self = (FastWrapper *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    PyObject **slots[19] = {&self->fn, &self->tool, &self->operation, &self->runtimes,
+                            &self->get_runtime, &self->general, &self->recover, &self->priced,
+                            &self->current, &self->sequence, &self->perf_counter, &self->append,
+                            &self->pending, &self->relieve, &self->now_s,
+                            &self->shared_details, &self->labels, &self->usage_of,
+                            &self->operation_id};
+    for (int i = 0; i < 19; i++) *slots[i] = Py_NewRef(o[i]);
+    self->threshold = threshold;
+    self->vectorcall = fast_vectorcall;
+    return (PyObject *)self;
+}
+
+static PyObject *
+fast_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    /* Like a function: looked up on an instance, the wrapper binds it (methods work). */
+    if (obj == NULL || obj == Py_None) return Py_NewRef(self);
+    return PyMethod_New(self, obj);
+}
+
+static PyMemberDef fast_members[] = {
+    {"__dictoffset__", T_PYSSIZET, offsetof(FastWrapper, dict), READONLY},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(FastWrapper, weakreflist), READONLY},
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(FastWrapper, vectorcall), READONLY},
+    {NULL},
+};
+
+static PyGetSetDef fast_getset[] = {
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
+    {NULL},
+};
+
+static PyType_Slot fast_slots[] = {
+    {Py_tp_doc, "A function wrapped by @keeper.tool, with its fast path in C."},
+    {Py_tp_new, fast_new},
+    {Py_tp_dealloc, fast_dealloc},
+    {Py_tp_traverse, fast_traverse},
+    {Py_tp_clear, fast_clear},
+    {Py_tp_call, PyVectorcall_Call},
+    {Py_tp_descr_get, fast_get},
+    {Py_tp_members, fast_members},
+    {Py_tp_getset, fast_getset},
+    {0, NULL},
+};
+
+static PyType_Spec fast_spec = {
+    .name = "toolkeeper.wrap._fastpath.FastWrapper",
+    .basicsize = sizeof(FastWrapper),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
+             | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = fast_slots,
+};
+
+static int
+module_exec(PyObject *module)
+{
+#define INTERN(name) if ((s_##name = PyUnicode_InternFromString(#name)) == NULL) return -1;
+    INTERN(breaker) INTERN(closed_epoch) INTERN(fast) INTERN(slow_call_seconds)
+    INTERN(count_success) INTERN(record_success) INTERN(costs) INTERN(usage) INTERN(model)
+    INTERN(prompt_tokens) INTERN(input_tokens) INTERN(completion_tokens) INTERN(output_tokens)
+    INTERN(cost) INTERN(success) INTERN(parent_id) INTERN(labels)
+#undef INTERN
+    if ((zero_int = PyLong_FromLong(0)) == NULL) return -1;
+    if ((zero_float = PyFloat_FromDouble(0.0)) == NULL) return -1;
+    PyObject *type = PyType_FromModuleAndSpec(module, &fast_spec, NULL);
+    if (type == NULL) return -1;
+    int added = PyModule_AddObjectRef(module, "FastWrapper", type);
+    Py_DECREF(type);
+    return added;
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "toolkeeper.wrap._fastpath",
+    .m_doc = "The sync wrapper's fast path in C; see toolkeeper/wrap/decorate.py.",
+    .m_size = 0,
+    .m_slots = module_slots,
+};
+
+PyMODINIT_FUNC
+PyInit__fastpath(void)
+{
+    return PyModuleDef_Init(&module_def);
+}
