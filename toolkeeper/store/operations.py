@@ -14,9 +14,11 @@ thousands of rows a second, and a per-row datetime conversion would dominate.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import (
@@ -119,16 +121,35 @@ def write_batch(
         _upsert_rollups(conn, rollups, now)
 
 
+_ROWS_PER_STATEMENT = 50
+"""Rows per multi-row INSERT: fewer statements to step through (SQLite: about +50% rows/s)."""
+
+
+@functools.cache
+def _insert_sql(marker: str, count: int) -> str:
+    """Return an INSERT of ``count`` operation rows with ``marker`` placeholders."""
+    row = f"({', '.join([marker] * len(OPERATION_COLUMNS))})"
+    # Column names are this module's constants; every value is bound.
+    return (
+        f"INSERT INTO operations ({', '.join(OPERATION_COLUMNS)}) "  # noqa: S608
+        f"VALUES {', '.join([row] * count)}"
+    )
+
+
 def _insert_operations(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    if rows:
-        marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        # Column names are this module's constants; every value is bound.
-        sql = (
-            f"INSERT INTO operations ({', '.join(OPERATION_COLUMNS)}) "  # noqa: S608
-            f"VALUES ({', '.join([marker] * len(OPERATION_COLUMNS))})"
-        )
-        # Straight to the driver's executemany: no per-row work in SQLAlchemy.
-        conn.exec_driver_sql(sql, list(rows))
+    """Append rows in order, straight to the driver's executemany (no per-row SQLAlchemy work)."""
+    if not rows:
+        return
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    size = _ROWS_PER_STATEMENT
+    whole = len(rows) - len(rows) % size
+    if whole:
+        flat = chain.from_iterable
+        params = [tuple(flat(rows[start : start + size])) for start in range(0, whole, size)]
+        conn.exec_driver_sql(_insert_sql(marker, size), params)
+    if whole < len(rows):
+        rest = rows[whole:]
+        conn.exec_driver_sql(_insert_sql(marker, len(rest)), tuple(chain.from_iterable(rest)))
 
 
 def _upsert_rollups(conn: Connection, rows: Sequence[RollupRow], now: float) -> None:

@@ -1,0 +1,31 @@
+"""The operations log: batches of any size land whole and in order, on every backend."""
+
+from __future__ import annotations
+
+import pytest
+
+from toolkeeper.store.operations import OPERATION_COLUMNS, operation_rows, write_batch
+from toolkeeper.store.sql import Store
+
+
+def row(n: int) -> tuple[object, ...]:
+    """Return operation row ``n`` in OPERATION_COLUMNS order."""
+    values = {
+        "operation_id": f"op-test-{n:x}", "tool": "t", "operation": "chat",
+        "status": "success" if n % 7 else "error", "end_ts": 1_800_000_000.0 + n,
+        "duration_ms": n / 10, "cost": n * 1e-6, "input_tokens": n, "output_tokens": 2 * n,
+        "model": None if n % 3 else "m", "error_code": None if n % 7 else "HTTP_500",
+        "error_message": None if n % 7 else f"boom {n}", "labels": None, "details": None,
+    }  # fmt: skip
+    return tuple(values[name] for name in OPERATION_COLUMNS)
+
+
+@pytest.mark.parametrize("size", [1, 49, 50, 123])
+def test_a_batch_is_stored_whole_and_in_order(store: Store, size: int) -> None:
+    """Multi-row statements and the remainder together store every row, ids in batch order."""
+    write_batch(store, [row(n) for n in range(size)], [], 1_800_000_000.0)
+    stored, total = operation_rows(store, limit=1000)
+    assert total == size
+    assert [r["operation_id"] for r in reversed(stored)] == [f"op-test-{n:x}" for n in range(size)]
+    last = stored[0]
+    assert (last["input_tokens"], last["output_tokens"]) == (size - 1, 2 * (size - 1))
