@@ -1,11 +1,13 @@
 """``@keeper.tool(...)``: run a function through its tool's resilience and record every call.
 
-The wrapper reads the tool's runtime (one dict lookup), runs the call through
-:func:`toolkeeper.resilience.call` (``acall`` for coroutine functions) and
-records the outcome with :meth:`PerformanceMonitor.record`, which never waits on I/O.
-A disabled tool goes straight to its fallbacks, or raises ``ToolCallError``. A
-tool under a budget or a rate limit (``runtime.guarded``) takes the path in
-:mod:`toolkeeper.wrap.guarded`; the others pay one flag test for it.
+A sync call of a tool that needs nothing but monitoring, with its circuit closed,
+runs inline and queues its record directly (the fast path, in C when the extension
+was built: :mod:`toolkeeper.wrap._fastpath`). Any other call, and any call that
+fails, goes through :func:`toolkeeper.resilience.call` (``acall`` for coroutine
+functions) and is recorded with :meth:`PerformanceMonitor.record`; neither waits
+on I/O. A disabled tool goes straight to its fallbacks, or raises
+``ToolCallError``. A tool under a budget or a rate limit (``runtime.guarded``)
+takes the path in :mod:`toolkeeper.wrap.guarded`.
 """
 
 from __future__ import annotations
@@ -167,7 +169,9 @@ class ToolWrapping:
         # no timeout thread, no budget or rate limit) and whose circuit is closed, the first
         # attempt runs inline and a success is recorded right here: the breaker's lock-free
         # count, then one tuple queued the way PerformanceMonitor.record queues it (see
-        # HotPath). Everything else takes `general`, and a failure continues in `resume`.
+        # HotPath). Everything else takes `general`; a failure continues in `recover`, a
+        # result to price in `priced`. The same fast path exists in C (_fastpath.c, used
+        # when built), calling these same functions for everything but the fast path itself.
         tool, operation, labels, clock = self.tool, self.operation, self.labels, self.clock
         runtimes_get = self.runtimes.get
         append, pending, threshold, relieve, now_s = self.monitor.hot_path()
@@ -259,24 +263,7 @@ class ToolWrapping:
                 breaker.count_success()
             else:
                 breaker.record_success(ticket, duration)
-            if type(value) is dict:
-                # usage_of's reading of a JSON body, inlined: this is every call's path.
-                usage, model = value.get("usage"), value.get("model")
-                if type(usage) is dict and type(model) is str:
-                    input_tokens = usage.get("prompt_tokens") or usage.get("input_tokens") or 0
-                    output_tokens = (
-                        usage.get("completion_tokens") or usage.get("output_tokens") or 0
-                    )
-                    cost = usage.get("cost") or 0.0
-                    if (
-                        type(input_tokens) is not int
-                        or type(output_tokens) is not int
-                        or type(cost) is not float
-                    ):
-                        input_tokens, output_tokens, cost, model = usage_of(value)
-                else:
-                    input_tokens, output_tokens, cost, model = usage_of(value)
-            elif value is not None:
+            if value is not None:
                 input_tokens, output_tokens, cost, model = usage_of(value)
             else:
                 input_tokens = output_tokens = 0
