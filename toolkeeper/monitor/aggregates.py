@@ -29,7 +29,14 @@ from toolkeeper.monitor.records import (
 )
 from toolkeeper.monitor.series import FINE_SECONDS, WINDOWS, Series, granularity_for
 
-__all__ = ["OTHER_OPERATION", "TOTAL_WINDOW", "WINDOWS", "Aggregates"]
+__all__ = [
+    "OTHER_OPERATION",
+    "TOTAL_WINDOW",
+    "WINDOWS",
+    "Aggregates",
+    "group_by_period",
+    "group_by_series",
+]
 
 TOTAL_WINDOW = "total"
 """The name reports give to everything counted since the monitor was created."""
@@ -44,7 +51,8 @@ _END_OF = itemgetter(END_TS)
 _COLUMNAR_MIN = 32  # below this, Counter and map set-up cost more than a plain loop
 
 
-def _group_by_series(batch: list[RawRecord]) -> Iterable[tuple[tuple[str, str], list[RawRecord]]]:
+def group_by_series(batch: list[RawRecord]) -> Iterable[tuple[tuple[str, str], list[RawRecord]]]:
+    """Split a batch by (tool, operation), keeping each group's order."""
     if not batch:
         return []
     # The common case, one busy series, is checked with C-level counts: no key tuples.
@@ -63,14 +71,17 @@ def _group_by_series(batch: list[RawRecord]) -> Iterable[tuple[tuple[str, str], 
     return groups.items()
 
 
-def _group_by_fine_bucket(group: list[RawRecord]) -> Iterable[tuple[int, list[RawRecord]]]:
+def group_by_period(
+    group: list[RawRecord], seconds: int = FINE_SECONDS
+) -> Iterable[tuple[int, list[RawRecord]]]:
+    """Split records by the period of ``seconds`` they ended in: (end // seconds, records)."""
     ends = list(map(_END_OF, group))
-    first = int(min(ends) // FINE_SECONDS)
-    if first == int(max(ends) // FINE_SECONDS):  # the common case: one bucket
+    first = int(min(ends) // seconds)
+    if first == int(max(ends) // seconds):  # the common case: one period
         return [(first, group)]
     parts: dict[int, list[RawRecord]] = {}
     for end, raw in zip(ends, group, strict=True):
-        parts.setdefault(int(end // FINE_SECONDS), []).append(raw)
+        parts.setdefault(int(end // seconds), []).append(raw)
     return parts.items()
 
 
@@ -95,9 +106,9 @@ class Aggregates:
         Records are grouped by series and by 10-second bucket first; large groups
         are counted in C-level passes (:meth:`Bucket.add_many`), small ones one by one.
         """
-        for (tool, operation), group in _group_by_series(batch):
+        for (tool, operation), group in group_by_series(batch):
             series = self._series_for(tool, operation)
-            for index, part in _group_by_fine_bucket(group):
+            for index, part in group_by_period(group):
                 bucket = series.fine_bucket(index)
                 if len(part) >= _COLUMNAR_MIN:
                     failed = bucket.add_many(part)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from toolkeeper.monitor import ids
-from toolkeeper.monitor.aggregates import OTHER_OPERATION
+from toolkeeper.monitor.aggregates import OTHER_OPERATION, group_by_period, group_by_series
 from toolkeeper.monitor.buckets import Bucket
 from toolkeeper.monitor.performance import PerformanceMonitor
 from toolkeeper.monitor.records import (
@@ -103,7 +103,19 @@ class StoreWriter:
     def __call__(self, raws: list[RawRecord]) -> None:
         """Append ``raws`` to the operations log and refresh the rollups they touch."""
         prefix = ids.prefix()
-        rows = [self._row(raw, prefix) for raw in raws]
+        labels_of = self._model_labels
+        # A plain record (no details, no custom metrics) is laid out inline, without a call.
+        rows = [
+            (
+                f"{prefix}{raw[SEQ]:x}", raw[TOOL], raw[OPERATION], raw[STATUS], raw[END_TS],
+                raw[DURATION_S] * 1000.0, raw[COST], raw[INPUT_TOKENS], raw[OUTPUT_TOKENS],
+                raw[MODEL], None, raw[ERROR_MESSAGE],
+                None if raw[MODEL] is None else labels_of(raw[MODEL]), None,
+            )
+            if raw[DETAILS] is None and not raw[CUSTOM]
+            else self._row(raw, prefix)
+            for raw in raws
+        ]  # fmt: skip
         touched = self._accumulate(raws)
         now = self._now()
         write_batch(self.store, rows, [self._rollup(key) for key in touched], now)
@@ -178,16 +190,13 @@ class StoreWriter:
     def _accumulate(self, raws: list[RawRecord]) -> set[Key]:
         # Group the batch by (tool, operation, minute) first, then count each group
         # once with the columnar Bucket.add_many: a batch usually holds one or two groups.
-        groups: dict[tuple[str, str, int], list[RawRecord]] = {}
-        for raw in raws:
-            group_key = (raw[TOOL], raw[OPERATION], int(raw[END_TS] // MINUTE) * MINUTE)
-            group = groups.get(group_key)
-            if group is None:
-                groups[group_key] = [raw]
-            else:
-                group.append(raw)
+        groups = [
+            (tool, raw_operation, index * MINUTE, part)
+            for (tool, raw_operation), series in group_by_series(raws)
+            for index, part in group_by_period(series, MINUTE)
+        ]
         touched: set[Key] = set()
-        for (tool, raw_operation, minute), group in groups.items():
+        for tool, raw_operation, minute, group in groups:
             operation = self._operation_name(tool, raw_operation)
             counted = Bucket()
             failed = counted.add_many(group)

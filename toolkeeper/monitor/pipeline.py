@@ -11,7 +11,7 @@ allocation beyond the tuple. Draining (folding into the aggregates) happens
 
 * in every reader, before it reads, so reads are exact and immediate;
 * in the background thread, when there is a sink: every ``flush_interval_s``,
-  and as soon as the outbox is half full;
+  and as soon as a batch (``sink_batch_size``) waits in the outbox;
 * in a recording thread, when ``pending`` reaches ``drain_threshold``. It tries
   the lock and moves on if another thread is draining; past four times the
   threshold it waits for the lock, so ``pending`` stays bounded even when
@@ -68,11 +68,11 @@ class RecordPipeline:
         *,
         sink: Sink | None = None,
         sink_queue_size: int = 100_000,
-        sink_batch_size: int = 5_000,
+        sink_batch_size: int = 1_000,
         recent_size: int = 10_000,
         flush_interval_s: float | None = 1.0,
         drain_threshold: int = 8_192,
-        writer_share: float = 0.25,
+        writer_share: float = 0.1,
     ) -> None:
         for name, value in (
             ("sink_queue_size", sink_queue_size),
@@ -102,9 +102,9 @@ class RecordPipeline:
         self._dropped_failed = 0  # changed under self._sink_lock
         self.sink_failures = 0
         self._stop = threading.Event()
-        # Woken early when the outbox is half full, so bursts do not wait for the interval.
+        # Woken early once a batch is waiting, so bursts do not wait for the interval.
         self._wake = threading.Event()
-        self._wake_at = max(sink_queue_size // 2, 1)
+        self._wake_at = max(min(sink_batch_size, sink_queue_size // 2), 1)
         self._closed = False
         self._thread: threading.Thread | None = None
         if sink is not None and flush_interval_s is not None:
@@ -170,8 +170,11 @@ class RecordPipeline:
         with self.drained():
             return list(self._recent)
 
-    def deliver(self) -> int:
-        """Fold what is queued, then hand the outbox to the sink; return records handed over."""
+    def deliver(self, *, batches: int | None = None) -> int:
+        """Fold what is queued, then hand the outbox (or ``batches`` batches of it) to the sink.
+
+        Return how many records were handed over.
+        """
         with self.lock:
             self.drain()
         sink = self._sink
@@ -180,7 +183,9 @@ class RecordPipeline:
         delivered = 0
         with self._sink_lock:
             outbox = self._outbox
-            while outbox:
+            while outbox and (batches is None or batches > 0):
+                if batches is not None:
+                    batches -= 1
                 size = min(len(outbox), self._sink_batch_size)
                 popleft = outbox.popleft
                 raws = [popleft() for _ in range(size)]
@@ -219,12 +224,14 @@ class RecordPipeline:
         while not self._stop.is_set():
             self._wake.wait(interval)
             self._wake.clear()
-            started = time.monotonic()
-            self.deliver()
-            busy = time.monotonic() - started
-            # Bound the share of the process the writer takes (it holds the GIL while it
-            # builds rows): rest in proportion to the work done. A writer that cannot keep
-            # up then drops raw events (counted), and the application keeps its speed.
-            rest = busy * (1.0 - self._writer_share) / self._writer_share
-            if rest > 0:
+            # One batch at a time, each followed by a rest in proportion to its work: the
+            # writer holds the GIL while it builds rows, so this bounds the share of the
+            # process it takes, in short slices. A writer that cannot keep up then drops raw
+            # events (counted), and the application keeps its speed.
+            while not self._stop.is_set():
+                started = time.monotonic()
+                if not self.deliver(batches=1):
+                    break
+                busy = time.monotonic() - started
+                rest = busy * (1.0 - self._writer_share) / self._writer_share
                 self._stop.wait(min(rest, interval * 10))
