@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gc
 import inspect
+import pickle
 import sys
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -283,3 +284,19 @@ def test_wrapper_is_a_plain_callable_for_functools(keeper: Keeper) -> None:
 
     assert functools.partial(add, 1)(2) == 3
     assert add.__wrapped__(2, 3) == 5  # type: ignore[attr-defined]
+
+
+def module_level_echo(value: int) -> int:
+    """Stand for a module-level function that a worker process is handed by name."""
+    return value
+
+
+def test_a_wrapped_module_function_pickles_by_name(
+    keeper: Keeper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like a plain function, a wrapped module-level function pickles as a reference to its name."""
+    wrapped = keeper.tool("fast", operation="pickled")(module_level_echo)
+    monkeypatch.setitem(globals(), "module_level_echo", wrapped)
+    restored = pickle.loads(pickle.dumps(wrapped))
+    assert restored is wrapped
+    assert restored(4) == 4

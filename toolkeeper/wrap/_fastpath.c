@@ -456,6 +456,18 @@ fast_get(PyObject *self, PyObject *obj, PyObject *type)
     return PyMethod_New(self, obj);
 }
 
+static PyObject *
+fast_reduce(PyObject *self, PyObject *unused)
+{
+    /* Pickle by reference, as functions are: the module-level name the wrapper is bound to. */
+    return PyObject_GetAttrString(self, "__qualname__");
+}
+
+static PyMethodDef fast_methods[] = {
+    {"__reduce__", fast_reduce, METH_NOARGS, "Pickle by qualified name, like a function."},
+    {NULL},
+};
+
 static PyMemberDef fast_members[] = {
     {"__dictoffset__", T_PYSSIZET, offsetof(FastWrapper, dict), READONLY},
     {"__weaklistoffset__", T_PYSSIZET, offsetof(FastWrapper, weakreflist), READONLY},
@@ -477,6 +489,7 @@ static PyType_Slot fast_slots[] = {
     {Py_tp_call, PyVectorcall_Call},
     {Py_tp_descr_get, fast_get},
     {Py_tp_members, fast_members},
+    {Py_tp_methods, fast_methods},
     {Py_tp_getset, fast_getset},
     {0, NULL},
 };
