@@ -23,6 +23,7 @@ from toolkeeper.monitor.persist import StoreWriter, history, restore
 from toolkeeper.wrap import FallbackSpec, OperationScope, Runtimes, ToolWrapping
 
 if TYPE_CHECKING:
+    from toolkeeper.alerts.engine import AlertEngine
     from toolkeeper.store.sql import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,6 +57,8 @@ class Keeper:
     ``costs`` (a :class:`~toolkeeper.costs.tracker.CostTracker`) holds the prices,
     budgets and rate limits; ``shared`` (a ``redis://`` URI) keeps budget spend
     and rate-limit windows in Redis, shared by every process pointing at it.
+    ``alerts`` (an :class:`~toolkeeper.alerts.AlertEngine`, built on first use)
+    evaluates the file's ``[alerts]`` rules.
     """
 
     def __init__(
@@ -87,10 +90,12 @@ class Keeper:
             sink=self.writer,
             circuit_state_provider=self.runtimes.circuit_state,
             latency_objective_provider=self._latency_objective,
+            budget_burn_provider=self.costs.budget_burn,
         )
         restore(self.monitoring, store)
         self._tool_functions: dict[str, Callable[..., Any]] = {}
         self._lock = threading.Lock()
+        self._alerts: AlertEngine | None = None
         self._unsubscribe = config.subscribe(self._config_changed)
         self._closed = False
         self._stopping = threading.Event()
@@ -169,6 +174,28 @@ class Keeper:
             estimated_cost=estimate,
             estimated_tokens=tokens,
         )
+
+    @property
+    def alerts(self) -> AlertEngine:
+        """Return the alert engine of the file's ``[alerts]``, building it on first use.
+
+        It is not evaluating until :meth:`~toolkeeper.alerts.AlertEngine.start`
+        (``toolkeeper serve`` starts it); :meth:`close` stops it.
+        """
+        with self._lock:
+            if self._alerts is None:
+                from toolkeeper.alerts.engine import AlertEngine
+
+                self._alerts = AlertEngine(
+                    self.config.file.alerts,
+                    store=self.store,
+                    monitor=self.monitoring,
+                    clock=self.clock,
+                    keyring=self.config.keyring,
+                    environ=self.config.environ,
+                    tools=self.config.tools,
+                )
+            return self._alerts
 
     def flush(self) -> None:
         """Write every operation recorded so far to the store, in this thread."""
@@ -276,6 +303,8 @@ class Keeper:
         self._closed = True
         atexit.unregister(self.close)
         self._stopping.set()
+        if self._alerts is not None:
+            self._alerts.close()
         if self._follower is not None:
             self._follower.join(timeout=10)
         self._unsubscribe()

@@ -12,6 +12,7 @@ import typer
 
 from toolkeeper.cli._context import CliState
 from toolkeeper.cli._output import report_error
+from toolkeeper.cli.alerts_cmd import app as alerts_app
 from toolkeeper.cli.config_cmd import app as config_app
 from toolkeeper.cli.costs_cmd import costs
 from toolkeeper.cli.demo_cmd import demo
@@ -36,6 +37,7 @@ app.command("costs")(costs)
 app.command("export")(export)
 app.command("serve")(serve)
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(alerts_app, name="alerts")
 
 
 @app.callback()

@@ -35,7 +35,8 @@ def demo(
     The workload renders prompt templates, routes each request between a strong
     and a weak model, and calls them through toolkeeper: within a minute the
     strong model degrades, its circuit opens, the fallback takes over and spend
-    approaches its budget. State goes to a fresh .toolkeeper/demo.db (or --store).
+    approaches its budget; alert rules fire and resolve with each outage. State
+    goes to a fresh .toolkeeper/demo.db (or --store).
     """
     from toolkeeper.demo import Demo, LoopbackServer
     from toolkeeper.keeper import Keeper
@@ -58,6 +59,7 @@ def demo(
         try:
             _, token = TokenRegistry(keeper.store).create("admin", name=None)
             world.start_workload(keeper, users=users, rate=rate)
+            keeper.alerts.start()  # the demo's rules fire during the strong model's outages
             settings = ServerSettings.from_environ(host=host, port=port)
             server = LoopbackServer.start(create_app(keeper, settings=settings), host=host,
                                           port=port)  # fmt: skip
@@ -66,6 +68,9 @@ def demo(
             err_console.print(
                 f"dashboard: [bold]{server.url}/[/] (API docs at {server.url}/docs); "
                 f"configuration: {DEMO_DIR / 'demo.toml'}; store: {escape(store_uri)}"
+            )
+            err_console.print(
+                f"alerts: {server.url}/alerts (the strong model's outages fire alerts there)"
             )
             err_console.print("sign in with this admin token (shown once, on the last line):")
             console.out(token, highlight=False)

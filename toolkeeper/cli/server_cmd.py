@@ -135,7 +135,10 @@ def serve(
     ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn's log level."),
 ) -> None:
-    """Serve the dashboard, the admin UI, the REST API (/docs), server-sent events and /metrics."""
+    """Serve the dashboard, the admin UI, the REST API (/docs), server-sent events and /metrics.
+
+    It also evaluates the alert rules and sends their notifications.
+    """
     import uvicorn
 
     from toolkeeper.keeper import Keeper
@@ -156,6 +159,7 @@ def serve(
         state.config_path, environment=state.environment, store=state.store_uri
     ) as keeper:
         keeper.follow_store()  # show what the application's processes record, not just ours
+        keeper.alerts.start()  # evaluate the rules; states and notices go through the store
         app = create_app(keeper, settings=settings)
         shown = f"[{settings.host}]" if ":" in settings.host else settings.host
         err_console.print(

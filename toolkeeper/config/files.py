@@ -19,6 +19,7 @@ The file's shape::
     extends = "staging"
 
     [costs], [prices."model"], [[budgets]]   # see toolkeeper.costs.settings
+    [alerts], [alerts.notifiers.X], [[alerts.rules]]   # see toolkeeper.alerts.settings
 
 ``tomllib`` gives values but not positions, so :func:`key_lines` scans the text
 for table headers and ``key =`` lines; it covers the TOML people write by hand
@@ -37,13 +38,14 @@ from typing import TYPE_CHECKING, Any
 from toolkeeper._errors import ConfigIssue, ConfigValidationError
 
 if TYPE_CHECKING:
+    from toolkeeper.alerts.settings import AlertSettings
     from toolkeeper.costs.settings import CostSettings
 
 __all__ = ["ConfigFile", "key_lines"]
 
-_TOP = "budgets costs default_environment defaults environments prices store tools"
+_TOP = "alerts budgets costs default_environment defaults environments prices store tools"
 TOP_LEVEL_KEYS = tuple(_TOP.split())
-_TABLES = ("costs", "defaults", "environments", "prices", "tools")
+_TABLES = ("alerts", "costs", "defaults", "environments", "prices", "tools")
 ENVIRONMENT_KEYS = ("extends", "tools")
 
 _BARE = r"[A-Za-z0-9_-]+"
@@ -190,6 +192,13 @@ class ConfigFile:
 
         return cost_settings(self)[0]
 
+    @functools.cached_property
+    def alerts(self) -> AlertSettings:
+        """Return ``[alerts]`` parsed: notifiers and rules (see ``alerts.settings``)."""
+        from toolkeeper.alerts.settings import alert_settings
+
+        return alert_settings(self)[0]
+
     @property
     def default_environment(self) -> str | None:
         """Return ``default_environment`` if the file sets it."""
@@ -231,6 +240,9 @@ class ConfigFile:
         from toolkeeper.costs.settings import cost_settings
 
         problems.extend(cost_settings(self)[1])
+        from toolkeeper.alerts.settings import alert_settings
+
+        problems.extend(alert_settings(self)[1])
         return problems
 
     def _environment_issues(self) -> list[ConfigIssue]:

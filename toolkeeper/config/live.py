@@ -372,6 +372,9 @@ class Configuration:
                     )
                 except ConfigValidationError as exc:
                     issues.extend(issue for issue in exc.issues if issue not in issues)
+        from toolkeeper.alerts.settings import reference_issues
+
+        issues.extend(reference_issues(self.file, keyring=self.keyring, environ=self.environ))
         return issues
 
     # Internals -----------------------------------------------------------

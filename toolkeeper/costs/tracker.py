@@ -34,7 +34,7 @@ from toolkeeper.costs.guard import BudgetGuard, budgets_from_config
 from toolkeeper.costs.ledger import Ledger, open_ledger
 from toolkeeper.costs.prices import Priced
 from toolkeeper.costs.ratelimit import RateLimit, RateLimiter
-from toolkeeper.costs.settings import CostSettings
+from toolkeeper.costs.settings import GLOBAL_SCOPE, CostSettings
 from toolkeeper.costs.usage import Usage
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ __all__ = ["CostTracker"]
 
 _log = logging.getLogger("toolkeeper.costs")
 _KEEP_EVENTS = 100
+_BURN_FRESH_S = 1.0  # how long one read of every budget serves budget_burn()
 _KEEP_UNPRICED = 1000
 _OTHER_MODELS = "(other models)"
 
@@ -86,6 +87,8 @@ class CostTracker:
         self._limiters: dict[str, tuple[RateLimiter, float]] = {}
         self._events: deque[BudgetEvent] = deque(maxlen=_KEEP_EVENTS)
         self._unpriced: dict[tuple[str, str], int] = {}
+        self._burn_lock = threading.Lock()
+        self._burn_read: tuple[float, list[BudgetStatus]] | None = None
 
     @classmethod
     def open(
@@ -154,6 +157,27 @@ class CostTracker:
     def status(self) -> list[BudgetStatus]:
         """Return the spend, reservations and period of every budget now, from the ledger."""
         return BudgetGuard(self.budgets(), ledger=self.ledger, clock=self.clock).status()
+
+    def budget_burn(self, tool: str) -> float | None:
+        """Return the largest fraction spent of the budgets every call of ``tool`` charges.
+
+        Those are its own (``daily_budget``, ``monthly_budget``) and the global ones;
+        label budgets, which only some calls charge, are not. ``None`` when it has
+        none. Health asks this of every tool on every refresh, so the ledger is read
+        at most once a second.
+        """
+        now = self.clock.monotonic()
+        with self._burn_lock:
+            read = self._burn_read
+            if read is None or now - read[0] >= _BURN_FRESH_S:
+                read = self._burn_read = (now, self.status())
+        applicable = (f"tool:{tool}", GLOBAL_SCOPE)
+        fractions = [
+            float(status.used_fraction)
+            for status in read[1]
+            if status.budget.scope in applicable and status.used_fraction is not None
+        ]
+        return max(fractions) if fractions else None
 
     def events(self) -> list[BudgetEvent]:
         """Return the last budget events (warnings and limits reached), oldest first."""

@@ -9,6 +9,11 @@
 - ``router``: a ``routellm`` router choosing between them.
 - ``prompts``: ``poml`` templates shipped in this package, strict about variables.
 
+Alert rules, evaluated every two seconds, make each outage visible on the alerts
+page: the strong model's open circuit fires at once, its fallback rate soon
+after, and both resolve once it recovers; its budget burn fires past 80 %. No
+notifier is configured: the alerts show on the page and are sent nowhere.
+
 The API key is a reference (``env:TOOLKEEPER_DEMO_KEY``), never the key itself.
 """
 
@@ -72,6 +77,45 @@ type = "poml"
 template_dir = "{template_dir}"
 strictness = "strict"
 latency_objective_ms = 50
+
+[alerts]
+evaluate_every = "2s"
+
+[[alerts.rules]]
+name = "strong-circuit-open"
+tool = "openai-strong"
+metric = "circuit_open"
+op = "=="
+threshold = 1
+severity = "critical"
+
+[[alerts.rules]]
+name = "strong-fallbacks"
+tool = "openai-strong"
+metric = "fallback_rate"
+op = ">"
+threshold = 0.3
+window = "1m"
+for = "5s"
+min_calls = 5
+severity = "warning"
+
+[[alerts.rules]]
+name = "budget-burn"
+tool = "openai-*"
+metric = "budget_burn"
+op = ">="
+threshold = 0.8
+severity = "warning"
+
+[[alerts.rules]]
+name = "tool-unhealthy"
+tool = "*"
+metric = "health_score"
+op = "<"
+threshold = 50
+for = "30s"
+severity = "warning"
 """
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -30,6 +31,9 @@ from sqlalchemy import (
 __all__ = [
     "VERSION_TABLE",
     "UTCDateTime",
+    "alert_events",
+    "alert_silences",
+    "alert_states",
     "api_tokens",
     "budget_reservations",
     "budget_spend",
@@ -161,4 +165,56 @@ server_keys = Table(
     Column("name", String(100), primary_key=True),
     Column("value", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+)
+
+
+# Alerts (toolkeeper.alerts). One state row per (rule, tool) that was ever pending or
+# firing; every change of state is a compare-and-set on its version, so evaluators in
+# several processes never both make (and notify) the same transition.
+
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("rule", String(200), primary_key=True),
+    Column("tool", String(200), primary_key=True),
+    Column("state", String(20), nullable=False),
+    Column("since", UTCDateTime(), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("fired_at", UTCDateTime(), nullable=True),
+    Column("resolved_at", UTCDateTime(), nullable=True),
+    Column("last_notified_at", UTCDateTime(), nullable=True),
+    # The silence that suppressed this alert's last due notification, if one did.
+    Column("silenced_by", Integer, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("evaluated_at", UTCDateTime(), nullable=False),
+)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("rule", String(200), nullable=False),
+    Column("tool", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("detail", Text, nullable=False),
+    Index("ix_alert_events_at", "at"),
+    sqlite_autoincrement=True,
+)
+
+alert_silences = Table(
+    "alert_silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # fnmatch globs over rule names and tool names.
+    Column("rule", String(200), nullable=False),
+    Column("tool", String(200), nullable=False),
+    Column("starts_at", UTCDateTime(), nullable=False),
+    Column("ends_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("expired_by", String(200), nullable=True),
+    Column("expired_at", UTCDateTime(), nullable=True),
+    Index("ix_alert_silences_ends_at", "ends_at"),
+    sqlite_autoincrement=True,
 )

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from toolkeeper.server.api import config, events, export, health, me, operations, tools
+from toolkeeper.server.api import (
+    alerts,
+    config,
+    events,
+    export,
+    health,
+    me,
+    operations,
+    tools,
+)
 from toolkeeper.server.auth import authenticate
 from toolkeeper.server.errors import error_responses
 
@@ -22,6 +31,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     tools.router,
     operations.router,
     config.router,
+    alerts.router,
     export.router,
     events.router,
     me.router,

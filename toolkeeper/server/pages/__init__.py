@@ -1,4 +1,4 @@
-"""The pages: dashboard, tool detail, costs, configuration (admins), sign-in and the API docs.
+"""The pages: dashboard, tool detail, costs, alerts, configuration (admins), sign-in, API docs.
 
 Server-rendered with Jinja2 and kept live by small scripts reading
 ``/api/v1/events``. Everything they load is served from the package
@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from toolkeeper.server.pages import config, costs, dashboard, docs, tool
+from toolkeeper.server.pages import alerts, config, costs, dashboard, docs, tool
 from toolkeeper.server.pages._access import (
     PageForbiddenError,
     SignInRequiredError,
@@ -35,7 +35,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 def install_pages(app: FastAPI) -> None:
     """Add the pages, their static files, the styled sign-in page and the offline API docs."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (dashboard, tool, costs, config, docs):
+    for module in (dashboard, tool, costs, alerts, config, docs):
         app.include_router(module.router)
     app.state.render_login = render_login_page
 

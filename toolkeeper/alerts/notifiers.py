@@ -1,0 +1,113 @@
+"""Deliver alert notifications through Apprise to the URLs of a named notifier.
+
+A notifier's URLs are secrets (webhook tokens, passwords): each is resolved from
+its written form (``env:``, ``file:``, ``enc:`` or the URL itself) only to send,
+registered with :mod:`toolkeeper.alerts.redaction` first, and shown only masked.
+A failed delivery is returned as a redacted reason, never raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from toolkeeper._errors import SecretError
+from toolkeeper.alerts.redaction import protect, redact
+from toolkeeper.alerts.settings import NotifierSettings, shown_url
+from toolkeeper.config.secrets import Keyring, mask, resolve_secret
+
+__all__ = ["Delivery", "Notifier", "NotifyLevel"]
+
+NotifyLevel = Literal["info", "success", "warning", "failure"]
+_MAX_REASON = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The outcome of one notification: how many URLs got it, and why the others did not."""
+
+    notifier: str
+    sent: int
+    failures: tuple[str, ...]
+
+    @property
+    def delivered(self) -> bool:
+        """Return whether every URL of the notifier accepted the notification."""
+        return not self.failures
+
+
+class Notifier:
+    """One named notifier: a list of Apprise URLs, resolved at each delivery.
+
+    Thread-safe: each delivery builds its own Apprise object.
+    """
+
+    def __init__(
+        self,
+        settings: NotifierSettings,
+        *,
+        keyring: Keyring | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = settings.name
+        self._written = settings.urls
+        self._keyring = keyring
+        self._environ = environ
+
+    def masked_urls(self) -> list[str]:
+        """Return each URL masked as ``scheme://****`` plus at most its last four characters.
+
+        A reference that cannot be resolved now is shown as written (``env:NAME``).
+        """
+        shown = []
+        for written in self._written:
+            try:
+                url = self._resolve(written)
+            except SecretError:
+                shown.append(shown_url(written))
+                continue
+            scheme, separator, rest = url.partition("://")
+            shown.append(f"{scheme}://{mask(rest)}" if separator else mask(url))
+        return shown
+
+    def send(self, *, title: str, body: str, level: NotifyLevel) -> Delivery:
+        """Send ``title`` and ``body`` to every URL; return what was delivered and what failed."""
+        failures: list[str] = []
+        sent = 0
+        for index, written in enumerate(self._written):
+            reason = self._send_one(written, title=title, body=body, level=level)
+            if reason is None:
+                sent += 1
+            else:
+                failures.append(f"URL {index + 1} ({shown_url(written)}): {reason}")
+        return Delivery(self.name, sent, tuple(failures))
+
+    def _send_one(self, written: str, *, title: str, body: str, level: NotifyLevel) -> str | None:
+        """Deliver to one URL; return ``None`` on success, else why it failed (redacted)."""
+        try:
+            url = self._resolve(written)
+        except SecretError as exc:  # its message names the reference, never the secret
+            return str(exc)
+        protect(url)
+        try:
+            import apprise
+        except ImportError:
+            return "Apprise is not installed: pip install 'toolkeeper[alerts]'"
+        sender = apprise.Apprise()
+        if not sender.add(url):
+            scheme = url.partition("://")[0] if "://" in url else "(none)"
+            return f"Apprise does not accept this URL (scheme {scheme!r})"
+        result = sender.notify(body=body, title=title, notify_type=apprise.NotifyType(level))
+        if result:
+            return None
+        messages = [entry.message for entry in result.logs()] if hasattr(result, "logs") else []
+        reason = "; ".join(dict.fromkeys(messages)) or "Apprise reported a failed delivery"
+        return redact(reason)[:_MAX_REASON]
+
+    def _resolve(self, written: str) -> str:
+        secret = resolve_secret(written, keyring=self._keyring, environ=self._environ)
+        return secret.get_secret_value()
+
+    def __repr__(self) -> str:
+        return f"Notifier(name={self.name!r}, urls={len(self._written)})"

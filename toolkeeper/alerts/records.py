@@ -1,0 +1,156 @@
+"""The value objects of alerting: stored alert states, statuses, events and silences.
+
+All are frozen; times are timezone-aware UTC; ``to_dict()`` gives JSON-ready
+data with ISO 8601 times. None of them ever holds a notifier URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from fnmatch import fnmatchcase
+from typing import Any, Literal
+
+from toolkeeper._units import parse_duration
+
+__all__ = [
+    "EVENT_KINDS",
+    "MAX_SILENCE_SECONDS",
+    "STATES",
+    "AlertEvent",
+    "AlertState",
+    "AlertStatus",
+    "EventKind",
+    "Silence",
+    "StateName",
+    "silence_seconds",
+]
+
+#: The longest silence: a year.
+MAX_SILENCE_SECONDS = 366 * 86400.0
+
+
+def silence_seconds(text: str, *, option: str = "duration") -> float:
+    """Return the seconds a silence's duration (``30m``, ``2h``, ``1d``) stands for.
+
+    The rule: longer than 0s, at most 366 days; a ``ValueError`` naming
+    ``option``, the value and the rule otherwise. The CLI, the API and the page
+    all read durations through it.
+    """
+    try:
+        seconds = parse_duration(text).total_seconds()
+    except (ValueError, OverflowError) as exc:
+        reason = str(exc) if isinstance(exc, ValueError) else f"{text!r} is too long"
+        raise ValueError(f"{option}: {reason}") from None
+    if seconds <= 0:
+        raise ValueError(f"{option} must be longer than 0s, got {text!r}")
+    if seconds > MAX_SILENCE_SECONDS:
+        raise ValueError(f"{option} must be at most 366d, got {text!r}")
+    return seconds
+
+
+StateName = Literal["inactive", "pending", "firing"]
+EventKind = Literal["fired", "resolved", "notified", "silenced", "notify_failed"]
+STATES: tuple[StateName, ...] = ("inactive", "pending", "firing")
+EVENT_KINDS: tuple[EventKind, ...] = ("fired", "resolved", "notified", "silenced", "notify_failed")
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertState:
+    """The stored state of one rule for one tool; ``version`` grows with every transition.
+
+    ``silenced_by`` is the silence that suppressed the last notification that
+    was due, kept so a suppressed notification is logged once per silence.
+    """
+
+    rule: str
+    tool: str
+    state: StateName
+    since: datetime
+    value: float | None
+    fired_at: datetime | None = None
+    resolved_at: datetime | None = None
+    last_notified_at: datetime | None = None
+    silenced_by: int | None = None
+    version: int = 0
+    evaluated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertStatus:
+    """What one rule says about one tool now, as shown by the CLI, the API and the pages.
+
+    ``since`` is when the current state began; ``silenced_by`` the id of a
+    silence matching the alert (its notifications are not sent).
+    """
+
+    rule: str
+    tool: str
+    severity: str
+    state: StateName
+    value: float | None
+    threshold: float
+    op: str
+    metric: str
+    window: str
+    since: datetime
+    fired_at: datetime | None
+    resolved_at: datetime | None
+    last_notified_at: datetime | None
+    silenced_by: int | None
+    summary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the status as JSON-ready data, times in ISO 8601."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertEvent:
+    """One entry of the alert log: a transition or a notification's fate."""
+
+    id: int
+    at: datetime
+    rule: str
+    tool: str
+    kind: EventKind
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the event as JSON-ready data, its time in ISO 8601."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Silence:
+    """Suppress the notifications of alerts whose rule and tool match the globs until ``ends_at``.
+
+    ``expired`` is true once it ended, or was expired by hand (``expired_by``
+    names who did it).
+    """
+
+    id: int
+    rule: str
+    tool: str
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    expired: bool
+    expired_by: str | None
+
+    def matches(self, rule: str, tool: str) -> bool:
+        """Return whether this silence covers the alert of ``rule`` on ``tool``."""
+        return fnmatchcase(rule, self.rule) and fnmatchcase(tool, self.tool)
+
+    def active_at(self, moment: datetime) -> bool:
+        """Return whether the silence is in force at ``moment``."""
+        return self.expired_by is None and self.starts_at <= moment < self.ends_at
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the silence as JSON-ready data, times in ISO 8601."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}

@@ -1,0 +1,375 @@
+"""The ``[alerts]`` tables of ``toolkeeper.toml``, parsed into :class:`AlertSettings`.
+
+::
+
+    [alerts]
+    evaluate_every = "15s"            # >= 1s
+    repeat_every = "4h"               # re-notify a firing alert this often
+    notify = ["ops"]                  # default notifiers of rules naming none (default: all)
+
+    [alerts.notifiers.ops]            # Apprise URLs; env:/file:/enc: references allowed
+    urls = ["json://127.0.0.1:8080/hook", "env:SLACK_WEBHOOK_URL"]
+
+    [[alerts.rules]]                  # see toolkeeper.alerts.rules; none: the built-in two
+    name = "openai-errors"
+    tool = "openai"
+    metric = "error_rate"
+    op = ">"
+    threshold = 0.2
+    window = "5m"
+    for = "1m"
+
+:func:`alert_settings` reports every problem as a :class:`~toolkeeper.ConfigIssue`
+naming the key, the value and the rule. Notifier URLs are secrets: an issue
+shows a literal URL masked, and a reference (``env:NAME``) as written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from toolkeeper._errors import ConfigIssue, SecretError
+from toolkeeper._units import parse_duration
+from toolkeeper.alerts.rules import AlertRule, builtin_rules, field_problem
+from toolkeeper.config.secrets import is_encrypted, is_reference, mask, resolve_secret
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from toolkeeper.config.files import ConfigFile
+    from toolkeeper.config.secrets import Keyring
+
+__all__ = [
+    "ALERTS_KEYS",
+    "RULE_KEYS",
+    "AlertSettings",
+    "NotifierSettings",
+    "alert_settings",
+    "reference_issues",
+]
+
+ALERTS_KEYS = ("evaluate_every", "repeat_every", "notify", "notifiers", "rules")
+RULE_KEYS = (
+    "name", "tool", "metric", "op", "threshold", "window", "for", "severity", "notify",
+    "min_calls",
+)  # fmt: skip
+NOTIFIER_KEYS = ("urls",)
+MIN_EVALUATE_EVERY_SECONDS = 1.0
+_NOTIFIER_NAME = re.compile(r"[a-z0-9_-]{1,200}")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://.+")
+
+
+def shown_url(raw: str) -> str:
+    """Return how a notifier URL as written may be shown: a reference as is, a URL masked."""
+    if is_reference(raw) or is_encrypted(raw):
+        return raw if is_reference(raw) else raw[:8] + "…"
+    scheme, separator, rest = raw.partition("://")
+    return f"{scheme}://{mask(rest)}" if separator else mask(raw)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotifierSettings:
+    """A named notifier: Apprise URLs as written (URLs, ``env:``/``file:`` refs or ``enc:``).
+
+    ``urls`` are secrets: they stay out of the repr.
+    """
+
+    name: str
+    urls: tuple[str, ...] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not _NOTIFIER_NAME.fullmatch(self.name):
+            raise ValueError(
+                f"notifier name={self.name!r} must be lowercase letters, digits, '-' and '_'"
+            )
+        if not self.urls or not all(isinstance(url, str) and url for url in self.urls):
+            raise ValueError(f"notifier {self.name!r}: urls must be a non-empty list of URLs")
+        object.__setattr__(self, "urls", tuple(self.urls))
+
+    def __repr__(self) -> str:
+        return f"NotifierSettings(name={self.name!r}, urls={len(self.urls)})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertSettings:
+    """What ``[alerts]`` says: timing, notifiers and rules, checked.
+
+    ``notify`` is the default notifiers of rules that name none (``None``: every
+    notifier). ``rules=None`` means the built-in rules; a rule that names no
+    notifier (``notify=()``) is told to the defaults.
+    """
+
+    evaluate_every_seconds: float = 15.0
+    repeat_every_seconds: float = 4 * 3600.0
+    notify: tuple[str, ...] | None = None
+    notifiers: tuple[NotifierSettings, ...] = ()
+    rules: tuple[AlertRule, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.evaluate_every_seconds >= MIN_EVALUATE_EVERY_SECONDS:
+            raise ValueError(f"evaluate_every_seconds={self.evaluate_every_seconds!r} must be >= 1")
+        if not self.repeat_every_seconds > 0:
+            raise ValueError(f"repeat_every_seconds={self.repeat_every_seconds!r} must be > 0")
+        names = [notifier.name for notifier in self.notifiers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"notifiers={names!r} must have unique names")
+        unknown = [name for name in self.notify or () if name not in names]
+        if unknown:
+            shown = list(self.notify or ())
+            raise ValueError(f"notify={shown!r} names unknown notifiers {unknown}")
+        if self.rules is None:
+            object.__setattr__(self, "rules", builtin_rules(self.default_notify))
+        # A rule naming no notifier is told to the defaults.
+        rules = tuple(
+            rule if rule.notify else replace(rule, notify=self.default_notify)
+            for rule in self.rules or ()
+        )
+        object.__setattr__(self, "rules", rules)
+        rule_names = [rule.name for rule in rules]
+        if len(set(rule_names)) != len(rule_names):
+            raise ValueError(f"rules={rule_names!r} must have unique names")
+        for rule in rules:
+            missing = [name for name in rule.notify if name not in names]
+            if missing:
+                raise ValueError(
+                    f"alert rule {rule.name!r}: notify={list(rule.notify)!r} names unknown "
+                    f"notifiers {missing}"
+                )
+
+    @property
+    def default_notify(self) -> tuple[str, ...]:
+        """Return the notifiers of a rule that names none."""
+        if self.notify is not None:
+            return self.notify
+        return tuple(notifier.name for notifier in self.notifiers)
+
+    @property
+    def alert_rules(self) -> tuple[AlertRule, ...]:
+        """Return the rules (the built-in ones when the file writes none)."""
+        assert self.rules is not None  # set by __post_init__
+        return self.rules
+
+
+def alert_settings(file: ConfigFile) -> tuple[AlertSettings, list[ConfigIssue]]:
+    """Read ``[alerts]`` of ``file``; return the settings and every problem found.
+
+    The settings leave out whatever had a problem, so they are usable either way.
+    """
+    issues: list[ConfigIssue] = []
+    table = file.data.get("alerts", {})
+    if not isinstance(table, dict):
+        return AlertSettings(), issues
+    for key in table:
+        if key not in ALERTS_KEYS:
+            rule = "unknown key in [alerts]; expected one of " + ", ".join(ALERTS_KEYS)
+            issues.append(file.issue(("alerts", key), rule, has_value=False))
+    evaluate = _duration(file, ("alerts", "evaluate_every"), table, 15.0, issues, minimum=1.0)
+    repeat = _duration(file, ("alerts", "repeat_every"), table, 4 * 3600.0, issues, minimum=None)
+    notifiers = _notifiers(file, table.get("notifiers", {}), issues)
+    names = tuple(notifier.name for notifier in notifiers)
+    notify = None
+    if "notify" in table:
+        notify = _names(file, ("alerts", "notify"), table["notify"], names, issues)
+    default = notify if notify is not None else names
+    rules = None
+    if "rules" in table:
+        rules = _rules(file, table["rules"], names, default, issues)
+    settings = AlertSettings(
+        evaluate_every_seconds=evaluate,
+        repeat_every_seconds=repeat,
+        notify=notify,
+        notifiers=notifiers,
+        rules=rules,
+    )
+    return settings, issues
+
+
+def reference_issues(
+    file: ConfigFile, *, keyring: Keyring | None, environ: Mapping[str, str] | None = None
+) -> list[ConfigIssue]:
+    """Report each notifier URL written as a reference or ciphertext that cannot be opened now.
+
+    ``toolkeeper config validate`` checks tool secrets the same way. The issue
+    shows the reference (``env:NAME``), never what it resolves to.
+    """
+    issues = []
+    for notifier in file.alerts.notifiers:
+        for index, written in enumerate(notifier.urls):
+            if not (is_reference(written) or is_encrypted(written)):
+                continue
+            try:
+                resolve_secret(written, keyring=keyring, environ=environ)
+            except SecretError as exc:
+                where = ("alerts", "notifiers", notifier.name, "urls", str(index))
+                issues.append(file.issue(where, str(exc), shown_url(written)))
+    return issues
+
+
+def _duration(
+    file: ConfigFile,
+    where: tuple[str, ...],
+    table: dict[str, Any],
+    default: float,
+    issues: list[ConfigIssue],
+    *,
+    minimum: float | None,
+) -> float:
+    """Return the duration at ``where`` in seconds (> 0, or >= ``minimum``), else ``default``."""
+    key = where[-1]
+    if key not in table:
+        return default
+    seconds = _seconds(table[key])
+    bound = f">= {minimum:g}s" if minimum is not None else "> 0s"
+    if seconds is None or (seconds < minimum if minimum is not None else seconds <= 0):
+        rule = f"must be a duration {bound}, such as '15s', '5m' or '4h'"
+        issues.append(file.issue(where, rule, table[key]))
+        return default
+    return seconds
+
+
+def _seconds(value: Any) -> float | None:
+    """Return a duration written as text ('90s') or as a number of seconds, else ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return parse_duration(value).total_seconds()
+        except ValueError:
+            return None
+    return None
+
+
+def _notifiers(
+    file: ConfigFile, table: Any, issues: list[ConfigIssue]
+) -> tuple[NotifierSettings, ...]:
+    where = ("alerts", "notifiers")
+    if not isinstance(table, dict):
+        issues.append(file.issue(where, "must be a table of notifiers", table))
+        return ()
+    found: list[NotifierSettings] = []
+    for name, entry in table.items():
+        here = (*where, name)
+        if not _NOTIFIER_NAME.fullmatch(name):
+            rule = "a notifier name must be lowercase letters, digits, '-' and '_'"
+            issues.append(file.issue(here, rule, name))
+            continue
+        if not isinstance(entry, dict):
+            issues.append(file.issue(here, "must be a table with urls = [...]", has_value=False))
+            continue
+        for key in entry:
+            if key not in NOTIFIER_KEYS:
+                rule = "unknown key in a notifier; expected urls"
+                issues.append(file.issue((*here, key), rule, has_value=False))
+        urls = entry.get("urls")
+        if not isinstance(urls, list) or not urls:
+            rule = "must be a non-empty list of Apprise URLs (or env:/file:/enc: references)"
+            issues.append(file.issue((*here, "urls"), rule, has_value=False))
+            continue
+        bad = False
+        for index, url in enumerate(urls):
+            if isinstance(url, str) and (
+                is_reference(url) or is_encrypted(url) or _URL.fullmatch(url)
+            ):
+                continue
+            bad = True
+            rule = "must be an Apprise URL such as 'json://host/path', or env:, file:, enc:"
+            shown = shown_url(url) if isinstance(url, str) else type(url).__name__
+            issues.append(file.issue((*here, "urls", str(index)), rule, shown))
+        if not bad:
+            found.append(NotifierSettings(name=name, urls=tuple(urls)))
+    return tuple(found)
+
+
+def _names(
+    file: ConfigFile,
+    where: tuple[str, ...],
+    value: Any,
+    known: tuple[str, ...],
+    issues: list[ConfigIssue],
+) -> tuple[str, ...] | None:
+    """Return a list of notifier names that all exist, else report it and return ``None``."""
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        issues.append(file.issue(where, "must be a list of notifier names", value))
+        return None
+    unknown = [name for name in value if name not in known]
+    if unknown:
+        listed = ", ".join(known) or "none"
+        rule = f"names notifiers that are not declared in [alerts.notifiers] (declared: {listed})"
+        issues.append(file.issue(where, rule, value))
+        return None
+    return tuple(value)
+
+
+def _rules(
+    file: ConfigFile,
+    entries: Any,
+    known: tuple[str, ...],
+    default: tuple[str, ...],
+    issues: list[ConfigIssue],
+) -> tuple[AlertRule, ...]:
+    if not isinstance(entries, list):
+        issues.append(file.issue(("alerts", "rules"), "must be an array of tables", entries))
+        return ()
+    rules: dict[str, AlertRule] = {}
+    for index, entry in enumerate(entries):
+        where = ("alerts", "rules", str(index))
+        if not isinstance(entry, dict):
+            issues.append(file.issue(where, "must be a table ([[alerts.rules]])", entry))
+            continue
+        rule = _rule(file, where, entry, known=known, default=default, issues=issues)
+        if rule is None:
+            continue
+        if rule.name in rules:
+            issues.append(
+                file.issue((*where, "name"), "repeats the name of another rule", rule.name)
+            )
+            continue
+        rules[rule.name] = rule
+    return tuple(rules.values())
+
+
+def _rule(
+    file: ConfigFile,
+    where: tuple[str, ...],
+    entry: dict[str, Any],
+    *,
+    known: tuple[str, ...],
+    default: tuple[str, ...],
+    issues: list[ConfigIssue],
+) -> AlertRule | None:
+    before = len(issues)
+    for key in entry:
+        if key not in RULE_KEYS:
+            rule = "unknown key in an alert rule; expected one of " + ", ".join(RULE_KEYS)
+            issues.append(file.issue((*where, key), rule, has_value=False))
+    values: dict[str, Any] = {"tool": "*", "window": "5m", "severity": "warning", "min_calls": 5}
+    issues.extend(
+        file.issue((*where, key), "is required", has_value=False)
+        for key in ("name", "metric", "op", "threshold")
+        if key not in entry
+    )
+    for key in ("name", "tool", "metric", "op", "threshold", "window", "severity", "min_calls"):
+        if key not in entry:
+            continue
+        problem = field_problem(key, entry[key])
+        if problem is not None:
+            issues.append(file.issue((*where, key), problem, entry[key]))
+        values[key] = entry[key]
+    values["for_seconds"] = 0.0
+    if "for" in entry:
+        seconds = _seconds(entry["for"])
+        if seconds is None or seconds < 0:
+            rule = "must be a duration >= 0s, such as '0s', '1m' or '10m'"
+            issues.append(file.issue((*where, "for"), rule, entry["for"]))
+        else:
+            values["for_seconds"] = seconds
+    values["notify"] = default
+    if "notify" in entry:
+        values["notify"] = _names(file, (*where, "notify"), entry["notify"], known, issues)
+    if len(issues) > before:
+        return None
+    return AlertRule(**values)

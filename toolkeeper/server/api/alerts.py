@@ -1,0 +1,339 @@
+"""``/api/v1/alerts``: alert states and rules, events, silences, and a test notification.
+
+Everyone signed in reads; operators create and expire silences (the actor is
+the token's name); admins send test notifications. Notifier URLs are secrets:
+they appear only masked. States come from the store, so every process agrees.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from toolkeeper.alerts import AlertEngine, AlertEvent, AlertRule, AlertStatus, Silence
+from toolkeeper.alerts.records import silence_seconds
+from toolkeeper.server.api._body import read_json_object
+from toolkeeper.server.api._shared import KeeperDep
+from toolkeeper.server.auth import Admin, Operator
+from toolkeeper.server.errors import ApiError, error_responses
+
+__all__ = [
+    "AlertEventEntry",
+    "AlertEvents",
+    "AlertRuleEntry",
+    "AlertStatusEntry",
+    "AlertsOverview",
+    "NotificationTest",
+    "NotifierEntry",
+    "SilenceEntry",
+    "SilenceList",
+    "SilenceRequest",
+    "create_silence",
+    "expire_silence",
+    "router",
+]
+
+router = APIRouter(prefix="/alerts", tags=["alerts"])
+
+DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*$"
+_MAX_ID = 2**31 - 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class AlertRuleEntry(_Model):
+    """A rule: when ``metric`` over ``window`` compares to ``threshold`` for ``for_seconds``."""
+
+    name: str
+    tool: str = Field(description="A tool name or a glob ('*' is every tool).")
+    metric: str
+    op: str
+    threshold: float
+    window: str
+    for_seconds: float
+    severity: str
+    notify: list[str] = Field(description="Notifier names; empty means the default ones.")
+    min_calls: int
+
+    @classmethod
+    def of(cls, rule: AlertRule) -> AlertRuleEntry:
+        """Return the entry for an engine's rule."""
+        return cls(
+            name=rule.name, tool=rule.tool, metric=rule.metric, op=rule.op,
+            threshold=rule.threshold, window=str(rule.window), for_seconds=rule.for_seconds,
+            severity=str(rule.severity), notify=list(rule.notify), min_calls=rule.min_calls,
+        )  # fmt: skip
+
+
+class AlertStatusEntry(_Model):
+    """One (rule, tool) pair's state; ``since`` is when that state began."""
+
+    rule: str
+    tool: str
+    severity: str
+    state: Literal["inactive", "pending", "firing"]
+    value: float | None = Field(description="The metric's last value; null when it had none.")
+    threshold: float
+    op: str
+    metric: str
+    window: str
+    since: datetime
+    fired_at: datetime | None
+    resolved_at: datetime | None
+    last_notified_at: datetime | None
+    silenced_by: int | None = Field(description="The id of the silence muting it, if any.")
+    summary: str
+
+    @classmethod
+    def of(cls, status: AlertStatus) -> AlertStatusEntry:
+        """Return the entry for an engine's status."""
+        return cls.model_validate(status.to_dict())
+
+
+class NotifierEntry(_Model):
+    """A named notifier; its URLs are secrets, so only masked."""
+
+    name: str
+    urls: list[str] = Field(description="Every URL masked: scheme://****<last 4>.")
+
+
+class AlertsOverview(_Model):
+    """Every alert's state (firing first, then pending, then the others), the rules, notifiers."""
+
+    firing: int
+    pending: int
+    statuses: list[AlertStatusEntry]
+    rules: list[AlertRuleEntry]
+    notifiers: list[NotifierEntry]
+
+
+class AlertEventEntry(_Model):
+    """Something that happened to an alert: fired, resolved, notified, silenced, notify_failed."""
+
+    id: int
+    at: datetime
+    rule: str
+    tool: str
+    kind: str
+    detail: str
+
+    @classmethod
+    def of(cls, event: AlertEvent) -> AlertEventEntry:
+        """Return the entry for an engine's event."""
+        return cls.model_validate(event.to_dict())
+
+
+class AlertEvents(_Model):
+    """The newest alert events first."""
+
+    events: list[AlertEventEntry]
+
+
+class SilenceEntry(_Model):
+    """A silence: alerts matching ``rule`` and ``tool`` (globs) send nothing until ``ends_at``."""
+
+    id: int
+    rule: str
+    tool: str
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    expired: bool = Field(description="Ended, or expired by hand.")
+    expired_by: str | None
+
+    @classmethod
+    def of(cls, silence: Silence) -> SilenceEntry:
+        """Return the entry for an engine's silence."""
+        return cls.model_validate(silence.to_dict())
+
+
+class SilenceList(_Model):
+    """Silences, newest first."""
+
+    silences: list[SilenceEntry]
+
+
+class SilenceRequest(BaseModel):
+    """Silence the alerts of a rule on a tool (either may be a glob) for a while."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str = Field("*", min_length=1, max_length=200, description="Rule name or glob.")
+    tool: str = Field("*", min_length=1, max_length=200, description="Tool name or glob.")
+    duration: str = Field(
+        max_length=40,
+        pattern=DURATION_PATTERN,
+        description="How long: a number and a unit (ms, s, m, h, d, w), such as 2h; at most 366d.",
+    )
+    comment: str = Field(min_length=1, max_length=2000, description="Why; kept with the silence.")
+
+
+class NotificationTest(_Model):
+    """Whether each notifier delivered the test notification."""
+
+    results: dict[str, bool]
+    failed: list[str]
+
+
+def _field_error(field: str, message: str, kind: str = "value_error") -> RequestValidationError:
+    return RequestValidationError([{"loc": ("body", field), "msg": message, "type": kind}])
+
+
+def _notifiers(engine: AlertEngine) -> list[NotifierEntry]:
+    return [
+        NotifierEntry(name=name, urls=engine.notifier_urls_masked(name))
+        for name in engine.notifier_names()
+    ]
+
+
+@router.get("", response_model=AlertsOverview, summary="Alert states and rules")
+def overview(keeper: KeeperDep) -> AlertsOverview:
+    """Return every alert's state as the store has it, the rules, and the notifiers (masked)."""
+    engine = keeper.alerts
+    statuses = [AlertStatusEntry.of(status) for status in engine.statuses()]
+    return AlertsOverview(
+        firing=sum(status.state == "firing" for status in statuses),
+        pending=sum(status.state == "pending" for status in statuses),
+        statuses=statuses,
+        rules=[AlertRuleEntry.of(rule) for rule in engine.rules()],
+        notifiers=_notifiers(engine),
+    )
+
+
+@router.get(
+    "/events",
+    response_model=AlertEvents,
+    summary="Recent alert events",
+    responses=error_responses(422),
+)
+def events(
+    keeper: KeeperDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="How many, newest first.")] = 100,
+) -> AlertEvents:
+    """Return the newest alert events: fired, resolved, notified, silenced, notify_failed."""
+    return AlertEvents(events=[AlertEventEntry.of(e) for e in keeper.alerts.events(limit=limit)])
+
+
+@router.get(
+    "/silences", response_model=SilenceList, summary="Silences", responses=error_responses(422)
+)
+def silences(
+    keeper: KeeperDep,
+    include_expired: Annotated[
+        bool, Query(description="Also list silences that ended or were expired.")
+    ] = False,
+) -> SilenceList:
+    """Return the active silences (with ``include_expired``, every silence)."""
+    found = keeper.alerts.silences(include_expired=include_expired)
+    return SilenceList(silences=[SilenceEntry.of(item) for item in found])
+
+
+def create_silence(engine: AlertEngine, data: dict[str, Any], *, actor: str) -> Silence:
+    """Validate a silence request and create it; field errors raise ``RequestValidationError``."""
+    duration = data.get("duration")
+    try:  # first, so a bad duration gets the parser's words rather than a regular expression
+        seconds = silence_seconds(duration, option="duration") if isinstance(duration, str) else 0
+    except ValueError as exc:
+        raise _field_error("duration", str(exc)) from None
+    try:
+        body = SilenceRequest.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        ) from None
+    if not body.comment.strip():
+        raise _field_error("comment", "comment must say why, not be blank")
+    try:
+        return engine.silence(
+            rule=body.rule.strip(), tool=body.tool.strip(), duration_s=seconds,
+            created_by=actor, comment=body.comment.strip(),
+        )  # fmt: skip
+    except ValueError as exc:
+        field = next((name for name in ("rule", "tool", "comment") if name in str(exc)), "body")
+        raise _field_error(field, str(exc)) from None
+
+
+def expire_silence(engine: AlertEngine, silence_id: int, *, actor: str) -> Silence:
+    """End a silence now; an unknown id answers 404 naming it."""
+    try:
+        return engine.expire_silence(silence_id, by=actor)
+    except KeyError:
+        raise ApiError(
+            404,
+            "unknown_silence",
+            f"no silence has id {silence_id}",
+            details={"silence_id": silence_id},
+        ) from None
+
+
+@router.post(
+    "/silences",
+    response_model=SilenceEntry,
+    status_code=201,
+    summary="Silence alerts",
+    responses=error_responses(400, 403, 413, 415, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": SilenceRequest.model_json_schema()}},
+        }
+    },
+)
+async def silence(request: Request, principal: Operator, keeper: KeeperDep) -> SilenceEntry:
+    """Silence matching alerts for ``duration``: they show, but send nothing; operators only."""
+    data = await read_json_object(request, media_type="application/json")
+    created = await run_in_threadpool(create_silence, keeper.alerts, data, actor=principal.name)
+    return SilenceEntry.of(created)
+
+
+@router.delete(
+    "/silences/{silence_id}",
+    response_model=SilenceEntry,
+    summary="Expire a silence",
+    responses=error_responses(403, 404, 422),
+)
+def expire(
+    principal: Operator,
+    keeper: KeeperDep,
+    silence_id: Annotated[int, Path(ge=1, le=_MAX_ID, description="The silence's id.")],
+) -> SilenceEntry:
+    """End a silence now, as the token's name; operators only."""
+    return SilenceEntry.of(expire_silence(keeper.alerts, silence_id, actor=principal.name))
+
+
+@router.post(
+    "/test",
+    response_model=NotificationTest,
+    summary="Send a test notification",
+    responses=error_responses(403, 404, 422),
+)
+def send_test_notification(
+    principal: Admin,
+    keeper: KeeperDep,
+    notifier: Annotated[
+        str | None, Query(max_length=200, description="One notifier (default: every one).")
+    ] = None,
+) -> NotificationTest:
+    """Send a test notification through one notifier or all; admins only."""
+    del principal  # the role is the check
+    engine = keeper.alerts
+    known = engine.notifier_names()
+    if notifier is not None and notifier not in known:
+        raise ApiError(
+            404,
+            "unknown_notifier",
+            f"no notifier is named {notifier!r}",
+            details={"notifier": notifier, "known_notifiers": known},
+        )
+    results = engine.test_notification(notifier) if known else {}
+    return NotificationTest(
+        results=results, failed=sorted(name for name, ok in results.items() if not ok)
+    )

@@ -1,0 +1,163 @@
+"""``/alerts``: firing and pending alerts, recent events, silences; operators silence and expire.
+
+A silence made here is the signed-in token's, like one made through the API;
+forms carry the session's CSRF token. Viewers see the same page without forms.
+Notifier URLs appear only masked. The page's script polls ``/api/v1/alerts``
+and reloads when an alert changes state (unless a form is being filled in).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from toolkeeper.alerts import AlertStatus, Silence
+from toolkeeper.alerts.rules import WINDOWED_METRICS
+from toolkeeper.keeper import Keeper
+from toolkeeper.server.api._shared import KeeperDep
+from toolkeeper.server.api.alerts import create_silence, expire_silence
+from toolkeeper.server.auth import Principal
+from toolkeeper.server.errors import ApiError
+from toolkeeper.server.pages._access import PageForbiddenError, SignedIn, check_form_csrf
+from toolkeeper.server.pages._render import base_path, render
+from toolkeeper.server.sessions import CSRF_FIELD
+from toolkeeper.server.tokens import Role
+
+__all__ = ["EVENTS_SHOWN", "alerts_signature", "router"]
+
+router = APIRouter(include_in_schema=False)
+
+EVENTS_SHOWN = 50
+#: Durations offered by a row's silence form; the general form takes any.
+DURATIONS = ("30m", "1h", "2h", "4h", "8h", "24h", "7d")
+NEW_SILENCE = "new"
+_ACTIVE = ("firing", "pending")
+
+
+def operator_page(principal: SignedIn) -> Principal:
+    """Return the signed-in user if an operator or admin, else raise :class:`PageForbiddenError`."""
+    if not principal.role.allows(Role.OPERATOR):
+        raise PageForbiddenError(
+            principal,
+            f"Silencing alerts is for operators. You are signed in as {principal.name!r}, a "
+            f"{principal.role.value}; ask an operator, or sign in with an operator token.",
+        )
+    return principal
+
+
+OperatorPage = Annotated[Principal, Depends(operator_page)]
+Csrf = Annotated[str | None, Form(alias=CSRF_FIELD)]
+
+
+def alerts_signature(statuses: list[AlertStatus], silences: list[Silence]) -> str:
+    """Return what the page's script compares to know the page is stale (see alerts.js)."""
+    alerts = sorted(
+        f"{s.rule}/{s.tool}/{s.state}/{'' if s.silenced_by is None else s.silenced_by}"
+        for s in statuses
+        if s.state in _ACTIVE
+    )
+    return ";".join(alerts) + "#" + ",".join(sorted(str(silence.id) for silence in silences))
+
+
+def _row_key(rule: str, tool: str) -> str:
+    return f"{rule}/{tool}"
+
+
+def _context(keeper: Keeper, principal: Principal) -> dict[str, Any]:
+    engine = keeper.alerts
+    statuses = engine.statuses()
+    silences = engine.silences()
+    by_id = {silence.id: silence for silence in silences}
+    active = [status for status in statuses if status.state in _ACTIVE]
+    is_admin = principal.role.allows(Role.ADMIN)
+    return {
+        "alerts": [
+            {
+                "status": status,
+                "key": _row_key(status.rule, status.tool),
+                "silence": None if status.silenced_by is None else by_id.get(status.silenced_by),
+            }
+            for status in active
+        ],
+        "inactive_count": len(statuses) - len(active),
+        "rules": engine.rules(),
+        "events": engine.events(limit=EVENTS_SHOWN),
+        "max_events": EVENTS_SHOWN,
+        "windowed": WINDOWED_METRICS,
+        "silences": silences,
+        "notifiers": [
+            {"name": name, "urls": engine.notifier_urls_masked(name) if is_admin else []}
+            for name in engine.notifier_names()
+        ],
+        "can_act": principal.role.allows(Role.OPERATOR),
+        "durations": DURATIONS,
+        "signature": alerts_signature(statuses, silences),
+        "new_silence": NEW_SILENCE,
+        "form_errors": {},
+        "form_values": {},
+    }
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(
+    request: Request,
+    principal: SignedIn,
+    keeper: KeeperDep,
+    silenced: int | None = None,
+    expired: int | None = None,
+) -> HTMLResponse:
+    """Render the alerts, their events and the silences; forms for operators only."""
+    context = _context(keeper, principal)
+    context.update(silenced=silenced, expired=expired)
+    return render(request, "alerts.html", context, principal=principal)
+
+
+def _errors(exc: RequestValidationError) -> list[str]:
+    messages = []
+    for error in exc.errors():
+        field = str(error["loc"][-1]) if error.get("loc") else "form"
+        text = str(error.get("msg", "invalid"))
+        messages.append(f"{field}: {text}" if not text.startswith(field) else text)
+    return messages
+
+
+@router.post("/alerts/silence", response_class=HTMLResponse)
+def silence(
+    *, request: Request, principal: OperatorPage, keeper: KeeperDep, csrf: Csrf = None,
+    rule: Annotated[str, Form(max_length=200)] = "*",
+    tool: Annotated[str, Form(max_length=200)] = "*",
+    duration: Annotated[str, Form(max_length=40)] = "",
+    comment: Annotated[str, Form(max_length=2000)] = "",
+    row: Annotated[str, Form(max_length=500)] = NEW_SILENCE,
+) -> Response:  # fmt: skip
+    """Silence a rule on a tool for a while, as the signed-in user; back to the page."""
+    check_form_csrf(request, principal, csrf)
+    data = {"rule": rule, "tool": tool, "duration": duration.strip(), "comment": comment}
+    try:
+        created = create_silence(keeper.alerts, data, actor=principal.name)
+    except RequestValidationError as exc:
+        context = _context(keeper, principal)
+        context["form_errors"] = {row: _errors(exc)}
+        context["form_values"] = {row: data}
+        return render(request, "alerts.html", context, principal=principal, status_code=422)
+    return RedirectResponse(f"{base_path(request)}/alerts?silenced={created.id}", status_code=303)
+
+
+@router.post("/alerts/silences/{silence_id}/expire", response_class=HTMLResponse)
+def expire(
+    *, request: Request, principal: OperatorPage, keeper: KeeperDep, csrf: Csrf = None,
+    silence_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+) -> Response:  # fmt: skip
+    """End a silence now, as the signed-in user; back to the page."""
+    check_form_csrf(request, principal, csrf)
+    try:
+        ended = expire_silence(keeper.alerts, silence_id, actor=principal.name)
+    except ApiError as exc:
+        return render(
+            request, "not_found.html", {"what": exc.message.capitalize() + "."},
+            principal=principal, status_code=exc.status,
+        )  # fmt: skip
+    return RedirectResponse(f"{base_path(request)}/alerts?expired={ended.id}", status_code=303)

@@ -1,0 +1,249 @@
+"""Alert states, events and silences in the SQL store: the queries behind :mod:`toolkeeper.alerts`.
+
+A state changes only through :meth:`AlertTable.apply`, a compare-and-set on the
+row's ``version`` inside one write transaction (SQLite's ``BEGIN IMMEDIATE``;
+on PostgreSQL the advisory lock :data:`ALERTS_LOCK_KEY`), together with the
+events the change records. Of several evaluators making the same transition
+from the same version, exactly one succeeds; the others learn they lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import ColumnElement, Connection, RowMapping, delete, insert, select, update
+
+from toolkeeper.alerts.records import AlertEvent, AlertState, Silence
+from toolkeeper.store.sql import Store
+from toolkeeper.store.tables import alert_events, alert_silences, alert_states
+
+__all__ = ["ALERTS_LOCK_KEY", "AlertTable", "NewEvent"]
+
+#: PostgreSQL advisory lock held by every write of alert states, events and silences.
+ALERTS_LOCK_KEY = 0x746B_616C_7274  # "tkalrt"
+
+_s = alert_states
+_e = alert_events
+_x = alert_silences
+
+
+class NewEvent(NamedTuple):
+    """An event to record: which alert, what happened, in words."""
+
+    rule: str
+    tool: str
+    kind: str
+    detail: str
+
+
+class AlertTable:
+    """Read and write the alert tables of one store; thread-safe as the store is."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # States --------------------------------------------------------------
+
+    def states(self) -> list[AlertState]:
+        """Return every stored alert state."""
+        with self.store.translated(), self.store.transaction(write=False) as conn:
+            rows = conn.execute(select(_s).order_by(_s.c.rule, _s.c.tool)).mappings().all()
+        return [_state(row) for row in rows]
+
+    def state(self, rule: str, tool: str) -> AlertState | None:
+        """Return the stored state of ``rule`` for ``tool``, or ``None``."""
+        with self.store.translated(), self.store.transaction(write=False) as conn:
+            row = conn.execute(select(_s).where(_key(rule, tool))).mappings().first()
+        return None if row is None else _state(row)
+
+    def apply(
+        self, state: AlertState, *, expected_version: int, events: Sequence[NewEvent], at: datetime
+    ) -> bool:
+        """Store ``state`` if its row is still at ``expected_version`` (0: no row), with ``events``.
+
+        Returns ``False``, changing nothing, when another writer changed the row
+        first. ``state.version`` must be ``expected_version + 1``.
+        """
+        if state.version != expected_version + 1:
+            raise ValueError(
+                f"state version={state.version} must be expected_version + 1 "
+                f"({expected_version + 1})"
+            )
+        values = _row(state)
+        with (
+            self.store.translated(),
+            self.store.transaction(write=True, serialize=ALERTS_LOCK_KEY) as conn,
+        ):
+            where = _key(state.rule, state.tool)
+            current = conn.execute(select(_s.c.version).where(where)).scalar()
+            if (current or 0) != expected_version:
+                return False
+            if current is None:
+                conn.execute(insert(_s).values(values))
+            else:
+                changed = conn.execute(
+                    update(_s).where(where & (_s.c.version == expected_version)).values(values)
+                )
+                if changed.rowcount != 1:
+                    return False
+            _insert_events(conn, events, at)
+        return True
+
+    def observe(self, rule: str, tool: str, value: float | None, at: datetime) -> None:
+        """Record the latest value of a stored alert; no transition, so no new version."""
+        with self.store.translated(), self.store.transaction(write=True) as conn:
+            conn.execute(update(_s).where(_key(rule, tool)).values(value=value, evaluated_at=at))
+
+    # Events --------------------------------------------------------------
+
+    def add_events(self, events: Sequence[NewEvent], at: datetime) -> None:
+        """Record ``events`` that happened at ``at``."""
+        if not events:
+            return
+        with (
+            self.store.translated(),
+            self.store.transaction(write=True, serialize=ALERTS_LOCK_KEY) as conn,
+        ):
+            _insert_events(conn, events, at)
+
+    def events(self, limit: int) -> list[AlertEvent]:
+        """Return the ``limit`` newest events, newest first."""
+        query = select(_e).order_by(_e.c.id.desc()).limit(limit)
+        with self.store.translated(), self.store.transaction(write=False) as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_event(row) for row in rows]
+
+    def prune_events(self, before: datetime) -> int:
+        """Delete the events older than ``before``; return how many were deleted."""
+        with (
+            self.store.translated(),
+            self.store.transaction(write=True, serialize=ALERTS_LOCK_KEY) as conn,
+        ):
+            return int(conn.execute(delete(_e).where(_e.c.at < before)).rowcount)
+
+    # Silences ------------------------------------------------------------
+
+    def add_silence(
+        self,
+        *,
+        rule: str,
+        tool: str,
+        starts_at: datetime,
+        ends_at: datetime,
+        created_by: str,
+        comment: str,
+    ) -> Silence:
+        """Store a new silence and return it."""
+        row = {
+            "rule": rule, "tool": tool, "starts_at": starts_at, "ends_at": ends_at,
+            "created_by": created_by, "comment": comment,
+        }  # fmt: skip
+        with (
+            self.store.translated(),
+            self.store.transaction(write=True, serialize=ALERTS_LOCK_KEY) as conn,
+        ):
+            new_id = conn.execute(insert(_x).values(row).returning(_x.c.id)).scalar_one()
+        found = self.silence(new_id, now=starts_at)
+        assert found is not None
+        return found
+
+    def silence(self, silence_id: int, *, now: datetime) -> Silence | None:
+        """Return the silence with this id, or ``None``."""
+        with self.store.translated(), self.store.transaction(write=False) as conn:
+            row = conn.execute(select(_x).where(_x.c.id == silence_id)).mappings().first()
+        return None if row is None else _silence(row, now)
+
+    def silences(self, *, now: datetime, include_expired: bool) -> list[Silence]:
+        """Return the silences in force at ``now`` (and the ended ones too), newest first."""
+        query = select(_x).order_by(_x.c.id.desc())
+        if not include_expired:
+            query = query.where(
+                _x.c.expired_by.is_(None) & (_x.c.starts_at <= now) & (_x.c.ends_at > now)
+            )
+        with self.store.translated(), self.store.transaction(write=False) as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_silence(row, now) for row in rows]
+
+    def expire_silence(self, silence_id: int, *, by: str, now: datetime) -> Silence | None:
+        """End the silence now, naming who did; one already over is left as it is.
+
+        Returns the silence, or ``None`` when no silence has this id.
+        """
+        with (
+            self.store.translated(),
+            self.store.transaction(write=True, serialize=ALERTS_LOCK_KEY) as conn,
+        ):
+            conn.execute(
+                update(_x)
+                .where((_x.c.id == silence_id) & _x.c.expired_by.is_(None) & (_x.c.ends_at > now))
+                .values(expired_by=by, expired_at=now, ends_at=now)
+            )
+        return self.silence(silence_id, now=now)
+
+
+def _key(rule: str, tool: str) -> ColumnElement[bool]:
+    return (_s.c.rule == rule) & (_s.c.tool == tool)
+
+
+def _row(state: AlertState) -> dict[str, object]:
+    return {
+        "rule": state.rule,
+        "tool": state.tool,
+        "state": state.state,
+        "since": state.since,
+        "value": state.value,
+        "fired_at": state.fired_at,
+        "resolved_at": state.resolved_at,
+        "last_notified_at": state.last_notified_at,
+        "silenced_by": state.silenced_by,
+        "version": state.version,
+        "evaluated_at": state.evaluated_at,
+    }
+
+
+def _insert_events(conn: Connection, events: Sequence[NewEvent], at: datetime) -> None:
+    if events:
+        conn.execute(insert(_e), [{"at": at, **event._asdict()} for event in events])
+
+
+def _state(row: RowMapping) -> AlertState:
+    return AlertState(
+        rule=row["rule"],
+        tool=row["tool"],
+        state=row["state"],
+        since=row["since"],
+        value=row["value"],
+        fired_at=row["fired_at"],
+        resolved_at=row["resolved_at"],
+        last_notified_at=row["last_notified_at"],
+        silenced_by=row["silenced_by"],
+        version=row["version"],
+        evaluated_at=row["evaluated_at"],
+    )
+
+
+def _event(row: RowMapping) -> AlertEvent:
+    return AlertEvent(
+        id=row["id"],
+        at=row["at"],
+        rule=row["rule"],
+        tool=row["tool"],
+        kind=row["kind"],
+        detail=row["detail"],
+    )
+
+
+def _silence(row: RowMapping, now: datetime) -> Silence:
+    return Silence(
+        id=row["id"],
+        rule=row["rule"],
+        tool=row["tool"],
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        created_by=row["created_by"],
+        comment=row["comment"],
+        expired=row["expired_by"] is not None or row["ends_at"] <= now,
+        expired_by=row["expired_by"],
+    )
