@@ -322,7 +322,7 @@ def test_the_schema_documents_the_alerts_routes(sqlite_alert_server: LiveServer)
     assert "delete" in paths["/api/v1/alerts/silences/{silence_id}"]
     assert "post" in paths["/api/v1/alerts/test"]
     models = schema["components"]["schemas"]
-    assert {"AlertsOverview", "AlertStatusEntry", "SilenceEntry", "AlertEvents"} <= set(models)
+    assert {"AlertsOverview", "AlertStatus", "Silence", "AlertEvent", "AlertEvents"} <= set(models)
 
 
 @pytest.fixture(scope="module")

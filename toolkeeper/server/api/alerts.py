@@ -7,8 +7,7 @@ they appear only masked. States come from the store, so every process agrees.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,14 +22,11 @@ from toolkeeper.server.auth import Admin, Operator
 from toolkeeper.server.errors import ApiError, error_responses
 
 __all__ = [
-    "AlertEventEntry",
     "AlertEvents",
     "AlertRuleEntry",
-    "AlertStatusEntry",
     "AlertsOverview",
     "NotificationTest",
     "NotifierEntry",
-    "SilenceEntry",
     "SilenceList",
     "SilenceRequest",
     "create_silence",
@@ -72,31 +68,6 @@ class AlertRuleEntry(_Model):
         )  # fmt: skip
 
 
-class AlertStatusEntry(_Model):
-    """One (rule, tool) pair's state; ``since`` is when that state began."""
-
-    rule: str
-    tool: str
-    severity: str
-    state: Literal["inactive", "pending", "firing"]
-    value: float | None = Field(description="The metric's last value; null when it had none.")
-    threshold: float
-    op: str
-    metric: str
-    window: str
-    since: datetime
-    fired_at: datetime | None
-    resolved_at: datetime | None
-    last_notified_at: datetime | None
-    silenced_by: int | None = Field(description="The id of the silence muting it, if any.")
-    summary: str
-
-    @classmethod
-    def of(cls, status: AlertStatus) -> AlertStatusEntry:
-        """Return the entry for an engine's status."""
-        return cls.model_validate(status.to_dict())
-
-
 class NotifierEntry(_Model):
     """A named notifier; its URLs are secrets, so only masked."""
 
@@ -109,56 +80,21 @@ class AlertsOverview(_Model):
 
     firing: int
     pending: int
-    statuses: list[AlertStatusEntry]
+    statuses: list[AlertStatus]  # the engine's records themselves: one definition of their fields
     rules: list[AlertRuleEntry]
     notifiers: list[NotifierEntry]
-
-
-class AlertEventEntry(_Model):
-    """Something that happened to an alert: fired, resolved, notified, silenced, notify_failed."""
-
-    id: int
-    at: datetime
-    rule: str
-    tool: str
-    kind: str
-    detail: str
-
-    @classmethod
-    def of(cls, event: AlertEvent) -> AlertEventEntry:
-        """Return the entry for an engine's event."""
-        return cls.model_validate(event.to_dict())
 
 
 class AlertEvents(_Model):
     """The newest alert events first."""
 
-    events: list[AlertEventEntry]
-
-
-class SilenceEntry(_Model):
-    """A silence: alerts matching ``rule`` and ``tool`` (globs) send nothing until ``ends_at``."""
-
-    id: int
-    rule: str
-    tool: str
-    starts_at: datetime
-    ends_at: datetime
-    created_by: str
-    comment: str
-    expired: bool = Field(description="Ended, or expired by hand.")
-    expired_by: str | None
-
-    @classmethod
-    def of(cls, silence: Silence) -> SilenceEntry:
-        """Return the entry for an engine's silence."""
-        return cls.model_validate(silence.to_dict())
+    events: list[AlertEvent]
 
 
 class SilenceList(_Model):
     """Silences, newest first."""
 
-    silences: list[SilenceEntry]
+    silences: list[Silence]
 
 
 class SilenceRequest(BaseModel):
@@ -198,7 +134,7 @@ def _notifiers(engine: AlertEngine) -> list[NotifierEntry]:
 def overview(keeper: KeeperDep) -> AlertsOverview:
     """Return every alert's state as the store has it, the rules, and the notifiers (masked)."""
     engine = keeper.alerts
-    statuses = [AlertStatusEntry.of(status) for status in engine.statuses()]
+    statuses = engine.statuses()
     return AlertsOverview(
         firing=sum(status.state == "firing" for status in statuses),
         pending=sum(status.state == "pending" for status in statuses),
@@ -219,7 +155,7 @@ def events(
     limit: Annotated[int, Query(ge=1, le=1000, description="How many, newest first.")] = 100,
 ) -> AlertEvents:
     """Return the newest alert events: fired, resolved, notified, silenced, notify_failed."""
-    return AlertEvents(events=[AlertEventEntry.of(e) for e in keeper.alerts.events(limit=limit)])
+    return AlertEvents(events=keeper.alerts.events(limit=limit))
 
 
 @router.get(
@@ -233,7 +169,7 @@ def silences(
 ) -> SilenceList:
     """Return the active silences (with ``include_expired``, every silence)."""
     found = keeper.alerts.silences(include_expired=include_expired)
-    return SilenceList(silences=[SilenceEntry.of(item) for item in found])
+    return SilenceList(silences=found)
 
 
 def create_silence(engine: AlertEngine, data: dict[str, Any], *, actor: str) -> Silence:
@@ -276,7 +212,7 @@ def expire_silence(engine: AlertEngine, silence_id: int, *, actor: str) -> Silen
 
 @router.post(
     "/silences",
-    response_model=SilenceEntry,
+    response_model=Silence,
     status_code=201,
     summary="Silence alerts",
     responses=error_responses(400, 403, 413, 415, 422),
@@ -287,16 +223,15 @@ def expire_silence(engine: AlertEngine, silence_id: int, *, actor: str) -> Silen
         }
     },
 )
-async def silence(request: Request, principal: Operator, keeper: KeeperDep) -> SilenceEntry:
+async def silence(request: Request, principal: Operator, keeper: KeeperDep) -> Silence:
     """Silence matching alerts for ``duration``: they show, but send nothing; operators only."""
     data = await read_json_object(request, media_type="application/json")
-    created = await run_in_threadpool(create_silence, keeper.alerts, data, actor=principal.name)
-    return SilenceEntry.of(created)
+    return await run_in_threadpool(create_silence, keeper.alerts, data, actor=principal.name)
 
 
 @router.delete(
     "/silences/{silence_id}",
-    response_model=SilenceEntry,
+    response_model=Silence,
     summary="Expire a silence",
     responses=error_responses(403, 404, 422),
 )
@@ -304,9 +239,9 @@ def expire(
     principal: Operator,
     keeper: KeeperDep,
     silence_id: Annotated[int, Path(ge=1, le=_MAX_ID, description="The silence's id.")],
-) -> SilenceEntry:
+) -> Silence:
     """End a silence now, as the token's name; operators only."""
-    return SilenceEntry.of(expire_silence(keeper.alerts, silence_id, actor=principal.name))
+    return expire_silence(keeper.alerts, silence_id, actor=principal.name)
 
 
 @router.post(

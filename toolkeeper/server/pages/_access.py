@@ -70,15 +70,23 @@ def page_principal(request: Request) -> Principal:
 SignedIn = Annotated[Principal, Depends(page_principal)]
 
 
-def admin_page(principal: SignedIn) -> Principal:
-    """Return the signed-in user if an admin, else raise :class:`PageForbiddenError`."""
-    if not principal.role.allows(Role.ADMIN):
+def require_role(principal: Principal, role: Role, what: str) -> Principal:
+    """Return ``principal`` if its role allows ``role``, else raise :class:`PageForbiddenError`.
+
+    ``what`` completes "… is for <role>s", e.g. "The configuration pages are".
+    """
+    if not principal.role.allows(role):
         raise PageForbiddenError(
             principal,
-            f"The configuration pages are for admins. You are signed in as {principal.name!r}, "
-            f"a {principal.role.value}; ask an admin, or sign in with an admin token.",
+            f"{what} for {role.value}s. You are signed in as {principal.name!r}, a "
+            f"{principal.role.value}; ask an {role.value}, or sign in with an {role.value} token.",
         )
     return principal
+
+
+def admin_page(principal: SignedIn) -> Principal:
+    """Return the signed-in user if an admin, else raise :class:`PageForbiddenError`."""
+    return require_role(principal, Role.ADMIN, "The configuration pages are")
 
 
 AdminPage = Annotated[Principal, Depends(admin_page)]

@@ -21,7 +21,11 @@ from toolkeeper.server.api._shared import KeeperDep
 from toolkeeper.server.api.alerts import create_silence, expire_silence
 from toolkeeper.server.auth import Principal
 from toolkeeper.server.errors import ApiError
-from toolkeeper.server.pages._access import PageForbiddenError, SignedIn, check_form_csrf
+from toolkeeper.server.pages._access import (
+    SignedIn,
+    check_form_csrf,
+    require_role,
+)
 from toolkeeper.server.pages._render import base_path, render
 from toolkeeper.server.sessions import CSRF_FIELD
 from toolkeeper.server.tokens import Role
@@ -39,13 +43,7 @@ _ACTIVE = ("firing", "pending")
 
 def operator_page(principal: SignedIn) -> Principal:
     """Return the signed-in user if an operator or admin, else raise :class:`PageForbiddenError`."""
-    if not principal.role.allows(Role.OPERATOR):
-        raise PageForbiddenError(
-            principal,
-            f"Silencing alerts is for operators. You are signed in as {principal.name!r}, a "
-            f"{principal.role.value}; ask an operator, or sign in with an operator token.",
-        )
-    return principal
+    return require_role(principal, Role.OPERATOR, "Silencing alerts is")
 
 
 OperatorPage = Annotated[Principal, Depends(operator_page)]
