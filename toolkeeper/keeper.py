@@ -20,6 +20,7 @@ from toolkeeper.costs.money import usd
 from toolkeeper.costs.tracker import CostTracker
 from toolkeeper.monitor import WrapperMonitoring
 from toolkeeper.monitor.persist import StoreWriter, history, restore
+from toolkeeper.store.circuits import load_circuit_states
 from toolkeeper.wrap import FallbackSpec, OperationScope, Runtimes, ToolWrapping
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ STORE_ENV = "TOOLKEEPER_STORE"
 SHARED_ENV = "TOOLKEEPER_SHARED"
 _SHARED_SCHEMES = ("redis", "rediss", "unix")
 DEFAULT_CONFIG = Path("toolkeeper.toml")
+#: How long a circuit state another process stored counts (it stores one with every batch).
+CIRCUIT_FRESH_S = 300.0
+_CIRCUIT_SEVERITY = {None: 0, "closed": 1, "half_open": 2, "open": 3}
 
 
 def locate_config(config: str | Path | None = None) -> ConfigFile:
@@ -82,13 +86,14 @@ class Keeper:
         self.runtimes = Runtimes(config.get_or_default, self.clock, self.costs.for_tool)
         self.writer = StoreWriter(
             store,
+            circuits=self.runtimes.circuit_states,
             now=lambda: self.clock.now().timestamp(),
             retention_days=lambda tool: config.get_or_default(tool).metrics_retention_days,
         )
         self.monitoring = WrapperMonitoring(
             clock=self.clock,
             sink=self.writer,
-            circuit_state_provider=self.runtimes.circuit_state,
+            circuit_state_provider=self._circuit_state,
             latency_objective_provider=self._latency_objective,
             budget_burn_provider=self.costs.budget_burn,
         )
@@ -96,6 +101,7 @@ class Keeper:
         self._tool_functions: dict[str, Callable[..., Any]] = {}
         self._lock = threading.Lock()
         self._alerts: AlertEngine | None = None
+        self._followed_circuits: dict[str, list[str]] = {}
         self._unsubscribe = config.subscribe(self._config_changed)
         self._closed = False
         self._stopping = threading.Event()
@@ -217,10 +223,17 @@ class Keeper:
         self._follower.start()
 
     def reload_history(self) -> None:
-        """Flush this process's operations, then replace the monitor's history by the store's."""
+        """Flush this process's operations, then replace the monitor's history by the store's.
+
+        Also read the circuit states the other processes stored in the last
+        :data:`CIRCUIT_FRESH_S` seconds: health then shows a breaker opened elsewhere.
+        """
         self.flush()
         now = self.clock.now().timestamp()
         self.monitoring.replace_history(history(self.store, now))
+        self._followed_circuits = load_circuit_states(
+            self.store, since=now - CIRCUIT_FRESH_S, other_than=self.writer.writer
+        )
 
     def _follow_store(self, interval_seconds: float) -> None:
         while not self._stopping.wait(interval_seconds):
@@ -236,6 +249,11 @@ class Keeper:
                 f"fallback tool {name!r} has no function wrapped with @keeper.tool({name!r})"
             )
         return function
+
+    def _circuit_state(self, name: str) -> str | None:
+        """Return the worst state of the tool's circuit here and in the processes followed."""
+        states = [*self._followed_circuits.get(name, ()), self.runtimes.circuit_state(name)]
+        return max(states, key=lambda state: _CIRCUIT_SEVERITY.get(state, 0), default=None)
 
     def _latency_objective(self, name: str) -> float | None:
         return self.runtimes.get(name).config.latency_objective_ms / 1000.0

@@ -10,8 +10,11 @@ import textwrap
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from toolkeeper import FakeClock, Keeper
 from toolkeeper.config.files import ConfigFile
+from toolkeeper.keeper import CIRCUIT_FRESH_S
 from toolkeeper.monitor import OperationStatus
 from toolkeeper.store import open_store
 from toolkeeper.store.operations import load_rollups, operation_rows
@@ -206,6 +209,38 @@ def test_a_reader_process_follows_what_a_writer_process_records(store_uri: str) 
         again = server.monitoring.get_window_stats("openai", "1h")
         assert again is not None
         assert again.total_operations == 9
+    finally:
+        app.close()
+        server.close()
+
+
+def test_a_reader_process_shows_a_circuit_another_process_opened(store_uri: str) -> None:
+    """A breaker opened in the application shows in the health a server beside it reads."""
+    config = ConfigFile.parse(
+        "[tools.flaky]\nmax_retry_attempts = 0\ntimeout_sync_calls = false\n"
+        "circuit_minimum_calls = 2\ncircuit_window_size = 2\ncircuit_failure_rate = 0.5\n"
+        "circuit_open_seconds = 3600\n"
+    )
+    clock = FakeClock()
+    app = Keeper.open(config, store=store_uri, follow_changes=False, clock=clock)
+    server = Keeper.open(config, store=store_uri, follow_changes=False, clock=clock)
+    try:
+
+        @app.tool("flaky", operation="call")
+        def flaky() -> None:
+            raise ConnectionError("down")
+
+        for _ in range(2):
+            with pytest.raises(ConnectionError):
+                flaky()
+        assert app.runtimes.circuit_state("flaky") == "open"
+        app.flush()
+        server.reload_history()
+        assert server.runtimes.circuit_state("flaky") is None  # no breaker of its own
+        assert server.monitoring.get_wrapper_health("flaky").circuit_state == "open"
+        clock.advance(CIRCUIT_FRESH_S + 1)
+        server.reload_history()  # the application stopped writing: its state has gone stale
+        assert server.monitoring.get_wrapper_health("flaky").circuit_state in {None, "closed"}
     finally:
         app.close()
         server.close()

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, inspect, text
 
 from tests._processes import run_in_processes
 from toolkeeper._errors import StoreError
+from toolkeeper.store import circuits as _circuits  # noqa: F401 - defines its table
 from toolkeeper.store import open_store
 from toolkeeper.store import operations as _operations  # noqa: F401 - defines its tables
 from toolkeeper.store._migrate import MIGRATIONS

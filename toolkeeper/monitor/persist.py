@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -75,6 +75,8 @@ class StoreWriter:
     gives each tool's ``metrics_retention_days``; raw rows older than it are
     pruned every ten minutes. ``max_operations_per_tool`` folds further operation
     names into ``other`` in the rollups, as the in-memory aggregates do.
+    ``circuits`` (optional) gives the state of each tool's circuit breaker in this
+    process; it is stored with every batch, so other processes can show it.
     """
 
     takes_raw_records = True
@@ -86,11 +88,13 @@ class StoreWriter:
         now: Callable[[], float],
         retention_days: Callable[[str], int],
         max_operations_per_tool: int = 100,
+        circuits: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self.store = store
         self.writer = f"w-{secrets.token_hex(8)}"
         self._now = now
         self._retention_days = retention_days
+        self._circuits = circuits
         self._max_operations = max_operations_per_tool
         self._buckets: dict[Key, tuple[Bucket, list[Any]]] = {}
         self._operations: dict[str, set[str]] = {}
@@ -118,7 +122,10 @@ class StoreWriter:
         ]  # fmt: skip
         touched = self._accumulate(raws)
         now = self._now()
-        write_batch(self.store, rows, [self._rollup(key) for key in touched], now)
+        circuits = None if self._circuits is None else (self.writer, self._circuits())
+        write_batch(
+            self.store, rows, [self._rollup(key) for key in touched], now, circuits=circuits
+        )
         self.written += len(raws)
         self._forget_old(now)
         if now - self._last_prune >= _PRUNE_EVERY_S:

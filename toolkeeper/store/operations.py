@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from toolkeeper.store.circuits import upsert_circuit_states
 from toolkeeper.store.sql import Store
 from toolkeeper.store.tables import metadata
 
@@ -113,12 +114,19 @@ class RollupRow:
 
 
 def write_batch(
-    store: Store, rows: Sequence[tuple[Any, ...]], rollups: Sequence[RollupRow], now: float
+    store: Store,
+    rows: Sequence[tuple[Any, ...]],
+    rollups: Sequence[RollupRow],
+    now: float,
+    *,
+    circuits: tuple[str, Mapping[str, str]] | None = None,
 ) -> None:
-    """Append operation rows and write rollups, all in one transaction."""
+    """Append operation rows, write rollups and (writer, states) of circuits, in one transaction."""
     with store.translated(), store.transaction(write=True) as conn:
         _insert_operations(conn, rows)
         _upsert_rollups(conn, rollups, now)
+        if circuits is not None:
+            upsert_circuit_states(conn, circuits[0], circuits[1], now)
 
 
 _ROWS_PER_STATEMENT = 50

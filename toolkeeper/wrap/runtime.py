@@ -134,6 +134,10 @@ class Runtimes:
         """Return the tool's breaker if the tool has been called."""
         return self._breakers.get(name)
 
+    def circuit_states(self) -> dict[str, str]:
+        """Return the state of every breaker made so far, by tool name."""
+        return {name: str(breaker.state) for name, breaker in list(self._breakers.items())}
+
     def circuit_state(self, name: str) -> str | None:
         """Return the tool's circuit state, or ``None`` if it has none yet."""
         breaker = self._breakers.get(name)
