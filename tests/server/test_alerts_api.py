@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.server.conftest import LiveServer, postgres_database, serving
-from tests.server.test_sessions import browser, sign_in
+from tests.server.test_sessions import browser, form_csrf, sign_in
 from toolkeeper._errors import ToolkeeperError
 from toolkeeper.alerts import AlertStatus
 from toolkeeper.config.secrets import generate_key
@@ -331,3 +331,28 @@ def sqlite_alert_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Li
     tmp_path = tmp_path_factory.mktemp("alerts-sqlite")
     with alerting(f"sqlite:///{tmp_path / 'state.db'}", tmp_path) as server:
         yield server
+
+
+def test_admins_send_a_test_notification_from_the_page(sqlite_alert_server: LiveServer) -> None:
+    """The alerts page offers admins (only) a test notification, and says what was delivered."""
+    hook = sqlite_alert_server.app.state.hook
+    with browser(sqlite_alert_server) as client:
+        sign_in(client, sqlite_alert_server.tokens[Role.OPERATOR])
+        page = client.get("/alerts").text
+        assert 'data-testid="test-notification"' not in page
+        csrf = form_csrf(page)
+        assert client.post("/alerts/test", data={"csrf_token": csrf}).status_code == 403
+    with browser(sqlite_alert_server) as client:
+        sign_in(client, sqlite_alert_server.tokens[Role.ADMIN])
+        page = client.get("/alerts").text
+        assert 'data-testid="test-notification"' in page
+        csrf = form_csrf(page)
+        assert client.post("/alerts/test", data={"notifier": "hook"}).status_code == 403
+        before = len(hook.received)
+        sent = client.post("/alerts/test", data={"csrf_token": csrf, "notifier": "hook"})
+        assert sent.status_code == 200, sent.text
+        assert "<code>hook</code> delivered" in sent.text
+        assert len(hook.received) == before + 1
+        assert HOOK_CANARY not in sent.text
+        unknown = client.post("/alerts/test", data={"csrf_token": csrf, "notifier": "pager"})
+        assert unknown.status_code == 404

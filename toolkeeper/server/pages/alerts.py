@@ -22,6 +22,7 @@ from toolkeeper.server.api.alerts import create_silence, expire_silence
 from toolkeeper.server.auth import Principal
 from toolkeeper.server.errors import ApiError
 from toolkeeper.server.pages._access import (
+    AdminPage,
     SignedIn,
     check_form_csrf,
     require_role,
@@ -91,6 +92,8 @@ def _context(keeper: Keeper, principal: Principal) -> dict[str, Any]:
             for name in engine.notifier_names()
         ],
         "can_act": principal.role.allows(Role.OPERATOR),
+        "is_admin": is_admin,
+        "tested": None,
         "durations": DURATIONS,
         "signature": alerts_signature(statuses, silences),
         "new_silence": NEW_SILENCE,
@@ -159,3 +162,23 @@ def expire(
             principal=principal, status_code=exc.status,
         )  # fmt: skip
     return RedirectResponse(f"{base_path(request)}/alerts?expired={ended.id}", status_code=303)
+
+
+@router.post("/alerts/test", response_class=HTMLResponse)
+def send_test_notification(
+    *, request: Request, principal: AdminPage, keeper: KeeperDep, csrf: Csrf = None,
+    notifier: Annotated[str, Form(max_length=200)] = "",
+) -> HTMLResponse:  # fmt: skip
+    """Send a test notification (one notifier, or every one) and show what was delivered."""
+    check_form_csrf(request, principal, csrf)
+    engine = keeper.alerts
+    if notifier and notifier not in engine.notifier_names():
+        return render(
+            request, "not_found.html", {"what": f"There is no notifier {notifier!r}."},
+            principal=principal, status_code=404,
+        )  # fmt: skip
+    outcomes = engine.test_notification(notifier or None)
+    context = _context(keeper, principal)
+    context.update(tested=outcomes, tested_ok=all(outcomes.values()))
+    status = 200 if context["tested_ok"] else 502
+    return render(request, "alerts.html", context, principal=principal, status_code=status)
