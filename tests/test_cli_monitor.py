@@ -129,3 +129,32 @@ def test_export_rejects_a_bad_format_and_duration(recorded: Path) -> None:
     since = run(["export", "--since", "yesterday"], recorded)
     assert since.returncode == 1
     assert "not a duration" in since.stderr
+
+
+def test_health_shows_a_circuit_the_application_opened(tmp_path: Path) -> None:
+    """`toolkeeper health` in another process shows the breaker the application opened."""
+    config = (
+        "[tools.flaky]\nmax_retry_attempts = 0\ntimeout_sync_calls = false\n"
+        "circuit_minimum_calls = 2\ncircuit_window_size = 2\ncircuit_open_seconds = 600\n"
+    )
+    (tmp_path / "toolkeeper.toml").write_text(config)
+    keeper = Keeper.open(
+        ConfigFile.parse(config), store=f"sqlite:///{tmp_path / 'state.db'}", follow_changes=False
+    )
+
+    @keeper.tool("flaky", operation="call")
+    def flaky() -> None:
+        raise ConnectionError("down")
+
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            flaky()
+    keeper.flush()
+    try:
+        result = run(["health", "flaky", "--json"], tmp_path)
+    finally:
+        keeper.close()
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["circuit_state"] == "open"
+    assert report["status"] == "critical"

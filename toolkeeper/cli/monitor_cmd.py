@@ -33,6 +33,7 @@ def _keeper(ctx: typer.Context) -> Keeper:
         file, environment=state.environment, store=state.store_uri, follow_changes=False
     )
     ctx.call_on_close(keeper.close)
+    keeper.reload_history()  # also reads the circuit states the application's processes stored
     return keeper
 
 
