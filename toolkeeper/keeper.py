@@ -225,14 +225,20 @@ class Keeper:
     def reload_history(self) -> None:
         """Flush this process's operations, then replace the monitor's history by the store's.
 
-        Also read the circuit states the other processes stored in the last
-        :data:`CIRCUIT_FRESH_S` seconds: health then shows a breaker opened elsewhere.
+        Also reads the other processes' circuit states (:meth:`read_circuit_states`).
         """
         self.flush()
-        now = self.clock.now().timestamp()
-        self.monitoring.replace_history(history(self.store, now))
+        self.monitoring.replace_history(history(self.store, self.clock.now().timestamp()))
+        self.read_circuit_states()
+
+    def read_circuit_states(self) -> None:
+        """Read the circuit states other processes stored in the last :data:`CIRCUIT_FRESH_S` s.
+
+        Health then shows the worst of each tool's breaker here and there.
+        """
+        since = self.clock.now().timestamp() - CIRCUIT_FRESH_S
         self._followed_circuits = load_circuit_states(
-            self.store, since=now - CIRCUIT_FRESH_S, other_than=self.writer.writer
+            self.store, since=since, other_than=self.writer.writer
         )
 
     def _follow_store(self, interval_seconds: float) -> None:

@@ -13,9 +13,12 @@ from toolkeeper.config.secrets import Keyring
 from toolkeeper.keeper import locate_config
 
 if TYPE_CHECKING:
+    import typer
+
+    from toolkeeper.keeper import Keeper
     from toolkeeper.store.sql import Store
 
-__all__ = ["CliState"]
+__all__ = ["CliState", "open_keeper"]
 
 
 @dataclass
@@ -61,6 +64,24 @@ class CliState:
         for opened in self._stores:
             opened.close()
         self._stores.clear()
+
+
+def open_keeper(ctx: typer.Context) -> Keeper:
+    """Open a Keeper on the global options' file, environment and store, closed with the command.
+
+    It reads what the application's processes stored: their history (on open)
+    and the states of their circuit breakers.
+    """
+    from toolkeeper.keeper import Keeper
+
+    state = ctx.find_root().obj
+    assert isinstance(state, CliState)
+    keeper = Keeper.open(
+        state.file(), environment=state.environment, store=state.store_uri, follow_changes=False
+    )
+    ctx.call_on_close(keeper.close)
+    keeper.read_circuit_states()
+    return keeper
 
 
 def default_actor() -> str:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from toolkeeper._errors import ToolkeeperError
 from toolkeeper.alerts.records import silence_seconds
-from toolkeeper.cli._context import CliState, default_actor
+from toolkeeper.cli._context import default_actor, open_keeper
 from toolkeeper.cli._output import console, print_json
 
 if TYPE_CHECKING:
@@ -26,18 +26,6 @@ app = typer.Typer(
 
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of tables.")
 _STATE_STYLE = {"firing": "bold red", "pending": "yellow", "inactive": "dim"}
-
-
-def _engine(ctx: typer.Context) -> AlertEngine:
-    from toolkeeper.keeper import Keeper
-
-    state = ctx.find_root().obj
-    assert isinstance(state, CliState)
-    keeper = Keeper.open(
-        state.file(), environment=state.environment, store=state.store_uri, follow_changes=False
-    )
-    ctx.call_on_close(keeper.close)
-    return keeper.alerts
 
 
 def rule_data(rule: AlertRule) -> dict[str, Any]:
@@ -67,7 +55,7 @@ def _value(value: float | None) -> str:
 @app.command("list")
 def list_alerts(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     """List the rules and every alert's current state (firing first), as the store has them."""
-    engine = _engine(ctx)
+    engine = open_keeper(ctx).alerts
     rules = engine.rules()
     statuses = engine.statuses()
     if as_json:
@@ -119,7 +107,7 @@ def send_test(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Send a test notification through each notifier; exit 1 if any delivery failed."""
-    engine = _engine(ctx)
+    engine = open_keeper(ctx).alerts
     known = engine.notifier_names()
     if notifier is not None and notifier not in known:
         raise ToolkeeperError(
@@ -185,10 +173,10 @@ def silence(
                 f"{', '.join(given)} only apply when creating a silence, not with {action}"
             )
     if list_:
-        _list_silences(_engine(ctx), include_expired=include_expired, as_json=as_json)
+        _list_silences(open_keeper(ctx).alerts, include_expired=include_expired, as_json=as_json)
         return
     if expire is not None:
-        engine = _engine(ctx)
+        engine = open_keeper(ctx).alerts
         try:
             ended = engine.expire_silence(expire, by=by or default_actor())
         except KeyError:
@@ -206,7 +194,7 @@ def silence(
         raise ToolkeeperError("--comment is required to create a silence: say why, in a few words")
     try:
         seconds = silence_seconds(duration, option="--for")
-        created = _engine(ctx).silence(
+        created = open_keeper(ctx).alerts.silence(
             rule=rule,
             tool=tool,
             duration_s=seconds,

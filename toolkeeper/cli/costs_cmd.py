@@ -11,27 +11,15 @@ from rich.table import Table
 
 from toolkeeper._errors import ToolkeeperError
 from toolkeeper._units import parse_duration
-from toolkeeper.cli._context import CliState
+from toolkeeper.cli._context import open_keeper
 from toolkeeper.cli._output import console, print_json
 from toolkeeper.costs.money import format_usd
 from toolkeeper.costs.report import GROUPINGS
 
 if TYPE_CHECKING:
-    from toolkeeper.keeper import Keeper
+    pass
 
 __all__ = ["costs"]
-
-
-def _keeper(ctx: typer.Context) -> Keeper:
-    from toolkeeper.keeper import Keeper
-
-    state = ctx.find_root().obj
-    assert isinstance(state, CliState)
-    keeper = Keeper.open(
-        state.file(), environment=state.environment, store=state.store_uri, follow_changes=False
-    )
-    ctx.call_on_close(keeper.close)
-    return keeper
 
 
 def costs(
@@ -51,7 +39,7 @@ def costs(
         window = parse_duration(since)
     except ValueError as exc:
         raise ToolkeeperError(f"--since: {exc}") from None
-    report = _keeper(ctx).costs.report(since=window, by=by, label=label)
+    report = open_keeper(ctx).costs.report(since=window, by=by, label=label)
     if as_json:
         print_json(report)
         return

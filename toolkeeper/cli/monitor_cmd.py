@@ -11,30 +11,16 @@ from rich.table import Table
 
 from toolkeeper._errors import ToolkeeperError
 from toolkeeper._units import parse_duration
-from toolkeeper.cli._context import CliState
+from toolkeeper.cli._context import open_keeper
 from toolkeeper.cli._output import console, print_json
 
 if TYPE_CHECKING:
-    from toolkeeper.keeper import Keeper
+    pass
 
 __all__ = ["export", "health"]
 
 _STYLE = {"healthy": "green", "degraded": "yellow", "unhealthy": "red", "critical": "bold red"}
 FORMATS = ("json", "csv", "prometheus")
-
-
-def _keeper(ctx: typer.Context) -> Keeper:
-    from toolkeeper.keeper import Keeper
-
-    state = ctx.find_root().obj
-    assert isinstance(state, CliState)
-    file = state.file()
-    keeper = Keeper.open(
-        file, environment=state.environment, store=state.store_uri, follow_changes=False
-    )
-    ctx.call_on_close(keeper.close)
-    keeper.reload_history()  # also reads the circuit states the application's processes stored
-    return keeper
 
 
 def health(
@@ -43,7 +29,7 @@ def health(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Show each tool's health over its recent operations (see docs/health.md)."""
-    keeper = _keeper(ctx)
+    keeper = open_keeper(ctx)
     monitor = keeper.monitoring
     names = [tool] if tool else sorted(set(monitor.tools()) | set(keeper.config.tools()))
     reports = [monitor.get_wrapper_health(name) for name in names]
@@ -93,7 +79,7 @@ def export(
         window = parse_duration(since)
     except ValueError as exc:
         raise ToolkeeperError(f"--since: {exc}") from None
-    keeper = _keeper(ctx)
+    keeper = open_keeper(ctx)
     if format_ == "prometheus":
         from prometheus_client import CollectorRegistry, generate_latest
 

@@ -10,6 +10,7 @@ from the same version, exactly one succeeds; the others learn they lost.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import NamedTuple
 
@@ -27,6 +28,10 @@ ALERTS_LOCK_KEY = 0x746B_616C_7274  # "tkalrt"
 _s = alert_states
 _e = alert_events
 _x = alert_silences
+
+# The stored columns of a state and an event are their records' fields, by the same names.
+_STATE_FIELDS = tuple(f.name for f in fields(AlertState))
+_EVENT_FIELDS = tuple(f.name for f in fields(AlertEvent))
 
 
 class NewEvent(NamedTuple):
@@ -188,19 +193,7 @@ def _key(rule: str, tool: str) -> ColumnElement[bool]:
 
 
 def _row(state: AlertState) -> dict[str, object]:
-    return {
-        "rule": state.rule,
-        "tool": state.tool,
-        "state": state.state,
-        "since": state.since,
-        "value": state.value,
-        "fired_at": state.fired_at,
-        "resolved_at": state.resolved_at,
-        "last_notified_at": state.last_notified_at,
-        "silenced_by": state.silenced_by,
-        "version": state.version,
-        "evaluated_at": state.evaluated_at,
-    }
+    return {name: getattr(state, name) for name in _STATE_FIELDS}
 
 
 def _insert_events(conn: Connection, events: Sequence[NewEvent], at: datetime) -> None:
@@ -209,30 +202,11 @@ def _insert_events(conn: Connection, events: Sequence[NewEvent], at: datetime) -
 
 
 def _state(row: RowMapping) -> AlertState:
-    return AlertState(
-        rule=row["rule"],
-        tool=row["tool"],
-        state=row["state"],
-        since=row["since"],
-        value=row["value"],
-        fired_at=row["fired_at"],
-        resolved_at=row["resolved_at"],
-        last_notified_at=row["last_notified_at"],
-        silenced_by=row["silenced_by"],
-        version=row["version"],
-        evaluated_at=row["evaluated_at"],
-    )
+    return AlertState(**{name: row[name] for name in _STATE_FIELDS})
 
 
 def _event(row: RowMapping) -> AlertEvent:
-    return AlertEvent(
-        id=row["id"],
-        at=row["at"],
-        rule=row["rule"],
-        tool=row["tool"],
-        kind=row["kind"],
-        detail=row["detail"],
-    )
+    return AlertEvent(**{name: row[name] for name in _EVENT_FIELDS})
 
 
 def _silence(row: RowMapping, now: datetime) -> Silence:
