@@ -135,9 +135,10 @@ def serve(
     ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn's log level."),
 ) -> None:
-    """Serve the dashboard, the admin UI, the REST API (/docs), server-sent events and /metrics.
+    """Serve the dashboard, the alerts page, the admin UI, the REST API (/docs) and /metrics.
 
-    It also evaluates the alert rules and sends their notifications.
+    It follows what the application's processes store (operations, circuit
+    states) every 5 s, evaluates the alert rules and sends their notifications.
     """
     import uvicorn
 
