@@ -138,16 +138,20 @@ def test_cross_field_problems_are_reported_together() -> None:
     [{}, {"oauth_client_id": "client"}, {"oauth_client_secret": Secret("shh-client-secret")}],
 )
 def test_oauth_needs_client_id_and_secret(credentials: dict[str, Any]) -> None:
-    """auth_type oauth without both a client id and a client secret is rejected."""
+    """auth_type oauth without a client id, a client secret and a token URL is rejected."""
     [message] = _messages(ExternalToolConfig, auth_type="oauth", **credentials)
-    assert "auth_type 'oauth' needs oauth_client_id and oauth_client_secret" in message
+    assert (
+        "auth_type 'oauth' needs oauth_client_id, oauth_client_secret and oauth_token_url"
+        in message
+    )
     assert "shh-client-secret" not in message
 
 
 def test_oauth_with_client_id_and_secret_is_accepted() -> None:
-    """auth_type oauth with a client id and secret is accepted."""
+    """auth_type oauth with a client id, secret and token URL is accepted."""
     config = ExternalToolConfig(
-        auth_type="oauth", oauth_client_id="client", oauth_client_secret=Secret("shh")
+        auth_type="oauth", oauth_client_id="client", oauth_client_secret=Secret("shh"),
+        oauth_token_url="https://login.example.com/token",
     )
     assert config.auth_type == "oauth"
 

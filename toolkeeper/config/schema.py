@@ -145,12 +145,24 @@ class ExternalToolConfig(BaseWrapperConfig):
     api_key: Annotated[
         Secret | None, ConfigField(description="API key or token.", sensitive=True)
     ] = None
-    api_version: Annotated[str | None, ConfigField(description="API version to ask for.")] = None
+    api_version: Annotated[
+        str | None,
+        ConfigField(description="API version to ask for (Azure-style ?api-version= parameter)."),
+    ] = None
     auth_type: Annotated[
         Literal["none", "bearer", "api_key", "oauth", "basic"],
         ConfigField(description="How requests authenticate."),
     ] = "bearer"
     oauth_client_id: Annotated[str | None, ConfigField(description="OAuth client id.")] = None
+    oauth_token_url: Annotated[
+        str | None,
+        ConfigField(
+            description="OAuth token endpoint (client-credentials grant).", validator=_http_url
+        ),
+    ] = None
+    oauth_scope: Annotated[
+        str | None, ConfigField(description="OAuth scope asked for with each token.")
+    ] = None
     oauth_client_secret: Annotated[
         Secret | None, ConfigField(description="OAuth client secret.", sensitive=True)
     ] = None
@@ -231,8 +243,12 @@ class ExternalToolConfig(BaseWrapperConfig):
                 "daily_budget must not exceed monthly_budget "
                 f"({self.daily_budget} > {self.monthly_budget})"
             )
-        if self.auth_type == "oauth" and not (self.oauth_client_id and self.oauth_client_secret):
-            problems.append("auth_type 'oauth' needs oauth_client_id and oauth_client_secret")
+        if self.auth_type == "oauth" and not (
+            self.oauth_client_id and self.oauth_client_secret and self.oauth_token_url
+        ):
+            problems.append(
+                "auth_type 'oauth' needs oauth_client_id, oauth_client_secret and oauth_token_url"
+            )
         if self.auth_type == "basic" and not (self.username and self.password):
             problems.append("auth_type 'basic' needs username and password")
         if problems:

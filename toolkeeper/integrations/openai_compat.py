@@ -1,7 +1,10 @@
 """A small client for OpenAI-compatible chat completions, configured by a tool's settings.
 
-``POST {api_endpoint}/chat/completions`` with the tool's credentials, its
-connect and read timeouts and its connection pool. A configuration given as a
+``POST {api_endpoint}/chat/completions`` with the tool's credentials (every
+``auth_type``: bearer, ``api-key`` header, basic, OAuth 2.0 client credentials;
+see :mod:`toolkeeper.integrations.auth`), its ``api_version`` as the Azure-style
+``api-version`` query parameter, its connect and read timeouts and its
+connection pool. A configuration given as a
 callable is read again on every request, so a timeout or key changed at runtime
 applies to the next call (the pool size is fixed when the client is built).
 
@@ -21,10 +24,18 @@ from typing import Any, Self
 
 import httpx
 
+from toolkeeper._clock import Clock
 from toolkeeper._errors import ToolkeeperError
 from toolkeeper.config.schema import ExternalToolConfig
+from toolkeeper.integrations.auth import ClientCredentials, OAuthTokenError, auth_for
 
-__all__ = ["AsyncChatClient", "ChatClient", "ChatError", "ChatTimeoutError"]
+__all__ = [
+    "AsyncChatClient",
+    "ChatClient",
+    "ChatError",
+    "ChatTimeoutError",
+    "ClientCredentials",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +72,9 @@ class ChatTimeoutError(ChatError, TimeoutError):
 @dataclass(frozen=True, slots=True)
 class _Request:
     url: str
+    params: dict[str, str]
     headers: dict[str, str]
+    auth: httpx.Auth | None
     body: dict[str, Any]
     timeout: httpx.Timeout
 
@@ -69,28 +82,43 @@ class _Request:
         return f"_Request(url={self.url!r}, model={self.body.get('model')!r})"
 
 
-def _auth_headers(config: ExternalToolConfig) -> dict[str, str]:
-    if config.auth_type not in ("none", "bearer", "api_key"):
-        raise ValueError(
-            f"auth_type {config.auth_type!r} is not supported by the OpenAI-compatible client; "
-            "use 'bearer', 'api_key' or 'none'"
-        )
-    if config.auth_type == "none" or config.api_key is None:
-        return {}
-    key = config.api_key.get_secret_value()
-    if config.auth_type == "bearer":
-        return {"Authorization": f"Bearer {key}"}
-    return {"api-key": key}  # Azure OpenAI's header
+class _Credentials:
+    """The auth of the configuration in force, kept while it lasts (an OAuth token's cache)."""
+
+    def __init__(self, clock: Clock | None) -> None:
+        self._clock = clock
+        self._key: tuple[object, ...] = ()
+        self._auth: httpx.Auth | dict[str, str] = {}
+
+    def of(self, config: ExternalToolConfig) -> httpx.Auth | dict[str, str]:
+        key = (
+            config.auth_type, config.api_key, config.username, config.password,
+            config.oauth_token_url, config.oauth_client_id, config.oauth_client_secret,
+            config.oauth_scope,
+        )  # fmt: skip
+        if key != self._key:  # a race here builds the same auth twice: harmless
+            self._auth, self._key = auth_for(config, clock=self._clock), key
+        return self._auth
 
 
 def _build_request(
-    config: ExternalToolConfig, messages: Sequence[Message], model: str, params: dict[str, Any]
+    config: ExternalToolConfig,
+    credentials: _Credentials,
+    messages: Sequence[Message],
+    model: str,
+    params: dict[str, Any],
 ) -> _Request:
     if not config.api_endpoint:
         raise ValueError("the tool has no api_endpoint to send chat completions to")
+    auth = credentials.of(config)
+    headers = {"Accept": "application/json"}
+    if isinstance(auth, dict):
+        headers.update(auth)
     return _Request(
         url=config.api_endpoint.rstrip("/") + "/chat/completions",
-        headers={"Accept": "application/json", **_auth_headers(config)},
+        params={"api-version": config.api_version} if config.api_version else {},
+        headers=headers,
+        auth=None if isinstance(auth, dict) else auth,
         body={"model": model, "messages": [dict(m) for m in messages], **params},
         timeout=httpx.Timeout(
             config.read_timeout_seconds,
@@ -142,7 +170,11 @@ def _read(request: _Request, response: httpx.Response) -> dict[str, Any]:
     )
 
 
-def _transport_error(request: _Request, error: httpx.HTTPError) -> ChatError:
+def _transport_error(request: _Request, error: httpx.HTTPError | OAuthTokenError) -> ChatError:
+    if isinstance(error, OAuthTokenError):
+        return ChatError(
+            f"chat completion to {request.url} failed: {error}", status_code=error.status_code
+        )
     kind = ChatTimeoutError if isinstance(error, httpx.TimeoutException) else ChatError
     return kind(f"chat completion to {request.url} failed: {type(error).__name__}: {error}")
 
@@ -164,9 +196,14 @@ class ChatClient:
     """Send chat completions synchronously; thread-safe, one connection pool. Close it after use."""
 
     def __init__(
-        self, config: ConfigSource, *, transport: httpx.BaseTransport | None = None
+        self,
+        config: ConfigSource,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._config = _reader(config)
+        self._credentials = _Credentials(clock)
         self._http = httpx.Client(limits=_limits(self._config()), transport=transport)
 
     def chat(self, messages: Sequence[Message], *, model: str, **params: Any) -> dict[str, Any]:
@@ -174,12 +211,17 @@ class ChatClient:
 
         ``params`` (``max_tokens``, ``temperature``, ...) are sent as they are.
         """
-        request = _build_request(self._config(), messages, model, params)
+        request = _build_request(self._config(), self._credentials, messages, model, params)
         try:
             response = self._http.post(
-                request.url, json=request.body, headers=request.headers, timeout=request.timeout
+                request.url,
+                json=request.body,
+                params=request.params,
+                headers=request.headers,
+                auth=request.auth or httpx.USE_CLIENT_DEFAULT,
+                timeout=request.timeout,
             )
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, OAuthTokenError) as error:
             raise _transport_error(request, error) from None
         return _read(request, response)
 
@@ -198,21 +240,31 @@ class AsyncChatClient:
     """Send chat completions from asyncio code; use it from one event loop. Close it after use."""
 
     def __init__(
-        self, config: ConfigSource, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        config: ConfigSource,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._config = _reader(config)
+        self._credentials = _Credentials(clock)
         self._http = httpx.AsyncClient(limits=_limits(self._config()), transport=transport)
 
     async def chat(
         self, messages: Sequence[Message], *, model: str, **params: Any
     ) -> dict[str, Any]:
         """Return the completion (the response's JSON) for ``messages`` from ``model``."""
-        request = _build_request(self._config(), messages, model, params)
+        request = _build_request(self._config(), self._credentials, messages, model, params)
         try:
             response = await self._http.post(
-                request.url, json=request.body, headers=request.headers, timeout=request.timeout
+                request.url,
+                json=request.body,
+                params=request.params,
+                headers=request.headers,
+                auth=request.auth or httpx.USE_CLIENT_DEFAULT,
+                timeout=request.timeout,
             )
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, OAuthTokenError) as error:
             raise _transport_error(request, error) from None
         return _read(request, response)
 

@@ -226,9 +226,7 @@ class POMLTemplates:
             )
         return Path(self.config().template_dir) / f"{name}.poml"
 
-    def render(
-        self, name: str, variables: Mapping[str, object] | None = None
-    ) -> RenderedTemplate:
+    def render(self, name: str, variables: Mapping[str, object] | None = None) -> RenderedTemplate:
         """Render template ``name`` with ``variables``, recorded as operation ``render``."""
         if self.keeper is None:
             return self._render(name, variables, {})
