@@ -12,6 +12,7 @@ from typing import Any
 from toolkeeper._errors import BudgetExceeded, CallTimeoutError, CircuitOpenError, RateLimited
 from toolkeeper.monitor import OperationStatus, PerformanceMonitor
 from toolkeeper.resilience import CallOutcome
+from toolkeeper.wrap.debuglog import log_call
 from toolkeeper.wrap.runtime import ToolRuntime
 
 __all__ = [
@@ -133,16 +134,27 @@ def record_outcome(
             output_tokens=output_tokens, model=model, parent_id=parent_id, custom_metrics=retries,
             seq=seq, labels=labels, unpriced=unpriced or None,
         )  # fmt: skip
+        if runtime.debug:
+            log_call(
+                runtime, operation, "success", duration_s, input_tokens=input_tokens,
+                output_tokens=output_tokens, cost=cost, model=model,
+            )  # fmt: skip
         return
     error = outcome.error
+    original = None if error is None else describe(error, runtime)
     monitor.record(
         runtime.name, operation, FALLBACK, duration_s, cost=cost, input_tokens=input_tokens,
         output_tokens=output_tokens, model=model, fallback_name=outcome.fallback_name,
         fallback_reason=_fallback_reason(error), custom_metrics=retries,
-        original_error=None if error is None else describe(error, runtime),
+        original_error=original,
         error_code=None if error is None else error_code(error),
         parent_id=parent_id, seq=seq, labels=labels, unpriced=unpriced or None,
     )  # fmt: skip
+    if runtime.debug:
+        log_call(
+            runtime, operation, "fallback", duration_s, input_tokens=input_tokens,
+            output_tokens=output_tokens, cost=cost, model=model, error=original,
+        )  # fmt: skip
 
 
 def _fallback_reason(error: BaseException | None) -> str:
@@ -165,8 +177,11 @@ def record_failure(
     labels: dict[str, str] | None,
 ) -> None:
     """Record a call that raised: cancelled, timed out, or failed."""
+    status, message = status_of(error), describe(error, runtime)
     monitor.record(
-        runtime.name, operation, status_of(error), duration_s,
-        error_message=describe(error, runtime), error_code=error_code(error),
+        runtime.name, operation, status, duration_s,
+        error_message=message, error_code=error_code(error),
         parent_id=parent_id, seq=seq, labels=labels,
     )  # fmt: skip
+    if runtime.debug:
+        log_call(runtime, operation, str(status), duration_s, error=message)

@@ -58,7 +58,8 @@ class ToolRuntime:
     applies, so each call is admitted before and settled after: when it is
     false the call pays nothing for them. ``fast`` says a sync call may take the
     decorator's fast path (inline, monitored, usage tracked, not guarded);
-    ``slow_call_seconds`` is the breaker's slow-call threshold, infinite when unset.
+    ``slow_call_seconds`` is the breaker's slow-call threshold, infinite when unset;
+    ``debug`` is ``debug_logging``: each call is logged, so it is never ``fast``.
     """
 
     name: str
@@ -75,6 +76,7 @@ class ToolRuntime:
     guarded: bool = False
     fast: bool = False
     slow_call_seconds: float = math.inf
+    debug: bool = False  # debug_logging: every call logged (toolkeeper.wrap.debuglog)
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every secret of the tool replaced by its masked form."""
@@ -166,8 +168,10 @@ class Runtimes:
                 name, config, sync_policy, async_policy, breaker, _secrets_of(config),
                 inline=inline, monitoring_enabled=config.monitoring_enabled,
                 track_usage=track_usage, costs=costs, guarded=guarded,
-                fast=inline and config.monitoring_enabled and track_usage and not guarded,
+                fast=inline and config.monitoring_enabled and track_usage and not guarded
+                and not config.debug_logging,
                 slow_call_seconds=math.inf if slow_after is None else slow_after,
+                debug=config.debug_logging,
             )  # fmt: skip
             self._runtimes[name] = runtime
             return runtime

@@ -29,6 +29,7 @@ from toolkeeper.monitor import OperationStatus, PerformanceMonitor
 from toolkeeper.monitor.ids import next_seq, operation_id
 from toolkeeper.wrap.calls import describe, error_code, status_of
 from toolkeeper.wrap.context import current
+from toolkeeper.wrap.debuglog import log_call
 from toolkeeper.wrap.runtime import Runtimes, ToolRuntime
 
 __all__ = ["OperationScope"]
@@ -278,9 +279,11 @@ class OperationScope:
         unpriced: bool = False,
     ) -> None:
         fields: dict[str, Any] = {}
+        message = None
         if exc is not None:
             status = status_of(exc)
-            fields = {"error_message": describe(exc, runtime), "error_code": error_code(exc)}
+            message = describe(exc, runtime)
+            fields = {"error_message": message, "error_code": error_code(exc)}
         elif self._fallback is not None:
             status = OperationStatus.FALLBACK
             reason, name = self._fallback
@@ -296,3 +299,9 @@ class OperationScope:
             parent_id=self.parent_id, seq=self._seq,
             labels=self.labels or None, unpriced=unpriced or None, **fields,
         )  # fmt: skip
+        if runtime.debug:
+            log_call(
+                runtime, self.operation, str(status), duration, input_tokens=self.input_tokens,
+                output_tokens=self.output_tokens, cost=float(cost), model=self.model,
+                error=message,
+            )  # fmt: skip
