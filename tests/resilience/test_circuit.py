@@ -109,6 +109,38 @@ def test_half_opens_after_the_wait_and_admits_only_the_probes() -> None:
         breaker.before_call()
 
 
+def test_rate_mode_waits_for_every_probe_before_deciding() -> None:
+    """Stay half-open after one failed probe of two in mode rate, then open at 50%."""
+    clock = FakeClock()
+    breaker = tripped(clock)
+    clock.advance(30)
+    first, second = breaker.before_call(), breaker.before_call()
+    breaker.record_failure(first, 0.01)
+    assert state(breaker) is CircuitState.HALF_OPEN
+    breaker.record_success(second, 0.01)
+    assert state(breaker) is CircuitState.OPEN
+
+
+def test_a_success_can_open_the_circuit() -> None:
+    """Open on the success that brings the window to minimum_calls at a 75% failure rate."""
+    breaker = CircuitBreaker(POLICY, FakeClock(), "openai")
+    record(breaker, "fff")
+    assert state(breaker) is CircuitState.CLOSED
+    record(breaker, "s")
+    assert state(breaker) is CircuitState.OPEN
+
+
+def test_a_lowered_threshold_is_applied_by_the_next_success() -> None:
+    """Open on the next success after a runtime update puts the rate at the new threshold."""
+    breaker = CircuitBreaker(POLICY, FakeClock(), "openai")
+    record(breaker, "sfsss")
+    assert breaker.closed_epoch >= 0  # warm: successes are counted lock-free
+    breaker.update_policy(dataclasses.replace(POLICY, failure_rate_threshold=0.1))
+    assert breaker.closed_epoch == -1
+    record(breaker, "s")
+    assert state(breaker) is CircuitState.OPEN
+
+
 def test_closes_after_all_probes_succeed_with_an_empty_window() -> None:
     """Close once every probe has succeeded, and forget the failures that opened it."""
     clock = FakeClock()
@@ -123,7 +155,7 @@ def test_closes_after_all_probes_succeed_with_an_empty_window() -> None:
 
 
 def test_a_failed_probe_opens_the_circuit_again_for_a_full_wait() -> None:
-    """Re-open on any failed probe and restart the wait from that moment."""
+    """Re-open when half the probes failed (rate mode) and restart the wait from that moment."""
     clock = FakeClock()
     breaker = tripped(clock)
     clock.advance(30)
@@ -137,20 +169,29 @@ def test_a_failed_probe_opens_the_circuit_again_for_a_full_wait() -> None:
 
 
 def test_slow_calls_trip_the_circuit() -> None:
-    """Open when the share of calls slower than slow_call_seconds reaches its threshold."""
+    """Open when the share of calls strictly slower than slow_call_seconds reaches its threshold."""
     policy = dataclasses.replace(POLICY, slow_call_seconds=2.0, slow_call_rate_threshold=0.75)
     breaker = CircuitBreaker(policy, FakeClock(), "openai")
     record(breaker, "ss", duration_s=2.5)
     record(breaker, "s", duration_s=0.1)
-    record(breaker, "s", duration_s=2.0)
+    record(breaker, "s", duration_s=2.01)
     assert state(breaker) is CircuitState.OPEN
     assert breaker.snapshot()["slow_call_rate"] == 0.75
     assert breaker.snapshot()["failure_rate"] == 0.0
 
 
+def test_a_call_of_exactly_the_slow_threshold_is_not_slow() -> None:
+    """Count a call lasting exactly slow_call_seconds as fast: slow means strictly slower."""
+    policy = dataclasses.replace(POLICY, slow_call_seconds=2.0, slow_call_rate_threshold=0.5)
+    breaker = CircuitBreaker(policy, FakeClock(), "openai")
+    record(breaker, "ssss", duration_s=2.0)
+    assert state(breaker) is CircuitState.CLOSED
+    assert breaker.snapshot()["slow_calls_in_window"] == 0
+
+
 def test_a_slow_probe_counts_as_a_failed_probe() -> None:
-    """Re-open when a probe succeeds but slower than slow_call_seconds."""
-    policy = dataclasses.replace(POLICY, slow_call_seconds=2.0)
+    """Re-open, in mode all, when a probe succeeds but slower than slow_call_seconds."""
+    policy = dataclasses.replace(POLICY, slow_call_seconds=2.0, half_open_mode="all")
     clock = FakeClock()
     breaker = tripped(clock, policy)
     clock.advance(30)

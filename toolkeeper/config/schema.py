@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from toolkeeper import _defaults
+from toolkeeper._defaults import HALF_OPEN_MODES, HalfOpenMode
 from toolkeeper.config.fields import ConfigField, config_field_of
 from toolkeeper.config.secrets import Secret
 
@@ -78,25 +80,34 @@ class BaseWrapperConfig(BaseModel):
     ] = 2.0
     circuit_failure_rate: Annotated[
         float, ConfigField(description="Failure rate that opens the circuit.", gt=0, le=1)
-    ] = 0.5
+    ] = _defaults.CIRCUIT_FAILURE_RATE
     circuit_minimum_calls: Annotated[
         int, ConfigField(description="Calls needed before the circuit may open.", ge=1)
-    ] = 10
+    ] = _defaults.CIRCUIT_MINIMUM_CALLS
     circuit_window_size: Annotated[
         int, ConfigField(description="Recent calls the failure rate is taken over.", ge=1)
-    ] = 50
+    ] = _defaults.CIRCUIT_WINDOW_SIZE
     circuit_open_seconds: Annotated[
         float, ConfigField(description="Wait before probing an open circuit.", gt=0, le=86400)
-    ] = 30.0
+    ] = _defaults.CIRCUIT_OPEN_SECONDS
     circuit_half_open_probes: Annotated[
-        int, ConfigField(description="Successful probes needed to close the circuit.", ge=1)
-    ] = 3
+        int, ConfigField(description="Probe calls a half-open circuit lets through.", ge=1)
+    ] = _defaults.CIRCUIT_HALF_OPEN_PROBES
+    circuit_half_open_mode: Annotated[
+        HalfOpenMode,
+        ConfigField(
+            description="How probes close the circuit: 'rate' (resilience4j: rates over all "
+            "probes below the thresholds) or 'all' (every probe must succeed).",
+            choices=HALF_OPEN_MODES,
+        ),
+    ] = _defaults.CIRCUIT_HALF_OPEN_MODE
     circuit_slow_call_seconds: Annotated[
-        float | None, ConfigField(description="A call slower than this counts as slow.", gt=0)
+        float | None,
+        ConfigField(description="A call strictly slower than this counts as slow.", gt=0),
     ] = None
     circuit_slow_call_rate: Annotated[
         float, ConfigField(description="Slow-call rate that opens the circuit.", gt=0, le=1)
-    ] = 1.0
+    ] = _defaults.CIRCUIT_SLOW_CALL_RATE
     latency_objective_ms: Annotated[
         float, ConfigField(description="p95 latency objective, used by health.", gt=0)
     ] = 2000.0

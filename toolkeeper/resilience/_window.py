@@ -3,8 +3,8 @@
 Successes, the common case, are counted without a lock: an ``itertools.count``
 advanced by ``next()`` is atomic in CPython. Failed and slow calls, the rare
 case, are kept with their position among all calls, under the breaker's lock;
-the window's figures are computed from those positions when a bad call
-arrives (to decide whether to trip) or a snapshot is taken.
+the window's figures are computed from those positions when an outcome is
+evaluated (to decide whether to trip) or a snapshot is taken.
 """
 
 from __future__ import annotations

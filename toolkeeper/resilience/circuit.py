@@ -2,16 +2,27 @@
 
 ::
 
-    CLOSED --(failure or slow-call rate >= threshold, over >= minimum_calls)--> OPEN
+    CLOSED --(after any outcome: failure or slow-call rate >= threshold,
+              over >= minimum_calls)--> OPEN
     OPEN --(open_wait_seconds elapsed on the clock)--> HALF_OPEN
-    HALF_OPEN --(half_open_probes probes all succeed)--> CLOSED (window emptied)
-    HALF_OPEN --(any probe fails or is slow)--> OPEN
+    HALF_OPEN, mode "rate" --(all half_open_probes recorded: rates below the
+              thresholds)--> CLOSED (window emptied); else --> OPEN
+    HALF_OPEN, mode "all" --(every probe succeeds)--> CLOSED; any bad probe --> OPEN
+
+These are resilience4j's semantics (``CircuitBreakerStateMachine``); mode
+``all`` is the stricter alternative. docs/resilience.md tables sequences of
+calls against resilience4j's outcome for each.
 
 Thread-safe. ``before_call`` returns a *ticket* (the epoch, bumped on every
 transition) that the caller hands back with the call's result; results of calls
 admitted before a transition are ignored, so a call from before an outage cannot
-close or re-open the circuit after it. A closed ``before_call`` takes no lock;
-each recorded result takes it once.
+close or re-open the circuit after it. A closed ``before_call`` takes no lock.
+
+Every recorded outcome is evaluated, successes included, with one exception
+that changes nothing: once a closed window holds ``minimum_calls`` calls and
+its rates are below the thresholds (the state after any evaluation that did
+not trip), a fast success can only lower the rates, so it is counted without
+the lock and without evaluating. ``closed_epoch`` is set exactly then.
 """
 
 from __future__ import annotations
@@ -71,10 +82,14 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._opened_wall: datetime | None = None
         self._probes_admitted = 0
-        self._probes_succeeded = 0
+        self._probes_done = 0
+        self._probes_failed = 0
+        self._probes_slow = 0
         self._window = CallWindow(policy.window_size)
-        #: The epoch while the circuit is closed, -1 otherwise: one read admits a call.
-        self.closed_epoch = 0
+        #: The epoch while the circuit is closed and a fast success cannot trip it (its
+        #: window holds minimum_calls calls, rates below the thresholds); -1 otherwise.
+        #: One read admits a call and lets its fast success skip the lock.
+        self.closed_epoch = -1
         #: Count a fast success of a closed circuit, lock-free (the window is never replaced).
         self.count_success = self._window.success
 
@@ -122,7 +137,7 @@ class CircuitBreaker:
         """
         if ticket == self.closed_epoch:
             slow_after = self._policy.slow_call_seconds
-            if slow_after is None or duration_s < slow_after:
+            if slow_after is None or duration_s <= slow_after:
                 self.count_success()
                 return
         self._record(ticket, False, duration_s)
@@ -143,6 +158,8 @@ class CircuitBreaker:
             if policy.window_size != self._window.size:
                 self._window = self._window.resized(policy.window_size)
             self._policy = policy
+            if self._state is CircuitState.CLOSED:
+                self._settle_closed()
 
     def on_state_change(self, listener: Callable[[CircuitTransition], None]) -> Callable[[], None]:
         """Call ``listener`` after every transition; return a function that unsubscribes it.
@@ -179,7 +196,7 @@ class CircuitBreaker:
                 "slow_calls_in_window": window.slow,
                 "opened_at": self._opened_wall,
                 "next_probe_at": next_probe_at,
-                "probes_in_flight": self._probes_admitted - self._probes_succeeded,
+                "probes_in_flight": self._probes_admitted - self._probes_done,
             }
         self._announce(transition)
         return data
@@ -191,24 +208,23 @@ class CircuitBreaker:
 
     def _record(self, ticket: int, failed: bool, duration_s: float) -> None:
         slow_after = self._policy.slow_call_seconds
-        slow = slow_after is not None and duration_s >= slow_after
+        slow = slow_after is not None and duration_s > slow_after  # strictly slower
         with self._lock:
             if ticket != self._epoch:
                 return
             if self._state is CircuitState.CLOSED:
                 self._window.push((FAILED if failed else 0) | (SLOW if slow else 0))
-                if not (failed or slow) or not self._should_trip():
+                if not self._should_trip():
+                    self._settle_closed()
                     return
                 transition = self._move(CircuitState.OPEN)
             elif self._state is not CircuitState.HALF_OPEN:
                 return
-            elif failed or slow:  # one bad probe re-opens the circuit
-                transition = self._move(CircuitState.OPEN)
             else:
-                self._probes_succeeded += 1
-                if self._probes_succeeded < self._policy.half_open_probes:
+                new = self._judge_probe(failed, slow)
+                if new is None:
                     return
-                transition = self._move(CircuitState.CLOSED)
+                transition = self._move(new)
         self._announce(transition)
 
     def _should_trip(self) -> bool:
@@ -221,6 +237,33 @@ class CircuitBreaker:
             policy.slow_call_seconds is not None
             and window.slow_call_rate() >= policy.slow_call_rate_threshold
         )
+
+    def _settle_closed(self) -> None:
+        """Let fast successes skip the lock once they cannot trip the circuit, else stop them."""
+        warm = self._window.count >= self._policy.minimum_calls and not self._should_trip()
+        self.closed_epoch = self._epoch if warm else -1
+
+    def _judge_probe(self, failed: bool, slow: bool) -> CircuitState | None:
+        """Count one probe's outcome; return the state it moves the circuit to, if any."""
+        policy = self._policy
+        self._probes_done += 1
+        self._probes_failed += failed
+        self._probes_slow += slow
+        if policy.half_open_mode == "all":
+            if failed or slow:
+                return CircuitState.OPEN
+            return CircuitState.CLOSED if self._probes_done >= policy.half_open_probes else None
+        if self._probes_done < policy.half_open_probes:
+            return None  # resilience4j: the probes are the minimum number of calls
+        probes = self._probes_done
+        if self._probes_failed / probes >= policy.failure_rate_threshold:
+            return CircuitState.OPEN
+        if (
+            policy.slow_call_seconds is not None
+            and self._probes_slow / probes >= policy.slow_call_rate_threshold
+        ):
+            return CircuitState.OPEN
+        return CircuitState.CLOSED
 
     def _advance(self) -> CircuitTransition | None:
         if self._state is not CircuitState.OPEN:
@@ -241,14 +284,16 @@ class CircuitBreaker:
         # A ticket read lock-free before this line is stale after it: results it brings are ignored.
         self._state = new
         self._epoch += 1
-        self.closed_epoch = self._epoch if new is CircuitState.CLOSED else -1
-        self._probes_admitted = self._probes_succeeded = 0  # counted afresh in each half-open
+        self.closed_epoch = -1  # a closed window starts empty: below minimum_calls
+        # Counted afresh in each half-open state.
+        self._probes_admitted = self._probes_done = self._probes_failed = self._probes_slow = 0
         if new is CircuitState.OPEN:
             self._opened_at = self._clock.monotonic()
             self._opened_wall = transition.at
         elif new is CircuitState.CLOSED:
             self._opened_wall = None
             self._window = self._window.emptied()
+            self._settle_closed()
         return transition
 
     def _announce(self, transition: CircuitTransition | None) -> None:

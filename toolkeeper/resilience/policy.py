@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from toolkeeper import _defaults
+from toolkeeper._defaults import HALF_OPEN_MODES, HalfOpenMode
 from toolkeeper._errors import (
     BudgetExceeded,
     CircuitOpenError,
@@ -39,11 +41,16 @@ class ResiliencePolicy:
     Between attempts the executor waits a full-jitter backoff, and at least the
     ``Retry-After`` an error carries, capped at ``retry_after_max_seconds``.
 
-    The circuit looks at the last ``window_size`` calls; once it has seen
-    ``minimum_calls`` of them, it opens when the failure rate, or (with
-    ``slow_call_seconds`` set) the rate of calls slower than that, reaches its
-    threshold. It stays open ``open_wait_seconds``, then lets ``half_open_probes``
-    probe calls through; all must succeed to close it.
+    The circuit looks at the last ``window_size`` calls; after every recorded
+    call, once it has seen ``minimum_calls`` of them, it opens when the failure
+    rate, or (with ``slow_call_seconds`` set) the rate of calls strictly slower
+    than that, reaches its threshold. It stays open ``open_wait_seconds``, then
+    lets ``half_open_probes`` probe calls through. With ``half_open_mode`` "rate"
+    (resilience4j's rule) the probes are judged together once all have ended:
+    rates below the thresholds close the circuit, else it opens again; with
+    "all" every probe must succeed and the first bad one re-opens it.
+
+    The circuit's defaults are the configuration's (:mod:`toolkeeper._defaults`).
     """
 
     timeout_seconds: float | None = None
@@ -54,13 +61,14 @@ class ResiliencePolicy:
     retry_after_max_seconds: float = 60.0
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     never_retry: tuple[type[BaseException], ...] = _REFUSALS
-    failure_rate_threshold: float = 0.5
-    minimum_calls: int = 20
-    window_size: int = 100
-    open_wait_seconds: float = 30.0
-    half_open_probes: int = 3
+    failure_rate_threshold: float = _defaults.CIRCUIT_FAILURE_RATE
+    minimum_calls: int = _defaults.CIRCUIT_MINIMUM_CALLS
+    window_size: int = _defaults.CIRCUIT_WINDOW_SIZE
+    open_wait_seconds: float = _defaults.CIRCUIT_OPEN_SECONDS
+    half_open_probes: int = _defaults.CIRCUIT_HALF_OPEN_PROBES
+    half_open_mode: HalfOpenMode = _defaults.CIRCUIT_HALF_OPEN_MODE
     slow_call_seconds: float | None = None
-    slow_call_rate_threshold: float = 1.0
+    slow_call_rate_threshold: float = _defaults.CIRCUIT_SLOW_CALL_RATE
 
     def __post_init__(self) -> None:
         issues = [issue for rule in _RULES for issue in rule(self)]
@@ -149,6 +157,9 @@ def _check_circuit(policy: ResiliencePolicy) -> list[ConfigIssue]:
     issues += _positive_int(policy, "half_open_probes")
     issues += _seconds(policy, "slow_call_seconds", allow_zero=False, optional=True)
     issues += _rate(policy, "slow_call_rate_threshold")
+    if policy.half_open_mode not in HALF_OPEN_MODES:
+        allowed = " or ".join(repr(mode) for mode in HALF_OPEN_MODES)
+        issues.append(_issue("half_open_mode", policy.half_open_mode, f"must be {allowed}"))
     if not issues and policy.minimum_calls > policy.window_size:
         issues.append(
             _issue(

@@ -299,7 +299,7 @@ fast_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
     duration_obj = PyFloat_FromDouble(duration);
     if (duration_obj == NULL) goto error;
     PyObject *counted;
-    if (duration < slow_after && same) {
+    if (duration <= slow_after && same) { /* slow means strictly slower */
         counted = PyObject_CallNoArgs(count_success);
     } else {
         counted = PyObject_CallMethodObjArgs(breaker, s_record_success, ticket, duration_obj, NULL);

@@ -259,7 +259,7 @@ class ToolWrapping:
                 return recover(runtime, args, kwargs, parent, seq, token, ticket, started, error)
             reset_current(token)
             duration = perf_counter() - started
-            if duration < runtime.slow_call_seconds and breaker.closed_epoch == ticket:
+            if duration <= runtime.slow_call_seconds and breaker.closed_epoch == ticket:
                 breaker.count_success()
             else:
                 breaker.record_success(ticket, duration)

@@ -41,6 +41,7 @@ def policy_for(config: BaseWrapperConfig, *, sync: bool) -> ResiliencePolicy:
         window_size=config.circuit_window_size,
         open_wait_seconds=config.circuit_open_seconds,
         half_open_probes=config.circuit_half_open_probes,
+        half_open_mode=config.circuit_half_open_mode,
         slow_call_seconds=config.circuit_slow_call_seconds,
         slow_call_rate_threshold=config.circuit_slow_call_rate,
     )
