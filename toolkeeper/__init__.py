@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         UnknownVersionError,
         VersionConflictError,
     )
+    from toolkeeper._units import format_money
     from toolkeeper.config import (
         BaseWrapperConfig,
         ConfigField,
@@ -124,6 +125,7 @@ _LOCATIONS = {
     "WrapperHealthStatus": "toolkeeper.monitor",
     "WrapperMonitoring": "toolkeeper.monitor",
     "WrapperOperationMetrics": "toolkeeper.monitor",
+    "format_money": "toolkeeper._units",
     "open_store": "toolkeeper.store",
     "register_tool_type": "toolkeeper.config",
 }
@@ -182,6 +184,7 @@ __all__ = [
     "WrapperHealthStatus",
     "WrapperMonitoring",
     "WrapperOperationMetrics",
+    "format_money",
     "open_store",
     "register_tool_type",
 ]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from toolkeeper._clock import Clock, SystemClock
 from toolkeeper._errors import ToolkeeperError
+from toolkeeper._units import check_money
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.live import Configuration, ConfigVersion
 from toolkeeper.config.secrets import Keyring
@@ -355,9 +356,7 @@ class Keeper:
 
 def _estimate(cost: Decimal | float | None, tokens: int | None) -> tuple[Decimal, int]:
     """Check and convert a call's estimated cost (dollars) and tokens."""
-    amount = Decimal(0) if cost is None else usd(cost)
-    if amount < 0:
-        raise ValueError(f"estimated_cost must be >= 0, got {cost!r}")
+    amount = Decimal(0) if cost is None else usd(check_money(cost, "estimated_cost"))
     if tokens is not None and (isinstance(tokens, bool) or tokens < 0):
         raise ValueError(f"estimated_tokens must be an integer >= 0, got {tokens!r}")
     return amount, tokens or 0

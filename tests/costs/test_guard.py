@@ -184,7 +184,7 @@ def test_budget_rejects_bad_settings() -> None:
     daily = Period("daily")
     with pytest.raises(ValueError, match="kind:name"):
         Budget(scope="openai", limit=DOLLAR, period=daily)
-    with pytest.raises(ValueError, match=">= 0"):
+    with pytest.raises(ValueError, match=r"from \$0\.00 to"):
         Budget(scope="tool:openai", limit=Decimal(-1), period=daily)
     with pytest.raises(ValueError, match="fraction"):
         Budget(scope="tool:openai", limit=DOLLAR, period=daily, thresholds=(80,))

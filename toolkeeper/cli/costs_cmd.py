@@ -10,10 +10,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from toolkeeper._errors import ToolkeeperError
-from toolkeeper._units import parse_duration
+from toolkeeper._units import format_money, parse_duration
 from toolkeeper.cli._context import open_keeper
 from toolkeeper.cli._output import console, print_json
-from toolkeeper.costs.money import format_usd
 from toolkeeper.costs.report import GROUPINGS
 
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ def _count(number: int, noun: str) -> str:
 
 
 def _usd(text: str | None) -> str:
-    return "-" if text is None else format_usd(Decimal(text))
+    return format_money(text, missing="-")
 
 
 def _print(report: dict[str, Any], since: str) -> None:

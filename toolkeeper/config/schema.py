@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from toolkeeper import _defaults
 from toolkeeper._defaults import HALF_OPEN_MODES, HalfOpenMode
+from toolkeeper._units import check_money
 from toolkeeper.config.fields import ConfigField, config_field_of
 from toolkeeper.config.secrets import Secret
 
@@ -37,6 +38,10 @@ def _http_url(value: str) -> str:
     if not parts.hostname:
         raise ValueError("must be a URL with a host name")
     return value
+
+
+def _money(value: Decimal) -> Decimal:
+    return check_money(value)
 
 
 def _thresholds(values: list[float]) -> list[float]:
@@ -203,10 +208,10 @@ class ExternalToolConfig(BaseWrapperConfig):
         int, ConfigField(description="Idle connections kept open.", ge=0, le=10000)
     ] = 10
     daily_budget: Annotated[
-        Decimal | None, ConfigField(description="USD a day, at most.", ge=0)
+        Decimal | None, ConfigField(description="USD a day, at most.", ge=0, validator=_money)
     ] = None
     monthly_budget: Annotated[
-        Decimal | None, ConfigField(description="USD a month, at most.", ge=0)
+        Decimal | None, ConfigField(description="USD a month, at most.", ge=0, validator=_money)
     ] = None
     budget_alert_thresholds: Annotated[
         list[Annotated[float, ConfigField(gt=0, le=1)]],

@@ -7,6 +7,7 @@ package price is first asked for. Ledgers are opened by URI through
 them together for its wrapped calls.
 """
 
+from toolkeeper._units import format_money, money_json
 from toolkeeper.costs.analytics import (
     BurnRate,
     CostGroup,
@@ -25,7 +26,7 @@ from toolkeeper.costs.calls import CallCosts
 from toolkeeper.costs.guard import BudgetGuard, Reservation, Settlement, budgets_from_config
 from toolkeeper.costs.ledger import Ledger, open_ledger
 from toolkeeper.costs.ledger_memory import MemoryLedger
-from toolkeeper.costs.money import format_usd, parse_budget, parse_money, usd
+from toolkeeper.costs.money import parse_budget, parse_money, usd
 from toolkeeper.costs.periods import Period
 from toolkeeper.costs.prices import Price, PriceCatalog, Priced
 from toolkeeper.costs.ratelimit import RateLimit, RateLimiter
@@ -78,8 +79,9 @@ __all__ = [
     "cost_per_success",
     "cost_report",
     "cost_settings",
-    "format_usd",
+    "format_money",
     "in_range",
+    "money_json",
     "open_ledger",
     "parse_budget",
     "parse_money",

@@ -27,7 +27,8 @@ from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
 from typing import Literal
 
-from toolkeeper.costs.money import format_usd, from_nanos, to_nanos, usd
+from toolkeeper._units import check_money, format_money
+from toolkeeper.costs.money import from_nanos, to_nanos, usd
 from toolkeeper.costs.periods import Period, Slot
 
 __all__ = [
@@ -71,9 +72,8 @@ class Budget:
                 f"budget scope {self.scope!r} must read kind:name, such as tool:openai or "
                 "label:team=search, without '|'"
             )
-        object.__setattr__(self, "limit", usd(self.limit))
-        if self.limit < 0:
-            raise ValueError(f"budget limit of {self.scope} must be >= 0, got {self.limit}")
+        limit = check_money(self.limit, f"budget limit of {self.scope}")
+        object.__setattr__(self, "limit", usd(limit))
         if self.policy not in _POLICIES:
             raise ValueError(f"budget policy {self.policy!r} is not one of {_POLICIES}")
         for threshold in self.thresholds:
@@ -162,8 +162,8 @@ class BudgetEvent:
     def __str__(self) -> str:
         what = "reached its limit" if self.kind == "limit" else f"passed {self.threshold:.0%}"
         return (
-            f"budget {self.budget.key} {what}: spent {format_usd(self.spent)} of "
-            f"{format_usd(self.limit)} "
+            f"budget {self.budget.key} {what}: spent {format_money(self.spent)} of "
+            f"{format_money(self.limit)} "
             f"in the period ending {self.period_end.isoformat()}"
         )
 

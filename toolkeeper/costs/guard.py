@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from toolkeeper._clock import Clock, SystemClock
 from toolkeeper._errors import BudgetExceeded
+from toolkeeper._units import format_money
 from toolkeeper.costs.budgets import (
     Budget,
     BudgetEvent,
@@ -42,7 +43,7 @@ from toolkeeper.costs.budgets import (
     scopes_for,
 )
 from toolkeeper.costs.ledger import Fired, Ledger, Verdict
-from toolkeeper.costs.money import format_usd, from_nanos, to_nanos, usd
+from toolkeeper.costs.money import from_nanos, to_nanos, usd
 from toolkeeper.costs.periods import Period
 
 __all__ = ["BudgetGuard", "Reservation", "Settlement", "budgets_from_config"]
@@ -284,7 +285,7 @@ def _refusal(charge: Charge, verdict: Verdict, *, tool: str, estimate: Decimal) 
         when = f"the {budget.period.kind} period ends at {local.isoformat()}"
     return (
         f"budget {budget.key} cannot afford this call to {tool!r}: limit "
-        f"{format_usd(budget.limit)}, spent {format_usd(from_nanos(verdict.spent))}, reserved "
-        f"{format_usd(from_nanos(verdict.reserved))} by calls in flight, this call's estimate "
-        f"{format_usd(estimate)}; {when}"
+        f"{format_money(budget.limit)}, spent {format_money(from_nanos(verdict.spent))}, reserved "
+        f"{format_money(from_nanos(verdict.reserved))} by calls in flight, this call's estimate "
+        f"{format_money(estimate)}; {when}"
     )

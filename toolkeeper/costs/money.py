@@ -10,11 +10,12 @@ accepted only at the edge and converted through its shortest ``repr``, so
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+
+from toolkeeper._units import check_money
 
 __all__ = [
     "NANO",
-    "format_usd",
     "from_nanos",
     "parse_budget",
     "parse_money",
@@ -25,6 +26,8 @@ __all__ = [
 #: The smallest amount kept: one billionth of a dollar.
 NANO = Decimal("0.000000001")
 _NANO_EXPONENT = -9
+#: Quantizes any finite amount to nano-dollars exactly (the default 28 digits stop at ~$1e19).
+_EXACT = Context(prec=400, rounding=ROUND_HALF_EVEN)
 
 _MONEY = re.compile(
     r"^\s*(?P<neg>-)?\s*\$?\s*(?P<num>\d[\d,_]*(?:\.\d*)?|\.\d+)\s*(?:usd)?\s*$", re.I
@@ -53,7 +56,7 @@ def usd(value: Decimal | int | float | str) -> Decimal:
     number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     if not number.is_finite():
         raise ValueError(f"an amount of money must be finite, got {value!r}")
-    return number.quantize(NANO, rounding=ROUND_HALF_EVEN)
+    return number.quantize(NANO, context=_EXACT)
 
 
 def parse_money(text: str) -> Decimal:
@@ -71,7 +74,7 @@ def parse_money(text: str) -> Decimal:
         raise ValueError(f"{text!r} is not an amount of dollars") from None
     if match["neg"]:
         number = -number
-    return number.quantize(NANO, rounding=ROUND_HALF_EVEN)
+    return number.quantize(NANO, context=_EXACT)
 
 
 def parse_budget(text: str) -> tuple[Decimal, str]:
@@ -89,6 +92,7 @@ def parse_budget(text: str) -> tuple[Decimal, str]:
     amount = parse_money(amount_text)
     if amount < 0:
         raise ValueError(f"a budget cannot be negative, got {text!r}")
+    check_money(amount, f"the limit of {text!r}")
     word = period_text.strip().lower()
     if word in _PERIODS:
         return amount, _PERIODS[word]
@@ -111,12 +115,3 @@ def to_nanos(amount: Decimal) -> int:
 def from_nanos(nanos: int) -> Decimal:
     """Return a whole number of nano-dollars as dollars."""
     return (Decimal(nanos) * NANO).quantize(NANO)
-
-
-def format_usd(amount: Decimal) -> str:
-    """Show dollars with at least two decimals and no trailing zeros: ``$1.00``, ``$0.0001234``."""
-    exact = usd(amount)
-    sign = "-" if exact < 0 else ""
-    text = f"{abs(exact):f}".rstrip("0")
-    whole, _, cents = text.partition(".")
-    return f"{sign}${whole}.{cents.ljust(2, '0')}"

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from toolkeeper._units import format_money, money_json
 from toolkeeper.costs.analytics import CostRecord, waste
-from toolkeeper.costs.money import format_usd
 from toolkeeper.costs.prices import PriceCatalog
 
 __all__ = ["Recommendation", "recommend"]
@@ -104,14 +104,14 @@ def _weak_model(
         "model": model,
         "weak_model": weak,
         "share_of_spend": str(model_share.quantize(Decimal("0.0001"))),
-        "model_spend": str(model_spend),
-        "total_spend": str(total),
+        "model_spend": money_json(model_spend),
+        "total_spend": money_json(total),
         "calls": len(calls),
         "calls_with_usage": len(measured),
         "short_calls": len(short),
         "short_tokens": short_tokens,
-        "short_calls_cost": str(current),
-        "short_calls_cost_on_weak_model": str(on_weak),
+        "short_calls_cost": money_json(current),
+        "short_calls_cost_on_weak_model": money_json(on_weak),
         "short_calls_unpriced_on_weak_model": unpriced_on_weak,
         "catalog_version": catalog.version,
     }
@@ -122,7 +122,7 @@ def _weak_model(
             detail=(
                 f"{model} carries {model_share:.0%} of spend and {len(short)} of its "
                 f"{len(measured)} measured calls use at most {short_tokens} tokens; on {weak} "
-                f"they would have cost {format_usd(on_weak)} instead of {format_usd(current)}."
+                f"they would have cost {format_money(on_weak)} instead of {format_money(current)}."
             ),
             evidence=evidence,
             estimated_savings=saving,
@@ -141,15 +141,16 @@ def _failures(records: list[CostRecord], *, waste_share: float) -> list[Recommen
             kind="failures",
             title="Reduce spend on failed calls and retries",
             detail=(
-                f"{format_usd(spent.total)} of {format_usd(total)} went to {spent.failed_calls} "
-                f"failed calls and the retries of {spent.retried_calls} others."
+                f"{format_money(spent.total)} of {format_money(total)} went to "
+                f"{spent.failed_calls} failed calls and the retries of "
+                f"{spent.retried_calls} others."
             ),
             evidence={
-                "failed_cost": str(spent.failed_cost),
+                "failed_cost": money_json(spent.failed_cost),
                 "failed_calls": spent.failed_calls,
-                "retry_cost_estimate": str(spent.retry_cost_estimate),
+                "retry_cost_estimate": money_json(spent.retry_cost_estimate),
                 "retried_calls": spent.retried_calls,
-                "total_spend": str(total),
+                "total_spend": money_json(total),
                 "failures_by_tool": dict(by_tool.most_common()),
             },
             estimated_savings=spent.total,

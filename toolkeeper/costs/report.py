@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast, get_args
 
+from toolkeeper._units import money_json
 from toolkeeper.costs.analytics import CostGroup, CostRecord, GroupBy, summarize
 from toolkeeper.costs.budgets import BudgetStatus
 from toolkeeper.costs.money import NANO, usd
@@ -222,5 +223,5 @@ def _budget(status: BudgetStatus, now: datetime) -> dict[str, Any]:
 
 
 def _money(amount: Decimal | None) -> str | None:
-    """Show dollars as a plain decimal string (``"0.000000000"``, never ``"0E-9"``)."""
-    return None if amount is None else f"{amount:f}"
+    """Write dollars as an exact decimal string (``"0"``, never ``"0E-9"``)."""
+    return None if amount is None else money_json(amount)

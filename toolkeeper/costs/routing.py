@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from toolkeeper.costs.money import format_usd
+from toolkeeper._units import format_money, money_json
 from toolkeeper.costs.prices import PriceCatalog
 from toolkeeper.costs.usage import Usage
 
@@ -90,9 +90,9 @@ class SavingsReport:
         return {
             "requests": self.requests,
             "priced_requests": self.priced_requests,
-            "baseline_cost": str(self.baseline_cost),
-            "actual_cost": str(self.actual_cost),
-            "savings": str(self.savings),
+            "baseline_cost": money_json(self.baseline_cost),
+            "actual_cost": money_json(self.actual_cost),
+            "savings": money_json(self.savings),
             "savings_percent": None if percent is None else str(percent),
             "by_model": dict(self.by_model),
             "strong_requests": self.strong_requests,
@@ -110,8 +110,8 @@ class SavingsReport:
         shown = "n/a" if percent is None else f"{percent}%"
         return (
             f"{self.priced_requests} of {self.requests} requests priced: baseline "
-            f"{format_usd(self.baseline_cost)} (all on the strong model), actual "
-            f"{format_usd(self.actual_cost)}, saved {format_usd(self.savings)} ({shown}); "
+            f"{format_money(self.baseline_cost)} (all on the strong model), actual "
+            f"{format_money(self.actual_cost)}, saved {format_money(self.savings)} ({shown}); "
             f"{self.unpriced_count} unpriced"
         )
 

@@ -1,20 +1,24 @@
 """Response models for health, tools and their statistics, so the OpenAPI schema says what is sent.
 
 Latencies are milliseconds, rates are fractions of ``count`` (0 to 1), money is
-US dollars, times are ISO 8601 UTC. Configuration models live with their router.
+US dollars as an exact decimal string (docs/money.md), times are ISO 8601 UTC.
+Configuration models live with their router.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from toolkeeper._units import money_json
 from toolkeeper.monitor import WindowStats, WrapperHealthStatus
 from toolkeeper.monitor.health import HealthStatus
 
 __all__ = [
     "CircuitSnapshot",
+    "Money",
     "Stats",
     "SystemHealth",
     "ToolDetail",
@@ -22,6 +26,14 @@ __all__ = [
     "ToolMetrics",
     "ToolSummary",
     "stats_of",
+]
+
+
+#: US dollars as JSON: an exact decimal string such as ``"0.0075"``, never exponent form.
+Money = Annotated[
+    str,
+    BeforeValidator(money_json),
+    Field(description="US dollars, an exact decimal string.", examples=["0.0075"]),
 ]
 
 
@@ -68,7 +80,7 @@ class Stats(_Model):
     p95_latency_ms: float | None
     p99_latency_ms: float | None
     throughput_per_second: float = Field(description="Operations per second over the span.")
-    cost_usd: float
+    cost_usd: Money
     input_tokens: int
     output_tokens: int
 
@@ -79,7 +91,7 @@ def stats_of(stats: WindowStats | None, *, start: datetime, end: datetime, secon
         return Stats(
             start=start, end=end, count=0, counts={}, success_rate=0.0, error_rate=0.0,
             fallback_rate=0.0, mean_latency_ms=None, p50_latency_ms=None, p95_latency_ms=None,
-            p99_latency_ms=None, throughput_per_second=0.0, cost_usd=0.0, input_tokens=0,
+            p99_latency_ms=None, throughput_per_second=0.0, cost_usd="0", input_tokens=0,
             output_tokens=0,
         )  # fmt: skip
     return Stats(

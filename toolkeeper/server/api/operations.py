@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from toolkeeper.monitor.persist import stored_operations
 from toolkeeper.monitor.records import OperationStatus, WrapperOperationMetrics
 from toolkeeper.server.api._shared import KeeperDep, parse_moment, require_tool
+from toolkeeper.server.api.models import Money
 from toolkeeper.server.errors import error_responses
 
 __all__ = ["MAX_PAGE", "Operation", "OperationPage", "router"]
@@ -45,7 +46,7 @@ class Operation(BaseModel):
     fallback_name: str | None
     fallback_duration_ms: float | None
     original_error: str | None
-    cost_estimate: float
+    cost_estimate: Money
     input_tokens: int
     output_tokens: int
     quality_score: float | None

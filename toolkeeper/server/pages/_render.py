@@ -7,6 +7,7 @@ values the configuration layer already masked.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from toolkeeper._units import format_money
 from toolkeeper.server.auth import Principal
 from toolkeeper.server.sessions import CSRF_FIELD, csrf_token
 from toolkeeper.server.tokens import Role
@@ -53,11 +55,8 @@ def _percent(value: float | None) -> str:
     return DASH if value is None else f"{value * 100:.1f}%"
 
 
-def _usd(value: object) -> str:
-    if value is None:
-        return DASH
-    amount = float(str(value))
-    return f"${amount:,.4f}" if 0 < abs(amount) < 1 else f"${amount:,.2f}"
+def _usd(value: Decimal | float | str | None) -> str:
+    return format_money(value, missing=DASH)
 
 
 def _moment(value: datetime | str | None) -> str:

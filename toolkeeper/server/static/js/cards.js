@@ -62,8 +62,9 @@ export function buildCard(name, base) {
 
 export function addSpend(card, amount) {
   const cell = card.querySelector('[data-field="spend_24h"]');
-  if (!cell || !amount) return;
-  const now = Number(cell.dataset.value ?? cell.textContent.replace(/[$,]/g, "")) + amount;
+  const value = Number(amount);  // the API sends money as exact decimal strings
+  if (!cell || !value) return;
+  const now = Number(cell.dataset.value ?? cell.textContent.replace(/[$,]/g, "")) + value;
   cell.dataset.value = String(now);
   cell.textContent = usd(now);
 }

@@ -48,7 +48,7 @@ async function refreshSpend() {
   for (const tool of tools) {
     try {
       const metrics = await fetchMetrics(base, tool, "24h");
-      setSpend(cardOf(tool), metrics.buckets.reduce((sum, b) => sum + b.cost_usd, 0));
+      setSpend(cardOf(tool), metrics.buckets.reduce((sum, b) => sum + Number(b.cost_usd), 0));
     } catch {
       // The next refresh tries again; the card keeps its last figure.
     }

@@ -18,11 +18,18 @@ export function ms(value) {
   return `${number(value, digits)} ms`;
 }
 
+// Money as format_money in toolkeeper/_units.py shows it (docs/money.md): cents from a
+// dollar up, four significant digits below, at most nine decimals, never exponent form.
 export function usd(value) {
   if (value === null || value === undefined) return dash;
   const amount = Number(value);
-  const digits = amount !== 0 && Math.abs(amount) < 1 ? 4 : 2;
-  return `$${number(amount, digits)}`;
+  const size = Math.abs(amount);
+  let digits = 2;
+  if (size > 0 && size < 1) digits = Math.min(9, Math.max(2, 3 - Math.floor(Math.log10(size))));
+  const shown = size.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  const [whole, fraction] = shown.split(".");
+  const sign = amount < 0 && Number(shown.replace(/,/g, "")) !== 0 ? "-" : "";
+  return `${sign}$${whole}.${fraction.replace(/0+$/, "").padEnd(2, "0")}`;
 }
 
 export function moment(iso) {
