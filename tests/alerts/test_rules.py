@@ -43,9 +43,10 @@ def test_to_dict_is_json_ready() -> None:
     """Every field, the notifiers as a list."""
     rule = AlertRule(name="r", metric="calls", op="<", threshold=1, notify=("ops",))
     assert rule.to_dict() == {
-        "name": "r", "tool": "*", "metric": "calls", "op": "<", "threshold": 1.0,
-        "window": "5m", "for_seconds": 0.0, "severity": "warning", "notify": ["ops"],
-        "min_calls": 5,
+        "name": "r", "tool": "*", "metric": "calls", "op": "<", "threshold": 1.0, "expr": "",
+        "window": "5m", "for_seconds": 0.0, "keep_firing_for_seconds": 0.0,
+        "severity": "warning", "notify": ["ops"], "min_calls": 5, "labels": {},
+        "no_data": "ok", "on_error": "error",
     }  # fmt: skip
 
 

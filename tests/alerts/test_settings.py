@@ -57,7 +57,8 @@ def test_a_good_table_parses_into_typed_settings() -> None:
         window="1h", for_seconds=60.0, severity="critical", notify=("pager",), min_calls=10,
     )  # fmt: skip
     assert (slow.tool, slow.window, slow.for_seconds, slow.severity) == ("*", "5m", 0.0, "warning")
-    assert (slow.notify, slow.min_calls) == (("ops",), 5)
+    assert (slow.notify, slow.min_calls) == ((), 5)  # routed by the policy: the defaults
+    assert settings.root_route.match({"rule": slow.name})[0].notify == ("ops",)
 
 
 def test_without_rules_the_two_builtin_rules_apply_to_every_tool() -> None:
@@ -72,7 +73,8 @@ def test_without_rules_the_two_builtin_rules_apply_to_every_tool() -> None:
         "tool-unhealthy", "health_score", "<", 50.0,
     )  # fmt: skip
     assert (unhealthy.for_seconds, unhealthy.severity) == (60.0, "warning")
-    assert circuit.notify == unhealthy.notify == ("ops",)
+    assert circuit.notify == unhealthy.notify == ()
+    assert settings.root_route.notify == ("ops",)
     assert ConfigFile().alerts.alert_rules == ConfigFile.parse("").alerts.alert_rules
     assert AlertSettings().evaluate_every_seconds == 15.0
     assert AlertSettings().repeat_every_seconds == 4 * 3600.0

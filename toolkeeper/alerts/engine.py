@@ -14,13 +14,18 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from toolkeeper._clock import Clock, SystemClock
-from toolkeeper.alerts.metrics import MetricReader
-from toolkeeper.alerts.notifiers import Delivery, Notifier, NotifyLevel
+from toolkeeper.alerts.dispatch import Dispatch, Member, delivery_events
+from toolkeeper.alerts.escalation import EscalationChain
+from toolkeeper.alerts.metrics import MetricReader, Reading
+from toolkeeper.alerts.notifiers import Notifier
+from toolkeeper.alerts.policies import Route, inhibitor_of
 from toolkeeper.alerts.records import (
+    FIRING_STATES,
     MAX_SILENCE_SECONDS,
     AlertEvent,
     AlertState,
@@ -30,6 +35,7 @@ from toolkeeper.alerts.records import (
 from toolkeeper.alerts.rules import AlertRule
 from toolkeeper.alerts.settings import AlertSettings
 from toolkeeper.alerts.state import Decision, decide
+from toolkeeper.alerts.templates import AlertView, tool_link
 from toolkeeper.store.alerts import AlertTable, NewEvent
 
 if TYPE_CHECKING:
@@ -49,9 +55,9 @@ _MAX_TEXT = 200
 _MAX_COMMENT = 2000
 _MAX_EVENTS = 10_000
 _PRUNE_EVERY = timedelta(hours=1)
-_STATE_ORDER = {"firing": 0, "pending": 1, "inactive": 2}
+_STATE_ORDER = {"firing": 0, "error": 0, "nodata": 0, "pending": 1, "inactive": 2}
 _SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
-_LEVELS: dict[str, NotifyLevel] = {"critical": "failure", "warning": "warning", "info": "info"}
+_CHANGE_ATTEMPTS = 5
 
 
 class AlertEngine:
@@ -74,16 +80,20 @@ class AlertEngine:
         environ: Mapping[str, str] | None = None,
         tools: Callable[[], list[str]] | None = None,
         budget_burn: Callable[[str], float | None] | None = None,
+        environment: str | None = None,
+        source: Callable[[], AlertSettings | None] | None = None,
     ) -> None:
-        self.settings = settings
         self.table = AlertTable(store)
         self.monitor = monitor
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self._rules = {rule.name: rule for rule in settings.alert_rules}
-        self._notifiers = {
-            notifier.name: Notifier(notifier, keyring=keyring, environ=environ)
-            for notifier in settings.notifiers
-        }
+        self._keyring = keyring
+        self._environ = environ
+        self._environment = environment
+        self._source = source
+        self.settings = settings
+        self._rules: dict[str, AlertRule] = {}
+        self._notifiers: dict[str, Notifier] = {}
+        self.apply_settings(settings)
         self._tools = tools
         self._budget_burn = budget_burn
         self._created = self.clock.now()
@@ -95,6 +105,23 @@ class AlertEngine:
         self._closed = False
 
     # Rules and states ----------------------------------------------------
+
+    def apply_settings(self, settings: AlertSettings) -> None:
+        """Use ``settings`` from the next pass on (rules, policies, notifiers)."""
+        self._rules = {rule.name: rule for rule in settings.alert_rules}
+        self._notifiers = {
+            notifier.name: Notifier(notifier, keyring=self._keyring, environ=self._environ)
+            for notifier in settings.notifiers
+        }
+        self.settings = settings
+
+    def _reload(self) -> None:
+        """Take the settings ``source`` says changed (a runtime version, the edited file)."""
+        if self._source is None:
+            return
+        changed = self._source()
+        if changed is not None:
+            self.apply_settings(changed)
 
     def rules(self) -> list[AlertRule]:
         """Return the rules, in the order written (the built-in two when none are)."""
@@ -108,24 +135,50 @@ class AlertEngine:
         ``notify_failed`` event and logged.
         """
         with self._pass:
+            self._reload()
+            settings = self.settings
             now = self.clock.now()
             reader = MetricReader(self.monitor, budget_burn=self._budget_burn)
             stored = {(state.rule, state.tool): state for state in self.table.states()}
             silences = self.table.silences(now=now, include_expired=False)
             known = set(self.monitor.tools()) | set(self._tools() if self._tools else ())
+            root = settings.root_route
+            pairs = [
+                (rule, tool)
+                for rule in self._rules.values()
+                for tool in self._targets(rule, known, stored)
+            ]
+            readings = {(rule.name, tool): reader.read(rule, tool) for rule, tool in pairs}
+            labels = {(rule.name, tool): self.labels(rule, tool) for rule, tool in pairs}
+            firing = self._firing_after(pairs, stored, readings, labels, now)
             statuses: list[AlertStatus] = []
-            notices: list[tuple[AlertRule, Decision]] = []
-            for rule in self._rules.values():
-                for tool in self._targets(rule, known, stored):
-                    value = reader.value(rule, tool)
-                    silence = _matching(silences, rule.name, tool)
-                    state, won = self._advance(rule, tool, stored.get((rule.name, tool)), value,
-                                               now=now, silence=silence)  # fmt: skip
-                    if won is not None and won.notice is not None:
-                        notices.append((rule, won))
-                    statuses.append(self._status(rule, tool, state, value, silence))
-            for rule, decision in notices:
-                self._notify(rule, decision)
+            shown: list[tuple[AlertRule, str, AlertState | None, float | None, Silence | None]] = []
+            escalations: list[tuple[AlertRule, AlertState, EscalationChain]] = []
+            current: dict[tuple[str, str], AlertState] = dict(stored)
+            for rule, tool in pairs:
+                key = (rule.name, tool)
+                name = f"{rule.name}/{tool}"
+                inhibitor = inhibitor_of(name, labels[key], firing, settings.inhibit_rules)
+                chain = self._chain(root, labels[key])
+                silence = _matching(silences, rule.name, tool)
+                state, won = self._advance(
+                    rule, tool, stored.get(key), readings[key], now=now, silence=silence,
+                    inhibited_by=inhibitor, chain=chain,
+                )  # fmt: skip
+                if state is not None:
+                    current[key] = state
+                if won is not None and won.notice == "escalated" and chain is not None:
+                    escalations.append((rule, won.state, chain))
+                shown.append((rule, tool, state, readings[key].value, silence))
+            dispatch = Dispatch(settings, self.table, self._notifiers, now=now)
+            members = self._members(current, reader, silences)
+            notified = dispatch.flush_groups(root, members)
+            for rule, tool, state, value, silence in shown:
+                if state is not None and state.name in notified:
+                    state = replace(state, last_notified_at=now)  # noqa: PLW2901 - as stored
+                statuses.append(self._status(rule, tool, state, value, silence))
+            for _rule, state, chain in escalations:
+                dispatch.escalate(members[state.name], chain, state.escalation_level)
             self._prune(now)
         return _ordered(statuses)
 
@@ -141,6 +194,82 @@ class AlertEngine:
             silence = _matching(silences, rule.name, state.tool)
             found.append(self._status(rule, state.tool, state, state.value, silence))
         return _ordered(found)
+
+    def labels(self, rule: AlertRule, tool: str) -> dict[str, str]:
+        """Return the labels of ``rule``'s alert on ``tool``: what the policies route on."""
+        found = {
+            **rule.labels,
+            "rule": rule.name,
+            "tool": tool,
+            "severity": rule.severity,
+            "metric": rule.metric or "expr",
+        }
+        if self._environment:
+            found["environment"] = self._environment
+        return found
+
+    # Acknowledgement and escalation -------------------------------------
+
+    def acknowledge(self, rule: str, tool: str, *, by: str, comment: str) -> AlertStatus:
+        """Acknowledge the firing alert of ``rule`` on ``tool``: no more repeats, no escalation.
+
+        Who and why are kept (``acknowledged_by``, ``ack_comment``) and logged
+        as an ``acknowledged`` event. The acknowledgement ends when the alert
+        resolves. An alert that is not firing raises ``ValueError``; an
+        unknown one ``KeyError``.
+        """
+        _check_text("by", by, "who acknowledges the alert")
+        if not isinstance(comment, str) or not comment.strip() or len(comment) > _MAX_COMMENT:
+            raise ValueError(
+                f"comment={comment!r} is required: say why or what is being done "
+                f"(at most {_MAX_COMMENT} characters)"
+            )
+
+        def change(state: AlertState, now: datetime) -> tuple[AlertState, NewEvent]:
+            if state.acknowledged_by is not None:
+                raise ValueError(
+                    f"alert {state.name} is already acknowledged by {state.acknowledged_by}"
+                )
+            new = replace(state, acknowledged_by=by, acknowledged_at=now,
+                          ack_comment=comment.strip(), version=state.version + 1)  # fmt: skip
+            return new, NewEvent(rule, tool, "acknowledged", f"by {by}: {comment.strip()}")
+
+        state = self._change(rule, tool, change)
+        log.info("alert %s acknowledged by %s", state.name, by)
+        return self._status(self._rules[rule], tool, state, state.value, None)
+
+    def escalate(self, rule: str, tool: str, *, by: str) -> AlertStatus:
+        """Escalate the firing alert of ``rule`` on ``tool`` to its chain's next level now.
+
+        The next level is notified at once, as if its delay had passed. An
+        alert whose route has no escalation, or that reached its last level,
+        raises ``ValueError``.
+        """
+        _check_text("by", by, "who escalates the alert")
+        now = self.clock.now()
+        rule_obj = self._rule(rule)
+        chain = self._chain(self.settings.root_route, self.labels(rule_obj, tool))
+        if chain is None:
+            raise ValueError(f"alert {rule}/{tool}: its route names no escalation to follow")
+
+        def change(state: AlertState, _at: datetime) -> tuple[AlertState, NewEvent]:
+            level = state.escalation_level + 1
+            if level - 2 >= len(chain.levels):
+                raise ValueError(
+                    f"alert {state.name} already reached the last level ({state.escalation_level}) "
+                    f"of escalation {chain.name!r}"
+                )
+            new = replace(state, escalation_level=level, version=state.version + 1)
+            detail = f"level {level} of escalation {chain.name!r}, by {by}"
+            return new, NewEvent(rule, tool, "escalated", detail)
+
+        state = self._change(rule, tool, change)
+        reader = MetricReader(self.monitor, budget_burn=self._budget_burn)
+        members = self._members({(rule, tool): state}, reader)
+        Dispatch(self.settings, self.table, self._notifiers, now=now).escalate(
+            members[state.name], chain, state.escalation_level
+        )
+        return self._status(rule_obj, tool, state, state.value, None)
 
     def events(self, limit: int = 100) -> list[AlertEvent]:
         """Return the ``limit`` newest events (at most 10000), newest first."""
@@ -231,7 +360,7 @@ class AlertEngine:
                 level="info",
             )
             outcomes[notifier_name] = delivery.delivered
-            events.extend(_delivery_events(TEST_RULE, "*", "test", delivery))
+            events.extend(delivery_events(TEST_RULE, "*", "test", delivery))
         self.table.add_events(events, at=self.clock.now())
         return outcomes
 
@@ -285,19 +414,20 @@ class AlertEngine:
         rule: AlertRule,
         tool: str,
         current: AlertState | None,
-        value: float | None,
+        reading: Reading,
         *,
         now: datetime,
         silence: Silence | None,
+        inhibited_by: str | None,
+        chain: EscalationChain | None,
     ) -> tuple[AlertState | None, Decision | None]:
-        """Store the transition ``value`` causes, if any; return the state now and what we won."""
-        decision = decide(
-            rule, tool, current, value, now=now,
-            repeat_every_seconds=self.settings.repeat_every_seconds, silence=silence,
-        )  # fmt: skip
+        """Store the transition ``reading`` causes, if any; return the state now and what we won."""
+        decision = decide(rule, tool, current, reading, now=now, silence=silence,
+                          inhibited_by=inhibited_by, escalation=chain)  # fmt: skip
         if decision is None:
-            if current is not None and current.value != value:
-                self.table.observe(rule.name, tool, value, now)
+            if current is not None and current.value != reading.value:
+                self.table.observe(rule.name, tool, reading.value, now)
+                current = replace(current, value=reading.value, evaluated_at=now)
             return current, None
         events = [NewEvent(rule.name, tool, kind, detail) for kind, detail in decision.events]
         expected = current.version if current is not None else 0
@@ -308,24 +438,101 @@ class AlertEngine:
         # Another evaluator stored a transition first: show its state, send nothing.
         return self.table.state(rule.name, tool), None
 
-    def _notify(self, rule: AlertRule, decision: Decision) -> None:
-        state = decision.state
-        notice = decision.notice
-        assert notice is not None
-        title = f"[{notice.upper()}] {rule.name} on {state.tool} ({rule.severity})"
-        when = state.fired_at if notice == "firing" else state.resolved_at
-        body = (
-            f"{rule.summary(state.value)}\n"
-            f"rule: {rule.name} ({rule.metric} {rule.op} {rule.threshold:g}), tool: {state.tool}\n"
-            f"{'firing since' if notice == 'firing' else 'resolved at'}: "
-            f"{when.isoformat() if when else state.since.isoformat()}"
+    def _firing_after(
+        self,
+        pairs: list[tuple[AlertRule, str]],
+        stored: dict[tuple[str, str], AlertState],
+        readings: dict[tuple[str, str], Reading],
+        labels: dict[tuple[str, str], dict[str, str]],
+        now: datetime,
+    ) -> list[tuple[str, Mapping[str, str]]]:
+        """Return the alerts that will be firing after this pass (the inhibition sources)."""
+        if not self.settings.inhibit_rules:
+            return []
+        firing: list[tuple[str, Mapping[str, str]]] = []
+        for rule, tool in pairs:
+            key = (rule.name, tool)
+            decision = decide(rule, tool, stored.get(key), readings[key], now=now)
+            state = decision.state if decision is not None else stored.get(key)
+            if state is not None and state.is_firing:
+                firing.append((state.name, labels[key]))
+        return firing
+
+    def _chain(self, root: Route, labels: Mapping[str, str]) -> EscalationChain | None:
+        """Return the escalation of the first route taking an alert with ``labels``."""
+        for route in root.match(labels):
+            if route.escalation is not None:
+                return self.settings.escalations.get(route.escalation)
+        return None
+
+    def _members(
+        self,
+        states: Mapping[tuple[str, str], AlertState],
+        reader: MetricReader,
+        silences: list[Silence] | None = None,
+    ) -> dict[str, Member]:
+        """Return the stored alerts of the current rules as the dispatcher needs them."""
+        members = {}
+        for (rule_name, tool), state in states.items():
+            rule = self._rules.get(rule_name)
+            if rule is None:
+                continue
+            silence = _matching(silences or [], rule_name, tool)
+            members[state.name] = Member(
+                state, self.labels(rule, tool),
+                lambda shown, rule=rule: self._view(rule, shown, reader),  # type: ignore[misc]
+                silence.id if silence is not None else None,
+            )  # fmt: skip
+        return members
+
+    def _view(self, rule: AlertRule, state: AlertState, reader: MetricReader) -> AlertView:
+        """Describe ``state`` for a notification: value, counts, the last error, a link."""
+        calls = reader.value(rule, state.tool, "calls")
+        errors = reader.value(rule, state.tool, "errors")
+        last = self.monitor.last_error(state.tool)
+        last_error = state.error if state.state == "error" else (last[1] if last else None)
+        resolved = not state.is_firing
+        return AlertView(
+            rule=rule.name,
+            tool=state.tool,
+            severity=rule.severity,
+            state=state.state,
+            summary=rule.summary(state.value),
+            condition=rule.condition + (f" for {rule.for_seconds:g}s" if rule.for_seconds else ""),
+            since=state.resolved_at if resolved else state.fired_at or state.since,
+            calls=int(calls) if calls is not None else None,
+            errors=int(errors) if errors is not None else None,
+            window=rule.window,
+            last_error=last_error,
+            acknowledged_by=state.acknowledged_by,
+            link=tool_link(self.settings.external_url, state.tool),
         )
-        level: NotifyLevel = "success" if notice == "resolved" else _LEVELS[rule.severity]
-        events: list[NewEvent] = []
-        for name in rule.notify:
-            delivery = self._notifiers[name].send(title=title, body=body, level=level)
-            events.extend(_delivery_events(rule.name, state.tool, notice, delivery))
-        self.table.add_events(events, at=self.clock.now())
+
+    def _change(
+        self,
+        rule: str,
+        tool: str,
+        change: Callable[[AlertState, datetime], tuple[AlertState, NewEvent]],
+    ) -> AlertState:
+        """Apply ``change`` to the firing alert with a compare-and-set, retrying a lost race."""
+        self._rule(rule)
+        for _ in range(_CHANGE_ATTEMPTS):
+            now = self.clock.now()
+            state = self.table.state(rule, tool)
+            if state is None:
+                raise KeyError(f"no alert of rule {rule!r} on tool {tool!r}")
+            if not state.is_firing:
+                raise ValueError(f"alert {state.name} is {state.state}, not firing")
+            new, event = change(state, now)
+            if self.table.apply(new, expected_version=state.version, events=[event], at=now):
+                return new
+        raise RuntimeError(f"alert {rule}/{tool} kept changing; try again")
+
+    def _rule(self, name: str) -> AlertRule:
+        rule = self._rules.get(name) if isinstance(name, str) else None
+        if rule is None:
+            raise KeyError(f"no alert rule named {name!r}")
+        return rule
 
     def _status(
         self,
@@ -336,6 +543,7 @@ class AlertEngine:
         silence: Silence | None,
     ) -> AlertStatus:
         name = state.state if state is not None else "inactive"
+        notifying = name in FIRING_STATES
         return AlertStatus(
             rule=rule.name,
             tool=tool,
@@ -344,7 +552,7 @@ class AlertEngine:
             value=value,
             threshold=rule.threshold,
             op=rule.op,
-            metric=rule.metric,
+            metric=rule.metric or "expr",
             window=rule.window,
             since=state.since if state is not None else self._created,
             fired_at=state.fired_at if state is not None else None,
@@ -352,6 +560,13 @@ class AlertEngine:
             last_notified_at=state.last_notified_at if state is not None else None,
             silenced_by=silence.id if silence is not None and name != "inactive" else None,
             summary=rule.summary(value),
+            labels=self.labels(rule, tool),
+            inhibited_by=state.inhibited_by if state is not None and notifying else None,
+            acknowledged_by=state.acknowledged_by if state is not None else None,
+            acknowledged_at=state.acknowledged_at if state is not None else None,
+            ack_comment=state.ack_comment if state is not None else None,
+            escalation_level=state.escalation_level if state is not None else 1,
+            error=state.error if state is not None else None,
         )
 
     def _notifier(self, name: str) -> Notifier:
@@ -384,18 +599,6 @@ def _matching(silences: list[Silence], rule: str, tool: str) -> Silence | None:
     """Return the silence covering the alert that ends last, or ``None``."""
     found = [silence for silence in silences if silence.matches(rule, tool)]
     return max(found, key=lambda silence: (silence.ends_at, silence.id)) if found else None
-
-
-def _delivery_events(rule: str, tool: str, notice: str, delivery: Delivery) -> list[NewEvent]:
-    events: list[NewEvent] = []
-    if delivery.sent:
-        detail = f"{delivery.notifier}: {notice} notification sent to {delivery.sent} URL(s)"
-        events.append(NewEvent(rule, tool, "notified", detail))
-    for failure in delivery.failures:
-        detail = f"{delivery.notifier}: {notice} notification failed: {failure}"
-        log.warning("alert %s on %s: %s", rule, tool, detail)
-        events.append(NewEvent(rule, tool, "notify_failed", detail))
-    return events
 
 
 def _check_text(argument: str, value: Any, meaning: str) -> None:

@@ -15,6 +15,7 @@ from toolkeeper._units import parse_duration
 
 __all__ = [
     "EVENT_KINDS",
+    "FIRING_STATES",
     "MAX_SILENCE_SECONDS",
     "STATES",
     "AlertEvent",
@@ -49,10 +50,18 @@ def silence_seconds(text: str, *, option: str = "duration") -> float:
     return seconds
 
 
-StateName = Literal["inactive", "pending", "firing"]
-EventKind = Literal["fired", "resolved", "notified", "silenced", "notify_failed"]
-STATES: tuple[StateName, ...] = ("inactive", "pending", "firing")
-EVENT_KINDS: tuple[EventKind, ...] = ("fired", "resolved", "notified", "silenced", "notify_failed")
+StateName = Literal["inactive", "pending", "firing", "nodata", "error"]
+EventKind = Literal[
+    "fired", "resolved", "notified", "silenced", "notify_failed", "nodata", "error",
+    "inhibited", "acknowledged", "escalated", "muted", "forwarded",
+]  # fmt: skip
+STATES: tuple[StateName, ...] = ("inactive", "pending", "firing", "nodata", "error")
+#: The states that notify: a breached condition, missing data, a failed evaluation.
+FIRING_STATES: frozenset[str] = frozenset({"firing", "nodata", "error"})
+EVENT_KINDS: tuple[EventKind, ...] = (
+    "fired", "resolved", "notified", "silenced", "notify_failed", "nodata", "error",
+    "inhibited", "acknowledged", "escalated", "muted", "forwarded",
+)  # fmt: skip
 
 
 def _plain(value: Any) -> Any:
@@ -63,8 +72,12 @@ def _plain(value: Any) -> Any:
 class AlertState:
     """The stored state of one rule for one tool; ``version`` grows with every transition.
 
-    ``silenced_by`` is the silence that suppressed the last notification that
-    was due, kept so a suppressed notification is logged once per silence.
+    ``silenced_by`` is the silence covering the alert, kept so a suppression is
+    logged once per silence; ``inhibited_by`` the firing alert (``rule/tool``)
+    muting it. ``escalation_level`` is the highest escalation level notified (1:
+    the first notification); ``clear_since`` when a firing alert's condition
+    turned false (it resolves after the rule's ``keep_firing_for``).
+    ``last_notified_at`` is written by the notification groups, not by transitions.
     """
 
     rule: str
@@ -78,6 +91,23 @@ class AlertState:
     silenced_by: int | None = None
     version: int = 0
     evaluated_at: datetime
+    inhibited_by: str | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    ack_comment: str | None = None
+    escalation_level: int = 1
+    clear_since: datetime | None = None
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        """Return the alert's name: ``rule/tool``."""
+        return f"{self.rule}/{self.tool}"
+
+    @property
+    def is_firing(self) -> bool:
+        """Return whether the alert is in a notifying state (firing, nodata or error)."""
+        return self.state in FIRING_STATES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,7 +115,9 @@ class AlertStatus:
     """What one rule says about one tool now, as shown by the CLI, the API and the pages.
 
     ``since`` is when the current state began; ``silenced_by`` the id of a
-    silence matching the alert (its notifications are not sent).
+    silence matching the alert, ``inhibited_by`` the alert muting it (their
+    notifications are not sent); ``acknowledged_by`` who acknowledged it (no
+    repeats, no escalation); ``labels`` what the notification policies route on.
     """
 
     rule: str
@@ -103,10 +135,19 @@ class AlertStatus:
     last_notified_at: datetime | None
     silenced_by: int | None
     summary: str
+    labels: dict[str, str]
+    inhibited_by: str | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    ack_comment: str | None = None
+    escalation_level: int = 1
+    error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the status as JSON-ready data, times in ISO 8601."""
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        data = {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        data["labels"] = dict(self.labels)
+        return data
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

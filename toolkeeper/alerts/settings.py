@@ -27,37 +27,48 @@ shows a literal URL masked, and a reference (``env:NAME``) as written.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from toolkeeper._errors import ConfigIssue, SecretError
 from toolkeeper._units import parse_duration
+from toolkeeper.alerts import policy_settings
+from toolkeeper.alerts.escalation import EscalationChain, OnCallSchedule
+from toolkeeper.alerts.intervals import TimeInterval
+from toolkeeper.alerts.matchers import Matcher
+from toolkeeper.alerts.policies import InhibitRule, Route
 from toolkeeper.alerts.rules import AlertRule, builtin_rules, field_problem
 from toolkeeper.config.secrets import is_encrypted, is_reference, mask, resolve_secret
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from toolkeeper.config.files import ConfigFile
     from toolkeeper.config.secrets import Keyring
 
 __all__ = [
     "ALERTS_KEYS",
     "RULE_KEYS",
+    "RUNTIME_KEYS",
     "AlertSettings",
     "NotifierSettings",
     "alert_settings",
     "reference_issues",
 ]
 
-ALERTS_KEYS = ("evaluate_every", "repeat_every", "notify", "notifiers", "rules")
-RULE_KEYS = (
-    "name", "tool", "metric", "op", "threshold", "window", "for", "severity", "notify",
-    "min_calls",
+ALERTS_KEYS = (
+    "evaluate_every", "repeat_every", "notify", "notifiers", "rules", "policy", "inhibit",
+    "time_intervals", "escalations", "schedules", "alertmanager", "external_url",
 )  # fmt: skip
-NOTIFIER_KEYS = ("urls",)
+#: The keys of ``[alerts]`` that runtime versions may replace (notifiers stay the file's).
+RUNTIME_KEYS = ("rules", "policy", "inhibit", "time_intervals", "escalations", "schedules")
+RULE_KEYS = (
+    "name", "tool", "metric", "op", "threshold", "expr", "window", "for", "keep_firing_for",
+    "severity", "notify", "min_calls", "labels", "no_data", "on_error",
+)  # fmt: skip
+NOTIFIER_KEYS = ("urls", "webhook", "secret")
 MIN_EVALUATE_EVERY_SECONDS = 1.0
 _NOTIFIER_NAME = re.compile(r"[a-z0-9_-]{1,200}")
+_WEBHOOK = re.compile(r"https?://\S+")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://.+")
 
 
@@ -71,34 +82,47 @@ def shown_url(raw: str) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NotifierSettings:
-    """A named notifier: Apprise URLs as written (URLs, ``env:``/``file:`` refs or ``enc:``).
+    """A named notifier: Apprise URLs as written (URLs, ``env:``/``file:`` refs or ``enc:``),
+    and/or a signed ``webhook`` (an http(s) address) with the ``secret`` that signs it.
 
-    ``urls`` are secrets: they stay out of the repr.
+    ``urls``, ``webhook`` and ``secret`` are secrets: they stay out of the repr.
     """
 
     name: str
-    urls: tuple[str, ...] = field(repr=False)
+    urls: tuple[str, ...] = field(default=(), repr=False)
+    webhook: str | None = field(default=None, repr=False)
+    secret: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not _NOTIFIER_NAME.fullmatch(self.name):
             raise ValueError(
                 f"notifier name={self.name!r} must be lowercase letters, digits, '-' and '_'"
             )
-        if not self.urls or not all(isinstance(url, str) and url for url in self.urls):
-            raise ValueError(f"notifier {self.name!r}: urls must be a non-empty list of URLs")
+        if not (self.urls or self.webhook) or not all(
+            isinstance(url, str) and url for url in self.urls
+        ):
+            raise ValueError(
+                f"notifier {self.name!r}: urls must be a non-empty list of URLs (or give webhook)"
+            )
+        if (self.webhook is None) != (self.secret is None):
+            raise ValueError(f"notifier {self.name!r}: webhook and secret go together")
         object.__setattr__(self, "urls", tuple(self.urls))
 
     def __repr__(self) -> str:
-        return f"NotifierSettings(name={self.name!r}, urls={len(self.urls)})"
+        signed = ", webhook=signed" if self.webhook else ""
+        return f"NotifierSettings(name={self.name!r}, urls={len(self.urls)}{signed})"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlertSettings:
-    """What ``[alerts]`` says: timing, notifiers and rules, checked.
+    """What ``[alerts]`` says: timing, notifiers, rules and policies, checked.
 
-    ``notify`` is the default notifiers of rules that name none (``None``: every
-    notifier). ``rules=None`` means the built-in rules; a rule that names no
-    notifier (``notify=()``) is told to the defaults.
+    ``notify`` is the default notifiers (``None``: every notifier): those of the
+    root route when ``policy`` is ``None``. ``rules=None`` means the built-in
+    rules. Without a policy, every alert is its own group, notified at once and
+    repeated every ``repeat_every``; a rule naming notifiers is routed to them.
+    ``alertmanager_url`` forwards alerts to a Prometheus Alertmanager;
+    ``external_url`` is the server's address, for links in notifications.
     """
 
     evaluate_every_seconds: float = 15.0
@@ -106,6 +130,13 @@ class AlertSettings:
     notify: tuple[str, ...] | None = None
     notifiers: tuple[NotifierSettings, ...] = ()
     rules: tuple[AlertRule, ...] | None = None
+    policy: Route | None = None
+    inhibit_rules: tuple[InhibitRule, ...] = ()
+    time_intervals: Mapping[str, TimeInterval] = field(default_factory=dict)
+    escalations: Mapping[str, EscalationChain] = field(default_factory=dict)
+    schedules: Mapping[str, OnCallSchedule] = field(default_factory=dict)
+    alertmanager_url: str | None = None
+    external_url: str | None = None
 
     def __post_init__(self) -> None:
         if not self.evaluate_every_seconds >= MIN_EVALUATE_EVERY_SECONDS:
@@ -120,12 +151,8 @@ class AlertSettings:
             shown = list(self.notify or ())
             raise ValueError(f"notify={shown!r} names unknown notifiers {unknown}")
         if self.rules is None:
-            object.__setattr__(self, "rules", builtin_rules(self.default_notify))
-        # A rule naming no notifier is told to the defaults.
-        rules = tuple(
-            rule if rule.notify else replace(rule, notify=self.default_notify)
-            for rule in self.rules or ()
-        )
+            object.__setattr__(self, "rules", builtin_rules(()))
+        rules = tuple(self.rules or ())
         object.__setattr__(self, "rules", rules)
         rule_names = [rule.name for rule in rules]
         if len(set(rule_names)) != len(rule_names):
@@ -144,6 +171,28 @@ class AlertSettings:
         if self.notify is not None:
             return self.notify
         return tuple(notifier.name for notifier in self.notifiers)
+
+    @property
+    def root_route(self) -> Route:
+        """Return the routing tree: the policy (or the default route), and before its children
+        a route per rule that names its notifiers (``rule="name"``)."""
+        root = self.policy or Route(
+            notify=self.default_notify, group_by=("rule", "tool"), group_wait_seconds=0.0,
+            group_interval_seconds=0.0, repeat_interval_seconds=self.repeat_every_seconds,
+        )  # fmt: skip
+        direct = tuple(
+            replace(
+                root,
+                path=f"rule:{rule.name}",
+                matchers=(Matcher("rule", "=", rule.name),),
+                notify=rule.notify,
+                continue_=False,
+                routes=(),
+            )
+            for rule in self.alert_rules
+            if rule.notify
+        )
+        return replace(root, routes=direct + root.routes) if direct else root
 
     @property
     def alert_rules(self) -> tuple[AlertRule, ...]:
@@ -175,15 +224,47 @@ def alert_settings(file: ConfigFile) -> tuple[AlertSettings, list[ConfigIssue]]:
     default = notify if notify is not None else names
     rules = None
     if "rules" in table:
-        rules = _rules(file, table["rules"], names, default, issues)
+        rules = _rules(file, table["rules"], names, issues)
+    intervals = policy_settings.time_intervals(file, table.get("time_intervals", {}), issues)
+    schedules = policy_settings.schedules(file, table.get("schedules", {}), issues, notifiers=names)
+    chains = policy_settings.escalations(
+        file, table.get("escalations", {}), issues, notifiers=names,
+        schedule_names=tuple(schedules),
+    )  # fmt: skip
+    policy = None
+    if "policy" in table:
+        policy = policy_settings.policy(
+            file, table["policy"], issues, notifiers=names, default_notify=default,
+            repeat_interval=repeat, intervals=intervals, chains=chains,
+        )  # fmt: skip
+    inhibit = policy_settings.inhibit_rules(file, table.get("inhibit", []), issues)
     settings = AlertSettings(
         evaluate_every_seconds=evaluate,
         repeat_every_seconds=repeat,
         notify=notify,
         notifiers=notifiers,
         rules=rules,
+        policy=policy,
+        inhibit_rules=inhibit,
+        time_intervals=intervals,
+        escalations=chains,
+        schedules=schedules,
+        alertmanager_url=_url(file, ("alerts", "alertmanager"), table, issues),
+        external_url=_url(file, ("alerts", "external_url"), table, issues),
     )
     return settings, issues
+
+
+def _url(
+    file: ConfigFile, where: tuple[str, ...], table: dict[str, Any], issues: list[ConfigIssue]
+) -> str | None:
+    value = table.get(where[-1])
+    if value is None:
+        return None
+    if isinstance(value, str) and re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        return value.rstrip("/")
+    issues.append(file.issue(where, "must be an http:// or https:// address", value))
+    return None
 
 
 def reference_issues(
@@ -243,7 +324,7 @@ def _seconds(value: Any) -> float | None:
     return None
 
 
-def _notifiers(
+def _notifiers(  # noqa: PLR0912 - one branch per notifier key
     file: ConfigFile, table: Any, issues: list[ConfigIssue]
 ) -> tuple[NotifierSettings, ...]:
     where = ("alerts", "notifiers")
@@ -264,8 +345,22 @@ def _notifiers(
             if key not in NOTIFIER_KEYS:
                 rule = "unknown key in a notifier; expected urls"
                 issues.append(file.issue((*here, key), rule, has_value=False))
-        urls = entry.get("urls")
-        if not isinstance(urls, list) or not urls:
+        webhook, secret = entry.get("webhook"), entry.get("secret")
+        if webhook is not None or secret is not None:
+            written = isinstance(webhook, str) and (
+                is_reference(webhook) or is_encrypted(webhook) or _WEBHOOK.fullmatch(webhook)
+            )
+            if not written:
+                rule = "must be an http(s) address (or env:/file:/enc:), with secret"
+                shown = shown_url(webhook) if isinstance(webhook, str) else webhook
+                issues.append(file.issue((*here, "webhook"), rule, shown))
+                continue
+            if not isinstance(secret, str) or not secret:
+                rule = "is required with webhook: the key signing it (env:NAME, file:, enc:)"
+                issues.append(file.issue((*here, "secret"), rule, has_value=False))
+                continue
+        urls = entry.get("urls", [] if webhook is not None else None)
+        if not isinstance(urls, list) or (not urls and webhook is None):
             rule = "must be a non-empty list of Apprise URLs (or env:/file:/enc: references)"
             issues.append(file.issue((*here, "urls"), rule, has_value=False))
             continue
@@ -280,7 +375,9 @@ def _notifiers(
             shown = shown_url(url) if isinstance(url, str) else type(url).__name__
             issues.append(file.issue((*here, "urls", str(index)), rule, shown))
         if not bad:
-            found.append(NotifierSettings(name=name, urls=tuple(urls)))
+            found.append(
+                NotifierSettings(name=name, urls=tuple(urls), webhook=webhook, secret=secret)
+            )
     return tuple(found)
 
 
@@ -308,7 +405,6 @@ def _rules(
     file: ConfigFile,
     entries: Any,
     known: tuple[str, ...],
-    default: tuple[str, ...],
     issues: list[ConfigIssue],
 ) -> tuple[AlertRule, ...]:
     if not isinstance(entries, list):
@@ -320,7 +416,7 @@ def _rules(
         if not isinstance(entry, dict):
             issues.append(file.issue(where, "must be a table ([[alerts.rules]])", entry))
             continue
-        rule = _rule(file, where, entry, known=known, default=default, issues=issues)
+        rule = _rule(file, where, entry, known=known, issues=issues)
         if rule is None:
             continue
         if rule.name in rules:
@@ -338,7 +434,6 @@ def _rule(
     entry: dict[str, Any],
     *,
     known: tuple[str, ...],
-    default: tuple[str, ...],
     issues: list[ConfigIssue],
 ) -> AlertRule | None:
     before = len(issues)
@@ -347,27 +442,40 @@ def _rule(
             rule = "unknown key in an alert rule; expected one of " + ", ".join(RULE_KEYS)
             issues.append(file.issue((*where, key), rule, has_value=False))
     values: dict[str, Any] = {"tool": "*", "window": "5m", "severity": "warning", "min_calls": 5}
+    required = ("name", "expr") if "expr" in entry else ("name", "metric", "op", "threshold")
     issues.extend(
-        file.issue((*where, key), "is required", has_value=False)
-        for key in ("name", "metric", "op", "threshold")
+        file.issue((*where, key), "is required (or write expr)" if key != "name" else "is required",
+                   has_value=False)
+        for key in required
         if key not in entry
-    )
-    for key in ("name", "tool", "metric", "op", "threshold", "window", "severity", "min_calls"):
+    )  # fmt: skip
+    if "expr" in entry:
+        issues.extend(
+            file.issue((*where, key), "write either expr or metric/op/threshold", has_value=False)
+            for key in ("metric", "op", "threshold")
+            if key in entry
+        )
+    fields = (
+        "name", "tool", "metric", "op", "threshold", "expr", "window", "severity", "min_calls",
+        "labels", "no_data", "on_error",
+    )  # fmt: skip
+    for key in fields:
         if key not in entry:
             continue
         problem = field_problem(key, entry[key])
         if problem is not None:
             issues.append(file.issue((*where, key), problem, entry[key]))
         values[key] = entry[key]
-    values["for_seconds"] = 0.0
-    if "for" in entry:
-        seconds = _seconds(entry["for"])
-        if seconds is None or seconds < 0:
-            rule = "must be a duration >= 0s, such as '0s', '1m' or '10m'"
-            issues.append(file.issue((*where, "for"), rule, entry["for"]))
-        else:
-            values["for_seconds"] = seconds
-    values["notify"] = default
+    for key, attribute in (("for", "for_seconds"), ("keep_firing_for", "keep_firing_for_seconds")):
+        values[attribute] = 0.0
+        if key in entry:
+            seconds = _seconds(entry[key])
+            if seconds is None or seconds < 0:
+                rule = "must be a duration >= 0s, such as '0s', '1m' or '10m'"
+                issues.append(file.issue((*where, key), rule, entry[key]))
+            else:
+                values[attribute] = seconds
+    values["notify"] = ()
     if "notify" in entry:
         values["notify"] = _names(file, (*where, "notify"), entry["notify"], known, issues)
     if len(issues) > before:

@@ -9,6 +9,7 @@ from the same version, exactly one succeeds; the others learn they lost.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
@@ -16,9 +17,10 @@ from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, Connection, RowMapping, delete, insert, select, update
 
+from toolkeeper.alerts.grouping import GroupState
 from toolkeeper.alerts.records import AlertEvent, AlertState, Silence
 from toolkeeper.store.sql import Store
-from toolkeeper.store.tables import alert_events, alert_silences, alert_states
+from toolkeeper.store.tables import alert_events, alert_groups, alert_silences, alert_states
 
 __all__ = ["ALERTS_LOCK_KEY", "AlertTable", "NewEvent"]
 
@@ -28,6 +30,7 @@ ALERTS_LOCK_KEY = 0x746B_616C_7274  # "tkalrt"
 _s = alert_states
 _e = alert_events
 _x = alert_silences
+_g = alert_groups
 
 # The stored columns of a state and an event are their records' fields, by the same names.
 _STATE_FIELDS = tuple(f.name for f in fields(AlertState))
@@ -88,6 +91,8 @@ class AlertTable:
             if current is None:
                 conn.execute(insert(_s).values(values))
             else:
+                # last_notified_at belongs to the groups' notifications (apply_group).
+                del values["last_notified_at"]
                 changed = conn.execute(
                     update(_s).where(where & (_s.c.version == expected_version)).values(values)
                 )
@@ -100,6 +105,50 @@ class AlertTable:
         """Record the latest value of a stored alert; no transition, so no new version."""
         with self.store.translated(), self.store.transaction(write=True) as conn:
             conn.execute(update(_s).where(_key(rule, tool)).values(value=value, evaluated_at=at))
+
+    # Groups --------------------------------------------------------------
+
+    def groups(self) -> list[GroupState]:
+        """Return every stored notification group."""
+        with self.store.translated(), self.store.transaction(write=False) as conn:
+            rows = conn.execute(select(_g).order_by(_g.c.id)).mappings().all()
+        return [_group(row) for row in rows]
+
+    def apply_group(
+        self,
+        group: GroupState,
+        *,
+        expected_version: int,
+        notified: Sequence[tuple[str, str]],
+        events: Sequence[NewEvent],
+        at: datetime,
+    ) -> bool:
+        """Store ``group`` if its row is still at ``expected_version`` (0: no row).
+
+        In the same transaction, mark the alerts ``notified`` (rule, tool) as
+        notified at ``at`` and record ``events``. Returns ``False``, changing
+        nothing, when another process stored the group first.
+        """
+        values = {
+            "id": group.id, "route": group.route, "group_key": group.key,
+            "opened_at": group.opened_at, "flushed_at": group.flushed_at,
+            "notified": json.dumps(list(group.notified)), "version": group.version,
+        }  # fmt: skip
+        with (
+            self.store.translated(),
+            self.store.transaction(write=True, serialize=ALERTS_LOCK_KEY) as conn,
+        ):
+            current = conn.execute(select(_g.c.version).where(_g.c.id == group.id)).scalar()
+            if (current or 0) != expected_version:
+                return False
+            if current is None:
+                conn.execute(insert(_g).values(values))
+            else:
+                conn.execute(update(_g).where(_g.c.id == group.id).values(values))
+            for rule, tool in notified:
+                conn.execute(update(_s).where(_key(rule, tool)).values(last_notified_at=at))
+            _insert_events(conn, events, at)
+        return True
 
     # Events --------------------------------------------------------------
 
@@ -203,6 +252,18 @@ def _insert_events(conn: Connection, events: Sequence[NewEvent], at: datetime) -
 
 def _state(row: RowMapping) -> AlertState:
     return AlertState(**{name: row[name] for name in _STATE_FIELDS})
+
+
+def _group(row: RowMapping) -> GroupState:
+    return GroupState(
+        id=row["id"],
+        route=row["route"],
+        key=row["group_key"],
+        opened_at=row["opened_at"],
+        flushed_at=row["flushed_at"],
+        notified=tuple(json.loads(row["notified"])),
+        version=row["version"],
+    )
 
 
 def _event(row: RowMapping) -> AlertEvent:

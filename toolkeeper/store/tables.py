@@ -31,7 +31,9 @@ from sqlalchemy import (
 __all__ = [
     "VERSION_TABLE",
     "UTCDateTime",
+    "alert_config_versions",
     "alert_events",
+    "alert_groups",
     "alert_silences",
     "alert_states",
     "api_tokens",
@@ -187,6 +189,44 @@ alert_states = Table(
     Column("silenced_by", Integer, nullable=True),
     Column("version", Integer, nullable=False),
     Column("evaluated_at", UTCDateTime(), nullable=False),
+    # The firing alert ("rule/tool") an inhibition rule mutes this one with.
+    Column("inhibited_by", String(401), nullable=True),
+    Column("acknowledged_by", String(200), nullable=True),
+    Column("acknowledged_at", UTCDateTime(), nullable=True),
+    Column("ack_comment", Text, nullable=True),
+    Column("escalation_level", Integer, nullable=False, server_default="1"),
+    # When a firing alert's condition turned false (keep_firing_for counts from it).
+    Column("clear_since", UTCDateTime(), nullable=True),
+    # The evaluation error of an alert in the "error" state.
+    Column("error", Text, nullable=True),
+)
+
+# One row per notification group (a route and the values of its group_by labels): when it
+# opened, when it last sent, which alerts that notification listed as firing. Sending is a
+# compare-and-set on its version, so one process sends each grouped notification.
+alert_groups = Table(
+    "alert_groups",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("route", String(200), nullable=False),
+    Column("group_key", Text, nullable=False),
+    Column("opened_at", UTCDateTime(), nullable=True),
+    Column("flushed_at", UTCDateTime(), nullable=True),
+    Column("notified", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+# Alerting's runtime configuration (rules, policies, inhibition, escalations, schedules,
+# time intervals) as versioned JSON documents: the newest version overrides the file's.
+alert_config_versions = Table(
+    "alert_config_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("document", Text, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 alert_events = Table(
