@@ -20,7 +20,7 @@ from toolkeeper.config.secrets import Keyring
 from toolkeeper.costs.money import usd
 from toolkeeper.costs.tracker import CostTracker
 from toolkeeper.monitor import WrapperMonitoring
-from toolkeeper.monitor.persist import StoreWriter, history, restore
+from toolkeeper.monitor.persist import StoreWriter, restore
 from toolkeeper.store.circuits import load_circuit_states
 from toolkeeper.wrap import FallbackSpec, OperationScope, Runtimes, ToolWrapping
 
@@ -98,7 +98,7 @@ class Keeper:
             latency_objective_provider=self._latency_objective,
             budget_burn_provider=self.costs.budget_burn,
         )
-        restore(self.monitoring, store)
+        restore(self.monitoring, store, exclude_writer=self.writer.writer)
         self._tool_functions: dict[str, Callable[..., Any]] = {}
         self._lock = threading.Lock()
         self._alerts: AlertEngine | None = None
@@ -107,6 +107,8 @@ class Keeper:
         self._closed = False
         self._stopping = threading.Event()
         self._follower: threading.Thread | None = None
+        self.follows_store = False
+        """Whether this process shows the fleet (:meth:`follow_store`), not only its own calls."""
         atexit.register(self.close)
 
     def tool(
@@ -217,6 +219,7 @@ class Keeper:
         """
         if self._follower is not None:
             return
+        self.follows_store = True
         self._follower = threading.Thread(
             target=self._follow_store, args=(interval_seconds,), name="toolkeeper-follow-store",
             daemon=True,
@@ -224,12 +227,13 @@ class Keeper:
         self._follower.start()
 
     def reload_history(self) -> None:
-        """Flush this process's operations, then replace the monitor's history by the store's.
+        """Show the other writers' latest history and totals beside this process's own.
 
-        Also reads the other processes' circuit states (:meth:`read_circuit_states`).
+        This process's operations stay its own (never read back from the store),
+        so each writer is counted once. Also reads the other processes' circuit
+        states (:meth:`read_circuit_states`).
         """
-        self.flush()
-        self.monitoring.replace_history(history(self.store, self.clock.now().timestamp()))
+        restore(self.monitoring, self.store, exclude_writer=self.writer.writer)
         self.read_circuit_states()
 
     def read_circuit_states(self) -> None:

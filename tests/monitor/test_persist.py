@@ -17,7 +17,8 @@ from toolkeeper.config.files import ConfigFile
 from toolkeeper.keeper import CIRCUIT_FRESH_S
 from toolkeeper.monitor import OperationStatus
 from toolkeeper.store import open_store
-from toolkeeper.store.operations import load_rollups, operation_rows
+from toolkeeper.store.operations import operation_rows
+from toolkeeper.store.rollups import load_rollups
 
 CONFIG = ConfigFile.parse("[tools.openai]\nmetrics_retention_days = 1\n")
 
@@ -177,9 +178,10 @@ def test_a_late_record_keeps_the_rollup_written_before(tmp_path: Path) -> None:
         keeper.flush()
         clock.advance(timedelta(minutes=20).total_seconds())
         raw_end = start.timestamp() + 1
-        keeper.writer(
-            [(1, raw_end, "openai", "chat", "success", 0.1, 0.0, 0, 0, None, None, None, None)]
+        keeper.monitoring.hot_path().append(
+            (1, raw_end, "openai", "chat", "success", 0.1, 0.0, 0, 0, None, None, None, None)
         )
+        keeper.flush()
         minute = int(start.timestamp() // 60) * 60
         rows = [r for r in load_rollups(keeper.store, 60, 0) if r.bucket_start == minute]
         assert [r.operations for r in rows] == [2]

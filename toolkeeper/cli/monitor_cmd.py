@@ -86,7 +86,7 @@ def export(
         from toolkeeper.monitor import MonitoringCollector
 
         registry = CollectorRegistry()
-        registry.register(MonitoringCollector(keeper.monitoring))
+        registry.register(MonitoringCollector(keeper.monitoring, fleet=True))
         text = generate_latest(registry).decode()
     else:
         start = keeper.clock.now() - window

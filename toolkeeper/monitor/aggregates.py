@@ -10,7 +10,7 @@ reads under one lock.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from operator import itemgetter
 
 from toolkeeper.monitor.buckets import Bucket
@@ -86,10 +86,14 @@ def group_by_period(
 
 
 class Aggregates:
-    """Keep every series, keyed by tool then operation.
+    """Keep every series, keyed by tool then operation: this process's, and others' shown beside.
 
     ``max_operations_per_tool`` bounds the series per tool: later operation names
     are counted under :data:`OTHER_OPERATION`, so memory stays bounded by tools.
+    What :meth:`fold` counts is this process's own. What :meth:`seed` adds (other
+    writers' recent history, for windows) and :meth:`show_totals` sets (their
+    all-time totals, for lifetime reads) is shown beside it, never mixed into it:
+    ``lifetime(..., others=False)`` is exactly this process's operations.
     """
 
     def __init__(self, *, max_operations_per_tool: int = 100) -> None:
@@ -99,6 +103,8 @@ class Aggregates:
             )
         self.max_operations_per_tool = max_operations_per_tool
         self._series: dict[str, dict[str, Series]] = {}
+        self._history: dict[str, dict[str, Series]] = {}
+        self._totals: dict[str, dict[str, Bucket]] = {}
 
     def fold(self, batch: list[RawRecord]) -> None:
         """Count every raw record of ``batch`` in its series' bucket.
@@ -124,10 +130,13 @@ class Aggregates:
                 if failed:
                     series.note_failures(part)
 
-    def _series_for(self, tool: str, operation: str) -> Series:
-        by_operation = self._series.get(tool)
+    def _series_for(
+        self, tool: str, operation: str, into: dict[str, dict[str, Series]] | None = None
+    ) -> Series:
+        into = self._series if into is None else into
+        by_operation = into.get(tool)
         if by_operation is None:
-            by_operation = self._series[tool] = {}
+            by_operation = into[tool] = {}
         series = by_operation.get(operation)
         if series is None:
             if len(by_operation) >= self.max_operations_per_tool:
@@ -139,21 +148,29 @@ class Aggregates:
 
     def tools(self) -> list[str]:
         """Return every tool that finished at least one operation, sorted."""
-        return sorted(self._series)
+        return sorted(set(self._series) | set(self._history) | set(self._totals))
 
     def has_tool(self, tool: str) -> bool:
         """Return whether ``tool`` finished at least one operation."""
-        return tool in self._series
+        return tool in self._series or tool in self._history or tool in self._totals
 
     def operations(self, tool: str) -> list[str]:
         """Return the operation names counted for ``tool``, sorted."""
-        return sorted(self._series.get(tool, {}))
+        names = set(self._series.get(tool, {})) | set(self._history.get(tool, {}))
+        return sorted(names | set(self._totals.get(tool, {})))
 
-    def _selected(self, tool: str, operations: Collection[str] | None) -> list[Series]:
-        by_operation = self._series.get(tool, {})
-        if operations is None:
-            return list(by_operation.values())
-        return [by_operation[name] for name in operations if name in by_operation]
+    def _selected(
+        self, tool: str, operations: Collection[str] | None, *, others: bool = True
+    ) -> list[Series]:
+        sources = (self._series, self._history) if others else (self._series,)
+        found: list[Series] = []
+        for source in sources:
+            by_operation = source.get(tool, {})
+            if operations is None:
+                found.extend(by_operation.values())
+            else:
+                found.extend(by_operation[name] for name in operations if name in by_operation)
+        return found
 
     def window(
         self,
@@ -163,22 +180,39 @@ class Aggregates:
         operations: Collection[str] | None = None,
         *,
         latency: bool = True,
+        others: bool = True,
     ) -> tuple[float, Bucket]:
         """Return the aligned start (epoch seconds) and the merged bucket of a window."""
         size = granularity_for(seconds)
         start = float((int(now // size) - seconds // size + 1) * size)
         merged = Bucket()
-        for series in self._selected(tool, operations):
+        for series in self._selected(tool, operations, others=others):
             series.collect(merged, start, latency=latency)
         return start, merged
 
     def lifetime(
-        self, tool: str, operations: Collection[str] | None = None, *, latency: bool = True
+        self,
+        tool: str,
+        operations: Collection[str] | None = None,
+        *,
+        latency: bool = True,
+        others: bool = True,
     ) -> Bucket:
-        """Return everything ``tool`` (or some of its operations) ever counted."""
+        """Return everything ``tool`` (or some of its operations) ever counted.
+
+        ``others=False`` counts only this process's operations; otherwise the
+        other writers' totals (:meth:`show_totals`) are added.
+        """
         merged = Bucket()
-        for series in self._selected(tool, operations):
+        for series in self._selected(tool, operations, others=False):
             series.collect_all(merged, latency=latency)
+        if others:
+            by_operation = self._totals.get(tool, {})
+            names = by_operation if operations is None else operations
+            for name in names:
+                bucket = by_operation.get(name)
+                if bucket is not None:
+                    merged.merge(bucket, latency=latency)
         return merged
 
     def history(self, tool: str, since: float, now: float) -> list[tuple[float, int, Bucket]]:
@@ -197,7 +231,7 @@ class Aggregates:
     def last_error(self, tool: str) -> tuple[float, str | None] | None:
         """Return when ``tool`` last failed (epoch seconds) and the message, if it did."""
         latest: tuple[float, str | None] | None = None
-        for series in self._series.get(tool, {}).values():
+        for series in self._selected(tool, None):
             ts = series.last_error_ts
             if ts is not None and (latest is None or ts > latest[0]):
                 latest = (ts, series.last_error)
@@ -212,13 +246,24 @@ class Aggregates:
         now: float,
         last_error: tuple[float, str | None] | None = None,
     ) -> None:
-        """Add a pre-aggregated bucket (restored from the store) to a series."""
-        series = self._series_for(tool, operation)
+        """Add a pre-aggregated bucket of other writers (from the store) to the history shown."""
+        series = self._series_for(tool, operation, self._history)
         series.seed(start, bucket, now)
         if last_error is not None and (
             series.last_error_ts is None or last_error[0] > series.last_error_ts
         ):
             series.last_error_ts, series.last_error = last_error
+
+    def show_totals(self, totals: Mapping[tuple[str, str], Bucket]) -> None:
+        """Set the other writers' all-time totals per (tool, operation), replacing earlier ones."""
+        shown: dict[str, dict[str, Bucket]] = {}
+        for (tool, operation), bucket in totals.items():
+            shown.setdefault(tool, {})[operation] = bucket
+        self._totals = shown
+
+    def adopt_others(self, fresh: Aggregates) -> None:
+        """Show ``fresh``'s seeded history instead of the other writers' history shown so far."""
+        self._history = fresh._history
 
     def series(self, tool: str, operation: str) -> Series | None:
         """Return one series, for inspection."""

@@ -118,13 +118,19 @@ class OperationRow:
     recent: WindowStats
 
 
-def operation_rows(monitor: PerformanceMonitor, max_labels: int) -> list[OperationRow]:
-    """Return one row per tool and operation label, label cardinality capped per tool."""
+def operation_rows(
+    monitor: PerformanceMonitor, max_labels: int, *, fleet: bool = False
+) -> list[OperationRow]:
+    """Return one row per tool and operation label, label cardinality capped per tool.
+
+    ``fleet=False`` counts this process's own operations only; ``fleet=True`` adds
+    the other writers the monitor shows (see ``PerformanceMonitor.show_others``).
+    """
     rows: list[OperationRow] = []
     for tool in monitor.tools():
         for label, names in operation_labels(monitor, tool, max_labels).items():
-            total = monitor.get_window_stats(tool, TOTAL_WINDOW, operations=names)
-            recent = monitor.get_window_stats(tool, "5m", operations=names)
-            if total is not None and recent is not None:
+            total = monitor.get_window_stats(tool, TOTAL_WINDOW, operations=names, others=fleet)
+            recent = monitor.get_window_stats(tool, "5m", operations=names, others=fleet)
+            if total is not None and recent is not None and total.total_operations:
                 rows.append(OperationRow(tool, label, names, total, recent))
     return rows

@@ -8,7 +8,7 @@ aggregates (see :mod:`toolkeeper.monitor.aggregates`) after folding what is queu
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
@@ -116,6 +116,7 @@ class PerformanceMonitor:
         self.latency_objective_provider = latency_objective_provider
         self.budget_burn_provider = budget_burn_provider
         self.created_at = self.clock.now()
+        self._others_shed = (0, 0)
 
     def hot_path(self) -> HotPath:
         """Return what a wrapper needs to queue records without calling :meth:`record`."""
@@ -179,37 +180,60 @@ class PerformanceMonitor:
         """Return how many finished records never reached the sink; aggregates have them all."""
         return self._pipeline.dropped_events
 
+    @property
+    def refused_rows(self) -> int:
+        """Return how many raw records the store refused (isolated; their batch was stored)."""
+        return self._pipeline.refused_rows
+
+    @property
+    def others_dropped_rows(self) -> int:
+        """Return how many raw rows the other writers shown (:meth:`show_others`) shed."""
+        return self._others_shed[0]
+
+    @property
+    def others_refused_rows(self) -> int:
+        """Return how many raw rows the store refused from the other writers shown."""
+        return self._others_shed[1]
+
     def seed(
         self,
         buckets: Iterable[tuple[str, str, float, Bucket, tuple[float, str | None] | None]],
     ) -> None:
-        """Add pre-aggregated history: (tool, operation, start, bucket, last error) items.
+        """Add other writers' history: (tool, operation, start, bucket, last error) items.
 
-        Used to restore what the store kept from earlier runs; see
-        :func:`toolkeeper.monitor.persist.restore`.
+        Shown in windows, health and charts beside this process's own operations;
+        never added to its own counters. See :func:`toolkeeper.monitor.persist.restore`.
         """
         now = self.clock.now().timestamp()
         with self._pipeline.drained() as aggregates:
             for tool, operation, start, bucket, last_error in buckets:
                 aggregates.seed(tool, operation, start, bucket, now, last_error)
 
-    def replace_history(
+    def show_others(
         self,
         buckets: Iterable[tuple[str, str, float, Bucket, tuple[float, str | None] | None]],
+        totals: Mapping[tuple[str, str], Bucket],
+        *,
+        dropped_rows: int = 0,
+        refused_rows: int = 0,
     ) -> None:
-        """Replace everything counted by the given history (same items as :meth:`seed`).
+        """Replace what is shown of other writers: their history, totals and shed raw rows.
 
-        For a process that shows what others record (a server beside the
-        application): it reloads the store's rollups periodically. Records of this
-        process not yet delivered to the sink are not in that history: flush first.
+        ``buckets`` are items as for :meth:`seed` (their recent history, for
+        windows); ``totals`` their all-time totals per (tool, operation), for
+        ``total`` reads. This process's own operations are kept as they are, so a
+        process that reloads the others periodically (``toolkeeper serve``) shows
+        the fleet, counting each writer once, and its lifetime totals never fall.
         """
         now = self.clock.now().timestamp()
         limit = self._pipeline.aggregates.max_operations_per_tool
         fresh = Aggregates(max_operations_per_tool=limit)
         for tool, operation, start, bucket, last_error in buckets:
             fresh.seed(tool, operation, start, bucket, now, last_error)
-        with self._pipeline.drained():
-            self._pipeline.aggregates = fresh
+        with self._pipeline.drained() as aggregates:
+            aggregates.adopt_others(fresh)
+            aggregates.show_totals(totals)
+            self._others_shed = (dropped_rows, refused_rows)
 
     def flush(self) -> None:
         """Fold everything recorded so far and deliver it to the sink, in this thread."""
@@ -252,7 +276,13 @@ class PerformanceMonitor:
             return aggregates.operations(name)
 
     def _read(
-        self, name: str, window: str, operations: Collection[str] | None, *, latency: bool = True
+        self,
+        name: str,
+        window: str,
+        operations: Collection[str] | None,
+        *,
+        latency: bool = True,
+        others: bool = True,
     ) -> tuple[datetime, Bucket] | None:
         """Return a window's start and merged bucket for a known tool, else ``None``."""
         if window != TOTAL_WINDOW and window not in WINDOWS:
@@ -263,9 +293,11 @@ class PerformanceMonitor:
             if not aggregates.has_tool(name):
                 return None
             if window == TOTAL_WINDOW:
-                return self.created_at, aggregates.lifetime(name, operations, latency=latency)
+                return self.created_at, aggregates.lifetime(
+                    name, operations, latency=latency, others=others
+                )
             start, bucket = aggregates.window(
-                name, WINDOWS[window], now, operations, latency=latency
+                name, WINDOWS[window], now, operations, latency=latency, others=others
             )
         return datetime.fromtimestamp(start, UTC), bucket
 
@@ -276,20 +308,27 @@ class PerformanceMonitor:
         *,
         operations: Collection[str] | None = None,
         latency: bool = True,
+        others: bool = True,
     ) -> WindowStats | None:
         """Return a tool's stats over ``window`` (1m, 5m, 1h, 24h or total); ``None`` if unknown.
 
         ``operations`` restricts the stats to some of the tool's operations;
-        ``latency=False`` skips the percentiles (much cheaper over long windows).
+        ``latency=False`` skips the percentiles (much cheaper over long windows);
+        ``others=False`` counts only this process's operations (see :meth:`show_others`).
         """
-        read = self._read(name, window, operations, latency=latency)
+        read = self._read(name, window, operations, latency=latency, others=others)
         return None if read is None else read[1].stats(read[0], self.clock.now())
 
     def get_latency_sketch(
-        self, name: str, window: str = TOTAL_WINDOW, *, operations: Collection[str] | None = None
+        self,
+        name: str,
+        window: str = TOTAL_WINDOW,
+        *,
+        operations: Collection[str] | None = None,
+        others: bool = True,
     ) -> LatencySketch | None:
         """Return a tool's latency sketch (seconds) over ``window``; ``None`` if unknown."""
-        read = self._read(name, window, operations)
+        read = self._read(name, window, operations, others=others)
         return None if read is None else read[1].latency
 
     def last_error(self, name: str) -> tuple[datetime, str | None] | None:

@@ -1,10 +1,12 @@
-"""Persist finished operations to the store, and restore the last day from it.
+"""Persist finished operations to the store, and read back what every writer stored.
 
-:class:`StoreWriter` is the monitor's sink: it receives raw records in batches
-from the monitor's background thread (never from a recording thread), appends
-them to the operations log, and keeps this process's per-minute and per-hour
-rollups up to date. :func:`restore` seeds a monitor's aggregates from every
-writer's rollups, so a restarted process shows the last 24 hours.
+:class:`StoreWriter` is the monitor's sink: it receives raw records and rollup
+deltas from the monitor's background thread (never from a recording thread),
+appends the raw rows to the operations log, and writes this process's exact
+per-minute and per-hour rollups and all-time totals (built in one place,
+:mod:`toolkeeper.monitor.rollups`). :func:`history` and :func:`fleet` read every
+writer's rollups and totals back, for a process that shows more than its own
+operations (a restarted application, ``toolkeeper serve``, the CLI).
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from toolkeeper._errors import StoreError
+from toolkeeper._text import storable
 from toolkeeper.monitor import ids
-from toolkeeper.monitor.aggregates import OTHER_OPERATION, group_by_period, group_by_series
 from toolkeeper.monitor.buckets import Bucket
 from toolkeeper.monitor.performance import PerformanceMonitor
 from toolkeeper.monitor.records import (
@@ -27,7 +31,6 @@ from toolkeeper.monitor.records import (
     DURATION_S,
     END_TS,
     ERROR_MESSAGE,
-    FAILURE_STATUSES,
     INPUT_TOKENS,
     MODEL,
     OPERATION,
@@ -39,47 +42,68 @@ from toolkeeper.monitor.records import (
     RawRecord,
     WrapperOperationMetrics,
 )
+from toolkeeper.monitor.rollups import (
+    HOUR,
+    MINUTE,
+    RollupDelta,
+    RollupKey,
+    Rollups,
+    StoredRollup,
+)
 from toolkeeper.store.operations import (
-    RollupRow,
-    load_rollup,
-    load_rollups,
+    insert_operations,
     operation_rows,
     prune_operations,
-    prune_rollups,
     write_batch,
+)
+from toolkeeper.store.rollups import (
+    RollupRow,
+    TotalRow,
+    WriterRow,
+    load_rollup,
+    load_rollups,
+    load_totals,
+    load_writers,
+    prune_rollups,
 )
 from toolkeeper.store.sql import Store
 
-__all__ = ["MINUTE", "StoreWriter", "history", "restore", "stored_operations"]
+__all__ = [
+    "MINUTE",
+    "ROLLUP_RETENTION",
+    "Fleet",
+    "StoreWriter",
+    "fleet",
+    "history",
+    "restore",
+    "stored_operations",
+]
 
 _log = logging.getLogger("toolkeeper.monitor")
 
-MINUTE, HOUR = 60, 3600
-_KEEP = {MINUTE: 5 * MINUTE, HOUR: 2 * HOUR}  # how long a rollup bucket stays in memory
-_ROLLUP_RETENTION = {MINUTE: 2 * 86400, HOUR: 400 * 86400}
+ROLLUP_RETENTION = {MINUTE: 2 * 86400, HOUR: 400 * 86400}
+"""How long rollups are kept, by resolution (seconds): hours cover every page's range."""
 _PRUNE_EVERY_S = 600.0
-_MAX_FORGOTTEN = 20_000
-_FAILURES = frozenset(str(s) for s in FAILURE_STATUSES)
 _DETAIL_FIELDS = (
     "error_code", "fallback_name", "fallback_reason", "original_error", "quality_score",
     "user_id", "session_id", "request_id", "parent_id", "unpriced",
 )  # fmt: skip
 
-Key = tuple[str, str, int, int]  # tool, operation, resolution, bucket start
-
 
 class StoreWriter:
-    """Write batches of finished operations to the store: raw rows and this writer's rollups.
+    """Write what the monitor hands over to the store: raw rows, and this writer's exact rollups.
 
-    Called from one thread at a time (the monitor's sink contract). ``retention_days``
-    gives each tool's ``metrics_retention_days``; raw rows older than it are
-    pruned every ten minutes. ``max_operations_per_tool`` folds further operation
-    names into ``other`` in the rollups, as the in-memory aggregates do.
-    ``circuits`` (optional) gives the state of each tool's circuit breaker in this
-    process; it is stored with every batch, so other processes can show it.
+    Called from one thread at a time (the pipeline's sink contract, see
+    :class:`~toolkeeper.monitor.pipeline.BatchWriter`). The rollups, totals and
+    raw-row counts come from :class:`~toolkeeper.monitor.rollups.Rollups`, fed with
+    every record the monitor counted; raw rows are detail, stored when they reach
+    the writer. Text is made storable first (:func:`toolkeeper._text.storable`); a
+    row the database still refuses is isolated, counted in ``refused`` and logged,
+    and the rest of its batch is stored. ``retention_days`` gives each tool's
+    ``metrics_retention_days`` (raw rows older are pruned every ten minutes);
+    ``circuits`` (optional) gives the state of each tool's breaker in this process,
+    stored with every batch so other processes can show it.
     """
-
-    takes_raw_records = True
 
     def __init__(
         self,
@@ -87,7 +111,6 @@ class StoreWriter:
         *,
         now: Callable[[], float],
         retention_days: Callable[[str], int],
-        max_operations_per_tool: int = 100,
         circuits: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self.store = store
@@ -95,51 +118,140 @@ class StoreWriter:
         self._now = now
         self._retention_days = retention_days
         self._circuits = circuits
-        self._max_operations = max_operations_per_tool
-        self._buckets: dict[Key, tuple[Bucket, list[Any]]] = {}
-        self._operations: dict[str, set[str]] = {}
-        self._last_prune = now()
-        # Buckets this writer wrote and then dropped from memory, with when they were dropped.
-        self._forgotten: dict[Key, float] = {}
+        self.rollups = Rollups(reload=self._reload)
+        self._tools: set[str] = set()
+        self._last_prune = self.started = now()
         self._labels_json: dict[str, str] = {}
         self.written = 0
+        self._refused = 0
+        self.dropped = 0
 
-    def __call__(self, raws: list[RawRecord]) -> None:
-        """Append ``raws`` to the operations log and refresh the rollups they touch."""
-        prefix = ids.prefix()
-        labels_of = self._model_labels
-        # A plain record (no details, no custom metrics) is laid out inline, without a call.
-        rows = [
-            (
-                f"{prefix}{raw[SEQ]:x}", raw[TOOL], raw[OPERATION], raw[STATUS], raw[END_TS],
-                raw[DURATION_S] * 1000.0, raw[COST], raw[INPUT_TOKENS], raw[OUTPUT_TOKENS],
-                raw[MODEL], None, raw[ERROR_MESSAGE],
-                None if raw[MODEL] is None else labels_of(raw[MODEL]), None,
-            )
-            if raw[DETAILS] is None and not raw[CUSTOM]
-            else self._row(raw, prefix)
-            for raw in raws
-        ]  # fmt: skip
-        touched = self._accumulate(raws)
+    @property
+    def refused(self) -> int:
+        """Return how many raw rows the store refused (each isolated from its batch)."""
+        return self._refused
+
+    @property
+    def pending(self) -> bool:
+        """Return whether some rollups or totals wait to be stored (after a failed write)."""
+        return self.rollups.pending
+
+    def write(
+        self, raws: list[RawRecord], deltas: dict[tuple[str, str, str, int], RollupDelta],
+        dropped: int,
+    ) -> None:  # fmt: skip
+        """Store ``raws`` and every rollup and total changed by ``deltas`` (and earlier ones).
+
+        ``dropped`` is how many raw records the monitor shed so far (stored as this
+        writer's count). Raises :class:`~toolkeeper.StoreError` when the store is
+        unreachable: the rollups stay pending and are written by the next call.
+        """
+        self.rollups.merge(deltas)
+        self.dropped = dropped
+        rows = self._rows(raws)
         now = self._now()
+        rollups, totals = self._rollup_rows(now)
         circuits = None if self._circuits is None else (self.writer, self._circuits())
-        write_batch(
-            self.store, rows, [self._rollup(key) for key in touched], now, circuits=circuits
-        )
-        self.written += len(raws)
-        self._forget_old(now)
+        try:
+            write_batch(
+                self.store, rows, rollups, now, totals=totals,
+                writer=self._counts(now, stored=len(rows)), circuits=circuits,
+            )  # fmt: skip
+        except StoreError:
+            if not rows:
+                raise
+            # The numbers first, alone: if this fails too, the store is down (re-raised).
+            write_batch(self.store, [], rollups, now, totals=totals, circuits=circuits)
+            self.rollups.clean(now)
+            self._insert_isolating(rows)
+            write_batch(self.store, [], [], now, writer=self._counts(now))
+        else:
+            self.written += len(rows)
+            self.rollups.clean(now)
+        self._tools.update(raw[TOOL] for raw in raws)
         if now - self._last_prune >= _PRUNE_EVERY_S:
             self.prune(now)
+
+    def _counts(self, now: float, *, stored: int = 0) -> WriterRow:
+        return WriterRow(
+            writer=self.writer, started_ts=self.started, updated_ts=now,
+            stored_rows=self.written + stored, dropped_rows=self.dropped,
+            refused_rows=self._refused,
+        )  # fmt: skip
+
+    def _insert_isolating(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert ``rows``, halving on failure until each refused row is alone; count it."""
+        try:
+            insert_operations(self.store, rows)
+        except StoreError as exc:
+            if len(rows) == 1:
+                self._refused += 1
+                _log.warning("the store refused operation %s: %s", rows[0][0], exc)
+                return
+            half = len(rows) // 2
+            self._insert_isolating(rows[:half])
+            self._insert_isolating(rows[half:])
+        else:
+            self.written += len(rows)
+
+    def _rollup_rows(self, now: float) -> tuple[list[RollupRow], list[TotalRow]]:
+        rollups, totals = self.rollups.dirty()
+        return (
+            [
+                RollupRow(
+                    writer=self.writer, tool=r.key[0], operation=r.key[1], model=r.key[2],
+                    resolution=r.key[3], bucket_start=r.key[4],
+                    bucket={**r.bucket.to_dict(), "unpriced": r.unpriced},
+                    operations=r.bucket.operations,
+                    last_error_ts=r.last_error[0] if r.last_error else None,
+                    last_error=r.last_error[1] if r.last_error else None,
+                )
+                for r in rollups
+            ],
+            [
+                TotalRow(
+                    writer=self.writer, tool=t.key[0], operation=t.key[1], model=t.key[2],
+                    bucket={**t.bucket.to_dict(), "unpriced": t.unpriced},
+                    operations=t.bucket.operations, updated_ts=now,
+                )
+                for t in totals
+            ],
+        )  # fmt: skip
+
+    def _reload(self, key: RollupKey) -> StoredRollup | None:
+        row = load_rollup(self.store, self.writer, key)
+        if row is None:
+            return None
+        last = (row.last_error_ts, row.last_error) if row.last_error_ts is not None else None
+        return StoredRollup(key, Bucket.from_dict(row.bucket), int(row.bucket.get("unpriced", 0)),
+                            last)  # fmt: skip
 
     def prune(self, now: float) -> int:
         """Delete raw operations past each tool's retention and old rollups; return the count."""
         self._last_prune = now
         deleted = 0
-        for tool in list(self._operations):
+        for tool in list(self._tools):
             deleted += prune_operations(self.store, tool, now - 86400 * self._retention_days(tool))
-        for resolution, keep in _ROLLUP_RETENTION.items():
+        for resolution, keep in ROLLUP_RETENTION.items():
             deleted += prune_rollups(self.store, resolution, now - keep)
         return deleted
+
+    def _rows(self, raws: list[RawRecord]) -> list[tuple[Any, ...]]:
+        prefix = ids.prefix()
+        labels_of = self._model_labels
+        # A plain record (no details, no custom metrics, no error text) is laid out
+        # inline, without a call; the others have their text made storable.
+        return [
+            (
+                f"{prefix}{raw[SEQ]:x}", raw[TOOL], raw[OPERATION], raw[STATUS], raw[END_TS],
+                raw[DURATION_S] * 1000.0, raw[COST], raw[INPUT_TOKENS], raw[OUTPUT_TOKENS],
+                raw[MODEL], None, None,
+                None if raw[MODEL] is None else labels_of(raw[MODEL]), None,
+            )
+            if raw[DETAILS] is None and not raw[CUSTOM] and raw[ERROR_MESSAGE] is None
+            else self._row(raw, prefix)
+            for raw in raws
+        ]  # fmt: skip
 
     def _row(self, raw: RawRecord, prefix: str) -> tuple[Any, ...]:
         details = raw[DETAILS]
@@ -169,104 +281,43 @@ class StoreWriter:
         if labels is None:
             labels_json = None if model is None else self._model_labels(model)
         else:
-            labels_json = json.dumps({**labels, "model": model} if model else labels)
+            labels_json = _text(json.dumps({**labels, "model": model} if model else labels))
+        message = raw[ERROR_MESSAGE]
         return (
-            operation_id, raw[TOOL], raw[OPERATION], raw[STATUS], raw[END_TS],
-            raw[DURATION_S] * 1000.0, raw[COST], raw[INPUT_TOKENS], raw[OUTPUT_TOKENS], model,
-            error_code, raw[ERROR_MESSAGE], labels_json,
-            json.dumps(extra, default=str) if extra else None,
+            _text(str(operation_id)), raw[TOOL], raw[OPERATION], raw[STATUS], raw[END_TS],
+            raw[DURATION_S] * 1000.0, raw[COST], raw[INPUT_TOKENS], raw[OUTPUT_TOKENS],
+            None if model is None else _text(model),
+            None if error_code is None else _text(str(error_code)),
+            None if message is None else _text(message), labels_json,
+            _text(json.dumps(extra, default=str)) if extra else None,
         )  # fmt: skip
 
     def _model_labels(self, model: str) -> str:
         found = self._labels_json.get(model)
         if found is None:
-            found = json.dumps({"model": model})
+            found = _text(json.dumps({"model": model}))
             if len(self._labels_json) < 1000:  # bounded: model names come from responses
                 self._labels_json[model] = found
         return found
 
-    def _operation_name(self, tool: str, operation: str) -> str:
-        known = self._operations.setdefault(tool, set())
-        if operation in known:
-            return operation
-        if len(known) >= self._max_operations:
-            return OTHER_OPERATION
-        known.add(operation)
-        return operation
 
-    def _accumulate(self, raws: list[RawRecord]) -> set[Key]:
-        # Group the batch by (tool, operation, minute) first, then count each group
-        # once with the columnar Bucket.add_many: a batch usually holds one or two groups.
-        groups = [
-            (tool, raw_operation, index * MINUTE, part)
-            for (tool, raw_operation), series in group_by_series(raws)
-            for index, part in group_by_period(series, MINUTE)
-        ]
-        touched: set[Key] = set()
-        for tool, raw_operation, minute, group in groups:
-            operation = self._operation_name(tool, raw_operation)
-            counted = Bucket()
-            failed = counted.add_many(group)
-            last = None
-            if failed:
-                failures = [r for r in group if r[STATUS] in _FAILURES]
-                latest = max(failures, key=lambda r: r[END_TS])
-                last = (latest[END_TS], latest[ERROR_MESSAGE])
-            for resolution, start in ((MINUTE, minute), (HOUR, minute // HOUR * HOUR)):
-                key = (tool, operation, resolution, start)
-                bucket, last_error = self._bucket(key)
-                bucket.merge(counted)
-                if last is not None and (not last_error or last[0] >= last_error[0]):
-                    last_error[:] = list(last)
-                touched.add(key)
-        return touched
-
-    def _bucket(self, key: Key) -> tuple[Bucket, list[Any]]:
-        found = self._buckets.get(key)
-        if found is None:
-            # A bucket already forgotten (a record that arrived very late) is reloaded,
-            # so the overwrite that follows keeps what was written before.
-            row = load_rollup(self.store, self.writer, key) if key in self._forgotten else None
-            if row is not None:
-                last = [row.last_error_ts, row.last_error] if row.last_error_ts else []
-                found = (Bucket.from_dict(row.bucket), last)
-            else:
-                found = (Bucket(), [])
-            self._buckets[key] = found
-        return found
-
-    def _rollup(self, key: Key) -> RollupRow:
-        bucket, last_error = self._buckets[key]
-        tool, operation, resolution, start = key
-        return RollupRow(
-            writer=self.writer, tool=tool, operation=operation, resolution=resolution,
-            bucket_start=start, bucket=bucket.to_dict(), operations=bucket.operations,
-            last_error_ts=last_error[0] if last_error else None,
-            last_error=last_error[1] if last_error else None,
-        )  # fmt: skip
-
-    def _forget_old(self, now: float) -> None:
-        stale = [key for key in self._buckets if key[3] + key[2] + _KEEP[key[2]] < now]
-        for key in stale:
-            del self._buckets[key]
-            self._forgotten[key] = now
-        if len(self._forgotten) > _MAX_FORGOTTEN:
-            # Keep the newest: a record late by more than that is not expected.
-            keep = sorted(self._forgotten.items(), key=lambda item: item[1])[-_MAX_FORGOTTEN // 2 :]
-            self._forgotten = dict(keep)
+def _text(value: str) -> str:
+    """Return ``value`` as storable text (JSON of a lone surrogate is an escape already)."""
+    return storable(value)
 
 
 def history(
     store: Store, now: float, *, exclude_writer: str | None = None
 ) -> list[tuple[str, str, float, Bucket, tuple[float, str | None] | None]]:
-    """Return the last day of rollups from every writer, as items for ``PerformanceMonitor.seed``.
+    """Return the last day of rollups of every writer but one, as items for ``seed``.
 
     Minute rollups cover the current and the previous hour, hour rollups the
-    rest of the last 25 hours, so no operation is counted twice.
+    rest of the last 25 hours, so no operation is counted twice; each model's
+    rows are separate items of the same series.
     """
     cutoff = (int(now // HOUR) - 1) * HOUR
     rows = load_rollups(store, MINUTE, cutoff)
-    rows += [r for r in load_rollups(store, HOUR, now - 25 * HOUR) if r.bucket_start < cutoff]
+    rows += load_rollups(store, HOUR, now - 25 * HOUR, until=cutoff)
     return [
         (
             row.tool, row.operation, float(row.bucket_start), Bucket.from_dict(row.bucket),
@@ -277,10 +328,46 @@ def history(
     ]  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """Every other writer's all-time totals per (tool, operation), and their shed raw rows."""
+
+    totals: dict[tuple[str, str], Bucket] = field(default_factory=dict)
+    dropped_rows: int = 0
+    refused_rows: int = 0
+
+
+def fleet(store: Store, *, exclude_writer: str | None = None) -> Fleet:
+    """Return the all-time totals of every writer but ``exclude_writer``, summed per series."""
+    totals: dict[tuple[str, str], Bucket] = {}
+    for row in load_totals(store):
+        if row.writer == exclude_writer:
+            continue
+        key = (row.tool, row.operation)
+        bucket = totals.get(key)
+        if bucket is None:
+            totals[key] = Bucket.from_dict(row.bucket)
+        else:
+            bucket.merge(Bucket.from_dict(row.bucket))
+    others = [w for w in load_writers(store) if w.writer != exclude_writer]
+    return Fleet(
+        totals,
+        dropped_rows=sum(w.dropped_rows for w in others),
+        refused_rows=sum(w.refused_rows for w in others),
+    )
+
+
 def restore(monitor: PerformanceMonitor, store: Store, *, exclude_writer: str | None = None) -> int:
-    """Seed ``monitor`` with the last day of rollups from every writer; return buckets restored."""
-    items = history(store, monitor.clock.now().timestamp(), exclude_writer=exclude_writer)
-    monitor.seed(items)
+    """Show every other writer's last day and totals in ``monitor``; return buckets restored.
+
+    The monitor's own counters are not changed (see :meth:`PerformanceMonitor.show_others`).
+    """
+    now = monitor.clock.now().timestamp()
+    items = history(store, now, exclude_writer=exclude_writer)
+    others = fleet(store, exclude_writer=exclude_writer)
+    monitor.show_others(
+        items, others.totals, dropped_rows=others.dropped_rows, refused_rows=others.refused_rows
+    )
     return len(items)
 
 

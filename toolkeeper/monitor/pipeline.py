@@ -3,6 +3,7 @@
 Every finished operation passes through here, and only here::
 
     recording threads --append--> pending (deque) --drain--> Aggregates.fold   (exact)
+                                                        +--> RollupDeltas.fold (exact, writer)
                                                         +--> recent ring       (bounded)
                                                         +--> outbox (bounded) --> sink(batch)
 
@@ -21,7 +22,9 @@ Only the background thread and :meth:`RecordPipeline.flush` call the sink, so a
 slow sink never blocks a recording thread. When the outbox is full, records are
 dropped for the sink only and counted in ``dropped_events``; the aggregates have
 already counted them. A sink that raises loses its batch, which is logged and
-counted the same way.
+counted the same way. A :class:`BatchWriter` sink (the store's writer) also gets
+the rollup deltas of every record drained, so what it writes for other processes
+(rollups, totals) is exact even when raw records are dropped.
 """
 
 from __future__ import annotations
@@ -34,19 +37,48 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import repeat
 from operator import call
-from typing import Any
+from typing import Protocol, runtime_checkable
 
 from toolkeeper.monitor.aggregates import Aggregates
 from toolkeeper.monitor.records import RawRecord, WrapperOperationMetrics, materialize
+from toolkeeper.monitor.rollups import RollupDelta, RollupDeltas
 
-__all__ = ["RecordPipeline", "Sink"]
+__all__ = ["BatchWriter", "RecordPipeline", "Sink"]
 
-Sink = Callable[[list[WrapperOperationMetrics]], None]
+
+@runtime_checkable
+class BatchWriter(Protocol):
+    """A sink that stores raw records and exact rollups: the store's writer.
+
+    ``write`` gets raw tuples (see :mod:`toolkeeper.monitor.records`), the rollup
+    deltas of every record drained since its last call, and how many raw records
+    were dropped so far. It is called with no raw records when only deltas wait,
+    or while ``pending`` says an earlier write left rollups unstored.
+    """
+
+    @property
+    def pending(self) -> bool:
+        """Return whether rollups from an earlier (failed) write wait to be stored."""
+        ...
+
+    @property
+    def refused(self) -> int:
+        """Return how many raw records the store refused (each isolated from its batch)."""
+        ...
+
+    def write(
+        self, raws: list[RawRecord], deltas: dict[tuple[str, str, str, int], RollupDelta],
+        dropped: int,
+    ) -> None:  # fmt: skip
+        """Store one batch."""
+        ...
+
+
+Sink = Callable[[list[WrapperOperationMetrics]], None] | BatchWriter
 """Receives finished records in batches, from one thread at a time.
 
-A sink with a true ``takes_raw_records`` attribute receives the raw tuples
-instead (see :mod:`toolkeeper.monitor.records`), which saves building a record
-object per operation: the store's writer does this.
+A :class:`BatchWriter` receives raw tuples and rollup deltas instead, which saves
+building a record object per operation and keeps its rollups exact.
 """
 
 _log = logging.getLogger("toolkeeper.monitor")
@@ -92,7 +124,11 @@ class RecordPipeline:
         self._hard_limit = 4 * drain_threshold
         self._sink = sink
         self._writer_share = writer_share
-        self._sink_takes_raw = bool(getattr(sink, "takes_raw_records", False))
+        self._writer = sink if isinstance(sink, BatchWriter) else None
+        self._rollups = (
+            None if self._writer is None
+            else RollupDeltas(max_operations_per_tool=aggregates.max_operations_per_tool)
+        )  # fmt: skip
         self._sink_capacity = sink_queue_size
         self._sink_batch_size = sink_batch_size
         self._outbox: deque[RawRecord] = deque()
@@ -121,6 +157,11 @@ class RecordPipeline:
         return self._dropped_overflow + self._dropped_failed
 
     @property
+    def refused_rows(self) -> int:
+        """Return how many raw records the store refused (0 without a writer)."""
+        return 0 if self._writer is None else self._writer.refused
+
+    @property
     def backlog(self) -> int:
         """Return how many records wait to be folded or delivered."""
         return len(self.pending) + len(self._outbox)
@@ -146,6 +187,8 @@ class RecordPipeline:
         # with the loop in C: map(call, repeat(popleft)).
         batch = list(map(call, repeat(pending.popleft, count)))
         self.aggregates.fold(batch)
+        if self._rollups is not None:
+            self._rollups.fold(batch)
         self._recent.extend(batch)
         if self._sink is not None:
             room = self._sink_capacity - len(self._outbox)
@@ -175,33 +218,54 @@ class RecordPipeline:
 
         Return how many records were handed over.
         """
-        with self.lock:
-            self.drain()
         sink = self._sink
         if sink is None:
+            with self.lock:
+                self.drain()
             return 0
         delivered = 0
         with self._sink_lock:
+            with self.lock:
+                self.drain()
+                deltas = self._rollups.take() if self._rollups is not None else {}
+            writer = self._writer
             outbox = self._outbox
+            if writer is not None and not outbox and (deltas or writer.pending):
+                self._write(writer, [], deltas)
             while outbox and (batches is None or batches > 0):
                 if batches is not None:
                     batches -= 1
                 size = min(len(outbox), self._sink_batch_size)
                 popleft = outbox.popleft
                 raws = [popleft() for _ in range(size)]
-                records: list[Any] = (
-                    raws if self._sink_takes_raw
-                    else [materialize(raw) for raw in raws]
-                )  # fmt: skip
+                if writer is not None:
+                    delivered += self._write(writer, raws, deltas)
+                    deltas = {}
+                    continue
+                records = [materialize(raw) for raw in raws]
                 try:
-                    sink(records)
+                    sink(records)  # type: ignore[operator]  # not a BatchWriter, so a callable
                 except Exception:  # noqa: BLE001 - a failing sink must not stop monitoring; the loss is logged and counted
-                    self.sink_failures += 1
-                    self._dropped_failed += len(records)
-                    _log.exception("monitoring sink failed; %d records were dropped", len(records))
+                    self._sink_failed(len(records))
                 else:
                     delivered += len(records)
         return delivered
+
+    def _write(
+        self, writer: BatchWriter, raws: list[RawRecord],
+        deltas: dict[tuple[str, str, str, int], RollupDelta],
+    ) -> int:  # fmt: skip
+        try:
+            writer.write(raws, deltas, self.dropped_events)
+        except Exception:  # noqa: BLE001 - a failing store must not stop monitoring; the loss is logged and counted
+            self._sink_failed(len(raws))
+            return 0
+        return len(raws)
+
+    def _sink_failed(self, count: int) -> None:
+        self.sink_failures += 1
+        self._dropped_failed += count
+        _log.exception("monitoring sink failed; %d records were dropped", count)
 
     def flush(self) -> None:
         """Fold everything queued and deliver it to the sink now, in the calling thread."""

@@ -29,14 +29,15 @@ DEFAULT_LATENCY_BUCKETS: tuple[float, ...] = (
 DEFAULT_MAX_OPERATION_LABELS = 20
 """Distinct ``operation`` label values per tool; the rest are exported as ``other``."""
 
-_QUANTILES = (("0.5", "p50_latency_ms"), ("0.95", "p95_latency_ms"), ("0.99", "p99_latency_ms"))
-
-
 class MonitoringCollector:
     """Collect toolkeeper's metrics for a prometheus-client registry.
 
     ``registry.register(MonitoringCollector(monitor))``, then ``generate_latest``
     or any prometheus-client exposition. Thread-safe: a scrape only reads.
+    ``fleet=False`` (an application's own /metrics) counts this process's
+    operations since it started; ``fleet=True`` (``toolkeeper serve``) counts every
+    writer of the store once, from their all-time totals (docs/metrics.md).
+    Both only grow.
     """
 
     def __init__(
@@ -45,6 +46,7 @@ class MonitoringCollector:
         *,
         max_operation_labels: int = DEFAULT_MAX_OPERATION_LABELS,
         latency_buckets: Sequence[float] = DEFAULT_LATENCY_BUCKETS,
+        fleet: bool = False,
     ) -> None:
         if max_operation_labels < 1:
             raise ValueError(
@@ -56,6 +58,7 @@ class MonitoringCollector:
         self.monitor = monitor
         self.max_operation_labels = max_operation_labels
         self.latency_buckets = bounds
+        self.fleet = fleet
 
     def collect(self) -> Iterator[Metric]:
         """Yield every metric family from the current aggregates."""
@@ -76,40 +79,44 @@ class MonitoringCollector:
             "Operation latency since the process started (bucket bounds within 1.6%).",
             labels=series,
         )
-        quantiles = GaugeMetricFamily(
-            "toolkeeper_operation_latency_quantile_seconds",
-            "Latency quantiles over the last 5 minutes, within 1% relative error.",
-            labels=[*series, "quantile"],
-        )
         cost = CounterMetricFamily(
             "toolkeeper_cost_usd_total", "Estimated cost in US dollars.", labels=series
         )
         tokens = CounterMetricFamily(
             "toolkeeper_tokens_total", "Tokens sent and received.", labels=[*series, "direction"]
         )
-        for row in operation_rows(self.monitor, self.max_operation_labels):
+        fleet = self.fleet
+        for row in operation_rows(self.monitor, self.max_operation_labels, fleet=fleet):
             labels = [row.tool, row.operation]
             for status, count in row.total.counts.items():
                 operations.add_metric([*labels, status], count)
-            sketch = self.monitor.get_latency_sketch(row.tool, operations=row.operations)
+            sketch = self.monitor.get_latency_sketch(
+                row.tool, operations=row.operations, others=fleet
+            )
             if sketch is not None:
                 buckets = [(repr(b), sketch.cumulative_count(b)) for b in self.latency_buckets]
                 buckets.append(("+Inf", row.total.total_operations))
                 mean_ms = row.total.mean_latency_ms or 0.0
                 latency.add_metric(labels, buckets, mean_ms * row.total.total_operations / 1000.0)
-            for quantile, attribute in _QUANTILES:
-                value = getattr(row.recent, attribute)
-                if value is not None:
-                    quantiles.add_metric([*labels, quantile], value / 1000.0)
             cost.add_metric(labels, row.total.cost_usd)
             tokens.add_metric([*labels, "input"], row.total.input_tokens)
             tokens.add_metric([*labels, "output"], row.total.output_tokens)
-        yield from (operations, latency, quantiles, cost, tokens)
+        yield from (operations, latency, cost, tokens)
         yield from self._tool_families(GaugeMetricFamily)
+        dropped = self.monitor.dropped_events
+        refused = 0
+        if fleet:
+            dropped += self.monitor.others_dropped_rows
+            refused = self.monitor.others_refused_rows
         yield CounterMetricFamily(
-            "toolkeeper_dropped_events_total",
-            "Finished records that never reached the store (aggregates still count them).",
-            value=self.monitor.dropped_events,
+            "toolkeeper_dropped_events",
+            "Raw operation rows shed before reaching the store (counts and rollups keep them).",
+            value=dropped,
+        )
+        yield CounterMetricFamily(
+            "toolkeeper_refused_rows",
+            "Raw operation rows the store refused (the rest of their batch was stored).",
+            value=refused + self.monitor.refused_rows,
         )
 
     def _tool_families(self, gauge: type[GaugeMetricFamily]) -> Iterator[Metric]:

@@ -10,6 +10,7 @@ cost and health per tool, never a configuration value.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -43,10 +44,12 @@ class _OneTool:
             yield family
 
 
-def prometheus_text(monitor: PerformanceMonitor, *, tool: str | None = None) -> bytes:
-    """Return the exposition text for every tool, or only ``tool``."""
+def prometheus_text(
+    monitor: PerformanceMonitor, *, tool: str | None = None, fleet: bool = False
+) -> bytes:
+    """Return the exposition text for every tool, or only ``tool``; ``fleet``: see the collector."""
     registry = CollectorRegistry(auto_describe=False)
-    collector = MonitoringCollector(monitor)
+    collector = MonitoringCollector(monitor, fleet=fleet)
     registry.register(collector if tool is None else _OneTool(collector, tool))
     return generate_latest(registry)
 
@@ -78,5 +81,8 @@ router = APIRouter(tags=["metrics"])
 )
 async def metrics(request: Request) -> Response:
     """Return every tool's counts, latency histogram and quantiles, cost, tokens and health."""
-    body = await run_in_threadpool(prometheus_text, request.app.state.keeper.monitoring)
+    keeper = request.app.state.keeper
+    body = await run_in_threadpool(
+        partial(prometheus_text, keeper.monitoring, fleet=keeper.follows_store)
+    )
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,12 +1,9 @@
-"""The operations log and its rollups in the SQL store.
+"""The operations log in the SQL store, and the one transaction that writes a batch.
 
-``operations`` keeps one row per finished operation (raw events, pruned after
-each tool's ``metrics_retention_days``); ``operation_rollups`` keeps one
-aggregated bucket per (writer, tool, operation, resolution, minute or hour), so a
-restarted process, or another one, can show the last day without scanning raw
-events. Each writing process owns its rollup rows (``writer``) and overwrites
-them with its running totals: writers never contend for a row, and readers add
-the writers up.
+``operations`` keeps one row per finished operation: raw detail, pruned after
+each tool's ``metrics_retention_days``, and shed when a writer falls behind (it
+counts what it sheds). What other processes read as numbers is in
+:mod:`toolkeeper.store.rollups`, written in the same transaction.
 
 Times are UTC epoch seconds in float columns: the writer inserts tens of
 thousands of rows a second, and a per-row datetime conversion would dominate.
@@ -16,8 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
@@ -28,7 +24,6 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
-    RowMapping,
     String,
     Table,
     Text,
@@ -36,20 +31,25 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from toolkeeper.store.circuits import upsert_circuit_states
+from toolkeeper.store.rollups import (
+    RollupRow,
+    TotalRow,
+    WriterRow,
+    upsert_rollups,
+    upsert_totals,
+    upsert_writer,
+)
 from toolkeeper.store.sql import Store
 from toolkeeper.store.tables import metadata
 
 __all__ = [
     "OPERATION_COLUMNS",
-    "RollupRow",
-    "load_rollup",
-    "load_rollups",
+    "insert_operations",
+    "iter_operation_rows",
     "operation_rows",
     "prune_operations",
-    "prune_rollups",
     "write_batch",
 ]
 
@@ -78,39 +78,8 @@ operations = Table(
     Index("ix_operations_end_ts", "end_ts"),
 )
 
-operation_rollups = Table(
-    "operation_rollups",
-    metadata,
-    Column("writer", String(64), primary_key=True),
-    Column("tool", String(200), primary_key=True),
-    Column("operation", String(200), primary_key=True),
-    Column("resolution", Integer, primary_key=True, autoincrement=False),
-    Column("bucket_start", BigInteger, primary_key=True, autoincrement=False),
-    Column("bucket", Text, nullable=False),
-    Column("operations", BigInteger, nullable=False),
-    Column("last_error_ts", Float),
-    Column("last_error", Text),
-    Column("updated_ts", Float, nullable=False),
-    Index("ix_operation_rollups_time", "resolution", "bucket_start"),
-)
-
 #: Insert order of :data:`operations` rows built by the monitor's store writer.
 OPERATION_COLUMNS: tuple[str, ...] = tuple(c.name for c in operations.columns if c.name != "id")
-
-
-@dataclass(frozen=True, slots=True)
-class RollupRow:
-    """One writer's bucket for one (tool, operation) over one minute or hour."""
-
-    writer: str
-    tool: str
-    operation: str
-    resolution: int
-    bucket_start: int
-    bucket: dict[str, Any]
-    operations: int
-    last_error_ts: float | None
-    last_error: str | None
 
 
 def write_batch(
@@ -119,14 +88,28 @@ def write_batch(
     rollups: Sequence[RollupRow],
     now: float,
     *,
+    totals: Sequence[TotalRow] = (),
+    writer: WriterRow | None = None,
     circuits: tuple[str, Mapping[str, str]] | None = None,
 ) -> None:
-    """Append operation rows, write rollups and (writer, states) of circuits, in one transaction."""
+    """Append operation rows, write rollups, totals, raw-row counts and circuit states.
+
+    All in one transaction: a reader never sees rows without the rollups that count them.
+    """
     with store.translated(), store.transaction(write=True) as conn:
         _insert_operations(conn, rows)
-        _upsert_rollups(conn, rollups, now)
+        upsert_rollups(conn, rollups, now)
+        upsert_totals(conn, totals)
+        if writer is not None:
+            upsert_writer(conn, writer)
         if circuits is not None:
             upsert_circuit_states(conn, circuits[0], circuits[1], now)
+
+
+def insert_operations(store: Store, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Append operation rows in their own transaction."""
+    with store.translated(), store.transaction(write=True) as conn:
+        _insert_operations(conn, rows)
 
 
 _ROWS_PER_STATEMENT = 50
@@ -158,65 +141,6 @@ def _insert_operations(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> Non
     if whole < len(rows):
         rest = rows[whole:]
         conn.exec_driver_sql(_insert_sql(marker, len(rest)), tuple(chain.from_iterable(rest)))
-
-
-def _upsert_rollups(conn: Connection, rows: Sequence[RollupRow], now: float) -> None:
-    if not rows:
-        return
-    values = [
-        {
-            "writer": row.writer, "tool": row.tool, "operation": row.operation,
-            "resolution": row.resolution, "bucket_start": row.bucket_start,
-            "bucket": json.dumps(row.bucket, separators=(",", ":")),
-            "operations": row.operations, "last_error_ts": row.last_error_ts,
-            "last_error": row.last_error, "updated_ts": now,
-        }
-        for row in rows
-    ]  # fmt: skip
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(operation_rollups)
-    statement = statement.on_conflict_do_update(
-        index_elements=["writer", "tool", "operation", "resolution", "bucket_start"],
-        set_={
-            name: statement.excluded[name]
-            for name in ("bucket", "operations", "last_error_ts", "last_error", "updated_ts")
-        },
-    )
-    conn.execute(statement, values)
-
-
-def load_rollup(store: Store, writer: str, key: tuple[str, str, int, int]) -> RollupRow | None:
-    """Return one writer's rollup for one (tool, operation, resolution, start), if written."""
-    tool, operation, resolution, start = key
-    table = operation_rollups
-    query = select(table).where(
-        (table.c.writer == writer) & (table.c.tool == tool) & (table.c.operation == operation)
-        & (table.c.resolution == resolution) & (table.c.bucket_start == start)
-    )  # fmt: skip
-    with store.translated(), store.transaction(write=False) as conn:
-        row = conn.execute(query).mappings().first()
-    return None if row is None else _rollup_of(row)
-
-
-def load_rollups(store: Store, resolution: int, since: float) -> list[RollupRow]:
-    """Return every writer's rollups of ``resolution`` seconds starting at or after ``since``."""
-    table = operation_rollups
-    query = (
-        select(table)
-        .where((table.c.resolution == resolution) & (table.c.bucket_start >= int(since)))
-        .order_by(table.c.bucket_start)
-    )
-    with store.translated(), store.transaction(write=False) as conn:
-        return [_rollup_of(row) for row in conn.execute(query).mappings()]
-
-
-def _rollup_of(row: RowMapping) -> RollupRow:
-    return RollupRow(
-        writer=row["writer"], tool=row["tool"], operation=row["operation"],
-        resolution=row["resolution"], bucket_start=row["bucket_start"],
-        bucket=json.loads(row["bucket"]), operations=row["operations"],
-        last_error_ts=row["last_error_ts"], last_error=row["last_error"],
-    )  # fmt: skip
 
 
 def operation_rows(
@@ -251,23 +175,56 @@ def operation_rows(
     return rows, total
 
 
+def iter_operation_rows(
+    store: Store,
+    *,
+    tool: str | None = None,
+    status: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    page_size: int = 5000,
+) -> Iterator[dict[str, Any]]:
+    """Yield every stored operation that matches, oldest first, a page at a time.
+
+    Pages follow the (end_ts, id) order with a keyset, not an offset, so each page
+    costs the same however deep the export is, and rows stored meanwhile are not
+    read twice.
+    """
+    table = operations
+    where = []
+    if tool is not None:
+        where.append(table.c.tool == tool)
+    if status is not None:
+        where.append(table.c.status == status)
+    if since is not None:
+        where.append(table.c.end_ts >= since)
+    if until is not None:
+        where.append(table.c.end_ts < until)
+    after: tuple[float, int] | None = None
+    while True:
+        query = select(table).where(*where)
+        if after is not None:
+            query = query.where(
+                (table.c.end_ts > after[0])
+                | ((table.c.end_ts == after[0]) & (table.c.id > after[1]))
+            )
+        query = query.order_by(table.c.end_ts, table.c.id).limit(page_size)
+        with store.translated(), store.transaction(write=False) as conn:
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+        for row in rows:
+            row["labels"] = json.loads(row["labels"]) if row["labels"] else {}
+            row["details"] = json.loads(row["details"]) if row["details"] else {}
+            yield row
+        if len(rows) < page_size:
+            return
+        after = (rows[-1]["end_ts"], rows[-1]["id"])
+
+
 def prune_operations(store: Store, tool: str, before: float) -> int:
     """Delete ``tool``'s operations that ended before ``before``; return how many."""
     table = operations
     with store.translated(), store.transaction(write=True) as conn:
         result = conn.execute(
             delete(table).where((table.c.tool == tool) & (table.c.end_ts < before))
-        )
-        return int(result.rowcount or 0)
-
-
-def prune_rollups(store: Store, resolution: int, before: float) -> int:
-    """Delete rollups of ``resolution`` that start before ``before``; return how many."""
-    table = operation_rollups
-    with store.translated(), store.transaction(write=True) as conn:
-        result = conn.execute(
-            delete(table).where(
-                (table.c.resolution == resolution) & (table.c.bucket_start < int(before))
-            )
         )
         return int(result.rowcount or 0)

@@ -79,7 +79,8 @@ def export(
                 },
             )
         return Response(
-            prometheus_text(keeper.monitoring, tool=tool), media_type=_MEDIA[export_format]
+            prometheus_text(keeper.monitoring, tool=tool, fleet=keeper.follows_store),
+            media_type=_MEDIA[export_format],
         )
     start = parse_moment(since, name="since", now=keeper.clock.now())
     records = keeper.monitoring.export_metrics(wrapper_name=tool, start_time=start)

@@ -1,0 +1,41 @@
+"""Make text storable everywhere: no NUL characters, no lone surrogates.
+
+PostgreSQL refuses a NUL in a text value, and neither SQLite nor PostgreSQL (nor
+any UTF-8 encoder) takes a lone surrogate, which is how Python carries bytes that
+were not valid UTF-8 (``surrogateescape``). :func:`storable` rewrites both as
+visible escapes, so the text keeps what it said and can be stored, exported and
+shown; :func:`unstorable` names what is wrong, for validators that refuse it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["storable", "unstorable"]
+
+
+def storable(text: str) -> str:
+    """Return ``text`` with NUL as ``\\x00`` and each lone surrogate as ``\\udcXX``.
+
+    Cheap when there is nothing to do (the common case): one ``in`` test for
+    ASCII text, one UTF-8 encode otherwise.
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def unstorable(text: str) -> str | None:
+    """Return why ``text`` cannot be stored as it is, or ``None`` when it can."""
+    if "\x00" in text:
+        return "contains a NUL character (\\x00)"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"contains {exc.object[exc.start : exc.end]!a}, which is not valid Unicode text"
+    return None
