@@ -222,10 +222,13 @@ def memory_growth_mb(keeper: Keeper, tracked: Callable[[], object], operations: 
 def writer_rate(path: Path, operations: int) -> tuple[float, int]:
     """Return the store writer's rows per second into a new SQLite file, and the rows it stored.
 
-    Batches have the pipeline's default size, as the background writer hands them over.
+    Batches have the pipeline's default size, as the background writer hands them over;
+    each is folded into the aggregates and rollup deltas first, as the pipeline's drain does.
     """
+    from toolkeeper.monitor.aggregates import Aggregates
     from toolkeeper.monitor.persist import StoreWriter
     from toolkeeper.monitor.pipeline import RecordPipeline
+    from toolkeeper.monitor.rollups import RollupDeltas
     from toolkeeper.store import open_store
     from toolkeeper.store.operations import operation_rows
 
@@ -238,9 +241,11 @@ def writer_rate(path: Path, operations: int) -> tuple[float, int]:
          for seq in range(start, start + batch_size)]
         for start in range(0, operations, batch_size)
     ]  # fmt: skip
+    aggregates, deltas = Aggregates(), RollupDeltas()
     start = time.perf_counter()
     for batch in batches:
-        writer(batch)
+        aggregates.fold(batch, deltas)
+        writer.write(batch, deltas.take(), 0)
     elapsed = time.perf_counter() - start
     stored = operation_rows(store, limit=1)[1]
     store.close()

@@ -34,7 +34,7 @@ def keepers(store_uri: str, clock: FakeClock, count: int) -> Iterator[list[Keepe
     """Open ``count`` keepers (each its own writer, as separate processes are) on one store."""
     opened: list[Keeper] = []
     try:
-        for _ in range(count):
+        while len(opened) < count:
             opened.append(Keeper.open(CONFIG, store=store_uri, follow_changes=False, clock=clock))
         yield opened
     finally:

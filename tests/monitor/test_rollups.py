@@ -73,7 +73,7 @@ def test_fleet_reads_every_writer_but_the_one_excluded(store_uri: str) -> None:
         second.flush()
         everyone = fleet(store)
         assert everyone.totals[("llm", "chat")].operations == 31
-        excluded = second._pipeline._writer  # noqa: SLF001 - the writer's id names its rows
+        excluded = second._pipeline._writer
         assert isinstance(excluded, StoreWriter)
         others = fleet(store, exclude_writer=excluded.writer)
         assert others.totals[("llm", "chat")].operations == 30
@@ -90,7 +90,7 @@ def test_a_failed_write_is_retried_without_counting_twice(store_uri: str) -> Non
     clock = FakeClock()
     store = open_store(store_uri)
     monitor = writer_monitor(store, clock, queue=1000)
-    writer = monitor._pipeline._writer  # noqa: SLF001 - the writer under test
+    writer = monitor._pipeline._writer
     assert isinstance(writer, StoreWriter)
     try:
         for _ in range(5):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from operator import itemgetter
+from typing import TYPE_CHECKING
 
 from toolkeeper.monitor.buckets import Bucket
 from toolkeeper.monitor.records import (
@@ -21,6 +22,7 @@ from toolkeeper.monitor.records import (
     END_TS,
     FAILURE_STATUSES,
     INPUT_TOKENS,
+    MODEL,
     OPERATION,
     OUTPUT_TOKENS,
     STATUS,
@@ -29,11 +31,15 @@ from toolkeeper.monitor.records import (
 )
 from toolkeeper.monitor.series import FINE_SECONDS, WINDOWS, Series, granularity_for
 
+if TYPE_CHECKING:
+    from toolkeeper.monitor.rollups import RollupDeltas
+
 __all__ = [
     "OTHER_OPERATION",
     "TOTAL_WINDOW",
     "WINDOWS",
     "Aggregates",
+    "group_by_model_series",
     "group_by_period",
     "group_by_series",
 ]
@@ -48,6 +54,7 @@ _FAILURES = frozenset(str(s) for s in FAILURE_STATUSES)
 _TOOL_OF = itemgetter(TOOL)
 _OPERATION_OF = itemgetter(OPERATION)
 _END_OF = itemgetter(END_TS)
+_MODEL_OF = itemgetter(MODEL)
 _COLUMNAR_MIN = 32  # below this, Counter and map set-up cost more than a plain loop
 
 
@@ -63,6 +70,34 @@ def group_by_series(batch: list[RawRecord]) -> Iterable[tuple[tuple[str, str], l
         return [((tools[0], operations[0]), batch)]
     groups: dict[tuple[str, str], list[RawRecord]] = {}
     for key, raw in zip(zip(tools, operations, strict=True), batch, strict=True):
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [raw]
+        else:
+            group.append(raw)
+    return groups.items()
+
+
+def group_by_model_series(
+    batch: list[RawRecord],
+) -> Iterable[tuple[tuple[str, str, str | None], list[RawRecord]]]:
+    """Split a batch by (tool, operation, model), keeping each group's order."""
+    if not batch:
+        return []
+    # The common case, one busy series and one model, is checked with C-level counts.
+    tools = list(map(_TOOL_OF, batch))
+    operations = list(map(_OPERATION_OF, batch))
+    models = list(map(_MODEL_OF, batch))
+    size = len(batch)
+    if (
+        tools.count(tools[0]) == size
+        and operations.count(operations[0]) == size
+        and models.count(models[0]) == size
+    ):
+        return [((tools[0], operations[0], models[0]), batch)]
+    keys = zip(tools, operations, models, strict=True)
+    groups: dict[tuple[str, str, str | None], list[RawRecord]] = {}
+    for key, raw in zip(keys, batch, strict=True):
         group = groups.get(key)
         if group is None:
             groups[key] = [raw]
@@ -106,12 +141,19 @@ class Aggregates:
         self._history: dict[str, dict[str, Series]] = {}
         self._totals: dict[str, dict[str, Bucket]] = {}
 
-    def fold(self, batch: list[RawRecord]) -> None:
-        """Count every raw record of ``batch`` in its series' bucket.
+    def fold(self, batch: list[RawRecord], rollups: RollupDeltas | None = None) -> None:
+        """Count every raw record of ``batch`` in its series' bucket (and in ``rollups``).
 
         Records are grouped by series and by 10-second bucket first; large groups
         are counted in C-level passes (:meth:`Bucket.add_many`), small ones one by one.
+        With ``rollups``, groups are split by model too, each part is counted once
+        into a fresh bucket, and that bucket is merged into its series and handed
+        to ``rollups``: the store's rollups then cost a merge per part, not a
+        second count per record.
         """
+        if rollups is not None:
+            self._fold_with_rollups(batch, rollups)
+            return
         for (tool, operation), group in group_by_series(batch):
             series = self._series_for(tool, operation)
             for index, part in group_by_period(group):
@@ -129,6 +171,27 @@ class Aggregates:
                         failed = failed or status in _FAILURES
                 if failed:
                     series.note_failures(part)
+
+    def _fold_with_rollups(self, batch: list[RawRecord], rollups: RollupDeltas) -> None:
+        for (tool, operation, model), group in group_by_model_series(batch):
+            series = self._series_for(tool, operation)
+            for index, part in group_by_period(group):
+                counted = Bucket()
+                if len(part) >= _COLUMNAR_MIN:
+                    failed = counted.add_many(part)
+                else:
+                    failed = False
+                    for raw in part:
+                        status = raw[STATUS]
+                        counted.add(
+                            status, raw[DURATION_S], raw[COST], raw[INPUT_TOKENS],
+                            raw[OUTPUT_TOKENS], raw[CUSTOM],
+                        )  # fmt: skip
+                        failed = failed or status in _FAILURES
+                series.fine_bucket(index).merge(counted)
+                if failed:
+                    series.note_failures(part)
+                rollups.add(tool, operation, model, index * FINE_SECONDS, counted, part, failed)
 
     def _series_for(
         self, tool: str, operation: str, into: dict[str, dict[str, Series]] | None = None

@@ -3,7 +3,7 @@
 Every finished operation passes through here, and only here::
 
     recording threads --append--> pending (deque) --drain--> Aggregates.fold   (exact)
-                                                        +--> RollupDeltas.fold (exact, writer)
+                                                        +--> RollupDeltas.add  (exact, writer)
                                                         +--> recent ring       (bounded)
                                                         +--> outbox (bounded) --> sink(batch)
 
@@ -186,9 +186,7 @@ class RecordPipeline:
         # Pop a fixed count (recorders may keep appending, and this must finish),
         # with the loop in C: map(call, repeat(popleft)).
         batch = list(map(call, repeat(pending.popleft, count)))
-        self.aggregates.fold(batch)
-        if self._rollups is not None:
-            self._rollups.fold(batch)
+        self.aggregates.fold(batch, self._rollups)
         self._recent.extend(batch)
         if self._sink is not None:
             room = self._sink_capacity - len(self._outbox)

@@ -1,10 +1,10 @@
 """Build what other processes read from this process's exact stream of finished records.
 
-Every record the pipeline drains is folded here, before any raw detail can be
+Every record the pipeline drains is counted here, before any raw detail can be
 shed, so the rollups and totals a process writes to the store are exact however
 far its writer falls behind. This is the one place rollups are built::
 
-    drain --fold--> RollupDeltas (per tool, operation, model, minute)
+    drain --Aggregates.fold--> RollupDeltas.add (per tool, operation, model, minute)
                       --take--> Rollups.merge: running minute and hour buckets,
                                  and lifetime totals per (tool, operation, model)
                       --dirty()--> rows the store writer upserts (then clean())
@@ -18,7 +18,7 @@ writer thread merges and reads :class:`Rollups`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -30,10 +30,7 @@ from toolkeeper.monitor.records import (
     END_TS,
     ERROR_MESSAGE,
     FAILURE_STATUSES,
-    MODEL,
-    OPERATION,
     STATUS,
-    TOOL,
     RawRecord,
 )
 
@@ -51,7 +48,6 @@ __all__ = [
 
 MINUTE, HOUR = 60, 3600
 _FAILURES = frozenset(str(s) for s in FAILURE_STATUSES)
-_SERIES_OF = itemgetter(TOOL, OPERATION, MODEL)
 _END_OF = itemgetter(END_TS)
 _DETAILS_OF = itemgetter(DETAILS)
 
@@ -109,37 +105,43 @@ class RollupDeltas:
     def __bool__(self) -> bool:
         return bool(self._deltas)
 
-    def fold(self, batch: list[RawRecord]) -> None:
-        """Count every record of ``batch`` in its series' minute."""
-        if not batch:
-            return
-        keys = list(map(_SERIES_OF, batch))
-        if keys.count(keys[0]) == len(keys):  # the common case: one busy series
-            groups: Iterable[tuple[tuple[str, str, str | None], list[RawRecord]]] = [
-                (keys[0], batch)
-            ]
+    def add(  # noqa: PLR0917 - one counted part, in the fold's own terms
+        self,
+        tool: str,
+        operation: str,
+        model: str | None,
+        start: float,
+        counted: Bucket,
+        part: list[RawRecord],
+        failed: bool,
+    ) -> None:
+        """Add ``counted``, the bucket of the records ``part`` of one series, to its minute.
+
+        Called by :meth:`Aggregates.fold` for each part it counts, so a record is
+        counted once and merged twice (into its series and here). ``counted`` is
+        kept, not copied: the caller must not change it afterwards.
+        """
+        key = (
+            tool,
+            self._operation_name(tool, operation),
+            model or "",
+            int(start // MINUTE) * MINUTE,
+        )
+        delta = self._deltas.get(key)
+        if delta is None:
+            delta = self._deltas[key] = RollupDelta(counted)
         else:
-            by_series: dict[tuple[str, str, str | None], list[RawRecord]] = {}
-            for key, raw in zip(keys, batch, strict=True):
-                by_series.setdefault(key, []).append(raw)
-            groups = by_series.items()
-        for (tool, operation, model), group in groups:
-            name = self._operation_name(tool, operation)
-            for minute, part in _by_minute(group):
-                key = (tool, name, model or "", minute)
-                delta = self._deltas.get(key)
-                if delta is None:
-                    delta = self._deltas[key] = RollupDelta(Bucket())
-                if delta.bucket.add_many(part):
-                    latest = max((r for r in part if r[STATUS] in _FAILURES), key=_END_OF)
-                    message = latest[ERROR_MESSAGE]
-                    delta.last_error = _later(
-                        delta.last_error,
-                        (latest[END_TS], None if message is None else storable(message)),
-                    )
-                details = list(filter(None, map(_DETAILS_OF, part)))
-                if details:
-                    delta.unpriced += sum(map(_unpriced, details))
+            delta.bucket.merge(counted)
+        if failed:
+            latest = max((r for r in part if r[STATUS] in _FAILURES), key=_END_OF)
+            message = latest[ERROR_MESSAGE]
+            delta.last_error = _later(
+                delta.last_error,
+                (latest[END_TS], None if message is None else storable(message)),
+            )
+        details = list(filter(None, map(_DETAILS_OF, part)))
+        if details:
+            delta.unpriced += sum(map(_unpriced, details))
 
     def take(self) -> dict[tuple[str, str, str, int], RollupDelta]:
         """Return every delta folded since the last call, and start afresh."""
@@ -163,17 +165,6 @@ class RollupDeltas:
             return OTHER_OPERATION
         known.add(operation)
         return operation
-
-
-def _by_minute(group: list[RawRecord]) -> Iterable[tuple[int, list[RawRecord]]]:
-    ends = list(map(_END_OF, group))
-    first = int(min(ends) // MINUTE)
-    if first == int(max(ends) // MINUTE):
-        return [(first * MINUTE, group)]
-    parts: dict[int, list[RawRecord]] = {}
-    for end, raw in zip(ends, group, strict=True):
-        parts.setdefault(int(end // MINUTE) * MINUTE, []).append(raw)
-    return parts.items()
 
 
 @dataclass(frozen=True, slots=True)
