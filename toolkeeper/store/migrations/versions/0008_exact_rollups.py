@@ -6,8 +6,8 @@ writer's running totals per (tool, operation, model) since it started, never
 pruned, so fleet counters never decrease; ``writers`` counts the raw rows each
 writer stored, dropped (writer behind) and refused (the database would not take them).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-03
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | None = None
 depends_on: str | None = None
 
