@@ -205,3 +205,25 @@ def test_the_demo_configuration_carries_rules_for_its_outages() -> None:
     assert rules["strong-circuit-open"].metric == "circuit_open"
     assert rules["strong-circuit-open"].tool == "openai-strong"
     assert any(rule.metric == "fallback_rate" for rule in rules.values())
+
+
+def test_ack_keeps_who_and_why_and_list_shows_it(folder: Path) -> None:
+    """`alerts ack` acknowledges a firing alert another process fired; twice fails naming why."""
+    result = invoke(folder, "ack", "flaky-errors", "flaky", "-m", "rolling back", "--by", "ana")
+    assert result.exit_code == 0, result.output
+    assert "acknowledged flaky-errors on flaky as ana" in result.output
+    data = json.loads(invoke(folder, "list", "--json").output)
+    (status,) = [s for s in data["statuses"] if s["rule"] == "flaky-errors"]
+    assert (status["acknowledged_by"], status["ack_comment"]) == ("ana", "rolling back")
+    again = invoke(folder, "ack", "flaky-errors", "flaky", "-m", "again", "--by", "bob")
+    assert again.exit_code == 1
+    assert "already acknowledged by ana" in str(again.exception)
+    unknown = invoke(folder, "ack", "flaky-errors", "nope", "-m", "x")
+    assert "no alert of rule 'flaky-errors' on tool 'nope'" in str(unknown.exception)
+
+
+def test_escalate_without_a_chain_fails_naming_why(folder: Path) -> None:
+    """`alerts escalate` on an alert whose route names no escalation exits 1 and says so."""
+    result = invoke(folder, "escalate", "circuit-open", "flaky", "--by", "ana")
+    assert result.exit_code == 1
+    assert "names no escalation" in str(result.exception)

@@ -356,3 +356,40 @@ def test_admins_send_a_test_notification_from_the_page(sqlite_alert_server: Live
         assert HOOK_CANARY not in sent.text
         unknown = client.post("/alerts/test", data={"csrf_token": csrf, "notifier": "pager"})
         assert unknown.status_code == 404
+
+
+def test_operators_acknowledge_a_firing_alert_once_and_viewers_may_not(
+    alert_server: LiveServer,
+) -> None:
+    """POST /alerts/acknowledge keeps the token's name and the comment; twice is a 409."""
+    body = {"rule": "flaky-errors", "tool": "flaky", "comment": "rolling back"}
+    with alert_server.client(Role.VIEWER) as client:
+        assert client.post("/api/v1/alerts/acknowledge", json=body).status_code == 403
+    with alert_server.client(Role.OPERATOR) as client:
+        first = client.post("/api/v1/alerts/acknowledge", json=body)
+        again = client.post("/api/v1/alerts/acknowledge", json=body)
+        unknown = client.post("/api/v1/alerts/acknowledge", json={**body, "tool": "nope"})
+        blank = client.post("/api/v1/alerts/acknowledge", json={**body, "comment": " "})
+        events = client.get("/api/v1/alerts/events").json()["events"]
+    assert first.status_code == 200, first.text
+    assert (first.json()["acknowledged_by"], first.json()["ack_comment"]) == (
+        "operator-test", "rolling back",
+    )  # fmt: skip
+    assert again.status_code == 409
+    assert "already acknowledged by operator-test" in again.text
+    assert unknown.status_code == 404
+    assert blank.status_code == 422
+    acked = [e for e in events if e["kind"] == "acknowledged"]
+    assert [(e["rule"], e["tool"], e["detail"]) for e in acked] == [
+        ("flaky-errors", "flaky", "by operator-test: rolling back"),
+    ]
+
+
+def test_escalating_an_alert_without_an_escalation_is_a_conflict(alert_server: LiveServer) -> None:
+    """POST /alerts/escalate answers 409 naming why when the alert's route has no chain."""
+    with alert_server.client(Role.OPERATOR) as client:
+        response = client.post(
+            "/api/v1/alerts/escalate", json={"rule": "circuit-open", "tool": "flaky"}
+        )
+    assert response.status_code == 409
+    assert "names no escalation" in response.text

@@ -1,4 +1,4 @@
-"""``toolkeeper alerts list|test|silence``: rules and states from the store, silences, tests."""
+"""``toolkeeper alerts list|test|silence|ack|escalate``: rules and states, silences, actions."""
 
 from __future__ import annotations
 
@@ -30,22 +30,23 @@ _STATE_STYLE = {"firing": "bold red", "pending": "yellow", "inactive": "dim"}
 
 def rule_data(rule: AlertRule) -> dict[str, Any]:
     """Return a rule as JSON-ready data (the fields every surface shows)."""
-    return {
-        "name": rule.name,
-        "tool": rule.tool,
-        "metric": rule.metric,
-        "op": rule.op,
-        "threshold": rule.threshold,
-        "window": str(rule.window),
-        "for_seconds": rule.for_seconds,
-        "severity": str(rule.severity),
-        "notify": list(rule.notify),
-        "min_calls": rule.min_calls,
-    }
+    return rule.to_dict()
 
 
 def _when(moment: datetime | None) -> str:
     return moment.isoformat(timespec="seconds") if moment is not None else "-"
+
+
+def _quiet(silenced_by: int | None, inhibited_by: str | None, acknowledged_by: str | None) -> str:
+    """Say why an alert sends nothing now: silenced, inhibited, acknowledged, or 'no'."""
+    reasons = []
+    if silenced_by is not None:
+        reasons.append(f"by silence {silenced_by}")
+    if inhibited_by:
+        reasons.append(f"inhibited by {escape(inhibited_by)}")
+    if acknowledged_by:
+        reasons.append(f"acknowledged by {escape(acknowledged_by)}")
+    return ", ".join(reasons) or "no"
 
 
 def _value(value: float | None) -> str:
@@ -73,18 +74,18 @@ def list_alerts(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
         table.add_row(
             escape(rule.name),
             escape(rule.tool),
-            escape(f"{rule.metric} {rule.op} {rule.threshold:g}"),
+            escape(rule.condition),
             escape(str(rule.window)),
             f"{rule.for_seconds:g}s",
             escape(str(rule.severity)),
-            escape(", ".join(rule.notify)) or "(default)",
+            escape(", ".join(rule.notify)) or "(policy)",
         )
     console.print(table)
     if not statuses:
         console.print("no alert has been evaluated yet: `toolkeeper serve` evaluates the rules")
         return
     states = Table(title="alerts")
-    for column in ("rule", "tool", "state", "value", "since", "silenced", "summary"):
+    for column in ("rule", "tool", "state", "value", "since", "quiet", "summary"):
         states.add_column(column)
     for status in statuses:
         style = _STATE_STYLE.get(status.state, "")
@@ -94,7 +95,7 @@ def list_alerts(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
             f"[{style}]{status.state}[/]" if style else status.state,
             f"{_value(status.value)} {escape(status.op)} {status.threshold:g}",
             _when(status.since),
-            f"by silence {status.silenced_by}" if status.silenced_by is not None else "no",
+            _quiet(status.silenced_by, status.inhibited_by, status.acknowledged_by),
             escape(status.summary),
         )
     console.print(states)
@@ -204,6 +205,52 @@ def silence(
     except ValueError as exc:
         raise ToolkeeperError(str(exc)) from None
     _print_silence(created, as_json=as_json, verb="created")
+
+
+@app.command("ack")
+def acknowledge(
+    ctx: typer.Context,
+    rule: str = typer.Argument(..., help="The alert's rule."),
+    tool: str = typer.Argument(..., help="The alert's tool."),
+    comment: str = typer.Option(..., "--comment", "-m", help="Why, or what is being done."),
+    by: str | None = typer.Option(None, "--by", help="Who acknowledges (default: $USER)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Acknowledge a firing alert: no more repeats, no escalation, until it resolves.
+
+    toolkeeper alerts ack openai-errors openai -m "rolling back the deploy"
+    """
+    engine = open_keeper(ctx).alerts
+    try:
+        status = engine.acknowledge(rule, tool, by=by or default_actor(), comment=comment)
+    except (KeyError, ValueError) as exc:
+        raise ToolkeeperError(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc)) from None
+    if as_json:
+        print_json(status.to_dict())
+        return
+    console.print(
+        f"acknowledged {escape(rule)} on {escape(tool)} as {escape(status.acknowledged_by or '')}"
+    )
+
+
+@app.command("escalate")
+def escalate(
+    ctx: typer.Context,
+    rule: str = typer.Argument(..., help="The alert's rule."),
+    tool: str = typer.Argument(..., help="The alert's tool."),
+    by: str | None = typer.Option(None, "--by", help="Who escalates (default: $USER)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Notify the next level of a firing alert's escalation chain now."""
+    engine = open_keeper(ctx).alerts
+    try:
+        status = engine.escalate(rule, tool, by=by or default_actor())
+    except (KeyError, ValueError) as exc:
+        raise ToolkeeperError(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc)) from None
+    if as_json:
+        print_json(status.to_dict())
+        return
+    console.print(f"escalated {escape(rule)} on {escape(tool)} to level {status.escalation_level}")
 
 
 def _list_silences(engine: AlertEngine, *, include_expired: bool, as_json: bool) -> None:

@@ -74,7 +74,8 @@ _DESCRIPTIONS = {
     401: "No valid token or session.",
     403: "The token's role may not do this, or the CSRF token is missing.",
     404: "No such tool, version or path.",
-    409: "The configuration changed since the version in If-Match.",
+    409: "The configuration changed since the version in If-Match, or the alert's state "
+    "does not allow this.",
     413: "The body is too large.",
     415: "The body's content type is not accepted.",
     422: "A field or parameter breaks a rule; every problem is listed.",

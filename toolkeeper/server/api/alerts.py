@@ -1,7 +1,8 @@
-"""``/api/v1/alerts``: alert states and rules, events, silences, and a test notification.
+"""``/api/v1/alerts``: alert states and rules, events, silences, acknowledgements, escalations.
 
-Everyone signed in reads; operators create and expire silences (the actor is
-the token's name); admins send test notifications. Notifier URLs are secrets:
+Everyone signed in reads; operators create and expire silences, acknowledge
+and escalate alerts (the actor is the token's name); admins send test
+notifications. Notifier URLs are secrets:
 they appear only masked. States come from the store, so every process agrees.
 """
 
@@ -22,6 +23,7 @@ from toolkeeper.server.auth import Admin, Operator
 from toolkeeper.server.errors import ApiError, error_responses
 
 __all__ = [
+    "AcknowledgeRequest",
     "AlertEvents",
     "AlertRuleEntry",
     "AlertsOverview",
@@ -29,7 +31,9 @@ __all__ = [
     "NotifierEntry",
     "SilenceList",
     "SilenceRequest",
+    "acknowledge_alert",
     "create_silence",
+    "escalate_alert",
     "expire_silence",
     "router",
 ]
@@ -49,23 +53,24 @@ class AlertRuleEntry(_Model):
 
     name: str
     tool: str = Field(description="A tool name or a glob ('*' is every tool).")
-    metric: str
+    metric: str = Field(description="The metric; empty for an expression rule.")
     op: str
     threshold: float
+    expr: str = Field(description="The condition of an expression rule; empty otherwise.")
     window: str
     for_seconds: float
+    keep_firing_for_seconds: float
     severity: str
-    notify: list[str] = Field(description="Notifier names; empty means the default ones.")
+    notify: list[str] = Field(description="Notifier names; empty: the policies route it.")
     min_calls: int
+    labels: dict[str, str]
+    no_data: str
+    on_error: str
 
     @classmethod
     def of(cls, rule: AlertRule) -> AlertRuleEntry:
         """Return the entry for an engine's rule."""
-        return cls(
-            name=rule.name, tool=rule.tool, metric=rule.metric, op=rule.op,
-            threshold=rule.threshold, window=str(rule.window), for_seconds=rule.for_seconds,
-            severity=str(rule.severity), notify=list(rule.notify), min_calls=rule.min_calls,
-        )  # fmt: skip
+        return cls.model_validate(rule.to_dict())
 
 
 class NotifierEntry(_Model):
@@ -110,6 +115,25 @@ class SilenceRequest(BaseModel):
         description="How long: a number and a unit (ms, s, m, h, d, w), such as 2h; at most 366d.",
     )
     comment: str = Field(min_length=1, max_length=2000, description="Why; kept with the silence.")
+
+
+class AcknowledgeRequest(BaseModel):
+    """Acknowledge the firing alert of a rule on a tool, saying why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str = Field(min_length=1, max_length=200)
+    tool: str = Field(min_length=1, max_length=200)
+    comment: str = Field(min_length=1, max_length=2000, description="Why, or what is being done.")
+
+
+class EscalateRequest(BaseModel):
+    """Escalate the firing alert of a rule on a tool to its chain's next level now."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str = Field(min_length=1, max_length=200)
+    tool: str = Field(min_length=1, max_length=200)
 
 
 class NotificationTest(_Model):
@@ -242,6 +266,79 @@ def expire(
 ) -> Silence:
     """End a silence now, as the token's name; operators only."""
     return expire_silence(keeper.alerts, silence_id, actor=principal.name)
+
+
+def _validated(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        ) from None
+
+
+def _act(action: Any, rule: str, tool: str) -> AlertStatus:
+    try:
+        status: AlertStatus = action()
+    except KeyError as exc:
+        raise ApiError(
+            404, "unknown_alert", str(exc.args[0]), details={"rule": rule, "tool": tool}
+        ) from None
+    except ValueError as exc:
+        raise ApiError(409, "alert_state", str(exc), details={"rule": rule, "tool": tool}) from None
+    return status
+
+
+def acknowledge_alert(engine: AlertEngine, data: dict[str, Any], *, actor: str) -> AlertStatus:
+    """Validate an acknowledgement and apply it; 404 for an unknown alert, 409 if not firing."""
+    body = _validated(AcknowledgeRequest, data)
+    if not body.comment.strip():
+        raise _field_error("comment", "comment must say why, not be blank")
+    return _act(
+        lambda: engine.acknowledge(body.rule, body.tool, by=actor, comment=body.comment),
+        body.rule, body.tool,
+    )  # fmt: skip
+
+
+def escalate_alert(engine: AlertEngine, data: dict[str, Any], *, actor: str) -> AlertStatus:
+    """Validate an escalation and apply it; 404 for an unknown alert, 409 when it cannot."""
+    body = _validated(EscalateRequest, data)
+    return _act(lambda: engine.escalate(body.rule, body.tool, by=actor), body.rule, body.tool)
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
+
+
+@router.post(
+    "/acknowledge",
+    response_model=AlertStatus,
+    summary="Acknowledge an alert",
+    responses=error_responses(400, 403, 404, 409, 413, 415, 422),
+    openapi_extra=_body_schema(AcknowledgeRequest),
+)
+async def acknowledge(request: Request, principal: Operator, keeper: KeeperDep) -> AlertStatus:
+    """Acknowledge a firing alert as the token's name: no more repeats, no escalation."""
+    data = await read_json_object(request, media_type="application/json")
+    return await run_in_threadpool(acknowledge_alert, keeper.alerts, data, actor=principal.name)
+
+
+@router.post(
+    "/escalate",
+    response_model=AlertStatus,
+    summary="Escalate an alert",
+    responses=error_responses(400, 403, 404, 409, 413, 415, 422),
+    openapi_extra=_body_schema(EscalateRequest),
+)
+async def escalate(request: Request, principal: Operator, keeper: KeeperDep) -> AlertStatus:
+    """Notify the next level of a firing alert's escalation now, as the token's name."""
+    data = await read_json_object(request, media_type="application/json")
+    return await run_in_threadpool(escalate_alert, keeper.alerts, data, actor=principal.name)
 
 
 @router.post(
