@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from toolkeeper._clock import Clock, FakeClock, SystemClock
     from toolkeeper._errors import (
         BudgetExceeded,
+        BulkheadFull,
         CallTimeoutError,
         CircuitOpenError,
         ConfigError,
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
         CallOutcome,
         CircuitBreaker,
         CircuitState,
+        ErrorKind,
         Fallback,
         ResiliencePolicy,
     )
@@ -75,6 +77,7 @@ _LOCATIONS = {
     "BaseWrapperConfig": "toolkeeper.config",
     "Budget": "toolkeeper.costs",
     "BudgetExceeded": "toolkeeper._errors",
+    "BulkheadFull": "toolkeeper._errors",
     "BudgetGuard": "toolkeeper.costs",
     "CallOutcome": "toolkeeper.resilience",
     "CallTimeoutError": "toolkeeper._errors",
@@ -93,6 +96,7 @@ _LOCATIONS = {
     "DuplicateOperationError": "toolkeeper._errors",
     "ExternalToolConfig": "toolkeeper.config",
     "FakeClock": "toolkeeper._clock",
+    "ErrorKind": "toolkeeper.resilience",
     "Fallback": "toolkeeper.resilience",
     "HealthStatus": "toolkeeper.monitor",
     "Keeper": "toolkeeper.keeper",
@@ -135,6 +139,7 @@ __all__ = [
     "Budget",
     "BudgetExceeded",
     "BudgetGuard",
+    "BulkheadFull",
     "CallOutcome",
     "CallTimeoutError",
     "CircuitBreaker",
@@ -150,6 +155,7 @@ __all__ = [
     "Configuration",
     "CostTracker",
     "DuplicateOperationError",
+    "ErrorKind",
     "ExternalToolConfig",
     "FakeClock",
     "Fallback",

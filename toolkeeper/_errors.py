@@ -22,6 +22,7 @@ drivers, cryptography) are wrapped, never leaked raw::
     │   ├── CallTimeoutError           the call ran past its timeout
     │   ├── CircuitOpenError           the tool's circuit is open; the call was not made
     │   ├── BudgetExceeded             the call would overspend a budget; it was not made
+    │   ├── BulkheadFull               the tool's concurrent calls are at their limit; not made
     │   └── RateLimited                the call would pass a rate limit; it was not made
     └── MissingDependencyError         an optional extra is not installed
 
@@ -37,6 +38,7 @@ from typing import Any
 
 __all__ = [
     "BudgetExceeded",
+    "BulkheadFull",
     "CallTimeoutError",
     "CircuitOpenError",
     "ConfigError",
@@ -216,6 +218,19 @@ class CircuitOpenError(ToolCallError):
 
 class BudgetExceeded(ToolCallError):  # noqa: N818 - public name fixed by DESIGN.md
     """A call would have overspent a budget, so it was refused before it ran."""
+
+
+class BulkheadFull(ToolCallError):  # noqa: N818 - named like BudgetExceeded and RateLimited
+    """The tool already runs ``max_concurrent_calls`` calls and none ended within the wait."""
+
+    def __init__(self, *, tool: str, max_concurrent_calls: int, waited_seconds: float) -> None:
+        self.max_concurrent_calls = max_concurrent_calls
+        self.waited_seconds = waited_seconds
+        super().__init__(
+            f"bulkhead of {tool!r} is full: {max_concurrent_calls} concurrent calls already "
+            f"running, none ended within {waited_seconds:g}s; the call was not made",
+            tool=tool,
+        )
 
 
 class RateLimited(ToolCallError):  # noqa: N818 - public name fixed by DESIGN.md

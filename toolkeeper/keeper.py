@@ -60,8 +60,9 @@ class Keeper:
     Thread-safe. Open one per process with :meth:`open` and close it at exit
     (it also closes itself then): closing flushes recorded operations to the store.
     ``costs`` (a :class:`~toolkeeper.costs.tracker.CostTracker`) holds the prices,
-    budgets and rate limits; ``shared`` (a ``redis://`` URI) keeps budget spend
-    and rate-limit windows in Redis, shared by every process pointing at it.
+    budgets and rate limits; ``shared`` (a ``redis://`` URI) keeps budget spend,
+    rate-limit windows and bulkhead permits in Redis, shared by every process
+    pointing at it.
     ``alerts`` (an :class:`~toolkeeper.alerts.AlertEngine`, built on first use)
     evaluates the file's ``[alerts]`` rules.
     """
@@ -84,7 +85,9 @@ class Keeper:
         self.costs = CostTracker.open(
             config, store=store, shared=shared, clock=self.clock, flush=self.flush
         )
-        self.runtimes = Runtimes(config.get_or_default, self.clock, self.costs.for_tool)
+        self.runtimes = Runtimes(
+            config.get_or_default, self.clock, self.costs.for_tool, shared=shared
+        )
         self.writer = StoreWriter(
             store,
             circuits=self.runtimes.circuit_states,
@@ -338,6 +341,7 @@ class Keeper:
             self._follower.join(timeout=10)
         self._unsubscribe()
         self.monitoring.close()
+        self.runtimes.close()
         self.costs.close()
         self.config.close()
         self.store.close()

@@ -166,8 +166,8 @@ def test_exhausted_attempts_raise_the_last_error(run: Runner, clock: FakeClock) 
 
 
 def test_an_error_not_retried_goes_straight_to_the_fallback(run: Runner, clock: FakeClock) -> None:
-    """Skip retries for an error outside retry_on and serve from the fallback."""
-    policy = dataclasses.replace(POLICY, retry_on=(ConnectionError,))
+    """Skip retries for an error listed in failure_on and serve from the fallback."""
+    policy = dataclasses.replace(POLICY, failure_on=(ValueError,))
     outcome = run(Flaky(5, ValueError), "hi", policy=policy, clock=clock, fallbacks=[local_model])
     assert outcome.attempts == 1
     assert isinstance(outcome.error, ValueError)

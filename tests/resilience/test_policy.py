@@ -57,9 +57,7 @@ def test_arguments_are_keyword_only() -> None:
         ("backoff_max_seconds", math.inf, "finite"),
         ("backoff_multiplier", 0.5, ">= 1"),
         ("retry_after_max_seconds", -1, ">= 0"),
-        ("retry_on", (ValueError, int), "exception classes"),
         ("retry_on", [ValueError], "tuple"),
-        ("never_retry", ("x",), "exception classes"),
         ("failure_rate_threshold", 0.0, "(0, 1]"),
         ("failure_rate_threshold", 1.5, "(0, 1]"),
         ("window_size", 0, "at least 1"),
@@ -79,6 +77,26 @@ def test_a_bad_value_names_field_value_and_rule(field: str, value: Any, rule: st
     assert issue.value is value
     assert rule in issue.rule
     assert field in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "entries", "shown", "rule"),
+    [
+        ("retry_on", (ValueError, int), "int", "exception class"),
+        ("failure_on", (503, 99), 99, "HTTP status code (100-599)"),
+        ("ignore", (401, "not a name!"), "not a name!", "status class such as '5xx'"),
+        ("ignore", (401, "NoSuchBuiltinError"), "NoSuchBuiltinError", "no built-in exception"),
+    ],
+)
+def test_a_bad_error_entry_names_its_list_index_value_and_rule(
+    field: str, entries: tuple[Any, ...], shown: Any, rule: str
+) -> None:
+    """Reject a bad entry of retry_on, failure_on or ignore with its index, value and rule."""
+    with pytest.raises(ConfigValidationError) as caught:
+        ResiliencePolicy(**{field: entries})
+    (issue,) = caught.value.issues
+    assert (issue.path, issue.value) == (f"{field}[1]", shown)
+    assert rule in issue.rule
 
 
 def test_cross_field_rules_name_the_other_field() -> None:
@@ -120,9 +138,16 @@ def test_default_retries_failures_but_not_refusals(error: BaseException, retried
     assert ResiliencePolicy().should_retry(error) is retried
 
 
-def test_retry_on_and_never_retry_narrow_the_choice() -> None:
-    """Retry only the listed errors, minus the excluded subclasses."""
-    policy = ResiliencePolicy(retry_on=(OSError,), never_retry=(FileNotFoundError,))
-    assert policy.should_retry(ConnectionError())
-    assert not policy.should_retry(FileNotFoundError())
-    assert not policy.should_retry(ValueError())
+def test_declared_lists_override_the_defaults_most_specific_class_first() -> None:
+    """Retry what retry_on names, count but not retry failure_on, and prefer the nearer class."""
+    policy = ResiliencePolicy(failure_on=(OSError,), retry_on=(FileNotFoundError,))
+    assert policy.should_retry(FileNotFoundError())
+    assert not policy.should_retry(ConnectionError())  # OSError: declared beats built-in
+    assert policy.should_retry(ValueError())  # undeclared: the caller's own, retried
+
+
+def test_one_entry_in_two_lists_is_refused() -> None:
+    """Reject a status code named both retried and ignored, naming both lists."""
+    with pytest.raises(ConfigValidationError) as caught:
+        ResiliencePolicy(retry_on=(503,), ignore=(503,))
+    assert "ignore[0] = 503: is also listed in retry_on" in str(caught.value)

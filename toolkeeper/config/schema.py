@@ -20,6 +20,7 @@ from toolkeeper._defaults import HALF_OPEN_MODES, HalfOpenMode
 from toolkeeper._units import check_money
 from toolkeeper.config.fields import ConfigField, config_field_of
 from toolkeeper.config.secrets import Secret
+from toolkeeper.resilience.classify import ErrorRules, spec_issues
 
 __all__ = [
     "BaseWrapperConfig",
@@ -42,6 +43,19 @@ def _http_url(value: str) -> str:
 
 def _money(value: Decimal) -> Decimal:
     return check_money(value)
+
+
+def _error_specs(values: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    issues = spec_issues("", values)
+    if issues:
+        raise ValueError("; ".join(f"entry {i.path} = {i.value!r} {i.rule}" for i in issues))
+    return values
+
+
+_ERROR_SPECS = (
+    " Each entry: an HTTP status code (401), a status class ('4xx') or an exception class's "
+    "dotted name ('httpx.ConnectError')."
+)
 
 
 def _thresholds(values: list[float]) -> list[float]:
@@ -83,6 +97,29 @@ class BaseWrapperConfig(BaseModel):
     retry_backoff_multiplier: Annotated[
         float, ConfigField(description="Growth of the backoff per attempt.", ge=1, le=10)
     ] = 2.0
+    retry_on: Annotated[
+        tuple[int | str, ...],
+        ConfigField(
+            description="Errors retried and counted by the circuit, besides the built-in "
+            "ones (timeouts, connection errors, 408, 429, 5xx)." + _ERROR_SPECS,
+            validator=_error_specs,
+        ),
+    ] = ()
+    failure_on: Annotated[
+        tuple[int | str, ...],
+        ConfigField(
+            description="Errors counted by the circuit but never retried." + _ERROR_SPECS,
+            validator=_error_specs,
+        ),
+    ] = ()
+    ignore: Annotated[
+        tuple[int | str, ...],
+        ConfigField(
+            description="Errors neither retried nor counted by the circuit, besides the "
+            "built-in ones (4xx other than 408 and 429)." + _ERROR_SPECS,
+            validator=_error_specs,
+        ),
+    ] = ()
     circuit_failure_rate: Annotated[
         float, ConfigField(description="Failure rate that opens the circuit.", gt=0, le=1)
     ] = _defaults.CIRCUIT_FAILURE_RATE
@@ -113,6 +150,23 @@ class BaseWrapperConfig(BaseModel):
     circuit_slow_call_rate: Annotated[
         float, ConfigField(description="Slow-call rate that opens the circuit.", gt=0, le=1)
     ] = _defaults.CIRCUIT_SLOW_CALL_RATE
+    max_concurrent_calls: Annotated[
+        int | None,
+        ConfigField(
+            description="Calls of the tool allowed to run at once (per process, or across "
+            "processes sharing Redis); none: unbounded.",
+            ge=1,
+        ),
+    ] = None
+    bulkhead_wait_seconds: Annotated[
+        float,
+        ConfigField(
+            description="Wait this long for a free slot before refusing a call with "
+            "BulkheadFull (or serving its fallback).",
+            ge=0,
+            le=3600,
+        ),
+    ] = 0.0
     latency_objective_ms: Annotated[
         float, ConfigField(description="p95 latency objective, used by health.", gt=0)
     ] = 2000.0
@@ -135,6 +189,10 @@ class BaseWrapperConfig(BaseModel):
                 "circuit_minimum_calls must not exceed circuit_window_size "
                 f"({self.circuit_minimum_calls} > {self.circuit_window_size})"
             )
+        lists = [(name, getattr(self, name)) for name in ("retry_on", "failure_on", "ignore")]
+        problems += [
+            f"{issue.path} = {issue.value!r} {issue.rule}" for issue in ErrorRules.overlaps(lists)
+        ]
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -7,6 +7,10 @@ the clock) and try again. When the attempts end in an error, the fallback chain
 serves the call or the original error is raised. ``call`` and ``acall`` are the
 two thin loops over these shared decisions.
 
+With a ``bulkhead``, each attempt holds one of its permits while it runs
+(waiting up to ``policy.bulkhead_wait_seconds`` for one); a full bulkhead ends
+the attempts with :class:`~toolkeeper.BulkheadFull`, which fallbacks may serve.
+
 Timeouts are in :mod:`~toolkeeper.resilience.timeout`: a sync call that times
 out keeps running in its worker thread, but the caller gets its
 :class:`~toolkeeper.CallTimeoutError` promptly. Without a timeout, ``call`` runs
@@ -22,8 +26,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from toolkeeper._clock import Clock, SystemClock
-from toolkeeper._errors import CircuitOpenError
+from toolkeeper._errors import BulkheadFull, CircuitOpenError
+from toolkeeper.resilience.bulkhead import Bulkhead
 from toolkeeper.resilience.circuit import CircuitBreaker, CircuitState
+from toolkeeper.resilience.classify import ErrorKind
 from toolkeeper.resilience.fallback import (
     FallbackFailure,
     FallbackLike,
@@ -42,12 +48,13 @@ _SYSTEM_CLOCK = SystemClock()
 EventCallback = Callable[[ResilienceEvent], None]
 
 
-def call(  # noqa: PLR0912 - one loop; its decisions live in the helpers below
+def call(  # noqa: PLR0912, PLR0915 - one loop; its decisions live in the helpers below
     fn: Callable[..., Any],
     /,
     *args: Any,
     policy: ResiliencePolicy,
     breaker: CircuitBreaker | None = None,
+    bulkhead: Bulkhead | None = None,
     fallbacks: Sequence[FallbackLike] = (),
     clock: Clock = _SYSTEM_CLOCK,
     on_event: EventCallback | None = None,
@@ -91,12 +98,20 @@ def call(  # noqa: PLR0912 - one loop; its decisions live in the helpers below
                 error = _refused(refused, error, attempt, _name(tool, breaker, fn), on_event)
                 attempt -= 1  # this attempt was never made
                 break
+        permit = None
+        if bulkhead is not None:
+            permit = bulkhead.acquire(policy.bulkhead_wait_seconds)
+            if permit is None:
+                error = _full(bulkhead, policy, breaker, ticket, error, attempt, on_event, tool)
+                attempt -= 1  # this attempt was never made
+                break
         started = clock.monotonic() if timed else None
         try:
             if timeout is None:
                 value = fn(*args, **kwargs)
-            else:
-                value = wait_in_thread(fn, args, kwargs, timeout, _name(tool, breaker, fn))
+            else:  # the permit is given back when the worker ends, not when we stop waiting
+                done = None if permit is None else permit.release
+                value = wait_in_thread(fn, args, kwargs, timeout, _name(tool, breaker, fn), done)
         except Exception as failed:  # noqa: BLE001 - recorded, then retried or sent to fallbacks
             error = failed
             delay = _after_failure(
@@ -119,6 +134,9 @@ def call(  # noqa: PLR0912 - one loop; its decisions live in the helpers below
             if breaker is not None:
                 breaker.release(ticket)
             raise
+        finally:
+            if permit is not None and timeout is None:
+                permit.release()
         if breaker is None:
             return CallOutcome(value=value, attempts=attempt)
         breaker.record_success(ticket, 0.0 if started is None else clock.monotonic() - started)
@@ -127,12 +145,13 @@ def call(  # noqa: PLR0912 - one loop; its decisions live in the helpers below
     return run_fallbacks(fallbacks, args, kwargs, failure, clock=clock, on_event=on_event)
 
 
-async def acall(
+async def acall(  # noqa: PLR0912 - one loop; its decisions live in the helpers below
     fn: Callable[..., Awaitable[Any] | Any],
     /,
     *args: Any,
     policy: ResiliencePolicy,
     breaker: CircuitBreaker | None = None,
+    bulkhead: Bulkhead | None = None,
     fallbacks: Sequence[FallbackLike] = (),
     clock: Clock = _SYSTEM_CLOCK,
     on_event: EventCallback | None = None,
@@ -159,6 +178,13 @@ async def acall(
                 ticket = breaker.before_call()
             except CircuitOpenError as refused:
                 error = _refused(refused, error, attempt, _name(tool, breaker, fn), on_event)
+                attempt -= 1  # this attempt was never made
+                break
+        permit = None
+        if bulkhead is not None:
+            permit = await bulkhead.aacquire(policy.bulkhead_wait_seconds)
+            if permit is None:
+                error = _full(bulkhead, policy, breaker, ticket, error, attempt, on_event, tool)
                 attempt -= 1  # this attempt was never made
                 break
         started = clock.monotonic() if timed else None
@@ -193,6 +219,9 @@ async def acall(
             if breaker is not None:
                 breaker.release(ticket)
             raise
+        finally:
+            if permit is not None:  # a timed-out coroutine was cancelled: it runs no more
+                permit.release()
         if breaker is None:
             return CallOutcome(value=value, attempts=attempt)
         breaker.record_success(ticket, 0.0 if started is None else clock.monotonic() - started)
@@ -219,11 +248,22 @@ def _after_failure(
     on_event: EventCallback | None,
     tool: str,
 ) -> float | None:
-    """Record a failed attempt; return the wait before the next one, or None to stop."""
+    """Record a failed attempt; return the wait before the next one, or None to stop.
+
+    The error's kind (:meth:`ResiliencePolicy.classify`) decides: an ignored one
+    is not counted by the breaker (its probe slot is freed) and not retried; a
+    failure is counted, not retried; a transient one is counted and retried.
+    """
+    kind = policy.classify(error)
     if breaker is not None:
-        breaker.record_failure(ticket, 0.0 if started is None else clock.monotonic() - started)
-        if breaker.state is CircuitState.OPEN:
-            return None  # this failure tripped it: another attempt would be refused
+        if kind is ErrorKind.IGNORED:
+            breaker.release(ticket)
+        else:
+            breaker.record_failure(ticket, 0.0 if started is None else clock.monotonic() - started)
+            if breaker.state is CircuitState.OPEN:
+                return None  # this failure tripped it: another attempt would be refused
+    if kind is not ErrorKind.TRANSIENT:
+        return None
     delay = retry_delay(policy, attempt, error, clock=clock, rng=rng)
     if delay is not None:
         notify(
@@ -267,6 +307,34 @@ def _refused(
     if previous is None:
         return refused
     previous.add_note(f"no attempt {attempt}: {refused}")
+    return previous
+
+
+def _full(  # noqa: PLR0917 - a private step of both loops
+    bulkhead: Bulkhead,
+    policy: ResiliencePolicy,
+    breaker: CircuitBreaker | None,
+    ticket: int,
+    previous: BaseException | None,
+    attempt: int,
+    on_event: EventCallback | None,
+    tool: str | None,
+) -> BaseException:
+    """Report a full bulkhead; return the call's original error (the last real one, if any)."""
+    if breaker is not None:
+        breaker.release(ticket)  # admitted, never made: frees a half-open probe slot
+    full = BulkheadFull(
+        tool=tool or bulkhead.name,
+        max_concurrent_calls=bulkhead.limit,
+        waited_seconds=policy.bulkhead_wait_seconds,
+    )
+    notify(
+        on_event,
+        ResilienceEvent(kind=EventKind.BULKHEAD_FULL, tool=full.tool, attempt=attempt, error=full),
+    )
+    if previous is None:
+        return full
+    previous.add_note(f"no attempt {attempt}: {full}")
     return previous
 
 

@@ -48,6 +48,7 @@ class EventKind(StrEnum):
 
     RETRY = "retry"  # an attempt failed and another follows after delay_s
     CIRCUIT_REFUSED = "circuit_refused"  # the open circuit refused an attempt
+    BULKHEAD_FULL = "bulkhead_full"  # no permit came within the wait; the attempt was not made
     FALLBACK_FAILED = "fallback_failed"  # a fallback raised; the chain moves on
     FALLBACK_SUCCEEDED = "fallback_succeeded"  # a fallback served the value
 

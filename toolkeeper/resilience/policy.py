@@ -8,24 +8,15 @@ on the next call, so nothing ever mutates a policy in place.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from toolkeeper import _defaults
 from toolkeeper._defaults import HALF_OPEN_MODES, HalfOpenMode
-from toolkeeper._errors import (
-    BudgetExceeded,
-    CircuitOpenError,
-    ConfigIssue,
-    ConfigValidationError,
-    RateLimited,
-)
+from toolkeeper._errors import ConfigIssue, ConfigValidationError
+from toolkeeper.resilience.classify import ErrorKind, ErrorRules, ErrorSpec, spec_issues
 
 __all__ = ["ResiliencePolicy"]
-
-# toolkeeper's own refusals: the call was never made, so retrying within the same
-# call cannot help. A CallTimeoutError is a failure of the tool and *is* retried.
-_REFUSALS: tuple[type[BaseException], ...] = (CircuitOpenError, BudgetExceeded, RateLimited)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -33,10 +24,15 @@ class ResiliencePolicy:
     """Decide how one tool's calls time out, retry, back off and break.
 
     Times are in seconds. ``max_attempts`` counts the first call, so 1 means no
-    retry. A failed attempt is retried when its error is an instance of
-    ``retry_on`` and not of ``never_retry``; by default every ``Exception`` but
-    toolkeeper's refusals (open circuit, budget, rate limit). ``BaseException``s
-    such as ``KeyboardInterrupt`` and ``asyncio.CancelledError`` are never retried.
+    retry. A failed attempt's error is classified (:mod:`~toolkeeper.resilience.classify`):
+    ``retry_on`` entries are retried and counted by the breaker, ``failure_on``
+    entries counted but not retried, ``ignore`` entries neither; each entry is an
+    HTTP status code, a class such as ``"4xx"``, or an exception class or its
+    dotted name. Undeclared errors follow the built-in rules: timeouts,
+    connection errors, 408, 429 and 5xx transient, other 4xx ignored,
+    toolkeeper's refusals counted only, anything else retried and counted.
+    ``BaseException``s such as ``KeyboardInterrupt`` and ``asyncio.CancelledError``
+    are never retried.
 
     Between attempts the executor waits a full-jitter backoff, and at least the
     ``Retry-After`` an error carries, capped at ``retry_after_max_seconds``.
@@ -51,6 +47,10 @@ class ResiliencePolicy:
     "all" every probe must succeed and the first bad one re-opens it.
 
     The circuit's defaults are the configuration's (:mod:`toolkeeper._defaults`).
+
+    ``max_concurrent_calls`` (None: unbounded) caps the attempts running at once
+    when the executor is given a bulkhead; one that finds them all taken waits
+    up to ``bulkhead_wait_seconds`` for a permit, then fails with ``BulkheadFull``.
     """
 
     timeout_seconds: float | None = None
@@ -59,8 +59,9 @@ class ResiliencePolicy:
     backoff_max_seconds: float = 30.0
     backoff_multiplier: float = 2.0
     retry_after_max_seconds: float = 60.0
-    retry_on: tuple[type[BaseException], ...] = (Exception,)
-    never_retry: tuple[type[BaseException], ...] = _REFUSALS
+    retry_on: tuple[ErrorSpec, ...] = ()
+    failure_on: tuple[ErrorSpec, ...] = ()
+    ignore: tuple[ErrorSpec, ...] = ()
     failure_rate_threshold: float = _defaults.CIRCUIT_FAILURE_RATE
     minimum_calls: int = _defaults.CIRCUIT_MINIMUM_CALLS
     window_size: int = _defaults.CIRCUIT_WINDOW_SIZE
@@ -69,15 +70,24 @@ class ResiliencePolicy:
     half_open_mode: HalfOpenMode = _defaults.CIRCUIT_HALF_OPEN_MODE
     slow_call_seconds: float | None = None
     slow_call_rate_threshold: float = _defaults.CIRCUIT_SLOW_CALL_RATE
+    max_concurrent_calls: int | None = None
+    bulkhead_wait_seconds: float = 0.0
+    _rules: ErrorRules = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         issues = [issue for rule in _RULES for issue in rule(self)]
         if issues:
             raise ConfigValidationError(issues)
+        rules = ErrorRules(self.retry_on, self.failure_on, self.ignore)
+        object.__setattr__(self, "_rules", rules)
+
+    def classify(self, error: BaseException) -> ErrorKind:
+        """Return whether ``error`` is retried and counted, counted only, or ignored."""
+        return self._rules.classify(error)
 
     def should_retry(self, error: BaseException) -> bool:
         """Return whether ``error`` is one this policy retries (attempts aside)."""
-        return isinstance(error, self.retry_on) and not isinstance(error, self.never_retry)
+        return self._rules.classify(error) is ErrorKind.TRANSIENT
 
 
 def _issue(path: str, value: Any, rule: str) -> ConfigIssue:
@@ -120,13 +130,17 @@ def _rate(policy: ResiliencePolicy, name: str) -> list[ConfigIssue]:
     return []
 
 
-def _exception_types(policy: ResiliencePolicy, name: str) -> list[ConfigIssue]:
-    value = getattr(policy, name)
-    if not isinstance(value, tuple) or not all(
-        isinstance(kind, type) and issubclass(kind, BaseException) for kind in value
-    ):
-        return [_issue(name, value, "must be a tuple of exception classes")]
-    return []
+def _error_lists(policy: ResiliencePolicy) -> list[ConfigIssue]:
+    lists = [(name, getattr(policy, name)) for name in ("retry_on", "failure_on", "ignore")]
+    issues = [
+        _issue(name, specs, "must be a tuple (of status codes, status classes, exception classes)")
+        for name, specs in lists
+        if not isinstance(specs, tuple)
+    ]
+    issues += [issue for name, specs in lists for issue in spec_issues(name, specs)]
+    if not issues:
+        issues = ErrorRules.overlaps(lists)
+    return issues
 
 
 def _check_timing(policy: ResiliencePolicy) -> list[ConfigIssue]:
@@ -146,7 +160,14 @@ def _check_timing(policy: ResiliencePolicy) -> list[ConfigIssue]:
                 f"must not exceed backoff_max_seconds ({policy.backoff_max_seconds:g})",
             )
         )
-    return issues + _exception_types(policy, "retry_on") + _exception_types(policy, "never_retry")
+    return issues + _error_lists(policy)
+
+
+def _check_bulkhead(policy: ResiliencePolicy) -> list[ConfigIssue]:
+    issues = _seconds(policy, "bulkhead_wait_seconds", allow_zero=True)
+    if policy.max_concurrent_calls is not None:
+        issues += _positive_int(policy, "max_concurrent_calls")
+    return issues
 
 
 def _check_circuit(policy: ResiliencePolicy) -> list[ConfigIssue]:
@@ -172,4 +193,4 @@ def _check_circuit(policy: ResiliencePolicy) -> list[ConfigIssue]:
     return issues
 
 
-_RULES = (_check_timing, _check_circuit)
+_RULES = (_check_timing, _check_circuit, _check_bulkhead)

@@ -84,15 +84,22 @@ def _run(job: _Job) -> None:
 _WORKERS = DaemonPool(max_workers=64, name="toolkeeper-timeout")
 
 
-def wait_in_thread(
+def wait_in_thread(  # noqa: PLR0917 - the executor's one call site passes them in order
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
     timeout: float,
     tool: str,
+    on_done: Callable[[], None] | None = None,
 ) -> Any:
-    """Return ``fn(*args, **kwargs)`` from a worker; raise CallTimeoutError after ``timeout``."""
+    """Return ``fn(*args, **kwargs)`` from a worker; raise CallTimeoutError after ``timeout``.
+
+    ``on_done`` runs once the function has really ended (or was cancelled before
+    it started), which may be after the caller timed out.
+    """
     future = _WORKERS.submit(fn, *args, **kwargs)
+    if on_done is not None:
+        future.add_done_callback(lambda _: on_done())
     try:
         return future.result(timeout)
     except TimeoutError as error:

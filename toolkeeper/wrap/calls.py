@@ -9,7 +9,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from toolkeeper._errors import BudgetExceeded, CallTimeoutError, CircuitOpenError, RateLimited
+from toolkeeper._errors import (
+    BudgetExceeded,
+    BulkheadFull,
+    CallTimeoutError,
+    CircuitOpenError,
+    RateLimited,
+)
 from toolkeeper.monitor import OperationStatus, PerformanceMonitor
 from toolkeeper.resilience import CallOutcome
 from toolkeeper.wrap.debuglog import log_call
@@ -35,19 +41,24 @@ Measured = tuple[int, int, float, str | None, bool]
 NOTHING: Measured = (0, 0, 0.0, None, False)
 
 
+_ERROR_CODES: tuple[tuple[type[BaseException], str], ...] = (
+    (CallTimeoutError, "TIMEOUT"),
+    (TimeoutError, "TIMEOUT"),
+    (CircuitOpenError, "CIRCUIT_OPEN"),
+    (BudgetExceeded, "BUDGET_EXCEEDED"),
+    (RateLimited, "RATE_LIMITED"),
+    (BulkheadFull, "BULKHEAD_FULL"),
+)
+
+
 def error_code(error: BaseException) -> str:
     """Return a short code for an error: its HTTP status when it has one, else its kind."""
     status = getattr(getattr(error, "response", None), "status_code", None)
     if isinstance(status, int):
         return f"HTTP_{status}"
-    if isinstance(error, CallTimeoutError | TimeoutError):
-        return "TIMEOUT"
-    if isinstance(error, CircuitOpenError):
-        return "CIRCUIT_OPEN"
-    if isinstance(error, BudgetExceeded):
-        return "BUDGET_EXCEEDED"
-    if isinstance(error, RateLimited):
-        return "RATE_LIMITED"
+    for kind, code in _ERROR_CODES:
+        if isinstance(error, kind):
+            return code
     return type(error).__name__
 
 
@@ -162,6 +173,8 @@ def _fallback_reason(error: BaseException | None) -> str:
         return "circuit_open"
     if isinstance(error, BudgetExceeded):
         return "budget"
+    if isinstance(error, BulkheadFull):
+        return "bulkhead_full"
     return "primary_failed"
 
 

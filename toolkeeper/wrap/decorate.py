@@ -100,9 +100,9 @@ class ToolWrapping:
         return self.runtimes.get(self.tool), current.get(), next_seq()
 
     def target(self, fn: Callable[..., Any], runtime: ToolRuntime) -> tuple[Any, ...]:
-        """Return (function, policy, breaker) for this call; a disabled tool skips the primary."""
+        """Return (function, policy, breaker, bulkhead); a disabled tool skips the primary."""
         if runtime.config.enabled:
-            return fn, runtime.sync_policy, runtime.breaker
+            return fn, runtime.sync_policy, runtime.breaker, runtime.bulkhead
         error = ToolCallError(
             f"tool {self.tool!r} is disabled in its configuration", tool=self.tool
         )
@@ -110,7 +110,7 @@ class ToolWrapping:
         def refuse(*_args: Any, **_kwargs: Any) -> Any:
             raise error
 
-        return refuse, _ONE_ATTEMPT, None
+        return refuse, _ONE_ATTEMPT, None, None
 
     def succeeded(
         self,
@@ -185,9 +185,9 @@ class ToolWrapping:
             kwargs: Any,
             first_failure: tuple[Exception, int, float] | None,
         ) -> CallOutcome:
-            target, policy, breaker = self.target(fn, runtime)
+            target, policy, breaker, bulkhead = self.target(fn, runtime)
             return call(
-                target, *args, policy=policy, breaker=breaker,
+                target, *args, policy=policy, breaker=breaker, bulkhead=bulkhead,
                 fallbacks=self.fallbacks(runtime), clock=clock, tool=tool,
                 first_failure=first_failure, **kwargs,
             )  # fmt: skip
@@ -292,14 +292,14 @@ class ToolWrapping:
             runtime, parent, seq = self.begin()
             if runtime.guarded:
                 return await acall_guarded(self, fn, runtime, args, kwargs)
-            target, policy, breaker = self.target(fn, runtime)
+            target, policy, breaker, bulkhead = self.target(fn, runtime)
             if policy is runtime.sync_policy:
                 policy = runtime.async_policy
             token = current.set(seq)
             started = perf_counter()
             try:
                 outcome = await acall(
-                    target, *args, policy=policy, breaker=breaker,
+                    target, *args, policy=policy, breaker=breaker, bulkhead=bulkhead,
                     fallbacks=self.fallbacks(runtime), clock=self.clock, tool=tool, **kwargs,
                 )  # fmt: skip
             except BaseException as error:

@@ -57,9 +57,9 @@ def call_guarded(
                 clock=wrapping.clock, on_event=None,
             )  # fmt: skip
         else:
-            target, policy, breaker = wrapping.target(fn, runtime)
+            target, policy, breaker, bulkhead = wrapping.target(fn, runtime)
             outcome = call(
-                target, *args, policy=policy, breaker=breaker,
+                target, *args, policy=policy, breaker=breaker, bulkhead=bulkhead,
                 fallbacks=wrapping.fallbacks(runtime), clock=wrapping.clock, tool=wrapping.tool,
                 **kwargs,
             )  # fmt: skip
@@ -102,11 +102,11 @@ async def acall_guarded(
                 clock=wrapping.clock, on_event=None,
             )  # fmt: skip
         else:
-            target, policy, breaker = wrapping.target(fn, runtime)
+            target, policy, breaker, bulkhead = wrapping.target(fn, runtime)
             if policy is runtime.sync_policy:
                 policy = runtime.async_policy
             outcome = await acall(
-                target, *args, policy=policy, breaker=breaker,
+                target, *args, policy=policy, breaker=breaker, bulkhead=bulkhead,
                 fallbacks=wrapping.fallbacks(runtime), clock=wrapping.clock, tool=wrapping.tool,
                 **kwargs,
             )  # fmt: skip

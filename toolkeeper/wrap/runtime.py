@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 from toolkeeper._clock import Clock
 from toolkeeper.config.schema import BaseWrapperConfig
 from toolkeeper.config.secrets import Secret, mask
-from toolkeeper.resilience import CircuitBreaker, ResiliencePolicy
+from toolkeeper.resilience import (
+    Bulkhead,
+    CircuitBreaker,
+    LocalBulkhead,
+    RedisBulkhead,
+    ResiliencePolicy,
+)
 
 if TYPE_CHECKING:
     from toolkeeper.costs.calls import CallCosts
@@ -36,6 +42,9 @@ def policy_for(config: BaseWrapperConfig, *, sync: bool) -> ResiliencePolicy:
         backoff_initial_seconds=config.retry_backoff_seconds,
         backoff_max_seconds=config.retry_backoff_max_seconds,
         backoff_multiplier=config.retry_backoff_multiplier,
+        retry_on=config.retry_on,
+        failure_on=config.failure_on,
+        ignore=config.ignore,
         failure_rate_threshold=config.circuit_failure_rate,
         minimum_calls=config.circuit_minimum_calls,
         window_size=config.circuit_window_size,
@@ -44,6 +53,8 @@ def policy_for(config: BaseWrapperConfig, *, sync: bool) -> ResiliencePolicy:
         half_open_mode=config.circuit_half_open_mode,
         slow_call_seconds=config.circuit_slow_call_seconds,
         slow_call_rate_threshold=config.circuit_slow_call_rate,
+        max_concurrent_calls=config.max_concurrent_calls,
+        bulkhead_wait_seconds=config.bulkhead_wait_seconds,
     )
 
 
@@ -61,6 +72,8 @@ class ToolRuntime:
     decorator's fast path (inline, monitored, usage tracked, not guarded);
     ``slow_call_seconds`` is the breaker's slow-call threshold, infinite when unset;
     ``debug`` is ``debug_logging``: each call is logged, so it is never ``fast``.
+    ``bulkhead`` bounds the tool's concurrent calls (``max_concurrent_calls``);
+    a tool with one is never ``fast`` either: each attempt takes a permit.
     """
 
     name: str
@@ -78,6 +91,7 @@ class ToolRuntime:
     fast: bool = False
     slow_call_seconds: float = math.inf
     debug: bool = False  # debug_logging: every call logged (toolkeeper.wrap.debuglog)
+    bulkhead: Bulkhead | None = None
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every secret of the tool replaced by its masked form."""
@@ -100,7 +114,10 @@ class Runtimes:
     Thread-safe. Reading a runtime is one dict lookup; rebuilding happens only
     when :meth:`invalidate` is called (by the configuration's subscription).
     ``costs_of`` (a Keeper's cost tracker) gives each runtime its budgets,
-    rate limit and prices, read again on every rebuild.
+    rate limit and prices, read again on every rebuild. ``shared`` (a
+    ``redis://`` URI) makes bulkheads count the calls of every process sharing
+    it; otherwise each process has its own. Breakers and bulkheads outlive
+    rebuilds: they adopt the new limits and keep their state.
     """
 
     def __init__(
@@ -108,13 +125,24 @@ class Runtimes:
         config_of: Callable[[str], BaseWrapperConfig],
         clock: Clock,
         costs_of: Callable[[str, BaseWrapperConfig], CallCosts] | None = None,
+        *,
+        shared: str | None = None,
     ) -> None:
         self._config_of = config_of
         self._clock = clock
         self._costs_of = costs_of
+        self._shared = shared
         self._lock = threading.Lock()
         self._runtimes: dict[str, ToolRuntime] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
+        self._bulkheads: dict[str, Bulkhead] = {}
+
+    def close(self) -> None:
+        """Close the bulkheads' connections (to Redis); idempotent."""
+        with self._lock:
+            bulkheads, self._bulkheads = list(self._bulkheads.values()), {}
+        for bulkhead in bulkheads:
+            bulkhead.close()
 
     @property
     def built(self) -> dict[str, ToolRuntime]:
@@ -161,6 +189,7 @@ class Runtimes:
                 self._breakers[name] = breaker
             else:
                 breaker.update_policy(sync_policy)
+            bulkhead = self._bulkhead(name, config)
             inline = config.enabled and sync_policy.timeout_seconds is None
             track_usage = bool(getattr(config, "cost_tracking_enabled", True))
             guarded = costs is not None and costs.guarded
@@ -170,9 +199,27 @@ class Runtimes:
                 inline=inline, monitoring_enabled=config.monitoring_enabled,
                 track_usage=track_usage, costs=costs, guarded=guarded,
                 fast=inline and config.monitoring_enabled and track_usage and not guarded
-                and not config.debug_logging,
+                and not config.debug_logging and bulkhead is None,
                 slow_call_seconds=math.inf if slow_after is None else slow_after,
-                debug=config.debug_logging,
+                debug=config.debug_logging, bulkhead=bulkhead,
             )  # fmt: skip
             self._runtimes[name] = runtime
             return runtime
+
+    def _bulkhead(self, name: str, config: BaseWrapperConfig) -> Bulkhead | None:
+        """Return the tool's bulkhead at its configured limit, or None when it has none."""
+        limit = config.max_concurrent_calls
+        if limit is None:
+            return None
+        bulkhead = self._bulkheads.get(name)
+        if bulkhead is not None:
+            bulkhead.resize(limit)
+            return bulkhead
+        if self._shared is not None:
+            # A permit outlives a crashed holder by its lease: longer than any call should run.
+            lease = max(60.0, 2 * config.timeout_seconds)
+            bulkhead = RedisBulkhead.from_url(self._shared, name, limit, lease_s=lease)
+        else:
+            bulkhead = LocalBulkhead(name, limit)
+        self._bulkheads[name] = bulkhead
+        return bulkhead

@@ -27,6 +27,7 @@ from toolkeeper.costs.money import usd
 from toolkeeper.costs.usage import Usage
 from toolkeeper.monitor import OperationStatus, PerformanceMonitor
 from toolkeeper.monitor.ids import next_seq, operation_id
+from toolkeeper.resilience.classify import ErrorKind
 from toolkeeper.wrap.calls import describe, error_code, status_of
 from toolkeeper.wrap.context import current
 from toolkeeper.wrap.debuglog import log_call
@@ -196,7 +197,10 @@ class OperationScope:
             if breaker is not None:
                 breaker.release(self._ticket)
         elif breaker is not None and not isinstance(exc, CircuitOpenError):
-            breaker.record_failure(self._ticket, duration)
+            if runtime.sync_policy.classify(exc) is ErrorKind.IGNORED:
+                breaker.release(self._ticket)  # e.g. a 401: not the tool's health
+            else:
+                breaker.record_failure(self._ticket, duration)
         cost, unpriced = self._final_cost(runtime)
         if runtime.config.monitoring_enabled:
             self._record(runtime, exc, duration, cost, unpriced=unpriced)
