@@ -102,9 +102,7 @@ def test_twenty_tasks_never_run_more_than_four_calls(keeper: Keeper) -> None:
 
 def test_a_full_bulkhead_refuses_or_falls_back(keeper: Keeper) -> None:
     """With no wait, a 5th call gets BulkheadFull, or the fallback with reason bulkhead_full."""
-    keeper.config.update(
-        "upstream", {"bulkhead_wait_seconds": 0}, actor="ana", reason="fail fast"
-    )
+    keeper.config.update("upstream", {"bulkhead_wait_seconds": 0}, actor="ana", reason="fail fast")
     seen = Concurrency()
     release = threading.Event()
 
