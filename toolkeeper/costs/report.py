@@ -26,6 +26,7 @@ from toolkeeper.costs.routing import RoutingDecision, savings_report
 from toolkeeper.costs.usage import Usage
 
 if TYPE_CHECKING:
+    from toolkeeper.monitor.ranges import RangeTotal
     from toolkeeper.monitor.records import WrapperOperationMetrics
     from toolkeeper.store.sql import Store
 
@@ -36,12 +37,14 @@ __all__ = [
     "cost_report",
     "read_operations",
     "routing_decisions",
+    "with_exact_totals",
 ]
 
 #: The labels ``op.route(...)`` records; an operation with all of them is a routing decision.
 ROUTE_LABELS = ("router", "routed_model", "strong_model", "weak_model")
 GROUPINGS: tuple[str, ...] = get_args(GroupBy)
 _FAILED = frozenset({"error", "timeout", "cancelled"})
+_NONE_KEY = "(none)"  # the group of operations that named no model, as analytics names it
 _PAGE = 5000
 
 
@@ -176,6 +179,59 @@ def cost_report(
         ],
         "catalog_version": catalog.version,
     }
+
+
+def with_exact_totals(
+    report: dict[str, Any], totals: Iterable[RangeTotal], *, by: str
+) -> dict[str, Any]:
+    """Return ``report`` with its counts and spend from the exact rollups (``range_totals``).
+
+    The total, the calls (priced, unpriced, by model), cost per success, and the
+    groups by tool, model or operation then count every operation of the range,
+    including those whose raw rows were shed; groups by label, waste, routing and
+    advice still read the raw rows (the detail), and ``detail_calls`` says how
+    many of those were read.
+    """
+    items = list(totals)
+    calls = sum(t.calls for t in items)
+    unpriced = sum(t.unpriced for t in items)
+    cost = usd(sum(t.cost for t in items))
+    failures = sum(t.failures for t in items)
+    unpriced_models: dict[str, int] = {}
+    for t in items:
+        if t.unpriced:
+            model = t.model or _NONE_KEY
+            unpriced_models[model] = unpriced_models.get(model, 0) + t.unpriced
+    updated = dict(report)
+    updated["detail_calls"] = report["calls"]
+    updated.update(
+        total=_money(cost),
+        calls=calls,
+        priced_calls=calls - unpriced,
+        unpriced_calls=unpriced,
+        unpriced=[{"model": m, "calls": n} for m, n in sorted(unpriced_models.items())],
+        cost_per_success=_money(usd(cost / (calls - failures))) if calls > failures else None,
+    )
+    if by in ("tool", "model", "operation"):
+        grouped: dict[str, list[RangeTotal]] = {}
+        for t in items:
+            key = {"tool": t.tool, "model": t.model or _NONE_KEY, "operation": t.operation}[by]
+            grouped.setdefault(key, []).append(t)
+        groups = [
+            CostGroup(
+                key=key,
+                cost=usd(sum(m.cost for m in members)),
+                calls=sum(m.calls for m in members),
+                priced_calls=sum(m.calls - m.unpriced for m in members),
+                unpriced_calls=sum(m.unpriced for m in members),
+                failures=sum(m.failures for m in members),
+            )
+            for key, members in grouped.items()
+        ]
+        updated["groups"] = [
+            _group(g) for g in sorted(groups, key=lambda group: (-group.cost, group.key))
+        ]
+    return updated
 
 
 def _usage(model: str | None, op: WrapperOperationMetrics) -> Usage:

@@ -206,10 +206,13 @@ class CostTracker:
         label: str | None = None,
         max_operations: int = 1_000_000,
     ) -> dict[str, Any]:
-        """Return what ``toolkeeper costs`` shows, as JSON-ready data, from the store's operations.
+        """Return what ``toolkeeper costs`` shows, as JSON-ready data, from the store.
 
-        ``since`` is a moment or a duration back from now. Reads at most
-        ``max_operations`` (the newest); the report says when it was cut.
+        ``since`` is a moment or a duration back from now. The total, the calls
+        and the groups by tool, model or operation come from every writer's exact
+        rollups (:func:`~toolkeeper.costs.report.with_exact_totals`); the detail
+        (label groups, waste, routing, advice) reads at most ``max_operations`` raw
+        rows (the newest), and the report says when it was cut.
         """
         from toolkeeper.costs.report import cost_report, read_operations
 
@@ -226,6 +229,14 @@ class CostTracker:
             operations, catalog=self.catalog, statuses=self.status(), since=start, until=until,
             weak_models=self._weak_models(), by=by, label=label, now=now,
         )  # fmt: skip
+        from toolkeeper.costs.report import with_exact_totals
+        from toolkeeper.monitor.ranges import range_totals
+
+        totals = range_totals(
+            self.store, since=start.timestamp(),
+            until=None if until is None else until.timestamp(), now=now.timestamp(),
+        )  # fmt: skip
+        report = with_exact_totals(report, totals, by=by)
         report["prices"] = self.prices_source
         report["truncated"] = truncated
         return report

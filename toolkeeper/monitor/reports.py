@@ -161,7 +161,9 @@ def active_wrappers(monitor: PerformanceMonitor) -> list[str]:
 def system_health(monitor: PerformanceMonitor) -> dict[str, Any]:
     """Return health and totals over every known tool.
 
-    Operation counts are since the monitor was created; ``operations_per_minute``
+    Operation counts are since the monitor was created, plus the other writers it
+    shows (their all-time totals, see ``PerformanceMonitor.show_others``), as are
+    ``dropped_events`` and ``refused_rows`` (raw rows shed or refused); ``operations_per_minute``
     is the last 5 minutes' count divided by 5; ``overall_health_score`` is the mean
     score of tools whose status is known (``None`` when none is).
     """
@@ -201,7 +203,8 @@ def system_health(monitor: PerformanceMonitor) -> dict[str, Any]:
         "overall_success_rate": success / completed if completed else None,
         "error_count": errors,
         "operations_per_minute": recent / 5.0,
-        "dropped_events": monitor.dropped_events,
+        "dropped_events": monitor.dropped_events + monitor.others_dropped_rows,
+        "refused_rows": monitor.refused_rows + monitor.others_refused_rows,
         "wrappers": {h.wrapper_name: h.status.value for h in healths},
         "last_health_check": now.isoformat(),
     }

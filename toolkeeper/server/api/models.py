@@ -61,6 +61,7 @@ class SystemHealth(_Model):
     error_count: int
     operations_per_minute: float
     dropped_events: int
+    refused_rows: int
     wrappers: dict[str, HealthStatus]
     last_health_check: datetime
 
