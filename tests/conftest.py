@@ -10,6 +10,25 @@ from pathlib import Path
 import pytest
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--integrations``: also run the tests that need heavy extras (``[routellm]``)."""
+    parser.addoption(
+        "--integrations",
+        action="store_true",
+        help="run the tests marked 'integrations' (they need toolkeeper[routellm] installed)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the ``integrations`` tests unless ``--integrations`` asks for them."""
+    if config.getoption("--integrations"):
+        return
+    kept = [item for item in items if item.get_closest_marker("integrations") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
 def service_url(variable: str) -> str:
     """Return a real service's URL, failing under CI and skipping elsewhere when it is absent."""
     url = os.environ.get(variable)

@@ -52,14 +52,24 @@ def test_the_decision_carries_router_threshold_score_and_both_models() -> None:
 
 
 def test_a_router_is_built_from_a_routellm_tool_configuration() -> None:
-    """Threshold and models come from the config; router_type random uses the hashing scorer."""
-    config = RouteLLMConfig(router_type="random", threshold=0.4, strong_model="a", weak_model="b")
+    """Threshold and models come from the config of a tool whose router_type is heuristic."""
+    config = RouteLLMConfig(
+        router_type="heuristic", threshold=0.4, strong_model="a", weak_model="b"
+    )
     built = Router.from_config(config)
     decision = built.route(EASY)
-    assert (built.name, built.threshold) == ("random", 0.4)
-    assert decision.score == random_score(EASY)
-    assert decision.model == ("a" if decision.score >= 0.4 else "b")
-    assert Router.from_config(RouteLLMConfig()).name == "heuristic"
+    assert (built.name, built.threshold) == ("heuristic", 0.4)
+    assert decision.score == heuristic_score(EASY)
+    assert decision.model == "b"
+
+
+@pytest.mark.parametrize("router_type", ["mf", "bert", "causal_llm", "sw_ranking", "random"])
+def test_routellm_router_types_are_refused_rather_than_imitated(router_type: str) -> None:
+    """A RouteLLM router type is not scored by the heuristic: the error points to RouteLLMRouter."""
+    config = RouteLLMConfig(router_type=router_type)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="RouteLLMRouter") as raised:
+        Router.from_config(config)
+    assert repr(router_type) in str(raised.value)
 
 
 def test_a_custom_scorer_stands_in_for_a_routellm_router() -> None:

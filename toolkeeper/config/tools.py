@@ -15,9 +15,20 @@ class RouteLLMConfig(ExternalToolConfig):
     """A RouteLLM router choosing, per request, between a strong and a weak model."""
 
     router_type: Annotated[
-        Literal["mf", "bert", "causal_llm", "sw_ranking", "random"],
-        ConfigField(description="The RouteLLM router that scores requests."),
+        Literal["mf", "bert", "causal_llm", "sw_ranking", "random", "heuristic"],
+        ConfigField(
+            description="The router that scores requests: one of RouteLLM's (mf, bert, "
+            "causal_llm, sw_ranking, random; extra [routellm]) or toolkeeper's own "
+            "keyword heuristic (heuristic)."
+        ),
     ] = "mf"
+    checkpoint_path: Annotated[
+        str | None,
+        ConfigField(
+            description="The RouteLLM router's checkpoint (hub id or local folder); "
+            "default: RouteLLM's GPT-4-augmented checkpoint."
+        ),
+    ] = None
     threshold: Annotated[
         float,
         ConfigField(description="Score above which the strong model answers.", ge=0, le=1),

@@ -67,7 +67,7 @@ daily_budget = {weak_budget}
 
 [tools.router]
 type = "routellm"
-router_type = "mf"
+router_type = "heuristic"
 threshold = {threshold}
 strong_model = "gpt-4o"
 weak_model = "gpt-4o-mini"

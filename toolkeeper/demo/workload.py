@@ -131,7 +131,8 @@ class _Application:
         async with keeper.operation("router", "route", user_id=request.user) as op:
             decision = Router.from_config(self.router_config()).route(prompt.task)
             op.labels.update(decision.labels())
-            op.metric("strong_win_rate", decision.score)
+            if decision.score is not None:
+                op.metric("strong_win_rate", decision.score)
             op.metric("threshold", decision.threshold)
         call = ModelCall(
             messages=prompt.messages(),

@@ -1,18 +1,19 @@
-"""RouteLLM-style routing: score a prompt, then send it to the strong or the weak model.
+"""toolkeeper's own router: score a prompt by its wording, then pick the strong or the weak model.
 
 RouteLLM's contract, kept here: a router computes the *strong win rate* of a
 prompt, a number in [0, 1] estimating how likely the strong model is needed,
 and the request goes to the strong model when that score is at or above the
 threshold (``Router.route`` in RouteLLM compares with ``>=``).
 
-RouteLLM's learned routers (``mf``, ``bert``, ``causal_llm``, ``sw_ranking``)
-need its model weights and a GPU-sized install. Without them this module scores
-with :func:`heuristic_score`, a deterministic stand-in reading the prompt's
-length and the words that mark hard requests, and says so: its decisions name
-the router ``"heuristic"``. ``router_type = "random"`` uses :func:`random_score`,
-which hashes the prompt, so it is uniform over prompts yet repeatable. To
-route with RouteLLM itself, pass one of its routers' ``calculate_strong_win_rate``
-as the ``scorer``.
+This is not RouteLLM: ``router_type = "heuristic"`` names it, and it scores with
+:func:`heuristic_score`, a deterministic reading of the prompt's length and the
+words that mark hard requests; it needs nothing installed and no weights. For
+RouteLLM's own routers (``mf``, ``bert``, ``causal_llm``, ``sw_ranking``,
+``random``) use :class:`toolkeeper.integrations.routellm_router.RouteLLMRouter`
+(extra ``[routellm]``); :meth:`Router.from_config` refuses them rather than
+score them some other way. Any scorer may be passed, e.g. a RouteLLM router's
+``calculate_strong_win_rate``; :func:`random_score` hashes the prompt (uniform
+over prompts, yet repeatable).
 """
 
 from __future__ import annotations
@@ -64,14 +65,19 @@ def random_score(prompt: str) -> float:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RouteDecision:
-    """Where one prompt was sent and why: the router, its score, the threshold and both models."""
+    """Where one prompt was sent and why: the router, its score, the threshold and both models.
+
+    ``fallback_reason`` says why no router scored the prompt, when it went to
+    the strong model as a fallback.
+    """
 
     router: str
     threshold: float
-    score: float
+    score: float | None  # None when no router scored (a fallback)
     model: str
     strong_model: str
     weak_model: str
+    fallback_reason: str | None = None
 
     @property
     def routed_to_strong(self) -> bool:
@@ -109,17 +115,17 @@ class Router:
 
     @classmethod
     def from_config(cls, config: RouteLLMConfig) -> Router:
-        """Return the router a ``routellm`` tool's configuration describes."""
-        if config.router_type == "random":
-            scorer, name = random_score, "random"
-        else:
-            scorer, name = heuristic_score, "heuristic"
+        """Return the heuristic router of a ``routellm`` tool with ``router_type = "heuristic"``."""
+        if config.router_type != "heuristic":
+            raise ValueError(
+                f"router_type {config.router_type!r} is one of RouteLLM's routers: route with "
+                "toolkeeper.integrations.routellm_router.RouteLLMRouter (pip install "
+                "'toolkeeper[routellm]'); toolkeeper's own router is router_type 'heuristic'"
+            )
         return cls(
             threshold=config.threshold,
             strong_model=config.strong_model,
             weak_model=config.weak_model,
-            scorer=scorer,
-            name=name,
         )
 
     def score(self, prompt: str) -> float:
