@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from tests._processes import run_in_processes
-from toolkeeper import BulkheadFull, Keeper
+from toolkeeper import BulkheadFull, CallTimeoutError, Keeper
 from toolkeeper.config.files import ConfigFile
+from toolkeeper.resilience import LocalBulkhead
 
 CONFIG = """\
 [tools.upstream]
@@ -182,3 +183,32 @@ def test_two_processes_share_four_slots_through_redis(redis_url: str) -> None:
         assert client.zcard("toolkeeper:bulkhead:upstream") == 0  # every permit given back
     finally:
         client.close()
+
+
+def test_a_timed_out_sync_call_keeps_its_permit_until_it_really_ends() -> None:
+    """A sync call past its timeout still holds its slot while its worker thread runs on."""
+    config = CONFIG.replace("timeout_sync_calls = false", "timeout_seconds = 0.05")
+    keeper = Keeper.open(ConfigFile.parse(config), store="memory://", follow_changes=False)
+    finish, finished = threading.Event(), threading.Event()
+    try:
+
+        @keeper.tool("upstream")
+        def stuck() -> str:
+            assert finish.wait(GATE_S)
+            finished.set()
+            return "late"
+
+        with pytest.raises(CallTimeoutError):
+            stuck()
+        bulkhead = keeper.runtimes.get("upstream").bulkhead
+        assert isinstance(bulkhead, LocalBulkhead)
+        assert bulkhead.held() == 1  # the caller gave up; the call has not ended
+        finish.set()
+        assert finished.wait(GATE_S)
+        deadline = time.monotonic() + GATE_S
+        while bulkhead.held() and time.monotonic() < deadline:
+            time.sleep(0.001)  # the permit goes back on the worker, just after it returns
+        assert bulkhead.held() == 0
+    finally:
+        finish.set()
+        keeper.close()

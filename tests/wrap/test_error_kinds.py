@@ -150,3 +150,15 @@ def test_a_tool_may_declare_its_own_kinds(keeper: Keeper, upstream: Upstream) ->
             get(401)
     assert upstream.requests == [401] * 4
     assert keeper.runtimes.circuit_state("upstream") == "open"
+
+
+def test_an_operation_block_classifies_its_error_too(keeper: Keeper, upstream: Upstream) -> None:
+    """A with-block raising a 401 leaves the circuit closed; one raising a 503 counts."""
+    for _ in range(4):
+        with pytest.raises(httpx.HTTPStatusError), keeper.operation("upstream", "get"):
+            httpx.get(f"{upstream.url}/401").raise_for_status()
+    assert keeper.runtimes.circuit_state("upstream") == "closed"
+    for _ in range(4):
+        with pytest.raises(httpx.HTTPStatusError), keeper.operation("upstream", "get"):
+            httpx.get(f"{upstream.url}/503").raise_for_status()
+    assert keeper.runtimes.circuit_state("upstream") == "open"

@@ -118,7 +118,6 @@ class LocalBulkhead(Bulkhead):
         self._held = 0
         self._serial = 0
 
-    @property
     def held(self) -> int:
         """Return how many permits are taken now."""
         return self._held
