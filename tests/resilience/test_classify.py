@@ -93,10 +93,10 @@ def test_the_callers_exceptions_can_be_declared_failures() -> None:
 
 def test_the_configuration_validates_its_lists() -> None:
     """A bad entry is refused naming the field, the entry and the rule; lists may not overlap."""
-    assert BaseWrapperConfig(retry_on=[409, "httpx.ConnectError"]).retry_on == (
+    assert BaseWrapperConfig(retry_on=[409, "httpx.ConnectError"]).retry_on == [
         409,
         "httpx.ConnectError",
-    )
+    ]
     with pytest.raises(ValueError, match=r"retry_on[\s\S]*entry \[1\] = 'x y'.*status class"):
         BaseWrapperConfig(retry_on=[409, "x y"])
     with pytest.raises(ValueError, match=r"entry \[0\] = 'httpx.NoSuchError' names no exception"):

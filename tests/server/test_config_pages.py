@@ -121,3 +121,17 @@ def test_the_environment_is_chosen_in_the_url(sqlite_server: LiveServer) -> None
     assert re.search(r'name="timeout_seconds" type="number".*?value="10.0"', production.text, re.S)
     assert "[environments.production.tools.openai]" in production.text
     assert unknown.status_code == 404
+
+
+def test_error_kinds_are_edited_as_comma_separated_entries(sqlite_server: LiveServer) -> None:
+    """failure_on typed as "401, 5xx" previews as a change; a bad entry is shown by its field."""
+    with signed_in(sqlite_server, Role.ADMIN) as client:
+        form = edit_form(client.get("/config?tool=local").text)
+        form["failure_on"] = "401, 5xx"
+        preview = client.post("/config/local/preview", data=form)
+        assert preview.status_code == 200, preview.text
+        assert 'data-diff-field="failure_on"' in preview.text
+        form["failure_on"] = "401, not a name!"
+        refused = client.post("/config/local/preview", data=form)
+    assert refused.status_code == 422
+    assert 'data-error-for="failure_on"' in refused.text

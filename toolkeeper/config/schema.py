@@ -45,7 +45,7 @@ def _money(value: Decimal) -> Decimal:
     return check_money(value)
 
 
-def _error_specs(values: tuple[int | str, ...]) -> tuple[int | str, ...]:
+def _error_specs(values: list[int | str]) -> list[int | str]:
     issues = spec_issues("", values)
     if issues:
         raise ValueError("; ".join(f"entry {i.path} = {i.value!r} {i.rule}" for i in issues))
@@ -98,28 +98,28 @@ class BaseWrapperConfig(BaseModel):
         float, ConfigField(description="Growth of the backoff per attempt.", ge=1, le=10)
     ] = 2.0
     retry_on: Annotated[
-        tuple[int | str, ...],
+        list[int | str],
         ConfigField(
             description="Errors retried and counted by the circuit, besides the built-in "
             "ones (timeouts, connection errors, 408, 429, 5xx)." + _ERROR_SPECS,
             validator=_error_specs,
         ),
-    ] = ()
+    ] = []
     failure_on: Annotated[
-        tuple[int | str, ...],
+        list[int | str],
         ConfigField(
             description="Errors counted by the circuit but never retried." + _ERROR_SPECS,
             validator=_error_specs,
         ),
-    ] = ()
+    ] = []
     ignore: Annotated[
-        tuple[int | str, ...],
+        list[int | str],
         ConfigField(
             description="Errors neither retried nor counted by the circuit, besides the "
             "built-in ones (4xx other than 408 and 429)." + _ERROR_SPECS,
             validator=_error_specs,
         ),
-    ] = ()
+    ] = []
     circuit_failure_rate: Annotated[
         float, ConfigField(description="Failure rate that opens the circuit.", gt=0, le=1)
     ] = _defaults.CIRCUIT_FAILURE_RATE
