@@ -177,7 +177,7 @@ def test_an_unknown_environment_or_tool_is_a_clear_error(tmp_path: Path, layered
 
 
 def test_secrets_keygen_and_encrypt_round_trip(tmp_path: Path, layered: Path) -> None:
-    """A generated key encrypts a value that the configuration then reads back masked."""
+    """A generated key encrypts a value that config show reads back masked, and shows without it."""
     key = run(["secrets", "keygen"], tmp_path).stdout.strip().splitlines()[-1]
     encrypted = run(
         ["secrets", "encrypt", "sk-secret-0123456789abcdef"], tmp_path, TOOLKEEPER_SECRET_KEY=key
@@ -188,9 +188,12 @@ def test_secrets_keygen_and_encrypt_round_trip(tmp_path: Path, layered: Path) ->
     layered.write_text(LAYERED.replace("timeout_seconds = 30", f'api_key = "{token}"'))
     shown = run(["config", "show", "openai", "--json"], tmp_path, TOOLKEEPER_SECRET_KEY=key)
     assert json.loads(shown.stdout)["values"]["api_key"] == "****cdef"
-    no_key = run(["config", "show", "openai"], tmp_path)
-    assert no_key.returncode == 1
-    assert "TOOLKEEPER_SECRET_KEY" in no_key.stderr
+    no_key = run(["config", "show", "openai", "--json"], tmp_path)
+    assert no_key.returncode == 0, no_key.stderr  # showing needs no key: the secret stays unread
+    assert json.loads(no_key.stdout)["values"]["api_key"] == "****"
+    invalid = run(["config", "validate"], tmp_path)
+    assert invalid.returncode == 1  # validating does need it
+    assert "TOOLKEEPER_SECRET_KEY" in invalid.stdout + invalid.stderr
 
 
 def test_keygen_writes_a_private_key_file(tmp_path: Path) -> None:

@@ -68,11 +68,13 @@ def test_health_reads_the_store(recorded: Path) -> None:
     assert "openai" in table.stdout
 
 
-def test_health_of_an_unconfigured_unseen_tool_is_unknown(recorded: Path) -> None:
-    """Asking about a tool nobody called says unknown."""
+def test_health_of_an_unconfigured_unseen_tool_fails_naming_the_known_ones(recorded: Path) -> None:
+    """Asking about a tool neither configured nor called exits 1 and lists the known tools."""
     result = run(["health", "ghost", "--json"], recorded)
-    assert result.returncode == 0
-    assert json.loads(result.stdout)["status"] == "unknown"
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "unknown tool 'ghost'" in result.stderr
+    assert "openai" in result.stderr
 
 
 def test_export_csv_is_properly_quoted(recorded: Path) -> None:

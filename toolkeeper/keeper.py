@@ -288,6 +288,7 @@ class Keeper:
         follow_changes: bool = True,
         poll_interval_seconds: float = 2.0,
         clock: Clock | None = None,
+        require_secrets: bool = True,
     ) -> Keeper:
         """Open the configuration, the store and (from the environment) the secret keys.
 
@@ -297,7 +298,9 @@ class Keeper:
         under ``./.toolkeeper/``; ``shared`` (a ``redis://`` URI, else
         ``$TOOLKEEPER_SHARED``) keeps budgets and rate limits in Redis. Changes made
         by other processes are picked up every ``poll_interval_seconds`` when
-        ``follow_changes`` is on.
+        ``follow_changes`` is on. Without ``require_secrets`` (a keeper that only
+        reads, such as the CLI's), a secret that cannot be read is left unread
+        instead of failing, so the application's secrets need not be at hand.
         """
         from toolkeeper.store import open_store
 
@@ -309,6 +312,7 @@ class Keeper:
                 store=opened,
                 environment=environment or os.environ.get(ENVIRONMENT_ENV) or None,
                 keyring=Keyring.from_environment(),
+                require_secrets=require_secrets,
             )
         except BaseException:
             opened.close()

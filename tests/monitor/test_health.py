@@ -22,8 +22,8 @@ def test_ninety_five_percent_success_with_a_recent_error_is_not_unhealthy() -> N
     assert result.score == 85.0
     assert result.status is HealthStatus.HEALTHY
     assert result.reasons == (
-        "-10.0: 1 of 20 operations failed (5.0%)",
-        "-5.0: last failure 0s ago",
+        "1 of 20 operations failed (5.0%) (score -10.0)",
+        "last failure 0s ago (score -5.0)",
     )
 
 
@@ -68,7 +68,7 @@ def test_an_open_circuit_is_critical_even_without_data() -> None:
     """An open circuit caps the score at 20; half-open keeps it below healthy."""
     opened = assess_health(operations=100, failures=0, fallbacks=0, circuit_state="open")
     assert (opened.score, opened.status) == (20.0, HealthStatus.CRITICAL)
-    assert "capped at 20: circuit is open: calls are refused" in opened.reasons
+    assert "circuit is open: calls are refused (score at most 20)" in opened.reasons
     idle = assess_health(operations=0, failures=0, fallbacks=0, circuit_state="OPEN")
     assert idle.status is HealthStatus.CRITICAL
     half = assess_health(operations=100, failures=0, fallbacks=0, circuit_state="half-open")

@@ -11,6 +11,7 @@ import sys
 import typer
 
 from toolkeeper.cli._context import CliState
+from toolkeeper.cli._help import command_of
 from toolkeeper.cli._output import report_error
 from toolkeeper.cli.alerts_cmd import app as alerts_app
 from toolkeeper.cli.config_cmd import app as config_app
@@ -73,7 +74,8 @@ def main() -> None:
     from toolkeeper._errors import ToolkeeperError
 
     try:
-        app()  # standalone: usage errors print and exit 2, and every run ends in SystemExit
+        # Standalone: usage errors print and exit 2, and every run ends in SystemExit.
+        command_of(app)(prog_name="toolkeeper")
     except ToolkeeperError as exc:
         report_error(exc)
         sys.exit(1)

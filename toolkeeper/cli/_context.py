@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from toolkeeper._errors import StoreError
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.live import Configuration
 from toolkeeper.config.secrets import Keyring
-from toolkeeper.keeper import locate_config
+from toolkeeper.keeper import STORE_ENV, locate_config
 
 if TYPE_CHECKING:
     import typer
@@ -34,29 +35,60 @@ class CliState:
         """Load the configuration file."""
         return locate_config(override or self.config_path)
 
+    def store_uri_for(self, file: ConfigFile) -> str:
+        """Return the store's URI: ``--store``/``$TOOLKEEPER_STORE``, the file's, or the default."""
+        from toolkeeper.store import DEFAULT_STORE_URI
+
+        return self.store_uri or os.environ.get(STORE_ENV) or file.store or DEFAULT_STORE_URI
+
+    def existing_store_uri(self, file: ConfigFile) -> str:
+        """Return the store's URI, or fail naming the path when its SQLite file does not exist.
+
+        Read-only commands use it: they never create an empty store where the
+        application's is expected.
+        """
+        uri = self.store_uri_for(file)
+        path = _sqlite_path(uri)
+        if path is not None and not path.exists():
+            raise StoreError(
+                f"no store at {path.resolve()}: read-only commands do not create one. Point "
+                "--store (or TOOLKEEPER_STORE) at the store the application writes, e.g. the "
+                "sqlite:/// URI `toolkeeper demo` prints, or run this where it was created"
+            )
+        return uri
+
     def store(self, file: ConfigFile, *, create: bool = True) -> Store:
         """Open the store; with ``create=False`` a store that does not exist yet is not made."""
-        from toolkeeper.store import DEFAULT_STORE_URI, open_store
+        from toolkeeper.store import open_store
 
-        uri = self.store_uri or file.store or DEFAULT_STORE_URI
-        if not create and uri.startswith("sqlite:///"):
-            path = Path(uri.removeprefix("sqlite:///"))
-            if not path.exists():
-                uri = "memory://"
+        uri = self.store_uri_for(file)
+        path = _sqlite_path(uri)
+        if not create and path is not None and not path.exists():
+            uri = "memory://"
         opened = open_store(uri)
         self._stores.append(opened)
         return opened
 
     def configuration(
-        self, *, file_override: str | None = None, create_store: bool = True
+        self,
+        *,
+        file_override: str | None = None,
+        create_store: bool = True,
+        read_only: bool = False,
     ) -> Configuration:
-        """Open the live configuration for the chosen environment."""
+        """Open the live configuration for the chosen environment.
+
+        ``read_only`` (commands that only show it): a store that does not exist
+        is not created (the file's values are version 0) and secrets are not
+        read, so the application's secrets need not be set.
+        """
         file = self.file(file_override)
         return Configuration(
             file,
-            store=self.store(file, create=create_store),
+            store=self.store(file, create=create_store and not read_only),
             environment=self.environment,
             keyring=Keyring.from_environment(),
+            require_secrets=not read_only,
         )
 
     def close(self) -> None:
@@ -66,18 +98,31 @@ class CliState:
         self._stores.clear()
 
 
+def _sqlite_path(uri: str) -> Path | None:
+    """Return the file of an ``sqlite:///`` URI (``None`` for other stores and in-memory ones)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///").partition("?")[0])
+
+
 def open_keeper(ctx: typer.Context) -> Keeper:
-    """Open a Keeper on the global options' file, environment and store, closed with the command.
+    """Open a Keeper to read the store, closed with the command.
 
     It reads what the application's processes stored: their history (on open)
-    and the states of their circuit breakers.
+    and the states of their circuit breakers. It never creates a store (a
+    missing SQLite file is an error naming it) and never reads secrets.
     """
     from toolkeeper.keeper import Keeper
 
     state = ctx.find_root().obj
     assert isinstance(state, CliState)
+    file = state.file()
     keeper = Keeper.open(
-        state.file(), environment=state.environment, store=state.store_uri, follow_changes=False
+        file,
+        environment=state.environment,
+        store=state.existing_store_uri(file),
+        follow_changes=False,
+        require_secrets=False,
     )
     ctx.call_on_close(keeper.close)
     keeper.read_circuit_states()

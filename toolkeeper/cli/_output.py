@@ -3,15 +3,47 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
-__all__ = ["console", "err_console", "print_json", "report_error"]
+__all__ = ["console", "err_console", "latency", "literal", "print_json", "report_error"]
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def latency(ms: float | None) -> str:
+    """Return a latency readably: two decimals under 1 ms, one under 10 ms, seconds from 1 s."""
+    if ms is None:
+        return "-"
+    if ms >= 1000:
+        return f"{ms / 1000:,.2f} s"
+    digits = 2 if ms < 1 else 1 if ms < 10 else 0  # "0 ms" would hide a sub-millisecond latency
+    return f"{ms:.{digits}f} ms"
+
+
+def literal(value: Any) -> str:  # noqa: PLR0911 - one return per kind of value
+    """Return ``value`` as a JSON literal (``0.25``, ``true``, ``null``, ``"text"``), never a repr.
+
+    Decimals keep their exact digits, without exponent.
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(literal(item) for item in value) + "]"
+    if isinstance(value, dict):
+        pairs = (f"{json.dumps(str(key))}: {literal(item)}" for key, item in value.items())
+        return "{" + ", ".join(pairs) + "}"
+    return json.dumps(str(value), ensure_ascii=False)
 
 
 def print_json(data: Any) -> None:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from toolkeeper._errors import ConfigError, ConfigValidationError
 from toolkeeper.cli._context import CliState, default_actor
-from toolkeeper.cli._output import console, print_json
+from toolkeeper.cli._output import console, literal, print_json
 from toolkeeper.config.live import ConfigVersion
 
 __all__ = ["app", "parse_assignment"]
@@ -81,7 +81,7 @@ def show(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Show a tool's effective configuration, secrets masked."""
-    configuration = _state(ctx).configuration()
+    configuration = _state(ctx).configuration(read_only=True)
     resolved = configuration.resolve(tool)
     version = configuration.version(tool)
     rows = resolved.explain()
@@ -106,7 +106,7 @@ def show(
     if explain:
         table.add_column("source")
     for row in rows:
-        cells = [row["field"], escape(repr(row["value"]))]
+        cells = [row["field"], escape(literal(row["value"]))]
         if explain:
             cells.append(escape(f"{row['source']}: {row['origin']}"))
         table.add_row(*cells)
@@ -163,7 +163,7 @@ def history(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List a tool's versions: who, when, why, from where, and what changed."""
-    configuration = _state(ctx).configuration()
+    configuration = _state(ctx).configuration(read_only=True)
     versions = configuration.history(tool)
     if as_json:
         print_json([version.to_dict() for version in versions])
@@ -212,7 +212,7 @@ def _describe(changes: Any) -> str:
         if change.get("secret"):
             parts.append(f"{change['field']}: (secret) changed")
         else:
-            parts.append(f"{change['field']}: {change['from']!r} -> {change['to']!r}")
+            parts.append(f"{change['field']}: {literal(change['from'])} -> {literal(change['to'])}")
     return "; ".join(parts)
 
 

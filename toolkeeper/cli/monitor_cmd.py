@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from toolkeeper._errors import ToolkeeperError
+from toolkeeper._errors import ToolkeeperError, UnknownToolError
 from toolkeeper._units import parse_duration
 from toolkeeper.cli._context import open_keeper
-from toolkeeper.cli._output import console, print_json
+from toolkeeper.cli._output import console, latency, print_json
 
 if TYPE_CHECKING:
     pass
@@ -31,7 +32,10 @@ def health(
     """Show each tool's health over its recent operations (see docs/health.md)."""
     keeper = open_keeper(ctx)
     monitor = keeper.monitoring
-    names = [tool] if tool else sorted(set(monitor.tools()) | set(keeper.config.tools()))
+    known = sorted(set(monitor.tools()) | set(keeper.config.tools()))
+    if tool is not None and tool not in known:
+        raise UnknownToolError(tool, known)
+    names = [tool] if tool else known
     reports = [monitor.get_wrapper_health(name) for name in names]
     if not reports and not as_json:
         console.print("no tools yet: none is configured, and no operation is in the store")
@@ -40,9 +44,12 @@ def health(
         data = [report.to_dict() for report in reports]
         print_json(data[0] if tool else {"system": monitor.get_system_health(), "tools": data})
         return
-    table = Table(title="tool health")
-    for column in ("tool", "status", "score", "ops", "success", "fallback", "p95 ms", "circuit"):
-        table.add_column(column)
+    # Fits 80 columns: figures never wrap, a long tool name folds onto a second line (never cut).
+    table = Table(title="tool health", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("tool", overflow="fold", ratio=1)
+    for column in ("status", "score", "ops", "success", "fallback", "p95", "circuit"):
+        justify = "left" if column in ("status", "circuit") else "right"
+        table.add_column(column, justify=justify, no_wrap=True)
     for report in reports:
         style = _STYLE.get(report.status.value, "dim")
         table.add_row(
@@ -52,13 +59,14 @@ def health(
             str(report.total_operations),
             f"{report.success_rate:.1%}",
             f"{report.fallback_rate:.1%}",
-            "-" if report.p95_latency_ms is None else f"{report.p95_latency_ms:.0f}",
+            latency(report.p95_latency_ms),
             report.circuit_state or "-",
         )
     console.print(table)
     for report in reports:
         if report.reasons:
-            console.print(f"{escape(report.wrapper_name)}: {escape('; '.join(report.reasons))}")
+            reasons = escape("; ".join(report.reasons))
+            console.print(f"{escape(report.wrapper_name)}: {reasons}", soft_wrap=False)
 
 
 def export(

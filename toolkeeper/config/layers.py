@@ -49,6 +49,8 @@ __all__ = [
 ]
 
 VARIABLE_PREFIX = "TOOLKEEPER_TOOLS__"
+#: The value of a secret left unread; shorter than a mask's tail, so it never shows.
+_UNREAD = "(unread)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,11 +198,16 @@ def resolve_tool(
     runtime: Layer | None = None,
     keyring: Keyring | None = None,
     implicit: bool = False,
+    require_secrets: bool = True,
 ) -> ResolvedTool:
     """Merge and validate ``tool`` for ``environment``; a ``ConfigValidationError`` lists all.
 
     An ``implicit`` tool that the file does not declare gets the built-in
-    defaults, ``[defaults]`` and its environment variables.
+    defaults, ``[defaults]`` and its environment variables. Without
+    ``require_secrets`` (readers that only show configuration, such as the CLI's
+    read-only commands), a secret that cannot be read (its variable is unset,
+    no key opens it) is no error: it stays an unread :class:`Secret` that shows
+    as masked and keeps its written form as its source.
     """
     env = os.environ if environ is None else environ
     tables = file.tools
@@ -239,17 +246,9 @@ def resolve_tool(
         layers.append(runtime)
     values, origins = merge_layers(layers)
 
-    issues: list[ConfigIssue] = []
-    for name, value in list(values.items()):
-        if name in fields and is_sensitive(model, name) and isinstance(value, str):
-            try:
-                values[name] = resolve_secret(value, keyring=keyring, environ=env)
-            except SecretError as exc:
-                issues.append(
-                    _issue(
-                        tool, name, origins.get(name), shown_value(value, sensitive=True), str(exc)
-                    )
-                )
+    issues = _read_secrets(
+        tool, model, values, origins, keyring=keyring, environ=env, require_secrets=require_secrets
+    )
     try:
         config = model.model_validate(values)
     except ValidationError as exc:
@@ -267,6 +266,37 @@ def resolve_tool(
     if issues:
         raise ConfigValidationError(_located(file, tool, issues))
     return ResolvedTool(name=tool, environment=environment, config=config, origins=origins)
+
+
+def _read_secrets(
+    tool: str,
+    model: type[BaseWrapperConfig],
+    values: dict[str, Any],
+    origins: dict[str, Origin],
+    *,
+    keyring: Keyring | None,
+    environ: Mapping[str, str],
+    require_secrets: bool,
+) -> list[ConfigIssue]:
+    """Replace the written forms of ``values``' secrets by :class:`Secret` objects, in place.
+
+    Returns a problem per secret that could not be read.
+    """
+    issues: list[ConfigIssue] = []
+    for name, value in list(values.items()):
+        if name not in model.model_fields or not isinstance(value, str):
+            continue
+        if not is_sensitive(model, name):
+            continue
+        try:
+            values[name] = resolve_secret(value, keyring=keyring, environ=environ)
+        except SecretError as exc:
+            if not require_secrets:
+                values[name] = Secret(_UNREAD, source=value)
+                continue
+            shown = shown_value(value, sensitive=True)
+            issues.append(_issue(tool, name, origins.get(name), shown, str(exc)))
+    return issues
 
 
 def _issue(

@@ -100,11 +100,14 @@ class Configuration:
         environment: str | None = None,
         keyring: Keyring | None = None,
         environ: Mapping[str, str] | None = None,
+        require_secrets: bool = True,
     ) -> None:
         self.file = file
         self.store = store
         self.keyring = keyring
         self._environ = environ
+        #: False for readers that only show values: a secret that cannot be read stays unread.
+        self.require_secrets = require_secrets
         name = environment or file.default_environment or DEFAULT_ENVIRONMENT
         if name != DEFAULT_ENVIRONMENT and name not in file.environments:
             raise UnknownEnvironmentError(name, [DEFAULT_ENVIRONMENT, *file.environments])
@@ -164,6 +167,7 @@ class Configuration:
                     environ=self.environ,
                     keyring=self.keyring,
                     implicit=True,
+                    require_secrets=self.require_secrets,
                 )
                 self._cache[tool] = cached
             return cached.config
@@ -435,6 +439,7 @@ class Configuration:
             environ=self.environ,
             runtime=_runtime_layer(record),
             keyring=self.keyring,
+            require_secrets=self.require_secrets,
         )
 
     def _write(

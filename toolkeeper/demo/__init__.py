@@ -7,7 +7,7 @@ and of applications, can run against the same provider. Needs the ``server`` ext
 """
 
 from toolkeeper.demo.background import RunningWorkload, start_workload
-from toolkeeper.demo.config import DEMO_KEY_ENV, demo_config, template_dir
+from toolkeeper.demo.config import DEMO_KEY_ENV, demo_budgets, demo_config, template_dir
 from toolkeeper.demo.launch import Demo
 from toolkeeper.demo.pricing import PRICES_PER_MILLION_TOKENS, add_cost, cost_usd
 from toolkeeper.demo.profiles import ModelProfile, Phase, Plan, demo_profiles
@@ -31,6 +31,7 @@ __all__ = [
     "add_cost",
     "cost_usd",
     "count_tokens",
+    "demo_budgets",
     "demo_config",
     "demo_profiles",
     "run_demo",

@@ -3,9 +3,11 @@
 - ``openai-strong``: the strong model at the fake provider. Its circuit opens
   once half of the last 12 calls fail (6 at least) and probes again after 8 s,
   so the outage opens it within seconds and recovery closes it soon after. Its
-  daily budget is small: at the default rate, spend passes 80 % of it within
-  two minutes.
-- ``openai-weak``: the weak model, the strong one's fallback.
+  daily budget (:func:`demo_budgets`) lasts about 45 minutes at the chosen
+  rate, notifying at 25 %, 50 %, 80 % and 95 %; once spent, its budget policy
+  sends calls to the fallback instead of failing them.
+- ``openai-weak``: the weak model, the strong one's fallback. Its budget only
+  warns: the fallback of last resort never refuses a call.
 - ``router``: a ``routellm`` router choosing between them.
 - ``prompts``: ``poml`` templates shipped in this package, strict about variables.
 
@@ -19,11 +21,18 @@ The API key is a reference (``env:TOOLKEEPER_DEMO_KEY``), never the key itself.
 
 from __future__ import annotations
 
+from decimal import ROUND_UP, Decimal
 from pathlib import Path
 
-__all__ = ["DEMO_KEY_ENV", "demo_config", "template_dir"]
+__all__ = ["DEMO_KEY_ENV", "demo_budgets", "demo_config", "template_dir"]
 
 DEMO_KEY_ENV = "TOOLKEEPER_DEMO_KEY"
+
+#: Dollars of daily budget per request a second: at the strong model's measured
+#: spend (about $0.023 a minute per request a second, outages included), its
+#: budget lasts about 45 minutes and the weak one's several hours.
+_STRONG_BUDGET_PER_RPS = Decimal("1.05")
+_WEAK_BUDGET_PER_RPS = Decimal("0.50")
 
 _TEMPLATE = """\
 # The toolkeeper demo: a simulated application calling a fake LLM provider on loopback.
@@ -48,6 +57,8 @@ circuit_open_seconds = 8
 circuit_half_open_probes = 2
 latency_objective_ms = 900
 daily_budget = {strong_budget}
+budget_policy = "fallback"
+budget_alert_thresholds = [0.25, 0.5, 0.8, 0.95]
 
 [tools.openai-weak]
 type = "external"
@@ -64,6 +75,7 @@ circuit_window_size = 20
 circuit_open_seconds = 10
 latency_objective_ms = 500
 daily_budget = {weak_budget}
+budget_policy = "warn"
 
 [tools.router]
 type = "routellm"
@@ -124,13 +136,26 @@ def template_dir() -> Path:
     return Path(__file__).with_name("prompts")
 
 
+def demo_budgets(rate: float) -> tuple[str, str]:
+    """Return the daily budgets (strong, weak) in dollars for a workload of ``rate`` requests/s.
+
+    Sized so that the demo's story (an outage every cycle, each opening the
+    strong model's circuit) lasts well past half an hour whatever the rate.
+    """
+    cents = Decimal("0.01")
+    scale = Decimal(str(rate))
+    strong = (_STRONG_BUDGET_PER_RPS * scale).quantize(cents, rounding=ROUND_UP)
+    weak = (_WEAK_BUDGET_PER_RPS * scale).quantize(cents, rounding=ROUND_UP)
+    return str(strong), str(weak)
+
+
 def demo_config(
     base_url: str,
     *,
     key_env: str = DEMO_KEY_ENV,
     threshold: float = 0.3,
-    strong_budget: str = "0.25",
-    weak_budget: str = "0.50",
+    strong_budget: str = "6.30",
+    weak_budget: str = "3.00",
 ) -> str:
     """Return the demo's configuration as TOML, its models served at ``base_url`` (``.../v1``)."""
     return _TEMPLATE.format(

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Self
 from toolkeeper._clock import Clock
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.demo.background import RunningWorkload, start_workload
-from toolkeeper.demo.config import DEMO_KEY_ENV, demo_config
-from toolkeeper.demo.profiles import ModelProfile
+from toolkeeper.demo.config import DEMO_KEY_ENV, demo_budgets, demo_config
+from toolkeeper.demo.profiles import DEFAULT_CYCLE_S, ModelProfile, demo_profiles
 from toolkeeper.demo.provider import FakeProvider
 from toolkeeper.demo.serve import LoopbackServer
 
@@ -51,9 +51,12 @@ class Demo:
         profiles: Mapping[str, ModelProfile] | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
+        cycle_s: float = DEFAULT_CYCLE_S,
     ) -> Demo:
         """Start the fake provider on a free loopback port.
 
+        The strong model fails every ``cycle_s`` seconds (unless ``profiles``
+        says otherwise; see :func:`~toolkeeper.demo.profiles.demo_profiles`).
         Its API key is read from ``$TOOLKEEPER_DEMO_KEY``, or made up and put there
         (in ``environ``, by default the process environment) for the keeper's
         ``env:`` reference to find.
@@ -61,6 +64,8 @@ class Demo:
         environ = os.environ if environ is None else environ
         key = environ.get(DEMO_KEY_ENV) or f"tk-demo-{secrets.token_urlsafe(18)}"
         environ[DEMO_KEY_ENV] = key
+        if profiles is None:
+            profiles = demo_profiles(cycle_s)
         provider = FakeProvider(profiles, api_key=key, clock=clock, seed=seed)
         return cls(provider, LoopbackServer.start(provider.app))
 
@@ -69,13 +74,14 @@ class Demo:
         """Return the provider's OpenAI-compatible base URL (``http://127.0.0.1:PORT/v1``)."""
         return f"{self.server.url}/v1"
 
-    def config_text(self) -> str:
-        """Return the demo's ``toolkeeper.toml``, pointing at this provider."""
-        return demo_config(self.base_url)
+    def config_text(self, *, rate: float = 6.0) -> str:
+        """Return the demo's ``toolkeeper.toml`` at this provider, budgets sized for ``rate``."""
+        strong, weak = demo_budgets(rate)
+        return demo_config(self.base_url, strong_budget=strong, weak_budget=weak)
 
-    def config_file(self, path: str | Path | None = None) -> ConfigFile:
+    def config_file(self, path: str | Path | None = None, *, rate: float = 6.0) -> ConfigFile:
         """Return the demo's configuration, first written to ``path`` if one is given."""
-        text = self.config_text()
+        text = self.config_text(rate=rate)
         if path is None:
             return ConfigFile.parse(text)
         path = Path(path)

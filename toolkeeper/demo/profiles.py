@@ -14,7 +14,7 @@ import math
 import random
 from dataclasses import dataclass
 
-__all__ = ["ModelProfile", "Phase", "Plan", "demo_profiles"]
+__all__ = ["DEFAULT_CYCLE_S", "MIN_CYCLE_S", "ModelProfile", "Phase", "Plan", "demo_profiles"]
 
 OK = 200
 RATE_LIMITED = 429
@@ -111,22 +111,34 @@ class ModelProfile:
         return f"every {self.cycle_s:g} s: {windows}, healthy otherwise"
 
 
-def demo_profiles() -> dict[str, ModelProfile]:
+#: The default cycle of the strong model: an outage every two minutes.
+DEFAULT_CYCLE_S = 120.0
+#: The shortest cycle that still leaves the circuit time to open and close in each.
+MIN_CYCLE_S = 30.0
+
+
+def demo_profiles(cycle_s: float = DEFAULT_CYCLE_S) -> dict[str, ModelProfile]:
     """Return the demo's models: a strong one that degrades then fails, and a steady weak one.
 
-    Each two-minute cycle of ``gpt-4o``: healthy for 10 s, degraded from 10 s
-    to 20 s (slower, one call in five fails), down from 20 s to 50 s (every call
-    answers 503), healthy again until the cycle restarts.
+    Each cycle of ``gpt-4o`` (two minutes by default) is, in twelfths: healthy
+    for one, degraded for one (slower, one call in five fails), down for three
+    (every call answers 503), healthy again until the cycle restarts. With the
+    default cycle: degraded from 10 s to 20 s, down from 20 s to 50 s.
     """
+    if cycle_s < MIN_CYCLE_S:
+        raise ValueError(f"cycle_s must be at least {MIN_CYCLE_S:g} s, not {cycle_s:g}")
+    twelfth = cycle_s / 12
     strong = ModelProfile(
         latency_ms=420.0,
         latency_spread=0.35,
         error_rate=0.01,
         rate_limit_rate=0.02,
+        cycle_s=cycle_s,
         phases=(
-            Phase(name="degraded", start_s=10, end_s=20, latency_factor=2.5, error_rate=0.2,
-                  error_status=SERVER_ERROR),
-            Phase(name="outage", start_s=20, end_s=50, latency_factor=0.3, error_rate=1.0),
+            Phase(name="degraded", start_s=twelfth, end_s=2 * twelfth, latency_factor=2.5,
+                  error_rate=0.2, error_status=SERVER_ERROR),
+            Phase(name="outage", start_s=2 * twelfth, end_s=5 * twelfth, latency_factor=0.3,
+                  error_rate=1.0),
         ),
     )  # fmt: skip
     weak = ModelProfile(

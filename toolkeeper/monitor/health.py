@@ -186,7 +186,7 @@ def assess_health(
     ``failures`` are errors and timeouts; ``fallbacks`` are operations a fallback
     served. ``budget_burn`` is the fraction of the period's budget spent (1.0 =
     exhausted). Inputs that are ``None`` do not affect the score. Each reason
-    names the points it cost, or the cap it applied.
+    says what happened, then the points it cost or the cap it applied.
     """
     if operations < 0 or failures < 0 or fallbacks < 0 or failures + fallbacks > operations:
         raise ValueError(
@@ -203,11 +203,12 @@ def assess_health(
         *_budget_terms(budget_burn),
     ]
     score = min(max(100.0 - sum(points for points, _ in deductions), 0.0), 100.0)
-    reasons = [f"-{points:.1f}: {why}" for points, why in deductions]
+    # Said as a person would: what happened, then what it cost (never more than the 100 points).
+    reasons = [f"{why} (score -{min(points, 100.0):.1f})" for points, why in deductions]
     for cap, why in _caps(circuit, budget_burn):
         if score > cap:
             score = cap
-            reasons.append(f"capped at {cap:.0f}: {why}")
+            reasons.append(f"{why} (score at most {cap:.0f})")
         else:
             reasons.append(why)
     score = round(score, 1)
