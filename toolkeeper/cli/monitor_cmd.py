@@ -48,8 +48,8 @@ def health(
     table = Table(title="tool health", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("tool", overflow="fold", ratio=1)
     for column in ("status", "score", "ops", "success", "fallback", "p95", "circuit"):
-        justify = "left" if column in ("status", "circuit") else "right"
-        table.add_column(column, justify=justify, no_wrap=True)
+        words = column in ("status", "circuit")
+        table.add_column(column, justify="left" if words else "right", no_wrap=True)
     for report in reports:
         style = _STYLE.get(report.status.value, "dim")
         table.add_row(
