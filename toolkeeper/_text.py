@@ -9,7 +9,11 @@ shown; :func:`unstorable` names what is wrong, for validators that refuse it.
 
 from __future__ import annotations
 
-__all__ = ["storable", "unstorable"]
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+__all__ = ["StoredText", "must_be_storable", "storable", "unstorable"]
 
 
 def storable(text: str) -> str:
@@ -39,3 +43,15 @@ def unstorable(text: str) -> str | None:
         except UnicodeEncodeError as exc:
             return f"contains {exc.object[exc.start : exc.end]!a}, which is not valid Unicode text"
     return None
+
+
+def must_be_storable(text: str) -> str:
+    """Return ``text`` if the store can keep it; else raise ``ValueError`` saying why."""
+    problem = unstorable(text)
+    if problem is not None:
+        raise ValueError(f"{problem}; only storable text is accepted")
+    return text
+
+
+StoredText = Annotated[str, AfterValidator(must_be_storable)]
+"""A pydantic field type for text that will be stored: NUL and lone surrogates are errors."""

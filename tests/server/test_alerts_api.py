@@ -242,6 +242,8 @@ def test_an_operator_silences_an_alert_and_expires_the_silence(alert_server: Liv
         ({"duration": "2h", "comment": "   "}, "comment"),
         ({"duration": "2h", "comment": "why", "rule": ""}, "rule"),
         ({"duration": "2h", "comment": "why", "colour": "red"}, "colour"),
+        ({"duration": "2h", "comment": "why \x00 not"}, "comment"),
+        ({"duration": "2h", "comment": "why", "tool": "a\x00b"}, "tool"),
     ],
 )
 def test_a_bad_silence_is_refused_naming_the_field(

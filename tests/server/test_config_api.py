@@ -88,6 +88,20 @@ def test_a_stale_if_match_answers_409_naming_both_versions(live_server: LiveServ
     assert stale.headers["etag"] == f'"{version + 1}"'
 
 
+def test_text_the_store_cannot_keep_answers_422_and_saves_nothing(live_server: LiveServer) -> None:
+    """A NUL or a lone surrogate in a value is a 422 naming the field; nothing is written."""
+    with live_server.client(Role.ADMIN) as client:
+        version = version_of(client, "openai")
+        nul = patch(client, '{"api_endpoint": "https://a.example/\\u0000"}', version=version)
+        lone = patch(client, '{"api_endpoint": "https://a.example/\\udcff"}', version=version)
+        assert version_of(client, "openai") == version
+    for response, rule in ((nul, "NUL"), (lone, "not valid Unicode")):
+        assert response.status_code == 422, response.text
+        [issue] = response.json()["error"]["details"]["issues"]
+        assert issue["path"] == "tools.openai.api_endpoint"
+        assert rule in issue["rule"]
+
+
 def test_an_invalid_value_answers_422_naming_every_field_and_saves_nothing(
     live_server: LiveServer,
 ) -> None:

@@ -29,6 +29,7 @@ from toolkeeper._errors import (
     UnknownVersionError,
     VersionConflictError,
 )
+from toolkeeper._text import unstorable
 from toolkeeper.config.diff import diff_configs
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.layers import VARIABLE_PREFIX, Layer, Origin, ResolvedTool, resolve_tool
@@ -212,8 +213,13 @@ class Configuration:
         to the file. The whole result is validated before anything is written;
         a stale ``expected_version`` raises ``VersionConflictError``. When the
         change alters nothing, no version is written and the current one is returned.
+        Text the store cannot keep (a NUL, a lone surrogate) in a value, ``actor``
+        or ``reason`` is a ``ConfigValidationError`` naming the field.
         """
         self._check_tool(tool)
+        _refuse_unstorable(
+            {"actor": actor, "reason": reason, **{f"tools.{tool}.{k}": v for k, v in changes.items()}}
+        )
         latest = self.store.latest_config_version(self.environment, tool)
         values = self._merged(tool, changes, latest)
         return self._write(
@@ -233,6 +239,7 @@ class Configuration:
         problem, ``SecretKeyMissingError`` for a secret that cannot be stored.
         """
         self._check_tool(tool)
+        _refuse_unstorable({f"tools.{tool}.{k}": v for k, v in changes.items()})
         latest = self.store.latest_config_version(self.environment, tool)
         values = self._merged(tool, changes, latest)
         old = self._resolve(tool, latest).config
@@ -535,3 +542,34 @@ def _storable(config: BaseWrapperConfig, values: dict[str, Any]) -> dict[str, An
     return {
         key: value if is_sensitive(model, key) else dumped[key] for key, value in values.items()
     }
+
+
+def _refuse_unstorable(values: Mapping[str, Any]) -> None:
+    """Raise ``ConfigValidationError`` for every text the store could not keep.
+
+    The value is not shown (it may be a secret): the path and the rule are enough.
+    """
+    issues = []
+
+    def visit(path: str, value: Any) -> None:
+        if isinstance(value, str):
+            problem = unstorable(value)
+            if problem is not None:
+                issues.append(
+                    ConfigIssue(
+                        path=path,
+                        rule=f"{problem}; only storable text is accepted",
+                        has_value=False,
+                    )
+                )
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                visit(f"{path}.{key}", item)
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                visit(f"{path}[{index}]", item)
+
+    for path, value in values.items():
+        visit(path, value)
+    if issues:
+        raise ConfigValidationError(issues)

@@ -84,6 +84,9 @@ _log = logging.getLogger("toolkeeper.monitor")
 ROLLUP_RETENTION = {MINUTE: 2 * 86400, HOUR: 400 * 86400}
 """How long rollups are kept, by resolution (seconds): hours cover every page's range."""
 _PRUNE_EVERY_S = 600.0
+# What a database does with a value it will not take: SQLAlchemy's errors (wrapped as
+# StoreError), or, for an integer beyond 64 bits, the sqlite3 driver's OverflowError.
+_REFUSED = (StoreError, OverflowError)
 _DETAIL_FIELDS = (
     "error_code", "fallback_name", "fallback_reason", "original_error", "quality_score",
     "user_id", "session_id", "request_id", "parent_id", "unpriced",
@@ -157,7 +160,7 @@ class StoreWriter:
                 self.store, rows, rollups, now, totals=totals,
                 writer=self._counts(now, stored=len(rows)), circuits=circuits,
             )  # fmt: skip
-        except StoreError:
+        except _REFUSED:
             if not rows:
                 raise
             # The numbers first, alone: if this fails too, the store is down (re-raised).
@@ -183,7 +186,7 @@ class StoreWriter:
         """Insert ``rows``, halving on failure until each refused row is alone; count it."""
         try:
             insert_operations(self.store, rows)
-        except StoreError as exc:
+        except _REFUSED as exc:
             if len(rows) == 1:
                 self._refused += 1
                 _log.warning("the store refused operation %s: %s", rows[0][0], exc)

@@ -82,6 +82,17 @@ def _later(
     return mine
 
 
+NAME_LENGTH = 200
+"""The longest tool, operation or model name the store keeps; longer ones are cut."""
+
+
+def _name(name: str) -> str:
+    """Return ``name`` as the store can always keep it: storable text, at most 200 characters."""
+    if len(name) <= NAME_LENGTH and name.isascii() and "\x00" not in name:
+        return name
+    return storable(name)[:NAME_LENGTH]
+
+
 def _unpriced(details: object) -> bool:
     if details is None:
         return False
@@ -122,9 +133,9 @@ class RollupDeltas:
         kept, not copied: the caller must not change it afterwards.
         """
         key = (
-            tool,
-            self._operation_name(tool, operation),
-            model or "",
+            _name(tool),
+            _name(self._operation_name(tool, operation)),
+            _name(model or ""),
             int(start // MINUTE) * MINUTE,
         )
         delta = self._deltas.get(key)

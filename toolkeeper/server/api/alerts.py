@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from toolkeeper._text import StoredText
 from toolkeeper.alerts import AlertEngine, AlertEvent, AlertRule, AlertStatus, Silence
 from toolkeeper.alerts.records import silence_seconds
 from toolkeeper.server.api._body import read_json_object
@@ -107,14 +108,16 @@ class SilenceRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rule: str = Field("*", min_length=1, max_length=200, description="Rule name or glob.")
-    tool: str = Field("*", min_length=1, max_length=200, description="Tool name or glob.")
+    rule: StoredText = Field("*", min_length=1, max_length=200, description="Rule name or glob.")
+    tool: StoredText = Field("*", min_length=1, max_length=200, description="Tool name or glob.")
     duration: str = Field(
         max_length=40,
         pattern=DURATION_PATTERN,
         description="How long: a number and a unit (ms, s, m, h, d, w), such as 2h; at most 366d.",
     )
-    comment: str = Field(min_length=1, max_length=2000, description="Why; kept with the silence.")
+    comment: StoredText = Field(
+        min_length=1, max_length=2000, description="Why; kept with the silence."
+    )
 
 
 class AcknowledgeRequest(BaseModel):
@@ -124,7 +127,9 @@ class AcknowledgeRequest(BaseModel):
 
     rule: str = Field(min_length=1, max_length=200)
     tool: str = Field(min_length=1, max_length=200)
-    comment: str = Field(min_length=1, max_length=2000, description="Why, or what is being done.")
+    comment: StoredText = Field(
+        min_length=1, max_length=2000, description="Why, or what is being done."
+    )
 
 
 class EscalateRequest(BaseModel):
