@@ -217,9 +217,8 @@ class Configuration:
         or ``reason`` is a ``ConfigValidationError`` naming the field.
         """
         self._check_tool(tool)
-        _refuse_unstorable(
-            {"actor": actor, "reason": reason, **{f"tools.{tool}.{k}": v for k, v in changes.items()}}
-        )
+        fields = {f"tools.{tool}.{name}": value for name, value in changes.items()}
+        _refuse_unstorable({"actor": actor, "reason": reason, **fields})
         latest = self.store.latest_config_version(self.environment, tool)
         values = self._merged(tool, changes, latest)
         return self._write(
