@@ -160,3 +160,28 @@ def test_health_shows_a_circuit_the_application_opened(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert report["circuit_state"] == "open"
     assert report["status"] == "critical"
+
+
+def test_export_writes_every_operation_past_the_old_cap_and_reports_a_limit(
+    tmp_path: Path,
+) -> None:
+    """120,001 stored operations are all exported (streamed); --limit says what it cut."""
+    (tmp_path / "toolkeeper.toml").write_text(CONFIG)
+    keeper = Keeper.open(
+        ConfigFile.parse(CONFIG), store=f"sqlite:///{tmp_path / 'state.db'}", follow_changes=False
+    )
+    for index in range(120_001):
+        keeper.monitoring.record("openai", "chat", OperationStatus.SUCCESS, 0.01)
+        if index % 10_000 == 0:
+            keeper.flush()  # the writer's bound (100,000 queued) would shed raw rows
+    keeper.close()
+    assert keeper.monitoring.dropped_events == 0
+    out = tmp_path / "all.csv"
+    result = run(["export", "--format", "csv", "-o", str(out)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    with out.open(newline="") as file:
+        assert sum(1 for _ in csv.DictReader(file)) == 120_001
+    limited = run(["export", "--format", "json", "--limit", "10"], tmp_path)
+    assert limited.returncode == 0, limited.stderr
+    assert len(json.loads(limited.stdout)) == 10
+    assert "wrote the oldest 10 of 120001 operations" in limited.stderr

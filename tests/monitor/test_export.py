@@ -8,7 +8,7 @@ import json
 
 from toolkeeper._clock import FakeClock
 from toolkeeper.monitor import OperationStatus, WrapperMonitoring, to_csv, to_json
-from toolkeeper.monitor.export import CSV_COLUMNS, operation_labels
+from toolkeeper.monitor.export import CSV_COLUMNS, iter_csv, iter_json, operation_labels
 
 
 def test_csv_quotes_awkward_text_and_keeps_columns(monitor: WrapperMonitoring) -> None:
@@ -61,3 +61,16 @@ def test_operation_labels_are_capped(monitor: WrapperMonitoring, clock: FakeCloc
     assert operation_labels(monitor, "t", 10) == {f"op{n}": [f"op{n}"] for n in range(5)}
     labels = operation_labels(monitor, "t", 3)
     assert labels == {"op4": ["op4"], "op3": ["op3"], "other": ["op0", "op1", "op2"]}
+
+
+def test_streamed_json_and_csv_parse_to_what_the_whole_exports_hold(
+    monitor: WrapperMonitoring,
+) -> None:
+    """iter_json and iter_csv, joined, parse to the same data as to_json and to_csv."""
+    for n in range(1203):
+        monitor.record("t", "op", OperationStatus.SUCCESS, 0.01, error_message=f'say "{n}", ok')
+    records = monitor.recent_operations()
+    streamed = "".join(iter_json(records, per_chunk=100))
+    assert json.loads(streamed) == json.loads(to_json(records))
+    rows = "".join(iter_csv(records, rows_per_chunk=100))
+    assert list(csv.reader(io.StringIO(rows))) == list(csv.reader(io.StringIO(to_csv(records))))

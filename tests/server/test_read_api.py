@@ -8,6 +8,9 @@ import io
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.server.conftest import LiveServer
+from toolkeeper import Keeper
+from toolkeeper.config.files import ConfigFile
+from toolkeeper.monitor import OperationStatus
 from toolkeeper.server import Role
 
 
@@ -117,6 +120,24 @@ def test_export_writes_json_csv_and_prometheus(live_server: LiveServer) -> None:
     families = {family.name: family for family in text_string_to_metric_families(as_text.text)}
     assert {s.labels["tool"] for s in families["toolkeeper_operations"].samples} == {"openai"}
     assert refused.status_code == 422
+
+
+def test_export_reads_the_operations_another_process_stored(live_server: LiveServer) -> None:
+    """Serve's export streams what an application process stored, not only its own records."""
+    store = live_server.keeper.store.uri
+    other = Keeper.open(ConfigFile.parse("[tools.batch]\n"), store=store, follow_changes=False)
+    try:
+        for _ in range(1500):
+            other.monitoring.record("batch", "job", OperationStatus.SUCCESS, 0.01)
+    finally:
+        other.close()
+    with live_server.client(Role.VIEWER) as client:
+        as_json = client.get("/api/v1/export", params={"format": "json", "since": "1h"})
+        as_csv = client.get("/api/v1/export", params={"format": "csv", "since": "1h"})
+    jobs = [r for r in as_json.json() if r["wrapper_name"] == "batch"]
+    assert len(jobs) == 1500
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert sum(row["wrapper_name"] == "batch" for row in rows) == 1500
 
 
 def test_metrics_parse_and_carry_counts_latency_and_cost_per_tool(live_server: LiveServer) -> None:

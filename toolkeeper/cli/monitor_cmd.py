@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,10 +15,11 @@ from rich.table import Table
 from toolkeeper._errors import ToolkeeperError, UnknownToolError
 from toolkeeper._units import parse_duration
 from toolkeeper.cli._context import open_keeper
-from toolkeeper.cli._output import console, latency, print_json
+from toolkeeper.cli._output import console, err_console, latency, print_json
 
 if TYPE_CHECKING:
-    pass
+    from toolkeeper.keeper import Keeper
+    from toolkeeper.monitor.records import WrapperOperationMetrics
 
 __all__ = ["export", "health"]
 
@@ -75,18 +78,23 @@ def export(
     since: str = typer.Option("1h", "--since", help="How far back: 90s, 15m, 1h, 7d."),
     tool: str | None = typer.Option(None, "--tool", help="Only this tool."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to a file."),
-    limit: int = typer.Option(100_000, "--limit", help="At most this many operations."),
+    limit: int | None = typer.Option(
+        None, "--limit", help="At most this many operations (default: all; a cut is reported)."
+    ),
 ) -> None:
-    """Export operations (json, csv) or current metrics (prometheus text)."""
-    from toolkeeper.monitor import to_csv, to_json
-    from toolkeeper.monitor.persist import stored_operations
+    """Export stored operations (json, csv; oldest first, streamed) or metrics (prometheus).
 
+    Every operation of the range is written, from the store, in bounded memory; a
+    progress bar on stderr follows a large export to a file.
+    """
     if format_ not in FORMATS:
         raise ToolkeeperError(f"--format must be one of {', '.join(FORMATS)}, not {format_!r}")
     try:
         window = parse_duration(since)
     except ValueError as exc:
         raise ToolkeeperError(f"--since: {exc}") from None
+    if limit is not None and limit < 0:
+        raise ToolkeeperError(f"--limit must be 0 or more, not {limit}")
     keeper = open_keeper(ctx)
     if format_ == "prometheus":
         from prometheus_client import CollectorRegistry, generate_latest
@@ -95,16 +103,64 @@ def export(
 
         registry = CollectorRegistry()
         registry.register(MonitoringCollector(keeper.monitoring, fleet=True))
-        text = generate_latest(registry).decode()
-    else:
-        start = keeper.clock.now() - window
-        records, _ = stored_operations(keeper.store, tool=tool, since=start, limit=limit)
-        records.reverse()  # oldest first, as a log reads
-        text = to_json(records) + "\n" if format_ == "json" else to_csv(records)
+        _write([generate_latest(registry).decode()], output)
+        return
+    _export_operations(keeper, format_, keeper.clock.now() - window, tool, output, limit)
+
+
+def _export_operations(
+    keeper: Keeper,
+    format_: str,
+    start: datetime,
+    tool: str | None,
+    output: Path | None,
+    limit: int | None,
+) -> None:
+    from itertools import islice
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from toolkeeper.monitor.export import iter_csv, iter_json
+    from toolkeeper.monitor.persist import count_stored_operations, iter_stored_operations
+
+    matching = count_stored_operations(keeper.store, tool=tool, since=start)
+    wanted = matching if limit is None else min(limit, matching)
+    records = iter_stored_operations(keeper.store, tool=tool, since=start)
+    if limit is not None:
+        records = islice(records, limit)
+    progress = Progress(
+        "exporting", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err_console, transient=True, disable=output is None or wanted < 10_000,
+    )  # fmt: skip
+    task = progress.add_task("operations", total=wanted)
+
+    def counted(items: Iterator[WrapperOperationMetrics]) -> Iterator[WrapperOperationMetrics]:
+        for item in items:
+            yield item
+            progress.advance(task)
+
+    chunks = (iter_json if format_ == "json" else iter_csv)(counted(records))
+    with progress:
+        _write(chunks, output)
+    if wanted < matching:
+        err_console.print(
+            f"[yellow]--limit {limit}: wrote the oldest {wanted} of {matching} operations[/]"
+        )
+    elif output is not None:
+        console.print(f"wrote {wanted} operations to {output}", style="dim")
+
+
+def _write(chunks: Iterable[str], output: Path | None) -> None:
+    """Write ``chunks`` to stdout, or atomically to ``output`` (a temporary file, renamed)."""
     if output is None:
-        console.out(text, end="", highlight=False)
-    else:
-        tmp = output.with_name(f".{output.name}.tmp")
-        tmp.write_text(text)
+        for chunk in chunks:
+            console.out(chunk, end="", highlight=False)
+        return
+    tmp = output.with_name(f".{output.name}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as file:
+            for chunk in chunks:
+                file.write(chunk)
         tmp.replace(output)
-        console.print(f"wrote {output}", style="dim")
+    finally:
+        tmp.unlink(missing_ok=True)

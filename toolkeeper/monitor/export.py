@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import Enum
@@ -24,7 +24,16 @@ from toolkeeper.monitor.records import WrapperOperationMetrics
 if TYPE_CHECKING:
     from toolkeeper.monitor.performance import PerformanceMonitor
 
-__all__ = ["CSV_COLUMNS", "OperationRow", "operation_labels", "operation_rows", "to_csv", "to_json"]
+__all__ = [
+    "CSV_COLUMNS",
+    "OperationRow",
+    "iter_csv",
+    "iter_json",
+    "operation_labels",
+    "operation_rows",
+    "to_csv",
+    "to_json",
+]
 
 CSV_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(WrapperOperationMetrics))
 """The CSV header, in order; it changes only when a field is added (at the end)."""
@@ -80,6 +89,44 @@ def to_csv(records: Iterable[WrapperOperationMetrics | Mapping[str, Any]]) -> st
     writer.writerow(CSV_COLUMNS)
     writer.writerows(_row(record) for record in records)
     return buffer.getvalue()
+
+
+def iter_csv(
+    records: Iterable[WrapperOperationMetrics | Mapping[str, Any]], *, rows_per_chunk: int = 500
+) -> Iterator[str]:
+    """Yield :func:`to_csv`'s text in chunks of rows, the header first (for streaming)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for count, record in enumerate(records, 1):
+        writer.writerow(_row(record))
+        if count % rows_per_chunk == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def iter_json(
+    records: Iterable[WrapperOperationMetrics | Mapping[str, Any]], *, per_chunk: int = 500
+) -> Iterator[str]:
+    """Yield a JSON array of the records, one object a line, in chunks (for streaming).
+
+    Parses to the same list as :func:`to_json` of the records.
+    """
+    chunk: list[str] = []
+    first = True
+    yield "["
+    for record in records:
+        data = record.to_dict() if isinstance(record, WrapperOperationMetrics) else record
+        text = json.dumps(data, default=_plain, sort_keys=True, allow_nan=False)
+        chunk.append(("\n" if first else ",\n") + text)
+        first = False
+        if len(chunk) >= per_chunk:
+            yield "".join(chunk)
+            chunk = []
+    chunk.append("\n]\n")
+    yield "".join(chunk)
 
 
 def operation_labels(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,6 +52,7 @@ from toolkeeper.monitor.rollups import (
 )
 from toolkeeper.store.operations import (
     insert_operations,
+    iter_operation_rows,
     operation_rows,
     prune_operations,
     write_batch,
@@ -73,8 +74,10 @@ __all__ = [
     "ROLLUP_RETENTION",
     "Fleet",
     "StoreWriter",
+    "count_stored_operations",
     "fleet",
     "history",
+    "iter_stored_operations",
     "restore",
     "stored_operations",
 ]
@@ -390,30 +393,61 @@ def stored_operations(
         since=since.timestamp() if since is not None else None,
         until=until.timestamp() if until is not None else None,
     )  # fmt: skip
-    records = []
-    for row in rows:
-        details = row["details"]
-        status_value = OperationStatus(row["status"])
-        end = datetime.fromtimestamp(row["end_ts"], UTC)
-        start_ts = details.pop("start_ts", None)
-        start = (
-            datetime.fromtimestamp(start_ts, UTC) if start_ts is not None
-            else end - timedelta(milliseconds=row["duration_ms"])
-        )  # fmt: skip
-        record = WrapperOperationMetrics(
-            operation_id=row["operation_id"], wrapper_name=row["tool"],
-            operation_type=row["operation"], start_time=start, end_time=end,
-            duration_ms=row["duration_ms"], status=status_value,
-            error_message=row["error_message"], error_code=row["error_code"],
-            cost_estimate=row["cost"], input_tokens=row["input_tokens"],
-            output_tokens=row["output_tokens"],
-            custom_metrics=details.pop("custom_metrics", {}), labels=row["labels"],
-        )  # fmt: skip
-        for name, value in details.items():
-            if name in _DETAIL_FIELDS:
-                setattr(record, name, value)
-        record.fallback_used = (
-            status_value is OperationStatus.FALLBACK or record.fallback_name is not None
-        )
-        records.append(record)
-    return records, total
+    return [_record_of(row) for row in rows], total
+
+
+def count_stored_operations(
+    store: Store,
+    *,
+    tool: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    """Return how many stored operations match (ended in ``[since, until)``)."""
+    return stored_operations(store, tool=tool, since=since, until=until, limit=0)[1]
+
+
+def iter_stored_operations(
+    store: Store,
+    *,
+    tool: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Iterator[WrapperOperationMetrics]:
+    """Yield every stored operation that ended in ``[since, until)``, oldest first, page by page.
+
+    Memory stays bounded by one page however many operations match; nothing is cut.
+    """
+    for row in iter_operation_rows(
+        store, tool=tool,
+        since=since.timestamp() if since is not None else None,
+        until=until.timestamp() if until is not None else None,
+    ):  # fmt: skip
+        yield _record_of(row)
+
+
+def _record_of(row: dict[str, Any]) -> WrapperOperationMetrics:
+    details = row["details"]
+    status_value = OperationStatus(row["status"])
+    end = datetime.fromtimestamp(row["end_ts"], UTC)
+    start_ts = details.pop("start_ts", None)
+    start = (
+        datetime.fromtimestamp(start_ts, UTC) if start_ts is not None
+        else end - timedelta(milliseconds=row["duration_ms"])
+    )  # fmt: skip
+    record = WrapperOperationMetrics(
+        operation_id=row["operation_id"], wrapper_name=row["tool"],
+        operation_type=row["operation"], start_time=start, end_time=end,
+        duration_ms=row["duration_ms"], status=status_value,
+        error_message=row["error_message"], error_code=row["error_code"],
+        cost_estimate=row["cost"], input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        custom_metrics=details.pop("custom_metrics", {}), labels=row["labels"],
+    )  # fmt: skip
+    for name, value in details.items():
+        if name in _DETAIL_FIELDS:
+            setattr(record, name, value)
+    record.fallback_used = (
+        status_value is OperationStatus.FALLBACK or record.fallback_name is not None
+    )
+    return record

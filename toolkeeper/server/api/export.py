@@ -1,4 +1,4 @@
-"""``GET /api/v1/export``: recent operations as JSON or CSV, or the metrics as Prometheus text."""
+"""``GET /api/v1/export``: stored operations as JSON or CSV (streamed), or Prometheus text."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from toolkeeper.monitor import to_csv, to_json
+from toolkeeper.monitor.export import iter_csv, iter_json
+from toolkeeper.monitor.persist import iter_stored_operations
 from toolkeeper.server.api._shared import KeeperDep, parse_moment, require_tool
 from toolkeeper.server.errors import ApiError, error_responses
 from toolkeeper.server.metrics import prometheus_text
@@ -60,10 +61,15 @@ def export(
     tool: Annotated[str | None, Query(description="Only this tool.")] = None,
     since: Annotated[
         str | None,
-        Query(description="Operations started at or after (ISO 8601 or 1h); not for prometheus."),
+        Query(description="Operations finished at or after (ISO 8601 or 1h); not for prometheus."),
     ] = None,
 ) -> Response:
-    """Export recent operation records (the in-memory ring) or the current metrics."""
+    """Export every stored operation (of every process, oldest first) or the metrics.
+
+    JSON and CSV are streamed from the store page by page: every matching
+    operation, without a cap, in bounded memory. This process's own operations
+    are flushed to the store first.
+    """
     if tool is not None:
         require_tool(keeper, tool)
     if export_format is ExportFormat.PROMETHEUS:
@@ -83,8 +89,11 @@ def export(
             media_type=_MEDIA[export_format],
         )
     start = parse_moment(since, name="since", now=keeper.clock.now())
-    records = keeper.monitoring.export_metrics(wrapper_name=tool, start_time=start)
+    keeper.flush()
+    records = iter_stored_operations(keeper.store, tool=tool, since=start)
     if export_format is ExportFormat.CSV:
         headers = {"Content-Disposition": 'attachment; filename="toolkeeper-operations.csv"'}
-        return Response(to_csv(records), media_type=_MEDIA[export_format], headers=headers)
-    return Response(to_json(records), media_type=_MEDIA[export_format])
+        return StreamingResponse(
+            iter_csv(records), media_type=_MEDIA[export_format], headers=headers
+        )
+    return StreamingResponse(iter_json(records), media_type=_MEDIA[export_format])
