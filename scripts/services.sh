@@ -12,6 +12,7 @@ need=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)  # promtool and a real Prometheus
 if [ "${#need[@]}" -gt 0 ]; then
   echo "services: installing ${need[*]}" >&2
   apt-get update -qq
