@@ -197,15 +197,19 @@ class Keeper:
         with self._lock:
             if self._alerts is None:
                 from toolkeeper.alerts.engine import AlertEngine
+                from toolkeeper.alerts.runtime import RuntimeAlerts
 
+                runtime = RuntimeAlerts(self.store, self.config.file, clock=self.clock)
                 self._alerts = AlertEngine(
-                    self.config.file.alerts,
+                    runtime.settings(),
+                    config=runtime,
                     store=self.store,
                     monitor=self.monitoring,
                     clock=self.clock,
                     keyring=self.config.keyring,
                     environ=self.config.environ,
                     tools=self.config.tools,
+                    environment=self.config.environment,
                 )
             return self._alerts
 

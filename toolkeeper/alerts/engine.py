@@ -33,6 +33,7 @@ from toolkeeper.alerts.records import (
     Silence,
 )
 from toolkeeper.alerts.rules import AlertRule
+from toolkeeper.alerts.runtime import RuntimeAlerts
 from toolkeeper.alerts.settings import AlertSettings
 from toolkeeper.alerts.state import Decision, decide
 from toolkeeper.alerts.templates import AlertView, tool_link
@@ -81,7 +82,7 @@ class AlertEngine:
         tools: Callable[[], list[str]] | None = None,
         budget_burn: Callable[[str], float | None] | None = None,
         environment: str | None = None,
-        source: Callable[[], AlertSettings | None] | None = None,
+        config: RuntimeAlerts | None = None,
     ) -> None:
         self.table = AlertTable(store)
         self.monitor = monitor
@@ -89,7 +90,7 @@ class AlertEngine:
         self._keyring = keyring
         self._environ = environ
         self._environment = environment
-        self._source = source
+        self.config = config
         self.settings = settings
         self._rules: dict[str, AlertRule] = {}
         self._notifiers: dict[str, Notifier] = {}
@@ -116,15 +117,16 @@ class AlertEngine:
         self.settings = settings
 
     def _reload(self) -> None:
-        """Take the settings ``source`` says changed (a runtime version, the edited file)."""
-        if self._source is None:
+        """Take the settings ``config`` says changed (a runtime version, the edited file)."""
+        if self.config is None:
             return
-        changed = self._source()
+        changed = self.config.changes()
         if changed is not None:
             self.apply_settings(changed)
 
     def rules(self) -> list[AlertRule]:
-        """Return the rules, in the order written (the built-in two when none are)."""
+        """Return the rules in force, in the order written (the built-in two when none are)."""
+        self._reload()
         return list(self._rules.values())
 
     def evaluate(self) -> list[AlertStatus]:
@@ -184,6 +186,7 @@ class AlertEngine:
 
     def statuses(self) -> list[AlertStatus]:
         """Return the stored alerts of the current rules: firing, then pending, then the others."""
+        self._reload()
         now = self.clock.now()
         silences = self.table.silences(now=now, include_expired=False)
         found = []

@@ -15,14 +15,20 @@ from dataclasses import fields
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, RowMapping, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, RowMapping, delete, func, insert, select, update
 
 from toolkeeper.alerts.grouping import GroupState
 from toolkeeper.alerts.records import AlertEvent, AlertState, Silence
 from toolkeeper.store.sql import Store
-from toolkeeper.store.tables import alert_events, alert_groups, alert_silences, alert_states
+from toolkeeper.store.tables import (
+    alert_config_versions,
+    alert_events,
+    alert_groups,
+    alert_silences,
+    alert_states,
+)
 
-__all__ = ["ALERTS_LOCK_KEY", "AlertTable", "NewEvent"]
+__all__ = ["ALERTS_LOCK_KEY", "AlertConfigTable", "AlertTable", "NewEvent", "StoredDocument"]
 
 #: PostgreSQL advisory lock held by every write of alert states, events and silences.
 ALERTS_LOCK_KEY = 0x746B_616C_7274  # "tkalrt"
@@ -31,6 +37,7 @@ _s = alert_states
 _e = alert_events
 _x = alert_silences
 _g = alert_groups
+_v = alert_config_versions
 
 # The stored columns of a state and an event are their records' fields, by the same names.
 _STATE_FIELDS = tuple(f.name for f in fields(AlertState))
@@ -282,3 +289,83 @@ def _silence(row: RowMapping, now: datetime) -> Silence:
         expired=row["expired_by"] is not None or row["ends_at"] <= now,
         expired_by=row["expired_by"],
     )
+
+
+class AlertConfigTable:
+    """Versions of alerting's runtime configuration (JSON documents) in one store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def latest_version(self) -> int:
+        """Return the newest version number (0: none yet); one cheap query."""
+        with self.store.translated(), self.store.transaction(write=False) as conn:
+            found = conn.execute(select(func.max(_v.c.version))).scalar()
+        return int(found or 0)
+
+    def get(self, version: int | None = None) -> StoredDocument | None:
+        """Return version ``version`` (default: the newest), or ``None``."""
+        query = select(_v)
+        query = (
+            query.order_by(_v.c.version.desc()).limit(1)
+            if version is None
+            else query.where(_v.c.version == version)
+        )
+        with self.store.translated(), self.store.transaction(write=False) as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _document(row)
+
+    def history(self, limit: int) -> list[StoredDocument]:
+        """Return the ``limit`` newest versions, newest first."""
+        query = select(_v).order_by(_v.c.version.desc()).limit(limit)
+        with self.store.translated(), self.store.transaction(write=False) as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_document(row) for row in rows]
+
+    def add(
+        self,
+        document: str,
+        *,
+        expected_version: int,
+        actor: str,
+        reason: str,
+        source: str,
+        at: datetime,
+    ) -> int | None:
+        """Store ``document`` as version ``expected_version + 1``; ``None`` if one came first."""
+        with (
+            self.store.translated(),
+            self.store.transaction(write=True, serialize=ALERTS_LOCK_KEY) as conn,
+        ):
+            current = int(conn.execute(select(func.max(_v.c.version))).scalar() or 0)
+            if current != expected_version:
+                return None
+            conn.execute(
+                insert(_v).values(
+                    version=current + 1,
+                    document=document,
+                    actor=actor,
+                    reason=reason,
+                    source=source,
+                    created_at=at,
+                )
+            )
+        return current + 1
+
+
+class StoredDocument(NamedTuple):
+    """One stored version of alerting's runtime configuration."""
+
+    version: int
+    document: str
+    actor: str
+    reason: str
+    source: str
+    created_at: datetime
+
+
+def _document(row: RowMapping) -> StoredDocument:
+    return StoredDocument(
+        row["version"], row["document"], row["actor"], row["reason"], row["source"],
+        row["created_at"],
+    )  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from toolkeeper.server.api import (
+    alert_config,
     alerts,
     config,
     events,
@@ -31,6 +32,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     tools.router,
     operations.router,
     config.router,
+    alert_config.router,
     alerts.router,
     export.router,
     events.router,
