@@ -6,6 +6,7 @@ set -euo pipefail
 
 TK_PG_PORT="${TK_PG_PORT:-54329}"
 TK_REDIS_PORT="${TK_REDIS_PORT:-63799}"
+TK_ALERTMANAGER_PORT="${TK_ALERTMANAGER_PORT:-59093}"
 TK_SERVICES_DIR="${TK_SERVICES_DIR:-/tmp/toolkeeper-services}"
 
 need=()
@@ -13,6 +14,8 @@ command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)  # promtool and a real Prometheus
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+command -v curl >/dev/null 2>&1 || need+=(curl)  # the services' readiness checks
 if [ "${#need[@]}" -gt 0 ]; then
   echo "services: installing ${need[*]}" >&2
   apt-get update -qq
@@ -42,4 +45,19 @@ if ! redis-cli -h 127.0.0.1 -p "$TK_REDIS_PORT" ping >/dev/null 2>&1; then
   for _ in $(seq 50); do redis-cli -h 127.0.0.1 -p "$TK_REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 export TOOLKEEPER_TEST_REDIS="redis://127.0.0.1:$TK_REDIS_PORT/0"
-echo "services: postgres $TOOLKEEPER_TEST_POSTGRES, redis $TOOLKEEPER_TEST_REDIS" >&2
+
+# Prometheus Alertmanager (alert forwarding): loopback, no clustering, a receiver that sends nothing.
+AM_DIR="$TK_SERVICES_DIR/alertmanager"
+if ! curl -sf "http://127.0.0.1:$TK_ALERTMANAGER_PORT/-/ready" >/dev/null 2>&1; then
+  mkdir -p "$AM_DIR/data"
+  printf 'route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n' > "$AM_DIR/alertmanager.yml"
+  nohup prometheus-alertmanager --config.file="$AM_DIR/alertmanager.yml" \
+    --storage.path="$AM_DIR/data" --web.listen-address="127.0.0.1:$TK_ALERTMANAGER_PORT" \
+    --cluster.listen-address="" >"$AM_DIR/alertmanager.log" 2>&1 &
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$TK_ALERTMANAGER_PORT/-/ready" >/dev/null 2>&1 && break; sleep 0.1
+  done
+fi
+export TOOLKEEPER_TEST_ALERTMANAGER="http://127.0.0.1:$TK_ALERTMANAGER_PORT"
+echo "services: postgres $TOOLKEEPER_TEST_POSTGRES, redis $TOOLKEEPER_TEST_REDIS," \
+  "alertmanager $TOOLKEEPER_TEST_ALERTMANAGER" >&2

@@ -26,6 +26,7 @@ from toolkeeper.wrap import FallbackSpec, OperationScope, Runtimes, ToolWrapping
 
 if TYPE_CHECKING:
     from toolkeeper.alerts.engine import AlertEngine
+    from toolkeeper.alerts.rules import AlertRule
     from toolkeeper.store.sql import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -199,7 +200,9 @@ class Keeper:
                 from toolkeeper.alerts.engine import AlertEngine
                 from toolkeeper.alerts.runtime import RuntimeAlerts
 
-                runtime = RuntimeAlerts(self.store, self.config.file, clock=self.clock)
+                runtime = RuntimeAlerts(
+                    self.store, self.config.file, clock=self.clock, builtin=self._budget_rules
+                )
                 self._alerts = AlertEngine(
                     runtime.settings(),
                     config=runtime,
@@ -212,6 +215,14 @@ class Keeper:
                     environment=self.config.environment,
                 )
             return self._alerts
+
+    def _budget_rules(self) -> tuple[AlertRule, ...]:
+        """Return the alert rules of the tools' budget thresholds (read when alerting reloads)."""
+        from toolkeeper.alerts.budget_rules import budget_rules
+
+        return budget_rules(
+            (tool, self.config.get_or_default(tool)) for tool in self.config.tools()
+        )
 
     def flush(self) -> None:
         """Write every operation recorded so far to the store, in this thread."""

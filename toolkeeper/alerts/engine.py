@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from toolkeeper._clock import Clock, SystemClock
 from toolkeeper.alerts.dispatch import Dispatch, Member, delivery_events
 from toolkeeper.alerts.escalation import EscalationChain
+from toolkeeper.alerts.forwarding import AlertmanagerForwarder
 from toolkeeper.alerts.metrics import MetricReader, Reading
 from toolkeeper.alerts.notifiers import Notifier
 from toolkeeper.alerts.policies import Route, inhibitor_of
@@ -110,6 +111,12 @@ class AlertEngine:
     def apply_settings(self, settings: AlertSettings) -> None:
         """Use ``settings`` from the next pass on (rules, policies, notifiers)."""
         self._rules = {rule.name: rule for rule in settings.alert_rules}
+        url = settings.alertmanager_url
+        current = getattr(self, "_forwarder", None)
+        if url is None:
+            self._forwarder: AlertmanagerForwarder | None = None
+        elif current is None or current.url != AlertmanagerForwarder(url).url:
+            self._forwarder = AlertmanagerForwarder(url)
         self._notifiers = {
             notifier.name: Notifier(notifier, keyring=self._keyring, environ=self._environ)
             for notifier in settings.notifiers
@@ -181,6 +188,11 @@ class AlertEngine:
                 statuses.append(self._status(rule, tool, state, value, silence))
             for _rule, state, chain in escalations:
                 dispatch.escalate(members[state.name], chain, state.escalation_level)
+            if self._forwarder is not None:
+                every = settings.evaluate_every_seconds
+                self._forwarder.forward(
+                    list(members.values()), now=now, evaluate_every_seconds=every
+                )
             self._prune(now)
         return _ordered(statuses)
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from toolkeeper._errors import (
     UnknownVersionError,
     VersionConflictError,
 )
+from toolkeeper.alerts.rules import AlertRule
 from toolkeeper.alerts.settings import RUNTIME_KEYS, AlertSettings, alert_settings
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.store.alerts import AlertConfigTable, StoredDocument
@@ -91,8 +93,10 @@ class RuntimeAlerts:
         file: ConfigFile,
         *,
         clock: Clock | None = None,
+        builtin: Callable[[], tuple[AlertRule, ...]] | None = None,
     ) -> None:
         self.table = AlertConfigTable(store)
+        self._builtin = builtin
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._file = file
         self._mtime = _mtime(file.path)
@@ -135,8 +139,13 @@ class RuntimeAlerts:
         return diff_documents(self.get(from_version).document, self.get(to_version).document)
 
     def settings(self) -> AlertSettings:
-        """Return the settings in force: the file's, with the newest version's keys over them."""
-        return self._parse(self.current().document)[0]
+        """Return the settings in force: the file's, with the newest version's keys over them,
+        and the built-in rules (budget thresholds) whose names no written rule takes."""
+        settings = self._parse(self.current().document)[0]
+        extra = self._builtin() if self._builtin is not None else ()
+        taken = {rule.name for rule in settings.alert_rules}
+        added = tuple(rule for rule in extra if rule.name not in taken)
+        return replace(settings, rules=settings.alert_rules + added) if added else settings
 
     # Writing -------------------------------------------------------------
 

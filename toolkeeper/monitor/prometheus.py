@@ -29,6 +29,7 @@ DEFAULT_LATENCY_BUCKETS: tuple[float, ...] = (
 DEFAULT_MAX_OPERATION_LABELS = 20
 """Distinct ``operation`` label values per tool; the rest are exported as ``other``."""
 
+
 class MonitoringCollector:
     """Collect toolkeeper's metrics for a prometheus-client registry.
 

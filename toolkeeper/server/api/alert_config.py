@@ -83,7 +83,12 @@ def _runtime(keeper: Any) -> RuntimeAlerts:
     return runtime
 
 
-@router.get("", response_model=AlertConfigEntry, summary="Alerting's runtime configuration")
+@router.get(
+    "",
+    response_model=AlertConfigEntry,
+    summary="Alerting's runtime configuration",
+    responses=error_responses(404),
+)
 def current(keeper: KeeperDep, response: Response) -> AlertConfigEntry:
     """Return the version in force (its number also as the ETag)."""
     version = _runtime(keeper).current()
@@ -121,7 +126,12 @@ async def update(
     return AlertConfigEntry.of(version)
 
 
-@router.get("/history", response_model=AlertConfigHistory, summary="Alerting's versions")
+@router.get(
+    "/history",
+    response_model=AlertConfigHistory,
+    summary="Alerting's versions",
+    responses=error_responses(404, 422),
+)
 def history(
     keeper: KeeperDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="How many, newest first.")] = 50,
@@ -131,7 +141,12 @@ def history(
     return AlertConfigHistory(versions=[AlertConfigEntry.of(version) for version in found])
 
 
-@router.get("/diff", response_model=AlertConfigDiff, summary="Compare two versions")
+@router.get(
+    "/diff",
+    response_model=AlertConfigDiff,
+    summary="Compare two versions",
+    responses=error_responses(404, 422),
+)
 def diff(
     keeper: KeeperDep,
     from_version: Annotated[int, Query(alias="from", ge=0, le=2**31 - 1)],

@@ -20,8 +20,12 @@ def upgrade() -> None:
     """Create operations (raw events) and operation_rollups (aggregates per writer)."""
     op.create_table(
         "operations",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
-                  autoincrement=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
         sa.Column("operation_id", sa.String(200), nullable=False),
         sa.Column("tool", sa.String(200), nullable=False),
         sa.Column("operation", sa.String(200), nullable=False),
