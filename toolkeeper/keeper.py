@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from toolkeeper._clock import Clock, SystemClock
-from toolkeeper._errors import ToolkeeperError
+from toolkeeper._errors import ConfigError, SecretError, ToolkeeperError
 from toolkeeper._units import check_money
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.live import Configuration, ConfigVersion
@@ -220,9 +220,13 @@ class Keeper:
         """Return the alert rules of the tools' budget thresholds (read when alerting reloads)."""
         from toolkeeper.alerts.budget_rules import budget_rules
 
-        return budget_rules(
-            (tool, self.config.get_or_default(tool)) for tool in self.config.tools()
-        )
+        configs = []
+        for tool in self.config.tools():
+            try:
+                configs.append((tool, self.config.get(tool)))
+            except (ConfigError, SecretError) as exc:  # a tool not configurable now spends nothing
+                log.debug("no budget alert rules for %s: %s", tool, exc)
+        return budget_rules(configs)
 
     def flush(self) -> None:
         """Write every operation recorded so far to the store, in this thread."""
