@@ -123,13 +123,21 @@ def test_the_api_docs_work_offline(sqlite_server: LiveServer) -> None:
         bundle = client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js")
         styles = client.get("/static/vendor/swagger-ui/swagger-ui.css")
     assert docs.status_code == 200
-    assert re.findall(r'(?:src|href)="([^"]+)"', docs.text) == [
+    assets = [
+        link
+        for link in re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+        if link.startswith("/static/")
+    ]
+    assert assets == [
         "/static/favicon.svg",
+        "/static/app.css",
         "/static/vendor/swagger-ui/swagger-ui.css",
         "/static/vendor/swagger-ui/swagger-ui-bundle.js",
         "/static/js/docs.js",
     ]
+    assert all(link.startswith("/") for link in re.findall(r'(?:src|href)="([^"]+)"', docs.text))
     assert 'data-openapi="/openapi.json"' in docs.text
+    assert 'href="/login">Sign in</a>' in docs.text  # the top bar, for someone not signed in
     assert bundle.status_code == 200
     assert styles.status_code == 200
 

@@ -29,7 +29,8 @@ __all__ = [
 ]
 
 _SPEND_WINDOW = "24h"
-_FAILURES = frozenset({OperationStatus.ERROR, OperationStatus.TIMEOUT})
+#: Failed attempts: errors, timeouts, and calls a fallback answered after a failure or refusal.
+_FAILURES = frozenset({OperationStatus.ERROR, OperationStatus.TIMEOUT, OperationStatus.FALLBACK})
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,7 @@ def recent_operations(
 def recent_errors(
     keeper: Keeper, tool: str, *, limit: int = 20, scan: int = 2000
 ) -> list[Operation]:
-    """Return a tool's latest failed operations (errors and timeouts), newest first.
+    """Return a tool's latest failed attempts (errors, timeouts, fallbacks), newest first.
 
     Looks through the newest ``scan`` records of the monitor's ring of recent ones.
     """

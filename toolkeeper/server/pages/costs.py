@@ -27,6 +27,8 @@ RANGES = {
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
 }
+#: How often the open page asks for the report again (it reads the store's operations).
+REFRESH_SECONDS = 5
 #: The newest operations one grouping reads at most; the page says when a range held more.
 MAX_OPERATIONS = 200_000
 
@@ -41,6 +43,8 @@ def cost_context(keeper: Keeper, since: Range) -> dict[str, Any]:
     by_label = keeper.costs.report(since=span, by="label", max_operations=MAX_OPERATIONS)
     unpriced_now = sorted(keeper.costs.unpriced().items(), key=lambda item: -item[1])
     return {
+        "refresh_seconds": REFRESH_SECONDS,
+        "now": keeper.clock.now(),
         "since": since,
         "ranges": list(RANGES),
         "report": report,

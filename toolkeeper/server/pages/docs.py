@@ -5,7 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from toolkeeper.server.auth import Principal
+from toolkeeper.server.errors import ApiError
+from toolkeeper.server.pages._access import SignInRequiredError, page_principal
 from toolkeeper.server.pages._render import base_path, templates
+from toolkeeper.server.sessions import CSRF_FIELD, csrf_token
+from toolkeeper.server.tokens import Role
 
 __all__ = ["router"]
 
@@ -26,6 +31,20 @@ _DOCS_HEADERS = {
 
 @router.get("/docs", response_class=HTMLResponse)
 def docs(request: Request) -> HTMLResponse:
-    """Render Swagger UI over ``/openapi.json``; public, like the schema it reads."""
-    page = templates.get_template("docs.html").render(base=base_path(request))
+    """Render Swagger UI over ``/openapi.json`` under the pages' navigation; public, as the schema.
+
+    A signed-in user sees the same top bar as on every page; anyone else a way to sign in.
+    """
+    try:
+        principal: Principal | None = page_principal(request)
+    except (SignInRequiredError, ApiError):
+        principal = None
+    page = templates.get_template("docs.html").render(
+        base=base_path(request),
+        principal=principal,
+        is_admin=principal is not None and principal.role.allows(Role.ADMIN),
+        csrf_field=CSRF_FIELD,
+        csrf=csrf_token(request),
+        path=request.url.path,
+    )
     return HTMLResponse(page, headers=_DOCS_HEADERS)

@@ -74,7 +74,7 @@ export class ToolCharts {
     const starts = [...new Set(results.flatMap((r) => r.buckets.map((b) => b.start)))].sort();
     const labels = starts.map((start) => clock(start, range !== "1h"));
     const series = {
-      throughput: (b, size) => (b.count * 60) / size,
+      throughput: (b, seconds) => (b.count * 60) / seconds,
       p95: (b) => b.p95_latency_ms,
       errors: (b) => (b.count ? b.error_rate * 100 : null),
     };
@@ -82,13 +82,19 @@ export class ToolCharts {
       chart.data.labels = labels;
       chart.data.datasets = results.map((result, index) => {
         const byStart = new Map(result.buckets.map((b) => [b.start, b]));
+        // Before a tool's first operation there is no data, not zeros: nothing is drawn there.
+        const first = result.buckets.find((b) => b.count > 0);
+        const until = Date.parse(result.until);
         return {
           label: result.tool,
           borderColor: COLOURS[index % COLOURS.length],
           backgroundColor: COLOURS[index % COLOURS.length],
           data: starts.map((start) => {
             const bucket = byStart.get(start);
-            return bucket ? series[name](bucket, result.bucket_seconds) : null;
+            if (!bucket || !first || start < first.start) return null;
+            // The current bucket is unfinished: a rate over the seconds it has lasted, not a dip.
+            const lasted = Math.min(result.bucket_seconds, (until - Date.parse(start)) / 1000);
+            return series[name](bucket, Math.max(lasted, 1));
           }),
         };
       });
