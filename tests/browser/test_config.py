@@ -35,6 +35,10 @@ def test_an_invalid_value_is_shown_beside_its_field_and_nothing_is_saved(
     expect(row.locator("input")).to_have_value("-5")
     expect(page.get_by_test_id("form-errors")).to_contain_text("Nothing was saved")
     assert version_of(server.client(Role.ADMIN), "openai") == before
+    # The address is the configuration page's, not the POST-only preview: reloading works.
+    page.wait_for_url(lambda url: "/preview" not in url and "/config?" in url)
+    page.reload()
+    expect(page.get_by_label("timeout_seconds", exact=True)).to_be_visible()
 
 
 def test_a_valid_change_is_previewed_saved_and_rolled_back(
@@ -66,11 +70,24 @@ def test_a_valid_change_is_previewed_saved_and_rolled_back(
     target = page.locator(f'tr[data-version="{before}"]')
     target.get_by_label(f"Reason for rolling back to version {before}").fill("back to normal")
     target.get_by_role("button", name=f"Roll back to v{before}").click()
+    # Asked first, with what would change; nothing is rolled back until confirmed.
+    expect(page.locator('[data-diff-field="timeout_seconds"]')).to_contain_text("45.0")
+    assert version_of(api, "openai") == before + 1
+    screenshot(page, test_output, "configuration-rollback-confirm")
+    page.get_by_role("button", name=f"Yes, roll back to version {before}").click()
     expect(page.get_by_test_id("flash")).to_contain_text(f"version {before + 2}")
     expect(page.locator(f'tr[data-version="{before + 2}"]').get_by_test_id("reason")).to_have_text(
         "back to normal"
     )
     assert api.get("/api/v1/config/openai").json()["values"]["timeout_seconds"] == 30.0
+
+    page.get_by_label("Compare version").fill(str(before + 1))
+    page.get_by_label("with version").fill(str(before))
+    page.get_by_role("button", name="Compare").click()
+    compared = page.locator('[data-diff-field="timeout_seconds"]')
+    expect(compared.locator(".from")).to_contain_text("45.0")
+    expect(compared.locator(".to")).to_contain_text("30.0")
+    screenshot(page, test_output, "configuration-diff")
 
 
 def test_a_viewer_is_refused_the_configuration_page(browser: Browser, server: LiveServer) -> None:

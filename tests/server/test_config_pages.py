@@ -29,7 +29,7 @@ def test_an_invalid_value_is_shown_beside_its_field_and_nothing_is_saved(
 
 
 def test_a_change_goes_through_preview_save_history_and_rollback(sqlite_server: LiveServer) -> None:
-    """Preview shows from → to; saving needs a reason; history names actor and reason; rollback."""
+    """Preview, save with a reason, history, any two versions compared, rollback once confirmed."""
     admin = sqlite_server.client(Role.ADMIN)
     before = version_of(admin, "local")
     with signed_in(sqlite_server, Role.ADMIN) as client:
@@ -60,11 +60,17 @@ def test_a_change_goes_through_preview_save_history_and_rollback(sqlite_server: 
             "/config/local/save", data={"csrf_token": csrf, "change": sealed, "reason": "again"}
         )
         assert replayed.status_code == 409
-        rolled = client.post(
-            "/config/local/rollback",
-            data={"csrf_token": csrf, "version": str(before + 1), "to_version": str(before),
-                  "reason": "undo"},
-        )  # fmt: skip
+        asked = {"csrf_token": csrf, "version": str(before + 1), "to_version": str(before),
+                 "reason": "undo"}  # fmt: skip
+        confirm = client.post("/config/local/rollback", data=asked)
+        assert confirm.status_code == 200  # asks first, showing what would change
+        assert 'name="confirm" value="yes"' in confirm.text
+        assert 'data-diff-field="max_retry_attempts"' in confirm.text
+        assert version_of(admin, "local") == before + 1
+        compared = client.get(f"/config/local/diff?from={before}&to={before + 1}")
+        assert compared.status_code == 200
+        assert 'data-diff-field="max_retry_attempts"' in compared.text
+        rolled = client.post("/config/local/rollback", data={**asked, "confirm": "yes"})
         assert rolled.status_code == 303
     assert version_of(admin, "local") == before + 2
     history = admin.get("/api/v1/config/local/history").json()["versions"]

@@ -197,11 +197,23 @@ def save(
         return _missing(request, principal, exc)
 
 
-def _rollback(scope: _Scope, *, version: int, to_version: int, reason: str) -> Response:
+def _rollback(
+    scope: _Scope, *, version: int, to_version: int, reason: str, confirmed: bool
+) -> Response:
     assert scope.tool is not None
     if not reason.strip():
         errors = {"rollback": [f"Say why you roll back to version {to_version}."]}
         return scope.page(status_code=422, form={"errors": errors})
+    if not confirmed:  # first show what would change, and ask again
+        try:
+            diff = scope.configuration.diff(scope.tool, version, to_version)
+        except UnknownVersionError as exc:
+            return _missing(scope.request, scope.principal, exc)
+        context = {
+            "tool": scope.tool, "environment": scope.configuration.environment,
+            "version": version, "to_version": to_version, "reason": reason.strip(), "diff": diff,
+        }  # fmt: skip
+        return render(scope.request, "config_rollback.html", context, principal=scope.principal)
     try:
         entry = scope.configuration.rollback(
             scope.tool, to_version, actor=scope.principal.name, reason=reason.strip(),
@@ -216,12 +228,40 @@ def _rollback(scope: _Scope, *, version: int, to_version: int, reason: str) -> R
 def rollback(
     *, request: Request, tool: str, principal: AdminPage, keeper: KeeperDep,
     version: Annotated[int, Form()], to_version: Annotated[int, Form(ge=0)], csrf: Csrf = None,
-    reason: Reason = "", env: Env = None,
+    reason: Reason = "", confirm: Annotated[str, Form(max_length=10)] = "", env: Env = None,
 ) -> Response:  # fmt: skip
-    """Make an earlier version current again, as a new version; needs a reason."""
+    """Make an earlier version current again, as a new version; needs a reason and a confirmation.
+
+    Without ``confirm=yes`` it only shows what the rollback would change, and asks.
+    """
     check_form_csrf(request, principal, csrf)
     try:
         scope = _scope(request, principal, keeper, env=env, tool=tool)
-        return _rollback(scope, version=version, to_version=to_version, reason=reason)
+        return _rollback(
+            scope, version=version, to_version=to_version, reason=reason,
+            confirmed=confirm == "yes",
+        )  # fmt: skip
     except _MISSING as exc:
         return _missing(request, principal, exc)
+
+
+@router.get("/config/{tool}/diff", response_class=HTMLResponse)
+def diff_page(
+    *, request: Request, tool: str, principal: AdminPage, keeper: KeeperDep, env: Env = None,
+    from_version: Annotated[int, Query(alias="from", ge=0)] = 0,
+    to_version: Annotated[int | None, Query(alias="to", ge=0)] = None,
+) -> HTMLResponse:  # fmt: skip
+    """Show what differs between any two versions of a tool (``to`` defaults to the current)."""
+    try:
+        scope = _scope(request, principal, keeper, env=env, tool=tool)
+        assert scope.tool is not None
+        configuration = scope.configuration
+        newer = configuration.version(scope.tool) if to_version is None else to_version
+        diff = configuration.diff(scope.tool, from_version, newer)
+    except _MISSING as exc:
+        return _missing(request, principal, exc)
+    context = {
+        "tool": scope.tool, "environment": configuration.environment, "from_version": from_version,
+        "to_version": newer, "current": configuration.version(scope.tool), "diff": diff,
+    }  # fmt: skip
+    return render(request, "config_diff.html", context, principal=principal)

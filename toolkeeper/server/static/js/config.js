@@ -6,6 +6,12 @@ const notice = document.querySelector("[data-config-notice]");
 const { base, configTool: tool, configEnvironment: environment } = main.dataset;
 const shown = Number(main.dataset.configVersion);
 
+// A form sent back with errors is shown at the POST-only preview address; put the page's own
+// address in the bar, so reloading or sharing it shows the configuration page, not an error.
+if (main.dataset.configUrl && window.location.pathname.endsWith("/preview")) {
+  window.history.replaceState(null, "", main.dataset.configUrl);
+}
+
 if (tool && notice) {
   connect(base, {
     config(entry) {
