@@ -6,7 +6,7 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,6 +20,7 @@ from toolkeeper.config.secrets import Keyring
 from toolkeeper.costs.money import usd
 from toolkeeper.costs.tracker import CostTracker
 from toolkeeper.monitor import WrapperMonitoring
+from toolkeeper.monitor.genai import OtlpMetricsExport
 from toolkeeper.monitor.persist import StoreWriter, restore
 from toolkeeper.store.circuits import load_circuit_states
 from toolkeeper.wrap import FallbackSpec, OperationScope, Runtimes, ToolWrapping
@@ -39,6 +40,8 @@ ENVIRONMENT_ENV = "TOOLKEEPER_ENV"
 STORE_ENV = "TOOLKEEPER_STORE"
 SHARED_ENV = "TOOLKEEPER_SHARED"
 _SHARED_SCHEMES = ("redis", "rediss", "unix")
+#: Either one switches on OTLP export of the GenAI metrics (OpenTelemetry's own variables).
+OTLP_ENDPOINT_ENV = ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 DEFAULT_CONFIG = Path("toolkeeper.toml")
 #: How long a circuit state another process stored counts (it stores one with every batch).
 CIRCUIT_FRESH_S = 300.0
@@ -75,6 +78,7 @@ class Keeper:
         store: Store,
         clock: Clock | None = None,
         shared: str | None = None,
+        otlp_metrics: bool = False,
     ) -> None:
         if shared is not None and shared.partition("://")[0].lower() not in _SHARED_SCHEMES:
             raise ValueError(
@@ -103,6 +107,12 @@ class Keeper:
             budget_burn_provider=self.costs.budget_burn,
         )
         restore(self.monitoring, store, exclude_writer=self.writer.writer)
+        self._otlp: OtlpMetricsExport | None = None
+        if otlp_metrics:
+            self.monitoring.count_genai()
+            self._otlp = OtlpMetricsExport(
+                self.monitoring.genai_snapshot, interval_s=_export_interval_s(config.environ)
+            )
         self._tool_functions: dict[str, Callable[..., Any]] = {}
         self._lock = threading.Lock()
         self._alerts: AlertEngine | None = None
@@ -342,6 +352,7 @@ class Keeper:
                 store=opened,
                 clock=clock,
                 shared=shared or os.environ.get(SHARED_ENV) or None,
+                otlp_metrics=any(os.environ.get(name) for name in OTLP_ENDPOINT_ENV),
             )
         except BaseException:
             configuration.close()
@@ -364,6 +375,8 @@ class Keeper:
             self._follower.join(timeout=10)
         self._unsubscribe()
         self.monitoring.close()
+        if self._otlp is not None:
+            self._otlp.close()
         self.runtimes.close()
         self.costs.close()
         self.config.close()
@@ -383,6 +396,20 @@ class Keeper:
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError("a Keeper holds open connections and cannot be pickled")
+
+
+def _export_interval_s(environ: Mapping[str, str]) -> float:
+    """Return OpenTelemetry's ``OTEL_METRIC_EXPORT_INTERVAL`` (milliseconds) in seconds."""
+    raw = environ.get("OTEL_METRIC_EXPORT_INTERVAL", "60000")
+    try:
+        milliseconds = float(raw)
+    except ValueError:
+        raise ValueError(
+            f"OTEL_METRIC_EXPORT_INTERVAL={raw!r} is not a number of milliseconds"
+        ) from None
+    if milliseconds <= 0:
+        raise ValueError(f"OTEL_METRIC_EXPORT_INTERVAL={raw!r} must be positive")
+    return milliseconds / 1000.0
 
 
 def _estimate(cost: Decimal | float | None, tokens: int | None) -> tuple[Decimal, int]:

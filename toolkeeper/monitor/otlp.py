@@ -105,7 +105,7 @@ def register_otel_instruments(
             "Latency quantiles over the last 5 minutes, within 1%.",
         ),
         meter.create_observable_gauge(
-            "toolkeeper.health.score", [health], "1", "Health score 0-100 (docs/health.md)."
+            "toolkeeper.health.score", [health], "{score}", "Health score 0-100 (docs/health.md)."
         ),
         meter.create_observable_counter(
             "toolkeeper.dropped_events",

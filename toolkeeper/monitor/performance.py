@@ -17,6 +17,7 @@ from toolkeeper._clock import Clock, SystemClock
 from toolkeeper.monitor import reports
 from toolkeeper.monitor.aggregates import TOTAL_WINDOW, WINDOWS, Aggregates
 from toolkeeper.monitor.buckets import Bucket, WindowStats
+from toolkeeper.monitor.genai import Attributes, GenAIHistograms, HistogramState
 from toolkeeper.monitor.ids import next_seq
 from toolkeeper.monitor.pipeline import RecordPipeline, Sink
 from toolkeeper.monitor.records import (
@@ -117,6 +118,7 @@ class PerformanceMonitor:
         self.budget_burn_provider = budget_burn_provider
         self.created_at = self.clock.now()
         self._others_shed = (0, 0)
+        self._genai: GenAIHistograms | None = None
 
     def hot_path(self) -> HotPath:
         """Return what a wrapper needs to queue records without calling :meth:`record`."""
@@ -179,6 +181,22 @@ class PerformanceMonitor:
     def dropped_events(self) -> int:
         """Return how many finished records never reached the sink; aggregates have them all."""
         return self._pipeline.dropped_events
+
+    def count_genai(self) -> None:
+        """Count OpenTelemetry's GenAI histograms of every record finished from now on.
+
+        Off by default (it costs a few hundred nanoseconds a record); the keeper
+        turns it on when OTLP export is configured. Idempotent.
+        """
+        with self._pipeline.lock:
+            if self._genai is None:
+                self._genai = GenAIHistograms()
+                self._pipeline.observers.append(self._genai.fold)
+
+    def genai_snapshot(self) -> dict[str, dict[Attributes, HistogramState]]:
+        """Return the GenAI histograms counted so far (empty unless :meth:`count_genai`)."""
+        with self._pipeline.drained():
+            return {} if self._genai is None else self._genai.snapshot()
 
     @property
     def refused_rows(self) -> int:

@@ -133,6 +133,8 @@ class RecordPipeline:
         self._sink_batch_size = sink_batch_size
         self._outbox: deque[RawRecord] = deque()
         self._recent: deque[RawRecord] = deque(maxlen=recent_size)
+        self.observers: list[Callable[[list[RawRecord]], None]] = []
+        """Called with every drained batch, under :attr:`lock` (append to it under the lock)."""
         self._sink_lock = threading.Lock()
         self._dropped_overflow = 0  # changed under self.lock
         self._dropped_failed = 0  # changed under self._sink_lock
@@ -187,6 +189,8 @@ class RecordPipeline:
         # with the loop in C: map(call, repeat(popleft)).
         batch = list(map(call, repeat(pending.popleft, count)))
         self.aggregates.fold(batch, self._rollups)
+        for observe in self.observers:
+            observe(batch)
         self._recent.extend(batch)
         if self._sink is not None:
             room = self._sink_capacity - len(self._outbox)
