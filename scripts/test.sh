@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the tests need, start the real services, and run every test.
+# Needs root, or sudo, when Debian packages are missing (apt-get) and to start PostgreSQL;
+# `scripts/services.sh stop` stops the services it started.
 # `scripts/test.sh --integrations` instead installs RouteLLM (torch, transformers: ~2 GB)
 # and runs the tests marked `integrations`, against the real package.
 set -euo pipefail
@@ -11,7 +13,12 @@ if [ "${1:-}" = "--integrations" ]; then
   shift
 fi
 
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test.sh: not root: missing Debian packages are installed through sudo, and PostgreSQL" \
+    "(started as its own user with runuser) needs root" >&2
+fi
 source scripts/services.sh
+echo "test.sh: the services keep running after the tests; stop them with scripts/services.sh stop" >&2
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
