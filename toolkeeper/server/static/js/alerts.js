@@ -29,11 +29,20 @@ function editing() {
   return [...document.querySelectorAll('form input[type="text"]')].some((input) => input.value !== input.defaultValue);
 }
 
+// A metric's value in words and units, as alerts.html's plain() says it.
+function plain(metric, value) {
+  if (value === null || value === undefined) return "–";
+  if (metric === "circuit_open") return value >= 1 ? "open" : "closed";
+  if (metric.endsWith("_rate") || metric === "budget_burn") return `${(value * 100).toFixed(1)}%`;
+  const shown = Number(value.toPrecision(4)).toString();
+  return metric.endsWith("_ms") ? `${shown} ms` : shown;
+}
+
 function showValues(statuses) {
   for (const status of statuses) {
     const row = document.querySelector(`tr[data-alert="${CSS.escape(`${status.rule}/${status.tool}`)}"]`);
     const cell = row?.querySelector('[data-field="value"]');
-    if (cell) cell.textContent = status.value === null ? "–" : Number(status.value.toPrecision(4)).toString();
+    if (cell) cell.textContent = plain(cell.dataset.metric || "", status.value);
   }
 }
 
