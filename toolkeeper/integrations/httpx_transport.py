@@ -8,7 +8,9 @@ labels name the ``method`` and the ``status_code``, the duration is the time to
 the response's headers (a streamed body is not waited for), and the server's
 ``Retry-After`` becomes the ``retry_after_seconds`` metric. A response with a
 status of 400 or more is recorded as an error (``error_code`` ``HTTP_<status>``)
-and counts against the tool's circuit breaker; the application still gets the
+and reaches the tool's circuit breaker as its error rules classify it (by
+default 408, 429 and 5xx count, other 4xx do not: see
+:mod:`toolkeeper.resilience.classify`); the application still gets the
 response, as httpx gives it. A transport failure (connection refused, timeout) is
 recorded and raised unchanged. While the tool's circuit is open, requests to it
 are not sent: :class:`~toolkeeper.CircuitOpenError` is raised instead.
