@@ -173,3 +173,16 @@ def test_the_async_transport_records_the_same_way(
     assert [(r["operation_type"], r["status"]) for r in records(keeper)] == [
         ("forecast", "success"), ("limited", "error"),
     ]  # fmt: skip
+
+
+def test_client_errors_are_recorded_but_do_not_open_the_circuit(
+    keeper: Keeper, server: tuple[str, list[str]]
+) -> None:
+    """Three 404s are recorded as errors, yet the breaker ignores them: the next request is sent."""
+    base, seen = server
+    with httpx.Client(transport=TrackedTransport(keeper)) as client:
+        for _ in range(3):
+            assert client.get(f"{base}/missing").status_code == 404
+        assert client.get(f"{base}/forecast").status_code == 200
+    assert seen == ["/missing"] * 3 + ["/forecast"]
+    assert [r["status"] for r in records(keeper)] == ["error"] * 3 + ["success"]
