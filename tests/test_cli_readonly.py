@@ -86,7 +86,7 @@ def test_the_demo_store_reads_without_the_demo_key(demo_folder: Path) -> None:
         assert result.returncode == 0, (command, result.stderr)
         assert DEMO_KEY_ENV not in result.stderr
     shown = toolkeeper(["config", "show", "openai-strong"], demo_folder, **env).stdout
-    assert re.search(r"api_key\s+│\s+\"\*\*\*\*\"", shown)
+    assert re.search(r"api_key\s+\"\*\*\*\*\"", shown)
 
 
 def test_health_of_an_unknown_tool_exits_1(demo_folder: Path) -> None:
@@ -103,10 +103,10 @@ def test_config_show_prints_toml_json_literals_not_python_reprs(demo_folder: Pat
     assert shown.returncode == 0, shown.stderr
     for python in ("Decimal(", "True", "False", "None", "'"):
         assert python not in shown.stdout
-    assert re.search(r"daily_budget\s+│\s+6\.3\d*\s", shown.stdout)
-    assert re.search(r"enabled\s+│\s+true\s", shown.stdout)
-    assert re.search(r"api_version\s+│\s+null\s", shown.stdout)
-    assert re.search(r"budget_policy\s+│\s+\"fallback\"\s", shown.stdout)
+    assert re.search(r"daily_budget\s+6\.3\d*\s", shown.stdout)
+    assert re.search(r"enabled\s+true\s", shown.stdout)
+    assert re.search(r"api_version\s+null\s", shown.stdout)
+    assert re.search(r"budget_policy\s+\"fallback\"\s", shown.stdout)
 
 
 def test_health_fits_80_columns_with_long_names_and_shows_sub_millisecond_p95(
@@ -134,3 +134,22 @@ def test_help_shows_no_type_beside_flags(tmp_path: Path, command: list[str]) -> 
     assert result.returncode == 0, result.stderr
     assert "--help" in result.stdout
     assert "<bool>" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["costs"],
+        ["alerts", "list"],
+        ["config", "show", LONG_NAME],
+        ["config", "history", "openai-strong"],
+    ],
+)
+def test_read_only_output_fits_80_columns_and_cuts_nothing(
+    demo_folder: Path, command: list[str]
+) -> None:
+    """Costs, alert rules and configuration fit 80 columns with names folded whole, never cut."""
+    result = toolkeeper(command, demo_folder, **pointed(demo_folder))
+    assert result.returncode == 0, result.stderr
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    assert "…" not in result.stdout

@@ -6,13 +6,42 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
-__all__ = ["console", "err_console", "latency", "literal", "print_json", "report_error"]
+__all__ = [
+    "FittedTable",
+    "console",
+    "err_console",
+    "latency",
+    "literal",
+    "print_json",
+    "report_error",
+]
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class FittedTable(Table):
+    """A table that fits the terminal (80 columns when output is not one).
+
+    Light borders, and text that folds onto further lines rather than being cut
+    with an ellipsis: a name or a scope is always shown whole.
+    """
+
+    def __init__(self, *args: Any, **options: Any) -> None:
+        options.setdefault("box", box.SIMPLE_HEAD)
+        options.setdefault("pad_edge", False)
+        options.setdefault("collapse_padding", True)
+        super().__init__(*args, **options)
+
+    def add_column(self, *args: Any, **options: Any) -> None:
+        """Add a column whose text folds when it does not fit."""
+        options.setdefault("overflow", "fold")
+        super().add_column(*args, **options)
 
 
 def latency(ms: float | None) -> str:

@@ -7,12 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from toolkeeper._errors import ToolkeeperError
 from toolkeeper.alerts.records import silence_seconds
 from toolkeeper.cli._context import default_actor, open_keeper
-from toolkeeper.cli._output import console, print_json
+from toolkeeper.cli._output import FittedTable, console, print_json
 
 if TYPE_CHECKING:
     from toolkeeper.alerts import AlertEngine, AlertRule, Silence
@@ -67,7 +66,7 @@ def list_alerts(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
             }
         )
         return
-    table = Table(title="alert rules")
+    table = FittedTable(title="alert rules")
     for column in ("rule", "tool", "condition", "window", "for", "severity", "notify"):
         table.add_column(column)
     for rule in rules:
@@ -84,7 +83,7 @@ def list_alerts(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     if not statuses:
         console.print("no alert has been evaluated yet: `toolkeeper serve` evaluates the rules")
         return
-    states = Table(title="alerts")
+    states = FittedTable(title="alerts")
     for column in ("rule", "tool", "state", "value", "since", "quiet", "summary"):
         states.add_column(column)
     for status in statuses:
@@ -261,7 +260,7 @@ def _list_silences(engine: AlertEngine, *, include_expired: bool, as_json: bool)
     if not silences:
         console.print("no active silence" if not include_expired else "no silence yet")
         return
-    table = Table(title="silences")
+    table = FittedTable(title="silences")
     for column in ("id", "rule", "tool", "from", "until", "by", "comment", "state"):
         table.add_column(column)
     for item in silences:

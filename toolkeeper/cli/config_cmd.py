@@ -7,11 +7,10 @@ from typing import Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from toolkeeper._errors import ConfigError, ConfigValidationError
 from toolkeeper.cli._context import CliState, default_actor
-from toolkeeper.cli._output import console, literal, print_json
+from toolkeeper.cli._output import FittedTable, console, literal, print_json
 from toolkeeper.config.live import ConfigVersion
 
 __all__ = ["app", "parse_assignment"]
@@ -97,7 +96,7 @@ def show(
             }
         )
         return
-    table = Table(
+    table = FittedTable(
         title=f"{tool} ({type(resolved.config).type_name}) · environment "
         f"{configuration.environment} · version {version}"
     )
@@ -168,7 +167,7 @@ def history(
     if as_json:
         print_json([version.to_dict() for version in versions])
         return
-    table = Table(title=f"{tool} · environment {configuration.environment}")
+    table = FittedTable(title=f"{tool} · environment {configuration.environment}")
     for column in ("version", "when", "actor", "source", "reason", "changes"):
         table.add_column(column)
     for version in versions:

@@ -7,12 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from toolkeeper._errors import ToolkeeperError
 from toolkeeper._units import format_money, parse_duration
 from toolkeeper.cli._context import open_keeper
-from toolkeeper.cli._output import console, print_json
+from toolkeeper.cli._output import FittedTable, console, print_json
 from toolkeeper.costs.report import GROUPINGS
 
 if TYPE_CHECKING:
@@ -49,18 +48,23 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
+def _say(*objects: Any, **options: Any) -> None:
+    """Print for people, wrapped at the terminal's width (80 columns when not one)."""
+    console.print(*objects, soft_wrap=False, **options)
+
+
 def _usd(text: str | None) -> str:
     return format_money(text, missing="-")
 
 
 def _print(report: dict[str, Any], since: str) -> None:
     unpriced = report["unpriced_calls"]
-    console.print(
+    _say(
         f"[bold]{_usd(report['total'])}[/] over the last {escape(since)}: "
         f"{report['calls']} operations, {report['priced_calls']} priced"
         + (f", [yellow]{unpriced} unpriced (cost unknown)[/]" if unpriced else "")
     )
-    table = Table(title=f"cost by {report['by']}")
+    table = FittedTable(title=f"cost by {report['by']}")
     for column in ("group", "cost", "calls", "unpriced", "failures"):
         table.add_column(column)
     for group in report["groups"]:
@@ -68,9 +72,9 @@ def _print(report: dict[str, Any], since: str) -> None:
         shown = str(group["unpriced_calls"]) if group["unpriced_calls"] else "-"
         row = (group["key"], cost, str(group["calls"]), shown, str(group["failures"]))
         table.add_row(*(escape(cell) for cell in row))
-    console.print(table)
+    _say(table)
     waste = report["waste"]
-    console.print(
+    _say(
         f"cost per successful operation: {_usd(report['cost_per_success'])}; wasted "
         f"{_usd(waste['total'])} ({_count(waste['failed_calls'], 'failed call')} cost "
         f"{_usd(waste['failed_cost'])}, retries of {_count(waste['retried_calls'], 'call')} about "
@@ -78,12 +82,12 @@ def _print(report: dict[str, Any], since: str) -> None:
     )
     for item in report["unpriced"]:
         calls = _count(item["calls"], "call")
-        console.print(f"[yellow]unpriced:[/] {escape(item['model'])}: {calls}, cost unknown")
+        _say(f"[yellow]unpriced:[/] {escape(item['model'])}: {calls}, cost unknown")
     _print_budgets(report["budgets"])
     routing = report["routing"]
     if routing["requests"]:
         percent = routing["savings_percent"]
-        console.print(
+        _say(
             f"routing: {routing['priced_requests']} of {routing['requests']} decisions priced; "
             f"baseline (all on the strong model) {_usd(routing['baseline_cost'])}, actual "
             f"{_usd(routing['actual_cost'])}, saved {_usd(routing['savings'])}"
@@ -92,22 +96,22 @@ def _print(report: dict[str, Any], since: str) -> None:
         )
     for item in report["recommendations"]:
         saving = item["estimated_savings"]
-        console.print(
+        _say(
             f"[bold]advice:[/] {escape(item['title'])}"
             + (f" (saves about {_usd(saving)})" if saving is not None else "")
         )
-        console.print(f"  {escape(item['detail'])}")
+        _say(f"  {escape(item['detail'])}")
         evidence = ", ".join(f"{key}={value}" for key, value in item["evidence"].items())
-        console.print(f"  evidence: {escape(evidence)}", style="dim")
-    console.print(f"prices: {escape(report['prices'])}", style="dim")
+        _say(f"  evidence: {escape(evidence)}", style="dim")
+    _say(f"prices: {escape(report['prices'])}", style="dim")
     if report["truncated"]:
-        console.print("[yellow]only the newest operations of the range were read[/]")
+        _say("[yellow]only the newest operations of the range were read[/]")
 
 
 def _print_budgets(budgets: list[dict[str, Any]]) -> None:
     if not budgets:
         return
-    table = Table(title="budgets")
+    table = FittedTable(title="budgets")
     for column in ("scope", "period", "policy", "spent", "limit", "used", "per hour", "projected"):
         table.add_column(column)
     for budget in budgets:
@@ -125,4 +129,4 @@ def _print_budgets(budgets: list[dict[str, Any]]) -> None:
             _usd(budget["burn_per_hour"]),
             projected,
         )
-    console.print(table)
+    _say(table)

@@ -8,14 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich import box
 from rich.markup import escape
-from rich.table import Table
 
 from toolkeeper._errors import ToolkeeperError, UnknownToolError
 from toolkeeper._units import parse_duration
 from toolkeeper.cli._context import open_keeper
-from toolkeeper.cli._output import console, err_console, latency, print_json
+from toolkeeper.cli._output import FittedTable, console, err_console, latency, print_json
 
 if TYPE_CHECKING:
     from toolkeeper.keeper import Keeper
@@ -48,7 +46,7 @@ def health(
         print_json(data[0] if tool else {"system": monitor.get_system_health(), "tools": data})
         return
     # Fits 80 columns: figures never wrap, a long tool name folds onto a second line (never cut).
-    table = Table(title="tool health", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table = FittedTable(title="tool health")
     table.add_column("tool", overflow="fold", ratio=1)
     for column in ("status", "score", "ops", "success", "fallback", "p95", "circuit"):
         words = column in ("status", "circuit")

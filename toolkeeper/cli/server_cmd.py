@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from toolkeeper.cli._context import CliState, check_port
-from toolkeeper.cli._output import console, err_console, print_json
+from toolkeeper.cli._output import FittedTable, console, err_console, print_json
 from toolkeeper.server.settings import DEFAULT_HOST, DEFAULT_PORT
 
 if TYPE_CHECKING:
@@ -79,7 +78,7 @@ def list_tokens(
     if as_json:
         print_json([_token_data(token) for token in tokens])
         return
-    table = Table(title="API tokens")
+    table = FittedTable(title="API tokens")
     for column in ("id", "name", "role", "created", "last used", "revoked"):
         table.add_column(column)
     for token in tokens:
