@@ -64,3 +64,4 @@ def test_a_hand_built_breaker_has_the_configurations_defaults() -> None:
                  "slow_call_rate_threshold"):  # fmt: skip
         assert getattr(by_hand, name) == getattr(configured, name), name
     assert (by_hand.minimum_calls, by_hand.window_size) == (10, 50)
+    assert CircuitBreaker().policy == by_hand

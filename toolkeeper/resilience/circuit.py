@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from toolkeeper._clock import Clock
+from toolkeeper._clock import Clock, SystemClock
 from toolkeeper._errors import CircuitOpenError
 from toolkeeper.resilience._window import FAILED, SLOW, CallWindow
 from toolkeeper.resilience.policy import ResiliencePolicy
@@ -71,9 +71,16 @@ class CircuitTransition:
 class CircuitBreaker:
     """Refuse calls to a tool while too many of its recent calls failed or were slow."""
 
-    def __init__(self, policy: ResiliencePolicy, clock: Clock, name: str) -> None:
+    def __init__(
+        self,
+        policy: ResiliencePolicy | None = None,
+        clock: Clock | None = None,
+        name: str = "default",
+    ) -> None:
+        """Watch one tool's calls under ``policy`` (default: the configuration's defaults)."""
+        policy = ResiliencePolicy() if policy is None else policy
         self.name = name
-        self._clock = clock
+        self._clock: Clock = SystemClock() if clock is None else clock
         self._lock = threading.Lock()
         self._listeners: tuple[Callable[[CircuitTransition], None], ...] = ()
         self._policy = policy
