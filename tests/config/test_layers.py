@@ -188,3 +188,17 @@ def test_a_cross_field_rule_points_at_the_tool(tmp_path: Path) -> None:
     assert issue.path == "tools.openai"
     assert issue.line == 1
     assert "connect_timeout_seconds must be below read_timeout_seconds" in issue.rule
+
+
+def test_values_of_the_wrong_kind_are_explained_in_plain_words() -> None:
+    """A word where a whole number, a number or a boolean belongs gets a rule a person reads."""
+    file = ConfigFile.parse(
+        '[tools.api]\nmax_retry_attempts = "lots"\ntimeout_seconds = "long"\nenabled = "maybe"\n'
+    )
+    with pytest.raises(ConfigValidationError) as caught:
+        resolve_tool(file, "api", "default")
+    rules = {issue.path: issue.rule for issue in caught.value.issues}
+    assert rules["tools.api.max_retry_attempts"] == "must be a whole number, such as 3"
+    assert rules["tools.api.timeout_seconds"] == "must be a number, such as 2.5"
+    assert rules["tools.api.enabled"] == "must be true or false"
+    assert not any("Input should" in rule for rule in rules.values())

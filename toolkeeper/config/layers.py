@@ -49,6 +49,20 @@ __all__ = [
 ]
 
 VARIABLE_PREFIX = "TOOLKEEPER_TOOLS__"
+#: Pydantic's messages for values of the wrong kind, said as a person would.
+_PLAIN_RULES = {
+    "int_parsing": "must be a whole number, such as 3",
+    "int_from_float": "must be a whole number, such as 3, without decimals",
+    "int_type": "must be a whole number, such as 3",
+    "float_parsing": "must be a number, such as 2.5",
+    "float_type": "must be a number, such as 2.5",
+    "decimal_parsing": "must be an amount, such as 20 or 0.25",
+    "decimal_type": "must be an amount, such as 20 or 0.25",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "list_type": "must be a list, such as [0.8, 0.95]",
+}
 #: The value of a secret left unread; shorter than a mask's tail, so it never shows.
 _UNREAD = "(unread)"
 
@@ -257,7 +271,7 @@ def resolve_tool(
             name = loc[0] if loc else ""
             sensitive = bool(name) and name in fields and is_sensitive(model, name)
             value = shown_value(error.get("input"), sensitive=sensitive) if loc else None
-            rule = error["msg"].removeprefix("Value error, ")
+            rule = _PLAIN_RULES.get(error["type"]) or error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 rule = f"unknown field for tool type {model.type_name!r}"
             issues.append(
