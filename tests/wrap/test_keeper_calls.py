@@ -267,3 +267,19 @@ def test_unknown_tool_health_is_unknown_and_not_created(keeper: Keeper) -> None:
     """Asking about a tool never called reports unknown and does not make it appear."""
     assert keeper.monitoring.get_wrapper_health("ghost").status == "unknown"
     assert "ghost" not in keeper.monitoring.get_active_wrappers()
+
+
+def test_the_model_of_an_operation_block_groups_its_cost_by_model(tmp_path: Any) -> None:
+    """A model named in an operation block is the model its exact rollups group spend by."""
+    keeper = Keeper.open(
+        ConfigFile.parse('[prices."block-model"]\ninput_per_mtok = 1.0\n'
+                         "output_per_mtok = 2.0\n"),
+        store=f"sqlite:///{tmp_path / 'state.db'}", follow_changes=False,
+    )  # fmt: skip
+    try:
+        with keeper.operation("router", "route") as op:
+            op.usage(model="block-model", input_tokens=1_000_000, output_tokens=0)
+        groups = keeper.costs.report(by="model")["groups"]
+    finally:
+        keeper.close()
+    assert [(g["key"], g["calls"]) for g in groups] == [("block-model", 1)]

@@ -301,7 +301,8 @@ class OperationScope:
             custom_metrics=self.custom_metrics or None, quality_score=self.quality_score,
             user_id=user_id, session_id=session_id, request_id=request_id,
             parent_id=self.parent_id, seq=self._seq,
-            labels=self.labels or None, unpriced=unpriced or None, **fields,
+            labels=self.labels or None, unpriced=unpriced or None, model=self.model,
+            **fields,
         )  # fmt: skip
         if runtime.debug:
             log_call(
