@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from toolkeeper._errors import ConfigValidationError
 from toolkeeper.config import schema
 from toolkeeper.config.schema import (
     BaseWrapperConfig,
@@ -38,9 +39,9 @@ def restore_tool_types() -> Iterator[None]:
 
 def _messages(model: type[BaseWrapperConfig], **values: Any) -> list[str]:
     """Validate ``values`` on ``model`` and return every error message."""
-    with pytest.raises(ValidationError) as excinfo:
+    with pytest.raises(ConfigValidationError) as excinfo:
         model(**values)
-    return [error["msg"].removeprefix("Value error, ") for error in excinfo.value.errors()]
+    return [issue.rule for issue in excinfo.value.issues]
 
 
 # --- defaults and field rules -----------------------------------------------------------------
@@ -65,15 +66,14 @@ def test_every_registered_type_has_valid_defaults() -> None:
 
 def test_field_errors_are_all_reported_at_once() -> None:
     """A negative timeout, an ftp:// endpoint and an unknown field are reported together."""
-    with pytest.raises(ValidationError) as excinfo:
+    with pytest.raises(ConfigValidationError) as excinfo:
         ExternalToolConfig(
             timeout_seconds=-1, api_endpoint="ftp://files.example.com", colour="blue"
         )
-    by_field = {error["loc"]: error for error in excinfo.value.errors()}
-    assert set(by_field) == {("timeout_seconds",), ("api_endpoint",), ("colour",)}
-    assert by_field[("timeout_seconds",)]["msg"].endswith("must be greater than 0")
-    assert by_field[("api_endpoint",)]["msg"].endswith("must be an http:// or https:// URL")
-    assert by_field[("colour",)]["type"] == "extra_forbidden"
+    by_field = {issue.path: issue for issue in excinfo.value.issues}
+    assert set(by_field) == {"timeout_seconds", "api_endpoint", "colour"}
+    assert by_field["timeout_seconds"].rule == "must be greater than 0"
+    assert by_field["api_endpoint"].rule == "must be an http:// or https:// URL"
 
 
 @pytest.mark.parametrize("endpoint", ["https://api.example.com/v1", "http://localhost:8080"])
@@ -196,7 +196,7 @@ def test_increasing_alert_thresholds_are_accepted(thresholds: list[float]) -> No
 @pytest.mark.parametrize("thresholds", [[0.9, 0.5], [0.5, 0.5], [0], [0.5, 1.5], [-0.1, 0.5]])
 def test_alert_thresholds_must_be_increasing_fractions(thresholds: list[float]) -> None:
     """Alert thresholds out of order, repeated, or outside (0, 1] are rejected."""
-    with pytest.raises(ValidationError):
+    with pytest.raises(ConfigValidationError):
         ExternalToolConfig(budget_alert_thresholds=thresholds)
 
 
@@ -210,7 +210,7 @@ def test_alert_thresholds_accepted_exactly_when_increasing_fractions(
     )
     try:
         config = ExternalToolConfig(budget_alert_thresholds=thresholds)
-    except ValidationError:
+    except ConfigValidationError:
         assert not valid
     else:
         assert valid
@@ -299,7 +299,7 @@ def test_repr_masks_secrets() -> None:
 
 def test_validation_error_does_not_show_the_secret() -> None:
     """A validation error raised by a model holding a secret does not show that secret."""
-    with pytest.raises(ValidationError) as excinfo:
+    with pytest.raises(ConfigValidationError) as excinfo:
         ExternalToolConfig(api_key=Secret(CANARY), timeout_seconds=-1)
     assert CANARY not in str(excinfo.value)
 
@@ -383,7 +383,7 @@ def test_tool_types_returns_a_copy(restore_tool_types: None) -> None:
 @pytest.mark.parametrize("threshold", [-0.01, 1.01, 5])
 def test_routellm_threshold_outside_unit_interval_is_rejected(threshold: float) -> None:
     """A RouteLLM threshold outside [0, 1] is rejected."""
-    with pytest.raises(ValidationError, match="threshold"):
+    with pytest.raises(ConfigValidationError, match="threshold"):
         RouteLLMConfig(threshold=threshold)
 
 
@@ -395,7 +395,7 @@ def test_routellm_threshold_inside_unit_interval_is_accepted(threshold: float) -
 
 def test_routellm_router_type_is_one_of_the_known_routers() -> None:
     """An unknown RouteLLM router type is rejected."""
-    with pytest.raises(ValidationError, match="router_type"):
+    with pytest.raises(ConfigValidationError, match="router_type"):
         RouteLLMConfig(router_type="magic")
     assert RouteLLMConfig(router_type="bert").router_type == "bert"
 
@@ -408,11 +408,66 @@ def test_poml_strictness_accepts_its_choices(strictness: str) -> None:
 
 def test_poml_strictness_rejects_other_values() -> None:
     """A POML strictness outside its choices is rejected."""
-    with pytest.raises(ValidationError, match="strictness"):
+    with pytest.raises(ConfigValidationError, match="strictness"):
         POMLConfig(strictness="loose")
 
 
 def test_poml_has_no_network_fields() -> None:
     """POML is not an external tool, so network fields are unknown to it."""
-    with pytest.raises(ValidationError, match="extra"):
+    with pytest.raises(ConfigValidationError, match="unknown field"):
         POMLConfig(api_endpoint="https://api.example.com")
+
+
+# --- errors from direct construction ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "model", [BaseWrapperConfig, ExternalToolConfig, RouteLLMConfig, POMLConfig]
+)
+@pytest.mark.parametrize("build", ["init", "model_validate", "model_validate_json"])
+def test_every_construction_path_raises_config_validation_error(
+    model: type[BaseWrapperConfig], build: str
+) -> None:
+    """Building a seed config class directly with a bad value raises ConfigValidationError."""
+    builders = {
+        "init": lambda: model(timeout_seconds="soon"),
+        "model_validate": lambda: model.model_validate({"timeout_seconds": "soon"}),
+        "model_validate_json": lambda: model.model_validate_json('{"timeout_seconds": "soon"}'),
+    }
+    with pytest.raises(ConfigValidationError) as excinfo:
+        builders[build]()
+    assert [(i.path, i.value, i.rule) for i in excinfo.value.issues] == [
+        ("timeout_seconds", "soon", "must be a number, such as 2.5")
+    ]
+
+
+@pytest.mark.parametrize(
+    "value", [[CANARY], 12345678901234567890, {"key": CANARY}, (CANARY,), 1.5e30]
+)
+def test_a_secret_of_the_wrong_type_is_one_problem_that_never_echoes_it(value: Any) -> None:
+    """A list, number or object given as api_key is one plain problem and its value is not shown."""
+    with pytest.raises(ConfigValidationError) as excinfo:
+        ExternalToolConfig(api_key=value)
+    (issue,) = excinfo.value.issues
+    assert issue.path == "api_key"
+    assert issue.rule.startswith("must be a string")
+    assert not issue.has_value
+    assert CANARY not in str(excinfo.value)
+    assert str(value) not in str(excinfo.value)
+    assert "[" not in issue.path
+    assert "function" not in str(excinfo.value)
+
+
+def test_a_secret_field_takes_strings_only() -> None:
+    """A string becomes a Secret; anything but a string or a Secret is refused."""
+    assert ExternalToolConfig(api_key=CANARY).api_key == Secret(CANARY)
+    with pytest.raises(ConfigValidationError):
+        ExternalToolConfig(api_key=b"bytes-are-not-strings-either")
+
+
+def test_construction_errors_do_not_chain_pydantics_error() -> None:
+    """The error hides pydantic's original, which quotes every input whole."""
+    with pytest.raises(ConfigValidationError) as excinfo:
+        ExternalToolConfig(api_key=[CANARY])
+    assert excinfo.value.__suppress_context__
+    assert excinfo.value.__cause__ is None

@@ -17,8 +17,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
 from toolkeeper._errors import (
     ConfigIssue,
     ConfigValidationError,
@@ -27,6 +25,7 @@ from toolkeeper._errors import (
 )
 from toolkeeper.config.fields import config_field_of
 from toolkeeper.config.files import ConfigFile
+from toolkeeper.config.policy import SecretPolicy
 from toolkeeper.config.schema import DEFAULT_TYPE, BaseWrapperConfig, is_sensitive, tool_type
 from toolkeeper.config.secrets import (
     Keyring,
@@ -49,22 +48,13 @@ __all__ = [
 ]
 
 VARIABLE_PREFIX = "TOOLKEEPER_TOOLS__"
-#: Pydantic's messages for values of the wrong kind, said as a person would.
-_PLAIN_RULES = {
-    "int_parsing": "must be a whole number, such as 3",
-    "int_from_float": "must be a whole number, such as 3, without decimals",
-    "int_type": "must be a whole number, such as 3",
-    "float_parsing": "must be a number, such as 2.5",
-    "float_type": "must be a number, such as 2.5",
-    "decimal_parsing": "must be an amount, such as 20 or 0.25",
-    "decimal_type": "must be an amount, such as 20 or 0.25",
-    "bool_parsing": "must be true or false",
-    "bool_type": "must be true or false",
-    "string_type": "must be text",
-    "list_type": "must be a list, such as [0.8, 0.95]",
-}
 #: The value of a secret left unread; shorter than a mask's tail, so it never shows.
 _UNREAD = "(unread)"
+RUNTIME_REFERENCE_RULE = (
+    "a runtime change may not name an env: or file: reference (they read the server's "
+    "environment and files); give the secret itself, which is stored encrypted, or list the "
+    "reference in the file's [secrets] runtime_references"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,24 +251,35 @@ def resolve_tool(
     values, origins = merge_layers(layers)
 
     issues = _read_secrets(
-        tool, model, values, origins, keyring=keyring, environ=env, require_secrets=require_secrets
+        tool,
+        model,
+        values,
+        origins,
+        keyring=keyring,
+        environ=env,
+        require_secrets=require_secrets,
+        policy=file.secret_policy,
     )
+    config: BaseWrapperConfig | None = None
     try:
         config = model.model_validate(values)
-    except ValidationError as exc:
-        for error in exc.errors(include_url=False):
-            loc = [str(part) for part in error["loc"]]
-            name = loc[0] if loc else ""
-            sensitive = bool(name) and name in fields and is_sensitive(model, name)
-            value = shown_value(error.get("input"), sensitive=sensitive) if loc else None
-            rule = _PLAIN_RULES.get(error["type"]) or error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                rule = f"unknown field for tool type {model.type_name!r}"
+    except ConfigValidationError as exc:
+        # One problem per field, already in plain words and masked: add where each came from.
+        for problem in exc.issues:
+            name = "" if problem.path == model.__name__ else problem.path
             issues.append(
-                _issue(tool, ".".join(loc), origins.get(name), value, rule, has_value=bool(loc))
+                _issue(
+                    tool,
+                    name,
+                    origins.get(name.partition(".")[0]),
+                    problem.value,
+                    problem.rule,
+                    has_value=problem.has_value,
+                )
             )
     if issues:
         raise ConfigValidationError(_located(file, tool, issues))
+    assert config is not None
     return ResolvedTool(name=tool, environment=environment, config=config, origins=origins)
 
 
@@ -291,16 +292,29 @@ def _read_secrets(
     keyring: Keyring | None,
     environ: Mapping[str, str],
     require_secrets: bool,
+    policy: SecretPolicy,
 ) -> list[ConfigIssue]:
     """Replace the written forms of ``values``' secrets by :class:`Secret` objects, in place.
 
-    Returns a problem per secret that could not be read.
+    Returns a problem per secret that could not be read, and per reference a
+    runtime version names without the file's leave (``policy``): that one is
+    never read, not even to see whether its variable or file exists.
     """
     issues: list[ConfigIssue] = []
     for name, value in list(values.items()):
         if name not in model.model_fields or not isinstance(value, str):
             continue
         if not is_sensitive(model, name):
+            continue
+        origin = origins.get(name)
+        if (
+            origin is not None
+            and origin.layer == "runtime"
+            and is_reference(value)
+            and not policy.reference_allowed(value)
+        ):
+            issues.append(_issue(tool, name, origin, value, RUNTIME_REFERENCE_RULE))
+            values.pop(name)
             continue
         try:
             values[name] = resolve_secret(value, keyring=keyring, environ=environ)

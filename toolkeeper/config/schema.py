@@ -13,12 +13,19 @@ from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, get_args
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    model_validator,
+)
 
 from toolkeeper import _defaults
 from toolkeeper._defaults import HALF_OPEN_MODES, HalfOpenMode
+from toolkeeper._errors import ConfigIssue, ConfigValidationError
 from toolkeeper._units import check_money
 from toolkeeper.config.fields import ConfigField, config_field_of
+from toolkeeper.config.problems import field_problems
 from toolkeeper.config.secrets import Secret
 from toolkeeper.resilience.classify import ErrorRules, spec_issues
 
@@ -65,7 +72,12 @@ def _thresholds(values: list[float]) -> list[float]:
 
 
 class BaseWrapperConfig(BaseModel):
-    """Settings every wrapped tool has: switches, timeouts, retries, circuit and monitoring."""
+    """Settings every wrapped tool has: switches, timeouts, retries, circuit and monitoring.
+
+    However it is built (``ExternalToolConfig(...)``, ``model_validate``,
+    ``model_validate_json``), bad values raise :class:`ConfigValidationError`
+    with one plain problem per field; a secret's value is never quoted.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -175,6 +187,52 @@ class BaseWrapperConfig(BaseModel):
         int, ConfigField(description="Days raw operation records are kept.", ge=1, le=3650)
     ] = 30
     debug_logging: Annotated[bool, ConfigField(description="Log every call at DEBUG.")] = False
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise type(self).config_error(exc) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        """Validate ``obj``; bad values raise :class:`ConfigValidationError`."""
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise cls.config_error(exc) from None
+
+    @classmethod
+    def model_validate_json(cls, json_data: Any, *args: Any, **kwargs: Any) -> Self:
+        """Validate a JSON document; bad values raise :class:`ConfigValidationError`."""
+        try:
+            return super().model_validate_json(json_data, *args, **kwargs)
+        except ValidationError as exc:
+            raise cls.config_error(exc) from None
+
+    @classmethod
+    def model_validate_strings(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        """Validate values given as strings; bad values raise :class:`ConfigValidationError`."""
+        try:
+            return super().model_validate_strings(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise cls.config_error(exc) from None
+
+    @classmethod
+    def config_error(cls, exc: ValidationError) -> ConfigValidationError:
+        """Return pydantic's error as one plain problem per field, secrets never quoted."""
+        problems = field_problems(
+            exc, type_name=cls.type_name, sensitive=lambda name: is_sensitive(cls, name)
+        )
+        return ConfigValidationError(
+            ConfigIssue(
+                path=".".join(problem.location) or cls.__name__,
+                rule=problem.rule,
+                value=problem.value,
+                has_value=problem.has_value,
+            )
+            for problem in problems
+        )
 
     @model_validator(mode="after")
     def _resilience_bounds(self) -> Self:

@@ -132,19 +132,27 @@ class Secret:
     def __get_pydantic_core_schema__(
         cls, source_type: Any, handler: GetCoreSchemaHandler
     ) -> CoreSchema:
-        """Validate a ``Secret`` as is; strings were resolved by the loader beforehand."""
-        from pydantic_core import core_schema
+        """Accept a ``Secret`` as is or a string (already resolved by the loader); nothing else.
 
-        def from_str(value: str) -> Secret:
-            # Strings reaching the model are already resolved values: the loader
-            # turns references and ciphertexts into Secret objects before validation.
-            return Secret(value)
+        Anything else (a number, a list, an object) is refused without quoting it:
+        a value given for a secret field may be the secret, whatever its type.
+        """
+        from pydantic_core import PydanticCustomError, core_schema
 
-        return core_schema.union_schema(
-            [
-                core_schema.is_instance_schema(cls),
-                core_schema.no_info_after_validator_function(from_str, core_schema.str_schema()),
-            ],
+        def validate(value: object) -> Secret:
+            if isinstance(value, Secret):
+                return value
+            if isinstance(value, str):
+                # Strings reaching the model are resolved values: the loader turns
+                # references and ciphertexts into Secret objects before validation.
+                return Secret(value)
+            raise PydanticCustomError(
+                "secret_type", "must be a string (the secret, or env:NAME / file:/path / enc:...)"
+            )
+
+        return core_schema.no_info_plain_validator_function(
+            validate,
+            json_schema_input_schema=core_schema.str_schema(),
             serialization=core_schema.plain_serializer_function_ser_schema(
                 lambda secret: secret.masked
             ),
@@ -271,9 +279,13 @@ def resolve_secret(
     if raw.startswith("file:"):
         path = Path(raw.removeprefix("file:"))
         try:
-            value = path.read_text().rstrip("\r\n")
+            value = path.read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
             raise SecretError(f"cannot read secret file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise SecretError(
+                f"secret file {path} is not UTF-8 text (referenced as {raw})"
+            ) from None
         return Secret(value, source=raw)
     if is_encrypted(raw):
         if keyring is None:
