@@ -20,6 +20,7 @@ The file's shape::
 
     [costs], [prices."model"], [[budgets]]   # see toolkeeper.costs.settings
     [alerts], [alerts.notifiers.X], [[alerts.rules]]   # see toolkeeper.alerts.settings
+    [secrets], [secrets.allowed_hosts]   # see toolkeeper.config.policy
 
 ``tomllib`` gives values but not positions, so :func:`key_lines` scans the text
 for table headers and ``key =`` lines; it covers the TOML people write by hand
@@ -39,13 +40,14 @@ from toolkeeper._errors import ConfigIssue, ConfigValidationError
 
 if TYPE_CHECKING:
     from toolkeeper.alerts.settings import AlertSettings
+    from toolkeeper.config.policy import SecretPolicy
     from toolkeeper.costs.settings import CostSettings
 
 __all__ = ["ConfigFile", "key_lines"]
 
-_TOP = "alerts budgets costs default_environment defaults environments prices store tools"
+_TOP = "alerts budgets costs default_environment defaults environments prices secrets store tools"
 TOP_LEVEL_KEYS = tuple(_TOP.split())
-_TABLES = ("alerts", "costs", "defaults", "environments", "prices", "tools")
+_TABLES = ("alerts", "costs", "defaults", "environments", "prices", "secrets", "tools")
 ENVIRONMENT_KEYS = ("extends", "tools")
 
 _BARE = r"[A-Za-z0-9_-]+"
@@ -108,6 +110,18 @@ class ConfigFile:
                     )
                 ]
             ) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigValidationError(
+                [
+                    ConfigIssue(
+                        path="(file)",
+                        rule=f"is not UTF-8 text (byte {exc.start} cannot be decoded): a "
+                        "configuration file is TOML, which is UTF-8",
+                        has_value=False,
+                        file=str(path),
+                    )
+                ]
+            ) from None
         return cls.parse(text, path=path)
 
     @classmethod
@@ -115,6 +129,17 @@ class ConfigFile:
         """Parse TOML ``text`` read from ``path``."""
         try:
             data = tomllib.loads(text)
+        except RecursionError:
+            raise ConfigValidationError(
+                [
+                    ConfigIssue(
+                        path="(file)",
+                        rule="invalid TOML: arrays or tables are nested too deeply",
+                        has_value=False,
+                        file=str(path) if path else None,
+                    )
+                ]
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             match = re.search(r"line (\d+)", str(exc))
             raise ConfigValidationError(
@@ -199,6 +224,13 @@ class ConfigFile:
 
         return alert_settings(self)[0]
 
+    @functools.cached_property
+    def secret_policy(self) -> SecretPolicy:
+        """Return ``[secrets]``: the references and hosts runtime changes may use."""
+        from toolkeeper.config.policy import SecretPolicy
+
+        return SecretPolicy.from_file(self)[0]
+
     @property
     def default_environment(self) -> str | None:
         """Return ``default_environment`` if the file sets it."""
@@ -237,6 +269,9 @@ class ConfigFile:
                 if not isinstance(table, dict):
                     problems.append(self.issue((section, name), "must be a table", table))
         problems.extend(self._environment_issues())
+        from toolkeeper.config.policy import SecretPolicy
+
+        problems.extend(SecretPolicy.from_file(self)[1])
         from toolkeeper.costs.settings import cost_settings
 
         problems.extend(cost_settings(self)[1])

@@ -33,6 +33,7 @@ from toolkeeper._text import unstorable
 from toolkeeper.config.diff import diff_configs
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.layers import VARIABLE_PREFIX, Layer, Origin, ResolvedTool, resolve_tool
+from toolkeeper.config.policy import endpoint_host
 from toolkeeper.config.schema import BaseWrapperConfig, is_sensitive, tool_types
 from toolkeeper.config.secrets import Keyring, Secret, storable_form
 
@@ -46,6 +47,8 @@ log = logging.getLogger("toolkeeper.config")
 
 SOURCES = ("code", "cli", "api", "ui")
 _MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in every store
+_CONFLICT_RETRIES = 20  # an update without an expected version re-applies after a conflict
+_STRING_RULE = "must be a string (the secret itself, stored encrypted)"
 DEFAULT_ENVIRONMENT = "default"
 
 
@@ -219,17 +222,26 @@ class Configuration:
         self._check_tool(tool)
         fields = {f"tools.{tool}.{name}": value for name, value in changes.items()}
         _refuse_unstorable({"actor": actor, "reason": reason, **fields})
-        latest = self.store.latest_config_version(self.environment, tool)
-        values = self._merged(tool, changes, latest)
-        return self._write(
-            tool,
-            values,
-            latest,
-            actor=actor,
-            reason=reason,
-            source=source,
-            expected_version=expected_version,
-        )
+        for attempt in range(_CONFLICT_RETRIES):
+            latest = self.store.latest_config_version(self.environment, tool)
+            values = self._merged(tool, changes, latest)
+            try:
+                return self._write(
+                    tool,
+                    values,
+                    latest,
+                    actor=actor,
+                    reason=reason,
+                    source=source,
+                    expected_version=expected_version,
+                    changed=changes,
+                )
+            except VersionConflictError:
+                # Without an expected version the change applies to whatever is latest:
+                # another writer got there first, so merge onto its version and try again.
+                if expected_version is not None or attempt == _CONFLICT_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def preview(self, tool: str, changes: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Return the diff :meth:`update` would record for ``changes``, writing nothing.
@@ -244,7 +256,9 @@ class Configuration:
         old = self._resolve(tool, latest).config
         current = latest.version if latest else 0
         candidate = _pending_record(self.environment, tool, values, current + 1, "preview")
-        return diff_configs(old, self._resolve(tool, candidate).config)
+        new = self._resolve(tool, candidate).config
+        self._check_host_move(tool, old, new, changes)
+        return diff_configs(old, new)
 
     def rollback(
         self,
@@ -370,18 +384,23 @@ class Configuration:
                     )
         for environment in self.environments():
             for tool in self.tools():
-                try:
-                    latest = self.store.latest_config_version(environment, tool)
-                    resolve_tool(
-                        self.file,
-                        tool,
-                        environment,
-                        environ=self.environ,
-                        runtime=_runtime_layer(latest),
-                        keyring=self.keyring,
-                    )
-                except ConfigValidationError as exc:
-                    issues.extend(issue for issue in exc.issues if issue not in issues)
+                latest = self.store.latest_config_version(environment, tool)
+                # The file's own values first (what version 0 and a rollback to it use),
+                # then with the runtime version on top (what the application runs).
+                for runtime in (None, _runtime_layer(latest)):
+                    try:
+                        resolve_tool(
+                            self.file,
+                            tool,
+                            environment,
+                            environ=self.environ,
+                            runtime=runtime,
+                            keyring=self.keyring,
+                        )
+                    except ConfigValidationError as exc:
+                        issues.extend(issue for issue in exc.issues if issue not in issues)
+                    if latest is None:
+                        break
         from toolkeeper.alerts.settings import reference_issues
 
         issues.extend(reference_issues(self.file, keyring=self.keyring, environ=self.environ))
@@ -409,15 +428,23 @@ class Configuration:
                 for key in unknown
             )
         values = dict(latest.values) if latest else {}
+        wrong: list[str] = []
         for key, value in changes.items():
             if value is None:
                 values.pop(key, None)
             elif is_sensitive(model, key):
-                values[key] = storable_form(
-                    value if isinstance(value, Secret) else str(value), keyring=self.keyring
-                )
+                if not isinstance(value, Secret | str):
+                    wrong.append(key)
+                    continue
+                values[key] = storable_form(value, keyring=self.keyring)
             else:
                 values[key] = value
+        if wrong:
+            # Never quoted: a list or an object given for a secret may hold the secret.
+            raise ConfigValidationError(
+                ConfigIssue(path=f"tools.{tool}.{key}", rule=_STRING_RULE, has_value=False)
+                for key in wrong
+            )
         return values
 
     def _model(self, tool: str) -> type[BaseWrapperConfig]:
@@ -458,6 +485,7 @@ class Configuration:
         reason: str,
         source: str,
         expected_version: int | None,
+        changed: Mapping[str, Any] | None = None,
     ) -> ConfigVersion:
         if source not in SOURCES:
             raise ConfigError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
@@ -469,6 +497,7 @@ class Configuration:
         old = self._resolve(tool, latest).config
         candidate = _pending_record(self.environment, tool, values, current + 1, actor)
         new = self._resolve(tool, candidate).config
+        self._check_host_move(tool, old, new, changed or {})
         changes = diff_configs(old, new)
         if not changes and latest is not None and latest.values == values:
             return ConfigVersion.from_record(latest)
@@ -497,6 +526,49 @@ class Configuration:
         )
         self._notify(version)
         return version
+
+    def _check_host_move(
+        self,
+        tool: str,
+        old: BaseWrapperConfig,
+        new: BaseWrapperConfig,
+        changed: Mapping[str, Any],
+    ) -> None:
+        """Refuse to send a tool's unchanged secrets to a host the file does not allow.
+
+        Moving is allowed to the host the file itself gives the tool, to a host
+        its ``[secrets.allowed_hosts]`` lists, or when the same change gives every
+        secret the tool holds a new value.
+        """
+        host = endpoint_host(getattr(new, "api_endpoint", None))
+        if host == endpoint_host(getattr(old, "api_endpoint", None)):
+            return
+        if host == endpoint_host(getattr(self._resolve(tool, None).config, "api_endpoint", None)):
+            return
+        if self.file.secret_policy.host_allowed(tool, host):
+            return
+        model = type(new)
+        kept = [
+            name
+            for name in model.model_fields
+            if is_sensitive(model, name)
+            and isinstance(getattr(new, name), Secret)
+            and name not in changed
+            and getattr(new, name) == getattr(old, name)
+        ]
+        if kept:
+            secrets = ", ".join(kept)
+            raise ConfigValidationError(
+                [
+                    ConfigIssue(
+                        path=f"tools.{tool}.api_endpoint",
+                        rule=f"moving {tool!r} to host {host} would send its {secrets} there; "
+                        f"list the host under [secrets.allowed_hosts] {tool} in the "
+                        f"configuration file, or give a new {secrets} in the same change",
+                        value=getattr(new, "api_endpoint", None),
+                    )
+                ]
+            )
 
     def _notify(self, version: ConfigVersion) -> None:
         with self._lock:
