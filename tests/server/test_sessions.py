@@ -107,7 +107,7 @@ def test_a_bad_token_does_not_sign_in(sqlite_server: LiveServer) -> None:
     with browser(sqlite_server) as client:
         response = sign_in(client, "tk_" + "a" * 43)
         assert response.status_code == 401
-        assert "unknown or revoked" in response.text
+        assert "unknown, revoked or expired" in response.text
         assert client.get("/api/v1/me").status_code == 401
 
 
@@ -149,3 +149,26 @@ def test_a_forged_cookie_is_ignored(sqlite_server: LiveServer) -> None:
     with browser(sqlite_server) as client:
         client.cookies.set("toolkeeper_session", "eyJ0b2tlbl9pZCI6IDF9.forged.signature")
         assert client.get("/api/v1/me").status_code == 401
+
+
+def test_a_reader_of_the_store_cannot_forge_a_session(live_server: LiveServer) -> None:
+    """Signing a cookie with what the store holds as the session key opens no session."""
+    import base64
+    import json
+
+    from itsdangerous import TimestampSigner
+    from sqlalchemy import select
+
+    from toolkeeper.store.tables import server_keys
+
+    store = live_server.keeper.store
+    with store.transaction(write=False) as conn:
+        stored = [str(value) for value in conn.execute(select(server_keys.c.value)).scalars()]
+    assert stored
+    admin = next(t for t in TokenRegistry(store).list() if t.role is Role.ADMIN)
+    payload = base64.b64encode(json.dumps({"token_id": admin.id, "csrf": "x"}).encode())
+    for value in stored:
+        cookie = TimestampSigner(value).sign(payload).decode()
+        with browser(live_server) as client:
+            client.cookies.set("toolkeeper_session", cookie)
+            assert client.get("/api/v1/me").status_code == 401

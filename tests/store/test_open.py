@@ -189,3 +189,38 @@ def test_importing_the_store_package_loads_no_database_library() -> None:
         cwd=Path(__file__).resolve().parents[2],
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_new_sqlite_store_is_private_to_its_owner(tmp_path: Path) -> None:
+    """A new store file is created 0600, its new folders 0700, and its WAL files follow."""
+    import stat
+
+    db = tmp_path / "shared" / "deeper" / "state.db"
+    store = open_store(f"sqlite:///{db}")
+    try:
+        store.append_config_version(config_record(), expected_version=0)
+        files = [db, *db.parent.glob("state.db-*")]
+        assert len(files) >= 2
+        for path in files:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        for folder in (db.parent, db.parent.parent):
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    finally:
+        store.close()
+
+
+def test_the_default_store_folder_is_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default .toolkeeper/state.db is made 0600 in a 0700 folder, whatever the umask."""
+    import os
+    import stat
+
+    monkeypatch.chdir(tmp_path)
+    old = os.umask(0o022)
+    try:
+        open_store().close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / ".toolkeeper").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / ".toolkeeper" / "state.db").stat().st_mode) == 0o600

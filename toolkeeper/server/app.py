@@ -20,6 +20,7 @@ from toolkeeper.server.api import api_router
 from toolkeeper.server.errors import install_error_handlers
 from toolkeeper.server.pages import install_pages
 from toolkeeper.server.settings import ServerSettings
+from toolkeeper.server.throttle import AuthThrottle
 from toolkeeper.server.tokens import TokenRegistry
 
 if TYPE_CHECKING:
@@ -47,7 +48,8 @@ def create_app(keeper: Keeper, *, settings: ServerSettings | None = None) -> Fas
     """Return the API, ``/metrics``, the probes and sign-in, serving ``keeper``.
 
     The session-signing key is ``settings.session_secret`` or, by default, a
-    key generated once and kept in the keeper's store.
+    key generated once and kept in the keeper's store encrypted with its secret
+    key (``TOOLKEEPER_SECRET_KEY``); without one, a key of this process only.
     """
     settings = settings if settings is not None else ServerSettings()
     tokens = TokenRegistry(keeper.store, clock=keeper.clock)
@@ -62,6 +64,9 @@ def create_app(keeper: Keeper, *, settings: ServerSettings | None = None) -> Fas
     app.state.keeper = keeper
     app.state.settings = settings
     app.state.tokens = tokens
+    app.state.auth_throttle = AuthThrottle(
+        settings.auth_failure_limit, storage=keeper.shared or "memory://"
+    )
     install_error_handlers(app)
     app.include_router(api_router())
     app.include_router(metrics.router)
@@ -71,7 +76,8 @@ def create_app(keeper: Keeper, *, settings: ServerSettings | None = None) -> Fas
     secret = (
         settings.session_secret.get_secret_value()
         if settings.session_secret is not None
-        else tokens.session_key()
+        else tokens.session_key(keeper.config.keyring)
     )
+    app.state.session_secret = secret
     sessions.install_sessions(app, secret=secret, settings=settings)
     return app

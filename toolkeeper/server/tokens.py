@@ -16,6 +16,7 @@ This module needs no web framework: the CLI uses it without the ``server`` extra
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 from dataclasses import dataclass, replace
@@ -24,7 +25,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from toolkeeper._clock import Clock, SystemClock
-from toolkeeper._errors import ToolkeeperError
+from toolkeeper._errors import SecretDecryptionError, ToolkeeperError
+from toolkeeper.config.secrets import KEY_ENV, Keyring, is_encrypted
 from toolkeeper.store.tokens import TokenRecord, TokenTable
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ _TOKEN_BYTES = 32
 _TOKEN_SHAPE = re.compile(r"^tk_[A-Za-z0-9_-]{43}$")
 _NAME_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
 _SESSION_KEY = "session"
+log = logging.getLogger("toolkeeper.server")
 
 
 class Role(StrEnum):
@@ -71,6 +74,11 @@ class ApiToken:
     last_used_at: datetime | None
     revoked: bool
     revoked_at: datetime | None
+    expires_at: datetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        """Tell whether the token has passed its expiry time (a token without one never does)."""
+        return self.expires_at is not None and now >= self.expires_at
 
     @classmethod
     def from_record(cls, record: TokenRecord) -> ApiToken:
@@ -83,6 +91,7 @@ class ApiToken:
             last_used_at=record.last_used_at,
             revoked=record.revoked,
             revoked_at=record.revoked_at,
+            expires_at=record.expires_at,
         )
 
 
@@ -115,9 +124,16 @@ class TokenRegistry:
         self._clock = clock if clock is not None else SystemClock()
         self._touch_interval = touch_interval
 
-    def create(self, role: Role | str, *, name: str | None = None) -> tuple[ApiToken, str]:
-        """Issue a token; return its record and the token, which is never shown again."""
+    def create(
+        self, role: Role | str, *, name: str | None = None, expires_in: timedelta | None = None
+    ) -> tuple[ApiToken, str]:
+        """Issue a token; return its record and the token, which is never shown again.
+
+        ``expires_in`` makes the token stop working that long from now.
+        """
         role = Role(role)
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise ToolkeeperError(f"a token's lifetime must be positive, not {expires_in}")
         if name is None:
             name = f"{role.value}-{secrets.token_hex(3)}"
         if not _NAME_SHAPE.match(name):
@@ -126,20 +142,28 @@ class TokenRegistry:
                 "starting with a letter or digit"
             )
         token = new_token()
+        now = self._clock.now()
         record = self._table.insert(
-            name=name, role=role.value, token_hash=hash_token(token), created_at=self._clock.now()
+            name=name,
+            role=role.value,
+            token_hash=hash_token(token),
+            created_at=now,
+            expires_at=now + expires_in if expires_in is not None else None,
         )
         return ApiToken.from_record(record), token
 
     def authenticate(self, token: str) -> ApiToken | None:
-        """Return the token's record if ``token`` is a live token of this store, else ``None``."""
+        """Return the token's record if ``token`` is a live token of this store, else ``None``.
+
+        Live: not revoked and not expired. Its last use is recorded (see the class).
+        """
         if not _TOKEN_SHAPE.match(token):
             return None
         record = self._table.by_hash(hash_token(token))
         return self._live(record)
 
     def get(self, token_id: int) -> ApiToken | None:
-        """Return the live (not revoked) token with this id, or ``None``; sessions re-check it."""
+        """Return the live (not revoked, not expired) token with this id; sessions re-check it."""
         return self._live(self._table.by_id(token_id))
 
     def list(self) -> list[ApiToken]:
@@ -156,16 +180,43 @@ class TokenRegistry:
             raise ToolkeeperError(f"no token named {name_or_id!r}; tokens: {known}")
         return ApiToken.from_record(self._table.revoke(record.id, self._clock.now()))
 
-    def session_key(self) -> str:
-        """Return the key that signs session cookies, generated once per store."""
-        return self._table.server_key(
-            _SESSION_KEY, lambda: secrets.token_urlsafe(32), now=self._clock.now()
-        )
+    def session_key(self, keyring: Keyring | None) -> str:
+        """Return the key that signs session cookies: kept in the store, encrypted by ``keyring``.
+
+        Nothing in the store lets its reader sign a session: the key is stored
+        as an ``enc:`` value only the keyring opens. A key left in clear by an
+        older version (or one the keyring no longer opens) is replaced, which
+        signs everyone out once. Without a keyring the key is random per
+        process and never stored: sessions then last as long as the process.
+        """
+        if keyring is None:
+            log.warning(
+                "no secret key (%s): browser sessions are signed with a key of this process "
+                "only, so they end when it stops and other processes do not accept them",
+                KEY_ENV,
+            )
+            return secrets.token_urlsafe(32)
+
+        def generate() -> str:
+            return keyring.encrypt(secrets.token_urlsafe(32))
+
+        now = self._clock.now()
+        stored = self._table.server_key(_SESSION_KEY, generate, now=now)
+        for _ in range(3):
+            if is_encrypted(stored):
+                try:
+                    return keyring.decrypt(stored)
+                except SecretDecryptionError:
+                    pass
+            stored = self._table.replace_server_key(_SESSION_KEY, stored, generate(), now=now)
+        raise SecretDecryptionError("the session key in the store cannot be opened or replaced")
 
     def _live(self, record: TokenRecord | None) -> ApiToken | None:
+        now = self._clock.now()
         if record is None or record.revoked:
             return None
-        now = self._clock.now()
+        if record.expires_at is not None and now >= record.expires_at:
+            return None
         last = record.last_used_at
         if last is None or now - last >= self._touch_interval:
             self._table.touch(record.id, now)

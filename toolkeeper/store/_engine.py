@@ -2,8 +2,8 @@
 
 This is the one place that knows which URIs name which backend:
 
-- ``sqlite:///relative/path`` or ``sqlite:////absolute/path``: a file (its folder
-  is created), in WAL mode so readers never block the writer.
+- ``sqlite:///relative/path`` or ``sqlite:////absolute/path``: a file (created
+  0600, in folders created 0700), in WAL mode so readers never block the writer.
 - ``sqlite://`` or ``memory://``: one in-memory database shared by every thread.
 - ``postgresql://…`` (or ``postgres://``): PostgreSQL through psycopg 3.
 """
@@ -11,6 +11,7 @@ This is the one place that knows which URIs name which backend:
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +77,23 @@ def _unsupported(scheme: str) -> StoreError:
 
 
 def _create_folder(path: Path, shown: str) -> None:
+    """Create the store's folders (0700) and file (0600) if missing; leave existing ones be.
+
+    The store holds API token hashes, encrypted secrets and the operations'
+    history: only its owner may read it. SQLite gives its -wal and -shm files
+    the database file's permissions.
+    """
+    missing = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        for folder in reversed(missing):
+            folder.mkdir(mode=0o700, exist_ok=True)
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+    except FileExistsError:
+        pass  # another process created it first, with the same modes
     except OSError as exc:
-        raise StoreError(f"cannot create the folder of the store {shown}: {exc}") from exc
+        raise StoreError(f"cannot create the store {shown}: {exc}") from exc
 
 
 def _sqlite_engine(url: URL, *, memory: bool) -> Engine:

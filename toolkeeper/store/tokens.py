@@ -41,6 +41,7 @@ class TokenRecord:
     last_used_at: datetime | None
     revoked: bool
     revoked_at: datetime | None
+    expires_at: datetime | None = None
 
 
 class TokenTable:
@@ -49,7 +50,15 @@ class TokenTable:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def insert(self, *, name: str, role: str, token_hash: str, created_at: datetime) -> TokenRecord:
+    def insert(
+        self,
+        *,
+        name: str,
+        role: str,
+        token_hash: str,
+        created_at: datetime,
+        expires_at: datetime | None = None,
+    ) -> TokenRecord:
         """Store a new token; a name already taken is an error naming it."""
         row = {
             "name": name,
@@ -57,6 +66,7 @@ class TokenTable:
             "token_hash": token_hash,
             "created_at": created_at,
             "revoked": False,
+            "expires_at": expires_at,
         }
         try:
             with (
@@ -132,6 +142,20 @@ class TokenTable:
                     conn.execute(insert(_k).values(name=name, value=value, created_at=now))
             return str(value)
 
+    def replace_server_key(self, name: str, old: str, new: str, *, now: datetime) -> str:
+        """Replace the key ``name`` by ``new`` if it is still ``old``; return the key now stored."""
+        with (
+            self.store.translated(),
+            self.store.transaction(write=True, serialize=CREDENTIALS_LOCK_KEY) as conn,
+        ):
+            conn.execute(
+                update(_k)
+                .where((_k.c.name == name) & (_k.c.value == old))
+                .values(value=new, created_at=now)
+            )
+            value = conn.execute(select(_k.c.value).where(_k.c.name == name)).scalar()
+        return str(value)
+
     def _one(self, where: ColumnElement[bool]) -> TokenRecord | None:
         with self.store.translated(), self.store.transaction(write=False) as conn:
             row = conn.execute(select(_t).where(where)).mappings().first()
@@ -148,4 +172,5 @@ def _record(row: RowMapping) -> TokenRecord:
         last_used_at=row["last_used_at"],
         revoked=bool(row["revoked"]),
         revoked_at=row["revoked_at"],
+        expires_at=row["expires_at"],
     )

@@ -37,11 +37,7 @@ class PendingChange:
 
 
 def _fernet(request: Request) -> Fernet:
-    settings = request.app.state.settings
-    if settings.session_secret is not None:
-        secret = settings.session_secret.get_secret_value()
-    else:
-        secret = request.app.state.tokens.session_key()
+    secret: str = request.app.state.session_secret
     digest = hashlib.sha256(_PURPOSE + secret.encode()).digest()
     return Fernet(base64.urlsafe_b64encode(digest))
 
