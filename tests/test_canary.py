@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,8 @@ from toolkeeper._errors import ToolkeeperError
 from toolkeeper.config import Configuration, Keyring
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.secrets import generate_key
+from toolkeeper.integrations.openai_compat import ChatClient, ChatError
+from toolkeeper.keeper import Keeper
 from toolkeeper.store import open_store
 
 CANARY = "sk-canary-0123456789abcdef"
@@ -118,3 +123,92 @@ def test_the_canary_never_leaks(
     seen.extend(record.getMessage() for record in caplog.records)
     assert all(CANARY not in text_ for text_ in seen)
     assert CANARY.encode() not in _store_contents(store_uri)
+
+
+# --- cross-tool and cut keys ------------------------------------------------------------------
+
+OTHER = "sk-other-tool-9876543210zyxwvu"  # another tool's key, 30 characters
+
+
+def _upstream_quoting(body_message: str) -> tuple[ThreadingHTTPServer, str]:
+    """Serve on loopback an OpenAI-compatible endpoint answering every call 401, quoting text."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            body = json.dumps({"error": {"message": body_message, "type": "auth"}}).encode()
+            self.send_response(401)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+
+def _pieces(secret: str, size: int = 12) -> list[str]:
+    return [secret[start : start + size] for start in range(len(secret) - size + 1)]
+
+
+@pytest.mark.parametrize("quoted", ["whole", "cut", "inside"])
+def test_another_tools_key_quoted_by_an_upstream_is_never_recorded(
+    tmp_path: Path, store_uri: str, quoted: str
+) -> None:
+    """An upstream error quoting another tool's key (whole, cut, glued) is stored without it."""
+    message = {
+        # The key alone, and the key cut where the old 200-character limit fell.
+        "whole": f"invalid key {OTHER}",
+        "cut": "x" * (200 - 22 - len("invalid key ")) + f"invalid key {OTHER}",
+        "inside": f"token=abc{OTHER}def;proxy said {CANARY[:14]}",
+    }[quoted]
+    server, endpoint = _upstream_quoting(message)
+    path = tmp_path / "toolkeeper.toml"
+    path.write_text(
+        "[tools.openai]\n"
+        f'api_endpoint = "{endpoint}"\n'
+        'api_key = "env:TK_CANARY"\n'
+        "max_retry_attempts = 0\n"
+        "timeout_seconds = 5\n"
+        "[tools.anthropic]\n"
+        'api_endpoint = "https://api.anthropic.example/v1"\n'
+        'api_key = "env:TK_OTHER"\n'
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TK_CANARY", CANARY)
+        patch.setenv("TK_OTHER", OTHER)
+        keeper = Keeper.open(path, store=store_uri, follow_changes=False)
+    try:
+        client = ChatClient(lambda: keeper.config.get("openai"))  # type: ignore[arg-type, return-value]
+
+        @keeper.tool("openai", operation="chat")
+        def chat(prompt: str) -> dict[str, object]:
+            return client.chat([{"role": "user", "content": prompt}], model="gpt-4o-mini")
+
+        with pytest.raises(ChatError):
+            chat("hello")
+        op = keeper.monitoring
+        op.start_operation("manual-1", "anthropic", "call")
+        op.record_error("manual-1", f"upstream echoed {CANARY} and {OTHER[:20]}")
+        op.record_fallback("manual-1", reason=f"fallback after {OTHER}")
+        op.end_operation("manual-1")
+        keeper.flush()
+        texts = [
+            json.dumps(op.export_metrics(), default=str),
+            json.dumps(op.get_system_health(), default=str),
+            repr(op.get_wrapper_health("openai")),
+            repr(op.get_wrapper_health("anthropic")),
+        ]
+        client.close()
+    finally:
+        keeper.close()
+        server.shutdown()
+    stored = _store_contents(store_uri).decode("utf-8", "replace")
+    assert "invalid key" in stored or "token=abc" in stored  # the error itself was recorded
+    for text_ in [stored, *texts]:
+        for piece in _pieces(OTHER) + _pieces(CANARY):
+            assert piece not in text_, f"{piece!r} leaked"

@@ -16,7 +16,8 @@ from toolkeeper._errors import ConfigError, SecretError, ToolkeeperError
 from toolkeeper._units import check_money
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.live import Configuration, ConfigVersion
-from toolkeeper.config.secrets import Keyring
+from toolkeeper.config.redaction import SecretRedactor
+from toolkeeper.config.secrets import Keyring, Secret
 from toolkeeper.costs.money import usd
 from toolkeeper.costs.tracker import CostTracker
 from toolkeeper.monitor import WrapperMonitoring
@@ -86,12 +87,19 @@ class Keeper:
             )
         self.config = config
         self.store = store
+        self.shared = shared
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.costs = CostTracker.open(
             config, store=store, shared=shared, clock=self.clock, flush=self.flush
         )
+        self.redactor = SecretRedactor()
+        self._update_redactor()
         self.runtimes = Runtimes(
-            config.get_or_default, self.clock, self.costs.for_tool, shared=shared
+            config.get_or_default,
+            self.clock,
+            self.costs.for_tool,
+            shared=shared,
+            redactor=self.redactor,
         )
         self.writer = StoreWriter(
             store,
@@ -105,6 +113,7 @@ class Keeper:
             circuit_state_provider=self._circuit_state,
             latency_objective_provider=self._latency_objective,
             budget_burn_provider=self.costs.budget_burn,
+            redact=self.redactor.redact,
         )
         restore(self.monitoring, store, exclude_writer=self.writer.writer)
         self._otlp: OtlpMetricsExport | None = None
@@ -305,6 +314,22 @@ class Keeper:
         # The tool's next call rebuilds its runtime and, through costs.for_tool, its
         # budgets and rate limit (a limiter whose limit did not change is kept).
         self.runtimes.invalidate(version.tool)
+        self._update_redactor()
+
+    def _update_redactor(self) -> None:
+        """Teach the redactor every secret of every configured tool (recorded texts lose them)."""
+        found: list[str] = []
+        for name in self.config.tools():
+            try:
+                config = self.config.get(name)
+            except ToolkeeperError:  # an invalid tool is reported when it is used
+                continue
+            found.extend(
+                value.get_secret_value()
+                for field in type(config).model_fields
+                if isinstance(value := getattr(config, field), Secret)
+            )
+        self.redactor.update(found)
 
     @classmethod
     def open(

@@ -41,7 +41,6 @@ logger = logging.getLogger(__name__)
 
 Message = Mapping[str, Any]
 ConfigSource = ExternalToolConfig | Callable[[], ExternalToolConfig]
-_MAX_DETAIL = 200
 
 
 class ChatError(ToolkeeperError):
@@ -142,7 +141,9 @@ def _detail(response: httpx.Response) -> str:
     except (ValueError, AttributeError):
         return response.reason_phrase
     message = error.get("message") if isinstance(error, dict) else None
-    return str(message)[:_MAX_DETAIL] if message else response.reason_phrase
+    # Not cut here: the recorder removes secrets from the whole text first, then cuts it
+    # (a key cut in two would slip past redaction).
+    return str(message) if message else response.reason_phrase
 
 
 def _read(request: _Request, response: httpx.Response) -> dict[str, Any]:

@@ -15,7 +15,7 @@ path as :meth:`PerformanceMonitor.record`. Outcomes combine like this::
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from toolkeeper._errors import DuplicateOperationError, MonitoringError, UnknownOperationError
@@ -39,6 +39,10 @@ _RESULT_FIELDS = {
 }
 
 
+def _unchanged(text: str) -> str:
+    return text
+
+
 class _InFlight:
     __slots__ = ("fallback_started", "record", "started")
 
@@ -54,11 +58,20 @@ class WrapperMonitoring(PerformanceMonitor):
     Thread-safe; each call takes one short lock. Operation ids must be unique
     among operations in flight; at most ``max_active_operations`` may be in flight,
     so an application that forgets ``end_operation`` gets an error, not a leak.
+    ``redact`` removes secrets from error messages and fallback reasons before
+    they are recorded (a keeper passes its :class:`SecretRedactor`'s).
     Other keyword options are those of :class:`PerformanceMonitor`.
     """
 
-    def __init__(self, *, max_active_operations: int = 100_000, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        max_active_operations: int = 100_000,
+        redact: Callable[[str], str] | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
+        self._redact = redact if redact is not None else _unchanged
         if max_active_operations < 1:
             raise ValueError(
                 f"max_active_operations must be at least 1, got {max_active_operations!r}"
@@ -142,7 +155,7 @@ class WrapperMonitoring(PerformanceMonitor):
         with self._lifecycle_lock:
             record = self._entry(operation_id).record
             record.status = OperationStatus.ERROR
-            record.error_message = error_message
+            record.error_message = self._redact(error_message)
             record.error_code = error_code
             if custom_metrics:
                 record.custom_metrics.update(custom_metrics)
@@ -159,7 +172,7 @@ class WrapperMonitoring(PerformanceMonitor):
                 record.original_error = record.error_message
             record.status = OperationStatus.FALLBACK
             record.fallback_used = True
-            record.fallback_reason = reason
+            record.fallback_reason = self._redact(reason)
             record.fallback_name = fallback_name
             entry.fallback_started = started
 

@@ -35,6 +35,8 @@ __all__ = [
 
 SUCCESS = OperationStatus.SUCCESS
 FALLBACK = OperationStatus.FALLBACK
+#: A recorded error message is cut to this length, after redaction.
+MAX_ERROR_CHARS = 2000
 
 #: (input tokens, output tokens, cost in USD, model, unpriced) of one call's value.
 Measured = tuple[int, int, float, str | None, bool]
@@ -63,8 +65,8 @@ def error_code(error: BaseException) -> str:
 
 
 def describe(error: BaseException, runtime: ToolRuntime) -> str:
-    """Return ``Kind: message`` for an error, with the tool's secrets masked."""
-    return runtime.redact(f"{type(error).__name__}: {error}")
+    """Return ``Kind: message`` for an error: secrets removed first, then cut to a bound."""
+    return runtime.redact(f"{type(error).__name__}: {error}")[:MAX_ERROR_CHARS]
 
 
 def usage_of(value: Any) -> tuple[int, int, float, str | None]:

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from toolkeeper._clock import Clock
+from toolkeeper.config.redaction import SecretRedactor
 from toolkeeper.config.schema import BaseWrapperConfig
-from toolkeeper.config.secrets import Secret, mask
+from toolkeeper.config.secrets import Secret
 from toolkeeper.resilience import (
     Bulkhead,
     CircuitBreaker,
@@ -62,8 +63,9 @@ def policy_for(config: BaseWrapperConfig, *, sync: bool) -> ResiliencePolicy:
 class ToolRuntime:
     """What one call of a tool needs, read once per configuration version.
 
-    ``secrets`` are the tool's secret values, removed from error messages
-    before they are recorded (an upstream error may quote a key or a URL with one).
+    ``secrets`` are the tool's secret values; ``redactor`` (the keeper's) knows
+    every tool's, and removes them, whole or cut, from error messages before
+    they are recorded (an upstream error may quote any key it was sent).
     ``inline`` says a sync call's first attempt may run in the caller's thread
     (the tool is enabled and no timeout needs a worker thread). ``costs``
     prices the tool's responses; ``guarded`` says a budget or a rate limit
@@ -93,12 +95,13 @@ class ToolRuntime:
     debug: bool = False  # debug_logging: every call logged (toolkeeper.wrap.debuglog)
     bulkhead: Bulkhead | None = None
 
+    redactor: SecretRedactor | None = None
+
     def redact(self, text: str) -> str:
-        """Return ``text`` with every secret of the tool replaced by its masked form."""
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, mask(secret))
-        return text
+        """Return ``text`` without any secret of any tool (the keeper's redactor), or this one's."""
+        if self.redactor is not None:
+            return self.redactor.redact(text)
+        return SecretRedactor(self.secrets).redact(text)
 
 
 def _secrets_of(config: BaseWrapperConfig) -> tuple[str, ...]:
@@ -127,11 +130,13 @@ class Runtimes:
         costs_of: Callable[[str, BaseWrapperConfig], CallCosts] | None = None,
         *,
         shared: str | None = None,
+        redactor: SecretRedactor | None = None,
     ) -> None:
         self._config_of = config_of
         self._clock = clock
         self._costs_of = costs_of
         self._shared = shared
+        self._redactor = redactor
         self._lock = threading.Lock()
         self._runtimes: dict[str, ToolRuntime] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
@@ -202,6 +207,7 @@ class Runtimes:
                 and not config.debug_logging and bulkhead is None,
                 slow_call_seconds=math.inf if slow_after is None else slow_after,
                 debug=config.debug_logging, bulkhead=bulkhead,
+                redactor=self._redactor,
             )  # fmt: skip
             self._runtimes[name] = runtime
             return runtime

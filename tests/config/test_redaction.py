@@ -1,0 +1,70 @@
+"""The redactor: every secret, whole or in 12+ character pieces, leaves recorded text."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from toolkeeper.config.redaction import MIN_PIECE, REDACTED, SecretRedactor
+
+KEY = "sk-canary-0123456789abcdef"
+OTHER = "sk-other-tool-9876543210zyxwvu"
+
+
+def test_a_whole_secret_is_replaced() -> None:
+    """A secret quoted whole becomes ****."""
+    assert SecretRedactor([KEY]).redact(f"bad key {KEY}.") == f"bad key {REDACTED}."
+
+
+def test_every_tools_secret_is_replaced() -> None:
+    """Secrets of several tools are all removed from one text."""
+    text = SecretRedactor([KEY, OTHER]).redact(f"{KEY} then {OTHER}")
+    assert KEY not in text
+    assert OTHER not in text
+
+
+def test_a_cut_secret_is_replaced() -> None:
+    """The first 22 characters of a key (a message cut mid-key) are removed."""
+    assert SecretRedactor([KEY]).redact("key " + KEY[:22]) == f"key {REDACTED}"
+
+
+def test_a_piece_inside_other_text_is_replaced() -> None:
+    """A 12-character piece of a key glued between other characters is removed."""
+    text = SecretRedactor([KEY]).redact(f"token=abc{KEY[5:17]}def")
+    assert text == f"token=abc{REDACTED}def"
+
+
+def test_pieces_shorter_than_twelve_characters_are_kept() -> None:
+    """Eleven characters of a key are not enough to rebuild it and stay (ordinary words survive)."""
+    piece = KEY[: MIN_PIECE - 1]
+    assert SecretRedactor([KEY]).redact(piece) == piece
+
+
+def test_short_secrets_are_replaced_only_whole() -> None:
+    """A secret under 12 characters is removed when quoted whole."""
+    assert SecretRedactor(["hunter2pass"]).redact("pw hunter2pass!") == f"pw {REDACTED}!"
+
+
+def test_update_replaces_the_known_secrets() -> None:
+    """After update, the new secrets are removed and the old ones no longer are."""
+    redactor = SecretRedactor([KEY])
+    redactor.update([OTHER])
+    assert redactor.redact(OTHER) == REDACTED
+    assert redactor.redact(KEY) == KEY
+    assert KEY not in repr(redactor)
+
+
+@given(
+    before=st.text(max_size=40),
+    after=st.text(max_size=40),
+    start=st.integers(0, len(OTHER) - MIN_PIECE),
+    length=st.integers(MIN_PIECE, len(OTHER)),
+)
+def test_no_piece_of_twelve_or_more_survives(
+    before: str, after: str, start: int, length: int
+) -> None:
+    """Whatever surrounds any 12+ character slice of a secret, no 12 of its characters remain."""
+    piece = OTHER[start : start + length]
+    text = SecretRedactor([KEY, OTHER]).redact(before + piece + after)
+    for index in range(len(OTHER) - MIN_PIECE + 1):
+        assert OTHER[index : index + MIN_PIECE] not in text
