@@ -28,6 +28,7 @@ _EXACT = Context(prec=400, rounding=ROUND_HALF_EVEN)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_LONGEST = timedelta(days=36500)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -37,7 +38,12 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(
             f"{text!r} is not a duration; write a number and a unit such as 90s, 5m, 1h, 7d"
         )
-    return timedelta(seconds=float(match.group(1)) * _SECONDS[match.group(2)])
+    seconds = float(match.group(1)) * _SECONDS[match.group(2)]
+    if not seconds <= _LONGEST.total_seconds():
+        raise ValueError(
+            f"{text!r} is longer than the longest duration accepted ({_LONGEST.days}d, 100 years)"
+        )
+    return timedelta(seconds=seconds)
 
 
 def _decimal(amount: Decimal | float | int | str) -> Decimal:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -84,6 +86,31 @@ def test_tokens_create_list_revoke(tmp_path: Path) -> None:
     assert "no token named 'nobody'" in missing.stderr
     bad_role = cli(["tokens", "create", "--role", "root"], env)
     assert bad_role.returncode == 2
+
+
+def test_tokens_create_with_an_expiry_and_list_it(tmp_path: Path) -> None:
+    """--expires 30d sets the expiry; list shows it and the last use; a bad duration is exit 2."""
+    env = environment(tmp_path)
+    created = cli(
+        ["tokens", "create", "--role", "viewer", "--name", "temp", "--expires", "30d"], env
+    )
+    assert created.returncode == 0, created.stderr
+    assert "valid until" in created.stderr
+    listed = cli(["tokens", "list", "--json"], env)
+    (entry,) = json.loads(listed.stdout)
+    expires = datetime.fromisoformat(entry["expires_at"])
+    created_at = datetime.fromisoformat(entry["created_at"])
+    assert (expires - created_at).days == 30
+    assert entry["expired"] is False
+    assert entry["last_used_at"] is None
+    table = cli(["tokens", "list"], env)
+    assert "expires" in table.stdout
+    assert "last used" in table.stdout
+    for bad in ("soon", "99999999999999h", "0s"):
+        refused = cli(["tokens", "create", "--role", "viewer", "--expires", bad], env)
+        assert refused.returncode in (1, 2), (bad, refused.stdout)
+        assert "Traceback" not in refused.stderr
+        assert "--expires" in refused.stderr or "lifetime" in refused.stderr
 
 
 def test_serve_binds_loopback_and_answers_with_a_token(tmp_path: Path) -> None:

@@ -5,17 +5,21 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from toolkeeper._clock import FakeClock
 from toolkeeper._errors import ToolkeeperError
+from toolkeeper.config.secrets import Keyring, generate_key
 from toolkeeper.server import Role, TokenRegistry
 from toolkeeper.store import open_store
 from toolkeeper.store.sql import Store
-from toolkeeper.store.tables import api_tokens
+from toolkeeper.store.tables import api_tokens, server_keys
+from toolkeeper.store.tokens import TokenTable
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -93,10 +97,44 @@ def test_last_use_is_written_at_most_once_a_minute(store: Store) -> None:
 
 
 def test_the_session_key_is_made_once_per_store(store: Store) -> None:
-    """Every registry on one store gets the same session key."""
-    key = TokenRegistry(store).session_key()
+    """Every registry on one store, with the same keyring, gets the same session key."""
+    keyring = Keyring([generate_key()])
+    key = TokenRegistry(store).session_key(keyring)
     assert len(key) >= 40
-    assert TokenRegistry(store).session_key() == key
+    assert TokenRegistry(store).session_key(keyring) == key
+
+
+def _stored_session_key(store: Store) -> str:
+    with store.transaction(write=False) as conn:
+        return str(conn.execute(select(server_keys.c.value)).scalar_one())
+
+
+def test_the_session_key_is_stored_encrypted(store: Store) -> None:
+    """The store holds the session key only as an enc: value the keyring opens."""
+    keyring = Keyring([generate_key()])
+    key = TokenRegistry(store).session_key(keyring)
+    stored = _stored_session_key(store)
+    assert stored.startswith("enc:")
+    assert key not in stored
+    assert keyring.decrypt(stored) == key
+
+
+def test_a_session_key_left_in_clear_is_replaced(store: Store) -> None:
+    """A clear key written by an older version is never used: a new encrypted one replaces it."""
+    clear = TokenTable(store).server_key("session", lambda: "clear-old-key-0123456789", now=NOW)
+    keyring = Keyring([generate_key()])
+    key = TokenRegistry(store).session_key(keyring)
+    assert key != clear
+    assert _stored_session_key(store).startswith("enc:")
+    assert TokenRegistry(store).session_key(keyring) == key
+
+
+def test_without_a_keyring_the_session_key_is_never_stored(store: Store) -> None:
+    """With no secret key, each call makes a process-local key and the store holds none."""
+    first = TokenRegistry(store).session_key(None)
+    assert TokenRegistry(store).session_key(None) != first
+    with store.transaction(write=False) as conn:
+        assert conn.execute(select(server_keys)).first() is None
 
 
 def test_roles_are_ordered() -> None:
@@ -105,3 +143,36 @@ def test_roles_are_ordered() -> None:
     assert Role.OPERATOR.allows(Role.VIEWER)
     assert not Role.VIEWER.allows(Role.OPERATOR)
     assert not Role.OPERATOR.allows(Role.ADMIN)
+
+
+def test_a_token_with_an_expiry_stops_working_then(store: Store) -> None:
+    """A token created to expire in 30 days opens until then, and never after, sessions included."""
+    clock = FakeClock()
+    registry = TokenRegistry(store, clock=clock)
+    record, token = registry.create(Role.ADMIN, name="temp", expires_in=timedelta(days=30))
+    assert record.expires_at == clock.now() + timedelta(days=30)
+    assert registry.authenticate(token) is not None
+    clock.advance(timedelta(days=30).total_seconds() - 1)
+    assert registry.authenticate(token) is not None
+    clock.advance(1)
+    assert registry.authenticate(token) is None
+    assert registry.get(record.id) is None
+    (listed,) = registry.list()
+    assert listed.expired(clock.now())
+    assert listed.last_used_at is not None
+
+
+def test_a_token_without_expiry_never_expires(store: Store) -> None:
+    """A token created without a lifetime still opens years later."""
+    clock = FakeClock()
+    registry = TokenRegistry(store, clock=clock)
+    record, token = registry.create(Role.VIEWER, name="forever")
+    assert record.expires_at is None
+    clock.advance(timedelta(days=3650).total_seconds())
+    assert registry.authenticate(token) is not None
+
+
+def test_a_lifetime_must_be_positive(store: Store) -> None:
+    """A zero or negative lifetime is refused with the value."""
+    with pytest.raises(ToolkeeperError, match="must be positive"):
+        TokenRegistry(store).create(Role.VIEWER, expires_in=timedelta(0))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import signal
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.markup import escape
 
+from toolkeeper._units import parse_duration
 from toolkeeper.cli._context import CliState, check_port
 from toolkeeper.cli._output import FittedTable, console, err_console, print_json
 from toolkeeper.server.settings import DEFAULT_HOST, DEFAULT_PORT
@@ -57,12 +58,24 @@ def create(
     name: str | None = typer.Option(
         None, "--name", help="Who uses it; the audit trail's actor (default: ROLE-xxxxxx)."
     ),
+    expires: str | None = typer.Option(
+        None,
+        "--expires",
+        help="Stop working after this long: 12h, 30d, 52w (default: never expires).",
+    ),
 ) -> None:
     """Create a token and print it once, as the last line; only its hash is stored."""
-    token, secret = _registry(_state(ctx)).create(role.value, name=name)
+    lifetime = None
+    if expires is not None:
+        try:
+            lifetime = parse_duration(expires)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--expires") from None
+    token, secret = _registry(_state(ctx)).create(role.value, name=name, expires_in=lifetime)
+    until = f", valid until {_when(token.expires_at)}" if token.expires_at else ""
     err_console.print(
-        f"created {token.role.value} token [bold]{escape(token.name)}[/]; it is shown once, "
-        "below: keep it somewhere safe"
+        f"created {token.role.value} token [bold]{escape(token.name)}[/]{until}; it is shown "
+        "once, below: keep it somewhere safe"
     )
     # Plain print, last line of stdout: scripts take it with `| tail -n 1`.
     console.out(secret, highlight=False)
@@ -73,13 +86,13 @@ def list_tokens(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """List tokens (never the tokens themselves): name, role, created, last used, revoked."""
+    """List tokens (never the tokens themselves): role, created, expiry, last use, revocation."""
     tokens = _registry(_state(ctx)).list()
     if as_json:
         print_json([_token_data(token) for token in tokens])
         return
     table = FittedTable(title="API tokens")
-    for column in ("id", "name", "role", "created", "last used", "revoked"):
+    for column in ("id", "name", "role", "created", "expires", "last used", "revoked"):
         table.add_column(column)
     for token in tokens:
         table.add_row(
@@ -87,6 +100,7 @@ def list_tokens(
             escape(token.name),
             token.role.value,
             _when(token.created_at),
+            _expiry(token),
             _when(token.last_used_at) or "never",
             _when(token.revoked_at) or "no",
         )
@@ -107,6 +121,14 @@ def _when(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds") if moment is not None else None
 
 
+def _expiry(token: ApiToken) -> str:
+    if token.expires_at is None:
+        return "never"
+    if token.expired(datetime.now(UTC)):
+        return f"expired {_when(token.expires_at)}"
+    return _when(token.expires_at) or "never"
+
+
 def _token_data(token: ApiToken) -> dict[str, str | int | bool | None]:
     return {
         "id": token.id,
@@ -116,6 +138,8 @@ def _token_data(token: ApiToken) -> dict[str, str | int | bool | None]:
         "last_used_at": _when(token.last_used_at),
         "revoked": token.revoked,
         "revoked_at": _when(token.revoked_at),
+        "expires_at": _when(token.expires_at),
+        "expired": token.expired(datetime.now(UTC)),
     }
 
 

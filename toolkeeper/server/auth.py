@@ -5,8 +5,10 @@ no route can forget). A request with an ``Authorization`` header is judged on
 that header alone; without one, on the session cookie. A cookie-authenticated
 request that may change state (anything but GET, HEAD, OPTIONS) must also carry
 the session's CSRF token in ``X-CSRF-Token``: browsers attach cookies to
-cross-site requests, never bearer headers. Routes take ``Admin`` (changing
-configuration) or ``Operator`` (acting on alerts) to require a role.
+cross-site requests, never bearer headers. Failed bearer tokens are counted
+per client address (:mod:`toolkeeper.server.throttle`): over the limit, 429.
+Routes take ``Admin`` (changing configuration) or ``Operator`` (acting on
+alerts) to require a role.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from toolkeeper.server.errors import ApiError
 from toolkeeper.server.sessions import SESSION_TOKEN_KEY, check_csrf_header
+from toolkeeper.server.throttle import AuthThrottle, Refusal
 from toolkeeper.server.tokens import ApiToken, Role, TokenRegistry
 
 __all__ = [
@@ -57,6 +60,28 @@ def registry_of(request: Request) -> TokenRegistry:
     return registry
 
 
+def throttle_of(request: Request) -> AuthThrottle:
+    """Return the app's counter of failed sign-ins and bearer tokens."""
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    return throttle
+
+
+def client_address(request: Request) -> str:
+    """Return the address failures are counted against (the proxy's view with --proxy-headers)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def too_many_failures(refusal: Refusal) -> ApiError:
+    """Return the 429 answer for an address over its failure limit."""
+    return ApiError(
+        429,
+        "too_many_failures",
+        "too many failed sign-ins or bad tokens from this address; "
+        f"try again in {refusal.retry_after_seconds}s",
+        headers={"Retry-After": str(refusal.retry_after_seconds)},
+    )
+
+
 def unauthorized(message: str) -> ApiError:
     """Return the 401 answer, with the challenge that tells clients to send a bearer token."""
     return ApiError(401, "unauthorized", message, headers=_CHALLENGE)
@@ -70,12 +95,19 @@ def identify(request: Request) -> Principal:
     registry = registry_of(request)
     header = request.headers.get("authorization")
     if header is not None:
+        address = client_address(request)
+        throttle = throttle_of(request)
+        refused = throttle.refusal(address)
+        if refused is not None:
+            raise too_many_failures(refused)
         scheme, _, credentials = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
+            throttle.failed(address, "malformed Authorization header", via="bearer")
             raise unauthorized("the Authorization header must be 'Bearer <token>'")
         token = registry.authenticate(credentials.strip())
         if token is None:
-            raise unauthorized("the token is unknown or revoked")
+            throttle.failed(address, "unknown, revoked or expired token", via="bearer")
+            raise unauthorized("the token is unknown, revoked or expired")
         return _principal(token, "bearer")
     session = request.session if "session" in request.scope else {}
     token_id = session.get(SESSION_TOKEN_KEY)

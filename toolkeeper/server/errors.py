@@ -80,6 +80,7 @@ _DESCRIPTIONS = {
     415: "The body's content type is not accepted.",
     422: "A field or parameter breaks a rule; every problem is listed.",
     428: "If-Match is required.",
+    429: "Too many failed sign-ins or bad tokens from this address; see Retry-After.",
     503: "The store cannot be reached.",
 }
 

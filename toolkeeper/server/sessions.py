@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from toolkeeper.server.settings import ServerSettings
+    from toolkeeper.server.throttle import AuthThrottle
     from toolkeeper.server.tokens import TokenRegistry
 
 __all__ = [
@@ -204,13 +205,26 @@ def login(
 ) -> Response:
     """Open a session for a valid token and go on to ``next``; else answer 401 with the form."""
     verify_csrf(request, csrf)
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    address = request.client.host if request.client is not None else "unknown"
+    refused = throttle.refusal(address)
+    if refused is not None:
+        page = _login_html(
+            request,
+            error=f"Too many failed sign-ins from this address; try again in "
+            f"{refused.retry_after_seconds}s.",
+            next_path=_safe_next(request, next_path),
+        )
+        headers = {**_PAGE_HEADERS, "Retry-After": str(refused.retry_after_seconds)}
+        return HTMLResponse(page, status_code=429, headers=headers)
     registry: TokenRegistry = request.app.state.tokens
     found = registry.authenticate(token.strip())
     session = _session(request)
     if found is None:
+        throttle.failed(address, "unknown, revoked or expired token", via="sign-in")
         page = _login_html(
             request,
-            error="That token is unknown or revoked.",
+            error="That token is unknown, revoked or expired.",
             next_path=_safe_next(request, next_path),
         )
         return HTMLResponse(page, status_code=401, headers=_PAGE_HEADERS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "ServerSettings"]
 
@@ -29,6 +29,8 @@ class ServerSettings(BaseModel):
     ``secure_cookies``: ``None`` marks the session cookie ``Secure`` exactly when
     the request came over HTTPS (behind a proxy, run uvicorn with
     ``--proxy-headers``); ``True``/``False`` force it.
+    ``auth_failure_limit``: failed sign-ins and bad bearer tokens allowed per
+    client address in a moving window (``limits`` syntax); past it, 429.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -40,6 +42,18 @@ class ServerSettings(BaseModel):
     secure_cookies: bool | None = None
     metrics_public: bool = False
     events_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    auth_failure_limit: str = "20/minute"
+
+    @field_validator("auth_failure_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("must be a rate such as '20/minute' or '100 per hour'") from None
+        return value
 
     @classmethod
     def from_environ(

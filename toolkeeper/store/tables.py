@@ -156,6 +156,7 @@ api_tokens = Table(
     Column("last_used_at", UTCDateTime(), nullable=True),
     Column("revoked", Boolean, nullable=False, default=False),
     Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("expires_at", UTCDateTime(), nullable=True),
     sqlite_autoincrement=True,
 )
 

@@ -43,7 +43,7 @@ ROUTERS: tuple[APIRouter, ...] = (
 def api_router() -> APIRouter:
     """Return the ``/api/v1`` router; it authenticates every request before any route runs."""
     router = APIRouter(
-        prefix=PREFIX, dependencies=[Depends(authenticate)], responses=error_responses(401)
+        prefix=PREFIX, dependencies=[Depends(authenticate)], responses=error_responses(401, 429)
     )
     for concept in ROUTERS:
         router.include_router(concept)

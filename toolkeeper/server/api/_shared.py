@@ -51,7 +51,19 @@ def parse_moment(text: str | None, *, name: str, now: datetime) -> datetime | No
     match = _DURATION.match(text)
     if match:
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
-        return now - min(timedelta(seconds=seconds), _LONGEST_AGO)
+        if not seconds <= _LONGEST_AGO.total_seconds():
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"{name}={text!r} reaches further back than {_LONGEST_AGO.days} days, "
+                "the longest duration ago accepted",
+                details={
+                    "errors": [
+                        {"loc": ["query", name], "msg": "duration too long", "type": "value_error"}
+                    ]
+                },
+            )
+        return now - timedelta(seconds=seconds)
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
