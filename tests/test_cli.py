@@ -236,3 +236,42 @@ def test_a_busy_port_is_a_clear_error(tmp_path: Path, command: list[str]) -> Non
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_config_set_refuses_references_and_non_string_secrets(
+    tmp_path: Path, layered: Path
+) -> None:
+    """`config set` with api_key=env:/file: or a JSON array exits 1 naming the rule, no echo."""
+    key = {"TOOLKEEPER_SECRET_KEY": "x" * 43 + "="}
+    for value, rule in (
+        ("env:HOME", "may not name an env: or file: reference"),
+        ("file:/etc/hostname", "may not name an env: or file: reference"),
+        ('["sk-in-a-list-0123456789"]', "must be a string"),
+    ):
+        result = run(["config", "set", "openai", f"api_key={value}", "-m", "try"], tmp_path, **key)
+        assert result.returncode == 1, (value, result.stdout, result.stderr)
+        assert rule in result.stderr
+        assert "Traceback" not in result.stderr
+        assert "sk-in-a-list" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\x89PNG\r\n\x1a\n\x00\xff" + bytes(range(256)), "[tools.caf\xe9]\n".encode("latin-1")],
+)
+def test_validate_reports_a_binary_or_non_utf8_file(tmp_path: Path, content: bytes) -> None:
+    """`config validate` on a binary or Latin-1 file exits 1 saying it is not UTF-8."""
+    (tmp_path / "toolkeeper.toml").write_bytes(content)
+    result = run(["config", "validate"], tmp_path)
+    assert result.returncode == 1
+    assert "not UTF-8" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_reports_arrays_nested_too_deeply(tmp_path: Path) -> None:
+    """`config validate` on arrays nested 1,500 deep exits 1, not a RecursionError."""
+    (tmp_path / "toolkeeper.toml").write_text("[defaults]\nx = " + "[" * 1500 + "]" * 1500)
+    result = run(["config", "validate"], tmp_path)
+    assert result.returncode == 1
+    assert "nested too deeply" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.server.conftest import CANARY, LiveServer, version_of
 from toolkeeper.server import Role
@@ -294,3 +296,80 @@ def test_a_secret_set_through_the_api_comes_back_masked(live_server: LiveServer)
     assert {"field": "api_key", "secret": True, "change": "changed"} in response.json()["entry"][
         "changes"
     ]
+
+
+@pytest.mark.parametrize("reference", ["file:/etc/shadow", "file:/no/such/file", "env:HOME"])
+def test_an_admin_cannot_point_a_secret_at_the_servers_files(
+    live_server: LiveServer, reference: str
+) -> None:
+    """PATCH api_key to file:/env: answers one 422 whether the target exists or not."""
+    with live_server.client(Role.ADMIN) as client:
+        version = version_of(client, "openai")
+        response = patch(client, json.dumps({"api_key": reference}), version=version)
+        assert version_of(client, "openai") == version
+    assert response.status_code == 422, response.text
+    [issue] = response.json()["error"]["details"]["issues"]
+    assert issue["path"] == "tools.openai.api_key"
+    assert "may not name an env: or file: reference" in issue["rule"]
+    assert "cannot read" not in response.text
+
+
+def test_an_admin_cannot_send_a_tools_key_to_another_host(live_server: LiveServer) -> None:
+    """Moving a secret-holding tool to a host of one's own is refused unless a new key comes too."""
+    with live_server.client(Role.ADMIN) as client:
+        version = version_of(client, "openai")
+        moved = patch(client, '{"api_endpoint": "https://evil.test/v1"}', version=version)
+        assert moved.status_code == 422, moved.text
+        assert "would send its api_key there" in moved.text
+        assert version_of(client, "openai") == version
+        with_key = patch(
+            client,
+            '{"api_endpoint": "https://evil.test/v1", "api_key": "sk-brand-new-0123456789"}',
+            version=version,
+        )
+        assert with_key.status_code == 200, with_key.text
+        back = patch(
+            client,
+            '{"api_endpoint": null, "api_key": null}',
+            version=version + 1,
+        )
+        assert back.status_code == 200, back.text
+
+
+@pytest.mark.parametrize(
+    "value", ['["sk-in-a-list-0123456789"]', '{"key": "sk-in-an-object-012345"}', "12345678901234"]
+)
+def test_a_secret_must_be_a_string_over_the_api(live_server: LiveServer, value: str) -> None:
+    """An array, object or number for api_key answers 422 without echoing it; nothing is stored."""
+    with live_server.client(Role.ADMIN) as client:
+        version = version_of(client, "local")
+        response = patch(client, f'{{"api_key": {value}}}', version=version, tool="local")
+        assert version_of(client, "local") == version
+    assert response.status_code == 422, response.text
+    [issue] = response.json()["error"]["details"]["issues"]
+    assert issue["path"] == "tools.local.api_key"
+    assert issue["rule"].startswith("must be a string")
+    assert "in-a-list" not in response.text
+    assert "in-an-object" not in response.text
+    assert "12345678901234" not in response.text
+
+
+@pytest.mark.parametrize("depth", [40, 900, 5_000])
+def test_a_deeply_nested_body_is_a_client_error(live_server: LiveServer, depth: int) -> None:
+    """A PATCH body nested thousands deep answers 4xx naming the limit, never 500."""
+    body = '{"budget_alert_thresholds": ' + "[" * depth + "]" * depth + "}"
+    with live_server.client(Role.ADMIN) as client:
+        version = version_of(client, "openai")
+        response = patch(client, body, version=version)
+    assert response.status_code in (400, 422), response.text
+    assert "more than 32 deep" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("since", ["99999999999999h", "1e400d", "3651d"])
+def test_an_absurd_duration_is_a_validation_error(live_server: LiveServer, since: str) -> None:
+    """?since= beyond ten years (or beyond any number) answers 422 naming the parameter."""
+    with live_server.client(Role.VIEWER) as client:
+        for path in ("/api/v1/operations", "/api/v1/tools/openai/metrics"):
+            response = client.get(path, params={"since": since})
+            assert response.status_code == 422, (path, response.text)
+            assert "since" in response.json()["error"]["message"]

@@ -14,10 +14,31 @@ from fastapi import Request
 
 from toolkeeper.server.errors import ApiError
 
-__all__ = ["MAX_BODY_BYTES", "MERGE_PATCH", "apply_merge_patch", "read_json_object"]
+__all__ = ["MAX_BODY_BYTES", "MAX_DEPTH", "MERGE_PATCH", "apply_merge_patch", "read_json_object"]
 
 MERGE_PATCH = "application/merge-patch+json"
 MAX_BODY_BYTES = 64 * 1024
+#: No configuration value nests deeper than this; deeper bodies are refused before use.
+MAX_DEPTH = 32
+
+
+def _depth(value: Any) -> int:
+    """Return how deep arrays and objects nest in ``value`` (iteratively: no recursion limit)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: list[Any] = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level + 1)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _reject_constant(name: str) -> Any:
@@ -47,6 +68,16 @@ async def read_json_object(request: Request, *, media_type: str) -> dict[str, An
         data = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(
+            400, "invalid_json", f"the body nests arrays or objects more than {MAX_DEPTH} deep"
+        ) from None
+    if _depth(data) > MAX_DEPTH:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"the body nests arrays or objects more than {MAX_DEPTH} deep",
+        )
     if not isinstance(data, dict):
         raise ApiError(
             422, "invalid_request", f"the body must be a JSON object, not {type(data).__name__}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -12,11 +12,30 @@ from toolkeeper._errors import UnknownToolError
 from toolkeeper.keeper import Keeper
 from toolkeeper.server.errors import ApiError
 
-__all__ = ["KeeperDep", "known_tools", "parse_moment", "require_tool"]
+__all__ = [
+    "DURATION_AGO",
+    "MOMENT_SCHEMA",
+    "KeeperDep",
+    "known_tools",
+    "parse_moment",
+    "require_tool",
+]
 
+#: A duration ago: digits bounded per unit, so anything it matches is within _LONGEST_AGO.
+DURATION_AGO = (
+    r"^\s*(?:\d{1,8}(?:\.\d{1,3})?\s*[sS]|\d{1,6}(?:\.\d{1,3})?\s*[mM]"
+    r"|\d{1,5}(?:\.\d{1,3})?\s*[hH]|\d{1,4}(?:\.\d{1,3})?\s*[dD])\s*$"
+)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_LONGEST_AGO = timedelta(days=3650)
+_LONGEST_AGO = timedelta(days=10_000)
+#: The OpenAPI schema of a moment parameter: what parse_moment accepts, so generated values pass.
+MOMENT_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "pattern": DURATION_AGO},
+    ]
+}
 
 
 def keeper_of(request: Request) -> Keeper:
@@ -44,9 +63,9 @@ def require_tool(keeper: Keeper, tool: str) -> bool:
 def parse_moment(text: str | None, *, name: str, now: datetime) -> datetime | None:
     """Read a time given as ISO 8601 (naive means UTC) or a duration ago (``90s``, ``1h``, ``7d``).
 
-    A value that is neither answers 422 naming the parameter.
+    A value that is neither (an empty one included) answers 422 naming the parameter.
     """
-    if text is None or text == "":
+    if text is None:
         return None
     match = _DURATION.match(text)
     if match:
@@ -55,7 +74,7 @@ def parse_moment(text: str | None, *, name: str, now: datetime) -> datetime | No
             raise ApiError(
                 422,
                 "invalid_request",
-                f"{name}={text!r} reaches further back than {_LONGEST_AGO.days} days, "
+                f"{name}={text!r} reaches further back than {_LONGEST_AGO.days:,} days, "
                 "the longest duration ago accepted",
                 details={
                     "errors": [

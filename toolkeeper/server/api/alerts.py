@@ -41,7 +41,13 @@ __all__ = [
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
-DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*$"
+#: A silence's duration: longer than 0s and at most 366d, said by the pattern itself (each unit
+#: bounds its digits), so a value the schema allows is one the API accepts.
+DURATION_PATTERN = (
+    r"^\s*(?:[1-9]\d{0,8}(?:\.\d{1,3})?\s*ms|[1-9]\d{0,6}(?:\.\d{1,3})?\s*s"
+    r"|[1-9]\d{0,4}(?:\.\d{1,3})?\s*m|[1-9]\d{0,2}(?:\.\d{1,3})?\s*h"
+    r"|(?:36[0-6]|3[0-5]\d|[12]\d\d|[1-9]\d?)\s*d|(?:5[0-2]|[1-4]\d|[1-9])\s*w)\s*$"
+)
 _MAX_ID = 2**31 - 1
 
 

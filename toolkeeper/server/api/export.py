@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from toolkeeper.monitor.export import iter_csv, iter_json
 from toolkeeper.monitor.persist import iter_stored_operations
-from toolkeeper.server.api._shared import KeeperDep, parse_moment, require_tool
+from toolkeeper.server.api._shared import MOMENT_SCHEMA, KeeperDep, parse_moment, require_tool
 from toolkeeper.server.errors import ApiError, error_responses
 from toolkeeper.server.metrics import prometheus_text
 
@@ -61,7 +61,10 @@ def export(
     tool: Annotated[str | None, Query(description="Only this tool.")] = None,
     since: Annotated[
         str | None,
-        Query(description="Operations finished at or after (ISO 8601 or 1h); not for prometheus."),
+        Query(
+            description="Operations finished at or after (ISO 8601 or 1h); not for prometheus.",
+            json_schema_extra=MOMENT_SCHEMA,
+        ),
     ] = None,
 ) -> Response:
     """Export every stored operation (of every process, oldest first) or the metrics.

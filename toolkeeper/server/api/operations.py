@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from toolkeeper.monitor.persist import stored_operations
 from toolkeeper.monitor.records import OperationStatus, WrapperOperationMetrics
-from toolkeeper.server.api._shared import KeeperDep, parse_moment, require_tool
+from toolkeeper.server.api._shared import MOMENT_SCHEMA, KeeperDep, parse_moment, require_tool
 from toolkeeper.server.api.models import Money
 from toolkeeper.server.errors import error_responses
 
@@ -86,10 +86,17 @@ def list_operations(
         OperationStatus | None, Query(description="Only operations that ended so.")
     ] = None,
     since: Annotated[
-        str | None, Query(description="Ended at or after: ISO 8601 or a duration ago (1h).")
+        str | None,
+        Query(
+            description="Ended at or after: ISO 8601 or a duration ago (1h).",
+            json_schema_extra=MOMENT_SCHEMA,
+        ),
     ] = None,
     until: Annotated[
-        str | None, Query(description="Ended before: ISO 8601 or a duration ago.")
+        str | None,
+        Query(
+            description="Ended before: ISO 8601 or a duration ago.", json_schema_extra=MOMENT_SCHEMA
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,

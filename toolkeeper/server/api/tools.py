@@ -9,7 +9,13 @@ from fastapi import APIRouter, Path, Query
 
 from toolkeeper.keeper import Keeper
 from toolkeeper.monitor.series import TIERS, WINDOWS, granularity_for
-from toolkeeper.server.api._shared import KeeperDep, known_tools, parse_moment, require_tool
+from toolkeeper.server.api._shared import (
+    MOMENT_SCHEMA,
+    KeeperDep,
+    known_tools,
+    parse_moment,
+    require_tool,
+)
 from toolkeeper.server.api.models import (
     CircuitSnapshot,
     Stats,
@@ -105,7 +111,10 @@ def tool_metrics(
     tool: ToolName,
     since: Annotated[
         str | None,
-        Query(description="ISO 8601 time or a duration ago (15m, 1h, 24h); default 1h."),
+        Query(
+            description="ISO 8601 time or a duration ago (15m, 1h, 24h); default 1h.",
+            json_schema_extra=MOMENT_SCHEMA,
+        ),
     ] = None,
 ) -> ToolMetrics:
     """Return buckets since ``since``, oldest first, empty ones included (the last 24 h are kept).
