@@ -20,6 +20,7 @@ from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.secrets import generate_key
 from toolkeeper.integrations.openai_compat import ChatClient, ChatError
 from toolkeeper.keeper import Keeper
+from toolkeeper.monitor.records import OperationStatus
 from toolkeeper.store import open_store
 
 CANARY = "sk-canary-0123456789abcdef"
@@ -196,6 +197,7 @@ def test_another_tools_key_quoted_by_an_upstream_is_never_recorded(
         op.record_error("manual-1", f"upstream echoed {CANARY} and {OTHER[:20]}")
         op.record_fallback("manual-1", reason=f"fallback after {OTHER}")
         op.end_operation("manual-1")
+        op.record("anthropic", "direct", OperationStatus.ERROR, 0.01, error_message=f"x{OTHER}y")
         keeper.flush()
         texts = [
             json.dumps(op.export_metrics(), default=str),

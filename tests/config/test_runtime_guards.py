@@ -279,3 +279,29 @@ def test_secrets_table_shape_is_checked(tmp_path: Path) -> None:
         "secrets.surprise",
         "secrets.allowed_hosts.openai",
     }
+
+
+@pytest.mark.parametrize(
+    "written", ['["sk-in-a-list-0123456789"]', "12345678901234567", "{ a = 1 }"]
+)
+def test_a_secret_of_the_wrong_type_in_a_file_is_one_plain_problem(
+    tmp_path: Path, written: str
+) -> None:
+    """api_key written as an array, number or table in the file: one problem, no pydantic names."""
+    path = tmp_path / "toolkeeper.toml"
+    path.write_text(f"[tools.openai]\napi_key = {written}\n")
+    configuration = Configuration(ConfigFile.load(path), store=open_store("memory://"), environ={})
+    try:
+        with pytest.raises(ConfigValidationError) as excinfo:
+            configuration.get("openai")
+    finally:
+        configuration.store.close()
+    (issue,) = excinfo.value.issues
+    assert issue.path == "tools.openai.api_key"
+    assert issue.line == 2
+    assert issue.rule.startswith("must be a string")
+    message = str(excinfo.value)
+    assert "sk-in-a-list" not in message
+    assert "12345678901234567" not in message
+    assert "is-instance" not in message
+    assert "function-after" not in message

@@ -70,8 +70,8 @@ class WrapperMonitoring(PerformanceMonitor):
         redact: Callable[[str], str] | None = None,
         **options: Any,
     ) -> None:
-        super().__init__(**options)
-        self._redact = redact if redact is not None else _unchanged
+        super().__init__(redact=redact, **options)
+        self._redact_text = redact if redact is not None else _unchanged
         if max_active_operations < 1:
             raise ValueError(
                 f"max_active_operations must be at least 1, got {max_active_operations!r}"
@@ -155,7 +155,7 @@ class WrapperMonitoring(PerformanceMonitor):
         with self._lifecycle_lock:
             record = self._entry(operation_id).record
             record.status = OperationStatus.ERROR
-            record.error_message = self._redact(error_message)
+            record.error_message = self._redact_text(error_message)
             record.error_code = error_code
             if custom_metrics:
                 record.custom_metrics.update(custom_metrics)
@@ -172,7 +172,7 @@ class WrapperMonitoring(PerformanceMonitor):
                 record.original_error = record.error_message
             record.status = OperationStatus.FALLBACK
             record.fallback_used = True
-            record.fallback_reason = self._redact(reason)
+            record.fallback_reason = self._redact_text(reason)
             record.fallback_name = fallback_name
             entry.fallback_started = started
 

@@ -79,6 +79,8 @@ class PerformanceMonitor:
     The providers tell health about a tool's circuit (``"closed"``, ``"open"``,
     ``"half_open"``), its p95 latency objective (seconds) and its budget burn
     (fraction spent); each returns ``None`` when it has nothing to say.
+    ``redact`` (a keeper passes its secret redactor's) removes secrets from the
+    error message of every failed record before it is queued.
     """
 
     def __init__(
@@ -95,8 +97,10 @@ class PerformanceMonitor:
         circuit_state_provider: Callable[[str], str | None] = _none,
         latency_objective_provider: Callable[[str], float | None] = _none,
         budget_burn_provider: Callable[[str], float | None] = _none,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
+        self._redact = redact
         # time.time is a C call; any other clock goes through its now().
         clock_now = self.clock.now
         self._now_s: Callable[[], float] = (
@@ -162,6 +166,8 @@ class PerformanceMonitor:
                 f"status {str(status)!r} is not a final status; use one of "
                 f"{', '.join(sorted(PLAIN_STATUS))}"
             )
+        if error_message is not None and self._redact is not None:
+            error_message = self._redact(error_message)  # failures only: successes pay one test
         pending = self._pending
         # One flat tuple, in the order of the index constants in records.py.
         pending.append((
