@@ -365,9 +365,9 @@ def test_a_deeply_nested_body_is_a_client_error(live_server: LiveServer, depth: 
     assert "more than 32 deep" in response.json()["error"]["message"]
 
 
-@pytest.mark.parametrize("since", ["99999999999999h", "1e400d", "3651d"])
+@pytest.mark.parametrize("since", ["99999999999999h", "1e400d", "10001d", ""])
 def test_an_absurd_duration_is_a_validation_error(live_server: LiveServer, since: str) -> None:
-    """?since= beyond ten years (or beyond any number) answers 422 naming the parameter."""
+    """?since= empty, beyond 10,000 days or beyond any number answers 422 naming the parameter."""
     with live_server.client(Role.VIEWER) as client:
         for path in ("/api/v1/operations", "/api/v1/tools/openai/metrics"):
             response = client.get(path, params={"since": since})
