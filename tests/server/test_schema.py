@@ -82,7 +82,9 @@ def test_no_generated_request_gets_a_server_error(
     assert failures == {}
 
 
-def test_a_schemathesis_run_with_every_check_is_clean(fuzzed_server: LiveServer) -> None:
+def test_a_schemathesis_run_with_every_check_is_clean(
+    fuzzed_server: LiveServer, tmp_path: Path
+) -> None:
     """`schemathesis run --checks all` finds no 5xx, no refused valid request, no wrong Allow."""
     cli = Path(sys.executable).with_name("schemathesis")
     result = subprocess.run(
@@ -97,6 +99,7 @@ def test_a_schemathesis_run_with_every_check_is_clean(fuzzed_server: LiveServer)
             "--seed", "7",
             "--no-color",
         ],
+        cwd=tmp_path,  # where schemathesis keeps its .schemathesis/ folder
         capture_output=True,
         text=True,
         timeout=300,
