@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         register_tool_type,
     )
     from toolkeeper.costs import Budget, BudgetGuard, CostTracker, Price, PriceCatalog, Usage
+    from toolkeeper.integrations.sdk_clients import instrument
     from toolkeeper.keeper import Keeper
     from toolkeeper.monitor import (
         HealthStatus,
@@ -130,6 +131,7 @@ _LOCATIONS = {
     "WrapperMonitoring": "toolkeeper.monitor",
     "WrapperOperationMetrics": "toolkeeper.monitor",
     "format_money": "toolkeeper._units",
+    "instrument": "toolkeeper.integrations.sdk_clients",
     "open_store": "toolkeeper.store",
     "register_tool_type": "toolkeeper.config",
 }
@@ -191,6 +193,7 @@ __all__ = [
     "WrapperMonitoring",
     "WrapperOperationMetrics",
     "format_money",
+    "instrument",
     "open_store",
     "register_tool_type",
 ]

@@ -150,9 +150,12 @@ class Keeper:
         falls back to ``fallback`` (a callable, another tool's name, or a list of
         them) when it fails, and is recorded. ``operation`` defaults to the
         function's name. Under a budget, each call reserves ``estimated_cost``
-        dollars before it runs (none given: it reserves nothing, so calls in
-        flight together may overshoot by their cost); under a tokens-per-minute
-        limit it counts ``estimated_tokens``.
+        dollars before it runs; none given, it reserves what the call's
+        ``max_tokens`` can cost on its ``model`` (keyword arguments), else the
+        largest recent cost of such calls, else (cost unknown) all the budget has
+        left, so that budgets never overshoot (see :meth:`CallCosts.admit
+        <toolkeeper.costs.CallCosts.admit>`). Under a tokens-per-minute limit it
+        counts ``estimated_tokens``.
         """
         estimate, tokens = _estimate(estimated_cost, estimated_tokens)
 
@@ -437,9 +440,9 @@ def _export_interval_s(environ: Mapping[str, str]) -> float:
     return milliseconds / 1000.0
 
 
-def _estimate(cost: Decimal | float | None, tokens: int | None) -> tuple[Decimal, int]:
-    """Check and convert a call's estimated cost (dollars) and tokens."""
-    amount = Decimal(0) if cost is None else usd(check_money(cost, "estimated_cost"))
+def _estimate(cost: Decimal | float | None, tokens: int | None) -> tuple[Decimal | None, int]:
+    """Check and convert a call's estimated cost (dollars; ``None``: derive it) and tokens."""
+    amount = None if cost is None else usd(check_money(cost, "estimated_cost"))
     if tokens is not None and (isinstance(tokens, bool) or tokens < 0):
         raise ValueError(f"estimated_tokens must be an integer >= 0, got {tokens!r}")
     return amount, tokens or 0

@@ -89,3 +89,62 @@ def run_workers(target: Callable[..., None], count: int, *args: Any) -> list[Any
     errors = [detail for status, detail in outcomes if status != "ok"]
     assert not errors, errors
     return [detail for _, detail in outcomes]
+
+
+WRAPPED_CONFIG = """\
+[tools.paid]
+daily_budget = 1.0
+max_retry_attempts = 0
+timeout_sync_calls = false
+"""
+
+
+def run_cent_calls(keeper: Any, threads: int, calls: int, barrier: Any = None) -> tuple[int, int]:
+    """Call a one-cent wrapped function, no estimate, from ``threads`` threads; (ran, refused)."""
+    lock = threading.Lock()
+    counts = [0, 0]
+
+    @keeper.tool("paid")
+    def chat() -> dict[str, Any]:
+        with lock:
+            counts[0] += 1
+        return {"model": "m", "usage": {"prompt_tokens": 10, "completion_tokens": 5, "cost": 0.01}}
+
+    start = threading.Barrier(threads)
+
+    def run() -> None:
+        start.wait()
+        for _ in range(calls):
+            try:
+                chat()
+            except BudgetExceeded:
+                with lock:
+                    counts[1] += 1
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    if barrier is not None:
+        barrier.wait(timeout=120)
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return counts[0], counts[1]
+
+
+def wrapped_cents(  # noqa: PLR0917 - run_in_processes passes the arguments by position
+    store: str, shared: str | None, threads: int, calls: int, barrier: Any, results: Any
+) -> None:
+    """Open a keeper on ``store`` (ledger ``shared``), run one-cent calls; report (ran, refused)."""
+    try:
+        from toolkeeper import Keeper
+        from toolkeeper.config.files import ConfigFile
+
+        keeper = Keeper.open(
+            ConfigFile.parse(WRAPPED_CONFIG), store=store, shared=shared, follow_changes=False
+        )
+        try:
+            results.put(("ok", run_cent_calls(keeper, threads, calls, barrier)))
+        finally:
+            keeper.close()
+    except Exception as exc:  # noqa: BLE001 - report any failure to the parent test
+        results.put(("error", repr(exc)))

@@ -8,9 +8,16 @@ from pathlib import Path
 import pytest
 
 from toolkeeper._errors import BudgetExceeded
-from toolkeeper.costs import BudgetGuard, open_ledger
+from toolkeeper.costs import Budget, BudgetGuard, Period, open_ledger
 
-from ._workers import CENT, dollar_a_day, hit_rate_limit, run_workers, spend_cents
+from ._workers import (
+    CENT,
+    dollar_a_day,
+    hit_rate_limit,
+    run_workers,
+    spend_cents,
+    wrapped_cents,
+)
 
 
 @pytest.fixture(params=["redis", "sqlite", "postgresql"])
@@ -39,3 +46,24 @@ def test_four_processes_share_one_hundred_requests_a_minute(redis_url: str) -> N
     """Admit exactly 100 of 4 x 50 quick attempts against 100 requests per minute in Redis."""
     outcomes = run_workers(hit_rate_limit, 4, redis_url, 50)
     assert sum(outcomes) == 100
+
+
+@pytest.mark.parametrize("backend", ["store", "redis"])
+def test_four_processes_without_an_estimate_never_overshoot(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """4 processes x 4 threads x 20 wrapped one-cent calls, no estimate: at most 100 run."""
+    if backend == "redis":
+        store, shared = f"sqlite:///{tmp_path / 'state.db'}", request.getfixturevalue("redis_url")
+    else:
+        store, shared = request.getfixturevalue("postgres_url"), None
+    outcomes = run_workers(wrapped_cents, 4, store, shared, 4, 20)
+    ran = sum(count for count, _ in outcomes)
+    assert 0 < ran <= 100
+    assert ran + sum(refused for _, refused in outcomes) == 320
+    with open_ledger(shared or store) as reopened:
+        guard = BudgetGuard(
+            [Budget(scope="tool:paid", limit=Decimal("1.00"), period=Period("daily"))],
+            ledger=reopened,
+        )
+        assert guard.status()[0].spent == CENT * ran <= Decimal("1.00")

@@ -347,3 +347,46 @@ def test_operation_usage_is_priced_from_the_catalog(keeper: Keeper) -> None:
     assert priced["cost_estimate"] == pytest.approx(0.006)
     assert given["cost_estimate"] == pytest.approx(0.5)
     assert priced["unpriced"] is False
+
+
+@pytest.mark.parametrize("ledger", ["memory", "sqlite"])
+def test_sixteen_threads_without_an_estimate_never_overshoot(ledger: str, tmp_path: Path) -> None:
+    """$1.00, 16 threads x 20 calls of $0.01 with no estimate: at most 100 run, none beyond."""
+    from tests.costs._workers import WRAPPED_CONFIG, run_cent_calls
+
+    text = WRAPPED_CONFIG + ('[costs]\nledger = "memory://"\n' if ledger == "memory" else "")
+    keeper = Keeper.open(
+        ConfigFile.parse(text), store=f"sqlite:///{tmp_path / 'state.db'}", follow_changes=False
+    )
+    try:
+        ran, refused = run_cent_calls(keeper, THREADS, CALLS)
+        assert 0 < ran <= 100
+        assert ran + refused == THREADS * CALLS
+        assert status_of(keeper, "paid").spent == Decimal("0.01") * ran
+        assert keeper.costs.overshoots() == {}
+    finally:
+        keeper.close()
+
+
+def test_max_tokens_and_the_model_price_bound_the_reservation(keeper: Keeper) -> None:
+    """With no estimate, a call's max_tokens priced on its model is what it reserves."""
+    held: list[Decimal] = []
+
+    @keeper.tool("paid")
+    def chat(*, model: str, max_tokens: int, messages: list[dict[str, str]]) -> dict[str, Any]:
+        held.append(status_of(keeper, "paid").reserved)
+        return answer(cost=None, model=model)
+
+    chat(model="house-model", max_tokens=1000, messages=[{"role": "user", "content": "x" * 40}])
+    # 1000 output tokens at $8/M, plus the prompt counted generously at $2/M.
+    assert Decimal("0.008") < held[0] < Decimal("0.0082")
+    assert spent(keeper, "paid") == Decimal("0.006")
+
+
+def test_an_actual_beyond_its_reservation_is_counted_as_overshoot(keeper: Keeper) -> None:
+    """A call that costs more than its estimate is settled in full and counted as overshoot."""
+    chat = keeper.tool("paid", estimated_cost=0.001)(lambda: answer(cost=0.01))
+    chat()
+    assert spent(keeper, "paid") == Decimal("0.01")
+    (overshoot,) = keeper.costs.overshoots().values()
+    assert (overshoot.calls, overshoot.amount) == (1, Decimal("0.009"))

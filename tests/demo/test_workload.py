@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +220,26 @@ def test_routing_in_the_demo_sends_a_real_share_to_each_model() -> None:
         prompt = template.render(request.variables, strictness="lenient")
         tiers[router.route(prompt.task).model] += 1
     assert 100 <= tiers["s"] <= 300
+
+
+def test_the_demo_never_spends_beyond_its_budgets(
+    base_url: str, keeper_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With budgets of a few cents, a long run spends up to each limit and not a cent beyond."""
+    from toolkeeper.demo.config import demo_config
+
+    monkeypatch.setenv(DEMO_KEY_ENV, KEY)
+    keeper = Keeper.open(
+        ConfigFile.parse(demo_config(base_url, strong_budget="0.02", weak_budget="0.004")),
+        store="memory://", follow_changes=False, clock=keeper_clock,
+    )  # fmt: skip
+    try:
+        run(keeper, 400)
+        statuses = {s.budget.scope: s for s in keeper.costs.status()}
+        for tool in ("openai-strong", "openai-weak"):
+            status = statuses[f"tool:{tool}"]
+            assert status.spent <= status.budget.limit, tool
+        assert statuses["tool:openai-weak"].spent > Decimal("0.003")  # the limit was reached
+        assert keeper.costs.overshoots() == {}
+    finally:
+        keeper.close()

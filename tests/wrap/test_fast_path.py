@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from toolkeeper import Keeper
 from toolkeeper.config.files import ConfigFile
-from toolkeeper.wrap.calls import usage_of
+from toolkeeper.costs.responses import read_response
+from toolkeeper.wrap.calls import DEFER, usage_of
 
 CONFIG = """\
 [tools.fast]
@@ -116,7 +117,7 @@ usages = st.one_of(
 )
 @given(value=usages)
 def test_recorded_usage_is_what_usage_of_reads(keeper: Keeper, value: Any) -> None:
-    """For any result, JSON-like or not, the record holds exactly what ``usage_of`` reads."""
+    """For any result the record holds what ``usage_of`` reads, or ``read_response`` if deferred."""
 
     @keeper.tool("fast", operation="usage")
     def call() -> Any:
@@ -128,11 +129,22 @@ def test_recorded_usage_is_what_usage_of_reads(keeper: Keeper, value: Any) -> No
         expected: tuple[Any, ...] = (0, 0, 0.0, None)
     else:
         expected = usage_of(value)
+    if expected[3] == DEFER:
+        reading = read_response(value)
+        usage = None if reading is None else reading.usage
+        cost = None if reading is None or reading.cost is None else float(reading.cost)
+        if reading is None:
+            expected = (0, 0, 0.0, None)
+        elif usage is None:
+            expected = (0, 0, cost, reading.model)
+            assert record["unpriced"] is (cost is None)
+        else:
+            expected = (usage.input_tokens, usage.output_tokens, cost, usage.model)
     model = record["labels"].get("model")
     assert (record["input_tokens"], record["output_tokens"], model) == (
         expected[0], expected[1], expected[3],
     )  # fmt: skip
-    if expected[2] or expected[3] is None:
+    if expected[2] is not None and (expected[2] or expected[3] is None):
         assert record["cost_estimate"] == expected[2]
     for number in (record["input_tokens"], record["output_tokens"]):
         assert type(number) is int

@@ -9,19 +9,22 @@ applies to the next call. Calls of a tool that is not :attr:`~CallCosts.guarded`
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from toolkeeper._errors import StoreError
+from toolkeeper._errors import BudgetExceeded, StoreError
 from toolkeeper.costs.budgets import scopes_for
+from toolkeeper.costs.estimates import EstimateKey, request_estimate, request_model
 from toolkeeper.costs.guard import BudgetGuard, Reservation
 from toolkeeper.costs.money import usd
 from toolkeeper.costs.prices import Priced
 from toolkeeper.costs.ratelimit import RateLimiter
 from toolkeeper.costs.settings import GLOBAL_SCOPE
-from toolkeeper.costs.usage import Usage, usage_from_response
+from toolkeeper.costs.usage import Usage
 
 if TYPE_CHECKING:
     from toolkeeper.costs.tracker import CostTracker
@@ -30,6 +33,9 @@ __all__ = ["CallCosts"]
 
 _log = logging.getLogger("toolkeeper.costs")
 _ZERO = Decimal(0)
+#: How long a call of unknown cost waits for the one in flight to settle, and how often it looks.
+UNKNOWN_COST_WAIT_S = 60.0
+_POLL_S = 0.005
 
 
 class CallCosts:
@@ -57,25 +63,63 @@ class CallCosts:
         self.guarded = guard is not None or limiter is not None
 
     def admit(
-        self, estimate: Decimal, labels: Mapping[str, str] | None = None, tokens: int = 0
+        self,
+        estimate: Decimal | None,
+        labels: Mapping[str, str] | None = None,
+        tokens: int = 0,
+        *,
+        operation: str = "default",
+        request: Mapping[str, Any] | None = None,
     ) -> Reservation | None:
-        """Pass the rate limit, then reserve ``estimate`` on the call's budgets.
+        """Pass the rate limit, then reserve the call's cost on its budgets.
 
-        Raises :class:`~toolkeeper.RateLimited` or :class:`~toolkeeper.BudgetExceeded`;
+        ``estimate`` ``None`` (none given): the cost is derived from the call's
+        keyword arguments ``request`` (``max_tokens`` priced on ``model``), else
+        from the largest recent cost of the tool's ``operation`` on that model;
+        failing both it is unknown and the call holds all its budgets have left
+        (calls of unknown cost run one at a time, each waiting up to
+        :data:`UNKNOWN_COST_WAIT_S` for the one before). Raises
+        :class:`~toolkeeper.RateLimited` or :class:`~toolkeeper.BudgetExceeded`;
         returns ``None`` when no budget applies, else the reservation (whose
         ``fallback`` says a ``fallback`` budget could not afford the call).
         """
         if self.limiter is not None:
             self.limiter.acquire(tokens)
-        return self._reserve(estimate, labels)
+        if self.guard is None:
+            return None
+        key, amount = self._estimate(estimate, operation, request)
+        if amount is not None:
+            return self._reserve(amount, labels, key)
+        deadline = time.monotonic() + UNKNOWN_COST_WAIT_S
+        while True:
+            found = self._reserve_unknown(labels, key, deadline)
+            if found is not None:
+                return found
+            time.sleep(_POLL_S)
 
     async def aadmit(
-        self, estimate: Decimal, labels: Mapping[str, str] | None = None, tokens: int = 0
+        self,
+        estimate: Decimal | None,
+        labels: Mapping[str, str] | None = None,
+        tokens: int = 0,
+        *,
+        operation: str = "default",
+        request: Mapping[str, Any] | None = None,
     ) -> Reservation | None:
-        """Admit like :meth:`admit`, waiting for the rate limit without blocking the loop."""
+        """Admit like :meth:`admit`, waiting without blocking the event loop."""
         if self.limiter is not None:
             await self.limiter.aacquire(tokens)
-        return self._reserve(estimate, labels)
+        if self.guard is None:
+            return None
+        key, amount = self._estimate(estimate, operation, request)
+        if amount is not None:
+            return self._reserve(amount, labels, key)
+        deadline = time.monotonic() + UNKNOWN_COST_WAIT_S
+        while True:
+            found = self._reserve_unknown(labels, key, deadline)
+            if found is not None:
+                return found
+            await asyncio.sleep(_POLL_S)
 
     def settle(
         self, reservation: Reservation | None, cost: float | Decimal, *, unpriced: bool = False
@@ -88,8 +132,17 @@ class CallCosts:
         """
         if reservation is None or self.guard is None or reservation.done:
             return
+        actual = usd(cost)
+        if unpriced:
+            learned = self._learned(reservation.basis)
+            # Unknown, not zero: charged the estimate (a call of unknown cost, what it taught).
+            actual = (learned or _ZERO) if reservation.unknown else reservation.estimate
+        elif reservation.basis is not None and not reservation.fallback:
+            self._tracker.learned.learn(reservation.basis, actual)
         try:
-            self.guard.settle(reservation, reservation.estimate if unpriced else usd(cost))
+            settled = self.guard.settle(reservation, actual)
+            if settled.overshoot and reservation.charges:
+                self._tracker.count_overshoot(self.tool, settled.overshoot, reservation.estimate)
         except StoreError:
             _log.exception(
                 "could not settle reservation %s of tool %r; it expires on its own",
@@ -101,19 +154,9 @@ class CallCosts:
         """Give back a reservation whose call failed and spent nothing."""
         self.settle(reservation, _ZERO)
 
-    def cost_of(self, response: Any) -> tuple[float, bool]:
-        """Price a response that reports usage but no cost; return (dollars, priced).
-
-        A response without usage costs nothing; a model without a price is
-        counted as unpriced and reported as ``(0.0, False)``.
-        """
-        usage = usage_from_response(response)
-        if usage is None or usage.model is None:
-            return 0.0, True
-        priced = self.price(usage)
-        if priced.cost is None:
-            return 0.0, False
-        return float(priced.cost), True
+    def count_unmetered(self, model: str | None) -> None:
+        """Count one response whose usage could not be read: its cost is unknown."""
+        self._tracker.count_unpriced(self.tool, f"{model or 'unknown model'} (unmetered)")
 
     def price(self, usage: Usage) -> Priced:
         """Price ``usage`` on its model now, counting it when the model has no price."""
@@ -123,11 +166,54 @@ class CallCosts:
             self._tracker.count_unpriced(self.tool, model)
         return priced
 
-    def _reserve(self, estimate: Decimal, labels: Mapping[str, str] | None) -> Reservation | None:
+    def _estimate(
+        self, estimate: Decimal | None, operation: str, request: Mapping[str, Any] | None
+    ) -> tuple[EstimateKey, Decimal | None]:
+        """Return what the call's cost is learned under, and its estimate (None: unknown)."""
+        key: EstimateKey = (self.tool, operation, request_model(request))
+        if estimate is not None:
+            return key, estimate
+        derived = request_estimate(request, self._price_or_none)
+        return key, derived if derived is not None else self._learned(key)
+
+    def _learned(self, key: EstimateKey | None) -> Decimal | None:
+        return None if key is None else self._tracker.learned.largest(key)
+
+    def _price_or_none(self, model: str, usage: Usage) -> Decimal | None:
+        return self._tracker.price(model, usage).cost
+
+    def _scopes(self, labels: Mapping[str, str] | None) -> list[str]:
+        return [*scopes_for(self.tool, dict(labels) if labels else None), GLOBAL_SCOPE]
+
+    def _reserve(
+        self, estimate: Decimal, labels: Mapping[str, str] | None, key: EstimateKey
+    ) -> Reservation | None:
         if self.guard is None:
             return None
-        scopes = [*scopes_for(self.tool, dict(labels) if labels else None), GLOBAL_SCOPE]
-        return self.guard.reserve(estimate, tool=self.tool, labels=None, scopes=scopes)
+        reservation = self.guard.reserve(estimate, tool=self.tool, scopes=self._scopes(labels))
+        reservation.basis = key
+        return reservation
+
+    def _reserve_unknown(
+        self, labels: Mapping[str, str] | None, key: EstimateKey, deadline: float
+    ) -> Reservation | None:
+        """Try once to admit a call of unknown cost; ``None``: wait and try again."""
+        assert self.guard is not None
+        learned = self._learned(key)
+        if learned is not None:  # the call in flight settled and taught an estimate
+            return self._reserve(learned, labels, key)
+        reservation = self.guard.reserve_remaining(tool=self.tool, scopes=self._scopes(labels))
+        if reservation is not None:
+            reservation.basis = key
+            return reservation
+        if time.monotonic() >= deadline:
+            raise BudgetExceeded(
+                f"tool {self.tool!r}: a call with no estimated_cost waited "
+                f"{UNKNOWN_COST_WAIT_S:g}s for the call of unknown cost before it to settle; "
+                "give estimated_cost (or max_tokens and a priced model) to run them together",
+                tool=self.tool,
+            )
+        return None
 
     def __repr__(self) -> str:
         return f"CallCosts(tool={self.tool!r}, guarded={self.guarded})"

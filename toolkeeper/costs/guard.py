@@ -43,7 +43,7 @@ from toolkeeper.costs.budgets import (
     scopes_for,
 )
 from toolkeeper.costs.ledger import Fired, Ledger, Verdict
-from toolkeeper.costs.money import from_nanos, to_nanos, usd
+from toolkeeper.costs.money import NANO, from_nanos, to_nanos, usd
 from toolkeeper.costs.periods import Period
 
 __all__ = ["BudgetGuard", "Reservation", "Settlement", "budgets_from_config"]
@@ -64,6 +64,10 @@ class Reservation:
     charges: tuple[Charge, ...] = field(repr=False)
     refusal: str | None = None
     done: bool = field(default=False, repr=False)
+    #: What the estimate was for (tool, operation, model), so the actual cost can teach it.
+    basis: tuple[str, str, str | None] | None = field(default=None, repr=False)
+    #: The cost was unknown: the reservation holds all the budget had left.
+    unknown: bool = False
 
     @property
     def fallback(self) -> bool:
@@ -82,6 +86,11 @@ class Settlement:
     released: Decimal
     spent: Decimal
     events: tuple[BudgetEvent, ...] = ()
+
+    @property
+    def overshoot(self) -> Decimal:
+        """Return how much the actual cost exceeded what was reserved (0 when it did not)."""
+        return max(-self.released, Decimal(0))
 
 
 class BudgetGuard:
@@ -162,6 +171,45 @@ class BudgetGuard:
             raise BudgetExceeded(message, tool=tool)
         reservation.charges = ()
         reservation.refusal = message
+        return reservation
+
+    def reserve_remaining(
+        self,
+        *,
+        tool: str,
+        scopes: Sequence[str] | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> Reservation | None:
+        """Hold all that the call's budgets have left, for a call whose cost is unknown.
+
+        Such a call cannot overshoot, and while it runs no other call is
+        admitted: calls of unknown cost run one at a time. Returns ``None``
+        when everything left is held by calls in flight (try again once they
+        settle); raises :class:`~toolkeeper.BudgetExceeded` (or returns a
+        fallback reservation) when a budget has nothing left at all.
+        """
+        now = self._clock.now()
+        applicable = self.budgets_for(scopes if scopes is not None else scopes_for(tool, labels))
+        blocking = [budget.charge(now) for budget in applicable if budget.blocking]
+        if not blocking:
+            return self.reserve(Decimal(0), tool=tool, labels=labels, scopes=scopes)
+        left, exhausted = [], False
+        for charge in blocking:
+            spent, reserved = self.ledger.usage(charge, now=now)
+            left.append(charge.limit - spent - reserved)
+            exhausted = exhausted or spent >= charge.limit
+        amount = min(left)
+        if exhausted:
+            return self.reserve(NANO, tool=tool, labels=labels, scopes=scopes)
+        if amount <= 0:
+            return None
+        try:
+            reservation = self.reserve(from_nanos(amount), tool=tool, labels=labels, scopes=scopes)
+        except BudgetExceeded:
+            return None  # another call took some of it meanwhile: look again
+        if reservation.fallback:
+            return None
+        reservation.unknown = True
         return reservation
 
     def settle(self, reservation: Reservation, actual: Decimal) -> Settlement:

@@ -23,13 +23,17 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from toolkeeper._clock import Clock, SystemClock
+from toolkeeper._units import format_money
 from toolkeeper.costs._genai import package_version
 from toolkeeper.costs.budgets import Budget, BudgetEvent, BudgetStatus
 from toolkeeper.costs.calls import CallCosts
+from toolkeeper.costs.estimates import LearnedCosts
 from toolkeeper.costs.guard import BudgetGuard, budgets_from_config
 from toolkeeper.costs.ledger import Ledger, open_ledger
 from toolkeeper.costs.prices import Priced
@@ -42,13 +46,22 @@ if TYPE_CHECKING:
     from toolkeeper.config.schema import BaseWrapperConfig
     from toolkeeper.store.sql import Store
 
-__all__ = ["CostTracker"]
+__all__ = ["CostTracker", "Overshoot"]
 
 _log = logging.getLogger("toolkeeper.costs")
 _KEEP_EVENTS = 100
 _BURN_FRESH_S = 1.0  # how long one read of every budget serves budget_burn()
 _KEEP_UNPRICED = 1000
 _OTHER_MODELS = "(other models)"
+
+
+@dataclass(frozen=True, slots=True)
+class Overshoot:
+    """Calls that cost more than their reservation held: how many, by how much in all, the worst."""
+
+    calls: int = 0
+    amount: Decimal = Decimal(0)
+    largest: Decimal = Decimal(0)
 
 
 class CostTracker:
@@ -87,6 +100,9 @@ class CostTracker:
         self._limiters: dict[str, tuple[RateLimiter, float]] = {}
         self._events: deque[BudgetEvent] = deque(maxlen=_KEEP_EVENTS)
         self._unpriced: dict[tuple[str, str], int] = {}
+        self._overshoots: dict[str, Overshoot] = {}
+        #: The largest recent cost per call of each tool, operation and model (see estimates.py).
+        self.learned = LearnedCosts()
         self._burn_lock = threading.Lock()
         self._burn_read: tuple[float, list[BudgetStatus]] | None = None
 
@@ -191,6 +207,24 @@ class CostTracker:
             if key not in self._unpriced and len(self._unpriced) >= _KEEP_UNPRICED:
                 key = (tool, _OTHER_MODELS)
             self._unpriced[key] = self._unpriced.get(key, 0) + 1
+
+    def count_overshoot(self, tool: str, amount: Decimal, estimate: Decimal) -> None:
+        """Count one call of ``tool`` that cost ``amount`` more than its reservation held."""
+        _log.warning(
+            "a call of tool %r cost %s more than the %s reserved for it (budget overshoot)",
+            tool, format_money(amount), format_money(estimate),
+        )  # fmt: skip
+        with self._lock:
+            seen = self._overshoots.get(tool, Overshoot())
+            self._overshoots[tool] = Overshoot(
+                calls=seen.calls + 1, amount=seen.amount + amount,
+                largest=max(seen.largest, amount),
+            )  # fmt: skip
+
+    def overshoots(self) -> dict[str, Overshoot]:
+        """Return, per tool, the calls this process saw cost more than they had reserved."""
+        with self._lock:
+            return dict(self._overshoots)
 
     def unpriced(self) -> dict[tuple[str, str], int]:
         """Return how many calls of each (tool, model) this process could not price."""

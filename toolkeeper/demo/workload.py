@@ -72,16 +72,21 @@ class ModelCall:
     weak_model: str
 
 
-async def ask_strong(call: ModelCall) -> dict[str, Any]:
-    """Ask the strong model."""
+def bound(call: ModelCall, model: str) -> dict[str, Any]:
+    """Return the keyword arguments that bound a call's cost, for its budget to reserve on."""
+    return {"model": model, "messages": call.messages, "max_tokens": MAX_TOKENS}
+
+
+async def ask_strong(call: ModelCall, **_bound: Any) -> dict[str, Any]:
+    """Ask the strong model (``_bound``: see :func:`bound`)."""
     completion = await call.strong.chat(
         call.messages, model=call.strong_model, max_tokens=MAX_TOKENS
     )
     return add_cost(completion)
 
 
-async def ask_weak(call: ModelCall) -> dict[str, Any]:
-    """Ask the weak model."""
+async def ask_weak(call: ModelCall, **_bound: Any) -> dict[str, Any]:
+    """Ask the weak model (``_bound``: see :func:`bound`)."""
     completion = await call.weak.chat(call.messages, model=call.weak_model, max_tokens=MAX_TOKENS)
     return add_cost(completion)
 
@@ -143,10 +148,10 @@ class _Application:
         )
         if decision.routed_to_strong:
             stats.routed_strong += 1
-            completion = await self.ask_strong(call)
+            completion = await self.ask_strong(call, **bound(call, call.strong_model))
         else:
             stats.routed_weak += 1
-            completion = await self.ask_weak(call)
+            completion = await self.ask_weak(call, **bound(call, call.weak_model))
         stats.answered += 1
         stats.cost_usd += completion["usage"]["cost"]
         if completion.get("model") != decision.model:

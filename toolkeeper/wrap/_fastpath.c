@@ -47,11 +47,10 @@ typedef struct {
     PyObject *count_success;
     double slow_after;
     int fast;
-    int has_costs;
 } FastWrapper;
 
 static PyObject *s_breaker, *s_closed_epoch, *s_fast, *s_slow_call_seconds, *s_count_success,
-    *s_record_success, *s_costs, *s_usage, *s_model, *s_prompt_tokens, *s_input_tokens,
+    *s_record_success, *s_usage, *s_model, *s_prompt_tokens, *s_input_tokens,
     *s_completion_tokens, *s_output_tokens, *s_cost, *s_success, *s_parent_id, *s_labels;
 static PyObject *zero_int, *zero_float;
 
@@ -213,13 +212,11 @@ adopt_runtime(FastWrapper *self, PyObject *runtime)
     PyObject *count = PyObject_GetAttr(breaker, s_count_success);
     PyObject *fast = PyObject_GetAttr(runtime, s_fast);
     PyObject *slow = PyObject_GetAttr(runtime, s_slow_call_seconds);
-    PyObject *costs = PyObject_GetAttr(runtime, s_costs);
-    int failed = count == NULL || fast == NULL || slow == NULL || costs == NULL;
+    int failed = count == NULL || fast == NULL || slow == NULL;
     double slow_after = failed ? 0.0 : PyFloat_AsDouble(slow);
     failed = failed || (slow_after == -1.0 && PyErr_Occurred());
     if (!failed) {
         self->fast = fast == Py_True;
-        self->has_costs = costs != Py_None;
         self->slow_after = slow_after;
         Py_XSETREF(self->breaker, Py_NewRef(breaker));
         Py_XSETREF(self->count_success, Py_NewRef(count));
@@ -229,7 +226,6 @@ adopt_runtime(FastWrapper *self, PyObject *runtime)
     Py_XDECREF(count);
     Py_XDECREF(fast);
     Py_XDECREF(slow);
-    Py_XDECREF(costs);
     return failed ? -1 : 0;
 }
 
@@ -254,7 +250,7 @@ fast_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
     /* Own references for this call: another thread may adopt a newer runtime meanwhile. */
     breaker = Py_NewRef(self->breaker);
     count_success = Py_NewRef(self->count_success);
-    int is_fast = self->fast, has_costs = self->has_costs;
+    int is_fast = self->fast;
     double slow_after = self->slow_after;
     ticket = PyObject_GetAttr(breaker, s_closed_epoch);
     if (ticket == NULL) goto error;
@@ -311,15 +307,13 @@ fast_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
     int cost_given = PyObject_IsTrue(cost);
     if (cost_given < 0) goto error;
     if (!cost_given && model != Py_None) {
-        if (has_costs) {
-            /* Usage without a cost: priced from the catalog, off this fast path. */
-            PyObject *started_obj = PyFloat_FromDouble(started);
-            if (started_obj == NULL) goto error;
-            result = PyObject_CallFunctionObjArgs(self->priced, runtime, parent, seq, value,
-                                                  started_obj, NULL);
-            Py_DECREF(started_obj);
-            goto finish;
-        }
+        /* A response to read or price (or a stream to meter): off this fast path. */
+        PyObject *started_obj = PyFloat_FromDouble(started);
+        if (started_obj == NULL) goto error;
+        result = PyObject_CallFunctionObjArgs(self->priced, runtime, parent, seq, value,
+                                              started_obj, NULL);
+        Py_DECREF(started_obj);
+        goto finish;
     }
     if (parent == Py_None) {
         details = Py_NewRef(self->shared_details);
@@ -507,7 +501,7 @@ module_exec(PyObject *module)
 {
 #define INTERN(name) if ((s_##name = PyUnicode_InternFromString(#name)) == NULL) return -1;
     INTERN(breaker) INTERN(closed_epoch) INTERN(fast) INTERN(slow_call_seconds)
-    INTERN(count_success) INTERN(record_success) INTERN(costs) INTERN(usage) INTERN(model)
+    INTERN(count_success) INTERN(record_success) INTERN(usage) INTERN(model)
     INTERN(prompt_tokens) INTERN(input_tokens) INTERN(completion_tokens) INTERN(output_tokens)
     INTERN(cost) INTERN(success) INTERN(parent_id) INTERN(labels)
 #undef INTERN

@@ -16,19 +16,24 @@ from toolkeeper._errors import (
     CircuitOpenError,
     RateLimited,
 )
+from toolkeeper.costs.responses import Reading, read_response
 from toolkeeper.monitor import OperationStatus, PerformanceMonitor
 from toolkeeper.resilience import CallOutcome
 from toolkeeper.wrap.debuglog import log_call
 from toolkeeper.wrap.runtime import ToolRuntime
+from toolkeeper.wrap.streams import STREAM_ABANDONED, StreamEnd
 
 __all__ = [
+    "DEFER",
     "NOTHING",
     "Measured",
     "describe",
     "error_code",
     "measure",
+    "measure_reading",
     "record_failure",
     "record_outcome",
+    "record_stream",
     "status_of",
     "usage_of",
 ]
@@ -41,6 +46,12 @@ MAX_ERROR_CHARS = 2000
 #: (input tokens, output tokens, cost in USD, model, unpriced) of one call's value.
 Measured = tuple[int, int, float, str | None, bool]
 NOTHING: Measured = (0, 0, 0.0, None, False)
+
+#: The model :func:`usage_of` gives a value only the Python path can read (a stream, an
+#: SDK object, an HTTP response, a body without a cost): it sends the call off the fast
+#: path (see ``priced`` in decorate.py), and is never recorded.
+DEFER = "\x00toolkeeper:read-in-python"
+_PLAIN = (str, bytes, int, float, bool, list, tuple, set, frozenset)
 
 
 _ERROR_CODES: tuple[tuple[type[BaseException], str], ...] = (
@@ -70,46 +81,67 @@ def describe(error: BaseException, runtime: ToolRuntime) -> str:
 
 
 def usage_of(value: Any) -> tuple[int, int, float, str | None]:
-    """Return (input tokens, output tokens, cost USD, model) from an OpenAI-compatible response.
+    """Return (input tokens, output tokens, cost USD, model) for the fast path to record inline.
 
-    Reads ``usage.prompt_tokens``/``completion_tokens`` (or ``input_tokens``/
-    ``output_tokens``), the ``usage.cost`` some gateways add, and ``model``;
-    zeros and ``None`` when the value carries none of them. Dicts (JSON bodies)
-    and objects (SDK responses) alike.
+    Only a JSON body whose ``usage`` has OpenAI's plain counts and a non-zero
+    ``cost`` is read here; any other response (an SDK object, a stream, an HTTP
+    or raw response, a body to price, Anthropic's cache counts) gives the model
+    :data:`DEFER`, which sends the call to :func:`measure`. A value that is no
+    response at all gives zeros and ``None``.
     """
     if isinstance(value, dict):
         usage = value.get("usage")
         if not isinstance(usage, dict):
-            return 0, 0, 0.0, None
+            return 0, 0, 0.0, DEFER if "model" in value else None
         model = value.get("model")
         prompt = usage.get("prompt_tokens") or usage.get("input_tokens") or 0
         completion = usage.get("completion_tokens") or usage.get("output_tokens") or 0
-        cost = usage.get("cost") or 0.0
-    else:
-        usage, model = getattr(value, "usage", None), getattr(value, "model", None)
-        if usage is None:
-            return 0, 0, 0.0, None
-        prompt = getattr(usage, "prompt_tokens", None) or getattr(usage, "input_tokens", 0)
-        completion = getattr(usage, "completion_tokens", None) or getattr(usage, "output_tokens", 0)
-        cost = getattr(usage, "cost", None) or 0.0
-    # JSON numbers arrive as int and float already: convert only what is not.
-    if type(prompt) is not int or type(completion) is not int or type(cost) is not float:
-        prompt, completion, cost = int(prompt or 0), int(completion or 0), float(cost)
-    return prompt, completion, cost, model if type(model) is str else None
+        cost = usage.get("cost")
+        if (
+            type(model) is not str
+            or type(prompt) is not int
+            or type(completion) is not int
+            or not cost
+            or type(cost) is not float
+            or "cache_read_input_tokens" in usage
+            or "cache_creation_input_tokens" in usage
+        ):
+            return 0, 0, 0.0, DEFER
+        return prompt, completion, cost, model
+    if value is None or isinstance(value, _PLAIN):
+        return 0, 0, 0.0, None
+    return 0, 0, 0.0, DEFER
 
 
 def measure(runtime: ToolRuntime, value: Any) -> Measured:
-    """Return the usage and cost of a call's value, priced from the catalog if it has no cost.
-
-    A value whose model has no price costs 0.0 and is marked unpriced.
-    """
-    if not runtime.track_usage or value is None:
+    """Return the usage and cost of a call's value (see :func:`measure_reading`)."""
+    if not runtime.track_usage or value is None or isinstance(value, _PLAIN):
         return NOTHING
-    input_tokens, output_tokens, cost, model = usage_of(value)
-    if cost or model is None or runtime.costs is None:
-        return input_tokens, output_tokens, cost, model, False
-    priced, known = runtime.costs.cost_of(value)
-    return input_tokens, output_tokens, priced, model, not known
+    reading = read_response(value)
+    return NOTHING if reading is None else measure_reading(runtime, reading)
+
+
+def measure_reading(runtime: ToolRuntime, reading: Reading) -> Measured:
+    """Return what a response's reading costs: the reported cost (0 included), else priced.
+
+    A response whose usage cannot be read (unmetered), or whose model has no
+    price or is not named, is marked unpriced: its cost is unknown, not $0.
+    """
+    usage = reading.usage
+    if usage is None and reading.cost is not None:  # a cost without counts is still the cost
+        return 0, 0, float(reading.cost), reading.model, False
+    if usage is None:
+        if runtime.costs is not None:
+            runtime.costs.count_unmetered(reading.model)
+        return 0, 0, 0.0, reading.model, True
+    model = usage.model or reading.model
+    if reading.cost is not None:
+        return usage.input_tokens, usage.output_tokens, float(reading.cost), model, False
+    if runtime.costs is None:
+        return usage.input_tokens, usage.output_tokens, 0.0, model, False
+    priced = runtime.costs.price(usage)
+    cost = 0.0 if priced.cost is None else float(priced.cost)
+    return usage.input_tokens, usage.output_tokens, cost, model, priced.cost is None
 
 
 def status_of(error: BaseException) -> OperationStatus:
@@ -200,3 +232,55 @@ def record_failure(
     )  # fmt: skip
     if runtime.debug:
         log_call(runtime, operation, str(status), duration_s, error=message)
+
+
+def record_stream(
+    monitor: PerformanceMonitor,
+    runtime: ToolRuntime,
+    operation: str,
+    outcome: CallOutcome,
+    end: StreamEnd,
+    *,
+    measured: Measured,
+    seq: int,
+    parent_id: str | None,
+    labels: dict[str, str] | None,
+) -> None:
+    """Record a call whose value was a stream, once the stream ended (see wrap/streams.py).
+
+    Read to its end it is a success (or a fallback); closed before its end it
+    is cancelled with error code ``STREAM_ABANDONED``; raising while read, a
+    failure. Its chunks and time to first chunk are metrics; its usage is what
+    the chunks reported, unmetered (unpriced) when none did.
+    """
+    input_tokens, output_tokens, cost, model, unpriced = measured
+    metrics: dict[str, Any] = {"stream_chunks": end.chunks}
+    if end.first_chunk_s is not None:
+        metrics["time_to_first_token_ms"] = end.first_chunk_s * 1000
+    if outcome.attempts > 1:
+        metrics["retries"] = outcome.attempts - 1
+    common: dict[str, Any] = {
+        "cost": cost, "input_tokens": input_tokens, "output_tokens": output_tokens,
+        "model": model, "custom_metrics": metrics, "seq": seq, "parent_id": parent_id,
+        "labels": labels, "unpriced": unpriced or None,
+    }  # fmt: skip
+    if end.how == "failed" and end.error is not None:
+        monitor.record(
+            runtime.name, operation, status_of(end.error), end.duration_s,
+            error_message=describe(end.error, runtime), error_code=error_code(end.error),
+            **common,
+        )  # fmt: skip
+    elif end.how == "abandoned":
+        monitor.record(
+            runtime.name, operation, OperationStatus.CANCELLED, end.duration_s,
+            error_message=f"stream closed after {end.chunks} chunks, before its end",
+            error_code=STREAM_ABANDONED, **common,
+        )  # fmt: skip
+    else:
+        status = FALLBACK if outcome.fallback_used else SUCCESS
+        monitor.record(runtime.name, operation, status, end.duration_s, **common)
+    if runtime.debug:
+        log_call(
+            runtime, operation, end.how, end.duration_s, input_tokens=input_tokens,
+            output_tokens=output_tokens, cost=cost, model=model,
+        )  # fmt: skip

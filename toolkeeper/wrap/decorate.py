@@ -24,13 +24,23 @@ from typing import Any, TypeVar
 from toolkeeper._clock import Clock
 from toolkeeper._errors import ToolCallError
 from toolkeeper.costs.guard import Reservation
+from toolkeeper.costs.responses import is_stream
 from toolkeeper.monitor import PerformanceMonitor, ids
 from toolkeeper.monitor.ids import next_seq, operation_id
 from toolkeeper.resilience import CallOutcome, Fallback, ResiliencePolicy, acall, call
-from toolkeeper.wrap.calls import measure, record_failure, record_outcome, usage_of
+from toolkeeper.wrap.calls import (
+    NOTHING,
+    measure,
+    measure_reading,
+    record_failure,
+    record_outcome,
+    record_stream,
+    usage_of,
+)
 from toolkeeper.wrap.context import current
 from toolkeeper.wrap.guarded import acall_guarded, call_guarded
 from toolkeeper.wrap.runtime import Runtimes, ToolRuntime
+from toolkeeper.wrap.streams import StreamEnd, meter_stream
 
 __all__ = ["FallbackSpec", "ToolWrapping"]
 
@@ -61,7 +71,7 @@ class ToolWrapping:
         clock: Clock,
         tool_function: Callable[[str], Callable[..., Any]],
         labels: dict[str, str] | None = None,
-        estimated_cost: Decimal = Decimal(0),
+        estimated_cost: Decimal | None = None,
         estimated_tokens: int = 0,
     ) -> None:
         self.tool = tool
@@ -129,10 +139,15 @@ class ToolWrapping:
         """
         duration = perf_counter() - started
         if outcome.fallback_used and outcome.fallback_name in self._tool_fallbacks:
-            measured = measure(runtime, None)
-            if runtime.track_usage and outcome.value is not None:
-                input_tokens, output_tokens, _, model = usage_of(outcome.value)
+            measured = NOTHING
+            if runtime.track_usage and outcome.value is not None and not is_stream(outcome.value):
+                input_tokens, output_tokens, _, model, _ = measure(runtime, outcome.value)
                 measured = (input_tokens, output_tokens, 0.0, model, False)
+        elif runtime.track_usage and is_stream(outcome.value):
+            return meter_stream(
+                outcome.value, started,
+                self._stream_ended(runtime, parent, seq, outcome, reservation),
+            )  # fmt: skip
         else:
             measured = measure(runtime, outcome.value)
         if runtime.config.monitoring_enabled:
@@ -144,6 +159,29 @@ class ToolWrapping:
         if reservation is not None and runtime.costs is not None:
             runtime.costs.settle(reservation, measured[2], unpriced=measured[4])
         return outcome.value
+
+    def _stream_ended(
+        self,
+        runtime: ToolRuntime,
+        parent: int | None,
+        seq: int,
+        outcome: CallOutcome,
+        reservation: Reservation | None,
+    ) -> Callable[[StreamEnd], None]:
+        """Return what records a returned stream's operation, and settles it, when it ends."""
+
+        def ended(end: StreamEnd) -> None:
+            measured = measure_reading(runtime, end.reading)
+            if runtime.config.monitoring_enabled:
+                record_stream(
+                    self.monitor, runtime, self.operation, outcome, end, measured=measured,
+                    seq=seq, parent_id=None if parent is None else operation_id(parent),
+                    labels=self.labels,
+                )  # fmt: skip
+            if reservation is not None and runtime.costs is not None:
+                runtime.costs.settle(reservation, measured[2], unpriced=measured[4])
+
+        return ended
 
     def failed(
         self,
@@ -268,8 +306,8 @@ class ToolWrapping:
             else:
                 input_tokens = output_tokens = 0
                 cost, model = 0.0, None
-            if not cost and model is not None and runtime.costs is not None:
-                # Usage without a cost: priced from the catalog, off this fast path.
+            if not cost and model is not None:
+                # A response to read or price (or a stream to meter): off this fast path.
                 return priced(runtime, parent, seq, value, started)
             append((
                 seq, now_s(), tool, operation, "success", duration, cost, input_tokens,

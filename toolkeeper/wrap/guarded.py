@@ -49,8 +49,9 @@ def call_guarded(
     try:
         if runtime.config.enabled:
             reservation = costs.admit(
-                wrapping.estimated_cost, wrapping.labels, wrapping.estimated_tokens
-            )
+                wrapping.estimated_cost, wrapping.labels, wrapping.estimated_tokens,
+                operation=wrapping.operation, request=kwargs,
+            )  # fmt: skip
         if reservation is not None and reservation.fallback:
             outcome = run_fallbacks(
                 wrapping.fallbacks(runtime), args, kwargs, _over_budget(wrapping.tool, reservation),
@@ -94,8 +95,9 @@ async def acall_guarded(
     try:
         if runtime.config.enabled:
             reservation = await costs.aadmit(
-                wrapping.estimated_cost, wrapping.labels, wrapping.estimated_tokens
-            )
+                wrapping.estimated_cost, wrapping.labels, wrapping.estimated_tokens,
+                operation=wrapping.operation, request=kwargs,
+            )  # fmt: skip
         if reservation is not None and reservation.fallback:
             outcome = await arun_fallbacks(
                 wrapping.fallbacks(runtime), args, kwargs, _over_budget(wrapping.tool, reservation),

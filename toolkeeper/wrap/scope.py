@@ -10,20 +10,23 @@ the rate limit and reserves ``estimated_cost``; a refusal raises before the
 block runs. When a ``fallback`` budget cannot afford it, the block runs with
 :attr:`OperationScope.budget_fallback` set (take the cheaper path) and is
 recorded as a fallback for reason ``budget``. On exit the operation's cost,
-given by :meth:`~OperationScope.cost` or priced from its
+given by :meth:`~OperationScope.cost`, reported by the responses handed to
+:meth:`~OperationScope.response`, or priced from their usage and
 :meth:`~OperationScope.usage`, settles the reservation.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from time import perf_counter
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from toolkeeper._errors import CircuitOpenError
 from toolkeeper.costs.guard import Reservation
 from toolkeeper.costs.money import usd
+from toolkeeper.costs.responses import Reading, is_stream, read_response
 from toolkeeper.costs.usage import Usage
 from toolkeeper.monitor import OperationStatus, PerformanceMonitor
 from toolkeeper.monitor.ids import next_seq, operation_id
@@ -32,8 +35,11 @@ from toolkeeper.wrap.calls import describe, error_code, status_of
 from toolkeeper.wrap.context import current
 from toolkeeper.wrap.debuglog import log_call
 from toolkeeper.wrap.runtime import Runtimes, ToolRuntime
+from toolkeeper.wrap.streams import StreamEnd, meter_stream
 
 __all__ = ["OperationScope"]
+
+T = TypeVar("T")
 
 
 class OperationScope:
@@ -53,7 +59,7 @@ class OperationScope:
         user_id: str | None = None,
         session_id: str | None = None,
         request_id: str | None = None,
-        estimated_cost: Decimal = Decimal(0),
+        estimated_cost: Decimal | None = None,
         estimated_tokens: int = 0,
     ) -> None:
         self.tool = tool
@@ -66,6 +72,8 @@ class OperationScope:
         self.budget_refusal: str | None = None
         self._estimate, self._tokens = estimated_cost, estimated_tokens
         self._direct_cost: Decimal | None = None
+        self._reported_cost: Decimal | None = None
+        self._unmetered: list[str | None] = []
         self._usages: list[Usage] = []
         self._reservation: Reservation | None = None
         self.quality_score: float | None = None
@@ -118,6 +126,50 @@ class OperationScope:
         self.output_tokens += output_tokens
         for name, value in extra.items():
             self.custom_metrics[name] = self.custom_metrics.get(name, 0) + value
+
+    def response(self, value: T) -> T:
+        """Add what a provider's response billed to this operation, and return the response.
+
+        Reads every shape :func:`~toolkeeper.costs.responses.read_response` reads
+        (SDK objects and dicts, ``httpx`` and raw responses): its tokens, model
+        and reported cost (``usage.cost``, $0 included); without a reported cost
+        the usage is priced when the block ends. A response whose usage cannot
+        be read makes the operation unpriced (cost unknown). A stream comes back
+        wrapped and adds its usage when read to its end: read it inside the block.
+        """
+        if is_stream(value):
+            return meter_stream(value, perf_counter(), self._stream_ended)  # type: ignore[return-value]
+        reading = read_response(value)
+        if reading is not None:
+            self._add_reading(reading)
+        return value
+
+    def _stream_ended(self, end: StreamEnd) -> None:
+        self.custom_metrics["stream_chunks"] = end.chunks
+        if end.first_chunk_s is not None:
+            self.custom_metrics["time_to_first_token_ms"] = end.first_chunk_s * 1000
+        self._add_reading(end.reading)
+
+    def _add_reading(self, reading: Reading) -> None:
+        usage = reading.usage
+        model = (usage.model if usage is not None else None) or reading.model
+        if model is not None:
+            self.model = model
+            self.labels["model"] = model
+        if usage is None:
+            if reading.cost is None:
+                self._unmetered.append(model)
+            else:
+                self._reported_cost = (self._reported_cost or Decimal(0)) + usd(reading.cost)
+            return
+        self.input_tokens += usage.input_tokens
+        self.output_tokens += usage.output_tokens
+        if reading.cost is not None:
+            self._reported_cost = (self._reported_cost or Decimal(0)) + usd(reading.cost)
+        elif usage.model is None and model is not None:
+            self._usages.append(replace(usage, model=model))
+        else:
+            self._usages.append(usage)
 
     def cost(self, usd_amount: float | Decimal) -> None:
         """Add a cost given directly, in US dollars; it replaces pricing the usage."""
@@ -173,7 +225,9 @@ class OperationScope:
         costs = runtime.costs if runtime.guarded and runtime.config.enabled else None
         if costs is not None:
             try:
-                self._reserved(costs.admit(self._estimate, self.labels, self._tokens))
+                self._reserved(
+                    costs.admit(self._estimate, self.labels, self._tokens, operation=self.operation)
+                )
             except BaseException as refused:  # a refusal, or a ledger that failed
                 self._refused(runtime, refused)
                 raise
@@ -212,7 +266,11 @@ class OperationScope:
         costs = runtime.costs if runtime.guarded and runtime.config.enabled else None
         if costs is not None:
             try:
-                self._reserved(await costs.aadmit(self._estimate, self.labels, self._tokens))
+                self._reserved(
+                    await costs.aadmit(
+                        self._estimate, self.labels, self._tokens, operation=self.operation
+                    )
+                )
             except BaseException as refused:  # a refusal, or a ledger that failed
                 self._refused(runtime, refused)
                 raise
@@ -262,9 +320,11 @@ class OperationScope:
         """Return the block's cost (given directly, else its usage priced) and if it is unpriced."""
         if self._direct_cost is not None:
             return self._direct_cost, False
-        total, unpriced = Decimal(0), False
+        total, unpriced = self._reported_cost or Decimal(0), bool(self._unmetered)
         if runtime.costs is None or not runtime.track_usage:
             return total, unpriced
+        for model in self._unmetered:
+            runtime.costs.count_unmetered(model)
         for usage in self._usages:
             priced = runtime.costs.price(usage)
             if priced.cost is None:
