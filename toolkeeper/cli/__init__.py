@@ -18,6 +18,7 @@ from toolkeeper.cli.config_cmd import app as config_app
 from toolkeeper.cli.costs_cmd import costs
 from toolkeeper.cli.demo_cmd import demo
 from toolkeeper.cli.monitor_cmd import export, health
+from toolkeeper.cli.prices_cmd import prices
 from toolkeeper.cli.secrets_cmd import app as secrets_app
 from toolkeeper.cli.server_cmd import serve, tokens_app
 
@@ -35,6 +36,7 @@ app.add_typer(secrets_app, name="secrets")
 app.command("demo")(demo)
 app.command("health")(health)
 app.command("costs")(costs)
+app.command("prices")(prices)
 app.command("export")(export)
 app.command("serve")(serve)
 app.add_typer(tokens_app, name="tokens")

@@ -112,13 +112,16 @@ def _print_budgets(budgets: list[dict[str, Any]]) -> None:
     if not budgets:
         return
     table = FittedTable(title="budgets")
-    for column in ("scope", "period", "policy", "spent", "limit", "used", "per hour", "projected"):
+    columns = ("scope", "period", "policy", "spent", "limit", "used", "per hour (avg)",
+               "per hour (last hour)", "projected")  # fmt: skip
+    for column in columns:
         table.add_column(column)
     for budget in budgets:
         used = budget["used_fraction"]
         projected = _usd(budget["projected"])
-        if budget["projected_over_limit"]:
-            projected = f"[red]{projected}[/]"
+        if budget["limit_reached_at"]:
+            colour = "red" if budget["projected_over_limit"] else "yellow"
+            projected = f"{projected} [{colour}]{escape(budget['projection'])}[/]"
         table.add_row(
             escape(budget["scope"]),
             escape(budget["period"]),
@@ -127,6 +130,7 @@ def _print_budgets(budgets: list[dict[str, Any]]) -> None:
             _usd(budget["limit"]),
             "-" if used is None else f"{Decimal(used):.0%}",
             _usd(budget["burn_per_hour"]),
+            _usd(budget["burn_per_hour_recent"]),
             projected,
         )
     _say(table)

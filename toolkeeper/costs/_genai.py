@@ -10,9 +10,10 @@ from decimal import Decimal
 from typing import Any
 
 from toolkeeper._errors import MissingDependencyError
+from toolkeeper.costs.model_ids import candidates, unpriced_reason
 from toolkeeper.costs.usage import Usage
 
-__all__ = ["PackagePrice", "package_price", "package_version"]
+__all__ = ["PackagePrice", "package_lookup", "package_price", "package_version"]
 
 #: (total cost, breakdown by part, description of the matched price).
 PackagePrice = tuple[Decimal, dict[str, Decimal], str]
@@ -21,6 +22,7 @@ PackagePrice = tuple[Decimal, dict[str, Decimal], str]
 # beside its text so its id cannot be reused by another object.
 _SHOWN: dict[int, tuple[Any, str]] = {}
 _KEEP_SHOWN = 4096
+_PROVIDERS: dict[int, tuple[Any, frozenset[str]]] = {}
 
 
 def _module() -> Any:
@@ -44,13 +46,19 @@ def package_version() -> str | None:
 def package_price(model: str, usage: Usage, *, at: datetime) -> PackagePrice | None:
     """Price ``usage`` of ``model`` at ``at`` from the package, or ``None`` if it has no price.
 
-    ``model`` may name its provider first, ``"openai:gpt-4o"``; otherwise the
-    package picks the provider whose models match. Per-request and per-second
-    quantities are not priced here: the package prices tokens and characters.
+    The id is read as :func:`toolkeeper.costs.model_ids.candidates` says
+    (``openai:gpt-4o``, ``openai/gpt-4o``, ``ft:gpt-4o-mini:org::id``, Bedrock
+    ids…); the description names the catalog entry and the reading that found
+    it. Per-request and per-second quantities are not priced here: the
+    package prices tokens and characters.
     """
+    found, _ = package_lookup(model, usage, at=at)
+    return found
+
+
+def package_lookup(model: str, usage: Usage, *, at: datetime) -> tuple[PackagePrice | None, str]:
+    """Return the package's price of ``usage`` on ``model`` (or ``None``) and why (or why not)."""
     genai_prices = _module()
-    provider, colon, ref = model.partition(":")
-    provider_id, model_ref = (provider, ref) if colon else (None, model)
     counts = {
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
@@ -60,20 +68,34 @@ def package_price(model: str, usage: Usage, *, at: datetime) -> PackagePrice | N
         "input_characters": usage.characters,
     }
     package_usage = genai_prices.Usage(**{key: value for key, value in counts.items() if value})
-    try:
-        calculation = genai_prices.calc_price(
-            package_usage, model_ref, provider_id=provider_id, genai_request_timestamp=at
-        )
-    except LookupError:
-        return None
-    breakdown = {"input": calculation.input_price, "output": calculation.output_price}
-    other = calculation.total_price - calculation.input_price - calculation.output_price
-    if other:
-        breakdown["other"] = other
-    described = (
-        f"{calculation.provider.id}/{calculation.model.id}: {_shown(calculation.model_price)}"
-    )
-    return Decimal(calculation.total_price), breakdown, described
+    tried = candidates(model, _providers(genai_prices))
+    for candidate in tried:
+        try:
+            calculation = genai_prices.calc_price(
+                package_usage, candidate.model, provider_id=candidate.provider,
+                genai_request_timestamp=at,
+            )  # fmt: skip
+        except LookupError:
+            continue
+        breakdown = {"input": calculation.input_price, "output": calculation.output_price}
+        other = calculation.total_price - calculation.input_price - calculation.output_price
+        if other:
+            breakdown["other"] = other
+        entry = f"{calculation.provider.id}/{calculation.model.id}"
+        described = f"{entry}: {_shown(calculation.model_price)}; read {candidate.why}"
+        return (Decimal(calculation.total_price), breakdown, described), described
+    return None, unpriced_reason(model, tried)
+
+
+def _providers(genai_prices: Any) -> frozenset[str]:
+    """Return the ids of the providers in the package's current data (cached per snapshot)."""
+    snapshot = genai_prices.data_snapshot.get_snapshot()
+    cached = _PROVIDERS.get(id(snapshot))
+    if cached is None or cached[0] is not snapshot:
+        cached = (snapshot, frozenset(provider.id for provider in snapshot.providers))
+        _PROVIDERS.clear()
+        _PROVIDERS[id(snapshot)] = cached
+    return cached[1]
 
 
 def _shown(model_price: Any) -> str:

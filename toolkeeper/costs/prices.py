@@ -222,6 +222,21 @@ class PriceCatalog:
                 )
         return Priced(model=model, cost=None, source=None, catalog_version=version)
 
+    def explain(self, model: str, *, at: datetime) -> str:
+        """Say which catalog entry prices ``model`` at ``at`` and why, or why none does."""
+        found = self.override(model, at=at)
+        if found is not None:
+            return f"[prices.{model!r}] override effective {found.effective.isoformat()}"
+        if not self._package:
+            return (
+                "no [prices] override, and the genai-prices catalog is not installed "
+                "(pip install 'toolkeeper[prices]')"
+            )
+        from toolkeeper.costs._genai import package_lookup
+
+        answer, why = package_lookup(model, Usage(model=model), at=at)
+        return f"genai-prices: {why}" if answer is not None else f"unpriced: {why}"
+
     def __repr__(self) -> str:
         return f"PriceCatalog(models={sorted(self._prices)!r}, package={self._package})"
 

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, cast, get_args
 from toolkeeper._units import money_json
 from toolkeeper.costs.analytics import CostGroup, CostRecord, GroupBy, summarize
 from toolkeeper.costs.budgets import BudgetStatus
-from toolkeeper.costs.money import NANO, usd
+from toolkeeper.costs.money import usd
 from toolkeeper.costs.prices import PriceCatalog
+from toolkeeper.costs.projection import project, recent_spend
 from toolkeeper.costs.recommendations import recommend
 from toolkeeper.costs.routing import RoutingDecision, savings_report
 from toolkeeper.costs.usage import Usage
@@ -165,7 +166,7 @@ def cost_report(
             "retry_cost_estimate": _money(summary.waste.retry_cost_estimate),
             "retried_calls": summary.waste.retried_calls,
         },
-        "budgets": [_budget(status, now) for status in statuses],
+        "budgets": [_budget(status, now, records) for status in statuses],
         "routing": savings,
         "recommendations": [
             {
@@ -249,17 +250,11 @@ def _group(group: CostGroup) -> dict[str, Any]:
     }
 
 
-def _budget(status: BudgetStatus, now: datetime) -> dict[str, Any]:
-    """Describe one budget with its burn rate and the spend projected at the period's end."""
+def _budget(status: BudgetStatus, now: datetime, records: list[CostRecord]) -> dict[str, Any]:
+    """Describe one budget: spend, burn rates (period average, last hour) and where it heads."""
     budget = status.budget
-    if budget.period.kind == "rolling":
-        assert budget.period.hours is not None
-        hours = Decimal(budget.period.hours)
-        projected = None
-    else:
-        hours = Decimal(repr(max((now - status.period_start).total_seconds(), 0.0) / 3600))
-        left = Decimal(repr(max((status.period_end - now).total_seconds(), 0.0) / 3600))
-        projected = usd(status.spent + status.spent / hours * left) if hours else None
+    recent, window = recent_spend(records, status, now=now)
+    projection = project(status, recent, window, now=now)
     used = status.used_fraction
     return {
         "scope": budget.scope,
@@ -272,9 +267,13 @@ def _budget(status: BudgetStatus, now: datetime) -> dict[str, Any]:
         "used_fraction": None if used is None else str(used.quantize(Decimal("0.0001"))),
         "period_start": status.period_start.isoformat(),
         "period_end": status.period_end.isoformat(),
-        "burn_per_hour": _money((status.spent / hours).quantize(NANO)) if hours else None,
-        "projected": _money(projected),
-        "projected_over_limit": projected is not None and projected > budget.limit,
+        "burn_per_hour": _money(projection.average_per_hour),
+        "burn_per_hour_recent": _money(projection.recent_per_hour),
+        "recent_window_seconds": int(window.total_seconds()),
+        "projected": _money(projection.projected),
+        "projected_over_limit": projection.over_limit,
+        "limit_reached_at": projection.limit_at.isoformat() if projection.limit_at else None,
+        "projection": projection.summary,
     }
 
 
