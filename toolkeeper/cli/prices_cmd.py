@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import typer
 from rich.markup import escape
 
 from toolkeeper._units import format_money, money_json
-from toolkeeper.cli._context import open_keeper
+from toolkeeper.cli._context import CliState
 from toolkeeper.cli._output import console, print_json
+from toolkeeper.costs._genai import package_version
 from toolkeeper.costs.usage import Usage
 
 __all__ = ["prices"]
@@ -22,14 +25,18 @@ def prices(
 ) -> None:
     """Show which price prices MODEL (an override or a catalog entry), why, and a sample cost.
 
+    Reads the configuration's [prices] overrides and the genai-prices catalog; no store.
+
     Provider prefixes (openai:gpt-4o, openai/gpt-4o), colons in names (llama3.1:70b, Bedrock's
     -v1:0) and OpenAI fine-tunes (ft:BASE:org::id) are read as docs/money.md says.
     """
-    costs = open_keeper(ctx).costs
-    now = costs.clock.now()
+    state = ctx.find_root().obj
+    assert isinstance(state, CliState)
+    catalog = state.file().costs.catalog(package=package_version() is not None)
+    now = datetime.now(UTC)
     usage = Usage(model=model, input_tokens=input_tokens, output_tokens=output_tokens)
-    why = costs.catalog.explain(model, at=now)
-    priced = costs.price(model, usage, at=now)
+    why = catalog.explain(model, at=now)
+    priced = catalog.price(model, usage, at=now)
     if as_json:
         print_json({
             "model": model, "priced": priced.cost is not None, "why": why,

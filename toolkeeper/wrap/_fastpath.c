@@ -50,7 +50,7 @@ typedef struct {
 } FastWrapper;
 
 static PyObject *s_breaker, *s_closed_epoch, *s_fast, *s_slow_call_seconds, *s_count_success,
-    *s_record_success, *s_usage, *s_model, *s_prompt_tokens, *s_input_tokens,
+    *s_record_success, *s_usage, *s_model, *s_prompt_tokens, *s_input_tokens, *s_total_tokens,
     *s_completion_tokens, *s_output_tokens, *s_cost, *s_success, *s_parent_id, *s_labels;
 static PyObject *zero_int, *zero_float;
 
@@ -70,6 +70,31 @@ first_truthy(PyObject *d, PyObject *a, PyObject *b, PyObject *fallback)
         if (truth) return Py_NewRef(v);
     }
     return Py_NewRef(fallback);
+}
+
+/* Return 1 if every key of `usage` is one the inline read understands, 0 if not, -1 on error.
+ * Any other key (cached, reasoning or cache-write details) sends the value to usage_of(). */
+static int
+only_plain_keys(PyObject *usage)
+{
+    PyObject *plain[6] = {s_prompt_tokens, s_completion_tokens, s_input_tokens, s_output_tokens,
+                          s_total_tokens, s_cost};
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(usage, &pos, &key, &value)) {
+        int known = 0;
+        for (int i = 0; i < 6 && !known; i++) {
+            if (key == plain[i]) {
+                known = 1;
+            } else if (PyUnicode_CheckExact(key)) {
+                int same = PyUnicode_Compare(key, plain[i]);
+                if (same == -1 && PyErr_Occurred()) return -1;
+                known = same == 0;
+            }
+        }
+        if (!known) return 0;
+    }
+    return 1;
 }
 
 /* Pack vectorcall arguments back into (args tuple, kwargs dict) for the Python paths. */
@@ -130,7 +155,9 @@ read_usage(FastWrapper *self, PyObject *value, PyObject **in, PyObject **out, Py
         if (usage == NULL && PyErr_Occurred()) return -1;
         PyObject *found = PyDict_GetItemWithError(value, s_model);
         if (found == NULL && PyErr_Occurred()) return -1;
-        if (usage != NULL && PyDict_CheckExact(usage) && found != NULL && PyUnicode_CheckExact(found)) {
+        int plain = usage != NULL && PyDict_CheckExact(usage) ? only_plain_keys(usage) : 0;
+        if (plain < 0) return -1;
+        if (plain && found != NULL && PyUnicode_CheckExact(found)) {
             PyObject *a = first_truthy(usage, s_prompt_tokens, s_input_tokens, zero_int);
             if (a == NULL) return -1;
             PyObject *b = first_truthy(usage, s_completion_tokens, s_output_tokens, zero_int);
@@ -502,7 +529,7 @@ module_exec(PyObject *module)
 #define INTERN(name) if ((s_##name = PyUnicode_InternFromString(#name)) == NULL) return -1;
     INTERN(breaker) INTERN(closed_epoch) INTERN(fast) INTERN(slow_call_seconds)
     INTERN(count_success) INTERN(record_success) INTERN(usage) INTERN(model)
-    INTERN(prompt_tokens) INTERN(input_tokens) INTERN(completion_tokens) INTERN(output_tokens)
+    INTERN(prompt_tokens) INTERN(input_tokens) INTERN(completion_tokens) INTERN(output_tokens) INTERN(total_tokens)
     INTERN(cost) INTERN(success) INTERN(parent_id) INTERN(labels)
 #undef INTERN
     if ((zero_int = PyLong_FromLong(0)) == NULL) return -1;
