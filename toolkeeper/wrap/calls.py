@@ -52,6 +52,11 @@ NOTHING: Measured = (0, 0, 0.0, None, False)
 #: path (see ``priced`` in decorate.py), and is never recorded.
 DEFER = "\x00toolkeeper:read-in-python"
 _PLAIN = (str, bytes, int, float, bool, list, tuple, set, frozenset)
+#: The only keys of ``usage`` a body read inline may have: any other (cached, reasoning or
+#: cache-write details) needs the full read. The C fast path checks the same keys.
+_PLAIN_USAGE = frozenset(
+    {"prompt_tokens", "completion_tokens", "input_tokens", "output_tokens", "total_tokens", "cost"}
+)
 
 
 _ERROR_CODES: tuple[tuple[type[BaseException], str], ...] = (
@@ -103,8 +108,7 @@ def usage_of(value: Any) -> tuple[int, int, float, str | None]:
             or type(completion) is not int
             or not cost
             or type(cost) is not float
-            or "cache_read_input_tokens" in usage
-            or "cache_creation_input_tokens" in usage
+            or not _PLAIN_USAGE.issuperset(usage)
         ):
             return 0, 0, 0.0, DEFER
         return prompt, completion, cost, model
