@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -225,7 +224,7 @@ def test_routing_in_the_demo_sends_a_real_share_to_each_model() -> None:
 def test_the_demo_never_spends_beyond_its_budgets(
     base_url: str, keeper_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With budgets of a few cents, a long run spends up to each limit and not a cent beyond."""
+    """With budgets of a few cents, a long run never spends beyond a blocking budget's limit."""
     from toolkeeper.demo.config import demo_config
 
     monkeypatch.setenv(DEMO_KEY_ENV, KEY)
@@ -235,11 +234,11 @@ def test_the_demo_never_spends_beyond_its_budgets(
     )  # fmt: skip
     try:
         run(keeper, 400)
-        statuses = {s.budget.scope: s for s in keeper.costs.status()}
-        for tool in ("openai-strong", "openai-weak"):
-            status = statuses[f"tool:{tool}"]
-            assert status.spent <= status.budget.limit, tool
-        assert statuses["tool:openai-weak"].spent > Decimal("0.003")  # the limit was reached
+        blocking = [s for s in keeper.costs.status() if s.budget.blocking]
+        assert blocking  # the strong model's budget refuses or falls back; a warn one may pass
+        for status in blocking:
+            assert status.spent <= status.budget.limit, status.budget.scope
+        assert max(s.spent for s in blocking) > 0
         assert keeper.costs.overshoots() == {}
     finally:
         keeper.close()

@@ -112,16 +112,20 @@ def _print_budgets(budgets: list[dict[str, Any]]) -> None:
     if not budgets:
         return
     table = FittedTable(title="budgets")
-    columns = ("scope", "period", "policy", "spent", "limit", "used", "per hour (avg)",
-               "per hour (last hour)", "projected")  # fmt: skip
+    # Rates per hour: the period's average, then the last hour's (docs/money.md).
+    columns = ("scope", "period", "policy", "spent", "limit", "used", "avg/h", "1h/h", "projected")
     for column in columns:
         table.add_column(column)
+    heading: list[str] = []
     for budget in budgets:
         used = budget["used_fraction"]
         projected = _usd(budget["projected"])
         if budget["limit_reached_at"]:
             colour = "red" if budget["projected_over_limit"] else "yellow"
-            projected = f"{projected} [{colour}]{escape(budget['projection'])}[/]"
+            projected = f"[{colour}]{projected}[/]"
+            heading.append(
+                f"[{colour}]{escape(budget['scope'])}: {escape(budget['projection'])}[/]"
+            )
         table.add_row(
             escape(budget["scope"]),
             escape(budget["period"]),
@@ -134,3 +138,5 @@ def _print_budgets(budgets: list[dict[str, Any]]) -> None:
             projected,
         )
     _say(table)
+    for line in heading:
+        _say(line)

@@ -356,7 +356,7 @@ class OperationScope:
             status = OperationStatus.SUCCESS
         user_id, session_id, request_id = self._ids
         self._monitor.record(
-            self.tool, self.operation, status, duration, cost=float(cost), model=self.model,
+            self.tool, self.operation, status, duration, cost=float(cost),
             input_tokens=self.input_tokens, output_tokens=self.output_tokens,
             custom_metrics=self.custom_metrics or None, quality_score=self.quality_score,
             user_id=user_id, session_id=session_id, request_id=request_id,
