@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from toolkeeper import ExternalToolConfig, format_money
+from toolkeeper import ConfigValidationError, ExternalToolConfig, format_money
 from toolkeeper._units import MAX_MONEY, check_money, money_json
 from toolkeeper.costs import Budget, Period, parse_budget, usd
 
@@ -77,9 +77,7 @@ def test_format_money_never_uses_exponent_form(amount: float) -> None:
 
 def test_a_daily_budget_beyond_what_the_ledger_holds_is_a_validation_error() -> None:
     """Reject a daily_budget of 1e19 naming the field, the value and the rule."""
-    from pydantic import ValidationError
-
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(ConfigValidationError) as caught:
         ExternalToolConfig(daily_budget=Decimal("1e19"))
     message = str(caught.value)
     assert "daily_budget" in message
@@ -90,9 +88,7 @@ def test_a_daily_budget_beyond_what_the_ledger_holds_is_a_validation_error() -> 
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-1"])
 def test_a_money_field_rejects_what_is_not_an_amount(value: str) -> None:
     """Reject NaN, infinity and negative monthly budgets."""
-    from pydantic import ValidationError
-
-    with pytest.raises(ValidationError, match="monthly_budget"):
+    with pytest.raises(ConfigValidationError, match="monthly_budget"):
         ExternalToolConfig(monthly_budget=value)
 
 

@@ -126,9 +126,9 @@ def test_the_tool_policy_and_wait_fields_are_validated() -> None:
     """budget_policy takes refuse, fallback or warn; the wait is a bounded non-negative number."""
     assert ExternalToolConfig().budget_policy == "refuse"
     assert ExternalToolConfig().rate_limit_max_wait_seconds == 0
-    with pytest.raises(ValueError, match="budget_policy"):
+    with pytest.raises(ConfigValidationError, match="budget_policy"):
         ExternalToolConfig(budget_policy="maybe")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="greater than or equal to 0"):
+    with pytest.raises(ConfigValidationError, match="greater than or equal to 0"):
         ExternalToolConfig(rate_limit_max_wait_seconds=-1)
 
 
