@@ -131,3 +131,45 @@ def test_a_viewer_sees_the_alerts_but_no_form(browser: Browser, alert_server: Li
     finally:
         page.context.close()
     assert errors == [], errors
+
+
+def test_an_operator_acknowledges_an_alert_and_the_filters_and_history_show_it(
+    operator_page: Page, test_output: Path
+) -> None:
+    """Acknowledged from its row, it moves to the acknowledged filter; History says who and why."""
+    from playwright.sync_api import expect
+
+    page = operator_page
+    row = page.locator('tr[data-alert="circuit-open/flaky"]')
+    expect(row.locator('[data-field="acknowledged"]')).to_have_text("no")
+    row.get_by_label("Why acknowledge circuit-open on flaky").fill("failing over to the backup")
+    row.get_by_role("button", name="Acknowledge").click()
+    page.wait_for_url("**/alerts?acknowledged=*")
+    expect(page.get_by_test_id("flash")).to_contain_text("circuit-open/flaky acknowledged")
+    acked = page.locator('tr[data-alert="circuit-open/flaky"]')
+    expect(acked).to_have_attribute("data-kind", "acknowledged")
+    expect(acked.locator('[data-field="acknowledged"]')).to_have_text(
+        "operator-test: failing over to the backup"
+    )
+    expect(acked.get_by_role("button", name="Acknowledge")).to_have_count(0)
+    expect(page.get_by_test_id("events")).to_contain_text("by operator-test: failing over")
+    page.get_by_test_id("alert-filters").get_by_role("link", name="acknowledged (1)").click()
+    expect(page.locator("tr[data-alert]")).to_have_count(1)
+    expect(page.locator('tr[data-alert="circuit-open/flaky"]')).to_be_visible()
+    screenshot(page, test_output, "alerts-acknowledged")
+    page.locator('[data-filter="firing"]').click()
+    expect(page.locator('[data-filter="firing"]')).to_have_attribute("aria-current", "true")
+    expect(page.locator('tr[data-alert="circuit-open/flaky"]')).to_have_count(0)
+    page.get_by_label("Rule or tool contains").fill("nothing-matches")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_test_id("alerts")).to_contain_text("matching “nothing-matches”")
+    expect(page.locator("tr[data-alert]")).to_have_count(0)
+
+
+def test_an_alert_without_an_escalation_offers_no_escalate_button(operator_page: Page) -> None:
+    """Escalate shows only where the alert's route names an escalation chain."""
+    from playwright.sync_api import expect
+
+    row = operator_page.locator('tr[data-alert="circuit-open/flaky"]')
+    expect(row).to_be_visible()
+    expect(row.get_by_role("button", name="Escalate")).to_have_count(0)

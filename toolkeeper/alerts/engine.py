@@ -225,6 +225,13 @@ class AlertEngine:
 
     # Acknowledgement and escalation -------------------------------------
 
+    def escalation(self, rule: str, tool: str) -> EscalationChain | None:
+        """Return the escalation chain of ``rule``'s alert on ``tool`` (its route's), or None."""
+        found = self._rules.get(rule)
+        if found is None:
+            return None
+        return self._chain(self.settings.root_route, self.labels(found, tool))
+
     def acknowledge(self, rule: str, tool: str, *, by: str, comment: str) -> AlertStatus:
         """Acknowledge the firing alert of ``rule`` on ``tool``: no more repeats, no escalation.
 

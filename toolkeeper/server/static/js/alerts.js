@@ -15,8 +15,8 @@ function say(text, kind) {
 // The same text as alerts_signature() in pages/alerts.py.
 function signature(statuses, silences) {
   const alerts = statuses
-    .filter((s) => s.state === "firing" || s.state === "pending")
-    .map((s) => `${s.rule}/${s.tool}/${s.state}/${s.silenced_by ?? ""}`)
+    .filter((s) => ["firing", "pending", "nodata", "error"].includes(s.state))
+    .map((s) => `${s.rule}/${s.tool}/${s.state}/${s.silenced_by ?? ""}/${s.acknowledged_by ?? ""}`)
     .sort();
   const ids = silences.map((s) => String(s.id)).sort();
   return `${alerts.join(";")}#${ids.join(",")}`;
@@ -64,7 +64,7 @@ async function poll() {
       if (editing()) {
         notice.hidden = false;
       } else {
-        window.location.replace(`${base}/alerts`);
+        window.location.replace(`${base}/alerts${window.location.search.replace(/[?&](acknowledged|escalated|silenced|expired)=[^&]*/g, "")}`);
         return;
       }
     }
