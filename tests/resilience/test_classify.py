@@ -7,8 +7,13 @@ import asyncio
 import httpx
 import pytest
 
-from toolkeeper import ConfigValidationError
-from toolkeeper._errors import BudgetExceeded, BulkheadFull, CallTimeoutError, CircuitOpenError
+from toolkeeper._errors import (
+    BudgetExceeded,
+    BulkheadFull,
+    CallTimeoutError,
+    CircuitOpenError,
+    ConfigValidationError,
+)
 from toolkeeper.config.schema import BaseWrapperConfig
 from toolkeeper.resilience import ErrorKind, ErrorRules, ResiliencePolicy
 
@@ -97,11 +102,17 @@ def test_the_configuration_validates_its_lists() -> None:
         409,
         "httpx.ConnectError",
     ]
-    with pytest.raises(ValueError, match=r"retry_on[\s\S]*entry \[1\] = 'x y'.*status class"):
+    with pytest.raises(
+        ConfigValidationError, match=r"retry_on[\s\S]*entry \[1\] = 'x y'.*status class"
+    ):
         BaseWrapperConfig(retry_on=[409, "x y"])
-    with pytest.raises(ValueError, match=r"entry \[0\] = 'httpx.NoSuchError' names no exception"):
+    with pytest.raises(
+        ConfigValidationError, match=r"entry \[0\] = 'httpx.NoSuchError' names no exception"
+    ):
         BaseWrapperConfig(ignore=["httpx.NoSuchError"])
-    with pytest.raises(ValueError, match=r"ignore\[0\] = 401 is also listed in failure_on"):
+    with pytest.raises(
+        ConfigValidationError, match=r"ignore\[0\] = 401 is also listed in failure_on"
+    ):
         BaseWrapperConfig(ignore=[401], failure_on=[401])
     with pytest.raises(ConfigValidationError, match="retry_on"):
         ResiliencePolicy(retry_on=(True,))
