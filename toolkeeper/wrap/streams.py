@@ -98,13 +98,34 @@ class _Meter:
         self.on_end(end)
 
 
-class MeteredStream:
-    """A sync stream (or stream manager) that records its operation when it ends."""
+class _Metered:
+    """What both stream wrappers share: the stream, its meter, and how an ending is judged."""
 
     def __init__(self, stream: Any, meter: _Meter) -> None:
         self._stream = stream
         self._meter = meter
         self._inner: Any = None
+
+    def _finish(self, error: BaseException | None) -> None:
+        source = self._inner if self._inner is not None else self._stream
+        if error is not None:
+            self._meter.end("failed", source, error)
+        elif _read_to_end(source):
+            self._meter.end("completed", source)
+        else:
+            self._meter.end("abandoned", source)
+
+    def __del__(self) -> None:
+        meter = getattr(self, "_meter", None)
+        if meter is not None:
+            meter.end("abandoned")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._stream!r})"
+
+
+class MeteredStream(_Metered):
+    """A sync stream (or stream manager) that records its operation when it ends."""
 
     def __iter__(self) -> MeteredStream:
         return self
@@ -144,20 +165,6 @@ class MeteredStream:
         finally:
             self._finish(None)
 
-    def _finish(self, error: BaseException | None) -> None:
-        source = self._inner if self._inner is not None else self._stream
-        if error is not None:
-            self._meter.end("failed", source, error)
-        elif _read_to_end(source):
-            self._meter.end("completed", source)
-        else:
-            self._meter.end("abandoned", source)
-
-    def __del__(self) -> None:
-        meter = getattr(self, "_meter", None)
-        if meter is not None:
-            meter.end("abandoned")
-
     def __getattr__(self, name: str) -> Any:
         if name in _OWN:
             raise AttributeError(name)
@@ -172,17 +179,9 @@ class MeteredStream:
 
         return drain
 
-    def __repr__(self) -> str:
-        return f"MeteredStream({self._stream!r})"
 
-
-class AsyncMeteredStream:
+class AsyncMeteredStream(_Metered):
     """An async stream (or async stream manager) that records its operation when it ends."""
-
-    def __init__(self, stream: Any, meter: _Meter) -> None:
-        self._stream = stream
-        self._meter = meter
-        self._inner: Any = None
 
     def __aiter__(self) -> AsyncMeteredStream:
         return self
@@ -224,20 +223,6 @@ class AsyncMeteredStream:
 
     aclose = close
 
-    def _finish(self, error: BaseException | None) -> None:
-        source = self._inner if self._inner is not None else self._stream
-        if error is not None:
-            self._meter.end("failed", source, error)
-        elif _read_to_end(source):
-            self._meter.end("completed", source)
-        else:
-            self._meter.end("abandoned", source)
-
-    def __del__(self) -> None:
-        meter = getattr(self, "_meter", None)
-        if meter is not None:
-            meter.end("abandoned")
-
     def __getattr__(self, name: str) -> Any:
         if name in _OWN:
             raise AttributeError(name)
@@ -251,9 +236,6 @@ class AsyncMeteredStream:
             return result
 
         return drain
-
-    def __repr__(self) -> str:
-        return f"AsyncMeteredStream({self._stream!r})"
 
 
 def meter_stream(stream: Any, started: float, on_end: OnEnd) -> MeteredStream | AsyncMeteredStream:
