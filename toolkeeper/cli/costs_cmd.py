@@ -113,7 +113,8 @@ def _print_budgets(budgets: list[dict[str, Any]]) -> None:
         return
     table = FittedTable(title="budgets")
     # Rates per hour: the period's average, then the last hour's (docs/money.md).
-    columns = ("scope", "period", "policy", "spent", "limit", "used", "avg/h", "1h/h", "projected")
+    # The scope's period and policy go under it, so the money columns fit 80 columns.
+    columns = ("budget", "spent", "limit", "used", "avg/h", "1h/h", "projected")
     for column in columns:
         table.add_column(column)
     heading: list[str] = []
@@ -127,9 +128,7 @@ def _print_budgets(budgets: list[dict[str, Any]]) -> None:
                 f"[{colour}]{escape(budget['scope'])}: {escape(budget['projection'])}[/]"
             )
         table.add_row(
-            escape(budget["scope"]),
-            escape(budget["period"]),
-            budget["policy"],
+            f"{escape(budget['scope'])}\n[dim]{escape(budget['period'])}, {budget['policy']}[/]",
             _usd(budget["spent"]),
             _usd(budget["limit"]),
             "-" if used is None else f"{Decimal(used):.0%}",
