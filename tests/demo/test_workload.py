@@ -119,11 +119,12 @@ def test_model_calls_record_their_tokens_model_and_cost(keeper: Keeper) -> None:
 
 def test_a_duration_bounded_run_in_the_background_stops_by_itself(keeper: Keeper) -> None:
     """start_workload runs on its own thread and loop; wait() returns once the duration is over."""
-    workload = start_workload(keeper, users=2, rate=40.0, duration=0.5, seed=3)
+    workload = start_workload(keeper, users=2, rate=40.0, duration=1.0, seed=3)
     assert workload.wait(timeout=10)
     assert not workload.running
     stats = workload.stop()
-    assert 5 <= stats.requests <= 30
+    # About 40 requests in the second; a busy machine may start late, never run longer.
+    assert 1 <= stats.requests <= 60
     assert stats.answered + stats.failed == stats.requests
 
 
