@@ -138,7 +138,16 @@ def test_asking_about_an_unknown_tool_does_not_create_it(monitor: WrapperMonitor
     assert system["total_wrappers"] == 1
     assert "ghost" not in system["wrappers"]
     assert monitor.get_wrapper_stats("ghost") is None
-    assert "ghost" not in asked
+    assert "ghost" in asked  # the circuit is asked (a breaker may exist before a record)
+
+
+def test_an_open_circuit_shows_before_the_first_record(monitor: WrapperMonitoring) -> None:
+    """A breaker already open judges a tool that has no finished operation yet."""
+    monitor.circuit_state_provider = lambda name: "open" if name == "early" else None
+    health = monitor.get_wrapper_health("early")
+    assert health.circuit_state == "open"
+    assert health.status is HealthStatus.CRITICAL  # an open circuit caps the score at 20
+    assert monitor.tools() == []
 
 
 def test_health_falls_back_from_five_minutes_to_one_hour(

@@ -59,9 +59,11 @@ def test_the_canary_never_reaches_a_client(live_server: LiveServer) -> None:
             for path in readable_paths(live_server):
                 response = client.get(path, params=queries.get(path, {}))
                 seen.append((f"{role} GET {path}", exposed(response)))
-            for export_format in ("json", "csv", "prometheus"):
+            for export_format in ("json", "csv"):
                 response = client.get("/api/v1/export", params={"format": export_format})
                 seen.append((f"{role} export {export_format}", exposed(response)))
+            response = client.get("/metrics", params={"tool": "openai"})
+            seen.append((f"{role} /metrics?tool=openai", exposed(response)))
             seen.append((f"{role} operations", exposed(client.get("/api/v1/operations?limit=500"))))
     with live_server.client() as anonymous:
         seen.append(("anonymous /metrics", exposed(anonymous.get("/metrics"))))

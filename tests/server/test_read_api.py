@@ -102,13 +102,15 @@ def test_operations_are_newest_first_filtered_and_paginated(live_server: LiveSer
     assert too_many.status_code == 422
 
 
-def test_export_writes_json_csv_and_prometheus(live_server: LiveServer) -> None:
-    """GET /export answers in each format with its content type."""
+def test_export_writes_json_and_csv_and_metrics_one_tool(live_server: LiveServer) -> None:
+    """GET /export answers in each format with its content type; /metrics?tool= one tool."""
     with live_server.client(Role.VIEWER) as client:
         as_json = client.get("/api/v1/export", params={"format": "json", "tool": "openai"})
         as_csv = client.get("/api/v1/export", params={"format": "csv", "since": "1h"})
-        as_text = client.get("/api/v1/export", params={"format": "prometheus", "tool": "openai"})
+        as_text = client.get("/metrics", params={"tool": "openai"})
+        unknown = client.get("/metrics", params={"tool": "nosuch"})
         refused = client.get("/api/v1/export", params={"format": "xml"})
+        prometheus = client.get("/api/v1/export", params={"format": "prometheus"})
     assert as_json.headers["content-type"].startswith("application/json")
     records = as_json.json()
     assert len(records) >= 11
@@ -119,7 +121,10 @@ def test_export_writes_json_csv_and_prometheus(live_server: LiveServer) -> None:
     assert as_text.headers["content-type"].startswith("text/plain")
     families = {family.name: family for family in text_string_to_metric_families(as_text.text)}
     assert {s.labels["tool"] for s in families["toolkeeper_operations"].samples} == {"openai"}
+    assert unknown.status_code == 404
+    assert "openai" in unknown.text  # the known tools are named
     assert refused.status_code == 422
+    assert prometheus.status_code == 422  # Prometheus text is /metrics: counters have no since
 
 
 def test_export_reads_the_operations_another_process_stored(live_server: LiveServer) -> None:

@@ -89,14 +89,16 @@ def _judged_window(monitor: PerformanceMonitor, name: str) -> tuple[str, WindowS
 def wrapper_health(monitor: PerformanceMonitor, name: str) -> WrapperHealthStatus:
     """Return one tool's health, judged on the 5-minute or the 1-hour window.
 
-    A tool never seen is reported ``unknown``; it is not created, and the providers
-    are not asked about it.
+    A tool never seen is reported ``unknown`` (or by its circuit, if its breaker is
+    already open); it is not created, and only the circuit provider, which makes
+    nothing, is asked about it.
     """
     now = monitor.clock.now()
     known = monitor.knows(name)
     judged = _judged_window(monitor, name) if known else None
     last = monitor.last_error(name) if known else None
-    circuit = monitor.circuit_state_provider(name) if known else None
+    # Asked even before the first record: a breaker already made has a state to show.
+    circuit = monitor.circuit_state_provider(name)
     stats = judged[1] if judged else None
     p95_ms = stats.p95_latency_ms if stats else None
     assessment = assess_health(

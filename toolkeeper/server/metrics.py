@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from toolkeeper.monitor import MonitoringCollector
+from toolkeeper.server.api._shared import require_tool
 from toolkeeper.server.auth import bearer_scheme, identify
 
 if TYPE_CHECKING:
@@ -77,12 +78,18 @@ router = APIRouter(tags=["metrics"])
             "description": "Prometheus text format.",
         },
         401: {"description": "No valid token (unless metrics are public)."},
+        404: {"description": "No tool has that name."},
     },
 )
-async def metrics(request: Request) -> Response:
+async def metrics(
+    request: Request,
+    tool: Annotated[str | None, Query(description="Only this tool's samples.")] = None,
+) -> Response:
     """Return every tool's counts, latency histogram and quantiles, cost, tokens and health."""
     keeper = request.app.state.keeper
+    if tool is not None:
+        require_tool(keeper, tool)
     body = await run_in_threadpool(
-        partial(prometheus_text, keeper.monitoring, fleet=keeper.follows_store)
+        partial(prometheus_text, keeper.monitoring, tool=tool, fleet=keeper.follows_store)
     )
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,4 +1,7 @@
-"""``GET /api/v1/export``: stored operations as JSON or CSV (streamed), or Prometheus text."""
+"""``GET /api/v1/export``: stored operations as JSON or CSV, streamed.
+
+Prometheus text is ``GET /metrics`` (``?tool=`` for one tool): counters have no ``since``.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from toolkeeper.monitor.export import iter_csv, iter_json
 from toolkeeper.monitor.persist import iter_stored_operations
 from toolkeeper.server.api._shared import MOMENT_SCHEMA, KeeperDep, parse_moment, require_tool
-from toolkeeper.server.errors import ApiError, error_responses
-from toolkeeper.server.metrics import prometheus_text
+from toolkeeper.server.errors import error_responses
 
 __all__ = ["ExportFormat", "router"]
 
@@ -25,13 +26,11 @@ class ExportFormat(StrEnum):
 
     JSON = "json"
     CSV = "csv"
-    PROMETHEUS = "prometheus"
 
 
 _MEDIA = {
     ExportFormat.JSON: "application/json",
     ExportFormat.CSV: "text/csv; charset=utf-8",
-    ExportFormat.PROMETHEUS: CONTENT_TYPE_LATEST,
 }
 
 
@@ -41,12 +40,10 @@ _MEDIA = {
     response_class=Response,
     responses={
         200: {
-            "description": "JSON: a list of operation records; CSV: the same with a header row; "
-            "Prometheus: the text exposition format.",
+            "description": "JSON: a list of operation records; CSV: the same with a header row.",
             "content": {
                 "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
                 "text/csv": {"schema": {"type": "string"}},
-                CONTENT_TYPE_LATEST.partition(";")[0]: {"schema": {"type": "string"}},
             },
         },
         **error_responses(404, 422),
@@ -56,18 +53,18 @@ def export(
     *,
     keeper: KeeperDep,
     export_format: Annotated[
-        ExportFormat, Query(alias="format", description="json, csv or prometheus.")
+        ExportFormat, Query(alias="format", description="json or csv (Prometheus: /metrics).")
     ] = ExportFormat.JSON,
     tool: Annotated[str | None, Query(description="Only this tool.")] = None,
     since: Annotated[
         str | None,
         Query(
-            description="Operations finished at or after (ISO 8601 or 1h); not for prometheus.",
+            description="Operations finished at or after (ISO 8601 or 1h).",
             json_schema_extra=MOMENT_SCHEMA,
         ),
     ] = None,
 ) -> Response:
-    """Export every stored operation (of every process, oldest first) or the metrics.
+    """Export every stored operation (of every process, oldest first).
 
     JSON and CSV are streamed from the store page by page: every matching
     operation, without a cap, in bounded memory. This process's own operations
@@ -75,22 +72,6 @@ def export(
     """
     if tool is not None:
         require_tool(keeper, tool)
-    if export_format is ExportFormat.PROMETHEUS:
-        if since is not None:
-            raise ApiError(
-                422,
-                "invalid_request",
-                "since does not apply to format=prometheus: its counters count from the start",
-                details={
-                    "errors": [
-                        {"loc": ["query", "since"], "msg": "not allowed", "type": "value_error"}
-                    ]
-                },
-            )
-        return Response(
-            prometheus_text(keeper.monitoring, tool=tool, fleet=keeper.follows_store),
-            media_type=_MEDIA[export_format],
-        )
     start = parse_moment(since, name="since", now=keeper.clock.now())
     keeper.flush()
     records = iter_stored_operations(keeper.store, tool=tool, since=start)

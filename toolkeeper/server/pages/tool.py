@@ -47,13 +47,14 @@ def tool_page(request: Request, tool: str, principal: SignedIn, keeper: KeeperDe
         )
         for window, seconds in WINDOWS.items()
     }
-    breaker = keeper.runtimes.breaker(tool)
+    breaker = keeper.runtimes.breaker(tool)  # before the card: its state is the card's state
+    card = tool_summary(keeper, tool)
     return render(
         request,
         "tool.html",
         {
             "tool": tool,
-            "card": tool_summary(keeper, tool),
+            "card": card,
             "health": monitor.get_wrapper_health(tool),
             "spend": spend_of(keeper, [tool])[tool],
             "circuit": CircuitSnapshot.model_validate(breaker.snapshot()) if breaker else None,
