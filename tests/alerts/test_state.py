@@ -106,8 +106,8 @@ def test_no_data_is_ok_by_default_and_resolves() -> None:
 
 
 def test_no_data_can_be_its_own_state_that_notifies() -> None:
-    """no_data = 'nodata' moves a firing or inactive alert to NoData, recording it."""
-    rule = replace(RULE, no_data="nodata")
+    """no_data = 'nodata' moves an inactive alert (for = 0) to NoData, recording it."""
+    rule = replace(RULE, no_data="nodata", for_seconds=0)
     quiet = decide(rule, "t", None, value(None, rule), now=T0)
     assert quiet is not None
     assert (quiet.state.state, quiet.state.fired_at) == ("nodata", T0)
@@ -118,6 +118,62 @@ def test_no_data_can_be_its_own_state_that_notifies() -> None:
     assert back.state.state == "firing"
 
 
+def test_no_data_waits_the_pending_period_first() -> None:
+    """As in Grafana, NoData goes inactive -> pending -> nodata, after `for`, with one event."""
+    rule = replace(RULE, no_data="nodata")
+    pending = decide(rule, "t", None, value(None, rule), now=T0)
+    assert pending is not None
+    assert (pending.state.state, pending.state.since, pending.events) == ("pending", T0, ())
+    assert not pending.state.is_firing
+    assert decide(rule, "t", pending.state, value(None, rule), now=at(59)) is None
+    quiet = decide(rule, "t", pending.state, value(None, rule), now=at(60))
+    assert quiet is not None
+    assert (quiet.state.state, quiet.state.fired_at) == ("nodata", at(60))
+    assert quiet.events == (("nodata", "error_rate has no value over 5m (needs 5 calls)"),)
+
+
+def test_data_coming_back_during_the_pending_period_ends_it() -> None:
+    """A pending NoData alert whose data returns with a false condition goes back to inactive."""
+    rule = replace(RULE, no_data="nodata")
+    pending = decide(rule, "t", None, value(None, rule), now=T0)
+    assert pending is not None
+    back = decide(rule, "t", pending.state, value(0.1, rule), now=at(30))
+    assert back is not None
+    assert (back.state.state, back.events) == ("inactive", ())
+
+
+def test_a_pending_alert_takes_the_state_of_the_reading_that_ends_its_wait() -> None:
+    """Pending since a true condition, an alert without data when `for` ends goes to NoData."""
+    rule = replace(RULE, no_data="nodata")
+    pending = decide(rule, "t", None, value(0.5, rule), now=T0)
+    assert pending is not None
+    assert decide(rule, "t", pending.state, value(None, rule), now=at(30)) is None
+    quiet = decide(rule, "t", pending.state, value(None, rule), now=at(60))
+    assert quiet is not None
+    assert quiet.state.state == "nodata"
+
+
+def test_an_error_waits_the_pending_period_first() -> None:
+    """As in Grafana, Error goes inactive -> pending -> error after `for`, keeping the message."""
+    failing = Reading(None, None, "division by zero")
+    pending = decide(RULE, "t", None, failing, now=T0)
+    assert pending is not None
+    assert (pending.state.state, pending.state.error, pending.events) == ("pending", None, ())
+    assert decide(RULE, "t", pending.state, failing, now=at(59)) is None
+    failed = decide(RULE, "t", pending.state, failing, now=at(60))
+    assert failed is not None
+    assert (failed.state.state, failed.state.error) == ("error", "division by zero")
+    assert failed.events == (("error", "division by zero"),)
+
+
+def test_a_firing_alert_moves_to_nodata_at_once() -> None:
+    """An alert already notifying does not wait `for` again to show that its data stopped."""
+    rule = replace(RULE, no_data="nodata")
+    quiet = decide(rule, "t", firing(), value(None, rule), now=at(10))
+    assert quiet is not None
+    assert (quiet.state.state, quiet.state.fired_at) == ("nodata", T0)
+
+
 def test_keep_last_changes_nothing_without_data() -> None:
     """no_data = 'keep_last' leaves a firing alert firing."""
     rule = replace(RULE, no_data="keep_last")
@@ -125,8 +181,9 @@ def test_keep_last_changes_nothing_without_data() -> None:
 
 
 def test_an_evaluation_error_is_the_error_state_with_its_message() -> None:
-    """A failed evaluation records the Error state and keeps the message."""
-    failed = decide(RULE, "t", None, Reading(None, None, "division by zero"), now=T0)
+    """A failed evaluation (for = 0) records the Error state and keeps the message."""
+    rule = replace(RULE, for_seconds=0)
+    failed = decide(rule, "t", None, Reading(None, None, "division by zero"), now=T0)
     assert failed is not None
     assert (failed.state.state, failed.state.error) == ("error", "division by zero")
     assert failed.events == (("error", "division by zero"),)

@@ -6,10 +6,13 @@ Per (rule, tool)::
         ^                          |                       |
         +------condition false-----+-----------------------+  (after keep_firing_for: *resolves*)
 
-    no data, rule no_data = "nodata"    -> nodata   (notifies like firing)
-    evaluation failed, on_error = "error" -> error  (notifies like firing)
+    no data, rule no_data = "nodata"    -> (pending for `for`) -> nodata   (notifies like firing)
+    evaluation failed, on_error = "error" -> (pending for `for`) -> error  (notifies like firing)
 
-With ``for = 0`` an alert fires as soon as its condition holds. Transitions
+With ``for = 0`` an alert fires as soon as its condition holds. As in Grafana,
+NoData and Error honour the pending period from inactive (inactive -> pending
+-> nodata/error: a pending alert takes the state of the reading that ends its
+wait); an alert already notifying moves between firing, nodata and error at once. Transitions
 record events (``fired``, ``nodata``, ``error``, ``resolved``); notifications
 are the groups' business (:mod:`toolkeeper.alerts.grouping`), except
 escalations, which this machine claims: a firing alert nobody acknowledged
@@ -130,6 +133,11 @@ def _transition(  # noqa: PLR0911 - one return per transition
     summary = rule.summary(reading.value)
     if target is not None:
         if target in (_KEEP, base.state):
+            return None
+        # Grafana's semantics: from Normal, NoData and Error wait the pending period too.
+        if base.state == "inactive" and rule.for_seconds > 0:
+            return replace(base, state="pending", since=now)
+        if base.state == "pending" and (now - base.since).total_seconds() < rule.for_seconds:
             return None
         kind: StateName = "error" if target == "error" else "nodata"
         detail = reading.error if kind == "error" and reading.error else summary
