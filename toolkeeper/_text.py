@@ -11,9 +11,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
-__all__ = ["StoredText", "must_be_storable", "storable", "unstorable"]
+__all__ = ["STORABLE_PATTERN", "StoredText", "must_be_storable", "storable", "unstorable"]
+
+STORABLE_PATTERN = r"^[^\x00]*$"
+"""The JSON Schema ``pattern`` of storable text, so API clients and fuzzers know the rule.
+
+Lone surrogates are refused too, but no pattern can say so portably (ECMA and Rust
+regular expressions reject a surrogate range), and no valid UTF-8 text holds one.
+"""
 
 
 def storable(text: str) -> str:
@@ -53,5 +60,7 @@ def must_be_storable(text: str) -> str:
     return text
 
 
-StoredText = Annotated[str, AfterValidator(must_be_storable)]
+StoredText = Annotated[
+    str, Field(json_schema_extra={"pattern": STORABLE_PATTERN}), AfterValidator(must_be_storable)
+]
 """A pydantic field type for text that will be stored: NUL and lone surrogates are errors."""

@@ -22,6 +22,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.server.conftest import LiveServer, live
+from toolkeeper._text import STORABLE_PATTERN
 from toolkeeper.server import Role
 
 
@@ -113,3 +114,32 @@ def test_a_schemathesis_run_with_every_check_is_clean(
         assert code not in result.stdout, report
     assert result.returncode == 0, report
     assert " passed" in result.stdout
+
+
+def _patterns(node: object) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str):
+                yield value
+            else:
+                yield from _patterns(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _patterns(item)
+
+
+def test_every_pattern_in_the_schema_is_one_json_schema_validators_read(
+    fuzzed_server: LiveServer,
+) -> None:
+    """Each ``pattern`` compiles as a JSON Schema regex (jsonschema-rs), so no client ignores it."""
+    import httpx
+    import jsonschema_rs
+
+    spec = httpx.get(f"{fuzzed_server.base_url}/openapi.json", timeout=30).json()
+    patterns = set(_patterns(spec))
+    assert STORABLE_PATTERN in patterns  # stored texts say that they refuse NUL
+    for pattern in sorted(patterns):
+        jsonschema_rs.validator_for({"type": "string", "pattern": pattern})  # raises if unreadable
+    storable = jsonschema_rs.validator_for({"type": "string", "pattern": STORABLE_PATTERN})
+    assert storable.is_valid("silenced for the deploy, café")
+    assert not storable.is_valid("silenced\x00")
