@@ -6,6 +6,8 @@ import asyncio
 import json
 import logging
 from collections import Counter
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -86,18 +88,43 @@ def test_a_short_run_goes_through_an_outage_with_fallbacks_an_open_circuit_and_r
 
 
 def test_the_routers_decision_is_recorded_as_labels_and_metrics(keeper: Keeper) -> None:
-    """Each route operation carries the router, the tier, the chosen model, score and threshold."""
+    """Each route operation carries the router, the tier, both models, score and threshold."""
     run(keeper, 20)
     routed = [r for r in records(keeper) if r["wrapper_name"] == "router"]
     assert routed
     for record in routed:
         labels, metrics = record["labels"], record["custom_metrics"]
         assert labels["router"] == "heuristic"
-        assert labels["route"] == ("strong" if metrics["strong_win_rate"] >= 0.3 else "weak")
+        assert labels["route"] == ("strong" if metrics["route_score"] >= 0.3 else "weak")
+        assert (labels["strong_model"], labels["weak_model"]) == ("gpt-4o", "gpt-4o-mini")
         assert (
             labels["routed_model"] == {"strong": "gpt-4o", "weak": "gpt-4o-mini"}[labels["route"]]
         )
-        assert metrics["threshold"] == 0.3
+        assert metrics["route_threshold"] == 0.3
+
+
+def test_each_model_call_runs_inside_its_route_and_routing_savings_are_priced(
+    keeper: Keeper,
+) -> None:
+    """The model call's parent is its route; the costs report prices what routing saved."""
+    stats = run(keeper, 30)
+    ops = records(keeper)
+    routes = {r["operation_id"]: r for r in ops if r["wrapper_name"] == "router"}
+    calls = [r for r in ops if r["wrapper_name"] in ("openai-strong", "openai-weak")]
+    assert calls
+    assert all(call["parent_id"] in routes for call in calls)
+    report = keeper.costs.report(since=timedelta(hours=1))
+    routing = report["routing"]
+    assert routing["requests"] == stats.answered
+    assert routing["priced_requests"] == stats.answered  # gpt-4o and gpt-4o-mini: in the catalog
+    assert routing["strong_requests"] == stats.routed_strong
+    assert routing["weak_requests"] == stats.routed_weak
+    assert stats.routed_weak > 0
+    assert Decimal(routing["savings"]) > 0  # the weak model's requests cost less than the strong
+    by_route = keeper.costs.report(since=timedelta(hours=1), by="label", label="route")
+    spent = {group["key"]: Decimal(group["cost"]) for group in by_route["groups"] if group["cost"]}
+    assert spent.keys() == {"route=strong", "route=weak"}  # the calls inherit their route's label
+    assert sum(spent.values()) == pytest.approx(Decimal(str(stats.cost_usd)), rel=Decimal("1e-6"))
 
 
 def test_model_calls_record_their_tokens_model_and_cost(keeper: Keeper) -> None:

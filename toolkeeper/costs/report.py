@@ -36,6 +36,7 @@ __all__ = [
     "ROUTE_LABELS",
     "cost_records",
     "cost_report",
+    "inherited_labels",
     "read_operations",
     "routing_decisions",
     "with_exact_totals",
@@ -47,6 +48,7 @@ GROUPINGS: tuple[str, ...] = get_args(GroupBy)
 _FAILED = frozenset({"error", "timeout", "cancelled"})
 _NONE_KEY = "(none)"  # the group of operations that named no model, as analytics names it
 _PAGE = 5000
+_MAX_NESTING = 32  # deeper lineages stop inheriting (a cycle in bad data cannot loop)
 
 
 def read_operations(
@@ -67,12 +69,49 @@ def read_operations(
     return found, total is not None and total > len(found)
 
 
+def inherited_labels(
+    operations: Iterable[WrapperOperationMetrics],
+) -> dict[str, dict[str, str]]:
+    """Return each operation's labels with those of the operations it ran inside.
+
+    An operation started inside another (``parent_id``) inherits its labels, its
+    own winning, as OpenTelemetry baggage does: a model call made inside a
+    ``router`` operation is counted under the route, a template's label reaches
+    the call that used it. Parents outside ``operations`` add nothing.
+    """
+    ops = {op.operation_id: op for op in operations}
+    merged: dict[str, dict[str, str]] = {}
+
+    def labels_of(op: WrapperOperationMetrics, depth: int) -> dict[str, str]:
+        known = merged.get(op.operation_id)
+        if known is not None:
+            return known
+        parent = ops.get(op.parent_id) if op.parent_id else None
+        if parent is None or depth > _MAX_NESTING:
+            labels = dict(op.labels)
+        else:
+            labels = {**labels_of(parent, depth + 1), **op.labels}
+        merged[op.operation_id] = labels
+        return labels
+
+    for op in ops.values():
+        labels_of(op, 0)
+    return merged
+
+
 def cost_records(operations: Iterable[WrapperOperationMetrics]) -> list[CostRecord]:
-    """Return the cost record of each operation (``cost`` is ``None`` for an unpriced one)."""
+    """Return the cost record of each operation (``cost`` is ``None`` for an unpriced one).
+
+    Labels include those inherited from parent operations (:func:`inherited_labels`),
+    except ``model``, which is always the operation's own.
+    """
+    operations = list(operations)
+    lineage = inherited_labels(operations)
     records = []
     for op in operations:
-        labels = dict(op.labels)
-        model = labels.pop("model", None)
+        labels = dict(lineage[op.operation_id])
+        labels.pop("model", None)
+        model = op.labels.get("model")
         tokens = op.input_tokens or op.output_tokens
         records.append(
             CostRecord(
@@ -93,13 +132,24 @@ def cost_records(operations: Iterable[WrapperOperationMetrics]) -> list[CostReco
 def routing_decisions(
     operations: Iterable[WrapperOperationMetrics],
 ) -> tuple[list[RoutingDecision], int]:
-    """Return the routing decisions that carry usage, and how many carried none."""
+    """Return the routing decisions that carry usage, and how many carried none.
+
+    A decision is an operation with the :data:`ROUTE_LABELS` (``op.route(...)``).
+    Its usage is its own, or else that of the model calls made inside it (its
+    children): the router that also dispatches, as RouteLLM's controller does.
+    """
+    operations = list(operations)
+    children: dict[str, list[WrapperOperationMetrics]] = {}
+    for op in operations:
+        if op.parent_id and (op.input_tokens or op.output_tokens):
+            children.setdefault(op.parent_id, []).append(op)
     decisions, without_usage = [], 0
     for op in operations:
         labels = op.labels
         if not all(labels.get(name) for name in ROUTE_LABELS):
             continue
-        if not (op.input_tokens or op.output_tokens):
+        usage = _decision_usage(op, children.get(op.operation_id, ()))
+        if usage is None:
             without_usage += 1
             continue
         score = op.custom_metrics.get("route_score")
@@ -110,13 +160,28 @@ def routing_decisions(
                 chosen_model=labels["routed_model"],
                 strong_model=labels["strong_model"],
                 weak_model=labels["weak_model"],
-                usage=_usage(labels["routed_model"], op),
+                usage=usage,
                 at=op.end_time or op.start_time,
                 score=None if score is None else float(score),
                 request_id=op.request_id or op.operation_id,
             )
         )
     return decisions, without_usage
+
+
+def _decision_usage(
+    decision: WrapperOperationMetrics, calls: Iterable[WrapperOperationMetrics]
+) -> Usage | None:
+    """Return what a decision used: its own tokens, else those of the calls made inside it."""
+    own = decision.input_tokens or decision.output_tokens
+    counted = [decision] if own else list(calls)
+    if not counted:
+        return None
+    return Usage(
+        model=decision.labels["routed_model"],
+        input_tokens=sum(op.input_tokens for op in counted),
+        output_tokens=sum(op.output_tokens for op in counted),
+    )
 
 
 def cost_report(

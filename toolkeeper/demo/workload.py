@@ -2,7 +2,9 @@
 
 Each request renders a template (``prompts``/``render``), routes it
 (``router``/``route``: the router scores the prompt and picks the strong or
-weak model, recorded as labels and metrics), then calls that model through
+weak model, recorded with ``op.route`` as labels and metrics), then, inside that
+operation (the router dispatches, so routing savings are priced from the call's
+usage and the call inherits the route's labels), calls that model through
 ``@keeper.tool("openai-strong", fallback="openai-weak")`` or
 ``@keeper.tool("openai-weak")``, which record latency, tokens, model, cost
 (see :mod:`toolkeeper.demo.pricing`), retries, fallbacks and circuit refusals.
@@ -133,25 +135,29 @@ class _Application:
             prompt = template.render(request.variables, strictness=config.strictness)
             op.labels["template"] = request.template
             op.metric("prompt_chars", len(prompt.text))
+        # The router dispatches, as RouteLLM's controller does: the model call runs inside
+        # its operation, so what routing saved is priced from that call's usage.
         async with keeper.operation("router", "route", user_id=request.user) as op:
             decision = Router.from_config(self.router_config()).route(prompt.task)
             op.labels.update(decision.labels())
-            if decision.score is not None:
-                op.metric("strong_win_rate", decision.score)
-            op.metric("threshold", decision.threshold)
-        call = ModelCall(
-            messages=prompt.messages(),
-            strong=self.strong,
-            weak=self.weak,
-            strong_model=decision.strong_model,
-            weak_model=decision.weak_model,
-        )
-        if decision.routed_to_strong:
-            stats.routed_strong += 1
-            completion = await self.ask_strong(call, **bound(call, call.strong_model))
-        else:
-            stats.routed_weak += 1
-            completion = await self.ask_weak(call, **bound(call, call.weak_model))
+            op.route(
+                router=decision.router, chosen_model=decision.model,
+                strong_model=decision.strong_model, weak_model=decision.weak_model,
+                threshold=decision.threshold, score=decision.score,
+            )  # fmt: skip
+            call = ModelCall(
+                messages=prompt.messages(),
+                strong=self.strong,
+                weak=self.weak,
+                strong_model=decision.strong_model,
+                weak_model=decision.weak_model,
+            )
+            if decision.routed_to_strong:
+                stats.routed_strong += 1
+                completion = await self.ask_strong(call, **bound(call, call.strong_model))
+            else:
+                stats.routed_weak += 1
+                completion = await self.ask_weak(call, **bound(call, call.weak_model))
         stats.answered += 1
         stats.cost_usd += completion["usage"]["cost"]
         if completion.get("model") != decision.model:
