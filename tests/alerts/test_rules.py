@@ -46,7 +46,7 @@ def test_to_dict_is_json_ready() -> None:
         "name": "r", "tool": "*", "metric": "calls", "op": "<", "threshold": 1.0, "expr": "",
         "window": "5m", "for_seconds": 0.0, "keep_firing_for_seconds": 0.0,
         "severity": "warning", "notify": ["ops"], "min_calls": 5, "labels": {},
-        "no_data": "ok", "on_error": "error",
+        "no_data": "ok", "on_error": "error", "matchers": [],
     }  # fmt: skip
 
 

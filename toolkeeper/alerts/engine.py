@@ -35,6 +35,7 @@ from toolkeeper.alerts.records import (
 )
 from toolkeeper.alerts.rules import AlertRule
 from toolkeeper.alerts.runtime import RuntimeAlerts
+from toolkeeper.alerts.selection import SelectedCalls
 from toolkeeper.alerts.settings import AlertSettings
 from toolkeeper.alerts.state import Decision, decide
 from toolkeeper.alerts.templates import AlertView, tool_link
@@ -147,7 +148,7 @@ class AlertEngine:
             self._reload()
             settings = self.settings
             now = self.clock.now()
-            reader = MetricReader(self.monitor, budget_burn=self._budget_burn)
+            reader = self._reader(now)
             stored = {(state.rule, state.tool): state for state in self.table.states()}
             silences = self.table.silences(now=now, include_expired=False)
             known = set(self.monitor.tools()) | set(self._tools() if self._tools else ())
@@ -219,6 +220,9 @@ class AlertEngine:
             "severity": rule.severity,
             "metric": rule.metric or "expr",
         }
+        for matcher in rule.selectors:
+            if matcher.op == "=" and matcher.name != "tool":
+                found[matcher.name] = matcher.value
         if self._environment:
             found["environment"] = self._environment
         return found
@@ -286,7 +290,7 @@ class AlertEngine:
             return new, NewEvent(rule, tool, "escalated", detail)
 
         state = self._change(rule, tool, change)
-        reader = MetricReader(self.monitor, budget_burn=self._budget_burn)
+        reader = self._reader(now)
         members = self._members({(rule, tool): state}, reader)
         Dispatch(self.settings, self.table, self._notifiers, now=now).escalate(
             members[state.name], chain, state.escalation_level
@@ -459,6 +463,11 @@ class AlertEngine:
             return decision.state, decision
         # Another evaluator stored a transition first: show its state, send nothing.
         return self.table.state(rule.name, tool), None
+
+    def _reader(self, now: datetime) -> MetricReader:
+        """Return a reader for one pass: the monitor's windows, the store's for selections."""
+        selected = SelectedCalls(self.table.store, now)
+        return MetricReader(self.monitor, budget_burn=self._budget_burn, selected=selected)
 
     def _firing_after(
         self,

@@ -14,6 +14,7 @@ from toolkeeper.alerts.expressions import EvaluationError
 from toolkeeper.alerts.rules import CUSTOM_METRIC, RATE_METRICS, AlertRule
 
 if TYPE_CHECKING:
+    from toolkeeper.alerts.selection import SelectedCalls
     from toolkeeper.monitor.buckets import WindowStats
     from toolkeeper.monitor.performance import PerformanceMonitor
 
@@ -40,7 +41,8 @@ class MetricReader:
 
     Health, circuit state and budget burn come from the monitor (its health
     report and providers), as health itself gets them; ``budget_burn`` replaces
-    the monitor's budget provider when given.
+    the monitor's budget provider when given. A rule selecting operations or
+    models reads ``selected`` (the store's rollups) instead of the monitor's windows.
     """
 
     def __init__(
@@ -48,8 +50,10 @@ class MetricReader:
         monitor: PerformanceMonitor,
         *,
         budget_burn: Callable[[str], float | None] | None = None,
+        selected: SelectedCalls | None = None,
     ) -> None:
         self._monitor = monitor
+        self._selected = selected
         self._budget_burn = budget_burn or monitor.budget_burn_provider
         self._stats: dict[tuple[str, str, bool], WindowStats | None] = {}
         self._health: dict[str, float | None] = {}
@@ -84,7 +88,12 @@ class MetricReader:
         return self._windowed(rule, tool, metric)
 
     def _windowed(self, rule: AlertRule, tool: str, metric: str) -> float | None:
-        stats = self._window(tool, rule.window, latency=metric in _LATENCY)
+        if rule.selects_series:
+            if self._selected is None:
+                raise RuntimeError(f"rule {rule.name!r} selects calls but no store was given")
+            stats: WindowStats | None = self._selected.stats(rule, tool)
+        else:
+            stats = self._window(tool, rule.window, latency=metric in _LATENCY)
         calls = stats.total_operations if stats is not None else 0
         if metric == "calls":
             return float(calls)

@@ -2,7 +2,9 @@
 
 An :class:`AlertRule` is a condition ``metric op threshold`` over a window, or
 an expression over several metrics (:mod:`toolkeeper.alerts.expressions`), for
-every tool whose name matches ``tool`` (an :func:`fnmatch` glob). A metric is
+every tool whose name matches ``tool`` (an :func:`fnmatch` glob) and its
+``matchers`` (label matchers over ``tool``, ``operation`` and ``model``: a rule
+with operation or model matchers reads only the calls they select). A metric is
 one of :data:`METRICS` or a custom metric read as ``mean(name)`` (also ``min``,
 ``max``, ``sum``, ``count``). The checks of
 each field are shared by the rule itself (bad arguments raise ``ValueError``)
@@ -20,7 +22,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from toolkeeper.alerts.expressions import AGGREGATES, Expression, parse_expression
-from toolkeeper.alerts.matchers import LABEL_NAME
+from toolkeeper.alerts.matchers import LABEL_NAME, Matcher, matches_all, parse_matcher
 
 __all__ = [
     "CUSTOM_METRIC",
@@ -29,6 +31,7 @@ __all__ = [
     "NO_DATA_CHOICES",
     "OPERATORS",
     "RATE_METRICS",
+    "SELECTOR_LABELS",
     "SEVERITIES",
     "WINDOWED_METRICS",
     "WINDOWS",
@@ -79,6 +82,9 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "!=": operator.ne,
 }
 WINDOWS = ("1m", "5m", "1h", "24h")
+#: The labels a rule's ``matchers`` may select on: the dimensions the store's rollups keep.
+SELECTOR_LABELS = ("tool", "operation", "model")
+_MAX_MATCHERS = 20
 SEVERITIES = ("info", "warning", "critical")
 _NAME = re.compile(r"[a-z0-9_-]+")
 _MAX_TEXT = 200
@@ -128,6 +134,24 @@ def _labels_problem(value: Any) -> str | None:
     return "must be a table of label names (letters, digits, '_') to texts"
 
 
+def _matchers_problem(value: Any) -> str | None:
+    rule = (
+        f"must be a list of at most {_MAX_MATCHERS} label matchers over "
+        + ", ".join(SELECTOR_LABELS)
+        + ", such as 'operation=\"chat\"' or 'model=~\"gpt-4.*\"'"
+    )
+    if not isinstance(value, tuple | list) or len(value) > _MAX_MATCHERS:
+        return rule
+    for text in value:
+        try:
+            matcher = parse_matcher(text)
+        except ValueError as exc:
+            return f"{rule}: {exc}"
+        if matcher.name not in SELECTOR_LABELS:
+            return f"{rule}: {text!r} matches the label {matcher.name!r}"
+    return None
+
+
 def _tool_problem(value: Any) -> str | None:
     if isinstance(value, str) and value.strip() and len(value) <= _MAX_TEXT:
         return None
@@ -168,6 +192,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "op": _choice(tuple(OPERATORS)),
     "expr": _expr_problem,
     "labels": _labels_problem,
+    "matchers": _matchers_problem,
     "no_data": _choice(NO_DATA_CHOICES),
     "on_error": _choice(ERROR_CHOICES),
     "keep_firing_for_seconds": _for_problem,
@@ -219,7 +244,9 @@ class AlertRule:
     labels: Mapping[str, str] = field(default_factory=dict)
     no_data: str = "ok"
     on_error: str = "error"
+    matchers: tuple[str, ...] = ()
     expression: Expression | None = field(default=None, init=False, repr=False, compare=False)
+    selectors: tuple[Matcher, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         skipped = {"metric", "op", "threshold"} if self.expr else {"expr"}
@@ -235,6 +262,15 @@ class AlertRule:
             raise ValueError(f"alert rule {self.name!r}: " + "; ".join(problems))
         if self.expr:
             object.__setattr__(self, "expression", parse_expression(self.expr, metrics=METRICS))
+        selectors = tuple(parse_matcher(text) for text in self.matchers)
+        object.__setattr__(self, "selectors", selectors)
+        object.__setattr__(self, "matchers", tuple(str(matcher) for matcher in selectors))
+        if self.selects_series and (per_tool := self.per_tool_metrics):
+            raise ValueError(
+                f"alert rule {self.name!r}: matchers={list(self.matchers)!r} select operations "
+                f"or models, but {', '.join(per_tool)} exist(s) only per tool; watch the "
+                f"windowed metrics (rates, latency, calls, cost, tokens, custom metrics)"
+            )
         object.__setattr__(self, "threshold", float(self.threshold))
         object.__setattr__(self, "for_seconds", float(self.for_seconds))
         object.__setattr__(self, "keep_firing_for_seconds", float(self.keep_firing_for_seconds))
@@ -263,8 +299,37 @@ class AlertRule:
         return (None if value is None else self.holds(value)), value
 
     def applies_to(self, tool: str) -> bool:
-        """Return whether the rule watches ``tool`` (its name matches the rule's glob)."""
-        return fnmatchcase(tool, self.tool)
+        """Return whether the rule watches ``tool`` (its glob and its ``tool`` matchers hold)."""
+        if not fnmatchcase(tool, self.tool):
+            return False
+        on_tool = tuple(matcher for matcher in self.selectors if matcher.name == "tool")
+        return matches_all(on_tool, {"tool": tool})
+
+    @property
+    def selector(self) -> str:
+        """Return what the rule watches as a selector: ``openai{operation="chat"}``, or the glob."""
+        if not self.matchers:
+            return self.tool
+        return self.tool + "{" + ", ".join(self.matchers) + "}"
+
+    @property
+    def selects_series(self) -> bool:
+        """Return whether the rule reads only some operations or models of a tool."""
+        return any(matcher.name != "tool" for matcher in self.selectors)
+
+    def selects(self, operation: str, model: str) -> bool:
+        """Return whether the calls of ``operation`` with ``model`` count (``""``: no model)."""
+        return matches_all(
+            tuple(matcher for matcher in self.selectors if matcher.name != "tool"),
+            {"operation": operation, "model": model},
+        )
+
+    @property
+    def per_tool_metrics(self) -> tuple[str, ...]:
+        """Return the metrics the rule reads that exist per tool only (health, circuit, budget)."""
+        return tuple(
+            m for m in self.metrics if m not in WINDOWED_METRICS and not CUSTOM_METRIC.fullmatch(m)
+        )
 
     def holds(self, value: float | None) -> bool:
         """Return whether ``metric op threshold`` holds for ``value`` (expressions: see judge)."""
@@ -307,6 +372,7 @@ class AlertRule:
             "labels": dict(self.labels),
             "no_data": self.no_data,
             "on_error": self.on_error,
+            "matchers": list(self.matchers),
         }
 
 

@@ -63,7 +63,7 @@ ALERTS_KEYS = (
 RUNTIME_KEYS = ("rules", "policy", "inhibit", "time_intervals", "escalations", "schedules")
 RULE_KEYS = (
     "name", "tool", "metric", "op", "threshold", "expr", "window", "for", "keep_firing_for",
-    "severity", "notify", "min_calls", "labels", "no_data", "on_error",
+    "severity", "notify", "min_calls", "labels", "no_data", "on_error", "matchers",
 )  # fmt: skip
 NOTIFIER_KEYS = ("urls", "webhook", "secret")
 MIN_EVALUATE_EVERY_SECONDS = 1.0
@@ -457,7 +457,7 @@ def _rule(
         )
     fields = (
         "name", "tool", "metric", "op", "threshold", "expr", "window", "severity", "min_calls",
-        "labels", "no_data", "on_error",
+        "labels", "no_data", "on_error", "matchers",
     )  # fmt: skip
     for key in fields:
         if key not in entry:
@@ -480,4 +480,15 @@ def _rule(
         values["notify"] = _names(file, (*where, "notify"), entry["notify"], known, issues)
     if len(issues) > before:
         return None
-    return AlertRule(**values)
+    return _built(file, where, values, issues)
+
+
+def _built(
+    file: ConfigFile, where: tuple[str, ...], values: dict[str, Any], issues: list[ConfigIssue]
+) -> AlertRule | None:
+    """Return the rule of checked ``values``; a combination no single key breaks is an issue."""
+    try:
+        return AlertRule(**values)
+    except ValueError as exc:  # a per-tool metric with operation or model matchers
+        issues.append(file.issue((*where, "matchers"), str(exc), list(values.get("matchers", ()))))
+        return None

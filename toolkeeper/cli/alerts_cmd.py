@@ -72,7 +72,7 @@ def list_alerts(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     for rule in rules:
         table.add_row(
             escape(rule.name),
-            escape(rule.tool),
+            escape(rule.selector),
             escape(rule.condition),
             escape(str(rule.window)),
             f"{rule.for_seconds:g}s",

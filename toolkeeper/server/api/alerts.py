@@ -73,6 +73,9 @@ class AlertRuleEntry(_Model):
     labels: dict[str, str]
     no_data: str
     on_error: str
+    matchers: list[str] = Field(
+        description="Label matchers over tool, operation and model, as Alertmanager writes them."
+    )
 
     @classmethod
     def of(cls, rule: AlertRule) -> AlertRuleEntry:

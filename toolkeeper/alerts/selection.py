@@ -1,0 +1,77 @@
+"""Read the calls a rule's operation and model matchers select, from the store's rollups.
+
+The in-memory windows of a monitor are kept per tool and operation; the store
+keeps every writer's exact per-minute (and per-hour) rollups per tool,
+operation *and model*. A rule that selects operations or models is therefore
+judged on those rollups, summed over every writer: every process evaluating it
+on one store — the application's and ``toolkeeper serve`` — reads the same rows
+and computes the same value. A process's own latest calls count once its writer
+has stored them (the writer's interval, about a second).
+
+Windows are aligned on the rollups' buckets (the monitor's own windows align
+``1m`` and ``5m`` on 10 seconds): ``1m``, ``5m`` and ``1h`` count the minute
+buckets starting in the window; ``24h`` the hour buckets, with the current and
+the previous hour by minute, as :func:`toolkeeper.monitor.persist.history`
+splits them, so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from toolkeeper.alerts.rules import AlertRule
+from toolkeeper.monitor.buckets import Bucket, WindowStats
+from toolkeeper.monitor.rollups import HOUR, MINUTE
+from toolkeeper.monitor.series import WINDOWS
+from toolkeeper.store.rollups import RollupRow, load_rollups
+from toolkeeper.store.sql import Store
+
+__all__ = ["SelectedCalls", "window_start"]
+
+
+def window_start(window: str, now: float) -> float:
+    """Return the aligned start (epoch seconds) of ``window`` ending at ``now``."""
+    seconds = WINDOWS[window]
+    size = MINUTE if seconds <= HOUR else HOUR
+    return float((int(now // size) - seconds // size + 1) * size)
+
+
+class SelectedCalls:
+    """One evaluation pass's view of the store's rollups; each resolution is loaded once.
+
+    Not thread-safe: one pass uses it, then drops it.
+    """
+
+    def __init__(self, store: Store, now: datetime) -> None:
+        self._store = store
+        self._now = now
+        self._epoch = now.timestamp()
+        self._cutoff = float((int(self._epoch // HOUR) - 1) * HOUR)
+        self._minutes: list[RollupRow] | None = None
+        self._hours: list[RollupRow] | None = None
+        self._stats: dict[tuple[str, str, str, tuple[str, ...]], WindowStats] = {}
+
+    def stats(self, rule: AlertRule, tool: str) -> WindowStats:
+        """Return the stats of the calls of ``tool`` that ``rule`` selects, over its window."""
+        key = (rule.name, tool, rule.window, rule.matchers)
+        found = self._stats.get(key)
+        if found is None:
+            start = window_start(rule.window, self._epoch)
+            merged = Bucket()
+            for row in self._rows(start):
+                if row.tool == tool and rule.selects(row.operation, row.model):
+                    merged.merge(Bucket.from_dict(row.bucket))
+            found = self._stats[key] = merged.stats(datetime.fromtimestamp(start, UTC), self._now)
+        return found
+
+    def _rows(self, start: float) -> list[RollupRow]:
+        """Return the rollup rows covering ``[start, now]``, each operation counted once."""
+        if self._minutes is None:
+            since = min(self._cutoff, self._epoch - HOUR - MINUTE)
+            self._minutes = load_rollups(self._store, MINUTE, since)
+        if start >= self._cutoff:  # every minute window: its start is within the last hour
+            return [row for row in self._minutes if row.bucket_start >= start]
+        if self._hours is None:
+            self._hours = load_rollups(self._store, HOUR, start, until=self._cutoff)
+        recent = [row for row in self._minutes if row.bucket_start >= self._cutoff]
+        return [*(row for row in self._hours if row.bucket_start >= start), *recent]
