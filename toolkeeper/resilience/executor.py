@@ -145,7 +145,7 @@ def call(  # noqa: PLR0912, PLR0915 - one loop; its decisions live in the helper
     return run_fallbacks(fallbacks, args, kwargs, failure, clock=clock, on_event=on_event)
 
 
-async def acall(  # noqa: PLR0912 - one loop; its decisions live in the helpers below
+async def acall(  # noqa: PLR0912, PLR0915 - one loop; its decisions live in the helpers below
     fn: Callable[..., Awaitable[Any] | Any],
     /,
     *args: Any,
@@ -157,19 +157,31 @@ async def acall(  # noqa: PLR0912 - one loop; its decisions live in the helpers 
     on_event: EventCallback | None = None,
     rng: random.Random | None = None,
     tool: str | None = None,
+    first_failure: tuple[Exception, int, float] | None = None,
     **kwargs: Any,
 ) -> CallOutcome:
     """Await ``fn(*args, **kwargs)`` under ``policy`` and return how it went.
 
-    The async twin of :func:`call`. A sync ``fn`` or fallback is called inline
-    on the event loop, where no timeout can interrupt it.
+    The async twin of :func:`call` (``first_failure`` included). A sync ``fn`` or
+    fallback is called inline on the event loop, where no timeout can interrupt it.
     """
     if breaker is not None and breaker.policy is not policy:
         breaker.update_policy(policy)
     timeout = policy.timeout_seconds
     # Durations matter only to a breaker that watches for slow calls; skip the clock otherwise.
     timed = breaker is not None and policy.slow_call_seconds is not None
-    attempt, error = 0, None
+    attempt = 0
+    error: BaseException | None = None
+    if first_failure is not None:
+        attempt, error = 1, first_failure[0]
+        delay = _after_first_failure(first_failure, policy, breaker, clock, rng, on_event,
+                                     _name(tool, breaker, fn))  # fmt: skip
+        if delay is None:
+            failure = _failure(error, attempt, breaker, _name(tool, breaker, fn))
+            return await arun_fallbacks(
+                fallbacks, args, kwargs, failure, clock=clock, on_event=on_event
+            )
+        await clock.asleep(delay)
     while True:
         attempt += 1
         ticket = 0
@@ -275,7 +287,7 @@ def _after_failure(
     return delay
 
 
-def _after_first_failure(  # noqa: PLR0917 - a private step of call()
+def _after_first_failure(  # noqa: PLR0917 - a private step of both loops
     first_failure: tuple[Exception, int, float],
     policy: ResiliencePolicy,
     breaker: CircuitBreaker | None,

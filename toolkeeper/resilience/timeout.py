@@ -3,8 +3,9 @@
 Python cannot stop a thread. :func:`wait_in_thread` runs the function on a
 shared worker and stops *waiting* at the timeout: the caller gets a
 :class:`~toolkeeper.CallTimeoutError` promptly while the function runs on until
-it returns by itself, its result discarded. :func:`await_with_timeout` uses
-:func:`asyncio.timeout`, which cancels the awaited work.
+it returns by itself, its result discarded. :func:`await_with_timeout` cancels the awaited
+work as :func:`asyncio.timeout` does, its deadline kept by one timer per event loop
+(:mod:`toolkeeper.resilience.deadlines`).
 
 The workers are not a ``ThreadPoolExecutor``: its threads are joined at
 interpreter exit, so a call that hangs past its timeout would also hang the
@@ -27,6 +28,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from toolkeeper._errors import CallTimeoutError
+from toolkeeper.resilience.deadlines import deadlines_of
 
 __all__ = ["DaemonPool", "await_with_timeout", "wait_in_thread"]
 
@@ -116,7 +118,34 @@ async def await_with_timeout(
     timeout: float,
     tool: str,
 ) -> Any:
-    """Return ``fn(*args, **kwargs)``, awaited; raise CallTimeoutError after ``timeout``."""
+    """Return ``fn(*args, **kwargs)``, awaited; raise CallTimeoutError after ``timeout``.
+
+    The deadline is kept by the loop's one timer (:mod:`~toolkeeper.resilience.deadlines`),
+    which cancels the call as ``asyncio.timeout`` would.
+    """
+    task = asyncio.current_task()
+    if task is None:  # not in a task (a bare coroutine driven by hand): asyncio's own timeout
+        return await _await_with_asyncio_timeout(fn, args, kwargs, timeout, tool)
+    deadline = deadlines_of(task.get_loop()).start(task, timeout)
+    try:
+        value = fn(*args, **kwargs)
+        if inspect.isawaitable(value):
+            value = await value
+    except BaseException as error:
+        if deadline.raised(error):
+            raise CallTimeoutError(tool=tool, timeout_seconds=timeout) from None
+        raise  # the function's own error (its own TimeoutError included)
+    deadline.returned()
+    return value
+
+
+async def _await_with_asyncio_timeout(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    timeout: float,
+    tool: str,
+) -> Any:
     scope = asyncio.timeout(timeout)
     try:
         async with scope:

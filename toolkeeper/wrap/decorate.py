@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import os
+from asyncio import current_task
 from collections.abc import Callable, Sequence
 from contextvars import Token
 from decimal import Decimal
@@ -22,12 +24,13 @@ from time import perf_counter
 from typing import Any, TypeVar
 
 from toolkeeper._clock import Clock
-from toolkeeper._errors import ToolCallError
+from toolkeeper._errors import CallTimeoutError, ToolCallError
 from toolkeeper.costs.guard import Reservation
 from toolkeeper.costs.responses import is_stream
 from toolkeeper.monitor import PerformanceMonitor, ids
 from toolkeeper.monitor.ids import next_seq, operation_id
 from toolkeeper.resilience import CallOutcome, Fallback, ResiliencePolicy, acall, call
+from toolkeeper.resilience.deadlines import deadlines_of
 from toolkeeper.wrap.calls import (
     NOTHING,
     measure,
@@ -322,29 +325,119 @@ class ToolWrapping:
 
         return wrapper  # type: ignore[return-value]
 
-    def _wrap_async(self, fn: F) -> F:
-        tool = self.tool
+    def _wrap_async(self, fn: F) -> F:  # noqa: PLR0915 - the hot path is inlined on purpose
+        # The async twin of the sync fast path: for a tool whose runtime is `async_fast` and
+        # whose circuit is closed, the first attempt is awaited right here under its loop's
+        # deadline (one timer per loop, not one per call) and a success is queued as the sync
+        # fast path queues it. Anything else takes `general`; a failure continues in `recover`
+        # (retries and fallbacks as the same operation); a result to price, in `succeeded`.
+        tool, operation, labels, clock = self.tool, self.operation, self.labels, self.clock
+        runtimes_get = self.runtimes.get
+        append, pending, threshold, relieve, now_s = self.monitor.hot_path()
+        get_current, set_current, reset_current = current.get, current.set, current.reset
+        shared_details: dict[str, Any] | None = {"labels": labels} if labels else None
 
-        @functools.wraps(fn)
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            runtime, parent, seq = self.begin()
+        async def general(runtime: ToolRuntime, args: Any, kwargs: Any) -> Any:
+            parent, seq = get_current(), next_seq()
             if runtime.guarded:
                 return await acall_guarded(self, fn, runtime, args, kwargs)
             target, policy, breaker, bulkhead = self.target(fn, runtime)
             if policy is runtime.sync_policy:
                 policy = runtime.async_policy
-            token = current.set(seq)
+            token = set_current(seq)
             started = perf_counter()
             try:
                 outcome = await acall(
                     target, *args, policy=policy, breaker=breaker, bulkhead=bulkhead,
-                    fallbacks=self.fallbacks(runtime), clock=self.clock, tool=tool, **kwargs,
+                    fallbacks=self.fallbacks(runtime), clock=clock, tool=tool, **kwargs,
                 )  # fmt: skip
             except BaseException as error:
                 self.failed(runtime, parent, seq, error, started)
                 raise
             finally:
-                current.reset(token)
+                reset_current(token)
             return self.succeeded(runtime, parent, seq, outcome, started)
+
+        async def recover(  # noqa: PLR0917 - the fast path's state, handed over whole
+            runtime: ToolRuntime, args: Any, kwargs: Any, parent: int | None, seq: int,
+            token: Token[int | None], attempt: tuple[int, float], started: float,
+            error: BaseException,
+        ) -> Any:  # fmt: skip
+            # The first attempt raised: retries and fallbacks run as the same operation.
+            # `attempt` is its breaker ticket and its duration on the keeper's clock.
+            if not isinstance(error, Exception):  # cancelled or interrupted: recorded, not retried
+                reset_current(token)
+                self.failed(runtime, parent, seq, error, started)
+                raise error
+            try:
+                outcome = await acall(
+                    fn, *args, policy=runtime.async_policy, breaker=runtime.breaker,
+                    fallbacks=self.fallbacks(runtime), clock=clock, tool=tool,
+                    first_failure=(error, *attempt), **kwargs,
+                )  # fmt: skip
+            except BaseException as final:
+                self.failed(runtime, parent, seq, final, started)
+                raise
+            finally:
+                reset_current(token)
+            return self.succeeded(runtime, parent, seq, outcome, started)
+
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            runtime = runtimes_get(tool)
+            breaker = runtime.breaker
+            ticket = breaker.closed_epoch
+            timeout = runtime.async_policy.timeout_seconds
+            task = current_task() if timeout is not None else None
+            if ticket < 0 or not runtime.async_fast or (timeout is not None and task is None):
+                return await general(runtime, args, kwargs)
+            parent = get_current()
+            seq = next_seq()
+            token = set_current(seq)
+            deadline = None
+            if task is not None and timeout is not None:
+                deadline = deadlines_of(task.get_loop()).start(task, timeout)
+            # The breaker times async calls on the keeper's clock, as acall() does.
+            timed = runtime.slow_call_seconds != math.inf
+            clock_started = clock.monotonic() if timed else 0.0
+            started = perf_counter()
+            try:
+                value = await fn(*args, **kwargs)
+            except BaseException as error:  # noqa: BLE001 - recover() re-raises what it cannot handle
+                if deadline is not None and deadline.raised(error) and timeout is not None:
+                    error = CallTimeoutError(tool=tool, timeout_seconds=timeout)
+                    error.__cause__ = None  # as `raise … from None`: not the cancellation's
+                elapsed = clock.monotonic() - clock_started if timed else 0.0
+                return await recover(
+                    runtime, args, kwargs, parent, seq, token, (ticket, elapsed), started, error
+                )
+            if deadline is not None:
+                deadline.returned()
+            reset_current(token)
+            duration = perf_counter() - started
+            timed_s = clock.monotonic() - clock_started if timed else 0.0
+            if timed_s <= runtime.slow_call_seconds and breaker.closed_epoch == ticket:
+                breaker.count_success()
+            else:
+                breaker.record_success(ticket, timed_s)
+            if value is not None:
+                input_tokens, output_tokens, cost, model = usage_of(value)
+            else:
+                input_tokens = output_tokens = 0
+                cost, model = 0.0, None
+            if not cost and model is not None:
+                # A response to read or price (or a stream to meter): off this fast path.
+                outcome = CallOutcome(value=value, attempts=1)
+                return self.succeeded(runtime, parent, seq, outcome, started)
+            append((
+                seq, now_s(), tool, operation, "success", duration, cost, input_tokens,
+                output_tokens, None, None,
+                shared_details if parent is None
+                else {"parent_id": operation_id(parent), "labels": labels},
+                model,
+            ))  # fmt: skip
+            if len(pending) >= threshold:
+                relieve()
+            return value
 
         return wrapper  # type: ignore[return-value]

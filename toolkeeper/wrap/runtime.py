@@ -73,6 +73,8 @@ class ToolRuntime:
     false the call pays nothing for them. ``fast`` says a sync call may take the
     decorator's fast path (inline, monitored, usage tracked, not guarded);
     ``slow_call_seconds`` is the breaker's slow-call threshold, infinite when unset;
+    ``async_fast`` says the same of an async call, whose timeout (if any) is kept by
+    its event loop's deadlines (:mod:`toolkeeper.resilience.deadlines`), not a thread.
     ``debug`` is ``debug_logging``: each call is logged, so it is never ``fast``.
     ``bulkhead`` bounds the tool's concurrent calls (``max_concurrent_calls``);
     a tool with one is never ``fast`` either: each attempt takes a permit.
@@ -91,6 +93,7 @@ class ToolRuntime:
     costs: CallCosts | None = None
     guarded: bool = False
     fast: bool = False
+    async_fast: bool = False
     slow_call_seconds: float = math.inf
     debug: bool = False  # debug_logging: every call logged (toolkeeper.wrap.debuglog)
     bulkhead: Bulkhead | None = None
@@ -205,6 +208,8 @@ class Runtimes:
                 track_usage=track_usage, costs=costs, guarded=guarded,
                 fast=inline and config.monitoring_enabled and track_usage and not guarded
                 and not config.debug_logging and bulkhead is None,
+                async_fast=config.enabled and config.monitoring_enabled and track_usage
+                and not guarded and not config.debug_logging and bulkhead is None,
                 slow_call_seconds=math.inf if slow_after is None else slow_after,
                 debug=config.debug_logging, bulkhead=bulkhead,
                 redactor=self._redactor,
