@@ -31,9 +31,11 @@ def test_csv_quotes_awkward_text_and_keeps_columns(monitor: WrapperMonitoring) -
 
 
 def test_csv_columns_are_stable() -> None:
-    """The column order is the record's field order, starting with the ids."""
+    """The column order is the record's field order, starting with the ids; new ones come last."""
     assert CSV_COLUMNS[:4] == ("operation_id", "wrapper_name", "operation_type", "start_time")
-    assert CSV_COLUMNS[-2:] == ("custom_metrics", "labels")
+    assert CSV_COLUMNS[-5:] == (
+        "custom_metrics", "labels", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
+    )  # fmt: skip
     assert to_csv([]) == ",".join(CSV_COLUMNS) + "\n"
 
 

@@ -43,8 +43,10 @@ def test_the_in_memory_reader_receives_the_counts(monitor: WrapperMonitoring) ->
     ops = {attrs["status"]: value for attrs, value in found["toolkeeper.operations"]}
     assert ops == {"success": 4, "timeout": 1}
     assert found["toolkeeper.cost"] == [({"tool": "openai", "operation": "chat"}, 1.0)]
-    tokens = {attrs["direction"]: value for attrs, value in found["toolkeeper.tokens"]}
-    assert tokens == {"input": 28, "output": 0}
+    tokens = {attrs["gen_ai.token.type"]: value for attrs, value in found["toolkeeper.tokens"]}
+    assert tokens == {
+        "input": 28, "output": 0, "cache_read": 0, "cache_creation": 0, "reasoning": 0,
+    }  # fmt: skip
     latency = {attrs["quantile"]: value for attrs, value in found["toolkeeper.operation.latency"]}
     assert latency["0.5"] == pytest.approx(0.1, rel=0.01)
     assert found["toolkeeper.health.score"][0][0] == {"tool": "openai"}

@@ -49,7 +49,7 @@ def test_scrape_parses_and_carries_counts_latency_and_cost(monitor: WrapperMonit
     assert value(samples, "toolkeeper_operations_total", **chat, status="success") == 9
     assert value(samples, "toolkeeper_operations_total", **chat, status="error") == 1
     assert value(samples, "toolkeeper_cost_usd_total", **chat) == pytest.approx(4.5)
-    assert value(samples, "toolkeeper_tokens_total", **chat, direction="input") == 90
+    assert value(samples, "toolkeeper_tokens_total", **chat, token_type="input") == 90
     assert value(samples, "toolkeeper_operation_latency_seconds_count", **chat) == 10
     assert value(samples, "toolkeeper_operation_latency_seconds_sum", **chat) == pytest.approx(4.8)
     assert value(samples, "toolkeeper_operation_latency_seconds_bucket", **chat, le="0.25") == 9

@@ -16,6 +16,7 @@ def row(n: int) -> tuple[object, ...]:
         "duration_ms": n / 10, "cost": n * 1e-6, "input_tokens": n, "output_tokens": 2 * n,
         "model": None if n % 3 else "m", "error_code": None if n % 7 else "HTTP_500",
         "error_message": None if n % 7 else f"boom {n}", "labels": None, "details": None,
+        "cached_tokens": n // 2, "cache_write_tokens": n // 4, "reasoning_tokens": n // 3,
     }  # fmt: skip
     return tuple(values[name] for name in OPERATION_COLUMNS)
 
@@ -29,3 +30,5 @@ def test_a_batch_is_stored_whole_and_in_order(store: Store, size: int) -> None:
     assert [r["operation_id"] for r in reversed(stored)] == [f"op-test-{n:x}" for n in range(size)]
     last = stored[0]
     assert (last["input_tokens"], last["output_tokens"]) == (size - 1, 2 * (size - 1))
+    kinds = (last["cached_tokens"], last["cache_write_tokens"], last["reasoning_tokens"])
+    assert kinds == ((size - 1) // 2, (size - 1) // 4, (size - 1) // 3)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -13,9 +13,6 @@ from toolkeeper._units import format_money, parse_duration
 from toolkeeper.cli._context import open_keeper
 from toolkeeper.cli._output import FittedTable, console, print_json
 from toolkeeper.costs.report import GROUPINGS
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["costs"]
 
@@ -64,6 +61,9 @@ def _print(report: dict[str, Any], since: str) -> None:
         f"{report['calls']} operations, {report['priced_calls']} priced"
         + (f", [yellow]{unpriced} unpriced (cost unknown)[/]" if unpriced else "")
     )
+    tokens = _tokens(report["tokens"])
+    if tokens:
+        _say(tokens)
     table = FittedTable(title=f"cost by {report['by']}")
     for column in ("group", "cost", "calls", "unpriced", "failures"):
         table.add_column(column)
@@ -106,6 +106,23 @@ def _print(report: dict[str, Any], since: str) -> None:
     _say(f"prices: {escape(report['prices'])}", style="dim")
     if report["truncated"]:
         _say("[yellow]only the newest operations of the range were read[/]")
+
+
+def _tokens(tokens: dict[str, int]) -> str | None:
+    """Say the tokens of every kind: ``tokens: 1,050 input (200 cache read, …), 300 output``."""
+    if not (tokens["input_tokens"] or tokens["output_tokens"]):
+        return None
+    inside = [
+        f"{tokens[field]:,} {name}"
+        for field, name in (("cached_tokens", "cache read"), ("cache_write_tokens", "cache write"))
+        if tokens[field]
+    ]
+    text = f"tokens: {tokens['input_tokens']:,} input"
+    text += f" ({', '.join(inside)})" if inside else ""
+    text += f", {tokens['output_tokens']:,} output"
+    if tokens["reasoning_tokens"]:
+        text += f" ({tokens['reasoning_tokens']:,} reasoning)"
+    return text
 
 
 def _print_budgets(budgets: list[dict[str, Any]]) -> None:

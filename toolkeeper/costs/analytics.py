@@ -17,7 +17,7 @@ from typing import Literal
 
 from toolkeeper.costs.money import NANO, usd
 from toolkeeper.costs.periods import Period
-from toolkeeper.costs.usage import Usage
+from toolkeeper.costs.usage import TokenCounts, Usage
 
 __all__ = [
     "BurnRate",
@@ -30,6 +30,7 @@ __all__ = [
     "cost_per_success",
     "in_range",
     "summarize",
+    "tokens_of",
     "waste",
 ]
 
@@ -62,7 +63,7 @@ class CostRecord:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CostGroup:
-    """The records sharing one value of the grouping key."""
+    """The records sharing one value of the grouping key, and the tokens of every kind they used."""
 
     key: str
     cost: Decimal
@@ -70,6 +71,7 @@ class CostGroup:
     priced_calls: int
     unpriced_calls: int
     failures: int
+    tokens: TokenCounts = field(default_factory=TokenCounts)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +118,7 @@ class CostSummary:
     groups: list[CostGroup]
     cost_per_success: Decimal | None
     waste: Waste
+    tokens: TokenCounts = field(default_factory=TokenCounts)
 
 
 def in_range(
@@ -159,6 +162,7 @@ def cost_by(
             priced_calls=sum(member.priced for member in members),
             unpriced_calls=sum(not member.priced for member in members),
             failures=sum(member.status == "error" for member in members),
+            tokens=tokens_of(members),
         )
         for key, members in grouped.items()
     ]
@@ -257,6 +261,15 @@ def summarize(
         groups=cost_by(items, by, label=label),
         cost_per_success=cost_per_success(items),
         waste=waste(items),
+        tokens=tokens_of(items),
+    )
+
+
+def tokens_of(records: Iterable[CostRecord]) -> TokenCounts:
+    """Return the tokens of every kind the records used (those with usage)."""
+    return sum(
+        (TokenCounts.of(record.usage) for record in records if record.usage is not None),
+        TokenCounts(),
     )
 
 

@@ -24,7 +24,7 @@ from toolkeeper.costs.prices import PriceCatalog
 from toolkeeper.costs.projection import project, recent_spend
 from toolkeeper.costs.recommendations import recommend
 from toolkeeper.costs.routing import RoutingDecision, savings_report
-from toolkeeper.costs.usage import Usage
+from toolkeeper.costs.usage import TokenCounts, Usage
 
 if TYPE_CHECKING:
     from toolkeeper.monitor.ranges import RangeTotal
@@ -218,6 +218,7 @@ def cost_report(
         "by": by,
         "label": label,
         "total": _money(summary.total),
+        "tokens": summary.tokens.to_dict(),
         "calls": summary.calls,
         "priced_calls": summary.priced_calls,
         "unpriced_calls": summary.unpriced_calls,
@@ -272,6 +273,7 @@ def with_exact_totals(
     updated["detail_calls"] = report["calls"]
     updated.update(
         total=_money(cost),
+        tokens=_range_tokens(items).to_dict(),
         calls=calls,
         priced_calls=calls - unpriced,
         unpriced_calls=unpriced,
@@ -291,6 +293,7 @@ def with_exact_totals(
                 priced_calls=sum(m.calls - m.unpriced for m in members),
                 unpriced_calls=sum(m.unpriced for m in members),
                 failures=sum(m.failures for m in members),
+                tokens=_range_tokens(members),
             )
             for key, members in grouped.items()
         ]
@@ -301,7 +304,31 @@ def with_exact_totals(
 
 
 def _usage(model: str | None, op: WrapperOperationMetrics) -> Usage:
-    return Usage(model=model, input_tokens=op.input_tokens, output_tokens=op.output_tokens)
+    """Return an operation's usage, every token kind kept (parts cut to fit their whole)."""
+    cached = min(op.cached_tokens, op.input_tokens)
+    written = min(op.cache_write_tokens, op.input_tokens - cached)
+    return Usage(
+        model=model, input_tokens=op.input_tokens, output_tokens=op.output_tokens,
+        cached_tokens=cached, cache_write_tokens=written,
+        reasoning_tokens=min(op.reasoning_tokens, op.output_tokens),
+    )  # fmt: skip
+
+
+def _range_tokens(totals: Iterable[RangeTotal]) -> TokenCounts:
+    """Return the tokens of every kind the rollups counted."""
+    return sum(
+        (
+            TokenCounts(
+                input_tokens=t.input_tokens,
+                output_tokens=t.output_tokens,
+                cached_tokens=t.cached_tokens,
+                cache_write_tokens=t.cache_write_tokens,
+                reasoning_tokens=t.reasoning_tokens,
+            )
+            for t in totals
+        ),
+        TokenCounts(),
+    )
 
 
 def _group(group: CostGroup) -> dict[str, Any]:
@@ -312,6 +339,7 @@ def _group(group: CostGroup) -> dict[str, Any]:
         "priced_calls": group.priced_calls,
         "unpriced_calls": group.unpriced_calls,
         "failures": group.failures,
+        "tokens": group.tokens.to_dict(),
     }
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["Usage", "usage_from_response"]
+__all__ = ["TokenCounts", "Usage", "usage_from_response"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +74,47 @@ class Usage:
             characters=self.characters + other.characters,
             seconds=self.seconds + other.seconds,
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenCounts:
+    """Tokens of every kind summed over many calls, as reports show them.
+
+    The same convention as :class:`Usage` (cached and cache-write tokens are parts
+    of the input, reasoning tokens of the output), without its checks: sums read
+    back from the store are shown as they were recorded.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @classmethod
+    def of(cls, usage: Usage) -> TokenCounts:
+        """Return the token counts of one usage."""
+        return cls(
+            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens, cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+        )  # fmt: skip
+
+    def __add__(self, other: TokenCounts) -> TokenCounts:
+        """Add two sums kind by kind."""
+        if not isinstance(other, TokenCounts):
+            return NotImplemented
+        return TokenCounts(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        """Return the counts by field name (JSON-ready)."""
+        return {field.name: getattr(self, field.name) for field in fields(self)}
 
 
 def usage_from_response(response: Any) -> Usage | None:

@@ -18,6 +18,7 @@ from toolkeeper.monitor.buckets import Bucket
 from toolkeeper.monitor.records import (
     COST,
     CUSTOM,
+    DETAILS,
     DURATION_S,
     END_TS,
     FAILURE_STATUSES,
@@ -166,7 +167,7 @@ class Aggregates:
                         status = raw[STATUS]
                         bucket.add(
                             status, raw[DURATION_S], raw[COST], raw[INPUT_TOKENS],
-                            raw[OUTPUT_TOKENS], raw[CUSTOM],
+                            raw[OUTPUT_TOKENS], raw[CUSTOM], raw[DETAILS],
                         )  # fmt: skip
                         failed = failed or status in _FAILURES
                 if failed:
@@ -185,7 +186,7 @@ class Aggregates:
                         status = raw[STATUS]
                         counted.add(
                             status, raw[DURATION_S], raw[COST], raw[INPUT_TOKENS],
-                            raw[OUTPUT_TOKENS], raw[CUSTOM],
+                            raw[OUTPUT_TOKENS], raw[CUSTOM], raw[DETAILS],
                         )  # fmt: skip
                         failed = failed or status in _FAILURES
                 series.fine_bucket(index).merge(counted)

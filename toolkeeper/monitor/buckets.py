@@ -19,16 +19,32 @@ from typing import Any
 from toolkeeper.monitor.records import (
     COST,
     CUSTOM,
+    DETAILS,
     DURATION_S,
     INPUT_TOKENS,
     OUTPUT_TOKENS,
     STATUS,
     OperationStatus,
     RawRecord,
+    token_kinds,
 )
 from toolkeeper.monitor.sketch import LatencySketch
 
-__all__ = ["Bucket", "MetricSummary", "WindowStats"]
+__all__ = ["TOKEN_TYPES", "Bucket", "MetricSummary", "WindowStats"]
+
+#: Each kind of token exporters count, as (``token_type`` label value, field name).
+#: ``input`` and ``output`` are every token, as OpenTelemetry's GenAI conventions count
+#: them (``gen_ai.token.type``); the others are parts of them, named after the
+#: conventions' usage attributes (``gen_ai.usage.cache_read.input_tokens``,
+#: ``gen_ai.usage.cache_creation.input_tokens``, ``gen_ai.usage.reasoning.output_tokens``),
+#: so a sum over every type counts cached and reasoning tokens twice.
+TOKEN_TYPES: tuple[tuple[str, str], ...] = (
+    ("input", "input_tokens"),
+    ("output", "output_tokens"),
+    ("cache_read", "cached_tokens"),
+    ("cache_creation", "cache_write_tokens"),
+    ("reasoning", "reasoning_tokens"),
+)
 
 _SUCCESS = OperationStatus.SUCCESS.value
 _FALLBACK = OperationStatus.FALLBACK.value
@@ -40,6 +56,7 @@ _COST_OF = itemgetter(COST)
 _INPUT_OF = itemgetter(INPUT_TOKENS)
 _OUTPUT_OF = itemgetter(OUTPUT_TOKENS)
 _CUSTOM_OF = itemgetter(CUSTOM)
+_DETAILS_OF = itemgetter(DETAILS)
 
 
 class MetricSummary:
@@ -80,9 +97,16 @@ class MetricSummary:
 
 
 class Bucket:
-    """Accumulate the finished operations of one series over one span of time."""
+    """Accumulate the finished operations of one series over one span of time.
+
+    Token sums follow :class:`~toolkeeper.monitor.records.WrapperOperationMetrics`:
+    ``cached_tokens`` and ``cache_write_tokens`` are parts of ``input_tokens``,
+    ``reasoning_tokens`` a part of ``output_tokens``.
+    """
 
     __slots__ = (
+        "cache_write_tokens",
+        "cached_tokens",
         "cost",
         "counts",
         "custom",
@@ -92,6 +116,7 @@ class Bucket:
         "max_duration",
         "min_duration",
         "output_tokens",
+        "reasoning_tokens",
     )
 
     def __init__(self) -> None:
@@ -103,6 +128,9 @@ class Bucket:
         self.cost = 0.0
         self.input_tokens = 0
         self.output_tokens = 0
+        self.cached_tokens = 0
+        self.cache_write_tokens = 0
+        self.reasoning_tokens = 0
         self.custom: dict[str, MetricSummary] | None = None
 
     def add(  # noqa: PLR0917 - positional arguments are cheaper on the fold path
@@ -113,8 +141,12 @@ class Bucket:
         input_tokens: int,
         output_tokens: int,
         custom: dict[str, Any] | None,
+        details: object = None,
     ) -> None:
-        """Count one finished operation; non-numeric custom metrics are not summarised."""
+        """Count one finished operation; non-numeric custom metrics are not summarised.
+
+        ``details`` is the raw record's DETAILS (its token kinds are counted from it).
+        """
         counts = self.counts
         counts[status] = counts.get(status, 0) + 1
         self.latency.add(duration_s)
@@ -132,6 +164,8 @@ class Bucket:
             self.output_tokens += output_tokens
         if custom:
             self._add_custom(custom)
+        if details is not None:
+            self._add_kinds(details)
 
     def add_many(self, records: list[RawRecord]) -> bool:
         """Count many raw records at once, in C-level passes; return whether any failed.
@@ -154,7 +188,19 @@ class Bucket:
         self.output_tokens += sum(map(_OUTPUT_OF, records))
         for custom in filter(None, map(_CUSTOM_OF, records)):
             self._add_custom(custom)
+        for details in filter(None, map(_DETAILS_OF, records)):
+            self._add_kinds(details)
         return any(status in _FAILURES for status in statuses)
+
+    def _add_kinds(self, details: object) -> None:
+        """Add the cached, cache-write and reasoning tokens a record's details hold."""
+        cached, written, reasoning = token_kinds(details)
+        if cached:
+            self.cached_tokens += cached
+        if written:
+            self.cache_write_tokens += written
+        if reasoning:
+            self.reasoning_tokens += reasoning
 
     def _add_custom(self, custom: dict[str, Any]) -> None:
         summaries = self.custom
@@ -181,6 +227,9 @@ class Bucket:
         self.cost += other.cost
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
+        self.cached_tokens += other.cached_tokens
+        self.cache_write_tokens += other.cache_write_tokens
+        self.reasoning_tokens += other.reasoning_tokens
         if other.custom:
             if self.custom is None:
                 self.custom = {}
@@ -202,6 +251,9 @@ class Bucket:
             "cost": self.cost,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
+            "cached_tokens": self.cached_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
             "custom": {
                 name: [m.count, m.total, m.minimum, m.maximum]
                 for name, m in (self.custom or {}).items()
@@ -221,6 +273,10 @@ class Bucket:
         bucket.cost = float(data.get("cost", 0.0))
         bucket.input_tokens = int(data.get("input_tokens", 0))
         bucket.output_tokens = int(data.get("output_tokens", 0))
+        # Rollups stored before token kinds were kept have none.
+        bucket.cached_tokens = int(data.get("cached_tokens", 0))
+        bucket.cache_write_tokens = int(data.get("cache_write_tokens", 0))
+        bucket.reasoning_tokens = int(data.get("reasoning_tokens", 0))
         custom = data.get("custom") or {}
         if custom:
             bucket.custom = {}
@@ -263,6 +319,9 @@ class Bucket:
             cost_usd=self.cost,
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
+            cached_tokens=self.cached_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens,
             custom_metrics={k: v.to_dict() for k, v in sorted((self.custom or {}).items())},
         )
 
@@ -274,6 +333,8 @@ class WindowStats:
     ``error_rate`` counts errors and timeouts; ``fallback_rate`` counts calls a
     fallback served; the three rates share ``total_operations`` as denominator.
     Latencies are milliseconds, percentiles within 1%; ``cost_usd`` is US dollars.
+    ``cached_tokens`` and ``cache_write_tokens`` are parts of ``input_tokens``,
+    ``reasoning_tokens`` a part of ``output_tokens``.
     """
 
     start: datetime
@@ -293,6 +354,9 @@ class WindowStats:
     input_tokens: int
     output_tokens: int
     custom_metrics: dict[str, dict[str, float | int | None]]
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
     def count(self, status: OperationStatus | str) -> int:
         """Return how many operations ended with ``status``."""

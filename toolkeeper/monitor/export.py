@@ -3,7 +3,10 @@
 JSON accepts records, reports, or lists and dicts of them; CSV writes operation
 records (objects or the dicts ``export_metrics`` returns) with a fixed column
 order: the fields of :class:`WrapperOperationMetrics`, with ``custom_metrics``
-and ``labels`` as JSON in one column each. Pure functions, no I/O.
+and ``labels`` as JSON in one column each. Money (a record's ``cost_estimate``,
+a report's ``cost_usd``) is written as an exact decimal string in both, the one
+format machines read (:func:`toolkeeper._units.money_json`, docs/money.md):
+``"0.0075"``, never a float such as ``1.1e-05``. Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from toolkeeper._units import money_json
 from toolkeeper.monitor.aggregates import OTHER_OPERATION, TOTAL_WINDOW
 from toolkeeper.monitor.buckets import WindowStats
 from toolkeeper.monitor.records import WrapperOperationMetrics
@@ -39,10 +43,30 @@ CSV_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(WrapperOperationMetr
 """The CSV header, in order; it changes only when a field is added (at the end)."""
 
 _JSON_COLUMNS = frozenset({"custom_metrics", "labels"})
+#: The money fields of what is exported: records' and reports' costs, in US dollars.
+_MONEY = ("cost_estimate", "cost_usd")
+
+
+def _with_money(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``data`` with its money fields as exact decimal strings."""
+    exported = dict(data)
+    for name in _MONEY:
+        value = exported.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            exported[name] = money_json(value)
+    return exported
+
+
+def _record_data(record: WrapperOperationMetrics | Mapping[str, Any]) -> dict[str, Any]:
+    """Return one operation record as exported: plain data, its cost a decimal string."""
+    data = record.to_dict() if isinstance(record, WrapperOperationMetrics) else record
+    return _with_money(data)
 
 
 def _plain(value: Any) -> Any:
-    """Turn reports, records, times and enums into JSON-ready values."""
+    """Turn reports, records, times and enums into JSON-ready values (money as strings)."""
+    if isinstance(value, (WrapperOperationMetrics, WindowStats)):
+        return _with_money(value.to_dict())
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict):
         return to_dict()
@@ -61,7 +85,7 @@ def to_json(data: Any, *, indent: int | None = 2) -> str:
 
 
 def _row(record: WrapperOperationMetrics | Mapping[str, Any]) -> list[Any]:
-    data = record.to_dict() if isinstance(record, WrapperOperationMetrics) else record
+    data = _record_data(record)
     row: list[Any] = []
     for column in CSV_COLUMNS:
         value = data.get(column)
@@ -118,8 +142,7 @@ def iter_json(
     first = True
     yield "["
     for record in records:
-        data = record.to_dict() if isinstance(record, WrapperOperationMetrics) else record
-        text = json.dumps(data, default=_plain, sort_keys=True, allow_nan=False)
+        text = json.dumps(_record_data(record), default=_plain, sort_keys=True, allow_nan=False)
         chunk.append(("\n" if first else ",\n") + text)
         first = False
         if len(chunk) >= per_chunk:

@@ -4,8 +4,11 @@ Two histograms of the GenAI semantic conventions, cumulative since the process
 started (this process's own operations, see docs/metrics.md):
 
 * ``gen_ai.client.operation.duration`` (``s``): every finished operation;
-* ``gen_ai.client.token.usage`` (``{token}``): input and output tokens of each
-  operation that reported some, ``gen_ai.token.type`` ``input`` or ``output``.
+* ``gen_ai.client.token.usage`` (``{token}``): the tokens of each operation that
+  reported some, per ``gen_ai.token.type``: ``input`` and ``output`` (every
+  token, as the conventions count them), and the parts of them billed apart,
+  ``cache_read``, ``cache_creation`` and ``reasoning`` (named after the
+  conventions' ``gen_ai.usage.*`` attributes; see docs/metrics.md).
 
 Attributes: ``gen_ai.operation.name`` (the operation), ``gen_ai.provider.name``
 (the tool), ``gen_ai.request.model`` and ``gen_ai.response.model`` (the model that
@@ -30,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolkeeper._errors import MissingDependencyError
 from toolkeeper.monitor.records import (
+    DETAILS,
     DURATION_S,
     FAILURE_STATUSES,
     INPUT_TOKENS,
@@ -39,6 +43,7 @@ from toolkeeper.monitor.records import (
     STATUS,
     TOOL,
     RawRecord,
+    token_kinds,
 )
 
 if TYPE_CHECKING:
@@ -113,13 +118,22 @@ class GenAIHistograms:
             if state is None:
                 state = self.duration[attributes] = HistogramState(DURATION_BOUNDS)
             state.add(raw[DURATION_S])
-            for kind, tokens in (("input", raw[INPUT_TOKENS]), ("output", raw[OUTPUT_TOKENS])):
-                if tokens:
-                    typed = (*attributes, ("gen_ai.token.type", kind))
-                    usage = self.tokens.get(typed)
-                    if usage is None:
-                        usage = self.tokens[typed] = HistogramState(TOKEN_BOUNDS)
-                    usage.add(float(tokens))
+            self._add_tokens(attributes, "input", raw[INPUT_TOKENS])
+            self._add_tokens(attributes, "output", raw[OUTPUT_TOKENS])
+            details = raw[DETAILS]
+            if details is not None:
+                cached, written, reasoning = token_kinds(details)
+                self._add_tokens(attributes, "cache_read", cached)
+                self._add_tokens(attributes, "cache_creation", written)
+                self._add_tokens(attributes, "reasoning", reasoning)
+
+    def _add_tokens(self, attributes: Attributes, token_type: str, tokens: int) -> None:
+        if tokens:
+            typed = (*attributes, ("gen_ai.token.type", token_type))
+            usage = self.tokens.get(typed)
+            if usage is None:
+                usage = self.tokens[typed] = HistogramState(TOKEN_BOUNDS)
+            usage.add(float(tokens))
 
     def snapshot(self) -> dict[str, dict[Attributes, HistogramState]]:
         """Return copies of both histograms by metric name (safe to read outside the lock)."""
@@ -148,7 +162,7 @@ def _attributes_of(tool: str, operation: str, model: str | None, error: str) -> 
 _UNITS = {"gen_ai.client.operation.duration": "s", "gen_ai.client.token.usage": "{token}"}
 _DESCRIPTIONS = {
     "gen_ai.client.operation.duration": "GenAI operation duration.",
-    "gen_ai.client.token.usage": "Number of input and output tokens used.",
+    "gen_ai.client.token.usage": "Number of tokens used, by type.",
 }
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from toolkeeper._errors import MissingDependencyError
+from toolkeeper.monitor.buckets import TOKEN_TYPES
 from toolkeeper.monitor.export import operation_rows
 from toolkeeper.monitor.prometheus import DEFAULT_MAX_OPERATION_LABELS
 
@@ -39,9 +40,10 @@ def register_otel_instruments(
     Instruments (attributes ``tool`` and ``operation``, capped as in
     docs/metrics.md): ``toolkeeper.operations`` (counter, also ``status``),
     ``toolkeeper.cost`` (counter, USD), ``toolkeeper.tokens`` (counter, also
-    ``direction``), ``toolkeeper.operation.latency`` (gauge, seconds, also
-    ``quantile``, last 5 minutes), ``toolkeeper.health.score`` (gauge, ``tool``
-    only) and ``toolkeeper.dropped_events`` (counter, no attributes).
+    ``gen_ai.token.type``: input, output, cache_read, cache_creation, reasoning),
+    ``toolkeeper.operation.latency`` (gauge, seconds, also ``quantile``, last 5
+    minutes), ``toolkeeper.health.score`` (gauge, ``tool`` only) and
+    ``toolkeeper.dropped_events`` (counter, no attributes).
     """
     try:
         from opentelemetry.metrics import Observation
@@ -68,8 +70,8 @@ def register_otel_instruments(
 
     def tokens(row: OperationRow) -> Iterable[tuple[float, dict[str, str]]]:
         return [
-            (row.total.input_tokens, {"direction": "input"}),
-            (row.total.output_tokens, {"direction": "output"}),
+            (getattr(row.total, field), {"gen_ai.token.type": token_type})
+            for token_type, field in TOKEN_TYPES
         ]
 
     def latencies(row: OperationRow) -> Iterable[tuple[float, dict[str, str]]]:
@@ -96,7 +98,7 @@ def register_otel_instruments(
             "toolkeeper.cost", [rows_callback(costs)], "USD", "Estimated cost."
         ),
         meter.create_observable_counter(
-            "toolkeeper.tokens", [rows_callback(tokens)], "{token}", "Tokens sent and received."
+            "toolkeeper.tokens", [rows_callback(tokens)], "{token}", "Tokens by type."
         ),
         meter.create_observable_gauge(
             "toolkeeper.operation.latency",

@@ -41,6 +41,7 @@ from toolkeeper.monitor.records import (
     OperationStatus,
     RawRecord,
     WrapperOperationMetrics,
+    token_kinds,
 )
 from toolkeeper.monitor.rollups import (
     HOUR,
@@ -252,7 +253,7 @@ class StoreWriter:
                 f"{prefix}{raw[SEQ]:x}", raw[TOOL], raw[OPERATION], raw[STATUS], raw[END_TS],
                 raw[DURATION_S] * 1000.0, raw[COST], raw[INPUT_TOKENS], raw[OUTPUT_TOKENS],
                 raw[MODEL], None, None,
-                None if raw[MODEL] is None else labels_of(raw[MODEL]), None,
+                None if raw[MODEL] is None else labels_of(raw[MODEL]), None, 0, 0, 0,
             )
             if raw[DETAILS] is None and not raw[CUSTOM] and raw[ERROR_MESSAGE] is None
             else self._row(raw, prefix)
@@ -295,7 +296,7 @@ class StoreWriter:
             None if model is None else _text(model),
             None if error_code is None else _text(str(error_code)),
             None if message is None else _text(message), labels_json,
-            _text(json.dumps(extra, default=str)) if extra else None,
+            _text(json.dumps(extra, default=str)) if extra else None, *token_kinds(details),
         )  # fmt: skip
 
     def _model_labels(self, model: str) -> str:
@@ -441,7 +442,8 @@ def _record_of(row: dict[str, Any]) -> WrapperOperationMetrics:
         duration_ms=row["duration_ms"], status=status_value,
         error_message=row["error_message"], error_code=row["error_code"],
         cost_estimate=row["cost"], input_tokens=row["input_tokens"],
-        output_tokens=row["output_tokens"],
+        output_tokens=row["output_tokens"], cached_tokens=row["cached_tokens"],
+        cache_write_tokens=row["cache_write_tokens"], reasoning_tokens=row["reasoning_tokens"],
         custom_metrics=details.pop("custom_metrics", {}), labels=row["labels"],
     )  # fmt: skip
     for name, value in details.items():

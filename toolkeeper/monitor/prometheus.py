@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from toolkeeper.monitor.buckets import TOKEN_TYPES
 from toolkeeper.monitor.export import operation_rows
 from toolkeeper.monitor.health import HealthStatus
 
@@ -84,7 +85,10 @@ class MonitoringCollector:
             "toolkeeper_cost_usd_total", "Estimated cost in US dollars.", labels=series
         )
         tokens = CounterMetricFamily(
-            "toolkeeper_tokens_total", "Tokens sent and received.", labels=[*series, "direction"]
+            "toolkeeper_tokens_total",
+            "Tokens by type: input and output, and the cache_read, cache_creation and "
+            "reasoning tokens counted within them.",
+            labels=[*series, "token_type"],
         )
         fleet = self.fleet
         for row in operation_rows(self.monitor, self.max_operation_labels, fleet=fleet):
@@ -100,8 +104,8 @@ class MonitoringCollector:
                 mean_ms = row.total.mean_latency_ms or 0.0
                 latency.add_metric(labels, buckets, mean_ms * row.total.total_operations / 1000.0)
             cost.add_metric(labels, row.total.cost_usd)
-            tokens.add_metric([*labels, "input"], row.total.input_tokens)
-            tokens.add_metric([*labels, "output"], row.total.output_tokens)
+            for token_type, field in TOKEN_TYPES:
+                tokens.add_metric([*labels, token_type], getattr(row.total, field))
         yield from (operations, latency, cost, tokens)
         yield from self._tool_families(GaugeMetricFamily)
         dropped = self.monitor.dropped_events

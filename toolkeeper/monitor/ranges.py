@@ -28,7 +28,8 @@ class RangeTotal:
     """What one (tool, operation, model) did over a range; model ``""`` when none was named.
 
     ``cost`` is US dollars over the priced operations (an unpriced one adds 0);
-    ``counts`` is operations by status.
+    ``counts`` is operations by status. ``cached_tokens`` and ``cache_write_tokens``
+    are parts of ``input_tokens``, ``reasoning_tokens`` of ``output_tokens``.
     """
 
     tool: str
@@ -39,6 +40,9 @@ class RangeTotal:
     cost: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
     counts: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -72,6 +76,9 @@ def range_totals(
         total.cost += float(bucket.get("cost", 0.0))
         total.input_tokens += int(bucket.get("input_tokens", 0))
         total.output_tokens += int(bucket.get("output_tokens", 0))
+        total.cached_tokens += int(bucket.get("cached_tokens", 0))
+        total.cache_write_tokens += int(bucket.get("cache_write_tokens", 0))
+        total.reasoning_tokens += int(bucket.get("reasoning_tokens", 0))
         for status, count in bucket.get("counts", {}).items():
             total.counts[status] = total.counts.get(status, 0) + int(count)
     return [found[key] for key in sorted(found)]

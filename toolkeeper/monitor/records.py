@@ -14,7 +14,7 @@ from typing import Any, TypedDict
 
 from toolkeeper.monitor import ids
 
-__all__ = ["OperationDetails", "OperationStatus", "WrapperOperationMetrics"]
+__all__ = ["OperationDetails", "OperationStatus", "TokenKindDetails", "WrapperOperationMetrics"]
 
 
 class OperationStatus(StrEnum):
@@ -45,9 +45,13 @@ class WrapperOperationMetrics:
     """Record one call to an external tool, from start to end.
 
     Times are timezone-aware UTC; durations are milliseconds; ``cost_estimate`` is
-    US dollars. ``original_error`` keeps the primary's error when a fallback served
-    the call. ``unpriced`` says the model that served it has no price: its cost is
-    unknown, not zero. Not thread-safe: one operation belongs to one caller until it ends.
+    US dollars. ``input_tokens`` is every input token, of which ``cached_tokens``
+    were read from the provider's cache and ``cache_write_tokens`` written to it;
+    ``output_tokens`` is every output token, of which ``reasoning_tokens`` were
+    reasoning (see :class:`toolkeeper.costs.usage.Usage`). ``original_error`` keeps
+    the primary's error when a fallback served the call. ``unpriced`` says the model
+    that served it has no price: its cost is unknown, not zero. Not thread-safe: one
+    operation belongs to one caller until it ends.
     """
 
     operation_id: str
@@ -75,6 +79,10 @@ class WrapperOperationMetrics:
     parent_id: str | None = None
     custom_metrics: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    # Added last, so the CSV columns of earlier exports keep their places.
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as plain data: times as ISO 8601 strings, status as its value."""
@@ -87,7 +95,18 @@ class WrapperOperationMetrics:
         return data
 
 
-class OperationDetails(TypedDict, total=False):
+class TokenKindDetails(TypedDict, total=False):
+    """List the token kinds a record keeps beside its input and output tokens, as details.
+
+    Present only when one is not zero: a plain call pays nothing for them.
+    """
+
+    cached_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+
+
+class OperationDetails(TokenKindDetails, total=False):
     """List the optional record fields that ``record()`` takes as keywords; aggregates skip them."""
 
     error_code: str | None
@@ -127,6 +146,21 @@ DETAILS = 11  # OperationDetails | None, or the full record the lifecycle API bu
 MODEL = 12  # str | None: the model that served the call, kept out of a labels dict
 
 RawRecord = tuple[Any, ...]
+
+#: (cached, cache write, reasoning) tokens: the parts of a record's input and output
+#: tokens that are billed apart. Kept in a raw record's DETAILS, not in its tuple.
+TokenKinds = tuple[int, int, int]
+NO_TOKEN_KINDS: TokenKinds = (0, 0, 0)
+
+
+def token_kinds(details: object) -> TokenKinds:
+    """Return the (cached, cache write, reasoning) tokens a raw record's DETAILS hold."""
+    if details is None:
+        return NO_TOKEN_KINDS
+    if isinstance(details, WrapperOperationMetrics):
+        return details.cached_tokens, details.cache_write_tokens, details.reasoning_tokens
+    get = details.get  # type: ignore[attr-defined]
+    return get("cached_tokens") or 0, get("cache_write_tokens") or 0, get("reasoning_tokens") or 0
 
 
 def raw_from_record(seq: int, record: WrapperOperationMetrics) -> RawRecord:

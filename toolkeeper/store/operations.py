@@ -30,6 +30,7 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    text,
 )
 
 from toolkeeper.store.circuits import upsert_circuit_states
@@ -73,6 +74,10 @@ operations = Table(
     # custom metrics), kept in one column so each insert binds few parameters.
     Column("labels", Text),
     Column("details", Text),
+    # Parts of input_tokens (cache reads, cache writes) and of output_tokens (reasoning).
+    Column("cached_tokens", BigInteger, nullable=False, server_default=text("0")),
+    Column("cache_write_tokens", BigInteger, nullable=False, server_default=text("0")),
+    Column("reasoning_tokens", BigInteger, nullable=False, server_default=text("0")),
     # One index only: each one costs about a sixth of the writer's throughput. Queries
     # by tool over a time range use it and filter the tool.
     Index("ix_operations_end_ts", "end_ts"),

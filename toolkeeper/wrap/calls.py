@@ -17,7 +17,9 @@ from toolkeeper._errors import (
     RateLimited,
 )
 from toolkeeper.costs.responses import Reading, read_response
+from toolkeeper.costs.usage import Usage
 from toolkeeper.monitor import OperationStatus, PerformanceMonitor
+from toolkeeper.monitor.records import TokenKindDetails, TokenKinds
 from toolkeeper.resilience import CallOutcome
 from toolkeeper.wrap.debuglog import log_call
 from toolkeeper.wrap.runtime import ToolRuntime
@@ -29,6 +31,8 @@ __all__ = [
     "Measured",
     "describe",
     "error_code",
+    "kind_details",
+    "kinds_of",
     "measure",
     "measure_reading",
     "record_failure",
@@ -43,9 +47,10 @@ FALLBACK = OperationStatus.FALLBACK
 #: A recorded error message is cut to this length, after redaction.
 MAX_ERROR_CHARS = 2000
 
-#: (input tokens, output tokens, cost in USD, model, unpriced) of one call's value.
-Measured = tuple[int, int, float, str | None, bool]
-NOTHING: Measured = (0, 0, 0.0, None, False)
+#: (input tokens, output tokens, cost in USD, model, unpriced, token kinds) of one call's
+#: value; the kinds (cached, cache-write and reasoning tokens) are ``None`` when all are 0.
+Measured = tuple[int, int, float, str | None, bool, TokenKinds | None]
+NOTHING: Measured = (0, 0, 0.0, None, False, None)
 
 #: The model :func:`usage_of` gives a value only the Python path can read (a stream, an
 #: SDK object, an HTTP response, a body without a cost): it sends the call off the fast
@@ -139,19 +144,34 @@ def measure_reading(runtime: ToolRuntime, reading: Reading) -> Measured:
     """
     usage = reading.usage
     if usage is None and reading.cost is not None:  # a cost without counts is still the cost
-        return 0, 0, float(reading.cost), reading.model, False
+        return 0, 0, float(reading.cost), reading.model, False, None
     if usage is None:
         if runtime.costs is not None:
             runtime.costs.count_unmetered(reading.model)
-        return 0, 0, 0.0, reading.model, True
+        return 0, 0, 0.0, reading.model, True, None
     model = usage.model or reading.model
+    kinds = kinds_of(usage)
     if reading.cost is not None:
-        return usage.input_tokens, usage.output_tokens, float(reading.cost), model, False
+        return usage.input_tokens, usage.output_tokens, float(reading.cost), model, False, kinds
     if runtime.costs is None:
-        return usage.input_tokens, usage.output_tokens, 0.0, model, False
+        return usage.input_tokens, usage.output_tokens, 0.0, model, False, kinds
     priced = runtime.costs.price(usage)
     cost = 0.0 if priced.cost is None else float(priced.cost)
-    return usage.input_tokens, usage.output_tokens, cost, model, priced.cost is None
+    return usage.input_tokens, usage.output_tokens, cost, model, priced.cost is None, kinds
+
+
+def kinds_of(usage: Usage) -> TokenKinds | None:
+    """Return a usage's (cached, cache write, reasoning) tokens, ``None`` when all are 0."""
+    kinds = (usage.cached_tokens, usage.cache_write_tokens, usage.reasoning_tokens)
+    return kinds if any(kinds) else None
+
+
+def kind_details(kinds: TokenKinds | None) -> TokenKindDetails:
+    """Return the record details that carry ``kinds`` (none when there are none)."""
+    if kinds is None:
+        return {}
+    cached, written, reasoning = kinds
+    return {"cached_tokens": cached, "cache_write_tokens": written, "reasoning_tokens": reasoning}
 
 
 def status_of(error: BaseException) -> OperationStatus:
@@ -181,13 +201,13 @@ def record_outcome(
     the sequence number the call took when it started; attempts beyond the
     first are recorded as the ``retries`` metric.
     """
-    input_tokens, output_tokens, cost, model, unpriced = measured
+    input_tokens, output_tokens, cost, model, unpriced, kinds = measured
     retries = {"retries": outcome.attempts - 1} if outcome.attempts > 1 else None
     if not outcome.fallback_used:
         monitor.record(
             runtime.name, operation, SUCCESS, duration_s, cost=cost, input_tokens=input_tokens,
             output_tokens=output_tokens, model=model, parent_id=parent_id, custom_metrics=retries,
-            seq=seq, labels=labels, unpriced=unpriced or None,
+            seq=seq, labels=labels, unpriced=unpriced or None, **kind_details(kinds),
         )  # fmt: skip
         if runtime.debug:
             log_call(
@@ -204,6 +224,7 @@ def record_outcome(
         original_error=original,
         error_code=None if error is None else error_code(error),
         parent_id=parent_id, seq=seq, labels=labels, unpriced=unpriced or None,
+        **kind_details(kinds),
     )  # fmt: skip
     if runtime.debug:
         log_call(
@@ -263,7 +284,7 @@ def record_stream(
     failure. Its chunks and time to first chunk are metrics; its usage is what
     the chunks reported, unmetered (unpriced) when none did.
     """
-    input_tokens, output_tokens, cost, model, unpriced = measured
+    input_tokens, output_tokens, cost, model, unpriced, kinds = measured
     metrics: dict[str, Any] = {"stream_chunks": end.chunks}
     if end.first_chunk_s is not None:
         metrics["time_to_first_token_ms"] = end.first_chunk_s * 1000
@@ -272,7 +293,7 @@ def record_stream(
     common: dict[str, Any] = {
         "cost": cost, "input_tokens": input_tokens, "output_tokens": output_tokens,
         "model": model, "custom_metrics": metrics, "seq": seq, "parent_id": parent_id,
-        "labels": labels, "unpriced": unpriced or None,
+        "labels": labels, "unpriced": unpriced or None, **kind_details(kinds),
     }  # fmt: skip
     if end.how == "failed" and end.error is not None:
         monitor.record(

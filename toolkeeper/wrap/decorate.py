@@ -144,8 +144,8 @@ class ToolWrapping:
         if outcome.fallback_used and outcome.fallback_name in self._tool_fallbacks:
             measured = NOTHING
             if runtime.track_usage and outcome.value is not None and not is_stream(outcome.value):
-                input_tokens, output_tokens, _, model, _ = measure(runtime, outcome.value)
-                measured = (input_tokens, output_tokens, 0.0, model, False)
+                input_tokens, output_tokens, _, model, _, kinds = measure(runtime, outcome.value)
+                measured = (input_tokens, output_tokens, 0.0, model, False, kinds)
         elif runtime.track_usage and is_stream(outcome.value):
             return meter_stream(
                 outcome.value, started,

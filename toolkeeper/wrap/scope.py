@@ -40,6 +40,8 @@ from toolkeeper.wrap.streams import StreamEnd, meter_stream
 __all__ = ["OperationScope"]
 
 T = TypeVar("T")
+#: The token kinds a block records beside its input and output tokens (record fields).
+_KINDS = ("cached_tokens", "cache_write_tokens", "reasoning_tokens")
 
 
 class OperationScope:
@@ -68,6 +70,9 @@ class OperationScope:
         self.custom_metrics: dict[str, Any] = {}
         self.input_tokens = 0
         self.output_tokens = 0
+        self.cached_tokens = 0
+        self.cache_write_tokens = 0
+        self.reasoning_tokens = 0
         self.model: str | None = None
         self.budget_refusal: str | None = None
         self._estimate, self._tokens = estimated_cost, estimated_tokens
@@ -106,24 +111,27 @@ class OperationScope:
         output_tokens: int = 0,
         **extra: int,
     ) -> None:
-        """Add token usage (and the model that used them); extra counts become metrics.
+        """Add token usage (and the model that used them); other extra counts become metrics.
 
-        Usage with a model is priced when the block ends, with ``cached_tokens``,
-        ``cache_write_tokens``, ``reasoning_tokens`` and ``characters`` from ``extra``.
+        ``cached_tokens`` and ``cache_write_tokens`` (parts of ``input_tokens``) and
+        ``reasoning_tokens`` (part of ``output_tokens``) are recorded as such. Usage
+        with a model is priced when the block ends, with them and ``characters``.
         """
-        if model is not None:
-            self.model = model
-            self.labels["model"] = model
+        cached, written, reasoning = (extra.pop(name, 0) for name in _KINDS)
+        if model is not None or cached or written or reasoning:
+            # Usage checks the counts: the parts must fit in the input and output tokens.
             usage = Usage(
                 model=model, input_tokens=input_tokens, output_tokens=output_tokens,
-                cached_tokens=extra.get("cached_tokens", 0),
-                cache_write_tokens=extra.get("cache_write_tokens", 0),
-                reasoning_tokens=extra.get("reasoning_tokens", 0),
+                cached_tokens=cached, cache_write_tokens=written, reasoning_tokens=reasoning,
                 characters=extra.get("characters", 0),
             )  # fmt: skip
-            self._usages.append(usage)
+            if model is not None:
+                self.model = model
+                self.labels["model"] = model
+                self._usages.append(usage)
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
+        self._add_kinds(cached, written, reasoning)
         for name, value in extra.items():
             self.custom_metrics[name] = self.custom_metrics.get(name, 0) + value
 
@@ -164,12 +172,18 @@ class OperationScope:
             return
         self.input_tokens += usage.input_tokens
         self.output_tokens += usage.output_tokens
+        self._add_kinds(usage.cached_tokens, usage.cache_write_tokens, usage.reasoning_tokens)
         if reading.cost is not None:
             self._reported_cost = (self._reported_cost or Decimal(0)) + usd(reading.cost)
         elif usage.model is None and model is not None:
             self._usages.append(replace(usage, model=model))
         else:
             self._usages.append(usage)
+
+    def _add_kinds(self, cached: int, written: int, reasoning: int) -> None:
+        self.cached_tokens += cached
+        self.cache_write_tokens += written
+        self.reasoning_tokens += reasoning
 
     def cost(self, usd_amount: float | Decimal) -> None:
         """Add a cost given directly, in US dollars; it replaces pricing the usage."""
@@ -355,6 +369,9 @@ class OperationScope:
         else:
             status = OperationStatus.SUCCESS
         user_id, session_id, request_id = self._ids
+        kinds = (self.cached_tokens, self.cache_write_tokens, self.reasoning_tokens)
+        if any(kinds):
+            fields.update(zip(_KINDS, kinds, strict=True))
         self._monitor.record(
             self.tool, self.operation, status, duration, cost=float(cost),
             input_tokens=self.input_tokens, output_tokens=self.output_tokens,

@@ -84,6 +84,9 @@ class Stats(_Model):
     cost_usd: Money
     input_tokens: int
     output_tokens: int
+    cached_tokens: int = Field(description="Input tokens read from the provider's cache.")
+    cache_write_tokens: int = Field(description="Input tokens written to the provider's cache.")
+    reasoning_tokens: int = Field(description="Output tokens spent on reasoning.")
 
 
 def stats_of(stats: WindowStats | None, *, start: datetime, end: datetime, seconds: float) -> Stats:
@@ -93,7 +96,7 @@ def stats_of(stats: WindowStats | None, *, start: datetime, end: datetime, secon
             start=start, end=end, count=0, counts={}, success_rate=0.0, error_rate=0.0,
             fallback_rate=0.0, mean_latency_ms=None, p50_latency_ms=None, p95_latency_ms=None,
             p99_latency_ms=None, throughput_per_second=0.0, cost_usd="0", input_tokens=0,
-            output_tokens=0,
+            output_tokens=0, cached_tokens=0, cache_write_tokens=0, reasoning_tokens=0,
         )  # fmt: skip
     return Stats(
         start=stats.start,
@@ -111,6 +114,9 @@ def stats_of(stats: WindowStats | None, *, start: datetime, end: datetime, secon
         cost_usd=stats.cost_usd,
         input_tokens=stats.input_tokens,
         output_tokens=stats.output_tokens,
+        cached_tokens=stats.cached_tokens,
+        cache_write_tokens=stats.cache_write_tokens,
+        reasoning_tokens=stats.reasoning_tokens,
     )
 
 

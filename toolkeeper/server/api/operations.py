@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from toolkeeper.monitor.persist import stored_operations
 from toolkeeper.monitor.records import OperationStatus, WrapperOperationMetrics
@@ -56,6 +56,9 @@ class Operation(BaseModel):
     parent_id: str | None
     custom_metrics: dict[str, Any]
     labels: dict[str, str]
+    cached_tokens: int = Field(description="Input tokens read from the provider's cache.")
+    cache_write_tokens: int = Field(description="Input tokens written to the provider's cache.")
+    reasoning_tokens: int = Field(description="Output tokens spent on reasoning.")
 
     @classmethod
     def of(cls, record: WrapperOperationMetrics) -> Operation:
