@@ -131,7 +131,7 @@ def measure(runtime: ToolRuntime, value: Any) -> Measured:
         if model is None:
             return NOTHING
         if model is not DEFER:
-            return input_tokens, output_tokens, cost, model, False
+            return input_tokens, output_tokens, cost, model, False, None
     reading = read_response(value)
     return NOTHING if reading is None else measure_reading(runtime, reading)
 
