@@ -23,6 +23,7 @@ from toolkeeper.costs.tracker import CostTracker
 from toolkeeper.monitor import WrapperMonitoring
 from toolkeeper.monitor.genai import OtlpMetricsExport
 from toolkeeper.monitor.persist import StoreWriter, restore
+from toolkeeper.monitor.spans import OtlpSpanExport
 from toolkeeper.store.circuits import load_circuit_states
 from toolkeeper.wrap import FallbackSpec, OperationScope, Runtimes, ToolWrapping
 
@@ -41,8 +42,6 @@ ENVIRONMENT_ENV = "TOOLKEEPER_ENV"
 STORE_ENV = "TOOLKEEPER_STORE"
 SHARED_ENV = "TOOLKEEPER_SHARED"
 _SHARED_SCHEMES = ("redis", "rediss", "unix")
-#: Either one switches on OTLP export of the GenAI metrics (OpenTelemetry's own variables).
-OTLP_ENDPOINT_ENV = ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 DEFAULT_CONFIG = Path("toolkeeper.toml")
 #: How long a circuit state another process stored counts (it stores one with every batch).
 CIRCUIT_FRESH_S = 300.0
@@ -116,12 +115,28 @@ class Keeper:
             redact=self.redactor.redact,
         )
         restore(self.monitoring, store, exclude_writer=self.writer.writer)
+        telemetry = config.file.telemetry
         self._otlp: OtlpMetricsExport | None = None
-        if otlp_metrics:
+        metrics_endpoint = telemetry.endpoint("metrics", config.environ)
+        if otlp_metrics or metrics_endpoint:
             self.monitoring.count_genai()
+            every = telemetry.export_interval_s or 60.0
             self._otlp = OtlpMetricsExport(
-                self.monitoring.genai_snapshot, interval_s=_export_interval_s(config.environ)
+                self.monitoring.genai_snapshot,
+                interval_s=_export_interval_s(config.environ, "OTEL_METRIC_EXPORT_INTERVAL", every),
+                endpoint=metrics_endpoint,
             )
+        self._spans: OtlpSpanExport | None = None
+        traces_endpoint = telemetry.endpoint("traces", config.environ)
+        if traces_endpoint:
+            self._spans = OtlpSpanExport(
+                endpoint=traces_endpoint,
+                interval_s=_export_interval_s(
+                    config.environ, "OTEL_BSP_SCHEDULE_DELAY", telemetry.export_interval_s or 5.0
+                ),
+                sample_ratio=telemetry.trace_sample_ratio,
+            )
+            self.monitoring.observe_records(self._spans.observe)
         self._tool_functions: dict[str, Callable[..., Any]] = {}
         self._lock = threading.Lock()
         self._alerts: AlertEngine | None = None
@@ -380,7 +395,6 @@ class Keeper:
                 store=opened,
                 clock=clock,
                 shared=shared or os.environ.get(SHARED_ENV) or None,
-                otlp_metrics=any(os.environ.get(name) for name in OTLP_ENDPOINT_ENV),
             )
         except BaseException:
             configuration.close()
@@ -405,6 +419,8 @@ class Keeper:
         self.monitoring.close()
         if self._otlp is not None:
             self._otlp.close()
+        if self._spans is not None:
+            self._spans.close()
         self.runtimes.close()
         self.costs.close()
         self.config.close()
@@ -426,17 +442,17 @@ class Keeper:
         raise TypeError("a Keeper holds open connections and cannot be pickled")
 
 
-def _export_interval_s(environ: Mapping[str, str]) -> float:
-    """Return OpenTelemetry's ``OTEL_METRIC_EXPORT_INTERVAL`` (milliseconds) in seconds."""
-    raw = environ.get("OTEL_METRIC_EXPORT_INTERVAL", "60000")
+def _export_interval_s(environ: Mapping[str, str], name: str, default_s: float) -> float:
+    """Return an OpenTelemetry interval variable (milliseconds) in seconds, else ``default_s``."""
+    raw = environ.get(name)
+    if raw is None:
+        return default_s
     try:
         milliseconds = float(raw)
     except ValueError:
-        raise ValueError(
-            f"OTEL_METRIC_EXPORT_INTERVAL={raw!r} is not a number of milliseconds"
-        ) from None
+        raise ValueError(f"{name}={raw!r} is not a number of milliseconds") from None
     if milliseconds <= 0:
-        raise ValueError(f"OTEL_METRIC_EXPORT_INTERVAL={raw!r} must be positive")
+        raise ValueError(f"{name}={raw!r} must be positive")
     return milliseconds / 1000.0
 
 

@@ -41,13 +41,17 @@ from toolkeeper._errors import ConfigIssue, ConfigValidationError
 if TYPE_CHECKING:
     from toolkeeper.alerts.settings import AlertSettings
     from toolkeeper.config.policy import SecretPolicy
+    from toolkeeper.config.telemetry import TelemetrySettings
     from toolkeeper.costs.settings import CostSettings
 
 __all__ = ["ConfigFile", "key_lines"]
 
-_TOP = "alerts budgets costs default_environment defaults environments prices secrets store tools"
+_TOP = (
+    "alerts budgets costs default_environment defaults environments prices secrets store telemetry"
+    " tools"
+)
 TOP_LEVEL_KEYS = tuple(_TOP.split())
-_TABLES = ("alerts", "costs", "defaults", "environments", "prices", "secrets", "tools")
+_TABLES = ("alerts", "costs", "defaults", "environments", "prices", "secrets", "telemetry", "tools")
 ENVIRONMENT_KEYS = ("extends", "tools")
 
 _BARE = r"[A-Za-z0-9_-]+"
@@ -231,6 +235,13 @@ class ConfigFile:
 
         return SecretPolicy.from_file(self)[0]
 
+    @functools.cached_property
+    def telemetry(self) -> TelemetrySettings:
+        """Return ``[telemetry]``: OTLP export of metrics and traces (see ``config.telemetry``)."""
+        from toolkeeper.config.telemetry import TelemetrySettings
+
+        return TelemetrySettings.from_file(self)[0]
+
     @property
     def default_environment(self) -> str | None:
         """Return ``default_environment`` if the file sets it."""
@@ -272,6 +283,9 @@ class ConfigFile:
         from toolkeeper.config.policy import SecretPolicy
 
         problems.extend(SecretPolicy.from_file(self)[1])
+        from toolkeeper.config.telemetry import TelemetrySettings
+
+        problems.extend(TelemetrySettings.from_file(self)[1])
         from toolkeeper.costs.settings import cost_settings
 
         problems.extend(cost_settings(self)[1])

@@ -199,6 +199,15 @@ class PerformanceMonitor:
                 self._genai = GenAIHistograms()
                 self._pipeline.observers.append(self._genai.fold)
 
+    def observe_records(self, observer: Callable[[list[RawRecord]], None]) -> None:
+        """Hand every batch of records finished from now on to ``observer``, under the lock.
+
+        The observer runs on whichever thread drains (a caller's, now and then):
+        it must only queue the batch, as the span export does.
+        """
+        with self._pipeline.lock:
+            self._pipeline.observers.append(observer)
+
     def genai_snapshot(self) -> dict[str, dict[Attributes, HistogramState]]:
         """Return the GenAI histograms counted so far (empty unless :meth:`count_genai`)."""
         with self._pipeline.drained():
