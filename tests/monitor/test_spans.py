@@ -109,7 +109,12 @@ def test_one_request_is_one_trace_tree_with_genai_attributes(
     def chat(fail: bool) -> dict[str, Any]:
         if fail:
             raise ConnectionError("the provider hung up")
-        return {"model": "gpt-4o-mini", "usage": {"prompt_tokens": 120, "completion_tokens": 30}}
+        usage = {
+            "prompt_tokens": 120, "completion_tokens": 30,
+            "prompt_tokens_details": {"cached_tokens": 100},
+            "completion_tokens_details": {"reasoning_tokens": 10},
+        }  # fmt: skip
+        return {"model": "gpt-4o-mini", "usage": usage}
 
     with keeper.operation("app", "request") as request:
         request.labels["team"] = "search"
@@ -135,6 +140,8 @@ def test_one_request_is_one_trace_tree_with_genai_attributes(
         "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
         "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini",
         "gen_ai.usage.input_tokens": 120, "gen_ai.usage.output_tokens": 30,
+        "gen_ai.usage.cache_read.input_tokens": 100,
+        "gen_ai.usage.reasoning.output_tokens": 10,
         "toolkeeper.status": "success",
     }  # fmt: skip
     assert attributes(root)["toolkeeper.label.team"] == "search"

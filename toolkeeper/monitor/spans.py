@@ -198,6 +198,12 @@ def span_attributes(record: WrapperOperationMetrics) -> dict[str, Any]:
         found["gen_ai.usage.input_tokens"] = record.input_tokens
     if record.output_tokens:
         found["gen_ai.usage.output_tokens"] = record.output_tokens
+    parts = (
+        ("gen_ai.usage.cache_read.input_tokens", record.cached_tokens),
+        ("gen_ai.usage.cache_creation.input_tokens", record.cache_write_tokens),
+        ("gen_ai.usage.reasoning.output_tokens", record.reasoning_tokens),
+    )
+    found.update((name, count) for name, count in parts if count)
     if record.status in _FAILURES:
         found["error.type"] = record.error_code or record.status.value
     found["toolkeeper.operation.id"] = record.operation_id
