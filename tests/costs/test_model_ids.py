@@ -95,3 +95,84 @@ def test_the_prices_command_names_the_entry_and_why(tmp_path: Path) -> None:
     assert "openai/gpt-4o" in shown["why"]
     assert "provider/model" in shown["why"]
     assert Decimal(shown["cost"]) == package_cost("gpt-4o", "openai")
+
+
+OVERRIDE = {"input_per_mtok": "1", "output_per_mtok": "3"}
+#: What OVERRIDE charges USAGE (1,000 input and 1,000 output tokens).
+OVERRIDE_COST = Decimal("0.004")
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "openai/gpt-4o", "openai:gpt-4o", "OpenAI/gpt-4o"])
+@pytest.mark.parametrize("key", ["gpt-4o", "openai/gpt-4o", "openai:gpt-4o"])
+def test_an_override_prices_every_form_of_its_model_id(key: str, model: str) -> None:
+    """[prices."gpt-4o"] and [prices."openai/gpt-4o"] price gpt-4o with or without the prefix."""
+    catalog = PriceCatalog.from_overrides({key: OVERRIDE})
+    priced = catalog.price(model, USAGE, at=AT)
+    assert (priced.cost, priced.source) == (
+        OVERRIDE_COST,
+        "override effective 1970-01-01T00:00:00+00:00",
+    )
+
+
+def test_an_override_for_one_provider_leaves_another_providers_id_to_the_catalog() -> None:
+    """An override of openai/gpt-4o does not price openrouter/gpt-4o: that is another provider."""
+    catalog = PriceCatalog.from_overrides({"openai/gpt-4o": OVERRIDE})
+    assert catalog.override_key("openrouter/gpt-4o") is None
+    assert catalog.price("openrouter/openai/gpt-4o", USAGE, at=AT).cost != OVERRIDE_COST
+
+
+def test_a_bare_id_is_not_guessed_between_two_providers_overrides() -> None:
+    """With overrides of gpt-4o at two providers, a bare gpt-4o takes neither: the catalog does."""
+    catalog = PriceCatalog.from_overrides(
+        {"openai/gpt-4o": OVERRIDE, "azure/gpt-4o": {"input_per_mtok": "9"}}
+    )
+    assert catalog.override_key("gpt-4o") is None
+    assert catalog.override_key("azure:gpt-4o") == "azure/gpt-4o"
+    assert catalog.price("gpt-4o", USAGE, at=AT).cost == package_cost("gpt-4o", "openai")
+
+
+def test_a_colon_in_a_model_name_is_not_read_as_a_prefix_for_overrides() -> None:
+    """An override of llama3.1:70b prices exactly that id; 70b alone is another model."""
+    catalog = PriceCatalog.from_overrides({"llama3.1:70b": OVERRIDE}, package=False)
+    assert catalog.price("llama3.1:70b", USAGE, at=AT).cost == OVERRIDE_COST
+    assert catalog.override_key("70b") is None
+
+
+def test_overrides_without_the_catalog_read_their_own_prefixes() -> None:
+    """Without genai-prices, an override written openai/gpt-4o still prices openai:gpt-4o."""
+    catalog = PriceCatalog.from_overrides({"openai/gpt-4o": OVERRIDE}, package=False)
+    assert catalog.price("openai:gpt-4o", USAGE, at=AT).cost == OVERRIDE_COST
+    assert catalog.price("gpt-4o", USAGE, at=AT).cost == OVERRIDE_COST
+    assert catalog.price("gpt-4o-mini", USAGE, at=AT).cost is None
+
+
+def test_an_override_matched_through_its_prefix_is_explained() -> None:
+    """explain() names the [prices] entry that priced a prefixed id, and says how it was read."""
+    catalog = PriceCatalog.from_overrides({"gpt-4o": OVERRIDE})
+    said = catalog.explain("openai/gpt-4o", at=AT)
+    assert said.startswith("[prices.'gpt-4o'] override effective")
+    assert "read as 'gpt-4o'" in said
+
+
+def test_a_wrapped_call_reporting_a_prefixed_model_is_priced_by_the_config_files_override(
+    tmp_path: Path,
+) -> None:
+    """A call whose body says openai/gpt-4o is priced by the file's [prices."gpt-4o"]."""
+    from toolkeeper import Keeper
+    from toolkeeper.config.files import ConfigFile
+
+    config = ConfigFile.parse(
+        '[prices."gpt-4o"]\ninput_per_mtok = "1"\noutput_per_mtok = "3"\n\n'
+        "[tools.llm]\nmax_retry_attempts = 0\ntimeout_sync_calls = false\n"
+    )
+    keeper = Keeper.open(config, store=f"sqlite:///{tmp_path / 'state.db'}", follow_changes=False)
+    try:
+        body = {
+            "model": "openai/gpt-4o",
+            "usage": {"prompt_tokens": 1000, "completion_tokens": 1000},
+        }
+        keeper.tool("llm")(lambda: body)()
+        (record,) = keeper.monitoring.export_metrics(wrapper_name="llm")
+    finally:
+        keeper.close()
+    assert (Decimal(repr(record["cost_estimate"])), record["unpriced"]) == (OVERRIDE_COST, False)

@@ -14,7 +14,13 @@ from toolkeeper.costs._genai_rates import Rates, compile_rates
 from toolkeeper.costs.model_ids import candidates, unpriced_reason
 from toolkeeper.costs.usage import Usage
 
-__all__ = ["PackagePrice", "package_lookup", "package_price", "package_version"]
+__all__ = [
+    "PackagePrice",
+    "package_lookup",
+    "package_price",
+    "package_providers",
+    "package_version",
+]
 
 #: (total cost, breakdown by part, description of the matched price).
 PackagePrice = tuple[Decimal, dict[str, Decimal], str]
@@ -46,6 +52,15 @@ def package_version() -> str | None:
         return f"genai-prices {version('genai-prices')}"
     except PackageNotFoundError:
         return None
+
+
+def package_providers() -> frozenset[str] | None:
+    """Return the provider ids of the package's catalog, or ``None`` when it is not installed."""
+    try:
+        import genai_prices
+    except ImportError:
+        return None
+    return _providers(genai_prices)
 
 
 def package_price(model: str, usage: Usage, *, at: datetime) -> PackagePrice | None:

@@ -12,14 +12,26 @@ An id is tried as these candidates, in order, until one is priced:
 
 Colons inside a model's own name (``llama3.1:70b``, Bedrock's ``-v1:0``) are
 never taken for a provider prefix unless what precedes them is a known provider.
+
+The configuration's ``[prices]`` overrides are matched the same way
+(:func:`override_key`): ``openai/gpt-4o`` and ``openai:gpt-4o`` are priced by an
+override of ``gpt-4o``, and ``gpt-4o`` by an override written ``openai/gpt-4o``
+when no other provider's override names that model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Candidate", "candidates", "unpriced_reason"]
+__all__ = [
+    "Candidate",
+    "OverrideIndex",
+    "candidates",
+    "index_overrides",
+    "override_key",
+    "unpriced_reason",
+]
 
 _BEDROCK_VENDORS = ("anthropic.", "amazon.", "meta.", "cohere.", "mistral.", "ai21.", "deepseek.")
 
@@ -62,3 +74,48 @@ def unpriced_reason(model: str, tried: list[Candidate]) -> str:
         return f"a fine-tune: no fine-tune price in the catalog matches its base {base}"
     shown = "; ".join(f"{c.model!r} at {c.provider or 'any provider'}" for c in tried)
     return f"no catalog entry matches (tried {shown})"
+
+
+#: The override ids (the ``[prices]`` keys) by their reading: (provider or ``None``, model).
+OverrideIndex = Mapping[tuple[str | None, str], tuple[str, ...]]
+
+
+def index_overrides(keys: Collection[str], providers: Collection[str]) -> OverrideIndex:
+    """Return each override id under its reading: ``openai/gpt-4o`` as ``("openai", "gpt-4o")``.
+
+    An id whose prefix is no known provider (``llama3.1:70b``) is read as written,
+    at any provider: ``(None, id)``.
+    """
+    index: dict[tuple[str | None, str], tuple[str, ...]] = {}
+    for key in sorted(keys):
+        first = candidates(key, providers)[0]
+        reading = (first.provider, first.model) if first.provider else (None, key)
+        index[reading] = (*index.get(reading, ()), key)
+    return index
+
+
+def override_key(model: str, index: OverrideIndex, providers: Collection[str]) -> str | None:
+    """Return the override id that prices ``model`` read as the catalog reads it, or ``None``.
+
+    Each reading of ``model`` (:func:`candidates`, in order) takes an override of
+    the same provider and model, else one of the model at any provider. An id
+    without a provider takes an override written with one when exactly one
+    provider's override names that model (two would be a guess).
+    """
+    for candidate in candidates(model, providers):
+        if candidate.provider is not None:
+            for reading in ((candidate.provider, candidate.model), (None, candidate.model)):
+                found = index.get(reading)
+                if found:
+                    return found[0]
+            continue
+        found = index.get((None, candidate.model))
+        if found:
+            return found[0]
+        prefixed = [
+            keys for (provider, name), keys in index.items()
+            if provider is not None and name == candidate.model
+        ]  # fmt: skip
+        if len(prefixed) == 1 and len(prefixed[0]) == 1:
+            return prefixed[0][0]
+    return None

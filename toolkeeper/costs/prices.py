@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from toolkeeper.costs.model_ids import OverrideIndex, index_overrides, override_key
 from toolkeeper.costs.money import NANO, usd
 from toolkeeper.costs.usage import Usage
 
@@ -41,6 +42,8 @@ PRICE_UNITS = (
     "per_second",
 )
 _ALWAYS = datetime(1970, 1, 1, tzinfo=UTC)
+_UNSEEN = object()
+_MAX_ALIASES = 4096
 _MILLION = Decimal(1_000_000)
 
 
@@ -154,6 +157,10 @@ class PriceCatalog:
         digest = hashlib.sha256(_canonical(by_model).encode()).hexdigest()[:12]
         self._overrides_version = f"overrides {digest}"
         self._version: str | None = None
+        # Which override each id that is not an override's own key reads as (None: none).
+        # Built on first use; a dict's single get/set is atomic, so threads may share it.
+        self._readings: tuple[OverrideIndex, frozenset[str]] | None = None
+        self._aliases: dict[str, str | None] = {}
 
     @classmethod
     def from_overrides(cls, data: Mapping[str, Any], *, package: bool = True) -> PriceCatalog:
@@ -178,12 +185,53 @@ class PriceCatalog:
         return self._version
 
     def override(self, model: str, *, at: datetime) -> Price | None:
-        """Return the override of ``model`` in effect at ``at``, or ``None``."""
+        """Return the override of ``model`` in effect at ``at``, or ``None``.
+
+        ``model`` may name the override's model with a provider prefix, or without
+        the one the override was written with (see :meth:`override_key`).
+        """
         entries = self._prices.get(model)
-        if not entries:
-            return None
+        if entries is None:
+            key = self.override_key(model)
+            if key is None:
+                return None
+            entries = self._prices[key]
         index = bisect_right([entry.effective for entry in entries], at)
         return entries[index - 1] if index else None
+
+    def override_key(self, model: str) -> str | None:
+        """Return the ``[prices]`` id whose overrides price ``model``, or ``None``.
+
+        Read as the catalog reads ids (:mod:`toolkeeper.costs.model_ids`), with the
+        providers the ``genai-prices`` catalog knows (without it, the prefixes the
+        overrides are written with). Remembered per id, for at most 4,096 ids.
+        """
+        if model in self._prices:
+            return model
+        if not self._prices:
+            return None
+        found = self._aliases.get(model, _UNSEEN)
+        if found is not _UNSEEN:
+            return found  # type: ignore[return-value]
+        if self._readings is None:
+            providers = self._providers()
+            self._readings = (index_overrides(self._prices, providers), providers)
+        index, providers = self._readings
+        key = override_key(model, index, providers)
+        if len(self._aliases) < _MAX_ALIASES:  # bounded: ids come from responses
+            self._aliases[model] = key
+        return key
+
+    def _providers(self) -> frozenset[str]:
+        """Return the provider ids a prefix may name: the package's, else the overrides' own."""
+        if self._package:
+            from toolkeeper.costs._genai import package_providers
+
+            found = package_providers()
+            if found is not None:
+                return found
+        heads = (key.partition("/") for key in self._prices)
+        return frozenset(head.lower() for head, slash, rest in heads if slash and rest)
 
     def price(self, model: str, usage: Usage, *, at: datetime) -> Priced:
         """Price ``usage`` as if made on ``model`` at ``at`` (timezone-aware).
@@ -226,7 +274,9 @@ class PriceCatalog:
         """Say which catalog entry prices ``model`` at ``at`` and why, or why none does."""
         found = self.override(model, at=at)
         if found is not None:
-            return f"[prices.{model!r}] override effective {found.effective.isoformat()}"
+            key = self.override_key(model)
+            read = "" if key == model else f" (read as {key!r})"
+            return f"[prices.{key!r}] override effective {found.effective.isoformat()}{read}"
         if not self._package:
             return (
                 "no [prices] override, and the genai-prices catalog is not installed "
