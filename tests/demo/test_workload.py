@@ -17,11 +17,13 @@ from toolkeeper import FakeClock, Keeper, UnknownToolError
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.demo import (
     DEMO_KEY_ENV,
+    PRICES_PER_MILLION_TOKENS,
     Demo,
     FakeProvider,
     WorkloadStats,
     add_cost,
     cost_usd,
+    demo_config,
     run_demo,
     start_workload,
     template_dir,
@@ -116,7 +118,7 @@ def test_each_model_call_runs_inside_its_route_and_routing_savings_are_priced(
     report = keeper.costs.report(since=timedelta(hours=1))
     routing = report["routing"]
     assert routing["requests"] == stats.answered
-    assert routing["priced_requests"] == stats.answered  # gpt-4o and gpt-4o-mini: in the catalog
+    assert routing["priced_requests"] == stats.answered  # the demo config prices both models
     assert routing["strong_requests"] == stats.routed_strong
     assert routing["weak_requests"] == stats.routed_weak
     assert stats.routed_weak > 0
@@ -270,3 +272,13 @@ def test_the_demo_never_spends_beyond_its_budgets(
         assert keeper.costs.overshoots() == {}
     finally:
         keeper.close()
+
+
+def test_the_demo_config_prices_its_models_as_the_workload_does() -> None:
+    """[prices] carries the workload's own prices, so routing is priced without genai-prices."""
+    prices = ConfigFile.parse(demo_config("http://127.0.0.1:9/v1")).costs.prices
+    declared = {p.model: (p.input_per_mtok, p.output_per_mtok) for p in prices}
+    assert declared == {
+        model: (Decimal(str(per_input)), Decimal(str(per_output)))
+        for model, (per_input, per_output) in PRICES_PER_MILLION_TOKENS.items()
+    }

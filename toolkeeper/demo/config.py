@@ -24,6 +24,8 @@ from __future__ import annotations
 from decimal import ROUND_UP, Decimal
 from pathlib import Path
 
+from toolkeeper.demo.pricing import PRICES_PER_MILLION_TOKENS
+
 __all__ = ["DEMO_KEY_ENV", "demo_budgets", "demo_config", "template_dir"]
 
 DEMO_KEY_ENV = "TOOLKEEPER_DEMO_KEY"
@@ -165,4 +167,17 @@ def demo_config(
         strong_budget=strong_budget,
         weak_budget=weak_budget,
         template_dir=template_dir().as_posix(),
-    )
+    ) + _prices()
+
+
+def _prices() -> str:
+    """Return ``[prices]`` for the demo's models, so the catalog prices them without genai-prices.
+
+    The calls' costs come with their responses (:func:`~toolkeeper.demo.pricing.add_cost`);
+    these prices let ``toolkeeper costs`` price what routing saved, from the same figures.
+    """
+    tables = [
+        f'\n[prices."{model}"]\ninput_per_mtok = "{per_input}"\noutput_per_mtok = "{per_output}"\n'
+        for model, (per_input, per_output) in PRICES_PER_MILLION_TOKENS.items()
+    ]
+    return "".join(tables)
