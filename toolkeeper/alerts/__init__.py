@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from toolkeeper.alerts.records import AlertEvent, AlertState, AlertStatus, Silence
 from toolkeeper.alerts.rules import METRICS, AlertRule, builtin_rules
 from toolkeeper.alerts.settings import AlertSettings, NotifierSettings, alert_settings
+from toolkeeper.store.alert_records import AlertEvent, AlertState, AlertStatus, Silence
 
 if TYPE_CHECKING:
     from toolkeeper.alerts.engine import AlertEngine

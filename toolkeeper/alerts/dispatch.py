@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from toolkeeper.alerts.escalation import EscalationChain
-from toolkeeper.alerts.grouping import GroupState, decide_flush
+from toolkeeper.alerts.grouping import decide_flush
 from toolkeeper.alerts.notifiers import Delivery, Notifier, NotifyLevel
 from toolkeeper.alerts.policies import Route, group_id, group_key
-from toolkeeper.alerts.records import AlertState
 from toolkeeper.alerts.settings import AlertSettings
 from toolkeeper.alerts.templates import AlertView, Rendered, render
+from toolkeeper.store.alert_records import AlertState, GroupState
 from toolkeeper.store.alerts import AlertTable, NewEvent
 
 __all__ = ["Dispatch", "Member", "delivery_events"]

@@ -25,7 +25,13 @@ from toolkeeper.alerts.forwarding import AlertmanagerForwarder
 from toolkeeper.alerts.metrics import MetricReader, Reading
 from toolkeeper.alerts.notifiers import Notifier
 from toolkeeper.alerts.policies import Route, inhibitor_of
-from toolkeeper.alerts.records import (
+from toolkeeper.alerts.rules import AlertRule
+from toolkeeper.alerts.runtime import RuntimeAlerts
+from toolkeeper.alerts.selection import SelectedCalls
+from toolkeeper.alerts.settings import AlertSettings
+from toolkeeper.alerts.state import Decision, decide
+from toolkeeper.alerts.templates import AlertView, tool_link
+from toolkeeper.store.alert_records import (
     FIRING_STATES,
     MAX_SILENCE_SECONDS,
     AlertEvent,
@@ -33,12 +39,6 @@ from toolkeeper.alerts.records import (
     AlertStatus,
     Silence,
 )
-from toolkeeper.alerts.rules import AlertRule
-from toolkeeper.alerts.runtime import RuntimeAlerts
-from toolkeeper.alerts.selection import SelectedCalls
-from toolkeeper.alerts.settings import AlertSettings
-from toolkeeper.alerts.state import Decision, decide
-from toolkeeper.alerts.templates import AlertView, tool_link
 from toolkeeper.store.alerts import AlertTable, NewEvent
 
 if TYPE_CHECKING:

@@ -20,27 +20,11 @@ from datetime import datetime
 from typing import Literal
 
 from toolkeeper.alerts.policies import Route
+from toolkeeper.store.alert_records import GroupState
 
-__all__ = ["Flush", "GroupState", "decide_flush"]
+__all__ = ["Flush", "decide_flush"]
 
 Reason = Literal["new", "changed", "repeat"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GroupState:
-    """The stored state of one group: when it opened and last notified, which alerts it listed.
-
-    ``opened_at`` is ``None`` while the group is closed (no alert firing in it);
-    ``notified`` names (``rule/tool``) the alerts the last notification listed as firing.
-    """
-
-    id: str
-    route: str
-    key: str
-    opened_at: datetime | None = None
-    flushed_at: datetime | None = None
-    notified: tuple[str, ...] = ()
-    version: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -29,8 +29,8 @@ from typing import Literal
 
 from toolkeeper.alerts.escalation import EscalationChain, due_level
 from toolkeeper.alerts.metrics import Reading
-from toolkeeper.alerts.records import FIRING_STATES, AlertState, EventKind, Silence, StateName
 from toolkeeper.alerts.rules import AlertRule
+from toolkeeper.store.alert_records import FIRING_STATES, AlertState, EventKind, Silence, StateName
 
 __all__ = ["Decision", "Notice", "decide"]
 

@@ -9,9 +9,9 @@ import typer
 from rich.markup import escape
 
 from toolkeeper._errors import ToolkeeperError
-from toolkeeper.alerts.records import silence_seconds
 from toolkeeper.cli._context import default_actor, open_keeper
 from toolkeeper.cli._output import FittedTable, console, print_json
+from toolkeeper.store.alert_records import silence_seconds
 
 if TYPE_CHECKING:
     from toolkeeper.alerts import AlertEngine, AlertRule, Silence

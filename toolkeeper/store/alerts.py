@@ -17,8 +17,7 @@ from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, Connection, RowMapping, delete, func, insert, select, update
 
-from toolkeeper.alerts.grouping import GroupState
-from toolkeeper.alerts.records import AlertEvent, AlertState, Silence
+from toolkeeper.store.alert_records import AlertEvent, AlertState, GroupState, Silence
 from toolkeeper.store.sql import Store
 from toolkeeper.store.tables import (
     alert_config_versions,

@@ -17,11 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from toolkeeper._text import StoredText
 from toolkeeper.alerts import AlertEngine, AlertEvent, AlertRule, AlertStatus, Silence
-from toolkeeper.alerts.records import silence_seconds
 from toolkeeper.server.api._body import read_json_object
 from toolkeeper.server.api._shared import KeeperDep
 from toolkeeper.server.auth import Admin, Operator
 from toolkeeper.server.errors import ApiError, error_responses
+from toolkeeper.store.alert_records import silence_seconds
 
 __all__ = [
     "AcknowledgeRequest",

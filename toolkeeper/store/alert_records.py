@@ -1,4 +1,4 @@
-"""The value objects of alerting: stored alert states, statuses, events and silences.
+"""The records of alerting the store keeps: alert states, statuses, events, silences, groups.
 
 All are frozen; times are timezone-aware UTC; ``to_dict()`` gives JSON-ready
 data with ISO 8601 times. None of them ever holds a notifier URL.
@@ -22,6 +22,7 @@ __all__ = [
     "AlertState",
     "AlertStatus",
     "EventKind",
+    "GroupState",
     "Silence",
     "StateName",
     "silence_seconds",
@@ -195,3 +196,20 @@ class Silence:
     def to_dict(self) -> dict[str, Any]:
         """Return the silence as JSON-ready data, times in ISO 8601."""
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupState:
+    """The stored state of one group: when it opened and last notified, which alerts it listed.
+
+    ``opened_at`` is ``None`` while the group is closed (no alert firing in it);
+    ``notified`` names (``rule/tool``) the alerts the last notification listed as firing.
+    """
+
+    id: str
+    route: str
+    key: str
+    opened_at: datetime | None = None
+    flushed_at: datetime | None = None
+    notified: tuple[str, ...] = ()
+    version: int = 0
