@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from toolkeeper._errors import ToolkeeperError
+from toolkeeper._secrets import generate_key
 from toolkeeper.config import Configuration, Keyring
 from toolkeeper.config.files import ConfigFile
-from toolkeeper.config.secrets import generate_key
 from toolkeeper.integrations.openai_compat import ChatClient, ChatError
 from toolkeeper.keeper import Keeper
 from toolkeeper.monitor.records import OperationStatus

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from toolkeeper._clock import Clock, SystemClock
 from toolkeeper._errors import ConfigError, SecretError, ToolkeeperError
+from toolkeeper._secrets import Keyring, Secret
 from toolkeeper._units import check_money
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.live import Configuration, ConfigVersion
 from toolkeeper.config.redaction import SecretRedactor
-from toolkeeper.config.secrets import Keyring, Secret
 from toolkeeper.costs.money import usd
 from toolkeeper.costs.tracker import CostTracker
 from toolkeeper.monitor import WrapperMonitoring

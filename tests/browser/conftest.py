@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.server.conftest import LiveServer, serving
-from toolkeeper.config.secrets import generate_key
+from toolkeeper._secrets import generate_key
 from toolkeeper.keeper import Keeper
 from toolkeeper.server import Role, ServerSettings, TokenRegistry, create_app
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from toolkeeper._secrets import Secret
 from toolkeeper.config.diff import diff_configs
 from toolkeeper.config.schema import BaseWrapperConfig, ExternalToolConfig
-from toolkeeper.config.secrets import Secret
 from toolkeeper.config.tools import POMLConfig, RouteLLMConfig
 
 OLD_KEY = "sk-canary-0123456789abcdef"
@@ -71,7 +71,9 @@ def test_diff_reports_each_changed_secret_field() -> None:
     """Every sensitive field that changed is listed, each without a value."""
     old = ExternalToolConfig(auth_type="basic", username="ana", password=Secret("first-password"))
     new = ExternalToolConfig(
-        auth_type="oauth", oauth_client_id="client", oauth_client_secret=Secret("client-secret"),
+        auth_type="oauth",
+        oauth_client_id="client",
+        oauth_client_secret=Secret("client-secret"),
         oauth_token_url="https://login.example.com/token",
     )
     changes = {change["field"]: change for change in diff_configs(old, new)}

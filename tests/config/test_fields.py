@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import pytest
 
 from toolkeeper._errors import ConfigValidationError
+from toolkeeper._secrets import Secret
 from toolkeeper.config.fields import ConfigField, config_field_of
 from toolkeeper.config.schema import ExternalToolConfig, is_sensitive
-from toolkeeper.config.secrets import Secret
 
 
 def _lower_case(value: str) -> str:

@@ -16,9 +16,9 @@ from toolkeeper._errors import (
     UnknownVersionError,
     VersionConflictError,
 )
+from toolkeeper._secrets import generate_key
 from toolkeeper.config import Configuration, ConfigVersion, Keyring
 from toolkeeper.config.files import ConfigFile
-from toolkeeper.config.secrets import generate_key
 from toolkeeper.store import open_store
 
 FILE = """\

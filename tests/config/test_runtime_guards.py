@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from toolkeeper._errors import ConfigValidationError, SecretError
+from toolkeeper._secrets import generate_key, resolve_secret
 from toolkeeper.config import Configuration, Keyring
 from toolkeeper.config.files import ConfigFile
-from toolkeeper.config.secrets import generate_key, resolve_secret
 from toolkeeper.store import open_store
 
 CANARY = "sk-canary-0123456789abcdef"

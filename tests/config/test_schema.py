@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from toolkeeper._errors import ConfigValidationError
+from toolkeeper._secrets import Secret
 from toolkeeper.config import schema
 from toolkeeper.config.schema import (
     BaseWrapperConfig,
@@ -22,7 +23,6 @@ from toolkeeper.config.schema import (
     tool_type,
     tool_types,
 )
-from toolkeeper.config.secrets import Secret
 from toolkeeper.config.tools import POMLConfig, RouteLLMConfig
 
 CANARY = "sk-canary-0123456789abcdef"
@@ -150,7 +150,9 @@ def test_oauth_needs_client_id_and_secret(credentials: dict[str, Any]) -> None:
 def test_oauth_with_client_id_and_secret_is_accepted() -> None:
     """auth_type oauth with a client id, secret and token URL is accepted."""
     config = ExternalToolConfig(
-        auth_type="oauth", oauth_client_id="client", oauth_client_secret=Secret("shh"),
+        auth_type="oauth",
+        oauth_client_id="client",
+        oauth_client_secret=Secret("shh"),
         oauth_token_url="https://login.example.com/token",
     )
     assert config.auth_type == "oauth"

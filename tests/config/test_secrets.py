@@ -15,7 +15,7 @@ from toolkeeper._errors import (
     SecretError,
     SecretKeyMissingError,
 )
-from toolkeeper.config.secrets import (
+from toolkeeper._secrets import (
     KEY_ENV,
     KEY_FILE_ENV,
     Keyring,

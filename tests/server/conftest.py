@@ -18,7 +18,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from tests.conftest import service_url
-from toolkeeper.config.secrets import generate_key
+from toolkeeper._secrets import generate_key
 from toolkeeper.keeper import Keeper
 from toolkeeper.server import Role, ServerSettings, TokenRegistry, create_app
 

@@ -16,8 +16,8 @@ import pytest
 from tests.server.conftest import LiveServer, postgres_database, serving
 from tests.server.test_sessions import browser, form_csrf, sign_in
 from toolkeeper._errors import ToolkeeperError
+from toolkeeper._secrets import generate_key
 from toolkeeper.alerts import AlertStatus
-from toolkeeper.config.secrets import generate_key
 from toolkeeper.keeper import Keeper
 from toolkeeper.server import Role, ServerSettings, TokenRegistry, create_app
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from toolkeeper._clock import FakeClock
 from toolkeeper._errors import ToolkeeperError
-from toolkeeper.config.secrets import Keyring, generate_key
+from toolkeeper._secrets import Keyring, generate_key
 from toolkeeper.server import Role, TokenRegistry
 from toolkeeper.store import open_store
 from toolkeeper.store.sql import Store

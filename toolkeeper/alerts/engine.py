@@ -42,7 +42,7 @@ from toolkeeper.store.alert_records import (
 from toolkeeper.store.alerts import AlertTable, NewEvent
 
 if TYPE_CHECKING:
-    from toolkeeper.config.secrets import Keyring
+    from toolkeeper._secrets import Keyring
     from toolkeeper.monitor.performance import PerformanceMonitor
     from toolkeeper.store.sql import Store
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from toolkeeper._errors import SecretError
+from toolkeeper._secrets import Keyring, mask, resolve_secret
 from toolkeeper.alerts.redaction import protect, redact
 from toolkeeper.alerts.settings import NotifierSettings, shown_url
 from toolkeeper.alerts.webhooks import post_signed
-from toolkeeper.config.secrets import Keyring, mask, resolve_secret
 
 __all__ = ["Delivery", "Notifier", "NotifyLevel"]
 

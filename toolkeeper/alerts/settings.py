@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from toolkeeper._errors import ConfigIssue, SecretError
+from toolkeeper._secrets import is_encrypted, is_reference, mask, resolve_secret
 from toolkeeper._units import parse_duration
 from toolkeeper.alerts import policy_settings
 from toolkeeper.alerts.escalation import EscalationChain, OnCallSchedule
@@ -39,11 +40,10 @@ from toolkeeper.alerts.intervals import TimeInterval
 from toolkeeper.alerts.matchers import Matcher
 from toolkeeper.alerts.policies import InhibitRule, Route
 from toolkeeper.alerts.rules import AlertRule, builtin_rules, field_problem
-from toolkeeper.config.secrets import is_encrypted, is_reference, mask, resolve_secret
 
 if TYPE_CHECKING:
+    from toolkeeper._secrets import Keyring
     from toolkeeper.config.files import ConfigFile
-    from toolkeeper.config.secrets import Keyring
 
 __all__ = [
     "ALERTS_KEYS",

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkeeper._errors import StoreError
+from toolkeeper._secrets import Keyring
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.live import Configuration
-from toolkeeper.config.secrets import Keyring
 from toolkeeper.keeper import STORE_ENV, locate_config
 
 if TYPE_CHECKING:

@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 
 from toolkeeper._errors import SecretKeyMissingError
+from toolkeeper._secrets import KEY_ENV, KEY_FILE_ENV, Keyring, generate_key, write_key_file
 from toolkeeper.cli._context import CliState
 from toolkeeper.cli._output import console
-from toolkeeper.config.secrets import KEY_ENV, KEY_FILE_ENV, Keyring, generate_key, write_key_file
 
 __all__ = ["app"]
 

@@ -1,5 +1,6 @@
 """Configuration: typed models, layered sources, secrets and runtime versions."""
 
+from toolkeeper._secrets import Keyring, Secret
 from toolkeeper.config import tools as _builtin_tools  # registers routellm and poml
 from toolkeeper.config.fields import ConfigField
 from toolkeeper.config.files import ConfigFile
@@ -10,7 +11,6 @@ from toolkeeper.config.schema import (
     register_tool_type,
     tool_type,
 )
-from toolkeeper.config.secrets import Keyring, Secret
 from toolkeeper.config.tools import POMLConfig, RouteLLMConfig
 
 del _builtin_tools

@@ -23,11 +23,7 @@ from toolkeeper._errors import (
     SecretError,
     UnknownToolError,
 )
-from toolkeeper.config.fields import config_field_of
-from toolkeeper.config.files import ConfigFile
-from toolkeeper.config.policy import SecretPolicy
-from toolkeeper.config.schema import DEFAULT_TYPE, BaseWrapperConfig, is_sensitive, tool_type
-from toolkeeper.config.secrets import (
+from toolkeeper._secrets import (
     Keyring,
     Secret,
     is_encrypted,
@@ -35,6 +31,10 @@ from toolkeeper.config.secrets import (
     mask,
     resolve_secret,
 )
+from toolkeeper.config.fields import config_field_of
+from toolkeeper.config.files import ConfigFile
+from toolkeeper.config.policy import SecretPolicy
+from toolkeeper.config.schema import DEFAULT_TYPE, BaseWrapperConfig, is_sensitive, tool_type
 
 __all__ = [
     "VARIABLE_PREFIX",

@@ -29,13 +29,13 @@ from toolkeeper._errors import (
     UnknownVersionError,
     VersionConflictError,
 )
+from toolkeeper._secrets import Keyring, Secret, storable_form
 from toolkeeper._text import unstorable
 from toolkeeper.config.diff import diff_configs
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.layers import VARIABLE_PREFIX, Layer, Origin, ResolvedTool, resolve_tool
 from toolkeeper.config.policy import endpoint_host
 from toolkeeper.config.schema import BaseWrapperConfig, is_sensitive, tool_types
-from toolkeeper.config.secrets import Keyring, Secret, storable_form
 
 if TYPE_CHECKING:
     from toolkeeper.store.records import ConfigVersionRecord

@@ -100,7 +100,7 @@ def field_problems(
 
 
 def _shown_secret(text: str) -> str:
-    from toolkeeper.config.secrets import is_encrypted, is_reference, mask
+    from toolkeeper._secrets import is_encrypted, is_reference, mask
 
     if is_reference(text):
         return text

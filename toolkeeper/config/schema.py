@@ -23,10 +23,10 @@ from pydantic import (
 from toolkeeper import _defaults
 from toolkeeper._defaults import HALF_OPEN_MODES, HalfOpenMode
 from toolkeeper._errors import ConfigIssue, ConfigValidationError
+from toolkeeper._secrets import Secret
 from toolkeeper._units import check_money
 from toolkeeper.config.fields import ConfigField, config_field_of
 from toolkeeper.config.problems import field_problems
-from toolkeeper.config.secrets import Secret
 from toolkeeper.resilience.classify import ErrorRules, spec_issues
 
 __all__ = [

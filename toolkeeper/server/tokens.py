@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from toolkeeper._clock import Clock, SystemClock
 from toolkeeper._errors import SecretDecryptionError, ToolkeeperError
-from toolkeeper.config.secrets import KEY_ENV, Keyring, is_encrypted
+from toolkeeper._secrets import KEY_ENV, Keyring, is_encrypted
 from toolkeeper.store.tokens import TokenRecord, TokenTable
 
 if TYPE_CHECKING:

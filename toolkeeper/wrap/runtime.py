@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from toolkeeper._clock import Clock
+from toolkeeper._secrets import Secret
 from toolkeeper.config.redaction import SecretRedactor
 from toolkeeper.config.schema import BaseWrapperConfig
-from toolkeeper.config.secrets import Secret
 from toolkeeper.resilience import (
     Bulkhead,
     CircuitBreaker,

@@ -17,10 +17,10 @@ from decimal import Decimal
 from typing import Any, Literal, Union, get_args, get_origin
 
 from toolkeeper._errors import ConfigIssue, ConfigValidationError, SecretError
+from toolkeeper._secrets import Secret, storable_form
 from toolkeeper.config.fields import config_field_of
 from toolkeeper.config.live import Configuration
 from toolkeeper.config.schema import BaseWrapperConfig, is_sensitive
-from toolkeeper.config.secrets import Secret, storable_form
 
 __all__ = ["FORM_ERRORS", "FieldSpec", "dry_run", "field_specs", "parse_form", "text_of"]
 
