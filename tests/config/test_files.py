@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from toolkeeper._errors import ConfigIssue, ConfigValidationError
-from toolkeeper.config.files import ConfigFile, key_lines
+from toolkeeper._toml import key_lines
+from toolkeeper.config.files import ConfigFile
 
 
 def _toml(text: str) -> str:

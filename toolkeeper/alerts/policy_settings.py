@@ -42,7 +42,7 @@ from toolkeeper.alerts.matchers import LABEL_NAME, Matcher, parse_matcher
 from toolkeeper.alerts.policies import ALL_LABELS, InhibitRule, Route
 
 if TYPE_CHECKING:
-    from toolkeeper.config.files import ConfigFile
+    from toolkeeper._toml import TomlDocument
 
 __all__ = [
     "ROUTE_KEYS",
@@ -82,7 +82,7 @@ class _Context:
 
     def __init__(
         self,
-        file: ConfigFile,
+        file: TomlDocument,
         issues: list[ConfigIssue],
         *,
         notifiers: tuple[str, ...],
@@ -102,7 +102,7 @@ class _Context:
 
 
 def policy(
-    file: ConfigFile,
+    file: TomlDocument,
     table: Any,
     issues: list[ConfigIssue],
     *,
@@ -237,7 +237,7 @@ def _group_by(context: _Context, where: Where, value: Any) -> tuple[str, ...]:
 
 
 def inhibit_rules(
-    file: ConfigFile, value: Any, issues: list[ConfigIssue]
+    file: TomlDocument, value: Any, issues: list[ConfigIssue]
 ) -> tuple[InhibitRule, ...]:
     """Return the ``[[alerts.inhibit]]`` rules."""
     context = _Context(file, issues, notifiers=(), intervals={}, chains={})
@@ -273,7 +273,7 @@ def inhibit_rules(
 
 
 def time_intervals(
-    file: ConfigFile, value: Any, issues: list[ConfigIssue]
+    file: TomlDocument, value: Any, issues: list[ConfigIssue]
 ) -> dict[str, TimeInterval]:
     """Return the ``[alerts.time_intervals.NAME]`` tables by name."""
     where: Where = ("alerts", "time_intervals")
@@ -293,7 +293,7 @@ def time_intervals(
 
 
 def schedules(
-    file: ConfigFile, value: Any, issues: list[ConfigIssue], *, notifiers: tuple[str, ...]
+    file: TomlDocument, value: Any, issues: list[ConfigIssue], *, notifiers: tuple[str, ...]
 ) -> dict[str, OnCallSchedule]:
     """Return the ``[alerts.schedules.NAME]`` on-call schedules by name."""
     context = _Context(file, issues, notifiers=notifiers, intervals={}, chains={})
@@ -341,7 +341,7 @@ def schedules(
 
 
 def escalations(
-    file: ConfigFile,
+    file: TomlDocument,
     value: Any,
     issues: list[ConfigIssue],
     *,

@@ -32,9 +32,9 @@ from toolkeeper._errors import (
     UnknownVersionError,
     VersionConflictError,
 )
+from toolkeeper._toml import TomlDocument
 from toolkeeper.alerts.rules import AlertRule
 from toolkeeper.alerts.settings import RUNTIME_KEYS, AlertSettings, alert_settings
-from toolkeeper.config.files import ConfigFile
 from toolkeeper.store.alerts import AlertConfigTable, StoredDocument
 from toolkeeper.store.sql import Store
 
@@ -90,7 +90,7 @@ class RuntimeAlerts:
     def __init__(
         self,
         store: Store,
-        file: ConfigFile,
+        file: TomlDocument,
         *,
         clock: Clock | None = None,
         builtin: Callable[[], tuple[AlertRule, ...]] | None = None,
@@ -226,7 +226,7 @@ class RuntimeAlerts:
 
     def _parse(self, document: dict[str, Any]) -> tuple[AlertSettings, list[ConfigIssue]]:
         table = {**self._file.data.get("alerts", {}), **document}
-        return alert_settings(ConfigFile(data={"alerts": table}))
+        return alert_settings(TomlDocument(data={"alerts": table}))
 
     def _file_version(self) -> AlertConfigVersion:
         table = self._file.data.get("alerts", {})
@@ -242,7 +242,7 @@ class RuntimeAlerts:
             return False
         self._mtime = mtime
         try:
-            fresh = ConfigFile.load(path)
+            fresh = TomlDocument.load(path)
         except ConfigValidationError as exc:
             log.warning("%s changed but cannot be read; alerting keeps the previous: %s", path, exc)
             return False

@@ -43,7 +43,7 @@ from toolkeeper.alerts.rules import AlertRule, builtin_rules, field_problem
 
 if TYPE_CHECKING:
     from toolkeeper._secrets import Keyring
-    from toolkeeper.config.files import ConfigFile
+    from toolkeeper._toml import TomlDocument
 
 __all__ = [
     "ALERTS_KEYS",
@@ -201,7 +201,7 @@ class AlertSettings:
         return self.rules
 
 
-def alert_settings(file: ConfigFile) -> tuple[AlertSettings, list[ConfigIssue]]:
+def alert_settings(file: TomlDocument) -> tuple[AlertSettings, list[ConfigIssue]]:
     """Read ``[alerts]`` of ``file``; return the settings and every problem found.
 
     The settings leave out whatever had a problem, so they are usable either way.
@@ -256,7 +256,7 @@ def alert_settings(file: ConfigFile) -> tuple[AlertSettings, list[ConfigIssue]]:
 
 
 def _url(
-    file: ConfigFile, where: tuple[str, ...], table: dict[str, Any], issues: list[ConfigIssue]
+    file: TomlDocument, where: tuple[str, ...], table: dict[str, Any], issues: list[ConfigIssue]
 ) -> str | None:
     value = table.get(where[-1])
     if value is None:
@@ -268,7 +268,7 @@ def _url(
 
 
 def reference_issues(
-    file: ConfigFile, *, keyring: Keyring | None, environ: Mapping[str, str] | None = None
+    file: TomlDocument, *, keyring: Keyring | None, environ: Mapping[str, str] | None = None
 ) -> list[ConfigIssue]:
     """Report each notifier URL written as a reference or ciphertext that cannot be opened now.
 
@@ -276,7 +276,7 @@ def reference_issues(
     shows the reference (``env:NAME``), never what it resolves to.
     """
     issues = []
-    for notifier in file.alerts.notifiers:
+    for notifier in alert_settings(file)[0].notifiers:
         for index, written in enumerate(notifier.urls):
             if not (is_reference(written) or is_encrypted(written)):
                 continue
@@ -289,7 +289,7 @@ def reference_issues(
 
 
 def _duration(
-    file: ConfigFile,
+    file: TomlDocument,
     where: tuple[str, ...],
     table: dict[str, Any],
     default: float,
@@ -325,7 +325,7 @@ def _seconds(value: Any) -> float | None:
 
 
 def _notifiers(  # noqa: PLR0912 - one branch per notifier key
-    file: ConfigFile, table: Any, issues: list[ConfigIssue]
+    file: TomlDocument, table: Any, issues: list[ConfigIssue]
 ) -> tuple[NotifierSettings, ...]:
     where = ("alerts", "notifiers")
     if not isinstance(table, dict):
@@ -382,7 +382,7 @@ def _notifiers(  # noqa: PLR0912 - one branch per notifier key
 
 
 def _names(
-    file: ConfigFile,
+    file: TomlDocument,
     where: tuple[str, ...],
     value: Any,
     known: tuple[str, ...],
@@ -402,7 +402,7 @@ def _names(
 
 
 def _rules(
-    file: ConfigFile,
+    file: TomlDocument,
     entries: Any,
     known: tuple[str, ...],
     issues: list[ConfigIssue],
@@ -429,7 +429,7 @@ def _rules(
 
 
 def _rule(
-    file: ConfigFile,
+    file: TomlDocument,
     where: tuple[str, ...],
     entry: dict[str, Any],
     *,

@@ -36,7 +36,7 @@ from toolkeeper.costs.periods import Period
 from toolkeeper.costs.prices import Price, PriceCatalog
 
 if TYPE_CHECKING:
-    from toolkeeper.config.files import ConfigFile
+    from toolkeeper._toml import TomlDocument
 
 __all__ = ["GLOBAL_SCOPE", "CostSettings", "cost_settings"]
 
@@ -70,7 +70,7 @@ class CostSettings:
         return PriceCatalog(self.prices, package=package)
 
 
-def cost_settings(file: ConfigFile) -> tuple[CostSettings, list[ConfigIssue]]:
+def cost_settings(file: TomlDocument) -> tuple[CostSettings, list[ConfigIssue]]:
     """Read the cost tables of ``file``; return the settings and every problem found.
 
     The settings leave out whatever had a problem, so they are usable either way.
@@ -85,7 +85,7 @@ def cost_settings(file: ConfigFile) -> tuple[CostSettings, list[ConfigIssue]]:
     return settings, issues
 
 
-def _costs_table(file: ConfigFile, issues: list[ConfigIssue]) -> tuple[str, str | None, str]:
+def _costs_table(file: TomlDocument, issues: list[ConfigIssue]) -> tuple[str, str | None, str]:
     table = file.data.get("costs", {})
     time_zone, ledger, limits = "UTC", None, "memory://"
     if not isinstance(table, dict):
@@ -118,7 +118,7 @@ def _costs_table(file: ConfigFile, issues: list[ConfigIssue]) -> tuple[str, str 
     return time_zone, ledger, limits
 
 
-def _prices(file: ConfigFile, issues: list[ConfigIssue]) -> tuple[Price, ...]:
+def _prices(file: TomlDocument, issues: list[ConfigIssue]) -> tuple[Price, ...]:
     table = file.data.get("prices", {})
     if not isinstance(table, dict):
         return ()
@@ -144,7 +144,7 @@ def _prices(file: ConfigFile, issues: list[ConfigIssue]) -> tuple[Price, ...]:
     return tuple(prices)
 
 
-def _budgets(file: ConfigFile, time_zone: str, issues: list[ConfigIssue]) -> tuple[Budget, ...]:
+def _budgets(file: TomlDocument, time_zone: str, issues: list[ConfigIssue]) -> tuple[Budget, ...]:
     entries = file.data.get("budgets", [])
     if not isinstance(entries, list):
         return ()
@@ -166,7 +166,7 @@ def _budgets(file: ConfigFile, time_zone: str, issues: list[ConfigIssue]) -> tup
 
 
 def _budget(
-    file: ConfigFile,
+    file: TomlDocument,
     where: tuple[str, ...],
     entry: dict[str, Any],
     time_zone: str,
@@ -213,7 +213,7 @@ def _budget(
 
 
 def _scope(
-    file: ConfigFile, where: tuple[str, ...], scope: Any, issues: list[ConfigIssue]
+    file: TomlDocument, where: tuple[str, ...], scope: Any, issues: list[ConfigIssue]
 ) -> str | None:
     rule = "must be 'global' or 'label:NAME=VALUE' (a tool's own budget is its daily_budget)"
     if scope == "global":
