@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from tests.server.conftest import LiveServer, postgres_database, serving
 from tests.server.test_sessions import browser, sign_in
 from tests.test_cli_alerts import make_app
+from toolkeeper._secrets import generate_key
 from toolkeeper.cli._output import console
-from toolkeeper.config.secrets import generate_key
 from toolkeeper.keeper import Keeper
 from toolkeeper.server import Role, ServerSettings, TokenRegistry, create_app
 

@@ -484,7 +484,7 @@ def _rule(
 
 
 def _built(
-    file: ConfigFile, where: tuple[str, ...], values: dict[str, Any], issues: list[ConfigIssue]
+    file: TomlDocument, where: tuple[str, ...], values: dict[str, Any], issues: list[ConfigIssue]
 ) -> AlertRule | None:
     """Return the rule of checked ``values``; a combination no single key breaks is an issue."""
     try:
