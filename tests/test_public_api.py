@@ -34,7 +34,7 @@ def test_import_loads_no_heavy_dependency() -> None:
 
 
 def test_seed_names_are_public() -> None:
-    """The design note's class names are part of the public API."""
+    """The class names of docs/architecture.md's public contract are part of the public API."""
     seed = (
         "BaseWrapperConfig", "ExternalToolConfig", "ConfigField", "ConfigValidationError",
         "WrapperMonitoring", "WrapperOperationMetrics", "WrapperHealthStatus", "PerformanceMonitor",

@@ -216,7 +216,7 @@ class CircuitOpenError(ToolCallError):
         )
 
 
-class BudgetExceeded(ToolCallError):  # noqa: N818 - public name fixed by DESIGN.md
+class BudgetExceeded(ToolCallError):  # noqa: N818 - public name kept (docs/architecture.md, the public contract)
     """A call would have overspent a budget, so it was refused before it ran."""
 
 
@@ -233,7 +233,7 @@ class BulkheadFull(ToolCallError):  # noqa: N818 - named like BudgetExceeded and
         )
 
 
-class RateLimited(ToolCallError):  # noqa: N818 - public name fixed by DESIGN.md
+class RateLimited(ToolCallError):  # noqa: N818 - public name kept (docs/architecture.md, the public contract)
     """A call would have passed a rate limit; ``retry_after_seconds`` says when to retry."""
 
     def __init__(self, message: str, *, tool: str, retry_after_seconds: float) -> None:

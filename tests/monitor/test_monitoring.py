@@ -1,4 +1,4 @@
-"""WrapperMonitoring: the seed's lifecycle API, its scenarios, fallbacks and id errors."""
+"""WrapperMonitoring's lifecycle API (docs/architecture.md): scenarios, fallbacks, id errors."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def run(monitor: WrapperMonitoring, op_id: str, tool: str, outcome: str, clock: 
 def test_seven_successes_two_errors_one_fallback(
     monitor: WrapperMonitoring, clock: FakeClock
 ) -> None:
-    """The seed's scenario: total 10 and rates 0.7 / 0.2 / 0.1."""
+    """The public contract's scenario (docs/architecture.md): total 10 and rates 0.7 / 0.2 / 0.1."""
     outcomes = ["success"] * 7 + ["error"] * 2 + ["fallback"]
     for n, outcome in enumerate(outcomes):
         run(monitor, f"op-{n}", "openai", outcome, clock)

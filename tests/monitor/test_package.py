@@ -14,7 +14,7 @@ def test_all_is_sorted_unique_and_resolves() -> None:
 
 
 def test_seed_names_are_public() -> None:
-    """The design note's monitoring names are exported."""
+    """The monitoring names of docs/architecture.md's public contract are exported."""
     for name in (
         "WrapperMonitoring",
         "WrapperOperationMetrics",

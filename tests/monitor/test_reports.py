@@ -1,4 +1,4 @@
-"""Reports: the system-health keys the seed promised, and the health report's plain form."""
+"""Reports: the system-health keys of the public contract, and the health report's plain form."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ SEED_KEYS = {
 
 
 def test_system_health_has_every_seed_key(monitor: WrapperMonitoring, clock: FakeClock) -> None:
-    """``get_system_health`` carries at least the keys of the seed, with consistent values."""
+    """``get_system_health`` has the public contract's keys, with consistent values."""
     for _ in range(8):
         monitor.record("good", "op", OperationStatus.SUCCESS, 0.1)
     for _ in range(5):

@@ -1,6 +1,6 @@
 """Record every operation in about a microsecond; report exact stats, health and exports.
 
-The seed's lifecycle API is :class:`WrapperMonitoring`; its engine,
+The lifecycle API (docs/architecture.md) is :class:`WrapperMonitoring`; its engine,
 :class:`PerformanceMonitor`, offers the fast :meth:`~PerformanceMonitor.record`
 path the decorator layer uses. Exporters (JSON, CSV, Prometheus, OpenTelemetry)
 read the same aggregates; prometheus-client and OpenTelemetry are imported only

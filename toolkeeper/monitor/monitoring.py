@@ -1,4 +1,4 @@
-"""Track operations step by step with the seed's lifecycle API: start, outcome, end.
+"""Track operations step by step with the lifecycle API (docs/architecture.md): start, outcome, end.
 
 An operation is *in flight* from :meth:`WrapperMonitoring.start_operation` to
 :meth:`WrapperMonitoring.end_operation`; only then is it counted, through the same
