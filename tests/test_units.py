@@ -1,4 +1,4 @@
-"""The one money format: format_money for people, money_json for machines, check_money's bounds."""
+"""Units: the one money format (format_money, money_json, check_money), the one duration grammar."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from toolkeeper import ConfigValidationError, ExternalToolConfig, format_money
-from toolkeeper._units import MAX_MONEY, check_money, money_json
+from toolkeeper._units import (
+    DURATION_UNITS,
+    MAX_MONEY,
+    check_money,
+    duration_seconds,
+    money_json,
+    parse_duration,
+)
 from toolkeeper.costs import Budget, Period, parse_budget, usd
 
 amounts = st.decimals(min_value=Decimal(0), max_value=MAX_MONEY, places=9, allow_nan=False)
@@ -113,3 +120,38 @@ def test_check_money_names_the_field() -> None:
     with pytest.raises(ValueError, match=r"estimated_cost: 'abc' is not an amount of dollars"):
         check_money("abc", "estimated_cost")
     assert check_money("0.25", "estimated_cost") == Decimal("0.25")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90.0), (" 5M ", 300.0), ("1.5h", 5400.0), ("2d", 172800.0), ("250ms", 0.25),
+     ("1w", 604800.0)],
+)  # fmt: skip
+def test_duration_seconds_reads_a_number_and_a_unit(text: str, seconds: float) -> None:
+    """The one duration grammar reads a number and a unit, whatever the unit's case."""
+    assert duration_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5", "h", "5 hours", "-5m", "5m ago", "1e3s"])
+def test_duration_seconds_is_none_for_what_is_not_a_duration(text: str) -> None:
+    """Text that is not a number and a unit is not a duration."""
+    assert duration_seconds(text) is None
+
+
+def test_a_reader_may_accept_fewer_units() -> None:
+    """A unit outside the reader's own makes the text not a duration, as the API's ``since``."""
+    assert duration_seconds("2w", units=("s", "m", "h", "d")) is None
+    assert duration_seconds("2D", units=("s", "m", "h", "d")) == 172800.0
+
+
+@given(st.integers(min_value=0, max_value=10**6), st.sampled_from(sorted(DURATION_UNITS)))
+def test_parse_duration_agrees_with_duration_seconds(number: int, unit: str) -> None:
+    """parse_duration reads what duration_seconds reads, within its longest duration."""
+    text = f"{number}{unit}"
+    seconds = duration_seconds(text)
+    assert seconds == number * DURATION_UNITS[unit]
+    if seconds <= 36500 * 86400:
+        assert parse_duration(text).total_seconds() == pytest.approx(seconds)
+    else:
+        with pytest.raises(ValueError, match="longer than the longest duration"):
+            parse_duration(text)

@@ -9,10 +9,19 @@ most nine decimals, and never write exponent notation.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 
-__all__ = ["MAX_MONEY", "check_money", "format_money", "money_json", "parse_duration"]
+__all__ = [
+    "DURATION_UNITS",
+    "MAX_MONEY",
+    "check_money",
+    "duration_seconds",
+    "format_money",
+    "money_json",
+    "parse_duration",
+]
 
 #: The largest amount a money field (a budget, a price, an estimate) may hold: the
 #: budget ledgers keep nano-dollars in signed 64-bit integers (at most ~9.2e18), so
@@ -26,19 +35,30 @@ _NANO = Decimal(1).scaleb(-_MAX_DECIMALS)
 #: Enough digits to quantize any finite amount people type to nine decimals exactly.
 _EXACT = Context(prec=400, rounding=ROUND_HALF_EVEN)
 
+#: The one duration grammar: a number and a unit. Each reader may accept fewer units.
+DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
-_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _LONGEST = timedelta(days=36500)
+
+
+def duration_seconds(text: str, *, units: Collection[str] = tuple(DURATION_UNITS)) -> float | None:
+    """Return the seconds ``text`` (``90s``, ``5m``, ``1h``, ``7d``) stands for, else ``None``.
+
+    Units are case-insensitive; a unit outside ``units`` makes ``text`` not a duration.
+    """
+    match = _DURATION.match(text.lower())
+    if match is None or match.group(2) not in units:
+        return None
+    return float(match.group(1)) * DURATION_UNITS[match.group(2)]
 
 
 def parse_duration(text: str) -> timedelta:
     """Return the duration written as a number and a unit: ms, s, m, h, d or w."""
-    match = _DURATION.match(text.lower())
-    if match is None:
+    seconds = duration_seconds(text)
+    if seconds is None:
         raise ValueError(
             f"{text!r} is not a duration; write a number and a unit such as 90s, 5m, 1h, 7d"
         )
-    seconds = float(match.group(1)) * _SECONDS[match.group(2)]
     if not seconds <= _LONGEST.total_seconds():
         raise ValueError(
             f"{text!r} is longer than the longest duration accepted ({_LONGEST.days}d, 100 years)"

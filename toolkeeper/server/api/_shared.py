@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from toolkeeper._errors import UnknownToolError
+from toolkeeper._units import duration_seconds
 from toolkeeper.keeper import Keeper
 from toolkeeper.server.errors import ApiError
 
@@ -21,13 +21,13 @@ __all__ = [
     "require_tool",
 ]
 
-#: A duration ago: digits bounded per unit, so anything it matches is within _LONGEST_AGO.
+#: A duration ago (the grammar of toolkeeper._units, in s, m, h or d) as an OpenAPI pattern:
+#: digits bounded per unit, so anything it matches is within _LONGEST_AGO.
 DURATION_AGO = (
     r"^\s*(?:\d{1,8}(?:\.\d{1,3})?\s*[sS]|\d{1,6}(?:\.\d{1,3})?\s*[mM]"
     r"|\d{1,5}(?:\.\d{1,3})?\s*[hH]|\d{1,4}(?:\.\d{1,3})?\s*[dD])\s*$"
 )
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_AGO_UNITS = ("s", "m", "h", "d")
 _LONGEST_AGO = timedelta(days=10_000)
 #: The OpenAPI schema of a moment parameter: what parse_moment accepts, so generated values pass.
 MOMENT_SCHEMA: dict[str, Any] = {
@@ -67,9 +67,8 @@ def parse_moment(text: str | None, *, name: str, now: datetime) -> datetime | No
     """
     if text is None:
         return None
-    match = _DURATION.match(text)
-    if match:
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+    seconds = duration_seconds(text, units=_AGO_UNITS)
+    if seconds is not None:
         if not seconds <= _LONGEST_AGO.total_seconds():
             raise ApiError(
                 422,
