@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from toolkeeper.costs import Usage, usage_from_response
+from toolkeeper.costs.usage import field_of
 
 CHAT = {
     "id": "chatcmpl-1",
@@ -103,3 +106,34 @@ def test_usages_add_up() -> None:
         model="m", input_tokens=4, output_tokens=6, requests=2, characters=7, seconds=Decimal("1.5")
     )
     assert (one + Usage(model="n")).model is None
+
+
+class _Answer(BaseModel):
+    """A pydantic response with extras allowed, a private attribute and a property."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str
+    usage: dict[str, int] | None = None
+    _hidden_params: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def shouted(self) -> str:
+        """Return the model name in capitals."""
+        return self.model.upper()
+
+
+def test_field_of_reads_pydantic_fields_extras_privates_and_properties_as_getattr_does() -> None:
+    """Read each kind of pydantic attribute as getattr does, and None for what it lacks."""
+    answer = _Answer(model="m", usage={"prompt_tokens": 3}, type="message")
+    answer._hidden_params["response_cost"] = 0.5
+    assert field_of(answer, "model") == "m"
+    assert field_of(answer, "usage") == {"prompt_tokens": 3}
+    assert field_of(answer, "type") == "message"  # an extra
+    assert field_of(answer, "_hidden_params") == {"response_cost": 0.5}
+    assert field_of(answer, "shouted") == "M"
+    assert field_of(answer, "no_such_thing") is None
+    assert field_of(_Answer(model="x"), "type") is None
+    for name in ("model", "usage", "type", "_hidden_params", "shouted", "no_such_thing"):
+        assert field_of(answer, name) == getattr(answer, name, None)
+    assert field_of({"model": "d"}, "model") == "d"
+    assert field_of(None, "model") is None

@@ -30,12 +30,15 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from toolkeeper.costs.usage import Usage, usage_from_response
+from toolkeeper.costs.usage import Usage, field_of, usage_from_response
 
 __all__ = ["Reading", "StreamTally", "is_stream", "read_response"]
 
 _PLAIN = (str, bytes, bytearray, int, float, bool, list, tuple, set, frozenset)
 _STREAM_MANAGER_SUFFIX = "StreamManager"
+#: Per class: whether its instances are streams (bounded: classes, not values).
+_STREAM_CLASSES: dict[type, bool] = {}
+_KEEP_CLASSES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +72,14 @@ def is_stream(value: Any) -> bool:
     if value is None or isinstance(value, (*_PLAIN, Mapping)):
         return False
     kind = type(value)
-    if kind.__name__.endswith(_STREAM_MANAGER_SUFFIX):
-        return True
-    return hasattr(kind, "__next__") or hasattr(kind, "__anext__")
+    found = _STREAM_CLASSES.get(kind)
+    if found is None:  # asked once per class (pydantic's metaclass raises to answer no)
+        found = kind.__name__.endswith(_STREAM_MANAGER_SUFFIX) or (
+            hasattr(kind, "__next__") or hasattr(kind, "__anext__")
+        )
+        if len(_STREAM_CLASSES) < _KEEP_CLASSES:
+            _STREAM_CLASSES[kind] = found
+    return found
 
 
 class StreamTally:
@@ -93,6 +101,18 @@ class StreamTally:
 
     def add(self, chunk: Any) -> None:
         """Take what one chunk or event says about usage."""
+        plain = _UNTYPED.get(type(chunk))
+        if plain is None:
+            plain = _UNTYPED[type(chunk)] = _untyped_chunk_class(type(chunk))
+        if plain and not chunk.__pydantic_extra__:
+            # A Chat Completions chunk: no event type, usage only in the last one. Read as the
+            # general path below reads it, straight from the model's fields.
+            values = chunk.__dict__
+            model = values.get("model")
+            if isinstance(model, str) and model:
+                self._model = model
+            if values.get("usage") is None:
+                return
         kind = _get(chunk, "type")
         if kind == "chunk":  # openai's stream helper wraps each raw chunk
             chunk = _get(chunk, "chunk")
@@ -135,6 +155,22 @@ class StreamTally:
         return Reading(usage=usage, cost=self._cost, model=self._model)
 
 
+#: Per chunk class: whether it is a pydantic model with ``model`` and ``usage`` and no ``type``.
+_UNTYPED: dict[type, bool] = {}
+
+
+def _untyped_chunk_class(kind: type) -> bool:
+    fields = getattr(kind, "__pydantic_fields__", None)
+    return (
+        isinstance(fields, dict)
+        and "model" in fields
+        and "usage" in fields
+        and "type" not in fields
+        and hasattr(kind, "__pydantic_extra__")
+        and not hasattr(kind, "type")
+    )
+
+
 def _read_body(body: Mapping[str, Any]) -> Reading | None:
     usage = body.get("usage")
     model = _model_of(body)
@@ -152,13 +188,13 @@ def _read_body(body: Mapping[str, Any]) -> Reading | None:
 
 
 def _read_object(value: Any) -> Reading | None:
-    usage = getattr(value, "usage", None)
+    usage = _get(value, "usage")
     model = _model_of(value)
     if usage is None:
         return None
     read = usage_from_response(value)
     cost = _cost_of(usage)
-    hidden = getattr(value, "_hidden_params", None)
+    hidden = _get(value, "_hidden_params")
     if cost is None and isinstance(hidden, Mapping):
         cost = _number(hidden.get("response_cost"))
     return Reading(usage=read, cost=cost, model=model)
@@ -169,7 +205,7 @@ def _http_response(value: Any) -> Any:
     kind = type(value)
     if kind.__name__ == "Response" and kind.__module__.startswith("httpx"):
         return value
-    inner = getattr(value, "http_response", None)
+    inner = _get(value, "http_response")
     if inner is not None and type(inner).__module__.startswith("httpx"):
         return inner
     return None
@@ -226,12 +262,7 @@ def _with_model(usage: Usage, model: str) -> Usage:
     )  # fmt: skip
 
 
-def _get(obj: Any, name: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
+_get = field_of
 
 
 def _count(obj: Any, name: str) -> int | None:

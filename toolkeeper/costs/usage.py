@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["TokenCounts", "Usage", "usage_from_response"]
+__all__ = ["TokenCounts", "Usage", "field_of", "usage_from_response"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,17 +32,17 @@ class Usage:
     seconds: Decimal = Decimal(0)
 
     def __post_init__(self) -> None:
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if field.name == "model":
-                continue
-            if field.name == "seconds":
-                if not isinstance(value, Decimal):
-                    object.__setattr__(self, "seconds", Decimal(repr(value)))
-                if not self.seconds.is_finite() or self.seconds < 0:
-                    raise ValueError(f"usage seconds must be a finite number >= 0, got {value!r}")
-            elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"usage {field.name} must be an integer >= 0, got {value!r}")
+        for name in _COUNTS:
+            value = getattr(self, name)
+            if type(value) is not int and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"usage {name} must be an integer >= 0, got {value!r}")
+            if value < 0:
+                raise ValueError(f"usage {name} must be an integer >= 0, got {value!r}")
+        value = self.seconds
+        if not isinstance(value, Decimal):
+            object.__setattr__(self, "seconds", Decimal(repr(value)))
+        if not self.seconds.is_finite() or self.seconds < 0:
+            raise ValueError(f"usage seconds must be a finite number >= 0, got {value!r}")
         if self.cached_tokens + self.cache_write_tokens > self.input_tokens:
             raise ValueError(
                 f"usage cached_tokens ({self.cached_tokens}) plus cache_write_tokens "
@@ -117,6 +117,10 @@ class TokenCounts:
         return {field.name: getattr(self, field.name) for field in fields(self)}
 
 
+#: The integer fields of a Usage, checked when one is made.
+_COUNTS = tuple(f.name for f in fields(Usage) if f.name not in {"model", "seconds"})
+
+
 def usage_from_response(response: Any) -> Usage | None:
     """Return the usage reported by an OpenAI-compatible response, or ``None`` if it has none.
 
@@ -157,12 +161,51 @@ def usage_from_response(response: Any) -> Usage | None:
     )
 
 
-def _get(obj: Any, name: str) -> Any:
+#: Per class: whether its instances are pydantic models (read without raising, see field_of).
+_PYDANTIC: dict[type, bool] = {}
+#: Per (pydantic class, name): whether the class itself has an attribute of that name.
+_ON_CLASS: dict[tuple[type, str], bool] = {}
+
+
+def field_of(obj: Any, name: str) -> Any:  # noqa: PLR0911 - one return per way to read
+    """Return ``obj[name]`` of a mapping, else ``obj.name``, else ``None``.
+
+    A pydantic model (the SDKs' responses and chunks) is read from its fields and
+    extras directly: asking one for a field it lacks (``type`` of a Chat
+    Completions chunk) would otherwise run pydantic's ``__getattr__``, which
+    raises and catches an exception each time, on every chunk of a stream.
+    """
     if obj is None:
         return None
+    kind = type(obj)
+    if kind is dict:
+        return obj.get(name)
+    pydantic = _PYDANTIC.get(kind)
+    if pydantic is None:
+        pydantic = _PYDANTIC[kind] = all(
+            hasattr(kind, name)
+            for name in ("__pydantic_fields__", "__pydantic_extra__", "__pydantic_private__")
+        )
+    if pydantic:
+        found = obj.__dict__.get(name, _MISSING)
+        if found is not _MISSING:
+            return found
+        on_class = _ON_CLASS.get((kind, name))
+        if on_class is None:  # asked of the class once: pydantic's metaclass raises to say no
+            on_class = _ON_CLASS[kind, name] = hasattr(kind, name)
+        if on_class:
+            return getattr(obj, name, None)
+        # Not a field, nor on the class: an extra, a private attribute, or nothing (where
+        # pydantic's __getattr__ would raise).
+        more = obj.__pydantic_private__ if name.startswith("_") else obj.__pydantic_extra__
+        return more.get(name) if more else None
     if isinstance(obj, Mapping):
         return obj.get(name)
     return getattr(obj, name, None)
+
+
+_MISSING = object()
+_get = field_of
 
 
 def _count(obj: Any, name: str) -> int:
