@@ -10,7 +10,8 @@ ones) times its price, divided by its unit. :class:`Rates` does that sum with th
 same ``Decimal`` operations in the same order as the package, so the totals are
 identical to the digit; :func:`compile_rates` proves it on one probe per count
 before handing a :class:`Rates` out, and gives ``None`` (the package prices every
-call itself) for anything else: tiered prices, or a price the probes disagree with.
+call itself) for a price the probes disagree with. A tiered price (the rate of every
+token set by how many input tokens the call had) is applied as the package applies it.
 """
 
 from __future__ import annotations
@@ -38,10 +39,14 @@ _PROBES = (
     (0, 90_001, 0, 0, 0, 0),
     (0, 50_021, 0, 0, 50_021, 0),
     (0, 0, 0, 0, 0, 4_000_037),
+    (1_009, 0, 0, 0, 0, 0),
+    (1_009, 2_003, 101, 53, 11, 0),
     (2_000_011, 400_009, 600_011, 100_019, 30_011, 0),
     (2_000_011, 400_009, 600_011, 100_019, 30_011, 5_003),
 )
 
+#: A plain price, or a tiered one: (base, ((start, price), …) highest start first).
+Price = Decimal | tuple[Decimal, tuple[tuple[int, Decimal], ...]]
 #: (input price, output price, total price) of one usage.
 Charged = tuple[Decimal, Decimal, Decimal]
 
@@ -57,7 +62,7 @@ class Rates:
 
     __slots__ = ("_less_cache_write", "_less_cached", "_less_reasoning", "_steps", "parts")
 
-    def __init__(self, parts: tuple[tuple[str, Decimal, int, str | None], ...]) -> None:
+    def __init__(self, parts: tuple[tuple[str, Price, int, str | None], ...]) -> None:
         self.parts = parts
         keys = {key for key, _, _, _ in parts}
         self._less_cached = "cache_read_mtok" in keys
@@ -87,7 +92,12 @@ class Rates:
         counts = (uncached, cached, cache_write, plain_output, reasoning, characters, 1, 0)
         input_price = output_price = total = Decimal(0)
         for index, price, per, direction in self._steps:
-            amount = price * Decimal(counts[index]) / per
+            if isinstance(price, Decimal):
+                rate = price
+            else:  # tiered: every token at the rate of the tier the input tokens reach
+                base, tiers = price
+                rate = next((at for start, at in tiers if input_tokens > start), base)
+            amount = rate * Decimal(counts[index]) / per
             total += amount
             if direction == "input":
                 input_price += amount
@@ -99,22 +109,54 @@ class Rates:
         return f"Rates({', '.join(f'{key}={price}' for key, price, _, _ in self.parts)})"
 
 
+def _tiered(value: Any) -> tuple[Decimal, tuple[tuple[int, Decimal], ...]] | None:
+    """Return a package ``TieredPrices`` as (base, tiers highest start first), else ``None``."""
+    base, tiers = getattr(value, "base", None), getattr(value, "tiers", None)
+    if type(base) is not Decimal or not isinstance(tiers, list):
+        return None
+    found = []
+    for tier in tiers:
+        start, price = getattr(tier, "start", None), getattr(tier, "price", None)
+        if type(start) is not int or start < 0 or type(price) is not Decimal:
+            return None
+        found.append((start, price))
+    found.sort(key=lambda tier: tier[0])
+    return base, tuple(reversed(found))
+
+
+def _amounts(price: Price) -> list[Decimal]:
+    if isinstance(price, Decimal):
+        return [price]
+    return [price[0], *(amount for _, amount in price[1])]
+
+
+def _exact(amount: Decimal) -> bool:
+    return amount.is_finite() and amount >= 0
+
+
 def compile_rates(model_price: Any, usage_type: Any) -> Rates | None:
     """Return the rates of a package ``ModelPrice``, or ``None`` when the package must price it.
 
     ``usage_type`` is the package's ``Usage``, used to check the rates against
     ``model_price.calc_price`` on every probe.
     """
-    parts: list[tuple[str, Decimal, int, str | None]] = []
+    parts: list[tuple[str, Price, int, str | None]] = []
     for key, value in vars(model_price).items():
         if key.startswith("_") or value is None:
             continue
-        if type(value) is not Decimal or not value.is_finite() or value < 0:
+        if type(value) is Decimal:
+            price: Price = value
+        else:
+            tiered = _tiered(value)
+            if tiered is None:
+                return None
+            price = tiered
+        if not all(_exact(amount) for amount in _amounts(price)):
             return None
         # A unit toolkeeper never counts (web searches, audio…) is charged for 0 of it, as the
         # package does for a count the usage does not report.
         _, per, direction = _UNITS.get(key, ("", 1, None))
-        parts.append((key, value, per, direction))
+        parts.append((key, price, per, direction))
     rates = Rates(tuple(parts))
     for probe in _PROBES:
         input_tokens, output_tokens, cached, cache_write, reasoning, characters = probe
