@@ -188,3 +188,33 @@ def test_keeper_costs_report_gives_the_same_data(folder: Path) -> None:
         assert "overrides" in report["prices"]
 
     record(folder, work)
+
+
+def test_every_token_kind_is_summed_and_shown(folder: Path) -> None:
+    """op.usage's cached, cache-write and reasoning tokens reach the report and its text."""
+
+    def work(keeper: Keeper) -> None:
+        for _ in range(2):
+            with keeper.operation("llm", "chat") as op:
+                op.usage(
+                    model="strong-x", input_tokens=1000, output_tokens=500, cached_tokens=200,
+                    cache_write_tokens=50, reasoning_tokens=100,
+                )  # fmt: skip
+
+    record(folder, work)
+    result = invoke(folder, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    expected = {
+        "input_tokens": 2000, "output_tokens": 1000, "cached_tokens": 400,
+        "cache_write_tokens": 100, "reasoning_tokens": 200,
+    }  # fmt: skip
+    assert report["tokens"] == expected
+    assert [group["tokens"] for group in report["groups"]] == [expected]
+    # Without cached or reasoning prices, they are charged at the input and output prices.
+    assert Decimal(report["total"]) == 2 * (1000 * Decimal(10) + 500 * Decimal(30)) / 10**6
+    text = invoke(folder)
+    assert text.exit_code == 0, text.output
+    shown = " ".join(text.output.split())  # a line longer than the terminal wraps
+    said = "tokens: 2,000 input (400 cache read, 100 cache write), 1,000 output (200 reasoning)"
+    assert said in shown

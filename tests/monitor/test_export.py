@@ -76,3 +76,17 @@ def test_streamed_json_and_csv_parse_to_what_the_whole_exports_hold(
     assert json.loads(streamed) == json.loads(to_json(records))
     rows = "".join(iter_csv(records, rows_per_chunk=100))
     assert list(csv.reader(io.StringIO(rows))) == list(csv.reader(io.StringIO(to_csv(records))))
+
+
+def test_costs_are_exported_as_exact_decimal_strings(monitor: WrapperMonitoring) -> None:
+    """Records' costs and reports' cost_usd are decimal strings in JSON and CSV, never 1.1e-05."""
+    monitor.record("t", "op", OperationStatus.SUCCESS, 0.1, cost=1.1e-05)
+    monitor.record("t", "op", OperationStatus.SUCCESS, 0.1, cost=0.0)
+    records = monitor.recent_operations()
+    assert [r["cost_estimate"] for r in json.loads(to_json(records))] == ["0.000011", "0"]
+    streamed = json.loads("".join(iter_json(monitor.export_metrics())))
+    assert [r["cost_estimate"] for r in streamed] == ["0.000011", "0"]
+    rows = list(csv.DictReader(io.StringIO(to_csv(records))))
+    assert [row["cost_estimate"] for row in rows] == ["0.000011", "0"]
+    stats = json.loads(to_json({"stats": monitor.get_window_stats("t")}))["stats"]
+    assert stats["cost_usd"] == "0.000011"

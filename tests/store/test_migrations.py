@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -86,3 +87,30 @@ def test_store_from_a_newer_toolkeeper_is_refused(store_uri: str) -> None:
     with pytest.raises(StoreError, match="newer toolkeeper") as caught:
         open_store(store_uri)
     assert caught.value.__cause__ is not None
+
+
+def test_operations_stored_before_token_kinds_read_back_with_none(store_uri: str) -> None:
+    """Rows stored at revision 0009 keep their counts and read 0 cached, cache-write, reasoning."""
+    from toolkeeper.store.operations import operation_rows
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    engine = _engine(store_uri)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0009")
+        conn.execute(
+            text(
+                "INSERT INTO operations (operation_id, tool, operation, status, end_ts,"
+                " duration_ms, cost, input_tokens, output_tokens)"
+                " VALUES ('op-old', 'openai', 'chat', 'success', 1800000000.0, 5.0, 0.01, 900, 40)"
+            )
+        )
+    engine.dispose()
+    store = open_store(store_uri)
+    try:
+        (row,), _ = operation_rows(store)
+    finally:
+        store.close()
+    kinds = (row["cached_tokens"], row["cache_write_tokens"], row["reasoning_tokens"])
+    assert (row["input_tokens"], row["output_tokens"], kinds) == (900, 40, (0, 0, 0))

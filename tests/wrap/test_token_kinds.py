@@ -194,3 +194,17 @@ def test_genai_histograms_count_each_token_type(keeper: Keeper, base_url: str) -
     usage = keeper.monitoring.genai_snapshot()["gen_ai.client.token.usage"]
     sums = {dict(key)["gen_ai.token.type"]: state.total for key, state in usage.items()}
     assert sums == {"input": 3150.0, "output": 900.0, "cache_read": 600.0, "cache_creation": 150.0}
+
+
+def test_an_operation_block_records_the_kinds_it_is_given_and_checks_them(keeper: Keeper) -> None:
+    """op.usage's kinds are recorded; parts larger than their whole are refused, naming them."""
+    with keeper.operation("openai", "batch") as op:
+        op.usage(input_tokens=300, output_tokens=50, cached_tokens=120, reasoning_tokens=20)
+    (record,) = keeper.monitoring.export_metrics(wrapper_name="openai")
+    assert kinds_of(record) == (300, 50, 120, 0, 20)
+    assert "cached_tokens" not in record["custom_metrics"]
+    with (
+        pytest.raises(ValueError, match=r"cached_tokens \(200\).*input_tokens \(100\)"),
+        keeper.operation("openai", "batch") as op,
+    ):
+        op.usage(input_tokens=100, cached_tokens=200)
