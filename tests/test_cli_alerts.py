@@ -103,6 +103,25 @@ def test_list_shows_the_rules_and_the_alerts_the_store_keeps(folder: Path) -> No
     assert "firing" in text.output
 
 
+def test_silence_by_label_matchers(folder: Path) -> None:
+    """--matcher (repeatable) silences by labels; the list shows them; a bad one names itself."""
+    made = invoke(
+        folder, "silence", "--matcher", 'severity="critical"', "--matcher", "tool=~'fla.*'",
+        "--for", "1h", "--comment", "drill", "--json",
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    silence = json.loads(made.output)
+    assert silence["matchers"] == ['severity="critical"', "tool=~\"'fla.*'\""]
+    listed = json.loads(invoke(folder, "silence", "--list", "--json").output)
+    assert [item["matchers"] for item in listed] == [silence["matchers"]]
+    bad = invoke(folder, "silence", "--matcher", "severity", "--for", "1h", "--comment", "x")
+    assert bad.exit_code != 0
+    assert str(bad.exception).startswith("matchers: matcher 'severity' must read")
+    mixed = invoke(folder, "silence", "--list", "--matcher", 'a="b"')
+    assert mixed.exit_code != 0
+    assert "--matcher only apply when creating a silence" in str(mixed.exception)
+
+
 def test_silence_create_list_and_expire(folder: Path) -> None:
     """A silence is created with who and why, listed while active, and expired by id."""
     made = invoke(

@@ -98,7 +98,7 @@ def test_silences_end_on_time_and_are_listed_newest_first(
     assert short.to_dict() == {
         "id": short.id, "rule": "*", "tool": "*", "starts_at": clock.now().isoformat(),
         "ends_at": short.ends_at.isoformat(), "created_by": "ana", "comment": "short",
-        "expired": False, "expired_by": None,
+        "expired": False, "expired_by": None, "matchers": [],
     }  # fmt: skip
     clock.advance(60)
     assert [s.id for s in engine.silences()] == [long.id]
@@ -120,4 +120,63 @@ def test_bad_silence_arguments_raise_errors_naming_them(engine: AlertEngine) -> 
         engine.silence(rule="", duration_s=60, created_by="ana", comment="x")
     with pytest.raises(KeyError, match=r"no silence with id 4242"):
         engine.expire_silence(4242, by="ana")
+    assert engine.silences(include_expired=True) == []
+
+
+def test_a_silence_by_label_matchers_quiets_only_the_alerts_whose_labels_match(
+    store: Store, monitor: PerformanceMonitor, clock: FakeClock, webhook: Webhook
+) -> None:
+    """severity="critical" and team=~"pay.*" silence that alert; the warning one still notifies."""
+    critical = AlertRule(name="errors-critical", metric="error_rate", op=">", threshold=0.2,
+                         severity="critical", labels={"team": "payments"})  # fmt: skip
+    warning = AlertRule(name="errors-warning", metric="error_rate", op=">", threshold=0.1,
+                        labels={"team": "payments"})  # fmt: skip
+    notifier = NotifierSettings(name="ops", urls=(webhook.url(),))
+    settings = AlertSettings(notifiers=(notifier,), rules=(critical, warning))
+    engine = make_engine(settings, store, monitor, clock)
+    silence = engine.silence(
+        matchers=['severity = "critical"', 'team=~"pay.*"'], duration_s=600, created_by="ana",
+        comment="payments maintenance",
+    )  # fmt: skip
+    assert silence.matchers == ('severity="critical"', 'team=~"pay.*"')
+    assert (silence.rule, silence.tool) == ("*", "*")
+    record(monitor, "openai", "error", 5)
+    statuses = {status.rule: status for status in engine.evaluate()}
+    assert statuses["errors-critical"].silenced_by == silence.id
+    assert statuses["errors-warning"].silenced_by is None
+    assert [body["title"] for body in webhook.bodies] == [
+        "[FIRING] errors-warning on openai (warning)"
+    ]
+    (listed,) = engine.silences()
+    assert listed.to_dict()["matchers"] == ['severity="critical"', 'team=~"pay.*"']
+
+
+def test_globs_and_matchers_must_all_hold(
+    engine: AlertEngine, monitor: PerformanceMonitor, webhook: Webhook
+) -> None:
+    """A silence whose globs match but one matcher does not leaves the alert notifying."""
+    engine.silence(tool="open*", matchers=['severity="critical"'], duration_s=600,
+                   created_by="ana", comment="only critical")  # fmt: skip
+    record(monitor, "openai", "error", 5)
+    (status,) = engine.evaluate()
+    assert status.silenced_by is None  # the rule's severity is warning
+    assert len(webhook.bodies) == 1
+
+
+@pytest.mark.parametrize(
+    ("matchers", "refused"),
+    [
+        (["severity"], 'must read name="value"'),
+        (['tool=~"(open"'], "not a regular expression"),
+        ('severity="critical"', "must be a list of at most 20 label matchers"),
+        (['a="b"'] * 21, "must be a list of at most 20 label matchers"),
+    ],
+)
+def test_bad_matchers_are_refused_naming_them(
+    engine: AlertEngine, matchers: object, refused: str
+) -> None:
+    """A malformed matcher, a broken regex, a bare text or too many: ValueError, nothing stored."""
+    with pytest.raises(ValueError, match=r"^matchers") as caught:
+        engine.silence(matchers=matchers, duration_s=60, created_by="ana", comment="x")  # type: ignore[arg-type]
+    assert refused in str(caught.value)
     assert engine.silences(include_expired=True) == []

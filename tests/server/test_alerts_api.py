@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import threading
 from collections.abc import Iterator
@@ -230,6 +231,32 @@ def test_an_operator_silences_an_alert_and_expires_the_silence(alert_server: Liv
         assert firing[("flaky-errors", "flaky")]["silenced_by"] is None
 
 
+def test_an_operator_silences_by_label_matchers(alert_server: LiveServer) -> None:
+    """A silence by matchers mutes the alerts whose labels all match, and lists its matchers."""
+    keeper = alert_server.keeper
+    matchers = ['rule="circuit-open"', 'severity=~"crit.*"']
+    with alert_server.client(Role.OPERATOR) as client:
+        response = client.post(
+            "/api/v1/alerts/silences",
+            json={"matchers": matchers, "duration": "1h", "comment": "breaker drill"},
+        )
+        assert response.status_code == 201, response.text
+        silence = response.json()
+        assert (silence["rule"], silence["tool"], silence["matchers"]) == ("*", "*", matchers)
+        try:
+            keeper.alerts.evaluate()
+            firing = _firing(client.get("/api/v1/alerts").json())
+            assert firing[("circuit-open", "flaky")]["silenced_by"] == silence["id"]
+            assert firing[("flaky-errors", "flaky")]["silenced_by"] is None
+            listed = client.get("/api/v1/alerts/silences").json()["silences"]
+            assert [item["matchers"] for item in listed if item["id"] == silence["id"]] == [
+                matchers
+            ]
+        finally:
+            client.delete(f"/api/v1/alerts/silences/{silence['id']}")
+            keeper.alerts.evaluate()
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -244,6 +271,10 @@ def test_an_operator_silences_an_alert_and_expires_the_silence(alert_server: Liv
         ({"duration": "2h", "comment": "why", "colour": "red"}, "colour"),
         ({"duration": "2h", "comment": "why \x00 not"}, "comment"),
         ({"duration": "2h", "comment": "why", "tool": "a\x00b"}, "tool"),
+        ({"duration": "2h", "comment": "why", "matchers": ["severity"]}, "matchers"),
+        ({"duration": "2h", "comment": "why", "matchers": ['rule=~"(x"']}, "matchers"),
+        ({"duration": "2h", "comment": "why", "matchers": 'rule="x"'}, "matchers"),
+        ({"duration": "2h", "comment": "why", "matchers": ['a="b"'] * 21}, "matchers"),
     ],
 )
 def test_a_bad_silence_is_refused_naming_the_field(
@@ -297,6 +328,28 @@ def test_a_cookie_session_silences_only_with_the_csrf_header(
             f"/api/v1/alerts/silences/{made.json()['id']}", headers={"X-CSRF-Token": csrf}
         )
         assert gone.status_code == 200
+
+
+def test_the_page_silences_by_label_matchers_one_a_line(sqlite_alert_server: LiveServer) -> None:
+    """The page's silence form takes matchers one a line; the silences table shows them."""
+    with browser(sqlite_alert_server) as client:
+        sign_in(client, sqlite_alert_server.tokens[Role.OPERATOR])
+        csrf = form_csrf(client.get("/alerts").text)
+        form = {"csrf_token": csrf, "matchers": 'tool="steady"\n\n  severity!="info"  \n',
+                "duration": "30m", "comment": "page matchers"}  # fmt: skip
+        made = client.post("/alerts/silence", data=form)
+        assert made.status_code == 303, made.text
+        silence_id = int(made.headers["location"].rsplit("=", 1)[1])
+        page = html.unescape(client.get("/alerts").text)
+        assert '<code>tool="steady"</code>, <code>severity!="info"</code>' in page
+        bad = client.post("/alerts/silence", data={**form, "matchers": "severity"})
+        assert bad.status_code == 422
+        assert "matchers" in html.unescape(bad.text)
+        ended = client.post(f"/alerts/silences/{silence_id}/expire", data={"csrf_token": csrf})
+        assert ended.status_code == 303
+    with sqlite_alert_server.client(Role.VIEWER) as viewer:
+        listed = viewer.get("/api/v1/alerts/silences").json()["silences"]
+    assert silence_id not in [item["id"] for item in listed]
 
 
 def test_only_admins_send_a_test_notification(sqlite_alert_server: LiveServer) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from toolkeeper._clock import Clock, SystemClock
 from toolkeeper.alerts.dispatch import Dispatch, Member, delivery_events
 from toolkeeper.alerts.escalation import EscalationChain
 from toolkeeper.alerts.forwarding import AlertmanagerForwarder
+from toolkeeper.alerts.matchers import parse_matcher
 from toolkeeper.alerts.metrics import MetricReader, Reading
 from toolkeeper.alerts.notifiers import Notifier
 from toolkeeper.alerts.policies import Route, inhibitor_of
@@ -61,6 +62,7 @@ _PRUNE_EVERY = timedelta(hours=1)
 _STATE_ORDER = {"firing": 0, "error": 0, "nodata": 0, "pending": 1, "inactive": 2}
 _SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 _CHANGE_ATTEMPTS = 5
+_MAX_SILENCE_MATCHERS = 20
 
 
 class AlertEngine:
@@ -170,7 +172,7 @@ class AlertEngine:
                 name = f"{rule.name}/{tool}"
                 inhibitor = inhibitor_of(name, labels[key], firing, settings.inhibit_rules)
                 chain = self._chain(root, labels[key])
-                silence = _matching(silences, rule.name, tool)
+                silence = _matching(silences, labels[key])
                 state, won = self._advance(
                     rule, tool, stored.get(key), readings[key], now=now, silence=silence,
                     inhibited_by=inhibitor, chain=chain,
@@ -207,7 +209,7 @@ class AlertEngine:
             rule = self._rules.get(state.rule)
             if rule is None or not rule.applies_to(state.tool):
                 continue
-            silence = _matching(silences, rule.name, state.tool)
+            silence = _matching(silences, self.labels(rule, state.tool))
             found.append(self._status(rule, state.tool, state, state.value, silence))
         return _ordered(found)
 
@@ -310,17 +312,21 @@ class AlertEngine:
         *,
         rule: str = "*",
         tool: str = "*",
+        matchers: Sequence[str] = (),
         duration_s: float,
         created_by: str,
         comment: str,
     ) -> Silence:
         """Silence the alerts whose rule and tool match the globs, from now for ``duration_s``.
 
+        ``matchers`` (label matchers such as ``severity="critical"`` or
+        ``team=~"pay.*"``, over every label of an alert) must all hold too.
         Matching alerts still show (marked ``silenced_by``), but nothing is sent
         for them. ``comment`` says why; it is required.
         """
         _check_text("rule", rule, "a rule name or a glob such as '*'")
         _check_text("tool", tool, "a tool name or a glob such as '*'")
+        parsed = _silence_matchers(matchers)
         _check_text("created_by", created_by, "who silences the alerts")
         if not isinstance(comment, str) or not comment.strip() or len(comment) > _MAX_COMMENT:
             raise ValueError(
@@ -340,9 +346,10 @@ class AlertEngine:
         now = self.clock.now()
         created = self.table.add_silence(
             rule=rule, tool=tool, starts_at=now, ends_at=now + timedelta(seconds=duration_s),
-            created_by=created_by, comment=comment.strip(),
+            created_by=created_by, comment=comment.strip(), matchers=parsed,
         )  # fmt: skip
-        log.info("silence %d created by %s: rule %r, tool %r", created.id, created_by, rule, tool)
+        log.info("silence %d created by %s: rule %r, tool %r, matchers %s",
+                 created.id, created_by, rule, tool, list(parsed))  # fmt: skip
         return created
 
     def silences(self, *, include_expired: bool = False) -> list[Silence]:
@@ -508,9 +515,10 @@ class AlertEngine:
             rule = self._rules.get(rule_name)
             if rule is None:
                 continue
-            silence = _matching(silences or [], rule_name, tool)
+            labels = self.labels(rule, tool)
+            silence = _matching(silences or [], labels)
             members[state.name] = Member(
-                state, self.labels(rule, tool),
+                state, labels,
                 lambda shown, rule=rule: self._view(rule, shown, reader),  # type: ignore[misc]
                 silence.id if silence is not None else None,
             )  # fmt: skip
@@ -626,10 +634,27 @@ class AlertEngine:
         raise TypeError("an AlertEngine holds a store and a thread and cannot be pickled")
 
 
-def _matching(silences: list[Silence], rule: str, tool: str) -> Silence | None:
-    """Return the silence covering the alert that ends last, or ``None``."""
-    found = [silence for silence in silences if silence.matches(rule, tool)]
+def _matching(silences: list[Silence], labels: Mapping[str, str]) -> Silence | None:
+    """Return the silence covering the alert with ``labels`` that ends last, or ``None``."""
+    found = [silence for silence in silences if silence.matches(labels)]
     return max(found, key=lambda silence: (silence.ends_at, silence.id)) if found else None
+
+
+def _silence_matchers(matchers: Any) -> tuple[str, ...]:
+    """Return ``matchers`` parsed and printed back (``name="value"``); ``ValueError`` names them."""
+    if (
+        isinstance(matchers, str)
+        or not isinstance(matchers, Sequence)
+        or len(matchers) > _MAX_SILENCE_MATCHERS
+    ):
+        raise ValueError(
+            f"matchers={matchers!r} must be a list of at most {_MAX_SILENCE_MATCHERS} label "
+            "matchers such as 'severity=\"critical\"'"
+        )
+    try:
+        return tuple(str(parse_matcher(text)) for text in matchers)
+    except ValueError as exc:
+        raise ValueError(f"matchers: {exc}") from None
 
 
 def _check_text(argument: str, value: Any, meaning: str) -> None:

@@ -140,6 +140,11 @@ def silence(
     ctx: typer.Context,
     rule: str = typer.Option("*", "--rule", help="Rule name or glob to silence (default: every)."),
     tool: str = typer.Option("*", "--tool", help="Tool name or glob to silence (default: every)."),
+    matchers: list[str] | None = typer.Option(
+        None,
+        "--matcher",
+        help="A label matcher that must hold too, e.g. 'severity=\"critical\"' (repeatable).",
+    ),
     duration: str | None = typer.Option(
         None, "--for", help="How long, e.g. 30m, 2h, 1d (required to create a silence)."
     ),
@@ -159,7 +164,9 @@ def silence(
     """Silence matching alerts for a while (they still show, nothing is sent); list or expire.
 
     toolkeeper alerts silence --rule circuit-open --tool openai --for 2h --comment "provider
-    incident"; toolkeeper alerts silence --list; toolkeeper alerts silence --expire 3.
+    incident"; toolkeeper alerts silence --matcher 'team="payments"' --matcher
+    'severity!="critical"' --for 1h -m "deploy"; toolkeeper alerts silence --list;
+    toolkeeper alerts silence --expire 3.
     """
     if list_ and expire is not None:
         raise ToolkeeperError("--list and --expire do different things: give one of them")
@@ -167,6 +174,7 @@ def silence(
     if not creating:
         given = [name for name, value in (("--for", duration), ("--comment", comment)) if value]
         given += [name for name, value in (("--rule", rule), ("--tool", tool)) if value != "*"]
+        given += ["--matcher"] if matchers else []
         if given:
             action = "--list" if list_ else "--expire"
             raise ToolkeeperError(
@@ -197,6 +205,7 @@ def silence(
         created = open_keeper(ctx).alerts.silence(
             rule=rule,
             tool=tool,
+            matchers=matchers or (),
             duration_s=seconds,
             created_by=by or default_actor(),
             comment=comment.strip(),
@@ -261,7 +270,7 @@ def _list_silences(engine: AlertEngine, *, include_expired: bool, as_json: bool)
         console.print("no active silence" if not include_expired else "no silence yet")
         return
     table = FittedTable(title="silences")
-    for column in ("id", "rule", "tool", "from", "until", "by", "comment", "state"):
+    for column in ("id", "rule", "tool", "matchers", "from", "until", "by", "comment", "state"):
         table.add_column(column)
     for item in silences:
         state = f"expired by {item.expired_by}" if item.expired_by else "ended"
@@ -269,6 +278,7 @@ def _list_silences(engine: AlertEngine, *, include_expired: bool, as_json: bool)
             str(item.id),
             escape(item.rule),
             escape(item.tool),
+            escape(", ".join(item.matchers)) or "-",
             _when(item.starts_at),
             _when(item.ends_at),
             escape(item.created_by),
@@ -283,7 +293,8 @@ def _print_silence(item: Silence, *, as_json: bool, verb: str) -> None:
         print_json(item.to_dict())
         return
     who = item.expired_by if verb == "expired" and item.expired_by else item.created_by
+    where = f" where {escape(', '.join(item.matchers))}" if item.matchers else ""
     console.print(
-        f"{verb} silence {item.id} of rule {escape(item.rule)} on tool {escape(item.tool)} "
+        f"{verb} silence {item.id} of rule {escape(item.rule)} on tool {escape(item.tool)}{where} "
         f"(by {escape(who or '-')}), until {_when(item.ends_at)}: {escape(item.comment)}"
     )

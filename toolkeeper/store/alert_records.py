@@ -6,12 +6,14 @@ data with ISO 8601 times. None of them ever holds a notifier URL.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 from toolkeeper._units import parse_duration
+from toolkeeper.alerts.matchers import parse_matcher
 
 __all__ = [
     "EVENT_KINDS",
@@ -66,6 +68,8 @@ EVENT_KINDS: tuple[EventKind, ...] = (
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
     return value.isoformat() if isinstance(value, datetime) else value
 
 
@@ -169,10 +173,13 @@ class AlertEvent:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Silence:
-    """Suppress the notifications of alerts whose rule and tool match the globs until ``ends_at``.
+    """Suppress the notifications of alerts whose labels match until ``ends_at``.
 
-    ``expired`` is true once it ended, or was expired by hand (``expired_by``
-    names who did it).
+    An alert matches when its rule and tool match the ``rule`` and ``tool``
+    globs and its labels satisfy every one of ``matchers`` (Alertmanager's label
+    matchers, such as ``severity="critical"``; none: the globs alone, as silences
+    made before matchers existed). ``expired`` is true once it ended, or was
+    expired by hand (``expired_by`` names who did it).
     """
 
     id: int
@@ -184,10 +191,16 @@ class Silence:
     comment: str
     expired: bool
     expired_by: str | None
+    matchers: tuple[str, ...] = ()
 
-    def matches(self, rule: str, tool: str) -> bool:
-        """Return whether this silence covers the alert of ``rule`` on ``tool``."""
-        return fnmatchcase(rule, self.rule) and fnmatchcase(tool, self.tool)
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """Return whether this silence covers the alert with ``labels`` (``rule``, ``tool``…)."""
+        if not (
+            fnmatchcase(labels.get("rule", ""), self.rule)
+            and fnmatchcase(labels.get("tool", ""), self.tool)
+        ):
+            return False
+        return all(parse_matcher(text).matches(labels) for text in self.matchers)
 
     def active_at(self, moment: datetime) -> bool:
         """Return whether the silence is in force at ``moment``."""

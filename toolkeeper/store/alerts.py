@@ -194,11 +194,13 @@ class AlertTable:
         ends_at: datetime,
         created_by: str,
         comment: str,
+        matchers: tuple[str, ...] = (),
     ) -> Silence:
         """Store a new silence and return it."""
         row = {
             "rule": rule, "tool": tool, "starts_at": starts_at, "ends_at": ends_at,
             "created_by": created_by, "comment": comment,
+            "matchers": json.dumps(list(matchers)) if matchers else None,
         }  # fmt: skip
         with (
             self.store.translated(),
@@ -287,6 +289,7 @@ def _silence(row: RowMapping, now: datetime) -> Silence:
         comment=row["comment"],
         expired=row["expired_by"] is not None or row["ends_at"] <= now,
         expired_by=row["expired_by"],
+        matchers=tuple(json.loads(row["matchers"])) if row["matchers"] else (),
     )
 
 

@@ -256,6 +256,8 @@ alert_silences = Table(
     Column("comment", Text, nullable=False),
     Column("expired_by", String(200), nullable=True),
     Column("expired_at", UTCDateTime(), nullable=True),
+    # A JSON list of label matchers ('team="pay"'), all of which must hold too; NULL: none.
+    Column("matchers", Text, nullable=True),
     Index("ix_alert_silences_ends_at", "ends_at"),
     sqlite_autoincrement=True,
 )

@@ -113,12 +113,20 @@ class SilenceList(_Model):
 
 
 class SilenceRequest(BaseModel):
-    """Silence the alerts of a rule on a tool (either may be a glob) for a while."""
+    """Silence the alerts of a rule on a tool (either may be a glob), and matching labels."""
 
     model_config = ConfigDict(extra="forbid")
 
     rule: StoredText = Field("*", min_length=1, max_length=200, description="Rule name or glob.")
     tool: StoredText = Field("*", min_length=1, max_length=200, description="Tool name or glob.")
+    matchers: list[Annotated[StoredText, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description=(
+            "Label matchers that must all hold too, as Alertmanager writes them: "
+            'severity="critical", team=~"pay.*" (=, !=, =~, !~).'
+        ),
+    )
     duration: str = Field(
         max_length=40,
         pattern=DURATION_PATTERN,
@@ -227,11 +235,12 @@ def create_silence(engine: AlertEngine, data: dict[str, Any], *, actor: str) -> 
         raise _field_error("comment", "comment must say why, not be blank")
     try:
         return engine.silence(
-            rule=body.rule.strip(), tool=body.tool.strip(), duration_s=seconds,
-            created_by=actor, comment=body.comment.strip(),
+            rule=body.rule.strip(), tool=body.tool.strip(), matchers=body.matchers,
+            duration_s=seconds, created_by=actor, comment=body.comment.strip(),
         )  # fmt: skip
     except ValueError as exc:
-        field = next((name for name in ("rule", "tool", "comment") if name in str(exc)), "body")
+        names = ("matchers", "rule", "tool", "comment")
+        field = next((name for name in names if str(exc).startswith(name)), "body")
         raise _field_error(field, str(exc)) from None
 
 

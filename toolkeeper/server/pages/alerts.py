@@ -227,7 +227,8 @@ def escalate(
 def _errors(exc: RequestValidationError) -> list[str]:
     messages = []
     for error in exc.errors():
-        field = str(error["loc"][-1]) if error.get("loc") else "form"
+        names = [str(part) for part in error.get("loc", ()) if isinstance(part, str)]
+        field = names[-1] if names and names[-1] != "body" else "form"  # matchers, not its index
         text = str(error.get("msg", "invalid"))
         messages.append(f"{field}: {text}" if not text.startswith(field) else text)
     return messages
@@ -238,19 +239,22 @@ def silence(
     *, request: Request, principal: OperatorPage, keeper: KeeperDep, csrf: Csrf = None,
     rule: Annotated[str, Form(max_length=200)] = "*",
     tool: Annotated[str, Form(max_length=200)] = "*",
+    matchers: Annotated[str, Form(max_length=10_000)] = "",
     duration: Annotated[str, Form(max_length=40)] = "",
     comment: Annotated[str, Form(max_length=2000)] = "",
     row: Annotated[str, Form(max_length=500)] = NEW_SILENCE,
 ) -> Response:  # fmt: skip
-    """Silence a rule on a tool for a while, as the signed-in user; back to the page."""
+    """Silence a rule on a tool (and label matchers, one a line) for a while; back to the page."""
     check_form_csrf(request, principal, csrf)
-    data = {"rule": rule, "tool": tool, "duration": duration.strip(), "comment": comment}
+    lines = [line.strip() for line in matchers.splitlines() if line.strip()]
+    data = {"rule": rule, "tool": tool, "matchers": lines, "duration": duration.strip(),
+            "comment": comment}  # fmt: skip
     try:
         created = create_silence(keeper.alerts, data, actor=principal.name)
     except RequestValidationError as exc:
         context = _context(keeper, principal)
         context["form_errors"] = {row: _errors(exc)}
-        context["form_values"] = {row: data}
+        context["form_values"] = {row: {**data, "matchers": matchers}}
         return render(request, "alerts.html", context, principal=principal, status_code=422)
     return RedirectResponse(f"{base_path(request)}/alerts?silenced={created.id}", status_code=303)
 
