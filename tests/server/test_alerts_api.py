@@ -234,7 +234,10 @@ def test_an_operator_silences_an_alert_and_expires_the_silence(alert_server: Liv
 def test_an_operator_silences_by_label_matchers(alert_server: LiveServer) -> None:
     """A silence by matchers mutes the alerts whose labels all match, and lists its matchers."""
     keeper = alert_server.keeper
-    matchers = ['rule="circuit-open"', 'severity=~"crit.*"']
+    matchers = [
+        {"name": "rule", "op": "=", "value": "circuit-open"},
+        {"name": "severity", "op": "=~", "value": "crit.*"},
+    ]
     with alert_server.client(Role.OPERATOR) as client:
         response = client.post(
             "/api/v1/alerts/silences",
@@ -242,19 +245,21 @@ def test_an_operator_silences_by_label_matchers(alert_server: LiveServer) -> Non
         )
         assert response.status_code == 201, response.text
         silence = response.json()
-        assert (silence["rule"], silence["tool"], silence["matchers"]) == ("*", "*", matchers)
+        shown = ['rule="circuit-open"', 'severity=~"crit.*"']
+        assert (silence["rule"], silence["tool"], silence["matchers"]) == ("*", "*", shown)
         try:
             keeper.alerts.evaluate()
             firing = _firing(client.get("/api/v1/alerts").json())
             assert firing[("circuit-open", "flaky")]["silenced_by"] == silence["id"]
             assert firing[("flaky-errors", "flaky")]["silenced_by"] is None
             listed = client.get("/api/v1/alerts/silences").json()["silences"]
-            assert [item["matchers"] for item in listed if item["id"] == silence["id"]] == [
-                matchers
-            ]
+            assert [item["matchers"] for item in listed if item["id"] == silence["id"]] == [shown]
         finally:
             client.delete(f"/api/v1/alerts/silences/{silence['id']}")
             keeper.alerts.evaluate()
+
+
+RULE_X = {"name": "rule", "op": "=", "value": "x"}
 
 
 @pytest.mark.parametrize(
@@ -271,10 +276,16 @@ def test_an_operator_silences_by_label_matchers(alert_server: LiveServer) -> Non
         ({"duration": "2h", "comment": "why", "colour": "red"}, "colour"),
         ({"duration": "2h", "comment": "why \x00 not"}, "comment"),
         ({"duration": "2h", "comment": "why", "tool": "a\x00b"}, "tool"),
-        ({"duration": "2h", "comment": "why", "matchers": ["severity"]}, "matchers"),
-        ({"duration": "2h", "comment": "why", "matchers": ['rule=~"(x"']}, "matchers"),
+        ({"duration": "2h", "comment": "why", "matchers": [RULE_X] * 21}, "matchers"),
         ({"duration": "2h", "comment": "why", "matchers": 'rule="x"'}, "matchers"),
-        ({"duration": "2h", "comment": "why", "matchers": ['a="b"'] * 21}, "matchers"),
+        (
+            {
+                "duration": "2h",
+                "comment": "why",
+                "matchers": [{"name": "rule", "op": "=~", "value": "(x"}],
+            },
+            "matchers",
+        ),
     ],
 )
 def test_a_bad_silence_is_refused_naming_the_field(
@@ -308,6 +319,28 @@ def test_silences_need_an_operator_json_and_a_known_id(sqlite_alert_server: Live
         assert missing.status_code == 404
         assert "987654" in missing.json()["error"]["message"]
         assert operator.delete("/api/v1/alerts/silences/abc").status_code == 422
+
+
+@pytest.mark.parametrize(
+    "matcher",
+    [
+        {"name": "1st", "op": "=", "value": "x"},
+        {"name": "rule", "op": "~", "value": "x"},
+        {"name": "rule", "op": "=", "value": "x", "isRegex": False},
+        {"name": "rule", "op": "=", "value": "x" * 501},
+    ],
+)
+def test_a_malformed_matcher_is_refused_where_it_is(
+    sqlite_alert_server: LiveServer, matcher: dict[str, Any]
+) -> None:
+    """A bad name, operator, extra key or a too long value: 422 under body.matchers.0."""
+    body = {"duration": "2h", "comment": "why", "matchers": [matcher]}
+    with sqlite_alert_server.client(Role.OPERATOR) as client:
+        response = client.post("/api/v1/alerts/silences", json=body)
+    assert response.status_code == 422, response.text
+    locs = [e["loc"] for e in response.json()["error"]["details"]["errors"]]
+    assert locs
+    assert all(loc[:3] == ["body", "matchers", "0"] for loc in locs), locs
 
 
 def test_a_cookie_session_silences_only_with_the_csrf_header(

@@ -22,7 +22,7 @@ from toolkeeper._clock import Clock, SystemClock
 from toolkeeper.alerts.dispatch import Dispatch, Member, delivery_events
 from toolkeeper.alerts.escalation import EscalationChain
 from toolkeeper.alerts.forwarding import AlertmanagerForwarder
-from toolkeeper.alerts.matchers import parse_matcher
+from toolkeeper.alerts.matchers import Matcher, parse_matcher
 from toolkeeper.alerts.metrics import MetricReader, Reading
 from toolkeeper.alerts.notifiers import Notifier
 from toolkeeper.alerts.policies import Route, inhibitor_of
@@ -30,6 +30,7 @@ from toolkeeper.alerts.rules import AlertRule
 from toolkeeper.alerts.runtime import RuntimeAlerts
 from toolkeeper.alerts.selection import SelectedCalls
 from toolkeeper.alerts.settings import AlertSettings
+from toolkeeper.alerts.silences import covering
 from toolkeeper.alerts.state import Decision, decide
 from toolkeeper.alerts.templates import AlertView, tool_link
 from toolkeeper.store.alert_records import (
@@ -172,7 +173,7 @@ class AlertEngine:
                 name = f"{rule.name}/{tool}"
                 inhibitor = inhibitor_of(name, labels[key], firing, settings.inhibit_rules)
                 chain = self._chain(root, labels[key])
-                silence = _matching(silences, labels[key])
+                silence = covering(silences, labels[key])
                 state, won = self._advance(
                     rule, tool, stored.get(key), readings[key], now=now, silence=silence,
                     inhibited_by=inhibitor, chain=chain,
@@ -209,7 +210,7 @@ class AlertEngine:
             rule = self._rules.get(state.rule)
             if rule is None or not rule.applies_to(state.tool):
                 continue
-            silence = _matching(silences, self.labels(rule, state.tool))
+            silence = covering(silences, self.labels(rule, state.tool))
             found.append(self._status(rule, state.tool, state, state.value, silence))
         return _ordered(found)
 
@@ -312,7 +313,7 @@ class AlertEngine:
         *,
         rule: str = "*",
         tool: str = "*",
-        matchers: Sequence[str] = (),
+        matchers: Sequence[str | Matcher] = (),
         duration_s: float,
         created_by: str,
         comment: str,
@@ -320,7 +321,8 @@ class AlertEngine:
         """Silence the alerts whose rule and tool match the globs, from now for ``duration_s``.
 
         ``matchers`` (label matchers such as ``severity="critical"`` or
-        ``team=~"pay.*"``, over every label of an alert) must all hold too.
+        ``team=~"pay.*"``, as texts or :class:`Matcher` values, over every label
+        of an alert) must all hold too.
         Matching alerts still show (marked ``silenced_by``), but nothing is sent
         for them. ``comment`` says why; it is required.
         """
@@ -516,7 +518,7 @@ class AlertEngine:
             if rule is None:
                 continue
             labels = self.labels(rule, tool)
-            silence = _matching(silences or [], labels)
+            silence = covering(silences or [], labels)
             members[state.name] = Member(
                 state, labels,
                 lambda shown, rule=rule: self._view(rule, shown, reader),  # type: ignore[misc]
@@ -634,12 +636,6 @@ class AlertEngine:
         raise TypeError("an AlertEngine holds a store and a thread and cannot be pickled")
 
 
-def _matching(silences: list[Silence], labels: Mapping[str, str]) -> Silence | None:
-    """Return the silence covering the alert with ``labels`` that ends last, or ``None``."""
-    found = [silence for silence in silences if silence.matches(labels)]
-    return max(found, key=lambda silence: (silence.ends_at, silence.id)) if found else None
-
-
 def _silence_matchers(matchers: Any) -> tuple[str, ...]:
     """Return ``matchers`` parsed and printed back (``name="value"``); ``ValueError`` names them."""
     if (
@@ -652,7 +648,9 @@ def _silence_matchers(matchers: Any) -> tuple[str, ...]:
             "matchers such as 'severity=\"critical\"'"
         )
     try:
-        return tuple(str(parse_matcher(text)) for text in matchers)
+        return tuple(
+            str(item if isinstance(item, Matcher) else parse_matcher(item)) for item in matchers
+        )
     except ValueError as exc:
         raise ValueError(f"matchers: {exc}") from None
 

@@ -18,8 +18,9 @@ __all__ = ["LABEL_NAME", "Matcher", "matches_all", "parse_matcher"]
 MatchOp = Literal["=", "!=", "=~", "!~"]
 #: A label name: what Prometheus allows (letters, digits, underscores; not a digit first).
 LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_MATCHER = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*")
-_MAX_TEXT = 500
+_MATCHER = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*", re.DOTALL)
+_ESCAPE = re.compile(r'\\([\\"])')
+_MAX_TEXT = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ def parse_matcher(text: str) -> Matcher:
     name, op, raw = found.groups()
     value = raw
     if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-        value = raw[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        value = _ESCAPE.sub(r"\1", raw[1:-1])  # one pass over what __str__ escapes: \\ and \"
     elif '"' in raw:
         raise ValueError(f"matcher {text!r}: the value's quotes are unbalanced")
     return Matcher(name, op, value)  # type: ignore[arg-type]  # op is one of the four by the regex

@@ -6,14 +6,12 @@ data with ISO 8601 times. None of them ever holds a notifier URL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 from toolkeeper._units import parse_duration
-from toolkeeper.alerts.matchers import parse_matcher
 
 __all__ = [
     "EVENT_KINDS",
@@ -193,14 +191,10 @@ class Silence:
     expired_by: str | None
     matchers: tuple[str, ...] = ()
 
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        """Return whether this silence covers the alert with ``labels`` (``rule``, ``tool``…)."""
-        if not (
-            fnmatchcase(labels.get("rule", ""), self.rule)
-            and fnmatchcase(labels.get("tool", ""), self.tool)
-        ):
-            return False
-        return all(parse_matcher(text).matches(labels) for text in self.matchers)
+    def matches_globs(self, rule: str, tool: str) -> bool:
+        """Return whether the rule and tool names match the globs (the matchers are the
+        alerts' business: :func:`toolkeeper.alerts.silences.covers`)."""
+        return fnmatchcase(rule, self.rule) and fnmatchcase(tool, self.tool)
 
     def active_at(self, moment: datetime) -> bool:
         """Return whether the silence is in force at ``moment``."""

@@ -8,7 +8,7 @@ they appear only masked. States come from the store, so every process agrees.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from toolkeeper._text import StoredText
 from toolkeeper.alerts import AlertEngine, AlertEvent, AlertRule, AlertStatus, Silence
+from toolkeeper.alerts.matchers import LABEL_NAME, Matcher
 from toolkeeper.server.api._body import read_json_object
 from toolkeeper.server.api._shared import KeeperDep
 from toolkeeper.server.auth import Admin, Operator
@@ -28,8 +29,11 @@ __all__ = [
     "AlertEvents",
     "AlertRuleEntry",
     "AlertsOverview",
+    "EqualityMatcher",
+    "LabelMatcher",
     "NotificationTest",
     "NotifierEntry",
+    "RegexMatcher",
     "SilenceList",
     "SilenceRequest",
     "acknowledge_alert",
@@ -49,6 +53,7 @@ DURATION_PATTERN = (
     r"|(?:36[0-6]|3[0-5]\d|[12]\d\d|[1-9]\d?)\s*d|(?:5[0-2]|[1-4]\d|[1-9])\s*w)\s*$"
 )
 _MAX_ID = 2**31 - 1
+LABEL_PATTERN = f"^{LABEL_NAME.pattern}$"
 
 
 class _Model(BaseModel):
@@ -112,6 +117,33 @@ class SilenceList(_Model):
     silences: list[Silence]
 
 
+class _LabelMatcher(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        min_length=1, max_length=100, pattern=LABEL_PATTERN,
+        description="The label: letters, digits and '_', not a digit first.",
+    )  # fmt: skip
+
+
+class EqualityMatcher(_LabelMatcher):
+    """``name = value`` or ``name != value`` (a label an alert lacks is the empty value)."""
+
+    op: Literal["=", "!="]
+    value: str = Field(max_length=500)
+
+
+class RegexMatcher(_LabelMatcher):
+    """``name =~ regex`` or ``name !~ regex``: the regular expression matches the whole value."""
+
+    op: Literal["=~", "!~"]
+    value: str = Field(max_length=500, json_schema_extra={"format": "regex"})
+
+
+#: One label matcher, as Alertmanager's silences take them (its isEqual/isRegex as ``op``).
+LabelMatcher = Annotated[EqualityMatcher | RegexMatcher, Field(discriminator="op")]
+
+
 class SilenceRequest(BaseModel):
     """Silence the alerts of a rule on a tool (either may be a glob), and matching labels."""
 
@@ -119,12 +151,12 @@ class SilenceRequest(BaseModel):
 
     rule: StoredText = Field("*", min_length=1, max_length=200, description="Rule name or glob.")
     tool: StoredText = Field("*", min_length=1, max_length=200, description="Tool name or glob.")
-    matchers: list[Annotated[StoredText, Field(min_length=1, max_length=500)]] = Field(
+    matchers: list[LabelMatcher] = Field(
         default_factory=list,
         max_length=20,
         description=(
-            "Label matchers that must all hold too, as Alertmanager writes them: "
-            'severity="critical", team=~"pay.*" (=, !=, =~, !~).'
+            "Label matchers that must all hold too, such as "
+            '{"name": "severity", "op": "=", "value": "critical"}.'
         ),
     )
     duration: str = Field(
@@ -234,8 +266,12 @@ def create_silence(engine: AlertEngine, data: dict[str, Any], *, actor: str) -> 
     if not body.comment.strip():
         raise _field_error("comment", "comment must say why, not be blank")
     try:
+        matchers = [Matcher(item.name, item.op, item.value) for item in body.matchers]
+    except ValueError as exc:  # a regular expression that does not compile
+        raise _field_error("matchers", f"matchers: {exc}") from None
+    try:
         return engine.silence(
-            rule=body.rule.strip(), tool=body.tool.strip(), matchers=body.matchers,
+            rule=body.rule.strip(), tool=body.tool.strip(), matchers=matchers,
             duration_s=seconds, created_by=actor, comment=body.comment.strip(),
         )  # fmt: skip
     except ValueError as exc:

@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from toolkeeper.alerts import AlertStatus, Silence
+from toolkeeper.alerts.matchers import parse_matcher
 from toolkeeper.alerts.rules import WINDOWED_METRICS
 from toolkeeper.keeper import Keeper
 from toolkeeper.server.api._shared import KeeperDep
@@ -224,6 +225,22 @@ def escalate(
     return RedirectResponse(f"{base_path(request)}/alerts?{target}", status_code=303)
 
 
+def _matchers(lines: str) -> list[dict[str, str]]:
+    """Return the matchers written one a line as the API takes them; bad ones name themselves."""
+    found = []
+    for line in lines.splitlines():
+        if not line.strip():
+            continue
+        try:
+            matcher = parse_matcher(line)
+        except ValueError as exc:
+            raise RequestValidationError(
+                [{"loc": ("body", "matchers"), "msg": f"matchers: {exc}", "type": "value_error"}]
+            ) from None
+        found.append({"name": matcher.name, "op": matcher.op, "value": matcher.value})
+    return found
+
+
 def _errors(exc: RequestValidationError) -> list[str]:
     messages = []
     for error in exc.errors():
@@ -246,10 +263,10 @@ def silence(
 ) -> Response:  # fmt: skip
     """Silence a rule on a tool (and label matchers, one a line) for a while; back to the page."""
     check_form_csrf(request, principal, csrf)
-    lines = [line.strip() for line in matchers.splitlines() if line.strip()]
-    data = {"rule": rule, "tool": tool, "matchers": lines, "duration": duration.strip(),
-            "comment": comment}  # fmt: skip
+    data: dict[str, Any] = {"rule": rule, "tool": tool, "duration": duration.strip(),
+                            "comment": comment}  # fmt: skip
     try:
+        data["matchers"] = _matchers(matchers)
         created = create_silence(keeper.alerts, data, actor=principal.name)
     except RequestValidationError as exc:
         context = _context(keeper, principal)
