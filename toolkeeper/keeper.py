@@ -15,6 +15,7 @@ from toolkeeper._clock import Clock, SystemClock
 from toolkeeper._errors import ConfigError, SecretError, ToolkeeperError
 from toolkeeper._secrets import Keyring, Secret
 from toolkeeper._units import check_money
+from toolkeeper.alerts.budget_rules import budget_rules
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.live import Configuration, ConfigVersion
 from toolkeeper.config.redaction import SecretRedactor
@@ -24,10 +25,12 @@ from toolkeeper.monitor import WrapperMonitoring
 from toolkeeper.monitor.genai import OtlpMetricsExport
 from toolkeeper.monitor.persist import StoreWriter, restore
 from toolkeeper.monitor.spans import OtlpSpanExport
+from toolkeeper.store import open_store
 from toolkeeper.store.circuits import load_circuit_states
 from toolkeeper.wrap import FallbackSpec, OperationScope, Runtimes, ToolWrapping
 
 if TYPE_CHECKING:
+    # Deferred: alerting (its store tables, Apprise) is loaded when first used.
     from toolkeeper.alerts.engine import AlertEngine
     from toolkeeper.alerts.rules import AlertRule
     from toolkeeper.store.sql import Store
@@ -255,8 +258,6 @@ class Keeper:
 
     def _budget_rules(self) -> tuple[AlertRule, ...]:
         """Return the alert rules of the tools' budget thresholds (read when alerting reloads)."""
-        from toolkeeper.alerts.budget_rules import budget_rules
-
         configs = []
         for tool in self.config.tools():
             try:
@@ -374,8 +375,6 @@ class Keeper:
         reads, such as the CLI's), a secret that cannot be read is left unread
         instead of failing, so the application's secrets need not be at hand.
         """
-        from toolkeeper.store import open_store
-
         file = config if isinstance(config, ConfigFile) else locate_config(config)
         opened = open_store(store or os.environ.get(STORE_ENV) or file.store)
         try:

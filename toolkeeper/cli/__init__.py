@@ -10,6 +10,7 @@ import sys
 
 import typer
 
+from toolkeeper._errors import ToolkeeperError
 from toolkeeper.cli._context import CliState
 from toolkeeper.cli._help import command_of
 from toolkeeper.cli._output import report_error
@@ -73,8 +74,6 @@ def _global_options(
 
 def main() -> None:
     """Run the command line, turning toolkeeper errors into a message and exit code 1."""
-    from toolkeeper._errors import ToolkeeperError
-
     try:
         # Standalone: usage errors print and exit 2, and every run ends in SystemExit.
         command_of(app)(prog_name="toolkeeper")

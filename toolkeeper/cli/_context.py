@@ -7,15 +7,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toolkeeper._errors import StoreError
+from toolkeeper._errors import StoreError, ToolkeeperError
 from toolkeeper._secrets import Keyring
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.live import Configuration
 from toolkeeper.keeper import STORE_ENV, locate_config
+from toolkeeper.store import DEFAULT_STORE_URI, open_store
 
 if TYPE_CHECKING:
     import typer
 
+    # Deferred: the keeper loads pydantic and SQLAlchemy; `toolkeeper --help` stays fast.
     from toolkeeper.keeper import Keeper
     from toolkeeper.store.sql import Store
 
@@ -37,8 +39,6 @@ class CliState:
 
     def store_uri_for(self, file: ConfigFile) -> str:
         """Return the store's URI: ``--store``/``$TOOLKEEPER_STORE``, the file's, or the default."""
-        from toolkeeper.store import DEFAULT_STORE_URI
-
         return self.store_uri or os.environ.get(STORE_ENV) or file.store or DEFAULT_STORE_URI
 
     def existing_store_uri(self, file: ConfigFile) -> str:
@@ -59,8 +59,6 @@ class CliState:
 
     def store(self, file: ConfigFile, *, create: bool = True) -> Store:
         """Open the store; with ``create=False`` a store that does not exist yet is not made."""
-        from toolkeeper.store import open_store
-
         uri = self.store_uri_for(file)
         path = _sqlite_path(uri)
         if not create and path is not None and not path.exists():
@@ -137,8 +135,6 @@ def default_actor() -> str:
 def check_port(host: str, port: int) -> None:
     """Fail with a clear message now if ``host:port`` cannot be listened on."""
     import socket
-
-    from toolkeeper._errors import ToolkeeperError
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from toolkeeper._errors import ConfigValidationError
+
 __all__ = [
     "FittedTable",
     "console",
@@ -82,8 +84,6 @@ def print_json(data: Any) -> None:
 
 def report_error(error: BaseException | str) -> None:
     """Print an error as one paragraph (plus its list of problems) on stderr."""
-    from toolkeeper._errors import ConfigValidationError
-
     if isinstance(error, ConfigValidationError):
         count = len(error.issues)
         err_console.print(

@@ -12,6 +12,7 @@ from types import FrameType
 import typer
 from rich.markup import escape
 
+from toolkeeper._errors import ToolkeeperError
 from toolkeeper.cli._context import CliState, check_port
 from toolkeeper.cli._output import console, err_console
 from toolkeeper.server.settings import DEFAULT_HOST, DEFAULT_PORT
@@ -49,7 +50,8 @@ def demo(
     the fallback). State goes to a fresh .toolkeeper/demo.db (or --store); log
     messages to .toolkeeper/demo.log. The last line printed is an admin token.
     """
-    from toolkeeper._errors import ToolkeeperError
+    # Deferred: the demo, keeper and server load FastAPI, pydantic and SQLAlchemy;
+    # the CLI's other commands start without them.
     from toolkeeper.demo import Demo, LoopbackServer
     from toolkeeper.demo.profiles import DEFAULT_CYCLE_S, MIN_CYCLE_S
     from toolkeeper.keeper import Keeper

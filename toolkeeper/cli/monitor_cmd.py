@@ -97,6 +97,7 @@ def export(
     if format_ == "prometheus":
         from prometheus_client import CollectorRegistry, generate_latest
 
+        # Deferred: prometheus-client is needed by this format only.
         from toolkeeper.monitor import MonitoringCollector
 
         registry = CollectorRegistry()
@@ -118,6 +119,7 @@ def _export_operations(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    # Deferred: the store's readers load SQLAlchemy; the CLI starts without it.
     from toolkeeper.monitor.export import iter_csv, iter_json
     from toolkeeper.monitor.persist import count_stored_operations, iter_stored_operations
 

@@ -46,6 +46,7 @@ def _state(ctx: typer.Context) -> CliState:
 
 
 def _registry(state: CliState) -> TokenRegistry:
+    # Deferred: the server package loads FastAPI; the CLI starts without it.
     from toolkeeper.server.tokens import TokenRegistry
 
     return TokenRegistry(state.store(state.file()))
@@ -165,6 +166,7 @@ def serve(
     """
     import uvicorn
 
+    # Deferred: the keeper and server load pydantic, SQLAlchemy and FastAPI.
     from toolkeeper.keeper import Keeper
     from toolkeeper.server import ServerSettings, create_app
 

@@ -34,11 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 from toolkeeper._errors import ConfigIssue, ConfigValidationError
 from toolkeeper._toml import TomlDocument
+from toolkeeper.alerts.settings import alert_settings
+from toolkeeper.config.policy import SecretPolicy
+from toolkeeper.config.telemetry import TelemetrySettings
+from toolkeeper.costs.settings import cost_settings
 
 if TYPE_CHECKING:
     from toolkeeper.alerts.settings import AlertSettings
-    from toolkeeper.config.policy import SecretPolicy
-    from toolkeeper.config.telemetry import TelemetrySettings
     from toolkeeper.costs.settings import CostSettings
 
 __all__ = ["ConfigFile"]
@@ -84,29 +86,21 @@ class ConfigFile(TomlDocument):
     @functools.cached_property
     def costs(self) -> CostSettings:
         """Return ``[costs]``, ``[prices]`` and ``[[budgets]]`` parsed (see ``costs.settings``)."""
-        from toolkeeper.costs.settings import cost_settings
-
         return cost_settings(self)[0]
 
     @functools.cached_property
     def alerts(self) -> AlertSettings:
         """Return ``[alerts]`` parsed: notifiers and rules (see ``alerts.settings``)."""
-        from toolkeeper.alerts.settings import alert_settings
-
         return alert_settings(self)[0]
 
     @functools.cached_property
     def secret_policy(self) -> SecretPolicy:
         """Return ``[secrets]``: the references and hosts runtime changes may use."""
-        from toolkeeper.config.policy import SecretPolicy
-
         return SecretPolicy.from_file(self)[0]
 
     @functools.cached_property
     def telemetry(self) -> TelemetrySettings:
         """Return ``[telemetry]``: OTLP export of metrics and traces (see ``config.telemetry``)."""
-        from toolkeeper.config.telemetry import TelemetrySettings
-
         return TelemetrySettings.from_file(self)[0]
 
     @property
@@ -147,17 +141,9 @@ class ConfigFile(TomlDocument):
                 if not isinstance(table, dict):
                     problems.append(self.issue((section, name), "must be a table", table))
         problems.extend(self._environment_issues())
-        from toolkeeper.config.policy import SecretPolicy
-
         problems.extend(SecretPolicy.from_file(self)[1])
-        from toolkeeper.config.telemetry import TelemetrySettings
-
         problems.extend(TelemetrySettings.from_file(self)[1])
-        from toolkeeper.costs.settings import cost_settings
-
         problems.extend(cost_settings(self)[1])
-        from toolkeeper.alerts.settings import alert_settings
-
         problems.extend(alert_settings(self)[1])
         return problems
 

@@ -31,14 +31,15 @@ from toolkeeper._errors import (
 )
 from toolkeeper._secrets import Keyring, Secret, storable_form
 from toolkeeper._text import unstorable
+from toolkeeper.alerts.settings import reference_issues
 from toolkeeper.config.diff import diff_configs
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.layers import VARIABLE_PREFIX, Layer, Origin, ResolvedTool, resolve_tool
 from toolkeeper.config.policy import endpoint_host
 from toolkeeper.config.schema import BaseWrapperConfig, is_sensitive, tool_types
+from toolkeeper.store.records import ConfigVersionRecord
 
 if TYPE_CHECKING:
-    from toolkeeper.store.records import ConfigVersionRecord
     from toolkeeper.store.sql import Store
 
 __all__ = ["SOURCES", "ConfigVersion", "Configuration"]
@@ -401,8 +402,6 @@ class Configuration:
                         issues.extend(issue for issue in exc.issues if issue not in issues)
                     if latest is None:
                         break
-        from toolkeeper.alerts.settings import reference_issues
-
         issues.extend(reference_issues(self.file, keyring=self.keyring, environ=self.environ))
         return issues
 
@@ -501,8 +500,6 @@ class Configuration:
         changes = diff_configs(old, new)
         if not changes and latest is not None and latest.values == values:
             return ConfigVersion.from_record(latest)
-        from toolkeeper.store.records import ConfigVersionRecord
-
         record = ConfigVersionRecord(
             environment=self.environment,
             tool=tool,
@@ -592,8 +589,6 @@ def _runtime_layer(record: ConfigVersionRecord | None) -> Layer | None:
 def _pending_record(
     environment: str, tool: str, values: dict[str, Any], version: int, actor: str
 ) -> ConfigVersionRecord:
-    from toolkeeper.store.records import ConfigVersionRecord
-
     return ConfigVersionRecord(
         environment=environment,
         tool=tool,

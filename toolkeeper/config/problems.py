@@ -16,6 +16,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from toolkeeper._secrets import is_encrypted, is_reference, mask
+
 __all__ = ["FieldProblem", "field_problems", "plain_rule"]
 
 _MASK = "****"
@@ -100,8 +102,6 @@ def field_problems(
 
 
 def _shown_secret(text: str) -> str:
-    from toolkeeper._secrets import is_encrypted, is_reference, mask
-
     if is_reference(text):
         return text
     if is_encrypted(text):

@@ -43,6 +43,7 @@ from toolkeeper.costs.budgets import (
     scopes_for,
 )
 from toolkeeper.costs.ledger import Fired, Ledger, Verdict
+from toolkeeper.costs.ledger_memory import MemoryLedger
 from toolkeeper.costs.money import NANO, from_nanos, to_nanos, usd
 from toolkeeper.costs.periods import Period
 
@@ -110,8 +111,6 @@ class BudgetGuard:
         reservation_ttl: timedelta = timedelta(hours=1),
     ) -> None:
         if ledger is None:
-            from toolkeeper.costs.ledger_memory import MemoryLedger
-
             ledger = MemoryLedger()
         self.budgets = tuple(budgets)
         keys = [budget.key for budget in self.budgets]

@@ -116,6 +116,8 @@ def open_ledger(uri: str = "memory://", *, store: Store | None = None) -> Ledger
     closes. Raises ``ValueError`` for any other scheme.
     """
     if store is not None:
+        # Backends by URI, each imported when its scheme is chosen: SQL needs SQLAlchemy,
+        # Redis needs toolkeeper[redis]; each backend module imports this one's base.
         from toolkeeper.costs.ledger_sql import SqlLedger
 
         return SqlLedger(store)

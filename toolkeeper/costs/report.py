@@ -55,6 +55,7 @@ def read_operations(
     store: Store, *, since: datetime, until: datetime | None = None, limit: int = 1_000_000
 ) -> tuple[list[WrapperOperationMetrics], bool]:
     """Return up to ``limit`` operations in the range (newest first) and whether more matched."""
+    # Deferred: the store's readers load SQLAlchemy; a report of given operations does not.
     from toolkeeper.monitor.persist import stored_operations
 
     found: list[WrapperOperationMetrics] = []

@@ -38,6 +38,7 @@ from toolkeeper.costs.guard import BudgetGuard, budgets_from_config
 from toolkeeper.costs.ledger import Ledger, open_ledger
 from toolkeeper.costs.prices import Priced
 from toolkeeper.costs.ratelimit import RateLimit, RateLimiter
+from toolkeeper.costs.report import cost_report, read_operations, with_exact_totals
 from toolkeeper.costs.settings import GLOBAL_SCOPE, CostSettings
 from toolkeeper.costs.usage import Usage
 
@@ -248,8 +249,6 @@ class CostTracker:
         (label groups, waste, routing, advice) reads at most ``max_operations`` raw
         rows (the newest), and the report says when it was cut.
         """
-        from toolkeeper.costs.report import cost_report, read_operations
-
         if self.store is None:
             raise ValueError("this cost tracker has no store to read operations from")
         if self._flush is not None:
@@ -263,7 +262,7 @@ class CostTracker:
             operations, catalog=self.catalog, statuses=self.status(), since=start, until=until,
             weak_models=self._weak_models(), by=by, label=label, now=now,
         )  # fmt: skip
-        from toolkeeper.costs.report import with_exact_totals
+        # Deferred: the store's readers load SQLAlchemy; a tracker without a store never does.
         from toolkeeper.monitor.ranges import range_totals
 
         totals = range_totals(

@@ -28,6 +28,7 @@ def open_store(uri: str | None = None, *, clock: Clock | None = None) -> Store:
     ``postgresql://…`` (needs ``toolkeeper[postgres]``). Safe when several
     processes open the same store at once. ``clock`` stamps new records.
     """
+    # Deferred: SQLAlchemy and Alembic load when a store is opened, not on import.
     from toolkeeper.store._engine import create_store_engine
     from toolkeeper.store._migrate import migrate
     from toolkeeper.store.sql import Store
