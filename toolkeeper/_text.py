@@ -1,4 +1,4 @@
-"""Make text storable everywhere: no NUL characters, no lone surrogates.
+"""Make text storable everywhere (no NUL characters, no lone surrogates), and rewrite texts.
 
 PostgreSQL refuses a NUL in a text value, and neither SQLite nor PostgreSQL (nor
 any UTF-8 encoder) takes a lone surrogate, which is how Python carries bytes that
@@ -9,18 +9,37 @@ shown; :func:`unstorable` names what is wrong, for validators that refuse it.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator, Field
 
-__all__ = ["STORABLE_PATTERN", "StoredText", "must_be_storable", "storable", "unstorable"]
+__all__ = [
+    "SAID_PATTERN",
+    "STORABLE_PATTERN",
+    "WHITESPACE",
+    "SaidText",
+    "StoredText",
+    "map_texts",
+    "must_be_storable",
+    "must_say_something",
+    "storable",
+    "unstorable",
+]
 
+T = TypeVar("T")
+
+#: What ``str.strip`` removes, spelled out: ``\s`` differs between regex engines (Python's
+#: takes U+001C..U+001F, Rust's and JavaScript's do not).
+WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 STORABLE_PATTERN = r"^[^\x00]*$"
 """The JSON Schema ``pattern`` of storable text, so API clients and fuzzers know the rule.
 
 Lone surrogates are refused too, but no pattern can say so portably (ECMA and Rust
 regular expressions reject a surrogate range), and no valid UTF-8 text holds one.
 """
+#: What :func:`must_say_something` accepts: no NUL, and a character besides whitespace.
+SAID_PATTERN = rf"^[^\x00]*[^\x00{WHITESPACE}][^\x00]*$"
 
 
 def storable(text: str) -> str:
@@ -60,7 +79,46 @@ def must_be_storable(text: str) -> str:
     return text
 
 
+def must_say_something(text: str) -> str:
+    """Return ``text`` if it is storable and not blank; else raise ``ValueError`` saying why."""
+    must_be_storable(text)
+    if not text.strip():
+        raise ValueError("must say something, not be blank")
+    return text
+
+
+# The pattern is declared only in the JSON Schema: validation is the function's (pydantic's
+# own regex engine cannot name a lone surrogate), and both accept the same strings.
 StoredText = Annotated[
-    str, Field(json_schema_extra={"pattern": STORABLE_PATTERN}), AfterValidator(must_be_storable)
+    str, AfterValidator(must_be_storable), Field(json_schema_extra={"pattern": STORABLE_PATTERN})
 ]
 """A pydantic field type for text that will be stored: NUL and lone surrogates are errors."""
+SaidText = Annotated[
+    str, AfterValidator(must_say_something), Field(json_schema_extra={"pattern": SAID_PATTERN})
+]
+"""A pydantic field type for stored text that must say something (a reason, a comment)."""
+
+
+def map_texts(value: T, redact: Callable[[str], str]) -> T:
+    """Return ``value`` with ``redact`` applied to each text in it, in dicts (keys too) and lists.
+
+    Other values are kept as they are. Returns ``value`` itself when nothing in it
+    changed, so a caller's dict is never copied for nothing (nor ever changed).
+    """
+    if isinstance(value, str):
+        redacted = redact(value)
+        return value if redacted == value else redacted  # type: ignore[return-value]
+    if isinstance(value, dict):
+        items = [(map_texts(k, redact), map_texts(v, redact)) for k, v in value.items()]
+        if all(
+            k is old_k and v is old_v
+            for (k, v), (old_k, old_v) in zip(items, value.items(), strict=True)
+        ):
+            return value
+        return dict(items)  # type: ignore[return-value]
+    if isinstance(value, list | tuple):
+        each = [map_texts(item, redact) for item in value]
+        if all(new is old for new, old in zip(each, value, strict=True)):
+            return value
+        return type(value)(each)
+    return value

@@ -17,11 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from toolkeeper.alerts.runtime import AlertConfigVersion, RuntimeAlerts
-from toolkeeper.server.api._body import read_json_object
+from toolkeeper.server.api._body import WholeNumber, read_json_object
 from toolkeeper.server.api._preconditions import (
     ChangeReason,
     IfMatch,
     ReasonQuery,
+    change_parameters,
     change_reason,
     etag,
     expected_version,
@@ -67,12 +68,30 @@ class AlertConfigDiff(BaseModel):
     changes: list[dict[str, Any]]
 
 
+#: The body of a change: some of the runtime keys, each as in the file's ``[alerts]``.
+#: What each value may hold is checked whole (one 422 naming every problem).
+UPDATE_BODY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "Some of the runtime keys of [alerts], written as in the file; keys left "
+    "out keep their values.",
+    "properties": {
+        "rules": {"type": "array", "items": {"type": "object"}, "description": "[[alerts.rules]]"},
+        "policy": {"type": "object", "description": "[alerts.policy]: the routing tree."},
+        "inhibit": {"type": "array", "items": {"type": "object"}},
+        "time_intervals": {"type": "object"},
+        "escalations": {"type": "object"},
+        "schedules": {"type": "object"},
+    },
+}
+
+
 class RollbackRequest(BaseModel):
     """Store an old version's document again as a new version."""
 
     model_config = ConfigDict(extra="forbid")
 
-    to_version: int = Field(ge=0, le=2**31 - 1)
+    to_version: WholeNumber = Field(ge=0, le=2**31 - 1)
 
 
 def _runtime(keeper: Any) -> RuntimeAlerts:
@@ -101,6 +120,13 @@ def current(keeper: KeeperDep, response: Response) -> AlertConfigEntry:
     response_model=AlertConfigEntry,
     summary="Change alerting's runtime configuration",
     responses=error_responses(400, 403, 409, 413, 415, 422, 428),
+    openapi_extra={
+        "parameters": change_parameters(),
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": UPDATE_BODY_SCHEMA}},
+        },
+    },
 )
 async def update(
     request: Request,
@@ -162,6 +188,13 @@ def diff(
     response_model=AlertConfigEntry,
     summary="Roll back alerting's configuration",
     responses=error_responses(400, 403, 404, 409, 413, 415, 422),
+    openapi_extra={
+        "parameters": change_parameters(if_match=False),
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": RollbackRequest.model_json_schema()}},
+        },
+    },
 )
 async def rollback(
     request: Request,

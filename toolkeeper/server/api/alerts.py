@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from toolkeeper._text import StoredText
+from toolkeeper._text import SaidText, StoredText
 from toolkeeper.alerts import AlertEngine, AlertEvent, AlertRule, AlertStatus, Silence
 from toolkeeper.alerts.matchers import LABEL_NAME, Matcher
 from toolkeeper.server.api._body import read_json_object
@@ -164,7 +164,7 @@ class SilenceRequest(BaseModel):
         pattern=DURATION_PATTERN,
         description="How long: a number and a unit (ms, s, m, h, d, w), such as 2h; at most 366d.",
     )
-    comment: StoredText = Field(
+    comment: SaidText = Field(
         min_length=1, max_length=2000, description="Why; kept with the silence."
     )
 
@@ -174,9 +174,9 @@ class AcknowledgeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rule: str = Field(min_length=1, max_length=200)
-    tool: str = Field(min_length=1, max_length=200)
-    comment: StoredText = Field(
+    rule: StoredText = Field(min_length=1, max_length=200)
+    tool: StoredText = Field(min_length=1, max_length=200)
+    comment: SaidText = Field(
         min_length=1, max_length=2000, description="Why, or what is being done."
     )
 
@@ -186,8 +186,8 @@ class EscalateRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rule: str = Field(min_length=1, max_length=200)
-    tool: str = Field(min_length=1, max_length=200)
+    rule: StoredText = Field(min_length=1, max_length=200)
+    tool: StoredText = Field(min_length=1, max_length=200)
 
 
 class NotificationTest(_Model):

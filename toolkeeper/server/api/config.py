@@ -24,6 +24,7 @@ from toolkeeper.server.api._preconditions import (
     ChangeReason,
     IfMatch,
     ReasonQuery,
+    change_parameters,
     change_reason,
     etag,
     expected_version,
@@ -103,6 +104,7 @@ def read_tool(keeper: KeeperDep, tool: ToolName, response: Response) -> ToolConf
     summary="Change fields (JSON merge patch)",
     responses=_CHANGE_ERRORS,
     openapi_extra={
+        "parameters": change_parameters(),
         "requestBody": {
             "required": True,
             "content": {
@@ -195,10 +197,11 @@ def diff(
     summary="Restore an earlier version",
     responses=_CHANGE_ERRORS,
     openapi_extra={
+        "parameters": change_parameters(reason=False),  # the reason is in the body
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": RollbackRequest.model_json_schema()}},
-        }
+        },
     },
 )
 async def rollback(
@@ -220,7 +223,7 @@ async def rollback(
         raise RequestValidationError(
             [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
         ) from None
-    why = change_reason(body.reason, None)
+    why = change_reason(None, body.reason)
 
     def write() -> ConfigChange:
         entry = keeper.config.rollback(

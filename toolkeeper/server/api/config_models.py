@@ -8,8 +8,11 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic_core import to_jsonable_python
 
+from toolkeeper._text import SaidText
 from toolkeeper.config.live import Configuration, ConfigVersion
 from toolkeeper.config.schema import is_sensitive
+from toolkeeper.server.api._body import WholeNumber
+from toolkeeper.server.api._preconditions import MAX_REASON
 
 __all__ = [
     "ConfigChange",
@@ -114,10 +117,10 @@ class ConfigChange(BaseModel):
 class RollbackRequest(BaseModel):
     """Make an earlier version current again, as a new version."""
 
-    to_version: int = Field(
+    to_version: WholeNumber = Field(
         ge=0, le=999_999_999, description="The version to restore; 0 is the file as written."
     )
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: SaidText = Field(min_length=1, max_length=MAX_REASON, description="Why.")
 
 
 def tool_config(configuration: Configuration, tool: str) -> ToolConfig:
