@@ -214,3 +214,84 @@ def test_another_tools_key_quoted_by_an_upstream_is_never_recorded(
     for text_ in [stored, *texts]:
         for piece in _pieces(OTHER) + _pieces(CANARY):
             assert piece not in text_, f"{piece!r} leaked"
+
+
+def test_every_text_of_a_directly_recorded_operation_loses_the_keys(
+    tmp_path: Path, store_uri: str
+) -> None:
+    """``record`` and the lifecycle API redact every text (labels, ids, reasons), both stores."""
+    path = tmp_path / "toolkeeper.toml"
+    path.write_text(
+        "[tools.openai]\n"
+        'api_endpoint = "https://api.example.com/v1"\n'
+        'api_key = "env:TK_CANARY"\n'
+        "[tools.anthropic]\n"
+        'api_endpoint = "https://api.anthropic.example/v1"\n'
+        'api_key = "env:TK_OTHER"\n'
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TK_CANARY", CANARY)
+        patch.setenv("TK_OTHER", OTHER)
+        keeper = Keeper.open(path, store=store_uri, follow_changes=False)
+    try:
+        op = keeper.monitoring
+        op.record(
+            "anthropic", "direct", OperationStatus.FALLBACK, 0.01,
+            fallback_reason=f"primary refused {CANARY}", fallback_name=f"cache-{OTHER[:15]}",
+            original_error=f"401 for {OTHER}", error_code=f"E-{CANARY[3:20]}",
+            labels={"tenant": f"t-{OTHER[2:16]}", f"k{CANARY}": "v"},
+            user_id=f"user {CANARY}", session_id=OTHER[:13], request_id=f"r{OTHER}",
+            parent_id=f"p{CANARY}", model=f"gpt-{OTHER}",
+            custom_metrics={"note": f"said {CANARY}", "tokens_left": 12},
+        )  # fmt: skip
+        op.start_operation(f"op-{CANARY}", "anthropic", "lifecycle")
+        op.record_error(f"op-{CANARY}", "upstream refused", error_code=f"E{OTHER}")
+        op.record_success(f"op-{CANARY}", custom_metrics={"echo": f"{OTHER[:20]}!"})
+        op.end_operation(f"op-{CANARY}")
+        keeper.flush()
+        exported = op.export_metrics(wrapper_name="anthropic")
+        texts = [json.dumps(exported, default=str), json.dumps(op.get_system_health(), default=str)]
+    finally:
+        keeper.close()
+    assert {record["operation_type"] for record in exported} == {"direct", "lifecycle"}
+    direct = next(record for record in exported if record["operation_type"] == "direct")
+    assert direct["labels"]["tenant"] == "t-****"  # the text stays, only the key's piece goes
+    assert direct["custom_metrics"]["tokens_left"] == 12
+    stored = _store_contents(store_uri).decode("utf-8", "replace")
+    assert "primary refused" in stored  # the record itself was stored
+    for text_ in [stored, *texts]:
+        for piece in _pieces(OTHER) + _pieces(CANARY):
+            assert piece not in text_, f"{piece!r} leaked"
+
+
+def test_an_error_echoing_the_secret_key_records_none_of_it(
+    tmp_path: Path, store_uri: str
+) -> None:
+    """Every Fernet key of the keyring (current and old) is redacted, whole or cut, both stores."""
+    old_key = generate_key()
+    path = _file(tmp_path, Keyring([KEY]).encrypt(CANARY))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TOOLKEEPER_SECRET_KEY", f"{KEY},{old_key}")
+        keeper = Keeper.open(path, store=store_uri, follow_changes=False)
+    try:
+
+        @keeper.tool("openai", operation="chat")
+        def chat(prompt: str) -> str:
+            raise RuntimeError(f"decrypt failed with key {KEY} (cut: {old_key[:30]})")
+
+        with pytest.raises(RuntimeError):
+            chat("hello")
+        keeper.monitoring.record(
+            "openai", "direct", OperationStatus.ERROR, 0.01,
+            error_message=f"env TOOLKEEPER_SECRET_KEY={old_key}", labels={"key": KEY[4:20]},
+        )  # fmt: skip
+        keeper.flush()
+        exported = json.dumps(keeper.monitoring.export_metrics(), default=str)
+    finally:
+        keeper.close()
+    stored = _store_contents(store_uri).decode("utf-8", "replace")
+    assert "decrypt failed with key" in stored
+    assert "TOOLKEEPER_SECRET_KEY=" in exported
+    for text_ in (stored, exported):
+        for piece in _pieces(KEY) + _pieces(old_key):
+            assert piece not in text_, f"{piece!r} leaked"

@@ -175,7 +175,12 @@ class Keyring:
                 "make one with: toolkeeper secrets keygen"
             ) from exc
         self._multi: MultiFernet = MultiFernet(fernets)
+        self._keys = tuple(key.strip() for key in keys)
         self.key_count = len(fernets)
+
+    def key_texts(self) -> tuple[str, ...]:
+        """Return the keys as written, for the redactor alone: recorded texts lose them."""
+        return self._keys
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Keyring | None:

@@ -336,8 +336,12 @@ class Keeper:
         self._update_redactor()
 
     def _update_redactor(self) -> None:
-        """Teach the redactor every secret of every configured tool (recorded texts lose them)."""
-        found: list[str] = []
+        """Teach the redactor every secret of every configured tool and the keyring's keys.
+
+        Recorded texts lose them all: an error echoing ``TOOLKEEPER_SECRET_KEY`` too.
+        """
+        keyring = self.config.keyring
+        found: list[str] = list(keyring.key_texts()) if keyring is not None else []
         for name in self.config.tools():
             try:
                 config = self.config.get(name)

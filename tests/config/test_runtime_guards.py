@@ -165,6 +165,64 @@ def test_moving_to_an_allowed_host_or_back_to_the_files_host_is_allowed(
     allowing.update("openai", {"api_endpoint": "https://api.example.com/v2"}, actor="a", reason="r")
 
 
+@pytest.mark.parametrize(
+    "endpoint",
+    ["http://api.example.com/v1", "http://api.example.com:443/v1", "http://API.example.com/v2"],
+)
+def test_leaving_https_on_the_same_host_is_refused(live: Configuration, endpoint: str) -> None:
+    """https to http on the same host (any port, any case), keeping the key, is refused."""
+    with pytest.raises(ConfigValidationError) as excinfo:
+        live.update("openai", {"api_endpoint": endpoint}, actor="eve", reason="x")
+    (issue,) = excinfo.value.issues
+    assert issue.path == "tools.openai.api_endpoint"
+    assert issue.value == endpoint
+    assert "from https to" in issue.rule
+    assert "would send its api_key unencrypted" in issue.rule
+    assert endpoint in str(excinfo.value)
+    assert CANARY not in str(excinfo.value)
+    assert live.version("openai") == 0
+    with pytest.raises(ConfigValidationError):
+        live.preview("openai", {"api_endpoint": endpoint})
+
+
+def test_an_allowed_host_is_no_leave_to_drop_https(allowing: Configuration) -> None:
+    """[secrets.allowed_hosts] names hosts to reach over https: plain http to one is refused."""
+    allowing.update("openai", {"api_endpoint": "https://eu.example.org/v1"}, actor="a", reason="r")
+    with pytest.raises(ConfigValidationError) as excinfo:
+        allowing.update(
+            "openai", {"api_endpoint": "http://eu.example.org/v1"}, actor="a", reason="r"
+        )
+    assert "from https to http" in excinfo.value.issues[0].rule
+    assert allowing.version("openai") == 1
+
+
+def test_leaving_https_with_a_new_key_or_back_to_the_files_http_is_allowed(
+    tmp_path: Path, store_uri: str
+) -> None:
+    """A new key in the same change may go to http; so may a return to the file's own http."""
+    text = (
+        FILE
+        + '[tools.internal]\napi_endpoint = "http://10.0.0.5/v1"\napi_key = "env:TK_GUARD_KEY"\n'
+    )
+    configuration = _open(tmp_path, store_uri, text)
+    try:
+        configuration.update(
+            "openai", {"api_endpoint": "http://api.example.com/v1", "api_key": "sk-new-012345678"},
+            actor="a", reason="plain http behind the VPN",
+        )  # fmt: skip
+        configuration.update(
+            "internal", {"api_endpoint": "https://10.0.0.5/v1"}, actor="a", reason="tls"
+        )
+        configuration.update(
+            "internal", {"api_endpoint": "http://10.0.0.5/v2"}, actor="a", reason="back"
+        )
+        assert configuration.version("internal") == 2
+        assert configuration.get("openai").api_endpoint == "http://api.example.com/v1"  # type: ignore[attr-defined]
+    finally:
+        configuration.close()
+        configuration.store.close()
+
+
 def test_a_tool_without_secrets_may_move_freely(live: Configuration) -> None:
     """Only tools holding a secret are held to their hosts."""
     live.update("local", {"api_endpoint": "https://anywhere.test/v1"}, actor="a", reason="r")

@@ -35,7 +35,7 @@ from toolkeeper.alerts.settings import reference_issues
 from toolkeeper.config.diff import diff_configs
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.layers import VARIABLE_PREFIX, Layer, Origin, ResolvedTool, resolve_tool
-from toolkeeper.config.policy import endpoint_host
+from toolkeeper.config.policy import endpoint_host, endpoint_scheme, leaves_https
 from toolkeeper.config.schema import BaseWrapperConfig, is_sensitive, tool_types
 from toolkeeper.store.records import ConfigVersionRecord
 
@@ -535,14 +535,21 @@ class Configuration:
 
         Moving is allowed to the host the file itself gives the tool, to a host
         its ``[secrets.allowed_hosts]`` lists, or when the same change gives every
-        secret the tool holds a new value.
+        secret the tool holds a new value. Leaving https (even on the same host)
+        is a move: allowed only to the file's own endpoint or with new secrets.
         """
-        host = endpoint_host(getattr(new, "api_endpoint", None))
-        if host == endpoint_host(getattr(old, "api_endpoint", None)):
-            return
-        if host == endpoint_host(getattr(self._resolve(tool, None).config, "api_endpoint", None)):
-            return
-        if self.file.secret_policy.host_allowed(tool, host):
+        endpoint = getattr(new, "api_endpoint", None)
+        previous = getattr(old, "api_endpoint", None)
+        files = getattr(self._resolve(tool, None).config, "api_endpoint", None)
+        host = endpoint_host(endpoint)
+        downgrade = leaves_https(previous, endpoint)
+        if downgrade:  # only to the file's own endpoint, scheme and host
+            files_own = (endpoint_scheme(files), endpoint_host(files))
+            allowed = (endpoint_scheme(endpoint), host) == files_own
+        else:
+            allowed = host in (endpoint_host(previous), endpoint_host(files))
+            allowed = allowed or self.file.secret_policy.host_allowed(tool, host)
+        if allowed:
             return
         model = type(new)
         kept = [
@@ -553,19 +560,26 @@ class Configuration:
             and name not in changed
             and getattr(new, name) == getattr(old, name)
         ]
-        if kept:
-            secrets = ", ".join(kept)
-            raise ConfigValidationError(
-                [
-                    ConfigIssue(
-                        path=f"tools.{tool}.api_endpoint",
-                        rule=f"moving {tool!r} to host {host} would send its {secrets} there; "
-                        f"list the host under [secrets.allowed_hosts] {tool} in the "
-                        f"configuration file, or give a new {secrets} in the same change",
-                        value=getattr(new, "api_endpoint", None),
-                    )
-                ]
+        if not kept:
+            return
+        secrets = ", ".join(kept)
+        if downgrade:
+            scheme = endpoint_scheme(endpoint) or "no scheme"
+            rule = (
+                f"moving {tool!r} from https to {scheme} (host {host}) would send its {secrets} "
+                f"unencrypted; a runtime change may not leave https while keeping a secret: "
+                f"give a new {secrets} in the same change, or write that endpoint in the "
+                "configuration file"
             )
+        else:
+            rule = (
+                f"moving {tool!r} to host {host} would send its {secrets} there; "
+                f"list the host under [secrets.allowed_hosts] {tool} in the "
+                f"configuration file, or give a new {secrets} in the same change"
+            )
+        raise ConfigValidationError(
+            [ConfigIssue(path=f"tools.{tool}.api_endpoint", rule=rule, value=endpoint)]
+        )
 
     def _notify(self, version: ConfigVersion) -> None:
         with self._lock:

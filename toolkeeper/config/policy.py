@@ -14,6 +14,11 @@ references, and may let a tool that holds a secret move to some hosts::
 Patterns are shell globs (:func:`fnmatch.fnmatchcase`). Without them a runtime
 version may hold literal secrets only (stored encrypted), and a tool keeps its
 secrets on the host the file gives it unless the same change brings new ones.
+
+Leaving ``https`` is a move too, even on the same host: the secret would cross
+the network in clear. It is allowed only back to the file's own endpoint (the
+file says ``http://``) or with new secrets in the same change; the allowed hosts
+are hosts to reach over https.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from toolkeeper._errors import ConfigIssue
 if TYPE_CHECKING:
     from toolkeeper.config.files import ConfigFile
 
-__all__ = ["SECRETS_TABLE", "SecretPolicy", "endpoint_host"]
+__all__ = ["SECRETS_TABLE", "SecretPolicy", "endpoint_host", "endpoint_scheme", "leaves_https"]
 
 SECRETS_TABLE = "secrets"
 _KEYS = ("runtime_references", "allowed_hosts")
@@ -118,3 +123,19 @@ def endpoint_host(endpoint: str | None) -> str | None:
         return None
     default = {"http": 80, "https": 443}.get(parts.scheme)
     return host if port is None or port == default else f"{host}:{port}"
+
+
+def endpoint_scheme(endpoint: str | None) -> str | None:
+    """Return the lower-cased scheme of an endpoint URL (``https``), or ``None`` without one."""
+    if not endpoint:
+        return None
+    try:
+        scheme = urlsplit(endpoint).scheme.lower()
+    except ValueError:
+        return None
+    return scheme or None
+
+
+def leaves_https(old_endpoint: str | None, new_endpoint: str | None) -> bool:
+    """Tell whether a change of endpoint gives up https (for ``http``, or any other scheme)."""
+    return endpoint_scheme(old_endpoint) == "https" and endpoint_scheme(new_endpoint) != "https"

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from toolkeeper._errors import DuplicateOperationError, MonitoringError, UnknownOperationError
+from toolkeeper._text import map_texts
 from toolkeeper.monitor.ids import next_seq
 from toolkeeper.monitor.performance import PerformanceMonitor
 from toolkeeper.monitor.records import (
@@ -37,6 +38,26 @@ _RESULT_FIELDS = {
     "output_tokens": "output_tokens",
     "quality_score": "quality_score",
 }
+
+
+#: The texts of a lifecycle record that :func:`_redact_record` rewrites; the tool and
+#: operation names are identities, left as they are.
+_TEXT_FIELDS = (
+    "operation_id", "error_message", "error_code", "fallback_reason", "fallback_name",
+    "original_error", "user_id", "session_id", "request_id", "parent_id",
+)  # fmt: skip
+
+
+def _redact_record(record: WrapperOperationMetrics, redact: Callable[[str], str]) -> None:
+    """Rewrite every text of a finished record (its labels and custom metrics too) redacted."""
+    for name in _TEXT_FIELDS:
+        value = getattr(record, name)
+        if value:
+            setattr(record, name, redact(value))
+    if record.labels:
+        record.labels = map_texts(record.labels, redact)
+    if record.custom_metrics:
+        record.custom_metrics = map_texts(record.custom_metrics, redact)
 
 
 def _unchanged(text: str) -> str:
@@ -58,8 +79,8 @@ class WrapperMonitoring(PerformanceMonitor):
     Thread-safe; each call takes one short lock. Operation ids must be unique
     among operations in flight; at most ``max_active_operations`` may be in flight,
     so an application that forgets ``end_operation`` gets an error, not a leak.
-    ``redact`` removes secrets from error messages and fallback reasons before
-    they are recorded (a keeper passes its :class:`SecretRedactor`'s).
+    ``redact`` removes secrets from every text of a record before it is recorded
+    (a keeper passes its :class:`SecretRedactor`'s), as :meth:`record` does.
     Other keyword options are those of :class:`PerformanceMonitor`.
     """
 
@@ -200,6 +221,8 @@ class WrapperMonitoring(PerformanceMonitor):
             record.fallback_duration_ms = max(ended - entry.fallback_started, 0.0) * 1000.0
         if record.status is OperationStatus.STARTED:
             record.status = OperationStatus.CANCELLED
+        if self._redact is not None:
+            _redact_record(record, self._redact)
         self._submit(raw_from_record(next_seq(), record))
         return record
 

@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from toolkeeper._clock import Clock, SystemClock
+from toolkeeper._text import map_texts
 from toolkeeper.monitor import reports
 from toolkeeper.monitor.aggregates import TOTAL_WINDOW, WINDOWS, Aggregates
 from toolkeeper.monitor.buckets import Bucket, WindowStats
@@ -79,8 +80,10 @@ class PerformanceMonitor:
     The providers tell health about a tool's circuit (``"closed"``, ``"open"``,
     ``"half_open"``), its p95 latency objective (seconds) and its budget burn
     (fraction spent); each returns ``None`` when it has nothing to say.
-    ``redact`` (a keeper passes its secret redactor's) removes secrets from the
-    error message of every failed record before it is queued.
+    ``redact`` (a keeper passes its secret redactor's) removes secrets from every
+    text of a record before it is queued: error message, fallback reason, original
+    error, labels, ids, model and text custom metrics (not the tool and operation
+    names, which are identities); see :mod:`toolkeeper.config.redaction`.
     """
 
     def __init__(
@@ -166,8 +169,16 @@ class PerformanceMonitor:
                 f"status {str(status)!r} is not a final status; use one of "
                 f"{', '.join(sorted(PLAIN_STATUS))}"
             )
-        if error_message is not None and self._redact is not None:
-            error_message = self._redact(error_message)  # failures only: successes pay one test
+        redact = self._redact
+        if redact is not None:  # every recorded text, however the caller got here
+            if error_message is not None:
+                error_message = redact(error_message)
+            if model is not None:
+                model = redact(model)
+            if custom_metrics:
+                custom_metrics = map_texts(custom_metrics, redact)
+            if details:
+                details = map_texts(details, redact)
         pending = self._pending
         # One flat tuple, in the order of the index constants in records.py.
         pending.append((
