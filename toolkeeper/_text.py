@@ -104,21 +104,38 @@ def map_texts(value: T, redact: Callable[[str], str]) -> T:
 
     Other values are kept as they are. Returns ``value`` itself when nothing in it
     changed, so a caller's dict is never copied for nothing (nor ever changed).
+    Written for speed: a success's labels pass through it.
     """
     if isinstance(value, str):
-        redacted = redact(value)
-        return value if redacted == value else redacted  # type: ignore[return-value]
+        new = redact(value)
+        return value if new == value else new  # type: ignore[return-value]
     if isinstance(value, dict):
-        items = [(map_texts(k, redact), map_texts(v, redact)) for k, v in value.items()]
-        if all(
-            k is old_k and v is old_v
-            for (k, v), (old_k, old_v) in zip(items, value.items(), strict=True)
-        ):
-            return value
-        return dict(items)  # type: ignore[return-value]
+        changed: dict[object, object] | None = None
+        for key, item in value.items():
+            new_key = _mapped(key, redact)
+            new_item = _mapped(item, redact)
+            if changed is None and (new_key is not key or new_item is not item):
+                changed = {}
+                for done_key, done_item in value.items():  # the items before this one
+                    if done_key is key:
+                        break
+                    changed[done_key] = done_item
+            if changed is not None:
+                changed[new_key] = new_item
+        return value if changed is None else changed  # type: ignore[return-value]
     if isinstance(value, list | tuple):
-        each = [map_texts(item, redact) for item in value]
+        each = [_mapped(item, redact) for item in value]
         if all(new is old for new, old in zip(each, value, strict=True)):
             return value
         return type(value)(each)
     return value
+
+
+def _mapped(value: object, redact: Callable[[str], str]) -> object:
+    kind = type(value)
+    if kind is str:
+        new = redact(value)  # type: ignore[arg-type]
+        return value if new == value else new
+    if value is None or kind is int or kind is float or kind is bool:
+        return value
+    return map_texts(value, redact)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
+
 from hypothesis import given
 from hypothesis import strategies as st
 
+from toolkeeper._text import map_texts
 from toolkeeper.config.redaction import MIN_PIECE, REDACTED, SecretRedactor
 
 KEY = "sk-canary-0123456789abcdef"
@@ -68,3 +72,49 @@ def test_no_piece_of_twelve_or_more_survives(
     text = SecretRedactor([KEY, OTHER]).redact(before + piece + after)
     for index in range(len(OTHER) - MIN_PIECE + 1):
         assert OTHER[index : index + MIN_PIECE] not in text
+
+
+def test_a_remembered_text_is_forgotten_when_the_secrets_change() -> None:
+    """Short texts are remembered with their redaction, but an update starts afresh."""
+    redactor = SecretRedactor([KEY])
+    label = f"tenant {KEY[:14]}"
+    assert redactor.redact(label) == f"tenant {REDACTED}"
+    assert redactor.redact(label) == f"tenant {REDACTED}"  # remembered
+    redactor.update([OTHER])
+    assert redactor.redact(label) == label
+    assert redactor.redact(f"x{OTHER[3:15]}") == f"x{REDACTED}"
+
+
+def _reference(value: object, redact: Callable[[str], str]) -> object:
+    """Apply ``redact`` to every text of ``value``, the obvious recursive way."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {_reference(k, redact): _reference(v, redact) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_reference(item, redact) for item in value)
+    return value
+
+
+_LEAVES = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+    st.sampled_from(["plain", KEY, f"x{KEY[3:16]}y", OTHER[:12], "café"]), st.text(max_size=8),
+)  # fmt: skip
+_VALUES = st.recursive(
+    _LEAVES,
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(["a", "b", KEY, f"k{OTHER}"]), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@given(value=_VALUES)
+def test_map_texts_redacts_every_text_and_never_changes_its_input(value: object) -> None:
+    """Every text, dict keys included, is redacted; the input is untouched; unchanged is itself."""
+    redactor = SecretRedactor([KEY, OTHER])
+    before = copy.deepcopy(value)
+    result = map_texts(value, redactor.redact)
+    assert result == _reference(value, redactor.redact)
+    assert value == before
+    if result == value:
+        assert result is value
