@@ -1,11 +1,7 @@
-"""GenAI histograms over OTLP/HTTP protobuf, received by a loopback server that decodes them."""
+"""GenAI histograms over OTLP/HTTP protobuf, received by a loopback collector that decodes them."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,37 +15,9 @@ from toolkeeper.config.files import ConfigFile
 from toolkeeper.monitor import OperationStatus
 from toolkeeper.monitor.genai import DURATION_BOUNDS, TOKEN_BOUNDS
 
+from .conftest import Collector
+
 CONFIG = ConfigFile.parse("[tools.openai]\n")
-
-
-@contextmanager
-def otlp_receiver() -> Iterator[tuple[str, list[ExportMetricsServiceRequest]]]:
-    """Serve POST /v1/metrics on loopback; yield the endpoint and the decoded requests."""
-    received: list[ExportMetricsServiceRequest] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            if self.path == "/v1/metrics":
-                request = ExportMetricsServiceRequest()
-                request.ParseFromString(body)
-                received.append(request)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def histograms(request: ExportMetricsServiceRequest) -> dict[str, Any]:
@@ -68,19 +36,18 @@ def attributes(point: Any) -> dict[str, str]:
 
 
 def test_the_receiver_gets_both_genai_histograms_with_values_and_attributes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, collector: Collector
 ) -> None:
     """With OTEL_EXPORTER_OTLP_ENDPOINT set, close() sends exact duration and token histograms."""
-    with otlp_receiver() as (endpoint, received):
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-        keeper = Keeper.open(CONFIG, store=f"sqlite:///{tmp_path / 's.db'}", follow_changes=False)
-        for _ in range(3):
-            keeper.monitoring.record("openai", "chat", OperationStatus.SUCCESS, 0.05,
-                                     input_tokens=100, output_tokens=20, model="gpt-x")  # fmt: skip
-        keeper.monitoring.record("openai", "chat", OperationStatus.TIMEOUT, 3.0, model="gpt-x")
-        keeper.close()
-    assert received, "the receiver got no export"
-    metrics = histograms(received[-1])
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint)
+    keeper = Keeper.open(CONFIG, store=f"sqlite:///{tmp_path / 's.db'}", follow_changes=False)
+    for _ in range(3):
+        keeper.monitoring.record("openai", "chat", OperationStatus.SUCCESS, 0.05,
+                                 input_tokens=100, output_tokens=20, model="gpt-x")  # fmt: skip
+    keeper.monitoring.record("openai", "chat", OperationStatus.TIMEOUT, 3.0, model="gpt-x")
+    keeper.close()
+    assert collector.metrics, "the receiver got no export"
+    metrics = histograms(collector.metrics[-1])
     duration = metrics["gen_ai.client.operation.duration"]
     assert duration.unit == "s"
     points = {attributes(p).get("error.type", ""): p for p in duration.histogram.data_points}

@@ -23,15 +23,13 @@ close. OpenTelemetry is imported only by the export.
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from toolkeeper._errors import MissingDependencyError
+from toolkeeper.monitor.periodic import PeriodicExport, otlp_exporter
 from toolkeeper.monitor.records import (
     DETAILS,
     DURATION_S,
@@ -65,7 +63,6 @@ TOKEN_BOUNDS: tuple[float, ...] = tuple(float(4**n) for n in range(14))
 """Bucket bounds the conventions advise for ``gen_ai.client.token.usage`` (1, 4, … 4^13)."""
 
 _FAILURES = frozenset(str(s) for s in FAILURE_STATUSES)
-_log = logging.getLogger("toolkeeper.monitor")
 
 Attributes = tuple[tuple[str, str], ...]
 
@@ -212,15 +209,16 @@ def metrics_data(
     return MetricsData([ResourceMetrics(Resource.create(), [scope], "")])
 
 
-class OtlpMetricsExport:
+class OtlpMetricsExport(PeriodicExport):
     """Send the GenAI histograms over OTLP every ``interval_s``, from a thread, and at close.
 
     ``snapshot`` returns the histograms (taken under the pipeline's lock);
-    ``exporter`` defaults to OpenTelemetry's OTLP/HTTP protobuf exporter, which
-    reads the standard ``OTEL_EXPORTER_OTLP_*`` variables (endpoint, headers,
-    timeout). A failed export is logged and retried with the next snapshot
-    (cumulative, so nothing is lost).
+    ``exporter`` defaults to OpenTelemetry's OTLP/HTTP protobuf exporter
+    (:func:`~toolkeeper.monitor.periodic.otlp_exporter`). A failed export is logged
+    and retried with the next snapshot (cumulative, so nothing is lost).
     """
+
+    what = "the GenAI metrics"
 
     def __init__(
         self,
@@ -230,41 +228,13 @@ class OtlpMetricsExport:
         exporter: MetricExporter | None = None,
         endpoint: str | None = None,
     ) -> None:
-        if exporter is None:
-            try:
-                from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
-                    OTLPMetricExporter,
-                )
-            except ImportError as error:  # pragma: no cover - exercised without the extra
-                raise MissingDependencyError("OTLP export", "otel") from error
-            exporter = OTLPMetricExporter(endpoint=endpoint)
-        self._exporter: Any = exporter
         self._snapshot = snapshot
         self._start_ns = time.time_ns()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(interval_s,), name="toolkeeper-otlp", daemon=True
+        chosen = exporter if exporter is not None else otlp_exporter("metrics", endpoint)
+        super().__init__(chosen, interval_s=interval_s, thread_name="toolkeeper-otlp")
+
+    def send(self, *, final: bool) -> bool:  # noqa: ARG002 - every snapshot is cumulative
+        """Send the current snapshot."""
+        return self.deliver(
+            metrics_data(self._snapshot(), start_ns=self._start_ns, now_ns=time.time_ns())
         )
-        self._thread.start()
-
-    def export(self) -> bool:
-        """Send the current snapshot now; return whether the receiver accepted it."""
-        data = metrics_data(self._snapshot(), start_ns=self._start_ns, now_ns=time.time_ns())
-        result = self._exporter.export(data)
-        accepted = getattr(result, "name", "") == "SUCCESS"
-        if not accepted:
-            _log.warning("OTLP export of the GenAI metrics failed: %s", result)
-        return accepted
-
-    def close(self) -> None:
-        """Stop the thread, send a last snapshot and shut the exporter down; idempotent."""
-        if self._stop.is_set():
-            return
-        self._stop.set()
-        self._thread.join(timeout=10)
-        self.export()
-        self._exporter.shutdown()
-
-    def _run(self, interval_s: float) -> None:
-        while not self._stop.wait(interval_s):
-            self.export()

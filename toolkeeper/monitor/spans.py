@@ -31,7 +31,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from toolkeeper._errors import MissingDependencyError
+from toolkeeper.monitor.periodic import PeriodicExport, otlp_exporter
 from toolkeeper.monitor.records import (
     FAILURE_STATUSES,
     OperationStatus,
@@ -221,15 +221,17 @@ def span_attributes(record: WrapperOperationMetrics) -> dict[str, Any]:
     return found
 
 
-class OtlpSpanExport:
+class OtlpSpanExport(PeriodicExport):
     """Send a span per finished operation over OTLP, from a thread, every ``interval_s``.
 
     :meth:`observe` is the pipeline's observer: it only appends the batch (at most
     ``max_queued`` records wait; beyond that they are counted in :attr:`dropped`
     and logged, never blocking the caller). ``exporter`` defaults to
-    OpenTelemetry's OTLP/HTTP protobuf span exporter, which reads the standard
-    ``OTEL_EXPORTER_OTLP_*`` variables (headers, timeout).
+    OpenTelemetry's OTLP/HTTP protobuf span exporter
+    (:func:`~toolkeeper.monitor.periodic.otlp_exporter`).
     """
+
+    what = "spans"
 
     def __init__(
         self,
@@ -240,26 +242,14 @@ class OtlpSpanExport:
         max_queued: int = 200_000,
         exporter: SpanExporter | None = None,
     ) -> None:
-        if exporter is None:
-            try:
-                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-                    OTLPSpanExporter,
-                )
-            except ImportError as error:  # pragma: no cover - exercised without the extra
-                raise MissingDependencyError("OTLP export", "otel") from error
-            exporter = OTLPSpanExporter(endpoint=endpoint)
-        self._exporter: Any = exporter
         self._trees = SpanTrees(sample_ratio=sample_ratio)
         self._queue: deque[RawRecord] = deque()
         self._max_queued = max_queued
         self.dropped = 0
         """Records that found the queue full and never became spans."""
         self._lock = threading.Lock()  # the exporter thread's and close()'s turn at the trees
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(interval_s,), name="toolkeeper-otlp-spans", daemon=True
-        )
-        self._thread.start()
+        chosen = exporter if exporter is not None else otlp_exporter("traces", endpoint)
+        super().__init__(chosen, interval_s=interval_s, thread_name="toolkeeper-otlp-spans")
 
     def observe(self, batch: list[RawRecord]) -> None:
         """Queue a batch of finished records (called by the pipeline, under its lock)."""
@@ -274,8 +264,8 @@ class OtlpSpanExport:
                          self._max_queued)  # fmt: skip
         self.dropped += lost
 
-    def export(self, *, final: bool = False) -> bool:
-        """Send every span ready now (``final``: the waiting ones too); return if accepted."""
+    def send(self, *, final: bool) -> bool:
+        """Send every span ready now (``final``: the waiting ones too)."""
         with self._lock:
             ready: Ready = []
             while self._queue:
@@ -283,25 +273,4 @@ class OtlpSpanExport:
             ready.extend(self._trees.expire(everything=final))
             if not ready:
                 return True
-            spans = [readable_span(record, trace) for record, trace in ready]
-            result = self._exporter.export(spans)
-        accepted = getattr(result, "name", "") == "SUCCESS"
-        if not accepted:
-            _log.warning("OTLP export of %d spans failed: %s", len(spans), result)
-        return accepted
-
-    def close(self) -> None:
-        """Stop the thread, send every span left (waiting ones included), shut down; idempotent."""
-        if self._stop.is_set():
-            return
-        self._stop.set()
-        self._thread.join(timeout=10)
-        self.export(final=True)
-        self._exporter.shutdown()
-
-    def _run(self, interval_s: float) -> None:
-        while not self._stop.wait(interval_s):
-            try:
-                self.export()
-            except Exception:  # noqa: BLE001 - a receiver or a record that failed: keep going
-                _log.exception("could not export spans")
+            return self.deliver([readable_span(record, trace) for record, trace in ready])
