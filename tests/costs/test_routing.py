@@ -93,3 +93,17 @@ def test_no_priced_requests_give_no_percentage() -> None:
     report = savings_report([], CATALOG)
     assert report.savings == 0
     assert report.savings_percent is None
+
+
+def test_a_recorded_cost_is_the_actual_one_when_a_fallback_answered() -> None:
+    """Routed to the strong model but served by the weak one: actual is what was recorded."""
+    served_by_weak = RoutingDecision(
+        router="mf", threshold=0.11593, chosen_model="strong-llm", strong_model="strong-llm",
+        weak_model="weak-llm", usage=Usage(input_tokens=1000, output_tokens=200), at=AT,
+        cost=Decimal("0.0005"),  # 1000x0.25 + 200x1.25 per million, on weak-llm
+    )  # fmt: skip
+    report = savings_report([served_by_weak], CATALOG)
+    assert report.baseline_cost == Decimal("0.008")  # 1000x5 + 200x15 per million
+    assert report.actual_cost == Decimal("0.0005")
+    assert report.savings == Decimal("0.0075")
+    assert report.strong_requests == 1  # the router's choice, whoever answered

@@ -127,6 +127,9 @@ def test_each_model_call_runs_inside_its_route_and_routing_savings_are_priced(
     spent = {group["key"]: Decimal(group["cost"]) for group in by_route["groups"] if group["cost"]}
     assert spent.keys() == {"route=strong", "route=weak"}  # the calls inherit their route's label
     assert sum(spent.values()) == pytest.approx(Decimal(str(stats.cost_usd)), rel=Decimal("1e-6"))
+    # What routing actually spent is what the calls recorded (fallbacks' cheaper model included).
+    actual = Decimal(routing["actual_cost"])
+    assert actual == pytest.approx(sum(spent.values()), rel=Decimal("1e-6"))
 
 
 def test_model_calls_record_their_tokens_model_and_cost(keeper: Keeper) -> None:

@@ -149,10 +149,11 @@ def routing_decisions(
         labels = op.labels
         if not all(labels.get(name) for name in ROUTE_LABELS):
             continue
-        usage = _decision_usage(op, children.get(op.operation_id, ()))
-        if usage is None:
+        used = _decision_usage(op, children.get(op.operation_id, ()))
+        if used is None:
             without_usage += 1
             continue
+        usage, cost = used
         score = op.custom_metrics.get("route_score")
         decisions.append(
             RoutingDecision(
@@ -165,6 +166,7 @@ def routing_decisions(
                 at=op.end_time or op.start_time,
                 score=None if score is None else float(score),
                 request_id=op.request_id or op.operation_id,
+                cost=cost,
             )
         )
     return decisions, without_usage
@@ -172,17 +174,23 @@ def routing_decisions(
 
 def _decision_usage(
     decision: WrapperOperationMetrics, calls: Iterable[WrapperOperationMetrics]
-) -> Usage | None:
-    """Return what a decision used: its own tokens, else those of the calls made inside it."""
+) -> tuple[Usage, Decimal | None] | None:
+    """Return what a decision used (its own tokens, else its calls') and what that cost.
+
+    The cost is the one recorded (a fallback's model included), ``None`` when any
+    of the operations counted was unpriced.
+    """
     own = decision.input_tokens or decision.output_tokens
     counted = [decision] if own else list(calls)
     if not counted:
         return None
-    return Usage(
+    usage = Usage(
         model=decision.labels["routed_model"],
         input_tokens=sum(op.input_tokens for op in counted),
         output_tokens=sum(op.output_tokens for op in counted),
     )
+    priced = not any(op.unpriced for op in counted)
+    return usage, sum((usd(op.cost_estimate) for op in counted), Decimal(0)) if priced else None
 
 
 def cost_report(

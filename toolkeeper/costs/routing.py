@@ -41,6 +41,9 @@ class RoutingDecision:
     at: datetime
     score: float | None = None
     request_id: str | None = None
+    cost: Decimal | None = None
+    """What the request's calls cost as recorded (a fallback's model included); ``None``:
+    its usage is priced on the chosen model."""
 
     @property
     def routed_to_strong(self) -> bool:
@@ -139,27 +142,28 @@ class RoutingTally:
         self._unpriced: list[UnpricedDecision] = []
 
     def record(self, decision: RoutingDecision) -> None:
-        """Price ``decision`` on its chosen and its strong model and add it to the totals."""
-        actual = self._catalog.price(decision.chosen_model, decision.usage, at=decision.at)
-        if decision.routed_to_strong:
-            baseline = actual
+        """Price ``decision`` on its strong model, and on its chosen one unless its cost is known."""
+        baseline = self._catalog.price(decision.strong_model, decision.usage, at=decision.at)
+        if decision.cost is not None:
+            actual_cost: Decimal | None = decision.cost
+            unpriced = [baseline]
         else:
-            baseline = self._catalog.price(decision.strong_model, decision.usage, at=decision.at)
+            actual = self._catalog.price(decision.chosen_model, decision.usage, at=decision.at)
+            actual_cost = actual.cost
+            unpriced = [actual, baseline]
         with self._lock:
             self._requests += 1
             self._by_model[decision.chosen_model] += 1
             self._strong += decision.routed_to_strong
             self._weak += decision.chosen_model == decision.weak_model
-            if actual.cost is None or baseline.cost is None:
-                missing = tuple(
-                    dict.fromkeys(p.model for p in (actual, baseline) if p.cost is None)
-                )
+            if actual_cost is None or baseline.cost is None:
+                missing = tuple(dict.fromkeys(p.model for p in unpriced if p.cost is None))
                 self._unpriced_count += 1
                 if self._keep is None or len(self._unpriced) < self._keep:
                     self._unpriced.append(UnpricedDecision(decision, missing))
                 return
             self._priced += 1
-            self._actual += actual.cost
+            self._actual += actual_cost
             self._baseline += baseline.cost
 
     def report(self) -> SavingsReport:
