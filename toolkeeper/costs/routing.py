@@ -142,7 +142,7 @@ class RoutingTally:
         self._unpriced: list[UnpricedDecision] = []
 
     def record(self, decision: RoutingDecision) -> None:
-        """Price ``decision`` on its strong model, and on its chosen one unless its cost is known."""
+        """Price ``decision`` on its strong model, and on its chosen one if its cost is unknown."""
         baseline = self._catalog.price(decision.strong_model, decision.usage, at=decision.at)
         if decision.cost is not None:
             actual_cost: Decimal | None = decision.cost
