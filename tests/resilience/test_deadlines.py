@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 import pytest
 
@@ -102,3 +104,15 @@ def test_a_call_that_swallows_its_cancellation_returns_and_its_task_goes_on() ->
         return value, after
 
     assert asyncio.run(run()) == ("kept", "after")
+
+
+def test_a_closed_loop_is_collected_with_its_deadlines() -> None:
+    """Let a loop that kept deadlines be garbage-collected once closed and dropped."""
+    loop = asyncio.new_event_loop()
+    value = loop.run_until_complete(await_with_timeout(_sleep_then, (0, "v"), {}, 30.0, "t"))
+    assert value == "v"
+    watched = weakref.ref(loop)
+    loop.close()
+    del loop
+    gc.collect()
+    assert watched() is None

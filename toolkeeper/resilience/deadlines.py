@@ -106,14 +106,27 @@ class LoopDeadlines:
         return sum(len(queue) for queue in self._by_timeout.values())
 
 
+#: Loops whose class takes no attributes (uvloop's): their deadlines, by loop, kept weakly.
 _LOOPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopDeadlines] = (
     weakref.WeakKeyDictionary()
 )
+_ATTRIBUTE = "_toolkeeper_deadlines"
 
 
 def deadlines_of(loop: asyncio.AbstractEventLoop) -> LoopDeadlines:
-    """Return the deadlines of ``loop`` (created on first use, gone with the loop)."""
+    """Return the deadlines of ``loop`` (created on first use, gone with the loop).
+
+    Kept on the loop itself, so that they and the loop are collected together (they
+    refer to the loop, which a weak mapping keyed by the loop would keep alive).
+    """
+    found: LoopDeadlines | None = getattr(loop, _ATTRIBUTE, None)
+    if found is not None:
+        return found
     found = _LOOPS.get(loop)
     if found is None:
-        found = _LOOPS[loop] = LoopDeadlines(loop)
+        found = LoopDeadlines(loop)
+        try:
+            setattr(loop, _ATTRIBUTE, found)
+        except AttributeError:
+            _LOOPS[loop] = found
     return found
