@@ -92,8 +92,10 @@ def only_record(keeper: Keeper, tool: str = "openai") -> dict[str, Any]:
 
 
 def assert_openai_billed(record: dict[str, Any]) -> None:
-    """Check the record holds the OpenAI usage and genai-prices' cost of it."""
+    """Check the record holds the OpenAI usage (its cache and reasoning split) and its cost."""
     assert (record["input_tokens"], record["output_tokens"]) == (1000, 500)
+    kinds = (record["cached_tokens"], record["cache_write_tokens"], record["reasoning_tokens"])
+    assert kinds == (200, 0, 100)
     assert record["unpriced"] is False
     assert Decimal(repr(record["cost_estimate"])) == OPENAI_COST
     assert record["labels"]["model"] == OPENAI_MODEL
@@ -277,6 +279,7 @@ def test_an_anthropic_message_counts_every_input_token(keeper: Keeper, claude: A
     assert ask().content[0].text == "hello"
     record = only_record(keeper, "anthropic")
     assert (record["input_tokens"], record["output_tokens"]) == (1050, 300)
+    assert (record["cached_tokens"], record["cache_write_tokens"]) == (200, 50)
     assert Decimal(repr(record["cost_estimate"])) == ANTHROPIC_COST
 
 
@@ -291,6 +294,7 @@ def test_an_anthropic_stream_is_read_from_its_start_and_delta(keeper: Keeper, cl
     assert kinds[-1] == "message_stop"
     record = only_record(keeper, "anthropic")
     assert (record["input_tokens"], record["output_tokens"]) == (1050, 300)
+    assert (record["cached_tokens"], record["cache_write_tokens"]) == (200, 50)
     assert Decimal(repr(record["cost_estimate"])) == ANTHROPIC_COST
 
 
