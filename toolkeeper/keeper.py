@@ -92,8 +92,9 @@ class Keeper:
         self.shared = shared
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.costs = CostTracker.open(
-            config, store=store, shared=shared, clock=self.clock, flush=self.flush
-        )
+            config.file.costs, config_of=config.get_or_default, tools=config.tools,
+            store=store, shared=shared, clock=self.clock, flush=self.flush,
+        )  # fmt: skip
         self.redactor = SecretRedactor()
         self._update_redactor()
         self.runtimes = Runtimes(

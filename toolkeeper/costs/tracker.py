@@ -43,11 +43,13 @@ from toolkeeper.costs.settings import GLOBAL_SCOPE, CostSettings
 from toolkeeper.costs.usage import Usage
 
 if TYPE_CHECKING:
-    from toolkeeper.config.live import Configuration
-    from toolkeeper.config.schema import BaseWrapperConfig
     from toolkeeper.store.sql import Store
 
 __all__ = ["CostTracker", "Overshoot"]
+
+ToolSettings = Any
+"""A tool's configuration as costs reads it: budget and rate-limit fields by attribute,
+a missing one meaning unset (the Keeper passes each tool's validated config)."""
 
 _log = logging.getLogger("toolkeeper.costs")
 _KEEP_EVENTS = 100
@@ -78,7 +80,7 @@ class CostTracker:
         self,
         settings: CostSettings,
         *,
-        config_of: Callable[[str], BaseWrapperConfig],
+        config_of: Callable[[str], ToolSettings],
         tools: Callable[[], list[str]],
         ledger: Ledger,
         rate_limits: str | None = None,
@@ -110,21 +112,22 @@ class CostTracker:
     @classmethod
     def open(
         cls,
-        configuration: Configuration,
+        settings: CostSettings,
         *,
+        config_of: Callable[[str], ToolSettings],
+        tools: Callable[[], list[str]],
         store: Store,
         shared: str | None = None,
         clock: Clock | None = None,
         flush: Callable[[], None] | None = None,
     ) -> CostTracker:
         """Open the ledger (``shared``, else ``[costs].ledger``, else ``store``) and the tracker."""
-        settings = configuration.file.costs
         uri = shared or settings.ledger
         ledger = open_ledger(uri) if uri else open_ledger(store=store)
         return cls(
             settings,
-            config_of=configuration.get_or_default,
-            tools=configuration.tools,
+            config_of=config_of,
+            tools=tools,
             ledger=ledger,
             rate_limits=shared,
             clock=clock,
@@ -143,7 +146,7 @@ class CostTracker:
         """Price ``usage`` on ``model`` at ``at`` (default: now); unpriced: ``cost`` is ``None``."""
         return self.catalog.price(model, usage, at=at if at is not None else self.clock.now())
 
-    def for_tool(self, tool: str, config: BaseWrapperConfig) -> CallCosts:
+    def for_tool(self, tool: str, config: ToolSettings) -> CallCosts:
         """Return what the calls of ``tool`` need under ``config`` (its budgets and rate limit)."""
         budgets: list[Budget] = []
         if getattr(config, "cost_tracking_enabled", True):
@@ -155,7 +158,7 @@ class CostTracker:
             )
         return CallCosts(self, tool, guard=guard, limiter=self._limiter(tool, config))
 
-    def tool_budgets(self, tool: str, config: BaseWrapperConfig) -> list[Budget]:
+    def tool_budgets(self, tool: str, config: ToolSettings) -> list[Budget]:
         """Return the daily and monthly budgets ``config`` sets for ``tool`` (policy included)."""
         return budgets_from_config(
             tool,
@@ -283,7 +286,7 @@ class CostTracker:
             limiter.close()
         self.ledger.close()
 
-    def _limiter(self, tool: str, config: BaseWrapperConfig) -> RateLimiter | None:
+    def _limiter(self, tool: str, config: ToolSettings) -> RateLimiter | None:
         limit = RateLimit.from_config(config)
         wait = float(getattr(config, "rate_limit_max_wait_seconds", 0.0))
         unlimited = limit == RateLimit()

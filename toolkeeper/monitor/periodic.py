@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from abc import ABC, abstractmethod
 from typing import Any
 
 from toolkeeper._errors import MissingDependencyError
@@ -38,7 +39,7 @@ def otlp_exporter(signal: str, endpoint: str | None) -> Any:
         raise MissingDependencyError("OTLP export", "otel") from error
 
 
-class PeriodicExport:
+class PeriodicExport(ABC):
     """Call :meth:`export` every ``interval_s`` on a thread; at close, once more, then shut down.
 
     A subclass's :meth:`send` builds what to send and hands it to :meth:`deliver`.
@@ -60,9 +61,9 @@ class PeriodicExport:
         """Send what is ready now; return whether the receiver accepted it."""
         return self.send(final=False)
 
+    @abstractmethod
     def send(self, *, final: bool) -> bool:
         """Build and deliver one export (``final``: the last one, at close)."""
-        raise NotImplementedError
 
     def deliver(self, payload: Any) -> bool:
         """Hand ``payload`` to the exporter; log and return ``False`` if it was refused."""
