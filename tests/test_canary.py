@@ -295,3 +295,29 @@ def test_an_error_echoing_the_secret_key_records_none_of_it(
     for text_ in (stored, exported):
         for piece in _pieces(KEY) + _pieces(old_key):
             assert piece not in text_, f"{piece!r} leaked"
+
+
+def test_a_key_rotated_in_the_process_is_redacted_at_once(tmp_path: Path, store_uri: str) -> None:
+    """After ``rotate_secrets`` in a running process, an error echoing the new key is redacted."""
+    path = _file(tmp_path, Keyring([KEY]).encrypt(CANARY))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TOOLKEEPER_SECRET_KEY", KEY)
+        keeper = Keeper.open(path, store=store_uri, follow_changes=False)
+    new_key = generate_key()
+    try:
+        keeper.config.rotate_secrets(Keyring([new_key, KEY]))
+
+        @keeper.tool("openai", operation="chat")
+        def chat(prompt: str) -> str:
+            raise RuntimeError(f"decrypt failed with key {new_key}")
+
+        with pytest.raises(RuntimeError):
+            chat("hello")
+        keeper.flush()
+        assert keeper.config.get("openai").api_key.get_secret_value() == CANARY  # type: ignore[attr-defined]
+    finally:
+        keeper.close()
+    stored = _store_contents(store_uri).decode("utf-8", "replace")
+    assert "decrypt failed with key" in stored
+    for piece in _pieces(new_key):
+        assert piece not in stored, f"{piece!r} leaked"

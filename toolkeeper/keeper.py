@@ -146,6 +146,7 @@ class Keeper:
         self._alerts: AlertEngine | None = None
         self._followed_circuits: dict[str, list[str]] = {}
         self._unsubscribe = config.subscribe(self._config_changed)
+        self._stop_keyring = config.on_keyring_change(lambda: None)
         self._closed = False
         self._stopping = threading.Event()
         self._follower: threading.Thread | None = None
@@ -420,6 +421,7 @@ class Keeper:
         if self._follower is not None:
             self._follower.join(timeout=10)
         self._unsubscribe()
+        self._stop_keyring()
         self.monitoring.close()
         if self._otlp is not None:
             self._otlp.close()

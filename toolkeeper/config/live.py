@@ -109,7 +109,8 @@ class Configuration:
     ) -> None:
         self.file = file
         self.store = store
-        self.keyring = keyring
+        self._keyring = keyring
+        self._keyring_listeners: list[Callable[[], None]] = []
         self._environ = environ
         #: False for readers that only show values: a secret that cannot be read stays unread.
         self.require_secrets = require_secrets
@@ -123,6 +124,35 @@ class Configuration:
         self._cursor = store.config_cursor()
         self._stop = threading.Event()
         self._follower: threading.Thread | None = None
+
+    @property
+    def keyring(self) -> Keyring | None:
+        """Return the keys that open ``enc:`` values (the first one seals new values)."""
+        return self._keyring
+
+    @keyring.setter
+    def keyring(self, keyring: Keyring | None) -> None:
+        self._keyring = keyring
+        self._invalidate()
+        with self._lock:
+            listeners = list(self._keyring_listeners)
+        for listener in listeners:
+            listener()
+
+    def on_keyring_change(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` whenever the keyring is replaced, a rotation included.
+
+        Returns a function that stops the calls.
+        """
+        with self._lock:
+            self._keyring_listeners.append(listener)
+
+        def stop() -> None:
+            with self._lock:
+                if listener in self._keyring_listeners:
+                    self._keyring_listeners.remove(listener)
+
+        return stop
 
     @property
     def environ(self) -> Mapping[str, str]:
@@ -298,7 +328,6 @@ class Configuration:
 
         changed = self.store.rewrite_config_values(rotate)
         self.keyring = keyring
-        self._invalidate()
         return changed
 
     # Following changes ---------------------------------------------------
