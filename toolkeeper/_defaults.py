@@ -1,4 +1,4 @@
-"""The circuit breaker's defaults, one set for the config schema and for hand-built policies.
+"""The resilience defaults, one set for the config schema and for hand-built policies.
 
 Both :class:`~toolkeeper.config.schema.BaseWrapperConfig` and
 :class:`~toolkeeper.resilience.ResiliencePolicy` read these, so a breaker
@@ -19,6 +19,9 @@ __all__ = [
     "CIRCUIT_SLOW_CALL_RATE",
     "CIRCUIT_WINDOW_SIZE",
     "HALF_OPEN_MODES",
+    "RETRY_BACKOFF_MAX_SECONDS",
+    "RETRY_BACKOFF_MULTIPLIER",
+    "RETRY_BACKOFF_SECONDS",
     "HalfOpenMode",
 ]
 
@@ -34,3 +37,6 @@ CIRCUIT_OPEN_SECONDS: Final = 30.0
 CIRCUIT_HALF_OPEN_PROBES: Final = 3
 CIRCUIT_HALF_OPEN_MODE: Final[HalfOpenMode] = "rate"
 CIRCUIT_SLOW_CALL_RATE: Final = 1.0
+RETRY_BACKOFF_SECONDS: Final = 0.5
+RETRY_BACKOFF_MAX_SECONDS: Final = 30.0
+RETRY_BACKOFF_MULTIPLIER: Final = 2.0

@@ -27,7 +27,8 @@ from toolkeeper._secrets import Secret
 from toolkeeper._units import check_money
 from toolkeeper.config.fields import ConfigField, config_field_of
 from toolkeeper.config.problems import field_problems
-from toolkeeper.resilience.classify import ErrorRules, spec_issues
+from toolkeeper.resilience.classify import spec_issues
+from toolkeeper.resilience.policy import ResiliencePolicy
 
 __all__ = [
     "BaseWrapperConfig",
@@ -63,6 +64,12 @@ _ERROR_SPECS = (
     " Each entry: an HTTP status code (401), a status class ('4xx') or an exception class's "
     "dotted name ('httpx.ConnectError')."
 )
+
+
+def _problem(issue: ConfigIssue) -> str:
+    if "[" in issue.path:  # an entry of retry_on, failure_on or ignore: show it
+        return f"{issue.path} = {issue.value!r} {issue.rule}"
+    return f"{issue.path} {issue.rule}"
 
 
 def _thresholds(values: list[float]) -> list[float]:
@@ -102,13 +109,13 @@ class BaseWrapperConfig(BaseModel):
     ] = 2
     retry_backoff_seconds: Annotated[
         float, ConfigField(description="Initial retry backoff (full jitter).", ge=0, le=600)
-    ] = 0.5
+    ] = _defaults.RETRY_BACKOFF_SECONDS
     retry_backoff_max_seconds: Annotated[
         float, ConfigField(description="Longest wait between two attempts.", ge=0, le=3600)
-    ] = 30.0
+    ] = _defaults.RETRY_BACKOFF_MAX_SECONDS
     retry_backoff_multiplier: Annotated[
         float, ConfigField(description="Growth of the backoff per attempt.", ge=1, le=10)
-    ] = 2.0
+    ] = _defaults.RETRY_BACKOFF_MULTIPLIER
     retry_on: Annotated[
         list[int | str],
         ConfigField(
@@ -236,24 +243,42 @@ class BaseWrapperConfig(BaseModel):
 
     @model_validator(mode="after")
     def _resilience_bounds(self) -> Self:
-        problems = []
-        if self.retry_backoff_seconds > self.retry_backoff_max_seconds:
-            problems.append(
-                "retry_backoff_seconds must not exceed retry_backoff_max_seconds "
-                f"({self.retry_backoff_seconds:g} > {self.retry_backoff_max_seconds:g})"
-            )
-        if self.circuit_minimum_calls > self.circuit_window_size:
-            problems.append(
-                "circuit_minimum_calls must not exceed circuit_window_size "
-                f"({self.circuit_minimum_calls} > {self.circuit_window_size})"
-            )
-        lists = [(name, getattr(self, name)) for name in ("retry_on", "failure_on", "ignore")]
-        problems += [
-            f"{issue.path} = {issue.value!r} {issue.rule}" for issue in ErrorRules.overlaps(lists)
-        ]
-        if problems:
-            raise ValueError("; ".join(problems))
+        # The cross-field rules (backoff, window, error lists) are the policy's: checked there once.
+        try:
+            self.resilience_policy(sync=False)
+        except ConfigValidationError as exc:
+            raise ValueError("; ".join(_problem(issue) for issue in exc.issues)) from None
         return self
+
+    def resilience_policy(self, *, sync: bool) -> ResiliencePolicy:
+        """Return the resilience policy these settings ask for (of sync or async calls).
+
+        The policy has the same names as these fields; a sync call's timeout is
+        dropped when ``timeout_sync_calls`` is off.
+        """
+        timeout: float | None = self.timeout_seconds
+        if sync and not self.timeout_sync_calls:
+            timeout = None
+        return ResiliencePolicy(
+            timeout_seconds=timeout,
+            max_retry_attempts=self.max_retry_attempts,
+            retry_backoff_seconds=self.retry_backoff_seconds,
+            retry_backoff_max_seconds=self.retry_backoff_max_seconds,
+            retry_backoff_multiplier=self.retry_backoff_multiplier,
+            retry_on=tuple(self.retry_on),
+            failure_on=tuple(self.failure_on),
+            ignore=tuple(self.ignore),
+            circuit_failure_rate=self.circuit_failure_rate,
+            circuit_minimum_calls=self.circuit_minimum_calls,
+            circuit_window_size=self.circuit_window_size,
+            circuit_open_seconds=self.circuit_open_seconds,
+            circuit_half_open_probes=self.circuit_half_open_probes,
+            circuit_half_open_mode=self.circuit_half_open_mode,
+            circuit_slow_call_seconds=self.circuit_slow_call_seconds,
+            circuit_slow_call_rate=self.circuit_slow_call_rate,
+            max_concurrent_calls=self.max_concurrent_calls,
+            bulkhead_wait_seconds=self.bulkhead_wait_seconds,
+        )
 
     def to_dict(self, *, mask_sensitive: bool = True) -> dict[str, Any]:
         """Return the settings as JSON-ready data, secrets masked unless told otherwise."""

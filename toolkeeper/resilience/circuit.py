@@ -3,9 +3,9 @@
 ::
 
     CLOSED --(after any outcome: failure or slow-call rate >= threshold,
-              over >= minimum_calls)--> OPEN
-    OPEN --(open_wait_seconds elapsed on the clock)--> HALF_OPEN
-    HALF_OPEN, mode "rate" --(all half_open_probes recorded: rates below the
+              over >= circuit_minimum_calls)--> OPEN
+    OPEN --(circuit_open_seconds elapsed on the clock)--> HALF_OPEN
+    HALF_OPEN, mode "rate" --(all circuit_half_open_probes recorded: rates below the
               thresholds)--> CLOSED (window emptied); else --> OPEN
     HALF_OPEN, mode "all" --(every probe succeeds)--> CLOSED; any bad probe --> OPEN
 
@@ -19,7 +19,7 @@ admitted before a transition are ignored, so a call from before an outage cannot
 close or re-open the circuit after it. A closed ``before_call`` takes no lock.
 
 Every recorded outcome is evaluated, successes included, with one exception
-that changes nothing: once a closed window holds ``minimum_calls`` calls and
+that changes nothing: once a closed window holds ``circuit_minimum_calls`` calls and
 its rates are below the thresholds (the state after any evaluation that did
 not trip), a fast success can only lower the rates, so it is counted without
 the lock and without evaluating. ``closed_epoch`` is set exactly then.
@@ -92,9 +92,9 @@ class CircuitBreaker:
         self._probes_done = 0
         self._probes_failed = 0
         self._probes_slow = 0
-        self._window = CallWindow(policy.window_size)
+        self._window = CallWindow(policy.circuit_window_size)
         #: The epoch while the circuit is closed and a fast success cannot trip it (its
-        #: window holds minimum_calls calls, rates below the thresholds); -1 otherwise.
+        #: window holds circuit_minimum_calls calls, rates below the thresholds); -1 otherwise.
         #: One read admits a call and lets its fast success skip the lock.
         self.closed_epoch = -1
         #: Count a fast success of a closed circuit, lock-free (the window is never replaced).
@@ -125,13 +125,13 @@ class CircuitBreaker:
             transition = self._advance()
             ticket: int | None = self._epoch
             if self._state is CircuitState.OPEN:
-                ticket, wait = None, self._opened_at + self._policy.open_wait_seconds
+                ticket, wait = None, self._opened_at + self._policy.circuit_open_seconds
                 retry_after = max(wait - self._clock.monotonic(), 0.0)
             elif self._state is CircuitState.HALF_OPEN:
-                if self._probes_admitted < self._policy.half_open_probes:
+                if self._probes_admitted < self._policy.circuit_half_open_probes:
                     self._probes_admitted += 1
                 else:  # every probe slot is taken; a failed probe re-opens for this long
-                    ticket, retry_after = None, self._policy.open_wait_seconds
+                    ticket, retry_after = None, self._policy.circuit_open_seconds
         self._announce(transition)
         if ticket is None:
             raise CircuitOpenError(tool=self.name, retry_after_seconds=retry_after)
@@ -143,7 +143,7 @@ class CircuitBreaker:
         A fast success in a closed circuit, the common case, takes no lock.
         """
         if ticket == self.closed_epoch:
-            slow_after = self._policy.slow_call_seconds
+            slow_after = self._policy.circuit_slow_call_seconds
             if slow_after is None or duration_s <= slow_after:
                 self.count_success()
                 return
@@ -162,8 +162,8 @@ class CircuitBreaker:
     def update_policy(self, policy: ResiliencePolicy) -> None:
         """Apply a new policy from the next recorded call on; the window keeps its newest calls."""
         with self._lock:
-            if policy.window_size != self._window.size:
-                self._window = self._window.resized(policy.window_size)
+            if policy.circuit_window_size != self._window.size:
+                self._window = self._window.resized(policy.circuit_window_size)
             self._policy = policy
             if self._state is CircuitState.CLOSED:
                 self._settle_closed()
@@ -191,7 +191,7 @@ class CircuitBreaker:
             window.refresh()
             next_probe_at = None
             if state is CircuitState.OPEN and self._opened_wall is not None:
-                wait = timedelta(seconds=self._policy.open_wait_seconds)
+                wait = timedelta(seconds=self._policy.circuit_open_seconds)
                 next_probe_at = self._opened_wall + wait
             data: dict[str, Any] = {
                 "name": self.name,
@@ -214,7 +214,7 @@ class CircuitBreaker:
     # -- internals; every method below runs under self._lock except _announce ----
 
     def _record(self, ticket: int, failed: bool, duration_s: float) -> None:
-        slow_after = self._policy.slow_call_seconds
+        slow_after = self._policy.circuit_slow_call_seconds
         slow = slow_after is not None and duration_s > slow_after  # strictly slower
         with self._lock:
             if ticket != self._epoch:
@@ -236,18 +236,18 @@ class CircuitBreaker:
 
     def _should_trip(self) -> bool:
         policy, window = self._policy, self._window
-        if window.count < policy.minimum_calls:
+        if window.count < policy.circuit_minimum_calls:
             return False
-        if window.failure_rate() >= policy.failure_rate_threshold:
+        if window.failure_rate() >= policy.circuit_failure_rate:
             return True
         return (
-            policy.slow_call_seconds is not None
-            and window.slow_call_rate() >= policy.slow_call_rate_threshold
+            policy.circuit_slow_call_seconds is not None
+            and window.slow_call_rate() >= policy.circuit_slow_call_rate
         )
 
     def _settle_closed(self) -> None:
         """Let fast successes skip the lock once they cannot trip the circuit, else stop them."""
-        warm = self._window.count >= self._policy.minimum_calls and not self._should_trip()
+        warm = self._window.count >= self._policy.circuit_minimum_calls and not self._should_trip()
         self.closed_epoch = self._epoch if warm else -1
 
     def _judge_probe(self, failed: bool, slow: bool) -> CircuitState | None:
@@ -256,18 +256,22 @@ class CircuitBreaker:
         self._probes_done += 1
         self._probes_failed += failed
         self._probes_slow += slow
-        if policy.half_open_mode == "all":
+        if policy.circuit_half_open_mode == "all":
             if failed or slow:
                 return CircuitState.OPEN
-            return CircuitState.CLOSED if self._probes_done >= policy.half_open_probes else None
-        if self._probes_done < policy.half_open_probes:
+            return (
+                CircuitState.CLOSED
+                if self._probes_done >= policy.circuit_half_open_probes
+                else None
+            )
+        if self._probes_done < policy.circuit_half_open_probes:
             return None  # resilience4j: the probes are the minimum number of calls
         probes = self._probes_done
-        if self._probes_failed / probes >= policy.failure_rate_threshold:
+        if self._probes_failed / probes >= policy.circuit_failure_rate:
             return CircuitState.OPEN
         if (
-            policy.slow_call_seconds is not None
-            and self._probes_slow / probes >= policy.slow_call_rate_threshold
+            policy.circuit_slow_call_seconds is not None
+            and self._probes_slow / probes >= policy.circuit_slow_call_rate
         ):
             return CircuitState.OPEN
         return CircuitState.CLOSED
@@ -275,7 +279,7 @@ class CircuitBreaker:
     def _advance(self) -> CircuitTransition | None:
         if self._state is not CircuitState.OPEN:
             return None
-        if self._clock.monotonic() - self._opened_at < self._policy.open_wait_seconds:
+        if self._clock.monotonic() - self._opened_at < self._policy.circuit_open_seconds:
             return None
         return self._move(CircuitState.HALF_OPEN)
 
@@ -291,7 +295,7 @@ class CircuitBreaker:
         # A ticket read lock-free before this line is stale after it: results it brings are ignored.
         self._state = new
         self._epoch += 1
-        self.closed_epoch = -1  # a closed window starts empty: below minimum_calls
+        self.closed_epoch = -1  # a closed window starts empty: below circuit_minimum_calls
         # Counted afresh in each half-open state.
         self._probes_admitted = self._probes_done = self._probes_failed = self._probes_slow = 0
         if new is CircuitState.OPEN:

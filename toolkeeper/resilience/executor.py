@@ -77,7 +77,7 @@ def call(  # noqa: PLR0912, PLR0915 - one loop; its decisions live in the helper
         breaker.update_policy(policy)
     timeout = policy.timeout_seconds
     # Durations matter only to a breaker that watches for slow calls; skip the clock otherwise.
-    timed = breaker is not None and policy.slow_call_seconds is not None
+    timed = breaker is not None and policy.circuit_slow_call_seconds is not None
     attempt = 0
     error: BaseException | None = None
     if first_failure is not None:
@@ -169,7 +169,7 @@ async def acall(  # noqa: PLR0912, PLR0915 - one loop; its decisions live in the
         breaker.update_policy(policy)
     timeout = policy.timeout_seconds
     # Durations matter only to a breaker that watches for slow calls; skip the clock otherwise.
-    timed = breaker is not None and policy.slow_call_seconds is not None
+    timed = breaker is not None and policy.circuit_slow_call_seconds is not None
     attempt = 0
     error: BaseException | None = None
     if first_failure is not None:

@@ -4,7 +4,7 @@ The wait is exponential backoff with *full jitter*: after failed attempt ``n``
 (1-based) it is drawn uniformly from ``[0, min(max, initial * multiplier**(n-1))]``.
 If the error carries a ``Retry-After``, the wait is at least that long, capped
 at ``policy.retry_after_max_seconds`` so that a server cannot park a caller for
-an hour; the executor still enforces ``max_attempts`` after such a wait.
+an hour; the executor still enforces ``max_retry_attempts`` after such a wait.
 
 Hand-written rather than built on tenacity, on purpose. tenacity's
 ``wait_random_exponential`` is the same formula, but it draws from the global
@@ -39,10 +39,10 @@ _RETRY_AFTER_ATTRIBUTES = ("retry_after_seconds", "retry_after")
 def backoff_ceiling(policy: ResiliencePolicy, attempt: int) -> float:
     """Return the upper bound of the jittered wait after failed attempt ``attempt``."""
     try:
-        high = policy.backoff_initial_seconds * policy.backoff_multiplier ** (attempt - 1)
+        high = policy.retry_backoff_seconds * policy.retry_backoff_multiplier ** (attempt - 1)
     except OverflowError:
-        return policy.backoff_max_seconds
-    return min(policy.backoff_max_seconds, high)
+        return policy.retry_backoff_max_seconds
+    return min(policy.retry_backoff_max_seconds, high)
 
 
 def retry_delay(
@@ -58,7 +58,7 @@ def retry_delay(
     ``attempt`` is the 1-based number of the attempt that just failed with
     ``error``. None means the attempts are used up or the error is not retryable.
     """
-    if attempt >= policy.max_attempts or not policy.should_retry(error):
+    if attempt > policy.max_retry_attempts or not policy.should_retry(error):
         return None
     delay = (rng or _SHARED_RANDOM).uniform(0.0, backoff_ceiling(policy, attempt))
     floor = retry_after_seconds(error, clock=clock)

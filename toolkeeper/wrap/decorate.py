@@ -57,7 +57,7 @@ if os.environ.get("TOOLKEEPER_PURE_PYTHON"):
 
 F = TypeVar("F", bound=Callable[..., Any])
 FallbackSpec = Callable[..., Any] | str | Sequence[Callable[..., Any] | str] | None
-_ONE_ATTEMPT = ResiliencePolicy(max_attempts=1)
+_ONE_ATTEMPT = ResiliencePolicy(max_retry_attempts=0)
 
 
 class ToolWrapping:

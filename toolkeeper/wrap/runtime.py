@@ -34,29 +34,7 @@ __all__ = ["Runtimes", "ToolRuntime", "policy_for"]
 
 def policy_for(config: BaseWrapperConfig, *, sync: bool) -> ResiliencePolicy:
     """Return the resilience policy a tool's configuration asks for (sync or async calls)."""
-    timeout: float | None = config.timeout_seconds
-    if sync and not config.timeout_sync_calls:
-        timeout = None
-    return ResiliencePolicy(
-        timeout_seconds=timeout,
-        max_attempts=1 + config.max_retry_attempts,
-        backoff_initial_seconds=config.retry_backoff_seconds,
-        backoff_max_seconds=config.retry_backoff_max_seconds,
-        backoff_multiplier=config.retry_backoff_multiplier,
-        retry_on=tuple(config.retry_on),
-        failure_on=tuple(config.failure_on),
-        ignore=tuple(config.ignore),
-        failure_rate_threshold=config.circuit_failure_rate,
-        minimum_calls=config.circuit_minimum_calls,
-        window_size=config.circuit_window_size,
-        open_wait_seconds=config.circuit_open_seconds,
-        half_open_probes=config.circuit_half_open_probes,
-        half_open_mode=config.circuit_half_open_mode,
-        slow_call_seconds=config.circuit_slow_call_seconds,
-        slow_call_rate_threshold=config.circuit_slow_call_rate,
-        max_concurrent_calls=config.max_concurrent_calls,
-        bulkhead_wait_seconds=config.bulkhead_wait_seconds,
-    )
+    return config.resilience_policy(sync=sync)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +179,7 @@ class Runtimes:
             inline = config.enabled and sync_policy.timeout_seconds is None
             track_usage = bool(getattr(config, "cost_tracking_enabled", True))
             guarded = costs is not None and costs.guarded
-            slow_after = sync_policy.slow_call_seconds
+            slow_after = sync_policy.circuit_slow_call_seconds
             runtime = ToolRuntime(
                 name, config, sync_policy, async_policy, breaker, _secrets_of(config),
                 inline=inline, monitoring_enabled=config.monitoring_enabled,
