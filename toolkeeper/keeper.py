@@ -240,11 +240,13 @@ class Keeper:
         with self._lock:
             if self._alerts is None:
                 from toolkeeper.alerts.engine import AlertEngine
+                from toolkeeper.alerts.notices import ChangeNotices
                 from toolkeeper.alerts.runtime import RuntimeAlerts
 
                 runtime = RuntimeAlerts(
-                    self.store, self.config.file, clock=self.clock, builtin=self._budget_rules
-                )
+                    self.store, self.config.file, clock=self.clock, builtin=self._budget_rules,
+                    keyring=lambda: self.config.keyring,
+                )  # fmt: skip
                 self._alerts = AlertEngine(
                     runtime.settings(),
                     config=runtime,
@@ -255,6 +257,7 @@ class Keeper:
                     environ=self.config.environ,
                     tools=self.config.tools,
                     environment=self.config.environment,
+                    notices=ChangeNotices(self.shared) if self.shared else None,
                 )
             return self._alerts
 

@@ -133,7 +133,8 @@ def test_a_bad_change_is_refused_with_every_problem_and_stores_nothing(
 ) -> None:
     """A rule with a bad metric and an unknown runtime key: 422 naming both; version stays 0."""
     live, _, _ = setup
-    bad = {"rules": [{"name": "x", "metric": "nope", "op": ">", "threshold": 1}], "notifiers": {}}
+    bad = {"rules": [{"name": "x", "metric": "nope", "op": ">", "threshold": 1}],
+           "evaluate_every": "1s"}  # fmt: skip
     with live.client(Role.ADMIN) as client:
         response = client.put(
             "/api/v1/alerts/config", json=bad,
@@ -141,7 +142,7 @@ def test_a_bad_change_is_refused_with_every_problem_and_stores_nothing(
         )  # fmt: skip
         paths = [issue["path"] for issue in response.json()["error"]["details"]["issues"]]
         assert response.status_code == 422
-        assert paths == ["alerts.notifiers"]
+        assert paths == ["alerts.evaluate_every"]
         only_rules = client.put(
             "/api/v1/alerts/config", json={"rules": bad["rules"]},
             headers={"If-Match": '"0"', "X-Change-Reason": "try"},

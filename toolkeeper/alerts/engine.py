@@ -24,6 +24,7 @@ from toolkeeper.alerts.escalation import EscalationChain
 from toolkeeper.alerts.forwarding import AlertmanagerForwarder
 from toolkeeper.alerts.matchers import Matcher, parse_matcher
 from toolkeeper.alerts.metrics import MetricReader, Reading
+from toolkeeper.alerts.notices import ChangeNotices
 from toolkeeper.alerts.notifiers import Notifier
 from toolkeeper.alerts.policies import Route, inhibitor_of
 from toolkeeper.alerts.rules import AlertRule
@@ -88,6 +89,7 @@ class AlertEngine:
         budget_burn: Callable[[str], float | None] | None = None,
         environment: str | None = None,
         config: RuntimeAlerts | None = None,
+        notices: ChangeNotices | None = None,
     ) -> None:
         self.table = AlertTable(store)
         self.monitor = monitor
@@ -96,6 +98,9 @@ class AlertEngine:
         self._environ = environ
         self._environment = environment
         self.config = config
+        self.notices = notices
+        if config is not None and notices is not None:
+            config.notice = notices.publish
         self.settings = settings
         self._rules: dict[str, AlertRule] = {}
         self._notifiers: dict[str, Notifier] = {}
@@ -107,6 +112,9 @@ class AlertEngine:
         self._pass = threading.Lock()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        #: How many evaluation passes this engine ran (the background thread's included).
+        self.passes = 0
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -198,6 +206,7 @@ class AlertEngine:
                     list(members.values()), now=now, evaluate_every_seconds=every
                 )
             self._prune(now)
+            self.passes += 1
         return _ordered(statuses)
 
     def statuses(self) -> list[AlertStatus]:
@@ -265,6 +274,7 @@ class AlertEngine:
 
         state = self._change(rule, tool, change)
         log.info("alert %s acknowledged by %s", state.name, by)
+        self._announce()
         return self._status(self._rules[rule], tool, state, state.value, None)
 
     def escalate(self, rule: str, tool: str, *, by: str) -> AlertStatus:
@@ -298,6 +308,7 @@ class AlertEngine:
         Dispatch(self.settings, self.table, self._notifiers, now=now).escalate(
             members[state.name], chain, state.escalation_level
         )
+        self._announce()
         return self._status(rule_obj, tool, state, state.value, None)
 
     def events(self, limit: int = 100) -> list[AlertEvent]:
@@ -352,6 +363,7 @@ class AlertEngine:
         )  # fmt: skip
         log.info("silence %d created by %s: rule %r, tool %r, matchers %s",
                  created.id, created_by, rule, tool, list(parsed))  # fmt: skip
+        self._announce()
         return created
 
     def silences(self, *, include_expired: bool = False) -> list[Silence]:
@@ -367,16 +379,19 @@ class AlertEngine:
         expired = self.table.expire_silence(silence_id, by=by, now=self.clock.now())
         if expired is None:
             raise KeyError(f"no silence with id {silence_id}")
+        self._announce()
         return expired
 
     # Notifiers -----------------------------------------------------------
 
     def notifier_names(self) -> list[str]:
-        """Return the names of the notifiers, in the order written."""
+        """Return the names of the notifiers in force, in the order written."""
+        self._reload()
         return list(self._notifiers)
 
     def notifier_urls_masked(self, name: str) -> list[str]:
         """Return the notifier's URLs masked: ``scheme://****`` and at most 4 last characters."""
+        self._reload()
         return self._notifier(name).masked_urls()
 
     def test_notification(self, name: str | None = None) -> dict[str, bool]:
@@ -385,6 +400,7 @@ class AlertEngine:
         Each outcome is recorded as a ``notified`` or ``notify_failed`` event
         of the rule ``(test)``.
         """
+        self._reload()
         names = [self._notifier(name).name] if name is not None else list(self._notifiers)
         outcomes: dict[str, bool] = {}
         events: list[NewEvent] = []
@@ -401,8 +417,18 @@ class AlertEngine:
 
     # Background evaluation -----------------------------------------------
 
+    def wake(self) -> None:
+        """Have the background thread evaluate now rather than at its next pass."""
+        self._wake.set()
+
+    def _announce(self) -> None:
+        """Tell the other processes (through ``notices``) that alerting changed."""
+        if self.notices is not None:
+            self.notices.publish()
+
     def start(self) -> None:
-        """Evaluate now and then every ``evaluate_every``, in a daemon thread; idempotent."""
+        """Evaluate now and then every ``evaluate_every`` (and at once on a notice from
+        another process), in a daemon thread; idempotent."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the alert engine is closed; open a new Keeper to start it")
@@ -410,6 +436,8 @@ class AlertEngine:
                 return
             self._thread = threading.Thread(target=self._run, name="toolkeeper-alerts", daemon=True)
             self._thread.start()
+            if self.notices is not None:
+                self.notices.listen(self.wake)
 
     def close(self) -> None:
         """Stop the background thread (waiting for a pass under way); idempotent."""
@@ -417,18 +445,21 @@ class AlertEngine:
             self._closed = True
             thread, self._thread = self._thread, None
         self._stop.set()
+        self._wake.set()
         if thread is not None:
             thread.join(timeout=60)
+        if self.notices is not None:
+            self.notices.close()
 
     def _run(self) -> None:
-        interval = self.settings.evaluate_every_seconds
         while not self._stop.is_set():
+            self._wake.clear()
+            interval = self.settings.evaluate_every_seconds
             try:
                 self.evaluate()
             except Exception:  # the evaluator must outlive a store hiccup; it is logged
                 log.exception("alert evaluation failed; trying again in %gs", interval)
-            if self._stop.wait(interval):
-                return
+            self._wake.wait(interval)
 
     # Internals -----------------------------------------------------------
 

@@ -1,17 +1,25 @@
 """Alerting's configuration edited at runtime: versions in the store over the file's ``[alerts]``.
 
-The rules, the policy, inhibition, time intervals, escalations and schedules
-(:data:`~toolkeeper.alerts.settings.RUNTIME_KEYS`) may be changed while the
-application runs. Each change is a new version in the store with who, when,
-why and from where, checked in full before it is stored (every problem at once,
-nothing stored otherwise) and compare-and-set on the version, like tool
+The rules, the policy, inhibition, time intervals, escalations, schedules and
+notifiers (:data:`~toolkeeper.alerts.settings.RUNTIME_KEYS`) may be changed
+while the application runs. Each change is a new version in the store with who,
+when, why and from where, checked in full before it is stored (every problem at
+once, nothing stored otherwise) and compare-and-set on the version, like tool
 configuration. The newest version's keys replace the file's; a rollback stores
-an old version's document again as a new version. Notifiers are not editable
-here: their URLs are secrets and stay the file's, so no version holds a secret.
+an old version's document again as a new version.
+
+Notifier URLs are secrets (:mod:`toolkeeper.alerts.notifier_secrets`): a
+version stores them as references or ``enc:`` ciphertext, never in clear, and
+every document, history entry and diff shows them masked. A version that never
+changed the notifiers keeps using the file's, so the file's URLs are not copied
+into the store.
 
 Every engine sharing the store reads the newest version number at each pass
 and takes a new version at once; an edited file is read again when its
-modification time changes (an edit with problems is logged and ignored).
+modification time changes (an edit with problems is logged and ignored). With
+a ``notice`` (:mod:`toolkeeper.alerts.notices`), a stored version is also
+announced to the other processes, which evaluate at once rather than at their
+next pass.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -32,7 +40,14 @@ from toolkeeper._errors import (
     UnknownVersionError,
     VersionConflictError,
 )
+from toolkeeper._secrets import Keyring
 from toolkeeper._toml import TomlDocument
+from toolkeeper.alerts.notifier_secrets import (
+    masked_change,
+    masked_document,
+    restored_notifiers,
+    storable_notifiers,
+)
 from toolkeeper.alerts.rules import AlertRule
 from toolkeeper.alerts.settings import RUNTIME_KEYS, AlertSettings, alert_settings
 from toolkeeper.store.alerts import AlertConfigTable, StoredDocument
@@ -52,10 +67,14 @@ _MAX_HISTORY = 1000
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlertConfigVersion:
-    """A version of alerting's runtime configuration: the document and who changed it, why."""
+    """A version of alerting's runtime configuration: the document and who changed it, why.
+
+    ``document`` is what is in force with this version (the file's keys under
+    the version's), notifier URLs as stored; :meth:`to_dict` shows them masked.
+    """
 
     version: int
-    document: dict[str, Any]
+    document: dict[str, Any] = field(repr=False)
     actor: str
     reason: str
     source: str
@@ -65,7 +84,7 @@ class AlertConfigVersion:
         """Return the version as JSON-ready data."""
         return {
             "version": self.version,
-            "document": self.document,
+            "document": masked_document(self.document),
             "actor": self.actor,
             "reason": self.reason,
             "source": self.source,
@@ -94,8 +113,12 @@ class RuntimeAlerts:
         *,
         clock: Clock | None = None,
         builtin: Callable[[], tuple[AlertRule, ...]] | None = None,
+        keyring: Callable[[], Keyring | None] | None = None,
+        notice: Callable[[], None] | None = None,
     ) -> None:
         self.table = AlertConfigTable(store)
+        self._keyring = keyring if keyring is not None else lambda: None
+        self.notice = notice
         self._builtin = builtin
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._file = file
@@ -114,7 +137,7 @@ class RuntimeAlerts:
         stored = self.table.get()
         if stored is None:
             return self._file_version()
-        return _version(stored)
+        return self._version(stored)
 
     def get(self, version: int) -> AlertConfigVersion:
         """Return version ``version``; an unknown one raises ``UnknownVersionError``."""
@@ -123,20 +146,22 @@ class RuntimeAlerts:
         stored = self.table.get(version) if isinstance(version, int) and version > 0 else None
         if stored is None:
             raise UnknownVersionError(SCOPE, version, self.version())
-        return _version(stored)
+        return self._version(stored)
 
     def history(self, limit: int = 50) -> list[AlertConfigVersion]:
         """Return the ``limit`` newest versions, newest first (version 0, the file, last)."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _MAX_HISTORY:
             raise ValueError(f"limit={limit!r} must be a whole number from 1 to {_MAX_HISTORY}")
-        found = [_version(stored) for stored in self.table.history(limit)]
+        found = [self._version(stored) for stored in self.table.history(limit)]
         if len(found) < limit:
             found.append(self._file_version())
         return found
 
     def diff(self, from_version: int, to_version: int) -> list[dict[str, Any]]:
-        """Return what changed from one version to another: ``{path, old, new}`` per change."""
-        return diff_documents(self.get(from_version).document, self.get(to_version).document)
+        """Return what changed from one version to another: ``{path, old, new}`` per change,
+        notifier URLs masked."""
+        changes = diff_documents(self.get(from_version).document, self.get(to_version).document)
+        return [masked_change(change) for change in changes]
 
     def settings(self) -> AlertSettings:
         """Return the settings in force: the file's, with the newest version's keys over them,
@@ -186,29 +211,65 @@ class RuntimeAlerts:
             raise ConfigValidationError(
                 [ConfigIssue(path=f"alerts.{key}", rule=rule, has_value=False) for key in unknown]
             )
-        current = self.current()
-        if current.version != expected_version:
-            raise VersionConflictError(SCOPE, expected_version, current.version)
-        merged = {**current.document, **_plain(document)}
+        current = self.table.get()
+        at = current.version if current is not None else 0
+        if at != expected_version:
+            raise VersionConflictError(SCOPE, expected_version, at)
+        raw = json.loads(current.document) if current is not None else self._file_document()
+        return self._store({**raw, **_plain(document)}, raw, expected_version=expected_version,
+                           actor=actor, reason=reason.strip(), source=source)  # fmt: skip
+
+    def _store(
+        self,
+        merged: dict[str, Any],
+        raw: dict[str, Any],
+        *,
+        expected_version: int,
+        actor: str,
+        reason: str,
+        source: str,
+    ) -> AlertConfigVersion:
+        """Check ``merged`` whole, make its notifiers storable and store it as the next version."""
+        before = raw.get("notifiers", self._file_notifiers())
+        if "notifiers" in merged:
+            merged["notifiers"] = restored_notifiers(merged["notifiers"], before)
         _, issues = self._parse(merged)
+        if "notifiers" in merged:
+            merged["notifiers"], secret_issues = storable_notifiers(
+                merged["notifiers"], before, keyring=self._keyring()
+            )
+            issues = [*issues, *secret_issues]
         if issues:
             raise ConfigValidationError(issues)
         stored = self.table.add(
             json.dumps(merged, sort_keys=True), expected_version=expected_version,
-            actor=actor, reason=reason.strip(), source=source, at=self.clock.now(),
+            actor=actor, reason=reason, source=source, at=self.clock.now(),
         )  # fmt: skip
         if stored is None:
             raise VersionConflictError(SCOPE, expected_version, self.version())
-        log.info("alerting configuration version %d by %s: %s", stored, actor, reason.strip())
+        log.info("alerting configuration version %d by %s: %s", stored, actor, reason)
+        if self.notice is not None:
+            self.notice()
         return self.get(stored)
 
     def rollback(
         self, *, to_version: int, actor: str, reason: str, source: str = "code"
     ) -> AlertConfigVersion:
-        """Store version ``to_version``'s document again as a new version."""
-        old = self.get(to_version)
-        return self.update(old.document, actor=actor, reason=reason,
-                           expected_version=self.version(), source=source)  # fmt: skip
+        """Store version ``to_version``'s document again as a new version (version 0: the
+        file's keys, its notifiers read from the file again)."""
+        _check_text("actor", actor)
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > _MAX_REASON:
+            raise ValueError(f"reason={reason!r} is required: say why (at most {_MAX_REASON})")
+        if source not in _SOURCES:
+            raise ValueError(f"source={source!r} must be one of " + ", ".join(_SOURCES))
+        self.get(to_version)  # an unknown version raises UnknownVersionError
+        stored = self.table.get(to_version) if to_version > 0 else None
+        document = json.loads(stored.document) if stored is not None else self._file_document()
+        latest = self.table.get()
+        raw = json.loads(latest.document) if latest is not None else self._file_document()
+        expected = latest.version if latest is not None else 0
+        return self._store(document, raw, expected_version=expected, actor=actor,
+                           reason=reason.strip(), source=source)  # fmt: skip
 
     # The engine's source ---------------------------------------------------
 
@@ -228,12 +289,30 @@ class RuntimeAlerts:
         table = {**self._file.data.get("alerts", {}), **document}
         return alert_settings(TomlDocument(data={"alerts": table}))
 
-    def _file_version(self) -> AlertConfigVersion:
+    def _file_written(self) -> dict[str, Any]:
+        """Return the file's runtime keys, as JSON's values."""
         table = self._file.data.get("alerts", {})
-        written = {key: _plain(table[key]) for key in RUNTIME_KEYS if key in table}
-        return AlertConfigVersion(version=0, document=written, actor="(file)",
+        return {key: _plain(table[key]) for key in RUNTIME_KEYS if key in table}
+
+    def _file_document(self) -> dict[str, Any]:
+        """Return what a version based on the file stores: its keys but the notifiers."""
+        return {key: value for key, value in self._file_written().items() if key != "notifiers"}
+
+    def _file_notifiers(self) -> Any:
+        return self._file_written().get("notifiers", {})
+
+    def _file_version(self) -> AlertConfigVersion:
+        return AlertConfigVersion(version=0, document=self._file_written(), actor="(file)",
                                   reason="the configuration file", source="file",
                                   created_at=None)  # fmt: skip
+
+    def _version(self, stored: StoredDocument) -> AlertConfigVersion:
+        """Return a stored version with what it leaves to the file (its notifiers) filled in."""
+        document = {**self._file_written(), **json.loads(stored.document)}
+        return AlertConfigVersion(
+            version=stored.version, document=document, actor=stored.actor,
+            reason=stored.reason, source=stored.source, created_at=stored.created_at,
+        )  # fmt: skip
 
     def _reload_file(self) -> bool:
         path = self._file.path
@@ -284,13 +363,6 @@ def _diff(old: Any, new: Any, path: str, changes: list[dict[str, Any]]) -> None:
             _diff(old.get(key), new.get(key), where, changes)
     elif old != new:
         changes.append({"path": path, "old": old, "new": new})
-
-
-def _version(stored: StoredDocument) -> AlertConfigVersion:
-    return AlertConfigVersion(
-        version=stored.version, document=json.loads(stored.document), actor=stored.actor,
-        reason=stored.reason, source=stored.source, created_at=stored.created_at,
-    )  # fmt: skip
 
 
 def _mtime(path: Path | None) -> float | None:

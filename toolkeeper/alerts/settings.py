@@ -59,17 +59,24 @@ ALERTS_KEYS = (
     "evaluate_every", "repeat_every", "notify", "notifiers", "rules", "policy", "inhibit",
     "time_intervals", "escalations", "schedules", "alertmanager", "external_url",
 )  # fmt: skip
-#: The keys of ``[alerts]`` that runtime versions may replace (notifiers stay the file's).
-RUNTIME_KEYS = ("rules", "policy", "inhibit", "time_intervals", "escalations", "schedules")
+#: The keys of ``[alerts]`` that runtime versions may replace.
+RUNTIME_KEYS = (
+    "rules", "policy", "inhibit", "time_intervals", "escalations", "schedules", "notifiers",
+)  # fmt: skip
 RULE_KEYS = (
     "name", "tool", "metric", "op", "threshold", "expr", "window", "for", "keep_firing_for",
     "severity", "notify", "min_calls", "labels", "no_data", "on_error", "matchers",
 )  # fmt: skip
 NOTIFIER_KEYS = ("urls", "webhook", "secret")
 MIN_EVALUATE_EVERY_SECONDS = 1.0
-_NOTIFIER_NAME = re.compile(r"[a-z0-9_-]{1,200}")
-_WEBHOOK = re.compile(r"https?://\S+")
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://.+")
+#: What a notifier's name, URL and webhook may be. The API's schema declares these very
+#: patterns and they are applied as JSON Schema does (``re.match`` with the anchors).
+NOTIFIER_NAME_PATTERN = r"^[a-z0-9_-]{1,200}$"
+NOTIFIER_URL_PATTERN = r"^(env:|file:|enc:|[A-Za-z][A-Za-z0-9+.-]*://)\S+$"
+WEBHOOK_PATTERN = r"^(env:|file:|enc:|https?://)\S+$"
+_NOTIFIER_NAME = re.compile(NOTIFIER_NAME_PATTERN)
+_WEBHOOK = re.compile(WEBHOOK_PATTERN)
+_URL = re.compile(NOTIFIER_URL_PATTERN)
 
 
 def shown_url(raw: str) -> str:
@@ -94,7 +101,7 @@ class NotifierSettings:
     secret: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if not _NOTIFIER_NAME.fullmatch(self.name):
+        if not _NOTIFIER_NAME.match(self.name):
             raise ValueError(
                 f"notifier name={self.name!r} must be lowercase letters, digits, '-' and '_'"
             )
@@ -334,7 +341,7 @@ def _notifiers(  # noqa: PLR0912 - one branch per notifier key
     found: list[NotifierSettings] = []
     for name, entry in table.items():
         here = (*where, name)
-        if not _NOTIFIER_NAME.fullmatch(name):
+        if not isinstance(name, str) or not _NOTIFIER_NAME.match(name):
             rule = "a notifier name must be lowercase letters, digits, '-' and '_'"
             issues.append(file.issue(here, rule, name))
             continue
@@ -347,9 +354,7 @@ def _notifiers(  # noqa: PLR0912 - one branch per notifier key
                 issues.append(file.issue((*here, key), rule, has_value=False))
         webhook, secret = entry.get("webhook"), entry.get("secret")
         if webhook is not None or secret is not None:
-            written = isinstance(webhook, str) and (
-                is_reference(webhook) or is_encrypted(webhook) or _WEBHOOK.fullmatch(webhook)
-            )
+            written = isinstance(webhook, str) and _WEBHOOK.match(webhook)
             if not written:
                 rule = "must be an http(s) address (or env:/file:/enc:), with secret"
                 shown = shown_url(webhook) if isinstance(webhook, str) else webhook
@@ -366,9 +371,7 @@ def _notifiers(  # noqa: PLR0912 - one branch per notifier key
             continue
         bad = False
         for index, url in enumerate(urls):
-            if isinstance(url, str) and (
-                is_reference(url) or is_encrypted(url) or _URL.fullmatch(url)
-            ):
+            if isinstance(url, str) and _URL.match(url):
                 continue
             bad = True
             rule = "must be an Apprise URL such as 'json://host/path', or env:, file:, enc:"

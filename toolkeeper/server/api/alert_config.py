@@ -17,6 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from toolkeeper.alerts.runtime import AlertConfigVersion, RuntimeAlerts
+from toolkeeper.alerts.settings import (
+    NOTIFIER_NAME_PATTERN,
+    NOTIFIER_URL_PATTERN,
+    WEBHOOK_PATTERN,
+)
 from toolkeeper.server.api._body import WholeNumber, read_json_object
 from toolkeeper.server.api._preconditions import (
     ChangeReason,
@@ -68,6 +73,36 @@ class AlertConfigDiff(BaseModel):
     changes: list[dict[str, Any]]
 
 
+#: One notifier: Apprise URLs and/or a signed webhook with the key that signs it. The
+#: patterns are the ones the settings apply, so a body the schema takes is taken.
+NOTIFIER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "urls": {
+            "type": "array",
+            "items": {"type": "string", "pattern": NOTIFIER_URL_PATTERN},
+            "description": "Apprise URLs, or env:NAME / file:/path / enc: references.",
+        },
+        "webhook": {
+            "type": "string", "pattern": WEBHOOK_PATTERN,
+            "description": "An http(s) address receiving signed JSON (or a reference).",
+        },
+        "secret": {
+            "type": "string", "minLength": 1,
+            "description": "The key signing the webhook (HMAC-SHA256), or a reference.",
+        },
+    },
+    "anyOf": [
+        {
+            "required": ["urls"],
+            "properties": {"urls": {"minItems": 1}},
+            "not": {"anyOf": [{"required": ["webhook"]}, {"required": ["secret"]}]},
+        },
+        {"required": ["webhook", "secret"]},
+    ],
+}  # fmt: skip
+
 #: The body of a change: some of the runtime keys, each as in the file's ``[alerts]``.
 #: What each value may hold is checked whole (one 422 naming every problem).
 UPDATE_BODY_SCHEMA: dict[str, Any] = {
@@ -82,6 +117,14 @@ UPDATE_BODY_SCHEMA: dict[str, Any] = {
         "time_intervals": {"type": "object"},
         "escalations": {"type": "object"},
         "schedules": {"type": "object"},
+        "notifiers": {
+            "type": "object",
+            "description": "[alerts.notifiers]: every notifier, by name (it replaces the "
+            "file's). URLs are secrets: stored as env:/file: references or encrypted (enc:), "
+            "shown masked; a masked value sent back as read keeps the stored one.",
+            "propertyNames": {"pattern": NOTIFIER_NAME_PATTERN},
+            "additionalProperties": NOTIFIER_SCHEMA,
+        },
     },
 }
 
