@@ -168,3 +168,53 @@ def test_a_model_rule_without_selected_calls_has_no_data(
     app.calls("chat", "gpt-4o-mini", "error", 4)
     (status,) = [s for s in app.engine.evaluate() if s.rule == "gpt4-errors"]
     assert (status.state, status.value) == ("inactive", None)
+
+
+def test_a_selection_reads_only_its_tools_rollups_filtered_in_sql(store_uri: str) -> None:
+    """With 30 unrelated tools stored, each rollup query names the rule's tool; values unchanged."""
+    from sqlalchemy import event
+
+    from toolkeeper.alerts.selection import SelectedCalls
+    from toolkeeper.monitor.rollups import MINUTE
+    from toolkeeper.store.rollups import load_rollups
+
+    clock = FakeClock()
+    process = Process(store_uri, clock, (GPT4,))
+    try:
+        process.calls("chat", "gpt-4o", "error", 3)
+        process.calls("chat", "gpt-4o", "success", 1)
+        for index in range(30):
+            process.monitor.record(f"other-{index}", "chat", OperationStatus("error"), 0.1,
+                                   model="gpt-4o")  # fmt: skip
+        process.monitor.flush()
+        since = clock.now().timestamp() - 3600
+        assert {row.tool for row in load_rollups(process.store, MINUTE, since, tool="llm")} == {
+            "llm"
+        }
+        assert len({row.tool for row in load_rollups(process.store, MINUTE, since)}) == 31
+        queries: list[tuple[str, object]] = []
+
+        def seen(
+            _conn: object, _cursor: object, statement: str, parameters: object, *_rest: object
+        ) -> None:
+            if "FROM rollups" in statement:
+                queries.append((statement, parameters))
+
+        engine = process.store._engine
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            selected = SelectedCalls(process.store, clock.now())
+            for window in ("5m", "24h"):
+                rule = AlertRule(name=f"w{window}", tool="llm", metric="error_rate", op=">",
+                                 threshold=0.5, window=window, min_calls=1,
+                                 matchers=('model="gpt-4o"',))  # fmt: skip
+                assert selected.stats(rule, "llm").error_rate == pytest.approx(0.75)
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert queries, "the selection read no rollups"
+        for statement, parameters in queries:
+            assert "rollups.tool =" in statement, statement
+            values = parameters.values() if isinstance(parameters, dict) else parameters
+            assert "llm" in list(values), parameters  # type: ignore[call-overload]
+    finally:
+        process.close()

@@ -13,6 +13,10 @@ Windows are aligned on the rollups' buckets (the monitor's own windows align
 buckets starting in the window; ``24h`` the hour buckets, with the current and
 the previous hour by minute, as :func:`toolkeeper.monitor.persist.history`
 splits them, so nothing is counted twice.
+
+Only the rows of the tool a rule is judged for are read, filtered in SQL by
+tool and time (once per tool and resolution in a pass), so a pass does not
+read, parse or sum the rows of the other tools the store holds.
 """
 
 from __future__ import annotations
@@ -47,8 +51,8 @@ class SelectedCalls:
         self._now = now
         self._epoch = now.timestamp()
         self._cutoff = float((int(self._epoch // HOUR) - 1) * HOUR)
-        self._minutes: list[RollupRow] | None = None
-        self._hours: list[RollupRow] | None = None
+        self._minutes: dict[str, list[RollupRow]] = {}
+        self._hours: dict[str, list[RollupRow]] = {}
         self._stats: dict[tuple[str, str, str, tuple[str, ...]], WindowStats] = {}
 
     def stats(self, rule: AlertRule, tool: str) -> WindowStats:
@@ -58,20 +62,24 @@ class SelectedCalls:
         if found is None:
             start = window_start(rule.window, self._epoch)
             merged = Bucket()
-            for row in self._rows(start):
-                if row.tool == tool and rule.selects(row.operation, row.model):
+            for row in self._rows(tool, start):
+                if rule.selects(row.operation, row.model):
                     merged.merge(Bucket.from_dict(row.bucket))
             found = self._stats[key] = merged.stats(datetime.fromtimestamp(start, UTC), self._now)
         return found
 
-    def _rows(self, start: float) -> list[RollupRow]:
-        """Return the rollup rows covering ``[start, now]``, each operation counted once."""
-        if self._minutes is None:
+    def _rows(self, tool: str, start: float) -> list[RollupRow]:
+        """Return the rollup rows of ``tool`` covering ``[start, now]``, each counted once."""
+        minutes = self._minutes.get(tool)
+        if minutes is None:
             since = min(self._cutoff, self._epoch - HOUR - MINUTE)
-            self._minutes = load_rollups(self._store, MINUTE, since)
+            minutes = self._minutes[tool] = load_rollups(self._store, MINUTE, since, tool=tool)
         if start >= self._cutoff:  # every minute window: its start is within the last hour
-            return [row for row in self._minutes if row.bucket_start >= start]
-        if self._hours is None:
-            self._hours = load_rollups(self._store, HOUR, start, until=self._cutoff)
-        recent = [row for row in self._minutes if row.bucket_start >= self._cutoff]
-        return [*(row for row in self._hours if row.bucket_start >= start), *recent]
+            return [row for row in minutes if row.bucket_start >= start]
+        hours = self._hours.get(tool)
+        if hours is None:
+            hours = self._hours[tool] = load_rollups(
+                self._store, HOUR, start, until=self._cutoff, tool=tool
+            )
+        recent = [row for row in minutes if row.bucket_start >= self._cutoff]
+        return [*(row for row in hours if row.bucket_start >= start), *recent]

@@ -226,13 +226,21 @@ def load_rollup(store: Store, writer: str, key: tuple[str, str, str, int, int]) 
 
 
 def load_rollups(
-    store: Store, resolution: int, since: float, until: float | None = None
+    store: Store,
+    resolution: int,
+    since: float,
+    until: float | None = None,
+    *,
+    tool: str | None = None,
 ) -> list[RollupRow]:
-    """Return every writer's rollups of ``resolution`` seconds starting in ``[since, until)``."""
+    """Return every writer's rollups of ``resolution`` seconds starting in ``[since, until)``,
+    of one ``tool`` only when given (filtered in SQL)."""
     table = rollups
     where = [table.c.resolution == resolution, table.c.bucket_start >= int(since)]
     if until is not None:
         where.append(table.c.bucket_start < until)
+    if tool is not None:
+        where.append(table.c.tool == tool)
     query = select(table).where(*where).order_by(table.c.bucket_start)
     with store.translated(), store.transaction(write=False) as conn:
         return [_rollup_of(row) for row in conn.execute(query).mappings()]
