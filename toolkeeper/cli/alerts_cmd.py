@@ -1,4 +1,5 @@
-"""``toolkeeper alerts list|test|silence|ack|escalate``: rules and states, silences, actions."""
+"""``toolkeeper alerts list|test|silence|ack|escalate|config|notifier``: rules and states,
+silences, actions, runtime versions and notifiers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.markup import escape
 from toolkeeper._errors import ToolkeeperError
 from toolkeeper.cli._context import default_actor, open_keeper
 from toolkeeper.cli._output import FittedTable, console, print_json
+from toolkeeper.cli.alert_config_cmd import config_app, notifier_app
 from toolkeeper.store.alert_records import silence_seconds
 
 if TYPE_CHECKING:
@@ -22,6 +24,9 @@ app = typer.Typer(
     help="See alert rules and states, silence alerts, send a test notification.",
     no_args_is_help=True,
 )
+
+app.add_typer(config_app, name="config")
+app.add_typer(notifier_app, name="notifier")
 
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of tables.")
 _STATE_STYLE = {"firing": "bold red", "pending": "yellow", "inactive": "dim"}
