@@ -148,3 +148,34 @@ def wrapped_cents(  # noqa: PLR0917 - run_in_processes passes the arguments by p
             keeper.close()
     except Exception as exc:  # noqa: BLE001 - report any failure to the parent test
         results.put(("error", repr(exc)))
+
+
+OVERSHOOT_CONFIG = """\
+[tools.paid]
+daily_budget = 1.0
+max_retry_attempts = 0
+timeout_sync_calls = false
+"""
+OVERSHOOT_ESTIMATE = 0.001  # each call reserves a tenth of a cent...
+OVERSHOOT_COST = 0.01  # ...and costs a cent: 0.009 beyond its reservation
+
+
+def overshoot_calls(store: str, calls: int, barrier: Any, results: Any) -> None:
+    """Open a keeper on ``store``; make ``calls`` calls that cost more than they reserve."""
+    try:
+        from toolkeeper import Keeper
+        from toolkeeper.config.files import ConfigFile
+
+        keeper = Keeper.open(ConfigFile.parse(OVERSHOOT_CONFIG), store=store, follow_changes=False)
+        try:
+            chat = keeper.tool("paid", estimated_cost=OVERSHOOT_ESTIMATE)(
+                lambda: {"model": "m", "usage": {"prompt_tokens": 1, "cost": OVERSHOOT_COST}}
+            )
+            barrier.wait(timeout=120)
+            for _ in range(calls):
+                chat()
+            results.put(("ok", {t: o.calls for t, o in keeper.costs.overshoots().items()}))
+        finally:
+            keeper.close()
+    except Exception as exc:  # noqa: BLE001 - report any failure to the parent test
+        results.put(("error", repr(exc)))

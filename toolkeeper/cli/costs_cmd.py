@@ -84,6 +84,7 @@ def _print(report: dict[str, Any], since: str) -> None:
         calls = _count(item["calls"], "call")
         _say(f"[yellow]unpriced:[/] {escape(item['model'])}: {calls}, cost unknown")
     _print_budgets(report["budgets"])
+    _print_overshoots(report["overshoots"])
     routing = report["routing"]
     if routing["requests"]:
         percent = routing["savings_percent"]
@@ -156,3 +157,17 @@ def _print_budgets(budgets: list[dict[str, Any]]) -> None:
     _say(table)
     for line in heading:
         _say(line)
+
+
+def _print_overshoots(overshoots: list[dict[str, Any]]) -> None:
+    """List the calls that cost more than they reserved (all-time, every process)."""
+    if not overshoots:
+        return
+    table = FittedTable(title="budget overshoots (all time, every process)")
+    for column in ("tool", "calls", "beyond reservations", "largest"):
+        table.add_column(column)
+    for item in overshoots:
+        table.add_row(
+            escape(item["tool"]), str(item["calls"]), _usd(item["amount"]), _usd(item["largest"])
+        )
+    _say(table)

@@ -9,6 +9,10 @@ shares it, which is what keeps concurrent callers from overspending:
   spend to the reservation's buckets, and marks each warning threshold the
   new spend reached that was not yet marked in its period, returning those.
 
+It also keeps, per tool, the calls that cost more than they had reserved
+(:meth:`Ledger.add_overshoot`, :meth:`Ledger.overshoots`): all-time totals,
+so every process that shares the ledger shows the same figures and they only grow.
+
 Backends: ``memory://`` (one process, a lock), ``sqlite:///…`` and
 ``postgresql://…`` (the store: spend survives restarts; one write transaction
 holding a lock), and ``redis://…`` (a Lua script per write).
@@ -20,15 +24,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from toolkeeper.costs.budgets import Charge
+from toolkeeper.costs.money import from_nanos
 
 if TYPE_CHECKING:
     from toolkeeper.store.sql import Store
 
-__all__ = ["Fired", "Ledger", "Verdict", "open_ledger"]
+__all__ = ["Fired", "Ledger", "Overshoot", "Verdict", "open_ledger"]
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 _SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
@@ -51,6 +57,23 @@ class Fired:
     index: int
     label: str
     spent: int
+
+
+@dataclass(frozen=True, slots=True)
+class Overshoot:
+    """Calls that cost more than their reservation held: how many, by how much in all, the worst.
+
+    Amounts are dollars; a ledger keeps them as whole nano-dollars (:meth:`from_nanos`).
+    """
+
+    calls: int = 0
+    amount: Decimal = Decimal(0)
+    largest: Decimal = Decimal(0)
+
+    @classmethod
+    def from_nanos(cls, calls: int, amount: int, largest: int) -> Overshoot:
+        """Build one from a ledger's integer nano-dollar totals."""
+        return cls(calls=calls, amount=from_nanos(amount), largest=from_nanos(largest))
 
 
 class Ledger(ABC):
@@ -88,6 +111,14 @@ class Ledger(ABC):
     @abstractmethod
     def usage(self, charge: Charge, *, now: datetime) -> tuple[int, int]:
         """Return (settled spend in the charge's window, live reservations) in nano-dollars."""
+
+    @abstractmethod
+    def add_overshoot(self, tool: str, amount: int, *, now: datetime) -> None:
+        """Count one call of ``tool`` that cost ``amount`` nano-dollars more than it reserved."""
+
+    @abstractmethod
+    def overshoots(self) -> dict[str, Overshoot]:
+        """Return, per tool, every overshoot counted in this ledger (by any process)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook: a memory ledger holds no connection
         """Release connections; a ledger opened from a URI owns them."""

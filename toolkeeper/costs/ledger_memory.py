@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from toolkeeper.costs.budgets import Charge, admits, thresholds_reached
-from toolkeeper.costs.ledger import Fired, Ledger, Verdict
+from toolkeeper.costs.ledger import Fired, Ledger, Overshoot, Verdict
 
 __all__ = ["MemoryLedger"]
 
@@ -26,6 +26,7 @@ class MemoryLedger(Ledger):
         self._spend: dict[str, dict[int, int]] = {}
         self._reservations: dict[str, dict[str, tuple[int, float]]] = {}
         self._fired: dict[str, dict[int, set[str]]] = {}
+        self._overshoots: dict[str, tuple[int, int, int]] = {}
 
     def reserve(
         self,
@@ -80,6 +81,23 @@ class MemoryLedger(Ledger):
         """Return (spend in the charge's window, live reservations)."""
         with self._lock:
             return self._usage(charge, now.timestamp())
+
+    def add_overshoot(
+        self,
+        tool: str,
+        amount: int,
+        *,
+        now: datetime,  # noqa: ARG002 - totals are all-time; the clock is not needed
+    ) -> None:
+        """Count one call of ``tool`` that cost ``amount`` more than it reserved."""
+        with self._lock:
+            calls, total, largest = self._overshoots.get(tool, (0, 0, 0))
+            self._overshoots[tool] = (calls + 1, total + amount, max(largest, amount))
+
+    def overshoots(self) -> dict[str, Overshoot]:
+        """Return, per tool, the overshoots counted in this process."""
+        with self._lock:
+            return {tool: Overshoot.from_nanos(*row) for tool, row in self._overshoots.items()}
 
     def _usage(self, charge: Charge, now: float) -> tuple[int, int]:
         held = self._reservations.get(charge.key, {})

@@ -6,7 +6,9 @@ another client's. Keys, under the prefix and a budget's key ``B``:
 
 - ``B|s|<bucket>``: settled spend of one bucket (an integer, ``INCRBY``);
 - ``B|r`` (hash reservation id -> amount) and ``B|rx`` (sorted set id -> expiry, ms);
-- ``B|f|<period>``: the warnings fired in a period (``HSETNX`` deduplicates them).
+- ``B|f|<period>``: the warnings fired in a period (``HSETNX`` deduplicates them);
+- ``overshoots:calls``, ``overshoots:amount``, ``overshoots:largest``: hashes by tool of
+  the calls that cost more than they reserved (all-time totals, never expiring).
 
 Every key expires after its period plus a grace of two days (relative ``EXPIRE``
 computed from the caller's clock, so fake clocks work). Times are the caller's,
@@ -25,11 +27,12 @@ from typing import Any
 
 from toolkeeper._errors import MissingDependencyError, StoreError
 from toolkeeper.costs.budgets import Charge
-from toolkeeper.costs.ledger import Fired, Ledger, Verdict
+from toolkeeper.costs.ledger import Fired, Ledger, Overshoot, Verdict
 
 __all__ = ["RedisLedger"]
 
 _EXACT_LIMIT = 2**53
+_OVERSHOOT_PARTS = ("calls", "amount", "largest")
 
 _COMMON = """
 local function spent_of(p, since, bucket, width)
@@ -130,6 +133,17 @@ return {s, reserved_of(p, tonumber(ARGV[1]))}
 """
 )
 
+# Keys: the calls, amount and largest hashes. Arguments: the tool and the amount.
+_OVERSHOOT = """
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('HINCRBY', KEYS[2], ARGV[1], ARGV[2])
+local largest = redis.call('HGET', KEYS[3], ARGV[1])
+if not largest or tonumber(largest) < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+end
+return 1
+"""
+
 
 class RedisLedger(Ledger):
     """Keep spend in Redis under ``prefix``; open one with :meth:`from_url`."""
@@ -142,6 +156,8 @@ class RedisLedger(Ledger):
         self._reserve = client.register_script(_RESERVE)
         self._settle = client.register_script(_SETTLE)
         self._usage = client.register_script(_USAGE)
+        self._overshoot = client.register_script(_OVERSHOOT)
+        self._overshoot_keys = [f"{prefix}overshoots:{part}" for part in _OVERSHOOT_PARTS]
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "toolkeeper:budget:") -> RedisLedger:
@@ -204,6 +220,32 @@ class RedisLedger(Ledger):
         with _translated(self.uri):
             spent, reserved = self._usage(args=args)
         return int(spent), int(reserved)
+
+    def add_overshoot(
+        self,
+        tool: str,
+        amount: int,
+        *,
+        now: datetime,  # noqa: ARG002 - totals are all-time; the clock is not needed
+    ) -> None:
+        """Run the overshoot script: one more call, ``amount`` more, and the largest kept."""
+        with _translated(self.uri):
+            self._overshoot(keys=self._overshoot_keys, args=[tool, amount])
+
+    def overshoots(self) -> dict[str, Overshoot]:
+        """Return every tool's overshoot totals, as every process sharing Redis counted them."""
+        with _translated(self.uri):
+            pipe = self._client.pipeline(transaction=True)
+            for key in self._overshoot_keys:
+                pipe.hgetall(key)
+            calls, amounts, largest = (
+                {_text(tool): int(value) for tool, value in found.items()}
+                for found in pipe.execute()
+            )
+        return {
+            tool: Overshoot.from_nanos(count, amounts.get(tool, 0), largest.get(tool, 0))
+            for tool, count in sorted(calls.items())
+        }
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from toolkeeper.costs.budgets import Charge, admits, thresholds_reached
-from toolkeeper.costs.ledger import Fired, Ledger, Verdict
+from toolkeeper.costs.ledger import Fired, Ledger, Overshoot, Verdict
 from toolkeeper.store.spend import BudgetTables
 from toolkeeper.store.sql import Store
 
@@ -80,6 +80,20 @@ class SqlLedger(Ledger):
         with self._tables.reading() as tx:
             spent = tx.spent(charge.key, since=charge.since, until=charge.bucket)
             return spent, tx.reserved(charge.key, now=now)
+
+    def add_overshoot(self, tool: str, amount: int, *, now: datetime) -> None:
+        """Add one call and ``amount`` to ``tool``'s overshoot totals, under the budget lock."""
+        with self._tables.writing() as tx:
+            tx.add_overshoot(tool, amount=amount, now=now)
+
+    def overshoots(self) -> dict[str, Overshoot]:
+        """Return every tool's overshoot totals, as every process sharing the store counted them."""
+        with self._tables.reading() as tx:
+            rows = tx.overshoots()
+        return {
+            tool: Overshoot.from_nanos(calls, amount, largest)
+            for tool, calls, amount, largest in rows
+        }
 
     def close(self) -> None:
         """Close the store if this ledger opened it."""

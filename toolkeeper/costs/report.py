@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast, get_args
 from toolkeeper._units import money_json
 from toolkeeper.costs.analytics import CostGroup, CostRecord, GroupBy, summarize
 from toolkeeper.costs.budgets import BudgetStatus
+from toolkeeper.costs.ledger import Overshoot
 from toolkeeper.costs.money import usd
 from toolkeeper.costs.prices import PriceCatalog
 from toolkeeper.costs.projection import project, recent_spend
@@ -37,6 +38,7 @@ __all__ = [
     "cost_records",
     "cost_report",
     "inherited_labels",
+    "overshoot_rows",
     "read_operations",
     "routing_decisions",
     "with_exact_totals",
@@ -338,6 +340,19 @@ def _range_tokens(totals: Iterable[RangeTotal]) -> TokenCounts:
         ),
         TokenCounts(),
     )
+
+
+def overshoot_rows(overshoots: Mapping[str, Overshoot]) -> list[dict[str, Any]]:
+    """Describe each tool's budget overshoots (all-time, from the ledger), by tool."""
+    return [
+        {
+            "tool": tool,
+            "calls": found.calls,
+            "amount": _money(found.amount),
+            "largest": _money(found.largest),
+        }
+        for tool, found in sorted(overshoots.items())
+    ]
 
 
 def _group(group: CostGroup) -> dict[str, Any]:

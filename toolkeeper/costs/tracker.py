@@ -23,7 +23,6 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -35,10 +34,16 @@ from toolkeeper.costs.budgets import Budget, BudgetEvent, BudgetStatus
 from toolkeeper.costs.calls import CallCosts
 from toolkeeper.costs.estimates import LearnedCosts
 from toolkeeper.costs.guard import BudgetGuard, budgets_from_config
-from toolkeeper.costs.ledger import Ledger, open_ledger
+from toolkeeper.costs.ledger import Ledger, Overshoot, open_ledger
+from toolkeeper.costs.money import to_nanos, usd
 from toolkeeper.costs.prices import Priced
 from toolkeeper.costs.ratelimit import RateLimit, RateLimiter
-from toolkeeper.costs.report import cost_report, read_operations, with_exact_totals
+from toolkeeper.costs.report import (
+    cost_report,
+    overshoot_rows,
+    read_operations,
+    with_exact_totals,
+)
 from toolkeeper.costs.settings import GLOBAL_SCOPE, CostSettings
 from toolkeeper.costs.usage import Usage
 
@@ -56,15 +61,6 @@ _KEEP_EVENTS = 100
 _BURN_FRESH_S = 1.0  # how long one read of every budget serves budget_burn()
 _KEEP_UNPRICED = 1000
 _OTHER_MODELS = "(other models)"
-
-
-@dataclass(frozen=True, slots=True)
-class Overshoot:
-    """Calls that cost more than their reservation held: how many, by how much in all, the worst."""
-
-    calls: int = 0
-    amount: Decimal = Decimal(0)
-    largest: Decimal = Decimal(0)
 
 
 class CostTracker:
@@ -103,7 +99,6 @@ class CostTracker:
         self._limiters: dict[str, tuple[RateLimiter, float]] = {}
         self._events: deque[BudgetEvent] = deque(maxlen=_KEEP_EVENTS)
         self._unpriced: dict[tuple[str, str], int] = {}
-        self._overshoots: dict[str, Overshoot] = {}
         #: The largest recent cost per call of each tool, operation and model (see estimates.py).
         self.learned = LearnedCosts()
         self._burn_lock = threading.Lock()
@@ -213,22 +208,23 @@ class CostTracker:
             self._unpriced[key] = self._unpriced.get(key, 0) + 1
 
     def count_overshoot(self, tool: str, amount: Decimal, estimate: Decimal) -> None:
-        """Count one call of ``tool`` that cost ``amount`` more than its reservation held."""
+        """Count, in the ledger, one call of ``tool`` that cost ``amount`` more than it reserved.
+
+        Raises :class:`~toolkeeper.StoreError` when the ledger cannot be written.
+        """
         _log.warning(
             "a call of tool %r cost %s more than the %s reserved for it (budget overshoot)",
             tool, format_money(amount), format_money(estimate),
         )  # fmt: skip
-        with self._lock:
-            seen = self._overshoots.get(tool, Overshoot())
-            self._overshoots[tool] = Overshoot(
-                calls=seen.calls + 1, amount=seen.amount + amount,
-                largest=max(seen.largest, amount),
-            )  # fmt: skip
+        self.ledger.add_overshoot(tool, to_nanos(usd(amount)), now=self.clock.now())
 
     def overshoots(self) -> dict[str, Overshoot]:
-        """Return, per tool, the calls this process saw cost more than they had reserved."""
-        with self._lock:
-            return dict(self._overshoots)
+        """Return, per tool, the calls that cost more than they had reserved, from the ledger.
+
+        All-time totals, the same in every process that shares the ledger (a
+        ``memory://`` ledger: this process's own).
+        """
+        return self.ledger.overshoots()
 
     def unpriced(self) -> dict[tuple[str, str], int]:
         """Return how many calls of each (tool, model) this process could not price."""
@@ -273,6 +269,7 @@ class CostTracker:
             until=None if until is None else until.timestamp(), now=now.timestamp(),
         )  # fmt: skip
         report = with_exact_totals(report, totals, by=by)
+        report["overshoots"] = overshoot_rows(self.overshoots())
         report["prices"] = self.prices_source
         report["truncated"] = truncated
         return report

@@ -16,7 +16,12 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from toolkeeper.store.sql import Store
-from toolkeeper.store.tables import budget_reservations, budget_spend, budget_warnings
+from toolkeeper.store.tables import (
+    budget_overshoots,
+    budget_reservations,
+    budget_spend,
+    budget_warnings,
+)
 
 __all__ = ["BUDGET_LOCK_KEY", "BudgetTables", "BudgetTransaction"]
 
@@ -26,6 +31,7 @@ BUDGET_LOCK_KEY = 0x746B_6275_6467  # "tkbudg"
 _s = budget_spend
 _r = budget_reservations
 _w = budget_warnings
+_o = budget_overshoots
 
 
 class BudgetTransaction:
@@ -97,6 +103,45 @@ class BudgetTransaction:
         }
         self._conn.execute(insert(_w).values(row))
         return True
+
+    def add_overshoot(self, tool: str, *, amount: int, now: datetime) -> None:
+        """Count one call of ``tool`` that cost ``amount`` more than it reserved.
+
+        Read-then-write is safe only because the transaction holds the budget lock.
+        """
+        found = self._conn.execute(
+            select(_o.c.calls, _o.c.amount_nanos, _o.c.largest_nanos).where(_o.c.tool == tool)
+        ).first()
+        if found is None:
+            row = {
+                "tool": tool,
+                "calls": 1,
+                "amount_nanos": amount,
+                "largest_nanos": amount,
+                "updated_at": now,
+            }
+            self._conn.execute(insert(_o).values(row))
+            return
+        self._conn.execute(
+            update(_o)
+            .where(_o.c.tool == tool)
+            .values(
+                calls=int(found.calls) + 1,
+                amount_nanos=int(found.amount_nanos) + amount,
+                largest_nanos=max(int(found.largest_nanos), amount),
+                updated_at=now,
+            )
+        )
+
+    def overshoots(self) -> list[tuple[str, int, int, int]]:
+        """Return (tool, calls, amount, largest) of every tool that overshot, by tool."""
+        query = select(_o.c.tool, _o.c.calls, _o.c.amount_nanos, _o.c.largest_nanos).order_by(
+            _o.c.tool
+        )
+        return [
+            (str(row.tool), int(row.calls), int(row.amount_nanos), int(row.largest_nanos))
+            for row in self._conn.execute(query)
+        ]
 
 
 class BudgetTables:

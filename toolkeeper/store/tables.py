@@ -37,6 +37,7 @@ __all__ = [
     "alert_silences",
     "alert_states",
     "api_tokens",
+    "budget_overshoots",
     "budget_reservations",
     "budget_spend",
     "budget_warnings",
@@ -139,6 +140,17 @@ budget_warnings = Table(
     Column("threshold", String(20), primary_key=True),
     Column("spent_nanos", BigInteger, nullable=False),
     Column("fired_at", UTCDateTime(), nullable=False),
+)
+
+budget_overshoots = Table(
+    "budget_overshoots",
+    metadata,
+    # Per tool, all-time: the calls whose actual cost exceeded their reservation.
+    Column("tool", String(200), primary_key=True),
+    Column("calls", BigInteger, nullable=False),
+    Column("amount_nanos", BigInteger, nullable=False),
+    Column("largest_nanos", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 

@@ -6,14 +6,14 @@ Everything comes from ``keeper.costs.report()`` (the same report as
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from toolkeeper.keeper import Keeper
 from toolkeeper.server.api._shared import KeeperDep
+from toolkeeper.server.api.costs import MAX_OPERATIONS, RANGES, Range
 from toolkeeper.server.pages._access import SignedIn
 from toolkeeper.server.pages._render import render
 
@@ -21,18 +21,8 @@ __all__ = ["RANGES", "router"]
 
 router = APIRouter(include_in_schema=False)
 
-RANGES = {
-    "1h": timedelta(hours=1),
-    "24h": timedelta(hours=24),
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
-}
 #: How often the open page asks for the report again (it reads the store's operations).
 REFRESH_SECONDS = 5
-#: The newest operations one grouping reads at most; the page says when a range held more.
-MAX_OPERATIONS = 200_000
-
-Range = Literal["1h", "24h", "7d", "30d"]
 
 
 def cost_context(keeper: Keeper, since: Range) -> dict[str, Any]:
