@@ -12,8 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.server.conftest import live
 from tests.server.test_pages import signed_in
 from tests.test_cli import run
-from toolkeeper.costs import Ledger, open_ledger
-from toolkeeper.costs.ledger import Overshoot
+from toolkeeper.costs import Ledger, Overshoot, open_ledger
 from toolkeeper.server import Role
 
 from ._workers import overshoot_calls, run_workers
@@ -55,9 +54,7 @@ def _samples(text: str, name: str) -> dict[str, float]:
     }
 
 
-def test_two_processes_overshooting_show_the_sum_everywhere(
-    store_uri: str, tmp_path: Path
-) -> None:
+def test_two_processes_overshooting_show_the_sum_everywhere(store_uri: str, tmp_path: Path) -> None:
     """Two processes overshoot 3 times each: serve's /metrics, API and page and the CLI show 6."""
     seen = run_workers(overshoot_calls, PROCESSES, store_uri, CALLS_PER_PROCESS)
     calls = PROCESSES * CALLS_PER_PROCESS

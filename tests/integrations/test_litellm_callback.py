@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.wrap.wire import ANTHROPIC_MODEL, OPENAI_MODEL, WireProvider
 from toolkeeper import Keeper
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.demo import FakeProvider, LoopbackServer, ModelProfile
@@ -61,7 +62,7 @@ def keeper(monkeypatch: pytest.MonkeyPatch) -> Iterator[Keeper]:
 
 def wait_for_records(keeper: Keeper, tool: str, count: int) -> list[dict[str, Any]]:
     """Return the tool's records once ``count`` arrived (LiteLLM logs sync calls from a thread)."""
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while True:
         done = keeper.monitoring.export_metrics(wrapper_name=tool)
         if len(done) >= count or time.monotonic() > deadline:
@@ -130,3 +131,118 @@ def test_async_completions_go_to_the_tool_given(
     done = wait_for_records(keeper, "gateway", 2)
     assert [(r["operation_type"], r["status"]) for r in done] == [("acompletion", "success")] * 2
     assert keeper.monitoring.export_metrics(wrapper_name="openai") == []
+
+
+KINDS = ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens")
+#: What the local wire provider bills (tests/wrap/wire.py), as every token kind.
+BILLED = {
+    "openai": {"input_tokens": 1000, "output_tokens": 500, "cached_tokens": 200,
+               "cache_write_tokens": 0, "reasoning_tokens": 100},
+    "anthropic": {"input_tokens": 1050, "output_tokens": 300, "cached_tokens": 200,
+                  "cache_write_tokens": 50, "reasoning_tokens": 0},
+}  # fmt: skip
+MODELS = {"openai": f"openai/{OPENAI_MODEL}", "anthropic": f"anthropic/{ANTHROPIC_MODEL}"}
+
+
+@pytest.fixture
+def wire_url() -> Iterator[str]:
+    """Serve the OpenAI and Anthropic wire formats with fixed usage of every token kind."""
+    with LoopbackServer.start(WireProvider().app()) as server:
+        yield server.url
+
+
+def _kinds(record: dict[str, Any]) -> dict[str, int]:
+    return {kind: record[kind] for kind in KINDS}
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_every_token_kind_is_recorded_streamed_or_not(
+    litellm: Any, keeper: Keeper, wire_url: str, provider: str
+) -> None:
+    """A completion and its stream record input, output, cache read and write, reasoning, cost."""
+    from toolkeeper.integrations.litellm_callback import LiteLLMCallback
+
+    litellm.callbacks = [LiteLLMCallback(keeper)]
+    base = f"{wire_url}/v1" if provider == "openai" else wire_url
+    call = {"model": MODELS[provider], "messages": HELLO, "api_base": base, "api_key": KEY}
+    response = litellm.completion(**call)
+    stream = litellm.completion(**call, stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    assert len(chunks) > 1
+    whole, streamed = wait_for_records(keeper, provider, 2)
+    cost = response._hidden_params["response_cost"]  # what LiteLLM priced the call at
+    assert cost > 0
+    for record in (whole, streamed):
+        assert _kinds(record) == BILLED[provider]
+        assert record["cost_estimate"] == cost
+        assert record["unpriced"] is False
+
+
+def test_an_async_stream_records_every_token_kind(
+    litellm: Any, keeper: Keeper, wire_url: str
+) -> None:
+    """An ``acompletion`` stream with ``include_usage`` records the cached and reasoning split."""
+    from toolkeeper.integrations.litellm_callback import LiteLLMCallback
+
+    litellm.callbacks = [LiteLLMCallback(keeper)]
+
+    async def streamed() -> None:
+        stream = await litellm.acompletion(
+            model=MODELS["openai"], messages=HELLO, api_base=f"{wire_url}/v1", api_key=KEY,
+            stream=True, stream_options={"include_usage": True},
+        )  # fmt: skip
+        async for _ in stream:
+            pass
+        # LiteLLM logs async calls from tasks of this loop: let them run before it closes.
+        for _ in range(1200):
+            if keeper.monitoring.export_metrics(wrapper_name="openai"):
+                break
+            await asyncio.sleep(0.05)
+
+    asyncio.run(streamed())
+    (record,) = wait_for_records(keeper, "openai", 1)
+    assert record["operation_type"] == "acompletion"
+    assert _kinds(record) == BILLED["openai"]
+
+
+def _logged(response: dict[str, Any], **payload: Any) -> dict[str, Any]:
+    """Return the ``kwargs`` LiteLLM hands a callback: its standard logging payload and more."""
+    standard = {
+        "call_type": "completion", "custom_llm_provider": "openai", "model": response["model"],
+        "prompt_tokens": response["usage"]["prompt_tokens"],
+        "completion_tokens": response["usage"]["completion_tokens"], **payload,
+    }  # fmt: skip
+    return {"model": response["model"], "call_type": "completion",
+            "standard_logging_object": standard}  # fmt: skip
+
+
+BODY = {
+    "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": OPENAI_MODEL,
+    "choices": [{"index": 0, "finish_reason": "stop",
+                 "message": {"role": "assistant", "content": "hello"}}],
+    "usage": {"prompt_tokens": 1000, "prompt_tokens_details": {"cached_tokens": 200},
+              "completion_tokens": 500, "completion_tokens_details": {"reasoning_tokens": 100},
+              "total_tokens": 1500},
+}  # fmt: skip
+
+
+def test_a_response_cost_of_zero_is_recorded_as_zero_and_priced(keeper: Keeper) -> None:
+    """LiteLLM's ``response_cost`` 0 (a free call) is the cost, not a reason to re-price."""
+    from toolkeeper.integrations.litellm_callback import LiteLLMCallback
+
+    LiteLLMCallback(keeper).log_success_event(_logged(BODY, response_cost=0), BODY, None, None)
+    (record,) = wait_for_records(keeper, "openai", 1)
+    assert (record["cost_estimate"], record["unpriced"]) == (0.0, False)
+    assert _kinds(record) == BILLED["openai"]
+
+
+def test_an_unknown_model_without_a_cost_is_recorded_unpriced(keeper: Keeper) -> None:
+    """No ``response_cost`` and a model the catalog cannot price: unpriced, never a priced $0."""
+    from toolkeeper.integrations.litellm_callback import LiteLLMCallback
+
+    body = {**BODY, "model": "no-such-model-anywhere"}
+    LiteLLMCallback(keeper).log_success_event(_logged(body, response_cost=None), body, None, None)
+    (record,) = wait_for_records(keeper, "openai", 1)
+    assert record["unpriced"] is True
+    assert record["input_tokens"] == 1000
+    assert keeper.costs.unpriced() == {("openai", "no-such-model-anywhere"): 1}

@@ -24,7 +24,7 @@ from toolkeeper.costs.analytics import (
 from toolkeeper.costs.budgets import Budget, BudgetEvent, BudgetStatus, Policy, scopes_for
 from toolkeeper.costs.calls import CallCosts
 from toolkeeper.costs.guard import BudgetGuard, Reservation, Settlement, budgets_from_config
-from toolkeeper.costs.ledger import Ledger, open_ledger
+from toolkeeper.costs.ledger import Ledger, Overshoot, open_ledger
 from toolkeeper.costs.ledger_memory import MemoryLedger
 from toolkeeper.costs.money import parse_budget, parse_money, usd
 from toolkeeper.costs.periods import Period
@@ -57,6 +57,7 @@ __all__ = [
     "CostTracker",
     "Ledger",
     "MemoryLedger",
+    "Overshoot",
     "Period",
     "Policy",
     "Price",

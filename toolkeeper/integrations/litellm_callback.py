@@ -4,8 +4,13 @@
 embedding, ... that LiteLLM makes (sync or async, streamed or not) is recorded
 when LiteLLM reports it: operation = LiteLLM's ``call_type`` (``completion``,
 ``acompletion``, ``embedding``...), status success or error, the duration LiteLLM
-measured, the prompt and completion tokens, the model (label ``model``) and
-LiteLLM's ``response_cost`` in US dollars. An error is recorded with LiteLLM's
+measured, the model (label ``model``), every token kind of the response (input,
+output, cached reads, cache writes, reasoning — read from LiteLLM's response as
+``@keeper.tool`` reads a returned one, by :func:`toolkeeper.costs.responses.read_response`)
+and LiteLLM's ``response_cost`` in US dollars (``0`` included). Without a cost from
+LiteLLM the usage is priced from the catalog; a model without a price is recorded
+unpriced (cost unknown, never $0), and a response whose usage cannot be read
+is counted unmetered. An error is recorded with LiteLLM's
 error class and message (the tool's secrets masked) and, when LiteLLM knows it,
 the HTTP status as ``error_code`` (``HTTP_429``).
 
@@ -20,10 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from toolkeeper._errors import MissingDependencyError
+from toolkeeper.costs.responses import Reading, read_response
+from toolkeeper.costs.usage import Usage
 from toolkeeper.monitor import OperationStatus
+from toolkeeper.wrap.calls import kind_details, measure_reading
 from toolkeeper.wrap.debuglog import log_call
 
 if TYPE_CHECKING:
@@ -47,7 +56,41 @@ def _seconds(start: object, end: object, payload: Mapping[str, Any]) -> float:
 
 
 def _int(value: object) -> int:
-    return value if isinstance(value, int) else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _cost(value: object) -> Decimal | None:
+    """Return LiteLLM's ``response_cost`` as dollars, ``None`` when it gave none (or nonsense)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return None
+    try:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() and number >= 0 else None
+
+
+def _reading_of(response: Any, payload: Mapping[str, Any], model: str | None) -> Reading:
+    """Return what a LiteLLM call consumed: its response's usage, with LiteLLM's cost.
+
+    The response (a ``ModelResponse``, an embedding response, their dicts) is read
+    as ``@keeper.tool`` reads a returned value, every token kind included. When it
+    carries no usage, the counts LiteLLM logged (``prompt_tokens``,
+    ``completion_tokens``) stand in; LiteLLM's ``response_cost`` (``0`` included)
+    is the cost whenever it gave one.
+    """
+    found = read_response(response)
+    cost = _cost(payload.get("response_cost"))
+    if found is not None and found.usage is not None:
+        reported = cost if cost is not None else found.cost
+        return Reading(usage=found.usage, cost=reported, model=model or found.model)
+    prompt, completion = payload.get("prompt_tokens"), payload.get("completion_tokens")
+    if isinstance(prompt, int) or isinstance(completion, int):
+        usage = Usage(model=model, input_tokens=_int(prompt), output_tokens=_int(completion))
+        return Reading(usage=usage, cost=cost, model=model)
+    if cost is None and found is not None:
+        cost = found.cost
+    return Reading(usage=None, cost=cost, model=model)
 
 
 class LiteLLMCallback(CustomLogger):
@@ -70,31 +113,45 @@ class LiteLLMCallback(CustomLogger):
         return self._tool(payload)
 
     def log_success_event(
-        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any  # noqa: ARG002
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
     ) -> None:
         """Record a call LiteLLM reports as successful."""
-        self._record(kwargs, start_time, end_time, failed=False)
+        self._record(kwargs, start_time, end_time, response=response_obj)
 
     def log_failure_event(
-        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any  # noqa: ARG002
+        self,
+        kwargs: dict[str, Any],
+        response_obj: Any,  # noqa: ARG002 - a failure's response holds nothing to record
+        start_time: Any,
+        end_time: Any,
     ) -> None:
         """Record a call LiteLLM reports as failed."""
         self._record(kwargs, start_time, end_time, failed=True)
 
     async def async_log_success_event(
-        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any  # noqa: ARG002
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
     ) -> None:
         """Record an async call LiteLLM reports as successful."""
-        self._record(kwargs, start_time, end_time, failed=False)
+        self._record(kwargs, start_time, end_time, response=response_obj)
 
     async def async_log_failure_event(
-        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any  # noqa: ARG002
+        self,
+        kwargs: dict[str, Any],
+        response_obj: Any,  # noqa: ARG002 - a failure's response holds nothing to record
+        start_time: Any,
+        end_time: Any,
     ) -> None:
         """Record an async call LiteLLM reports as failed."""
         self._record(kwargs, start_time, end_time, failed=True)
 
     def _record(
-        self, kwargs: Mapping[str, Any], start: object, end: object, *, failed: bool
+        self,
+        kwargs: Mapping[str, Any],
+        start: object,
+        end: object,
+        *,
+        failed: bool = False,
+        response: Any = None,
     ) -> None:
         payload: Mapping[str, Any] = kwargs.get("standard_logging_object") or {}
         runtime = self.keeper.runtimes.get(self.tool_of(payload))
@@ -105,14 +162,17 @@ class LiteLLMCallback(CustomLogger):
         model = payload.get("model") or kwargs.get("model")
         model = str(model) if model else None
         labels = {"model": model} if model else None
-        input_tokens = _int(payload.get("prompt_tokens"))
-        output_tokens = _int(payload.get("completion_tokens"))
-        cost = payload.get("response_cost")
-        cost = float(cost) if isinstance(cost, int | float) and not failed else 0.0
         if not failed:
+            # The stream's whole answer when LiteLLM assembled one, else what it handed us.
+            whole = kwargs.get("complete_streaming_response")
+            reading = _reading_of(whole if whole is not None else response, payload, model)
+            input_tokens, output_tokens, cost, _, unpriced, kinds = measure_reading(
+                runtime, reading
+            )
             self.keeper.monitoring.record(
                 runtime.name, operation, OperationStatus.SUCCESS, duration, cost=cost,
                 input_tokens=input_tokens, output_tokens=output_tokens, model=model,
+                unpriced=unpriced or None, **kind_details(kinds),
             )  # fmt: skip
             if runtime.debug:
                 log_call(
