@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from toolkeeper.server.pages import alerts, config, costs, dashboard, docs, tool
+from toolkeeper.server.pages import alert_config, alerts, config, costs, dashboard, docs, tool
 from toolkeeper.server.pages._access import (
     PageForbiddenError,
     SignInRequiredError,
@@ -35,7 +35,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 def install_pages(app: FastAPI) -> None:
     """Add the pages, their static files, the styled sign-in page and the offline API docs."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (dashboard, tool, costs, alerts, config, docs):
+    for module in (dashboard, tool, costs, alerts, alert_config, config, docs):
         app.include_router(module.router)
     app.state.render_login = render_login_page
 

@@ -3,7 +3,10 @@
 States shown: firing (NoData and Error included), pending, acknowledged,
 silenced (or inhibited) and resolved (in the last day); ``?show=`` picks one,
 ``?q=`` keeps the alerts and events whose rule or tool contains the text.
-Operators acknowledge, escalate and silence an alert from its row.
+Operators acknowledge, escalate and silence an alert from its row. The
+runtime versions of alerting are listed with who, when and why; admins see
+what each changed (notifier URLs masked), set or remove a notifier and roll
+back (:mod:`toolkeeper.server.pages.alert_config`).
 
 A silence made here is the signed-in token's, like one made through the API;
 forms carry the session's CSRF token. Viewers see the same page without forms.
@@ -40,6 +43,7 @@ from toolkeeper.server.pages._access import (
     check_form_csrf,
     require_role,
 )
+from toolkeeper.server.pages._alert_versions import versions_view
 from toolkeeper.server.pages._render import base_path, render
 from toolkeeper.server.sessions import CSRF_FIELD
 from toolkeeper.server.tokens import Role
@@ -148,6 +152,7 @@ def _context(
         "tested": None,
         "durations": DURATIONS,
         "signature": alerts_signature(statuses, silences),
+        "config": versions_view(engine.config, is_admin=is_admin),
         "new_silence": NEW_SILENCE,
         "form_errors": {},
         "form_values": {},
@@ -166,11 +171,12 @@ def alerts_page(
     escalated: Annotated[str | None, Query(max_length=401)] = None,
     show: Annotated[str, Query(max_length=20)] = "all",
     q: Annotated[str, Query(max_length=200)] = "",
+    config: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
 ) -> HTMLResponse:
     """Render the alerts (filtered), their events and the silences; forms for operators only."""
     context = _context(keeper, principal, show=show if show in FILTERS else "all", query=q)
     context.update(silenced=silenced, expired=expired, acknowledged=acknowledged,
-                   escalated=escalated)  # fmt: skip
+                   escalated=escalated, config_stored=config)  # fmt: skip
     return render(request, "alerts.html", context, principal=principal)
 
 
