@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -72,6 +73,12 @@ def test_two_processes_overshooting_show_the_sum_everywhere(store_uri: str, tmp_
 
         api = viewer.get("/api/v1/costs", params={"since": "1h"})
         assert api.status_code == 200, api.text
+        body = api.json()
+        money = [body["total"], *(group["cost"] for group in body["groups"])]
+        money += [
+            value for item in body["overshoots"] for value in (item["amount"], item["largest"])
+        ]
+        assert all(re.fullmatch(r"\d+(\.\d{1,9})?", value) for value in money), money
         assert api.json()["overshoots"] == [
             {"tool": "paid", "calls": calls, "amount": str(amount), "largest": str(BEYOND)}
         ]
