@@ -10,6 +10,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.monitor.test_promtool import promtool
 from tests.server.conftest import live
 from tests.server.test_pages import signed_in
 from tests.test_cli import run
@@ -70,6 +71,8 @@ def test_two_processes_overshooting_show_the_sum_everywhere(store_uri: str, tmp_
         assert _samples(metrics.text, "toolkeeper_budget_overshoots_total") == {"paid": calls}
         usd = _samples(metrics.text, "toolkeeper_budget_overshoot_usd_total")
         assert Decimal(str(usd["paid"])) == amount
+        checked = promtool(metrics.content)  # the families pass promtool's lint too
+        assert (checked.returncode, checked.stdout.strip()) == (0, ""), checked.stderr
 
         api = viewer.get("/api/v1/costs", params={"since": "1h"})
         assert api.status_code == 200, api.text
