@@ -157,3 +157,36 @@ def test_without_a_key_a_url_in_clear_is_refused_and_a_reference_is_stored_as_wr
         assert keeper.alerts.notifier_names() == ["ops"]
     finally:
         keeper.close()
+
+
+def test_rotating_the_key_re_encrypts_stored_notifier_urls_so_the_new_key_alone_opens_them(
+    tmp_path: Path, store_uri: str, webhook: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After rotate_secrets(NEW,OLD), a keeper holding only NEW still delivers to the notifier."""
+    from toolkeeper._secrets import Keyring
+
+    old, new = generate_key(), generate_key()
+    monkeypatch.setenv(KEY_ENV, old)
+    keeper = open_keeper(tmp_path, store_uri)
+    try:
+        runtime = keeper.alerts.config
+        assert runtime is not None
+        runtime.update({"notifiers": {"ops": {"urls": [webhook.url(f"/{TOKEN}")]}}},
+                       actor="ana", reason="add ops", expected_version=0)  # fmt: skip
+        before = runtime.table.get(1)
+        assert runtime.rotate_secrets(Keyring([new, old])) == 1
+        after = runtime.table.get(1)
+        assert before is not None
+        assert after is not None
+        assert before.document != after.document
+        assert TOKEN not in after.document
+        assert runtime.rotate_secrets(Keyring([new])) == 1  # opened with NEW alone
+    finally:
+        keeper.close()
+    monkeypatch.setenv(KEY_ENV, new)
+    rotated = Keeper.open(tmp_path / "toolkeeper.toml", store=store_uri, follow_changes=False)
+    try:
+        assert rotated.alerts.test_notification("ops") == {"ops": True}
+        assert [path for path, _ in webhook.received] == [f"/{TOKEN}"]
+    finally:
+        rotated.close()

@@ -21,7 +21,13 @@ from toolkeeper._errors import ConfigIssue, SecretError
 from toolkeeper._secrets import MASK, Keyring, is_encrypted, is_reference, storable_form
 from toolkeeper.alerts.settings import shown_url
 
-__all__ = ["masked_change", "masked_document", "restored_notifiers", "storable_notifiers"]
+__all__ = [
+    "masked_change",
+    "masked_document",
+    "restored_notifiers",
+    "rotated_document",
+    "storable_notifiers",
+]
 
 _KEY = "notifiers"
 _SECRET_KEYS = ("webhook", "secret")
@@ -40,6 +46,24 @@ def masked_change(change: dict[str, Any]) -> dict[str, Any]:
     if path != _KEY and not path.startswith(_KEY + "."):
         return change
     return {**change, "old": _masked(change.get("old")), "new": _masked(change.get("new"))}
+
+
+def rotated_document(document: dict[str, Any], keyring: Keyring) -> dict[str, Any]:
+    """Return ``document`` with every ``enc:`` value of its notifiers re-encrypted under the
+    keyring's first key (``toolkeeper secrets rotate``)."""
+    if _KEY not in document:
+        return document
+    return {**document, _KEY: _rotated(document[_KEY], keyring)}
+
+
+def _rotated(value: Any, keyring: Keyring) -> Any:
+    if isinstance(value, dict):
+        return {key: _rotated(item, keyring) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rotated(item, keyring) for item in value]
+    if isinstance(value, str) and is_encrypted(value):
+        return keyring.rotate(value)
+    return value
 
 
 def restored_notifiers(written: Any, current: Any) -> Any:

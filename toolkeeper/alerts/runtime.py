@@ -46,6 +46,7 @@ from toolkeeper.alerts.notifier_secrets import (
     masked_change,
     masked_document,
     restored_notifiers,
+    rotated_document,
     storable_notifiers,
 )
 from toolkeeper.alerts.rules import AlertRule
@@ -53,7 +54,13 @@ from toolkeeper.alerts.settings import RUNTIME_KEYS, AlertSettings, alert_settin
 from toolkeeper.store.alerts import AlertConfigTable, StoredDocument
 from toolkeeper.store.sql import Store
 
-__all__ = ["SCOPE", "AlertConfigVersion", "RuntimeAlerts", "diff_documents"]
+__all__ = [
+    "SCOPE",
+    "AlertConfigVersion",
+    "RuntimeAlerts",
+    "diff_documents",
+    "rotate_alert_secrets",
+]
 
 log = logging.getLogger("toolkeeper.alerts")
 
@@ -271,6 +278,11 @@ class RuntimeAlerts:
         return self._store(document, raw, expected_version=expected, actor=actor,
                            reason=reason.strip(), source=source)  # fmt: skip
 
+    def rotate_secrets(self, keyring: Keyring) -> int:
+        """Re-encrypt every stored notifier URL under the keyring's first key; count the
+        versions changed (all or nothing)."""
+        return rotate_alert_secrets(self.table.store, keyring)
+
     # The engine's source ---------------------------------------------------
 
     def changes(self) -> AlertSettings | None:
@@ -334,6 +346,18 @@ class RuntimeAlerts:
         self._file = fresh
         log.info("%s changed: alerting reloaded its [alerts]", path)
         return True
+
+
+def rotate_alert_secrets(store: Store, keyring: Keyring) -> int:
+    """Re-encrypt the ``enc:`` notifier values of every alerting version in ``store`` under
+    the keyring's first key; return how many versions changed (all or nothing)."""
+
+    def rotate(document: str) -> str:
+        data = json.loads(document)
+        rotated = rotated_document(data, keyring)
+        return document if rotated == data else json.dumps(rotated, sort_keys=True)
+
+    return AlertConfigTable(store).rewrite(rotate)
 
 
 def diff_documents(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:

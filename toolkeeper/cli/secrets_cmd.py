@@ -61,7 +61,12 @@ def rotate(ctx: typer.Context) -> None:
     keyring = _keyring()
     configuration = state.configuration()
     changed = configuration.rotate_secrets(keyring)
+    from toolkeeper.alerts.runtime import rotate_alert_secrets
+
+    alerting = rotate_alert_secrets(configuration.store, keyring)
     console.print(
         f"re-encrypted the secrets of {changed} stored version"
         f"{'s' if changed != 1 else ''} under the first key"
-    )
+        + (f", and the notifier URLs of {alerting} alerting version"
+           f"{'s' if alerting != 1 else ''}" if alerting else "")
+    )  # fmt: skip

@@ -10,7 +10,7 @@ from the same version, exactly one succeeds; the others learn they lost.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import NamedTuple
@@ -353,6 +353,25 @@ class AlertConfigTable:
                 )
             )
         return current + 1
+
+    def rewrite(self, transform: Callable[[str], str]) -> int:
+        """Replace every version's document with ``transform(document)``; count the changes.
+
+        All or nothing: one transaction covers every row, so if ``transform``
+        raises, nothing is changed. Used to re-encrypt notifier URLs under a new key.
+        """
+        with (
+            self.store.translated(),
+            self.store.transaction(write=True, serialize=ALERTS_LOCK_KEY) as conn,
+        ):
+            changed = 0
+            rows = conn.execute(select(_v.c.version, _v.c.document).order_by(_v.c.version)).all()
+            for version, document in rows:
+                new = transform(document)
+                if new != document:
+                    conn.execute(update(_v).where(_v.c.version == version).values(document=new))
+                    changed += 1
+        return changed
 
 
 class StoredDocument(NamedTuple):
