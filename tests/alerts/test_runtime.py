@@ -76,3 +76,27 @@ def test_versions_are_checked_whole_compared_and_set_and_kept_in_history(
         ]  # fmt: skip
     finally:
         keeper.close()
+
+
+def test_a_running_engine_takes_an_edited_file_at_its_next_pass_notifiers_included(
+    tmp_path: Path, store_uri: str
+) -> None:
+    """The background thread (1 s passes) takes a new rule and notifier written to the file."""
+    import time
+
+    path = tmp_path / "toolkeeper.toml"
+    head = '[alerts]\nevaluate_every = "1s"\n'
+    write(path, head + RULE.format(name="first", threshold=1), stamp=1_000_000)
+    keeper = Keeper.open(path, store=store_uri, follow_changes=False)
+    try:
+        engine = keeper.alerts
+        engine.start()
+        notifier = '\n[alerts.notifiers.ops]\nurls = ["env:OPS_HOOK"]\n'
+        write(path, head + notifier + RULE.format(name="second", threshold=2), stamp=1_000_100)
+        deadline = time.monotonic() + 120
+        while [rule.name for rule in engine.settings.alert_rules] != ["second"]:
+            assert time.monotonic() < deadline, "the running engine never took the edited file"
+            time.sleep(0.05)
+        assert [n.name for n in engine.settings.notifiers] == ["ops"]
+    finally:
+        keeper.close()
