@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.monitor.test_promtool import promtool
@@ -103,3 +105,31 @@ def test_two_processes_overshooting_show_the_sum_everywhere(store_uri: str, tmp_
         overshoots = table.stdout.split("budget overshoots (all time, every process)", 1)[1]
         rows = [line.split() for line in overshoots.splitlines() if line.split()[:1] == ["paid"]]
         assert rows[0] == ["paid", str(calls), "$0.054", "$0.009"]
+
+
+def test_an_overshoot_that_cannot_be_counted_still_settles_the_call(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store without the overshoot table: the call returns, its spend is settled, it is logged."""
+    from toolkeeper import Keeper
+    from toolkeeper.config.files import ConfigFile
+
+    from ._workers import OVERSHOOT_CONFIG
+
+    path = tmp_path / "state.db"
+    keeper = Keeper.open(
+        ConfigFile.parse(OVERSHOOT_CONFIG), store=f"sqlite:///{path}", follow_changes=False
+    )
+    try:
+        with sqlite3.connect(path) as conn:  # a store whose overshoot table went missing
+            conn.execute("DROP TABLE budget_overshoots")
+        chat = keeper.tool("paid", estimated_cost=0.001)(
+            lambda: {"model": "m", "usage": {"prompt_tokens": 1, "cost": 0.01}}
+        )
+        assert chat() == {"model": "m", "usage": {"prompt_tokens": 1, "cost": 0.01}}
+        (status,) = keeper.costs.status()
+        assert (status.spent, status.reserved) == (Decimal("0.01"), Decimal(0))
+        assert "could not count an overshoot of tool 'paid'" in caplog.text
+        assert "could not settle" not in caplog.text
+    finally:
+        keeper.close()

@@ -128,7 +128,9 @@ class CallCosts:
 
         An ``unpriced`` call's cost is unknown, not zero: it is charged its
         estimate. A ledger that cannot be written is logged, not raised: the
-        call has already run, and its reservation expires on its own.
+        call has already run, and its reservation expires on its own. An actual
+        above the reservation is settled in full and counted as an overshoot in
+        the ledger (:meth:`~toolkeeper.costs.CostTracker.overshoots`).
         """
         if reservation is None or self.guard is None or reservation.done:
             return
@@ -141,14 +143,18 @@ class CallCosts:
             self._tracker.learned.learn(reservation.basis, actual)
         try:
             settled = self.guard.settle(reservation, actual)
-            if settled.overshoot and reservation.charges:
-                self._tracker.count_overshoot(self.tool, settled.overshoot, reservation.estimate)
         except StoreError:
             _log.exception(
                 "could not settle reservation %s of tool %r; it expires on its own",
                 reservation.id,
                 self.tool,
             )
+            return
+        if settled.overshoot and reservation.charges:
+            try:
+                self._tracker.count_overshoot(self.tool, settled.overshoot, reservation.estimate)
+            except StoreError:  # the spend is settled; only the overshoot's count is lost
+                _log.exception("could not count an overshoot of tool %r", self.tool)
 
     def release(self, reservation: Reservation | None) -> None:
         """Give back a reservation whose call failed and spent nothing."""
