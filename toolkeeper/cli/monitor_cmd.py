@@ -23,6 +23,11 @@ __all__ = ["export", "health"]
 
 _STYLE = {"healthy": "green", "degraded": "yellow", "unhealthy": "red", "critical": "bold red"}
 FORMATS = ("json", "csv", "prometheus")
+#: What the rate columns count, under the table (each line fits 80 columns).
+_LEGEND = (
+    "failed: calls that failed for the caller. provider: failed calls plus calls a\n"
+    "fallback served after the provider failed. fallback: calls a fallback served."
+)
 
 
 def health(
@@ -48,7 +53,7 @@ def health(
     # Fits 80 columns: figures never wrap, a long tool name folds onto a second line (never cut).
     table = FittedTable(title="tool health")
     table.add_column("tool", overflow="fold", ratio=1)
-    for column in ("status", "score", "ops", "success", "fallback", "p95", "circuit"):
+    for column in ("status", "score", "ops", "failed", "provider", "fallback", "p95", "circuit"):
         words = column in ("status", "circuit")
         table.add_column(column, justify="left" if words else "right", no_wrap=True)
     for report in reports:
@@ -58,12 +63,14 @@ def health(
             f"[{style}]{report.status.value}[/]",
             "-" if report.health_score is None else f"{report.health_score:.0f}",
             str(report.total_operations),
-            f"{report.success_rate:.1%}",
+            f"{report.error_rate:.1%}",
+            f"{report.provider_error_rate:.1%}",
             f"{report.fallback_rate:.1%}",
             latency(report.p95_latency_ms),
             report.circuit_state or "-",
         )
     console.print(table)
+    console.print(_LEGEND, soft_wrap=False)
     for report in reports:
         if report.reasons:
             reasons = escape("; ".join(report.reasons))

@@ -30,7 +30,14 @@ from toolkeeper.monitor.records import (
 )
 from toolkeeper.monitor.sketch import LatencySketch
 
-__all__ = ["TOKEN_TYPES", "Bucket", "MetricSummary", "WindowStats"]
+__all__ = [
+    "CALL_NOT_MADE",
+    "TOKEN_TYPES",
+    "Bucket",
+    "MetricSummary",
+    "WindowStats",
+    "failed_attempt",
+]
 
 #: Each kind of token exporters count, as (``token_type`` label value, field name).
 #: ``input`` and ``output`` are every token, as OpenTelemetry's GenAI conventions count
@@ -57,6 +64,28 @@ _INPUT_OF = itemgetter(INPUT_TOKENS)
 _OUTPUT_OF = itemgetter(OUTPUT_TOKENS)
 _CUSTOM_OF = itemgetter(CUSTOM)
 _DETAILS_OF = itemgetter(DETAILS)
+
+
+#: Fallback reasons that mean the primary was never called, so no attempt failed
+#: (see ``_fallback_reason`` in toolkeeper/wrap/calls.py).
+CALL_NOT_MADE = frozenset({"circuit_open", "budget", "bulkhead_full"})
+
+
+def failed_attempt(details: object) -> bool:
+    """Return whether a fallback record's DETAILS say the primary was called and failed.
+
+    A fallback served after the primary raised keeps that error as ``original_error``;
+    one served because the circuit was open, the budget spent or the bulkhead full
+    made no call, so no attempt failed.
+    """
+    if details is None:
+        return False
+    if isinstance(details, dict):
+        original, reason = details.get("original_error"), details.get("fallback_reason")
+    else:
+        original = getattr(details, "original_error", None)
+        reason = getattr(details, "fallback_reason", None)
+    return original is not None and reason not in CALL_NOT_MADE
 
 
 class MetricSummary:
@@ -111,6 +140,7 @@ class Bucket:
         "counts",
         "custom",
         "duration_sum",
+        "failed_attempts",
         "input_tokens",
         "latency",
         "max_duration",
@@ -132,6 +162,8 @@ class Bucket:
         self.cache_write_tokens = 0
         self.reasoning_tokens = 0
         self.custom: dict[str, MetricSummary] | None = None
+        #: Fallbacks served after the primary's attempt failed (see :func:`failed_attempt`).
+        self.failed_attempts = 0
 
     def add(  # noqa: PLR0917 - positional arguments are cheaper on the fold path
         self,
@@ -166,6 +198,8 @@ class Bucket:
             self._add_custom(custom)
         if details is not None:
             self._add_kinds(details)
+            if status == _FALLBACK and failed_attempt(details):
+                self.failed_attempts += 1
 
     def add_many(self, records: list[RawRecord]) -> bool:
         """Count many raw records at once, in C-level passes; return whether any failed.
@@ -190,6 +224,10 @@ class Bucket:
             self._add_custom(custom)
         for details in filter(None, map(_DETAILS_OF, records)):
             self._add_kinds(details)
+        if _FALLBACK in statuses:
+            self.failed_attempts += sum(
+                1 for r in records if r[STATUS] == _FALLBACK and failed_attempt(r[DETAILS])
+            )
         return any(status in _FAILURES for status in statuses)
 
     def _add_kinds(self, details: object) -> None:
@@ -230,6 +268,7 @@ class Bucket:
         self.cached_tokens += other.cached_tokens
         self.cache_write_tokens += other.cache_write_tokens
         self.reasoning_tokens += other.reasoning_tokens
+        self.failed_attempts += other.failed_attempts
         if other.custom:
             if self.custom is None:
                 self.custom = {}
@@ -254,6 +293,7 @@ class Bucket:
             "cached_tokens": self.cached_tokens,
             "cache_write_tokens": self.cache_write_tokens,
             "reasoning_tokens": self.reasoning_tokens,
+            "failed_attempts": self.failed_attempts,
             "custom": {
                 name: [m.count, m.total, m.minimum, m.maximum]
                 for name, m in (self.custom or {}).items()
@@ -277,6 +317,8 @@ class Bucket:
         bucket.cached_tokens = int(data.get("cached_tokens", 0))
         bucket.cache_write_tokens = int(data.get("cache_write_tokens", 0))
         bucket.reasoning_tokens = int(data.get("reasoning_tokens", 0))
+        # Rollups stored before failed attempts were counted have none.
+        bucket.failed_attempts = int(data.get("failed_attempts", 0))
         custom = data.get("custom") or {}
         if custom:
             bucket.custom = {}
@@ -299,6 +341,8 @@ class Bucket:
         def rate(count: int) -> float:
             return count / total if total else 0.0
 
+        failures = sum(self.counts.get(s, 0) for s in _FAILURES)
+
         def ms(seconds: float | None) -> float | None:
             return None if seconds is None else seconds * 1000.0
 
@@ -308,7 +352,7 @@ class Bucket:
             total_operations=total,
             counts={status: self.counts[status] for status in sorted(self.counts)},
             success_rate=rate(self.counts.get(_SUCCESS, 0)),
-            error_rate=rate(sum(self.counts.get(s, 0) for s in _FAILURES)),
+            error_rate=rate(failures),
             fallback_rate=rate(self.counts.get(_FALLBACK, 0)),
             mean_latency_ms=ms(self.duration_sum / total) if total else None,
             min_latency_ms=ms(self.min_duration) if total else None,
@@ -322,6 +366,8 @@ class Bucket:
             cached_tokens=self.cached_tokens,
             cache_write_tokens=self.cache_write_tokens,
             reasoning_tokens=self.reasoning_tokens,
+            failed_attempt_count=self.failed_attempts,
+            provider_error_rate=rate(failures + self.failed_attempts),
             custom_metrics={k: v.to_dict() for k, v in sorted((self.custom or {}).items())},
         )
 
@@ -330,8 +376,11 @@ class Bucket:
 class WindowStats:
     """Report what one tool (or operation) did over ``[start, end)``.
 
-    ``error_rate`` counts errors and timeouts; ``fallback_rate`` counts calls a
-    fallback served; the three rates share ``total_operations`` as denominator.
+    ``error_rate`` counts failed calls (errors and timeouts); ``fallback_rate`` counts
+    calls a fallback served; ``failed_attempt_count`` those of them served after the
+    primary was called and failed; ``provider_error_rate`` counts failed calls plus
+    those failed attempts, so a fallback that hides an outage from the caller does not
+    hide it here. The rates share ``total_operations`` as denominator.
     Latencies are milliseconds, percentiles within 1%; ``cost_usd`` is US dollars.
     ``cached_tokens`` and ``cache_write_tokens`` are parts of ``input_tokens``,
     ``reasoning_tokens`` a part of ``output_tokens``.
@@ -357,6 +406,8 @@ class WindowStats:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    failed_attempt_count: int = 0
+    provider_error_rate: float = 0.0
 
     def count(self, status: OperationStatus | str) -> int:
         """Return how many operations ended with ``status``."""

@@ -40,6 +40,8 @@ class WrapperHealthStatus:
     """Report one tool's health: its status, score, the rates behind it and why.
 
     Rates and latencies come from ``window`` (``None`` when there was no data);
+    ``error_rate`` counts failed calls, ``provider_error_rate`` failed calls plus the
+    failed attempts a fallback then served (see :class:`WindowStats`);
     latencies are milliseconds; times are timezone-aware UTC.
     """
 
@@ -59,6 +61,7 @@ class WrapperHealthStatus:
     reasons: list[str] = field(default_factory=list)
     last_check: datetime
     window: str | None = None
+    provider_error_rate: float = 0.0
 
     @property
     def is_healthy(self) -> bool:
@@ -131,6 +134,7 @@ def wrapper_health(monitor: PerformanceMonitor, name: str) -> WrapperHealthStatu
         reasons=reasons,
         last_check=now,
         window=judged[0] if judged else None,
+        provider_error_rate=stats.provider_error_rate if stats else 0.0,
     )
 
 
@@ -166,8 +170,10 @@ def system_health(monitor: PerformanceMonitor) -> dict[str, Any]:
     Operation counts are since the monitor was created, plus the other writers it
     shows (their all-time totals, see ``PerformanceMonitor.show_others``), as are
     ``dropped_events`` and ``refused_rows`` (raw rows shed or refused); ``operations_per_minute``
-    is the last 5 minutes' count divided by 5; ``overall_health_score`` is the mean
-    score of tools whose status is known (``None`` when none is).
+    is the last 5 minutes' count divided by 5; ``error_count`` counts failed calls,
+    ``failed_attempt_count`` the fallbacks served after the primary's attempt failed;
+    ``overall_health_score`` is the mean score of tools whose status is known (``None``
+    when none is).
     """
     now = monitor.clock.now()
     in_flight = monitor.active_operation_counts()
@@ -177,7 +183,7 @@ def system_health(monitor: PerformanceMonitor) -> dict[str, Any]:
     overall = round(sum(scores) / len(scores), 1) if scores else None
     by_status = {status: sum(1 for h in healths if h.status is status) for status in HealthStatus}
     known = len(healths) - by_status[HealthStatus.UNKNOWN]
-    completed = success = errors = recent = 0
+    completed = success = errors = failed_attempts = recent = 0
     for name in names:
         total = monitor.get_window_stats(name, TOTAL_WINDOW, latency=False)
         window = monitor.get_window_stats(name, "5m", latency=False)
@@ -185,6 +191,7 @@ def system_health(monitor: PerformanceMonitor) -> dict[str, Any]:
             completed += total.total_operations
             success += total.success_count
             errors += total.error_count
+            failed_attempts += total.failed_attempt_count
             recent += window.total_operations
     active_operations = sum(in_flight.values())
     healthy = by_status[HealthStatus.HEALTHY]
@@ -204,6 +211,7 @@ def system_health(monitor: PerformanceMonitor) -> dict[str, Any]:
         "active_operations": active_operations,
         "overall_success_rate": success / completed if completed else None,
         "error_count": errors,
+        "failed_attempt_count": failed_attempts,
         "operations_per_minute": recent / 5.0,
         "dropped_events": monitor.dropped_events + monitor.others_dropped_rows,
         "refused_rows": monitor.refused_rows + monitor.others_refused_rows,

@@ -37,6 +37,12 @@ Money = Annotated[
 ]
 
 
+_PROVIDER_ERRORS = (
+    "Failed calls plus the calls a fallback served after the primary was called and failed: "
+    "what the provider did, where error_rate is what callers saw."
+)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -58,7 +64,10 @@ class SystemHealth(_Model):
     completed_operations: int
     active_operations: int
     overall_success_rate: float | None
-    error_count: int
+    error_count: int = Field(description="Failed calls (errors and timeouts).")
+    failed_attempt_count: int = Field(
+        description="Calls a fallback served after the primary was called and failed."
+    )
     operations_per_minute: float
     dropped_events: int
     refused_rows: int
@@ -74,8 +83,12 @@ class Stats(_Model):
     count: int
     counts: dict[str, int]
     success_rate: float
-    error_rate: float
+    error_rate: float = Field(description="Failed calls (errors and timeouts).")
     fallback_rate: float
+    provider_error_rate: float = Field(description=_PROVIDER_ERRORS)
+    failed_attempt_count: int = Field(
+        description="Calls a fallback served after the primary was called and failed."
+    )
     mean_latency_ms: float | None
     p50_latency_ms: float | None
     p95_latency_ms: float | None
@@ -94,7 +107,8 @@ def stats_of(stats: WindowStats | None, *, start: datetime, end: datetime, secon
     if stats is None:
         return Stats(
             start=start, end=end, count=0, counts={}, success_rate=0.0, error_rate=0.0,
-            fallback_rate=0.0, mean_latency_ms=None, p50_latency_ms=None, p95_latency_ms=None,
+            fallback_rate=0.0, provider_error_rate=0.0, failed_attempt_count=0,
+            mean_latency_ms=None, p50_latency_ms=None, p95_latency_ms=None,
             p99_latency_ms=None, throughput_per_second=0.0, cost_usd="0", input_tokens=0,
             output_tokens=0, cached_tokens=0, cache_write_tokens=0, reasoning_tokens=0,
         )  # fmt: skip
@@ -106,6 +120,8 @@ def stats_of(stats: WindowStats | None, *, start: datetime, end: datetime, secon
         success_rate=stats.success_rate,
         error_rate=stats.error_rate,
         fallback_rate=stats.fallback_rate,
+        provider_error_rate=stats.provider_error_rate,
+        failed_attempt_count=stats.failed_attempt_count,
         mean_latency_ms=stats.mean_latency_ms,
         p50_latency_ms=stats.p50_latency_ms,
         p95_latency_ms=stats.p95_latency_ms,
@@ -128,8 +144,9 @@ class ToolSummary(_Model):
     status: HealthStatus
     health_score: float | None
     success_rate: float
-    error_rate: float
+    error_rate: float = Field(description="Failed calls (errors and timeouts).")
     fallback_rate: float
+    provider_error_rate: float = Field(description=_PROVIDER_ERRORS)
     total_operations: int
     p50_latency_ms: float | None
     p95_latency_ms: float | None

@@ -54,6 +54,7 @@ def tool_summary(keeper: Keeper, name: str) -> ToolSummary:
         success_rate=health.success_rate,
         error_rate=health.error_rate,
         fallback_rate=health.fallback_rate,
+        provider_error_rate=health.provider_error_rate,
         total_operations=health.total_operations,
         p50_latency_ms=health.p50_latency_ms,
         p95_latency_ms=health.p95_latency_ms,

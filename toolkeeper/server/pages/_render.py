@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from toolkeeper._units import format_money
+from toolkeeper.monitor.buckets import failed_attempt
 from toolkeeper.server.auth import Principal
 from toolkeeper.server.sessions import CSRF_FIELD, csrf_token
 from toolkeeper.server.tokens import Role
@@ -67,6 +68,7 @@ def _moment(value: datetime | str | None) -> str:
 
 
 templates.env.filters.update(number=_number, percent=_percent, usd=_usd, moment=_moment)
+templates.env.tests["failed_attempt"] = failed_attempt
 
 
 def render(
