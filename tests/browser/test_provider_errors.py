@@ -60,6 +60,10 @@ def chat_calls(keeper: Keeper) -> tuple[Callable[[], str], dict[str, bool]]:
     return chat, provider
 
 
+#: The card's figures compared between the dashboard and the tool page.
+FIGURES = ("total_operations", "provider_error_rate", "error_rate", "fallback_rate", "health_score")
+
+
 def figure(page: Page, scope: str, field: str) -> str:
     """Return the text of ``[data-field=field]`` inside ``scope``, trimmed."""
     return page.locator(f"{scope} [data-field={field}]").inner_text().strip()
@@ -98,11 +102,14 @@ def test_provider_errors_change_live_while_failed_calls_stay_zero(
     assert page.evaluate("window.__notReloaded") is True
     screenshot(page, test_output, "dashboard-provider-errors")
 
+    shown = {name: figure(page, card, name) for name in FIGURES}
     page.goto(f"{live.base_url}/tools/{TOOL}")
     expect(page.locator("[data-live-state]")).to_have_attribute("data-state", "open")
+    health = '[data-refresh="health"]'
+    # No call since: the tool page's card shows what the dashboard's card showed.
+    assert {name: figure(page, health, name) for name in FIGURES} == shown
     page.evaluate("window.__notReloaded = true")
     assert chat() == "served locally"
-    health = '[data-refresh="health"]'
     window = '[data-refresh="windows"] [data-window="5m"]'
     expect(page.locator(f"{health} [data-field=provider_error_rate]")).to_have_text(
         "55.6%", timeout=LIVE
