@@ -49,13 +49,17 @@ def test_a_rule_change_and_a_silence_wake_the_other_engine_through_redis(
         assert [rule.name for rule in engine.settings.alert_rules] == ["idle"]
         runtime = first.alerts.config
         assert runtime is not None
+        before = engine.passes
         runtime.update(
             {"rules": [{"name": "busy", "metric": "calls", "op": ">", "threshold": 100}]},
             actor="ana", reason="watch load", expected_version=0,
         )  # fmt: skip
         wait_for(
-            lambda: [rule.name for rule in engine.settings.alert_rules] == ["busy"],
-            "engine B taking version 1",
+            lambda: (
+                engine.passes > before
+                and [rule.name for rule in engine.settings.alert_rules] == ["busy"]
+            ),
+            "engine B taking version 1 in a finished pass",
         )
         passes = engine.passes
         first.alerts.silence(duration_s=600, created_by="ana", comment="deploy")
