@@ -4,8 +4,9 @@ For each attempt: ask the circuit breaker (an open circuit ends the attempts),
 call with the policy's timeout, record the result on the breaker; on a failure
 :func:`~toolkeeper.resilience.retry.retry_delay` decides whether to sleep (on
 the clock) and try again. When the attempts end in an error, the fallback chain
-serves the call or the original error is raised. ``call`` and ``acall`` are the
-two thin loops over these shared decisions.
+serves the call or the original error is raised. ``_Attempts`` is the one state machine
+of these decisions (tenacity's ``BaseRetrying.iter()`` is the model); ``call`` and
+``acall`` are its two thin drivers, which only call, await and sleep.
 
 With a ``bulkhead``, each attempt holds one of its permits while it runs
 (waiting up to ``policy.bulkhead_wait_seconds`` for one); a full bulkhead ends
@@ -23,11 +24,12 @@ from __future__ import annotations
 import inspect
 import random
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from toolkeeper._clock import Clock, SystemClock
 from toolkeeper._errors import BulkheadFull, CircuitOpenError
-from toolkeeper.resilience.bulkhead import Bulkhead
+from toolkeeper.resilience.bulkhead import Bulkhead, Permit
 from toolkeeper.resilience.circuit import CircuitBreaker, CircuitState
 from toolkeeper.resilience.classify import ErrorKind
 from toolkeeper.resilience.fallback import (
@@ -48,7 +50,146 @@ _SYSTEM_CLOCK = SystemClock()
 EventCallback = Callable[[ResilienceEvent], None]
 
 
-def call(  # noqa: PLR0912, PLR0915 - one loop; its decisions live in the helpers below
+@dataclass(frozen=True, slots=True)
+class _Sleep:
+    """Wait this long on the clock, then ask for the next attempt."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Acquire:
+    """Take a bulkhead permit (waiting up to ``seconds``), then report it with ``admitted``."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """Call the function once; ``permit`` (if any) is released when the attempt ends."""
+
+    permit: Permit | None
+
+
+@dataclass(frozen=True, slots=True)
+class _GiveUp:
+    """The attempts are over: serve the call from the fallbacks, or raise the error."""
+
+    failure: FallbackFailure
+
+
+_Step = _Sleep | _Acquire | _Attempt | _GiveUp
+
+
+class _Attempts:
+    """The one state machine of a call's attempts; :func:`call` and :func:`acall` drive it.
+
+    Each method records what the driver saw and returns the next step, as
+    tenacity's ``BaseRetrying.iter()`` does: the decisions (breaker, bulkhead,
+    classification, backoff, events) live here, the drivers only call, await
+    and sleep.
+    """
+
+    __slots__ = ("_attempt", "_error", "_policy", "_rng", "_started", "_ticket",
+                 "_timed", "breaker", "bulkhead", "clock", "name", "on_event", "tool")  # fmt: skip
+
+    def __init__(  # noqa: PLR0917 - the executor's own arguments, passed on once
+        self,
+        fn: Callable[..., Any],
+        policy: ResiliencePolicy,
+        breaker: CircuitBreaker | None,
+        bulkhead: Bulkhead | None,
+        clock: Clock,
+        on_event: EventCallback | None,
+        rng: random.Random | None,
+        tool: str | None,
+    ) -> None:
+        if breaker is not None and breaker.policy is not policy:
+            breaker.update_policy(policy)
+        self._policy, self.breaker, self.bulkhead, self.clock = policy, breaker, bulkhead, clock
+        self.on_event, self._rng, self.tool = on_event, rng, tool
+        self.name = _name(tool, breaker, fn)
+        # Durations matter only to a breaker that watches for slow calls; skip the clock otherwise.
+        self._timed = breaker is not None and policy.circuit_slow_call_seconds is not None
+        self._attempt, self._ticket = 0, 0
+        self._error: BaseException | None = None
+        self._started: float | None = None
+
+    def start(self, first_failure: tuple[Exception, int, float] | None) -> _Step:
+        """Return the first step; ``first_failure`` is an attempt the caller already made inline."""
+        if first_failure is None:
+            return self.next_attempt()
+        error, self._ticket, duration = first_failure
+        self._attempt, self._started = 1, self.clock.monotonic() - duration
+        return self.failed(error)
+
+    def next_attempt(self) -> _Step:
+        """Ask the breaker (and the bulkhead) for one more attempt."""
+        self._attempt += 1
+        self._ticket = 0
+        if self.breaker is not None:
+            try:
+                self._ticket = self.breaker.before_call()
+            except CircuitOpenError as refused:
+                self._error = _refused(refused, self._error, self._attempt, self.name,
+                                       self.on_event)  # fmt: skip
+                return self._give_up(made=self._attempt - 1)  # this attempt was never made
+        if self.bulkhead is not None:
+            return _Acquire(self._policy.bulkhead_wait_seconds)
+        return self._attempt_step(None)
+
+    def admitted(self, permit: Permit | None) -> _Step:
+        """Go on with the bulkhead's answer: a permit, or None when it stayed full."""
+        if permit is None:
+            assert self.bulkhead is not None  # only asked for when there is one
+            self._error = _full(self.bulkhead, self._policy, self.breaker, self._ticket,
+                                self._error, self._attempt, self.on_event, self.tool)  # fmt: skip
+            return self._give_up(made=self._attempt - 1)  # this attempt was never made
+        return self._attempt_step(permit)
+
+    def failed(self, error: Exception) -> _Step:
+        """Record a failed attempt; return the wait before the next one, or give up."""
+        self._error = error
+        delay = _after_failure(
+            error,
+            self._attempt,
+            policy=self._policy,
+            breaker=self.breaker,
+            ticket=self._ticket,
+            started=self._started,
+            clock=self.clock,
+            rng=self._rng,
+            on_event=self.on_event,
+            tool=self.name,
+        )
+        if delay is None:
+            return self._give_up(made=self._attempt)
+        return _Sleep(delay)
+
+    def succeeded(self, value: Any) -> CallOutcome:
+        """Record a successful attempt and return the call's outcome."""
+        if self.breaker is None:
+            return CallOutcome(value=value, attempts=self._attempt)
+        started = self._started
+        self.breaker.record_success(
+            self._ticket, 0.0 if started is None else self.clock.monotonic() - started
+        )
+        return CallOutcome(value=value, attempts=self._attempt, circuit_state=self.breaker.state)
+
+    def abandoned(self) -> None:
+        """Forget an attempt ended by a ``BaseException`` (no result to record)."""
+        if self.breaker is not None:
+            self.breaker.release(self._ticket)
+
+    def _attempt_step(self, permit: Permit | None) -> _Attempt:
+        self._started = self.clock.monotonic() if self._timed else None
+        return _Attempt(permit)
+
+    def _give_up(self, made: int) -> _GiveUp:
+        return _GiveUp(_failure(self._error, made, self.breaker, self.name))
+
+
+def call(
     fn: Callable[..., Any],
     /,
     *args: Any,
@@ -73,79 +214,40 @@ def call(  # noqa: PLR0912, PLR0915 - one loop; its decisions live in the helper
     made inline and saw fail: (its error, its breaker ticket, its duration in
     seconds). The failure is recorded, then retries and fallbacks go on as usual.
     """
-    if breaker is not None and breaker.policy is not policy:
-        breaker.update_policy(policy)
+    attempts = _Attempts(fn, policy, breaker, bulkhead, clock, on_event, rng, tool)
     timeout = policy.timeout_seconds
-    # Durations matter only to a breaker that watches for slow calls; skip the clock otherwise.
-    timed = breaker is not None and policy.circuit_slow_call_seconds is not None
-    attempt = 0
-    error: BaseException | None = None
-    if first_failure is not None:
-        attempt, error = 1, first_failure[0]
-        delay = _after_first_failure(first_failure, policy, breaker, clock, rng, on_event,
-                                     _name(tool, breaker, fn))  # fmt: skip
-        if delay is None:
-            failure = _failure(error, attempt, breaker, _name(tool, breaker, fn))
-            return run_fallbacks(fallbacks, args, kwargs, failure, clock=clock, on_event=on_event)
-        clock.sleep(delay)
+    step = attempts.start(first_failure)
     while True:
-        attempt += 1
-        ticket = 0
-        if breaker is not None:
+        if isinstance(step, _Sleep):
+            clock.sleep(step.seconds)
+            step = attempts.next_attempt()
+        elif isinstance(step, _Acquire):
+            assert bulkhead is not None  # asked for only when there is one
+            step = attempts.admitted(bulkhead.acquire(step.seconds))
+        elif isinstance(step, _GiveUp):
+            return run_fallbacks(fallbacks, args, kwargs, step.failure, clock=clock,
+                                 on_event=on_event)  # fmt: skip
+        else:
+            permit = step.permit
             try:
-                ticket = breaker.before_call()
-            except CircuitOpenError as refused:
-                error = _refused(refused, error, attempt, _name(tool, breaker, fn), on_event)
-                attempt -= 1  # this attempt was never made
-                break
-        permit = None
-        if bulkhead is not None:
-            permit = bulkhead.acquire(policy.bulkhead_wait_seconds)
-            if permit is None:
-                error = _full(bulkhead, policy, breaker, ticket, error, attempt, on_event, tool)
-                attempt -= 1  # this attempt was never made
-                break
-        started = clock.monotonic() if timed else None
-        try:
-            if timeout is None:
-                value = fn(*args, **kwargs)
-            else:  # the permit is given back when the worker ends, not when we stop waiting
-                done = None if permit is None else permit.release
-                value = wait_in_thread(fn, args, kwargs, timeout, _name(tool, breaker, fn), done)
-        except Exception as failed:  # noqa: BLE001 - recorded, then retried or sent to fallbacks
-            error = failed
-            delay = _after_failure(
-                failed,
-                attempt,
-                policy=policy,
-                breaker=breaker,
-                ticket=ticket,
-                started=started,
-                clock=clock,
-                rng=rng,
-                on_event=on_event,
-                tool=_name(tool, breaker, fn),
-            )
-            if delay is None:
-                break
-            clock.sleep(delay)
-            continue
-        except BaseException:
-            if breaker is not None:
-                breaker.release(ticket)
-            raise
-        finally:
-            if permit is not None and timeout is None:
-                permit.release()
-        if breaker is None:
-            return CallOutcome(value=value, attempts=attempt)
-        breaker.record_success(ticket, 0.0 if started is None else clock.monotonic() - started)
-        return CallOutcome(value=value, attempts=attempt, circuit_state=breaker.state)
-    failure = _failure(error, attempt, breaker, _name(tool, breaker, fn))
-    return run_fallbacks(fallbacks, args, kwargs, failure, clock=clock, on_event=on_event)
+                if timeout is None:
+                    value = fn(*args, **kwargs)
+                else:  # the permit is given back when the worker ends, not when we stop waiting
+                    done = None if permit is None else permit.release
+                    value = wait_in_thread(fn, args, kwargs, timeout, attempts.name, done)
+            except Exception as failed:  # noqa: BLE001 - recorded, then retried or sent to fallbacks
+                step = attempts.failed(failed)
+                continue
+            except BaseException:
+                attempts.abandoned()
+                raise
+            finally:
+                if permit is not None and timeout is None:
+                    permit.release()
+            return attempts.succeeded(value)
 
 
-async def acall(  # noqa: PLR0912, PLR0915 - one loop; its decisions live in the helpers below
+async def acall(
     fn: Callable[..., Awaitable[Any] | Any],
     /,
     *args: Any,
@@ -162,84 +264,42 @@ async def acall(  # noqa: PLR0912, PLR0915 - one loop; its decisions live in the
 ) -> CallOutcome:
     """Await ``fn(*args, **kwargs)`` under ``policy`` and return how it went.
 
-    The async twin of :func:`call` (``first_failure`` included). A sync ``fn`` or
-    fallback is called inline on the event loop, where no timeout can interrupt it.
+    The async driver of the same state machine as :func:`call` (``first_failure``
+    included). A sync ``fn`` or fallback is called inline on the event loop, where
+    no timeout can interrupt it.
     """
-    if breaker is not None and breaker.policy is not policy:
-        breaker.update_policy(policy)
+    attempts = _Attempts(fn, policy, breaker, bulkhead, clock, on_event, rng, tool)
     timeout = policy.timeout_seconds
-    # Durations matter only to a breaker that watches for slow calls; skip the clock otherwise.
-    timed = breaker is not None and policy.circuit_slow_call_seconds is not None
-    attempt = 0
-    error: BaseException | None = None
-    if first_failure is not None:
-        attempt, error = 1, first_failure[0]
-        delay = _after_first_failure(first_failure, policy, breaker, clock, rng, on_event,
-                                     _name(tool, breaker, fn))  # fmt: skip
-        if delay is None:
-            failure = _failure(error, attempt, breaker, _name(tool, breaker, fn))
-            return await arun_fallbacks(
-                fallbacks, args, kwargs, failure, clock=clock, on_event=on_event
-            )
-        await clock.asleep(delay)
+    step = attempts.start(first_failure)
     while True:
-        attempt += 1
-        ticket = 0
-        if breaker is not None:
+        if isinstance(step, _Sleep):
+            await clock.asleep(step.seconds)
+            step = attempts.next_attempt()
+        elif isinstance(step, _Acquire):
+            assert bulkhead is not None  # asked for only when there is one
+            step = attempts.admitted(await bulkhead.aacquire(step.seconds))
+        elif isinstance(step, _GiveUp):
+            return await arun_fallbacks(fallbacks, args, kwargs, step.failure, clock=clock,
+                                        on_event=on_event)  # fmt: skip
+        else:
+            permit = step.permit
             try:
-                ticket = breaker.before_call()
-            except CircuitOpenError as refused:
-                error = _refused(refused, error, attempt, _name(tool, breaker, fn), on_event)
-                attempt -= 1  # this attempt was never made
-                break
-        permit = None
-        if bulkhead is not None:
-            permit = await bulkhead.aacquire(policy.bulkhead_wait_seconds)
-            if permit is None:
-                error = _full(bulkhead, policy, breaker, ticket, error, attempt, on_event, tool)
-                attempt -= 1  # this attempt was never made
-                break
-        started = clock.monotonic() if timed else None
-        try:
-            if timeout is None:
-                value = fn(*args, **kwargs)
-                if inspect.isawaitable(value):
-                    value = await value
-            else:
-                value = await await_with_timeout(
-                    fn, args, kwargs, timeout, _name(tool, breaker, fn)
-                )
-        except Exception as failed:  # noqa: BLE001 - recorded, then retried or sent to fallbacks
-            error = failed
-            delay = _after_failure(
-                failed,
-                attempt,
-                policy=policy,
-                breaker=breaker,
-                ticket=ticket,
-                started=started,
-                clock=clock,
-                rng=rng,
-                on_event=on_event,
-                tool=_name(tool, breaker, fn),
-            )
-            if delay is None:
-                break
-            await clock.asleep(delay)
-            continue
-        except BaseException:  # CancelledError: the call has no result to record
-            if breaker is not None:
-                breaker.release(ticket)
-            raise
-        finally:
-            if permit is not None:  # a timed-out coroutine was cancelled: it runs no more
-                permit.release()
-        if breaker is None:
-            return CallOutcome(value=value, attempts=attempt)
-        breaker.record_success(ticket, 0.0 if started is None else clock.monotonic() - started)
-        return CallOutcome(value=value, attempts=attempt, circuit_state=breaker.state)
-    failure = _failure(error, attempt, breaker, _name(tool, breaker, fn))
-    return await arun_fallbacks(fallbacks, args, kwargs, failure, clock=clock, on_event=on_event)
+                if timeout is None:
+                    value = fn(*args, **kwargs)
+                    if inspect.isawaitable(value):
+                        value = await value
+                else:
+                    value = await await_with_timeout(fn, args, kwargs, timeout, attempts.name)
+            except Exception as failed:  # noqa: BLE001 - recorded, then retried or sent to fallbacks
+                step = attempts.failed(failed)
+                continue
+            except BaseException:  # CancelledError: the call has no result to record
+                attempts.abandoned()
+                raise
+            finally:
+                if permit is not None:  # a timed-out coroutine was cancelled: it runs no more
+                    permit.release()
+            return attempts.succeeded(value)
 
 
 def _name(tool: str | None, breaker: CircuitBreaker | None, fn: Callable[..., Any]) -> str:
@@ -285,23 +345,6 @@ def _after_failure(
             ),
         )
     return delay
-
-
-def _after_first_failure(  # noqa: PLR0917 - a private step of both loops
-    first_failure: tuple[Exception, int, float],
-    policy: ResiliencePolicy,
-    breaker: CircuitBreaker | None,
-    clock: Clock,
-    rng: random.Random | None,
-    on_event: EventCallback | None,
-    tool: str,
-) -> float | None:
-    """Record an attempt the caller made inline; return the wait before the next, or None."""
-    error, ticket, duration = first_failure
-    return _after_failure(
-        error, 1, policy=policy, breaker=breaker, ticket=ticket,
-        started=clock.monotonic() - duration, clock=clock, rng=rng, on_event=on_event, tool=tool,
-    )  # fmt: skip
 
 
 def _refused(

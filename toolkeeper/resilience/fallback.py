@@ -53,6 +53,59 @@ class FallbackFailure:
 FallbackLike: TypeAlias = Callable[..., Any] | Fallback
 
 
+class _Chain:
+    """The fallback chain's one state machine: which fallback is next, and what each one did.
+
+    :func:`run_fallbacks` and :func:`arun_fallbacks` drive it: they call (or
+    await) the fallback it hands them and report the value or the error.
+    """
+
+    __slots__ = ("_clock", "_failure", "_items", "_on_event", "_started", "current")
+
+    def __init__(
+        self,
+        fallbacks: Sequence[FallbackLike],
+        failure: FallbackFailure,
+        clock: Clock,
+        on_event: Callable[[ResilienceEvent], None] | None,
+    ) -> None:
+        self._items = iter(fallbacks)
+        self._failure, self._clock, self._on_event = failure, clock, on_event
+        self._started = 0.0
+        self.current: Fallback | None = None
+
+    def next(self) -> Fallback:
+        """Return the next fallback to try; raise the original error when none is left."""
+        item = next(self._items, None)
+        if item is None:
+            raise self._failure.error
+        self.current = Fallback.of(item)
+        self._started = self._clock.monotonic()
+        return self.current
+
+    def failed(self, error: Exception) -> None:
+        """Note the current fallback's error on the original one; the chain moves on."""
+        assert self.current is not None  # reported only after next()
+        duration = self._clock.monotonic() - self._started
+        _failed(self.current, error, duration, self._failure, self._on_event)
+
+    def served(self, value: Any) -> CallOutcome:
+        """Return the outcome of a call the current fallback served."""
+        assert self.current is not None  # reported only after next()
+        duration = self._clock.monotonic() - self._started
+        return _served(self.current, value, duration, self._failure, self._on_event)
+
+    def refuse_async(self, value: Any) -> TypeError:
+        """Return the error of an async fallback met by a sync call (its coroutine closed)."""
+        assert self.current is not None  # reported only after next()
+        if inspect.iscoroutine(value):
+            value.close()  # never awaited; closing avoids a "never awaited" warning
+        return TypeError(
+            f"fallback {self.current.name!r} of tool {self._failure.tool!r} is async; "
+            "call the tool with acall() to use it"
+        )
+
+
 def run_fallbacks(
     fallbacks: Sequence[FallbackLike],
     args: tuple[Any, ...],
@@ -66,23 +119,17 @@ def run_fallbacks(
 
     Raises ``TypeError`` for an async fallback: it needs ``acall``.
     """
-    for item in fallbacks:
-        fallback = Fallback.of(item)
-        started = clock.monotonic()
+    chain = _Chain(fallbacks, failure, clock, on_event)
+    while True:
+        fallback = chain.next()
         try:
             value = fallback.fn(*args, **kwargs)
         except Exception as error:  # noqa: BLE001 - moves the chain on; noted on the original
-            _failed(fallback, error, clock.monotonic() - started, failure, on_event)
+            chain.failed(error)
             continue
         if inspect.isawaitable(value):
-            if inspect.iscoroutine(value):
-                value.close()  # never awaited; closing avoids a "never awaited" warning
-            raise TypeError(
-                f"fallback {fallback.name!r} of tool {failure.tool!r} is async; "
-                "call the tool with acall() to use it"
-            ) from failure.error
-        return _served(fallback, value, clock.monotonic() - started, failure, on_event)
-    raise failure.error
+            raise chain.refuse_async(value) from failure.error
+        return chain.served(value)
 
 
 async def arun_fallbacks(
@@ -98,18 +145,17 @@ async def arun_fallbacks(
 
     Sync fallbacks run inline on the event loop, so they should be quick.
     """
-    for item in fallbacks:
-        fallback = Fallback.of(item)
-        started = clock.monotonic()
+    chain = _Chain(fallbacks, failure, clock, on_event)
+    while True:
+        fallback = chain.next()
         try:
             value = fallback.fn(*args, **kwargs)
             if inspect.isawaitable(value):
                 value = await value
         except Exception as error:  # noqa: BLE001 - moves the chain on; noted on the original
-            _failed(fallback, error, clock.monotonic() - started, failure, on_event)
+            chain.failed(error)
             continue
-        return _served(fallback, value, clock.monotonic() - started, failure, on_event)
-    raise failure.error
+        return chain.served(value)
 
 
 def _served(
