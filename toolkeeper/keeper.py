@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from toolkeeper._clock import Clock, SystemClock
 from toolkeeper._errors import ConfigError, SecretError, ToolkeeperError
+from toolkeeper._schemes import REDIS_SCHEMES, scheme_of
 from toolkeeper._secrets import Keyring, Secret
 from toolkeeper._units import check_money
 from toolkeeper.alerts.budget_rules import budget_rules
@@ -44,7 +45,6 @@ CONFIG_ENV = "TOOLKEEPER_CONFIG"
 ENVIRONMENT_ENV = "TOOLKEEPER_ENV"
 STORE_ENV = "TOOLKEEPER_STORE"
 SHARED_ENV = "TOOLKEEPER_SHARED"
-_SHARED_SCHEMES = ("redis", "rediss", "unix")
 DEFAULT_CONFIG = Path("toolkeeper.toml")
 #: How long a circuit state another process stored counts (it stores one with every batch).
 CIRCUIT_FRESH_S = 300.0
@@ -83,7 +83,7 @@ class Keeper:
         shared: str | None = None,
         otlp_metrics: bool = False,
     ) -> None:
-        if shared is not None and shared.partition("://")[0].lower() not in _SHARED_SCHEMES:
+        if shared is not None and scheme_of(shared) not in REDIS_SCHEMES:
             raise ValueError(
                 f"shared= must be a redis:// URI, got scheme {shared.partition(':')[0]!r}"
             )

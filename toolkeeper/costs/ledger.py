@@ -28,6 +28,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
+from toolkeeper._schemes import LEDGER_SCHEMES, REDIS_SCHEMES, SQL_SCHEMES, listed, scheme_of
 from toolkeeper.costs.budgets import Charge
 from toolkeeper.costs.money import from_nanos
 
@@ -35,9 +36,6 @@ if TYPE_CHECKING:
     from toolkeeper.store.sql import Store
 
 __all__ = ["Fired", "Ledger", "Overshoot", "Verdict", "open_ledger"]
-
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
-_SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,19 +150,19 @@ def open_ledger(uri: str = "memory://", *, store: Store | None = None) -> Ledger
         from toolkeeper.costs.ledger_sql import SqlLedger
 
         return SqlLedger(store)
-    scheme = uri.partition("://")[0].lower() if "://" in uri else ""
+    scheme = scheme_of(uri)
     if scheme == "memory":
         from toolkeeper.costs.ledger_memory import MemoryLedger
 
         return MemoryLedger()
-    if scheme in _REDIS_SCHEMES:
+    if scheme in REDIS_SCHEMES:
         from toolkeeper.costs.ledger_redis import RedisLedger
 
         return RedisLedger.from_url(uri)
-    if scheme.partition("+")[0] in _SQL_SCHEMES:
+    if scheme in SQL_SCHEMES:
         from toolkeeper.costs.ledger_sql import SqlLedger
         from toolkeeper.store import open_store
 
         return SqlLedger(open_store(uri), owns_store=True)
-    known = ", ".join(f"{name}://" for name in ("memory", *_REDIS_SCHEMES, *_SQL_SCHEMES))
+    known = listed(LEDGER_SCHEMES)
     raise ValueError(f"unsupported ledger URI scheme {scheme or '(none)'!r}; supported: {known}")

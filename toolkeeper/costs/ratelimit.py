@@ -30,6 +30,7 @@ from typing import Any
 
 from toolkeeper._clock import Clock, SystemClock
 from toolkeeper._errors import MissingDependencyError, RateLimited, StoreError
+from toolkeeper._schemes import REDIS_SCHEMES, scheme_of
 
 __all__ = ["RateLimit", "RateLimiter"]
 
@@ -239,8 +240,7 @@ def _open_storage(uri: str) -> Any:
     from limits.errors import ConfigurationError
     from limits.storage import storage_from_string
 
-    scheme = uri.partition("://")[0].lower()
-    if scheme.startswith("redis"):
+    if scheme_of(uri) in REDIS_SCHEMES:
         import importlib.util
 
         if importlib.util.find_spec("redis") is None:
@@ -248,4 +248,4 @@ def _open_storage(uri: str) -> Any:
     try:
         return storage_from_string(uri, wrap_exceptions=True)
     except ConfigurationError as exc:
-        raise ValueError(f"rate limit storage {scheme}:// is not usable: {exc}") from None
+        raise ValueError(f"rate limit storage {scheme_of(uri)}:// is not usable: {exc}") from None

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from toolkeeper._errors import ConfigIssue
+from toolkeeper._schemes import LEDGER_SCHEMES, LIMIT_SCHEMES, listed, scheme_of
 from toolkeeper.costs.budgets import Budget
 from toolkeeper.costs.money import parse_budget
 from toolkeeper.costs.periods import Period
@@ -44,8 +45,6 @@ __all__ = ["GLOBAL_SCOPE", "CostSettings", "cost_settings"]
 GLOBAL_SCOPE = "global:all"
 COSTS_KEYS = ("time_zone", "ledger", "rate_limits")
 BUDGET_KEYS = ("scope", "limit", "policy", "thresholds")
-_LEDGER_SCHEMES = ("memory", "redis", "rediss", "unix", "sqlite", "postgresql", "postgres")
-_LIMIT_SCHEMES = ("memory", "redis", "rediss", "unix")
 _POLICIES = ("refuse", "fallback", "warn")
 
 Issue = Callable[..., ConfigIssue]
@@ -105,15 +104,15 @@ def _costs_table(file: TomlDocument, issues: list[ConfigIssue]) -> tuple[str, st
             else:
                 time_zone = value
         elif key == "ledger":
-            if _scheme(value) in _LEDGER_SCHEMES:
+            if scheme_of(value) in LEDGER_SCHEMES:
                 ledger = value
             else:
-                rule = "must be a URI: " + ", ".join(f"{s}://" for s in _LEDGER_SCHEMES)
+                rule = "must be a URI: " + listed(LEDGER_SCHEMES)
                 issues.append(file.issue(where, rule, value))
-        elif _scheme(value) in _LIMIT_SCHEMES:
+        elif scheme_of(value) in LIMIT_SCHEMES:
             limits = value
         else:
-            rule = "must be a URI: " + ", ".join(f"{s}://" for s in _LIMIT_SCHEMES)
+            rule = "must be a URI: " + listed(LIMIT_SCHEMES)
             issues.append(file.issue(where, rule, value))
     return time_zone, ledger, limits
 
@@ -224,7 +223,3 @@ def _scope(
             return f"label:{name.strip()}={value.strip()}"
     issues.append(file.issue((*where, "scope"), rule, scope, has_value=scope is not None))
     return None
-
-
-def _scheme(uri: str) -> str:
-    return uri.partition("://")[0].lower().partition("+")[0] if "://" in uri else ""

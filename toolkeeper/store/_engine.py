@@ -21,10 +21,11 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
 from toolkeeper._errors import MissingDependencyError, StoreError
+from toolkeeper._schemes import SQL_SCHEMES, STORE_SCHEMES
 
 __all__ = ["SUPPORTED_SCHEMES", "WRITE_OPTION", "create_store_engine"]
 
-SUPPORTED_SCHEMES = ("sqlite", "memory", "postgresql")
+SUPPORTED_SCHEMES = STORE_SCHEMES
 
 #: Execution option marking a connection whose transactions will write.
 WRITE_OPTION = "toolkeeper_write"
@@ -56,7 +57,7 @@ def create_store_engine(uri: str) -> tuple[Engine, str]:
 
 def _parse(uri: str, scheme: str) -> URL:
     base = scheme.partition("+")[0]
-    if base not in {"sqlite", "postgresql", "postgres"}:
+    if base not in SQL_SCHEMES:
         raise _unsupported(scheme or "(none)")
     try:
         return make_url(uri)
