@@ -9,6 +9,7 @@ version (see :mod:`toolkeeper.config.live`).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, get_args
 from urllib.parse import urlsplit
@@ -35,6 +36,7 @@ __all__ = [
     "ExternalToolConfig",
     "is_sensitive",
     "register_tool_type",
+    "reset_tool_types",
     "tool_type",
     "tool_types",
 ]
@@ -415,14 +417,15 @@ class ExternalToolConfig(BaseWrapperConfig):
 
 ConfigT = TypeVar("ConfigT", bound=type[BaseWrapperConfig])
 
-_TOOL_TYPES: dict[str, type[BaseWrapperConfig]] = {
+_BUILT_IN_TYPES: dict[str, type[BaseWrapperConfig]] = {
     "base": BaseWrapperConfig,
     "external": ExternalToolConfig,
 }
+_TOOL_TYPES = dict(_BUILT_IN_TYPES)
 DEFAULT_TYPE = "external"
 
 
-def register_tool_type(name: str) -> Any:
+def register_tool_type(name: str) -> Callable[[ConfigT], ConfigT]:
     """Register a config model under a ``type`` name usable in ``[tools.X]``; use as a decorator."""
 
     def decorate(model: ConfigT) -> ConfigT:
@@ -431,6 +434,8 @@ def register_tool_type(name: str) -> Any:
             raise ValueError(f"tool type {name!r} is already registered to {existing.__name__}")
         model.type_name = name
         _TOOL_TYPES[name] = model
+        if model.__module__.startswith("toolkeeper."):  # toolkeeper's own (integrations)
+            _BUILT_IN_TYPES[name] = model
         return model
 
     return decorate
@@ -448,6 +453,12 @@ def tool_type(name: str) -> type[BaseWrapperConfig]:
 def tool_types() -> dict[str, type[BaseWrapperConfig]]:
     """Return every registered tool type by name."""
     return dict(_TOOL_TYPES)
+
+
+def reset_tool_types() -> None:
+    """Forget every tool type registered outside toolkeeper (for tests); toolkeeper's stay."""
+    _TOOL_TYPES.clear()
+    _TOOL_TYPES.update(_BUILT_IN_TYPES)
 
 
 @functools.cache
