@@ -85,21 +85,8 @@ def overview(keeper: KeeperDep) -> ConfigOverview:
     )
 
 
-@router.get(
-    "/{tool}",
-    response_model=ToolConfig,
-    summary="A tool's configuration, masked",
-    responses=error_responses(404, 422),
-)
-def read_tool(keeper: KeeperDep, tool: ToolName, response: Response) -> ToolConfig:
-    """Return every field's value (secrets masked) and origin; the version is also the ETag."""
-    config = tool_config(keeper.config, tool)
-    response.headers["ETag"] = etag(config.version)
-    return config
-
-
 @router.patch(
-    "/{tool}",
+    "/{tool:path}",
     response_model=ConfigChange,
     summary="Change fields (JSON merge patch)",
     responses=_CHANGE_ERRORS,
@@ -152,7 +139,7 @@ async def patch_tool(
 
 
 @router.get(
-    "/{tool}/history",
+    "/{tool:path}/history",
     response_model=ConfigHistory,
     summary="A tool's versions",
     responses=error_responses(404),
@@ -169,7 +156,7 @@ def history(keeper: KeeperDep, tool: ToolName) -> ConfigHistory:
 
 
 @router.get(
-    "/{tool}/diff",
+    "/{tool:path}/diff",
     response_model=ConfigDiff,
     summary="Compare two versions",
     responses=error_responses(404, 422),
@@ -192,7 +179,7 @@ def diff(
 
 
 @router.post(
-    "/{tool}/rollback",
+    "/{tool:path}/rollback",
     response_model=ConfigChange,
     summary="Restore an earlier version",
     responses=_CHANGE_ERRORS,
@@ -237,3 +224,17 @@ async def rollback(
         return _written(keeper, tool, expected, entry, response)
 
     return await run_in_threadpool(write)
+
+
+# Last: ``{tool:path}`` would also match the GET routes above that end in a suffix.
+@router.get(
+    "/{tool:path}",
+    response_model=ToolConfig,
+    summary="A tool's configuration, masked",
+    responses=error_responses(404, 422),
+)
+def read_tool(keeper: KeeperDep, tool: ToolName, response: Response) -> ToolConfig:
+    """Return every field's value (secrets masked) and origin; the version is also the ETag."""
+    config = tool_config(keeper.config, tool)
+    response.headers["ETag"] = etag(config.version)
+    return config

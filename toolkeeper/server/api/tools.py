@@ -73,36 +73,7 @@ def list_tools(keeper: KeeperDep) -> ToolList:
 
 
 @router.get(
-    "/{tool}",
-    response_model=ToolDetail,
-    summary="One tool in detail",
-    responses=error_responses(404),
-)
-def tool_detail(keeper: KeeperDep, tool: ToolName) -> ToolDetail:
-    """Return a tool's health, circuit breaker and its 1m, 5m, 1h and 24h windows."""
-    configured = require_tool(keeper, tool)
-    monitor = keeper.monitoring
-    known = monitor.knows(tool)
-    now = keeper.clock.now()
-    windows: dict[str, Stats] = {}
-    for window, seconds in WINDOWS.items():
-        stats = monitor.get_window_stats(tool, window) if known else None
-        windows[window] = stats_of(
-            stats, start=now - timedelta(seconds=seconds), end=now, seconds=seconds
-        )
-    breaker = keeper.runtimes.breaker(tool)
-    return ToolDetail(
-        name=tool,
-        configured=configured,
-        active_operations=monitor.active_operation_counts().get(tool, 0),
-        health=monitor.get_wrapper_health(tool),
-        circuit=CircuitSnapshot.model_validate(breaker.snapshot()) if breaker else None,
-        windows=windows,
-    )
-
-
-@router.get(
-    "/{tool}/metrics",
+    "/{tool:path}/metrics",
     response_model=ToolMetrics,
     summary="One tool's time buckets",
     responses=error_responses(404, 422),
@@ -142,3 +113,33 @@ def tool_metrics(
         end = begin + timedelta(seconds=size)
         buckets.append(stats_of(found.get(index), start=begin, end=end, seconds=size))
     return ToolMetrics(tool=tool, since=start, until=now, bucket_seconds=size, buckets=buckets)
+
+
+# Last: ``{tool:path}`` would also match the GET routes above that end in a suffix.
+@router.get(
+    "/{tool:path}",
+    response_model=ToolDetail,
+    summary="One tool in detail",
+    responses=error_responses(404),
+)
+def tool_detail(keeper: KeeperDep, tool: ToolName) -> ToolDetail:
+    """Return a tool's health, circuit breaker and its 1m, 5m, 1h and 24h windows."""
+    configured = require_tool(keeper, tool)
+    monitor = keeper.monitoring
+    known = monitor.knows(tool)
+    now = keeper.clock.now()
+    windows: dict[str, Stats] = {}
+    for window, seconds in WINDOWS.items():
+        stats = monitor.get_window_stats(tool, window) if known else None
+        windows[window] = stats_of(
+            stats, start=now - timedelta(seconds=seconds), end=now, seconds=seconds
+        )
+    breaker = keeper.runtimes.breaker(tool)
+    return ToolDetail(
+        name=tool,
+        configured=configured,
+        active_operations=monitor.active_operation_counts().get(tool, 0),
+        health=monitor.get_wrapper_health(tool),
+        circuit=CircuitSnapshot.model_validate(breaker.snapshot()) if breaker else None,
+        windows=windows,
+    )

@@ -148,7 +148,7 @@ def _render_preview(
     )  # fmt: skip
 
 
-@router.post("/config/{tool}/preview", response_class=HTMLResponse)
+@router.post("/config/{tool:path}/preview", response_class=HTMLResponse)
 async def preview(
     *, request: Request, tool: str, principal: AdminPage, keeper: KeeperDep, env: Env = None
 ) -> Response:
@@ -183,7 +183,7 @@ def _save(scope: _Scope, sealed: str, reason: str) -> Response:
     return scope.back(saved=entry.version)
 
 
-@router.post("/config/{tool}/save", response_class=HTMLResponse)
+@router.post("/config/{tool:path}/save", response_class=HTMLResponse)
 def save(
     *, request: Request, tool: str, principal: AdminPage, keeper: KeeperDep,
     change: Annotated[str, Form(max_length=100_000)], csrf: Csrf = None, reason: Reason = "",
@@ -224,7 +224,7 @@ def _rollback(
     return scope.back(rolled_back=entry.version)
 
 
-@router.post("/config/{tool}/rollback", response_class=HTMLResponse)
+@router.post("/config/{tool:path}/rollback", response_class=HTMLResponse)
 def rollback(
     *, request: Request, tool: str, principal: AdminPage, keeper: KeeperDep,
     version: Annotated[int, Form()], to_version: Annotated[int, Form(ge=0)], csrf: Csrf = None,
@@ -245,7 +245,7 @@ def rollback(
         return _missing(request, principal, exc)
 
 
-@router.get("/config/{tool}/diff", response_class=HTMLResponse)
+@router.get("/config/{tool:path}/diff", response_class=HTMLResponse)
 def diff_page(
     *, request: Request, tool: str, principal: AdminPage, keeper: KeeperDep, env: Env = None,
     from_version: Annotated[int, Query(alias="from", ge=0)] = 0,

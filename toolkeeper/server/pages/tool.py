@@ -22,7 +22,7 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/tools/{tool}", response_class=HTMLResponse)
+@router.get("/tools/{tool:path}", response_class=HTMLResponse)
 def tool_page(request: Request, tool: str, principal: SignedIn, keeper: KeeperDep) -> HTMLResponse:
     """Render one tool; an unknown tool gets a 404 page listing the known ones."""
     try:
