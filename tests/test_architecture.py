@@ -8,6 +8,7 @@ annotations may name a type of a layer above (docs/architecture.md lists the few
 
 from __future__ import annotations
 
+import ast
 import itertools
 import re
 import textwrap
@@ -157,3 +158,47 @@ def test_imports_go_down_the_documented_layers() -> None:
         for dependency in sorted(illegal, key=lambda d: (d.importer, d.imported))
     ]
     assert not shown, "imports against the documented layers:\n" + "\n".join(shown)
+
+
+def _uncommented_deferred_imports(root: Path) -> list[str]:
+    """Return each function under ``root`` whose imports no comment explains, as ``path:line``.
+
+    A comment explains an import when it ends that line or sits in the run of
+    comments, blank lines and other imports just above it.
+    """
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for function in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            imports = [
+                node
+                for statement in function.body
+                for node in ast.walk(statement)
+                if isinstance(node, ast.Import | ast.ImportFrom)
+            ]
+            if imports and not any(_explained(lines, node.lineno) for node in imports):
+                found.append(f"{path}:{imports[0].lineno}")
+    return found
+
+
+def _explained(lines: list[str], lineno: int) -> bool:
+    if "#" in lines[lineno - 1]:
+        return True
+    for line in reversed(lines[: lineno - 1]):
+        text = line.strip()
+        if text.startswith("#"):
+            return True
+        if text and not text.startswith(("import ", "from ", ")")) and not text.endswith(","):
+            return False
+    return False
+
+
+def test_every_deferred_import_says_why(tmp_path: Path) -> None:
+    """Each import inside a function carries a comment giving its reason; a bare one is found."""
+    (tmp_path / "bare.py").write_text("def late():\n    import json\n    return json\n")
+    assert _uncommented_deferred_imports(tmp_path) == [f"{tmp_path / 'bare.py'}:2"]
+    package = Path(__file__).resolve().parent.parent / PACKAGE
+    bare = _uncommented_deferred_imports(package)
+    assert not bare, "imports inside functions without a reason:\n" + "\n".join(bare)

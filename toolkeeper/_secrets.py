@@ -137,6 +137,7 @@ class Secret:
         Anything else (a number, a list, an object) is refused without quoting it:
         a value given for a secret field may be the secret, whatever its type.
         """
+        # Deferred: pydantic loads only when a model is built, not on `import toolkeeper`.
         from pydantic_core import PydanticCustomError, core_schema
 
         def validate(value: object) -> Secret:
@@ -163,6 +164,8 @@ class Keyring:
     """Fernet keys: the first encrypts, all of them decrypt (for rotation)."""
 
     def __init__(self, keys: list[str]) -> None:
+        # Deferred: cryptography loads only where a secret is encrypted or decrypted or a key is
+        # made.
         from cryptography.fernet import Fernet, MultiFernet
 
         if not keys:
@@ -200,6 +203,8 @@ class Keyring:
 
     def decrypt(self, ciphertext: str) -> str:
         """Open an ``enc:`` value with any of the keys."""
+        # Deferred: cryptography loads only where a secret is encrypted or decrypted or a key is
+        # made.
         from cryptography.fernet import InvalidToken
 
         token = ciphertext.removeprefix(_ENCRYPTED_PREFIX)
@@ -213,6 +218,8 @@ class Keyring:
 
     def rotate(self, ciphertext: str) -> str:
         """Re-encrypt an ``enc:`` value under the first key."""
+        # Deferred: cryptography loads only where a secret is encrypted or decrypted or a key is
+        # made.
         from cryptography.fernet import InvalidToken
 
         token = ciphertext.removeprefix(_ENCRYPTED_PREFIX)
@@ -230,6 +237,7 @@ class Keyring:
 
 def generate_key() -> str:
     """Return a new random Fernet key."""
+    # Deferred: cryptography loads only where a secret is encrypted or decrypted or a key is made.
     from cryptography.fernet import Fernet
 
     return Fernet.generate_key().decode()

@@ -239,6 +239,8 @@ class Keeper:
         """
         with self._lock:
             if self._alerts is None:
+                # Deferred: a lazy name: the alert engine loads the store (SQLAlchemy) only when
+                # asked for.
                 from toolkeeper.alerts.engine import AlertEngine
                 from toolkeeper.alerts.notices import ChangeNotices
                 from toolkeeper.alerts.runtime import RuntimeAlerts

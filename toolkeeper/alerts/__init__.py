@@ -43,6 +43,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # The engine lives beside SQLAlchemy (through the store): load it only when asked.
     if name == "AlertEngine":
+        # Deferred: a lazy name: the alert engine loads the store (SQLAlchemy) only when asked for.
         from toolkeeper.alerts.engine import AlertEngine
 
         return AlertEngine

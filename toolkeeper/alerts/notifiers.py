@@ -126,6 +126,8 @@ class Notifier:
             return str(exc)
         protect(url)
         try:
+            # Deferred: Apprise (toolkeeper[alerts]) is heavy and only a notification being sent
+            # needs it.
             import apprise
         except ImportError:
             return "Apprise is not installed: pip install 'toolkeeper[alerts]'"

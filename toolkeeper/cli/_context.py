@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,7 +12,7 @@ from toolkeeper._errors import StoreError, ToolkeeperError
 from toolkeeper._secrets import Keyring
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.live import Configuration
-from toolkeeper.keeper import STORE_ENV, locate_config
+from toolkeeper.keeper import STORE_ENV, Keeper, locate_config
 from toolkeeper.store import DEFAULT_STORE_URI, open_store
 
 if TYPE_CHECKING:
@@ -110,8 +111,6 @@ def open_keeper(ctx: typer.Context) -> Keeper:
     and the states of their circuit breakers. It never creates a store (a
     missing SQLite file is an error naming it) and never reads secrets.
     """
-    from toolkeeper.keeper import Keeper
-
     state = ctx.find_root().obj
     assert isinstance(state, CliState)
     file = state.file()
@@ -134,8 +133,6 @@ def default_actor() -> str:
 
 def check_port(host: str, port: int) -> None:
     """Fail with a clear message now if ``host:port`` cannot be listened on."""
-    import socket
-
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

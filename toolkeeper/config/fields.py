@@ -70,6 +70,7 @@ class ConfigField:
         self, source_type: Any, handler: GetCoreSchemaHandler
     ) -> CoreSchema:
         """Run the field's rules after pydantic has parsed the value."""
+        # Deferred: pydantic loads only when a model is built, not on `import toolkeeper`.
         from pydantic_core import core_schema
 
         return core_schema.no_info_after_validator_function(self.check, handler(source_type))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from toolkeeper._errors import MissingDependencyError
@@ -38,6 +39,8 @@ _KEEP_RESOLVED = 4096
 
 def _module() -> Any:
     try:
+        # Deferred: genai-prices is optional (toolkeeper[prices]); its absence is reported, not an
+        # ImportError.
         import genai_prices
     except ImportError:
         raise MissingDependencyError("the maintained price catalog", "prices") from None
@@ -46,8 +49,6 @@ def _module() -> Any:
 
 def package_version() -> str | None:
     """Return ``"genai-prices <version>"`` without importing it, or ``None`` if not installed."""
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return f"genai-prices {version('genai-prices')}"
     except PackageNotFoundError:
@@ -57,6 +58,8 @@ def package_version() -> str | None:
 def package_providers() -> frozenset[str] | None:
     """Return the provider ids of the package's catalog, or ``None`` when it is not installed."""
     try:
+        # Deferred: genai-prices is optional (toolkeeper[prices]); its absence is reported, not an
+        # ImportError.
         import genai_prices
     except ImportError:
         return None

@@ -163,6 +163,7 @@ class RedisLedger(Ledger):
     def from_url(cls, url: str, *, prefix: str = "toolkeeper:budget:") -> RedisLedger:
         """Connect to the Redis server at ``url`` (needs ``toolkeeper[redis]``)."""
         try:
+            # Deferred: redis-py is optional (toolkeeper[redis]) and only a redis:// URI needs it.
             import redis
         except ImportError:
             raise MissingDependencyError("budgets shared through Redis", "redis") from None
@@ -282,6 +283,7 @@ def _mask(url: str) -> str:
 
 @contextmanager
 def _translated(shown: str) -> Iterator[None]:
+    # Deferred: redis-py is optional (toolkeeper[redis]) and only a redis:// URI needs it.
     import redis
 
     try:

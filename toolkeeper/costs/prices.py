@@ -178,6 +178,8 @@ class PriceCatalog:
             if not self._package:
                 self._version = self._overrides_version
             else:
+                # Deferred: the genai-prices catalog is optional and slow to load; only a model
+                # without a [prices] override needs it.
                 from toolkeeper.costs._genai import package_version
 
                 package = package_version() or "genai-prices not installed"
@@ -225,6 +227,8 @@ class PriceCatalog:
     def _providers(self) -> frozenset[str]:
         """Return the provider ids a prefix may name: the package's, else the overrides' own."""
         if self._package:
+            # Deferred: the genai-prices catalog is optional and slow to load; only a model without
+            # a [prices] override needs it.
             from toolkeeper.costs._genai import package_providers
 
             found = package_providers()
@@ -256,6 +260,8 @@ class PriceCatalog:
                 catalog_version=version,
             )
         if self._package:
+            # Deferred: the genai-prices catalog is optional and slow to load; only a model without
+            # a [prices] override needs it.
             from toolkeeper.costs._genai import package_price
 
             answer = package_price(model, usage, at=at)
@@ -282,6 +288,8 @@ class PriceCatalog:
                 "no [prices] override, and the genai-prices catalog is not installed "
                 "(pip install 'toolkeeper[prices]')"
             )
+        # Deferred: the genai-prices catalog is optional and slow to load; only a model without a
+        # [prices] override needs it.
         from toolkeeper.costs._genai import package_lookup
 
         answer, why = package_lookup(model, Usage(model=model), at=at)

@@ -95,6 +95,8 @@ class RateLimiter:
         max_wait_seconds: float = 0.0,
         namespace: str = "toolkeeper",
     ) -> None:
+        # Deferred: `limits` loads only where a rate limit is configured or parsed; most tools have
+        # none.
         import limits
         from limits.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 
@@ -167,6 +169,8 @@ class RateLimiter:
 
     def _attempt(self, tokens: int) -> float | None:
         """Hit every limit; return ``None`` when admitted, else seconds until a retry may pass."""
+        # Deferred: `limits` loads only where a rate limit is configured or parsed; most tools have
+        # none.
         from limits.errors import StorageError
 
         try:
@@ -237,6 +241,8 @@ class RateLimiter:
 
 
 def _open_storage(uri: str) -> Any:
+    # Deferred: `limits` loads only where a rate limit is configured or parsed;
+    # most tools have none.
     from limits.errors import ConfigurationError
     from limits.storage import storage_from_string
 

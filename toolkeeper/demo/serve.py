@@ -39,6 +39,7 @@ class LoopbackServer:
     ) -> LoopbackServer:
         """Bind ``host:port`` (0 picks a free port), serve ``app`` and return once it listens."""
         try:
+            # Deferred: uvicorn (toolkeeper[server]) loads only when serving.
             import uvicorn
         except ImportError:  # pragma: no cover - the extra is installed in tests
             raise MissingDependencyError("serving the demo provider", "server") from None

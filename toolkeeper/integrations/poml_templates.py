@@ -173,6 +173,8 @@ def _messages(output: str) -> tuple[PromptMessage, ...]:
 
 def _run_renderer(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
     try:
+        # Deferred: poml is optional (toolkeeper[poml]) and heavy, and only
+        # a rendered template needs it.
         from poml.cli import run
     except ImportError:
         raise MissingDependencyError("rendering POML templates", "poml") from None

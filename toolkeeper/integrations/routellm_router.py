@@ -70,6 +70,8 @@ def load_controller(config: RouteLLMConfig) -> Any:
         known = ", ".join(sorted(ROUTELLM_ROUTERS))
         raise RouterUnavailableError(router, f"RouteLLM has no router {router!r}; it has {known}")
     try:
+        # Deferred: routellm is optional (toolkeeper[routellm]) and loads models; only a router
+        # being built needs it.
         from routellm.controller import GPT_4_AUGMENTED_CONFIG, Controller
     except ImportError as error:
         if error.name is not None and error.name.split(".")[0] == "routellm":

@@ -167,6 +167,8 @@ def metrics_data(
     snapshot: dict[str, dict[Attributes, HistogramState]], *, start_ns: int, now_ns: int
 ) -> MetricsData:
     """Return a snapshot as OpenTelemetry SDK metrics data (cumulative histograms)."""
+    # Deferred: the OpenTelemetry SDK is optional (toolkeeper[otel]); only an OTLP export or span
+    # needs it.
     from opentelemetry.sdk.metrics.export import (
         AggregationTemporality,
         Histogram,

@@ -46,6 +46,8 @@ def register_otel_instruments(
     ``toolkeeper.dropped_events`` (counter, no attributes).
     """
     try:
+        # Deferred: the OpenTelemetry SDK is optional (toolkeeper[otel]); only an OTLP export or
+        # span needs it.
         from opentelemetry.metrics import Observation
     except ImportError as error:  # pragma: no cover - exercised without the extra
         raise MissingDependencyError("OTLP export", "otel") from error

@@ -32,6 +32,8 @@ def otlp_exporter(signal: str, endpoint: str | None) -> Any:
             )
 
             return OTLPMetricExporter(endpoint=endpoint)
+        # Deferred: the OpenTelemetry SDK is optional (toolkeeper[otel]); only an OTLP export or
+        # span needs it.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         return OTLPSpanExporter(endpoint=endpoint)

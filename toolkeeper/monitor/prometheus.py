@@ -64,6 +64,8 @@ class MonitoringCollector:
 
     def collect(self) -> Iterator[Metric]:
         """Yield every metric family from the current aggregates."""
+        # Deferred: prometheus-client loads only when metrics are collected for /metrics or an
+        # export.
         from prometheus_client.core import (
             CounterMetricFamily,
             GaugeMetricFamily,

@@ -150,6 +150,8 @@ class SpanTrees:
 
 def readable_span(record: WrapperOperationMetrics, trace: int) -> ReadableSpan:
     """Return the OpenTelemetry span of one record in trace ``trace``."""
+    # Deferred: the OpenTelemetry SDK is optional (toolkeeper[otel]); only an OTLP export or span
+    # needs it.
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -158,9 +160,7 @@ def readable_span(record: WrapperOperationMetrics, trace: int) -> ReadableSpan:
     flags = TraceFlags(TraceFlags.SAMPLED)
     context = SpanContext(trace, span_id_of(record.operation_id), False, flags)
     parent = (
-        SpanContext(trace, span_id_of(record.parent_id), False, flags)
-        if record.parent_id
-        else None
+        SpanContext(trace, span_id_of(record.parent_id), False, flags) if record.parent_id else None
     )
     failed = record.status in _FAILURES
     status = (

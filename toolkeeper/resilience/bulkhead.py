@@ -193,6 +193,7 @@ class RedisBulkhead(Bulkhead):
     ) -> RedisBulkhead:  # fmt: skip
         """Connect to the Redis server at ``url`` (needs ``toolkeeper[redis]``)."""
         try:
+            # Deferred: redis-py is optional (toolkeeper[redis]) and only a redis:// URI needs it.
             import redis
         except ImportError:
             raise MissingDependencyError("bulkheads shared through Redis", "redis") from None

@@ -47,6 +47,8 @@ class ServerSettings(BaseModel):
     @field_validator("auth_failure_limit")
     @classmethod
     def _rate(cls, value: str) -> str:
+        # Deferred: `limits` loads only where a rate limit is configured or parsed; most tools have
+        # none.
         from limits import parse
 
         try:

@@ -45,6 +45,7 @@ def open_store(uri: str | None = None, *, clock: Clock | None = None) -> Store:
 def __getattr__(name: str) -> Any:
     # Store lives beside SQLAlchemy; load it only when someone asks for it.
     if name == "Store":
+        # Deferred: a lazy name: Store loads SQLAlchemy only when asked for.
         from toolkeeper.store.sql import Store
 
         return Store
