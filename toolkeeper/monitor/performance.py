@@ -417,7 +417,11 @@ class PerformanceMonitor:
         return reports.active_wrappers(self)
 
     def get_system_health(self) -> dict[str, Any]:
-        """Return health and totals over every known tool (keys in docs/health.md)."""
+        """Return health and totals over every tool as plain data (keys in docs/health.md)."""
+        return reports.system_health(self).to_dict()
+
+    def system_health_report(self) -> reports.SystemHealthReport:
+        """Return health and totals over every tool, typed (the fields of get_system_health)."""
         return reports.system_health(self)
 
     def recent_operations(

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from toolkeeper.monitor.performance import PerformanceMonitor
 
 __all__ = [
+    "SystemHealthReport",
     "WrapperHealthStatus",
     "active_wrappers",
     "system_health",
@@ -75,6 +76,51 @@ class WrapperHealthStatus:
         data["reasons"] = list(self.reasons)
         data["last_check"] = self.last_check.isoformat()
         data["last_error_time"] = self.last_error_time.isoformat() if self.last_error_time else None
+        return data
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SystemHealthReport:
+    """Report health and totals over every known tool (the keys of docs/health.md).
+
+    Operation counts are since the monitor was created, plus the other writers it
+    shows (their all-time totals, see ``PerformanceMonitor.show_others``), as are
+    ``dropped_events`` and ``refused_rows`` (raw rows shed or refused);
+    ``operations_per_minute`` is the last 5 minutes' count divided by 5;
+    ``error_count`` counts failed calls, ``failed_attempt_count`` the fallbacks
+    served after the primary's attempt failed; ``overall_health_score`` is the
+    mean score of tools whose status is known (``None`` when none is).
+    ``wrappers`` is each tool's status by name.
+    """
+
+    overall_health_score: float | None
+    system_status: HealthStatus
+    total_wrappers: int
+    active_wrappers: int
+    healthy_wrappers: int
+    degraded_wrappers: int
+    unhealthy_wrappers: int
+    critical_wrappers: int
+    unknown_wrappers: int
+    health_percentage: float | None
+    total_operations: int
+    completed_operations: int
+    active_operations: int
+    overall_success_rate: float | None
+    error_count: int
+    failed_attempt_count: int
+    operations_per_minute: float
+    dropped_events: int
+    refused_rows: int
+    wrappers: dict[str, HealthStatus]
+    last_health_check: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as plain data: statuses as strings, the time in ISO 8601."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["system_status"] = self.system_status.value
+        data["wrappers"] = {name: status.value for name, status in self.wrappers.items()}
+        data["last_health_check"] = self.last_health_check.isoformat()
         return data
 
 
@@ -164,17 +210,8 @@ def active_wrappers(monitor: PerformanceMonitor) -> list[str]:
     return sorted(active)
 
 
-def system_health(monitor: PerformanceMonitor) -> dict[str, Any]:
-    """Return health and totals over every known tool.
-
-    Operation counts are since the monitor was created, plus the other writers it
-    shows (their all-time totals, see ``PerformanceMonitor.show_others``), as are
-    ``dropped_events`` and ``refused_rows`` (raw rows shed or refused); ``operations_per_minute``
-    is the last 5 minutes' count divided by 5; ``error_count`` counts failed calls,
-    ``failed_attempt_count`` the fallbacks served after the primary's attempt failed;
-    ``overall_health_score`` is the mean score of tools whose status is known (``None``
-    when none is).
-    """
+def system_health(monitor: PerformanceMonitor) -> SystemHealthReport:
+    """Return health and totals over every known tool (:class:`SystemHealthReport`)."""
     now = monitor.clock.now()
     in_flight = monitor.active_operation_counts()
     names = monitor.tools()
@@ -195,26 +232,26 @@ def system_health(monitor: PerformanceMonitor) -> dict[str, Any]:
             recent += window.total_operations
     active_operations = sum(in_flight.values())
     healthy = by_status[HealthStatus.HEALTHY]
-    return {
-        "overall_health_score": overall,
-        "system_status": system_status([h.status for h in healths], overall).value,
-        "total_wrappers": len(healths),
-        "active_wrappers": len(active_wrappers(monitor)),
-        "healthy_wrappers": healthy,
-        "degraded_wrappers": by_status[HealthStatus.DEGRADED],
-        "unhealthy_wrappers": by_status[HealthStatus.UNHEALTHY] + by_status[HealthStatus.CRITICAL],
-        "critical_wrappers": by_status[HealthStatus.CRITICAL],
-        "unknown_wrappers": by_status[HealthStatus.UNKNOWN],
-        "health_percentage": round(100.0 * healthy / known, 1) if known else None,
-        "total_operations": completed + active_operations,
-        "completed_operations": completed,
-        "active_operations": active_operations,
-        "overall_success_rate": success / completed if completed else None,
-        "error_count": errors,
-        "failed_attempt_count": failed_attempts,
-        "operations_per_minute": recent / 5.0,
-        "dropped_events": monitor.dropped_events + monitor.others_dropped_rows,
-        "refused_rows": monitor.refused_rows + monitor.others_refused_rows,
-        "wrappers": {h.wrapper_name: h.status.value for h in healths},
-        "last_health_check": now.isoformat(),
-    }
+    return SystemHealthReport(
+        overall_health_score=overall,
+        system_status=system_status([h.status for h in healths], overall),
+        total_wrappers=len(healths),
+        active_wrappers=len(active_wrappers(monitor)),
+        healthy_wrappers=healthy,
+        degraded_wrappers=by_status[HealthStatus.DEGRADED],
+        unhealthy_wrappers=by_status[HealthStatus.UNHEALTHY] + by_status[HealthStatus.CRITICAL],
+        critical_wrappers=by_status[HealthStatus.CRITICAL],
+        unknown_wrappers=by_status[HealthStatus.UNKNOWN],
+        health_percentage=round(100.0 * healthy / known, 1) if known else None,
+        total_operations=completed + active_operations,
+        completed_operations=completed,
+        active_operations=active_operations,
+        overall_success_rate=success / completed if completed else None,
+        error_count=errors,
+        failed_attempt_count=failed_attempts,
+        operations_per_minute=recent / 5.0,
+        dropped_events=monitor.dropped_events + monitor.others_dropped_rows,
+        refused_rows=monitor.refused_rows + monitor.others_refused_rows,
+        wrappers={h.wrapper_name: h.status for h in healths},
+        last_health_check=now,
+    )

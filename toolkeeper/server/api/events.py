@@ -72,7 +72,9 @@ def _key(record: WrapperOperationMetrics) -> tuple[str, str | None]:
 
 
 def _tick(keeper: Keeper, skipped: int) -> dict[str, Any]:
-    health = SystemHealth.model_validate(keeper.monitoring.get_system_health())
+    health = SystemHealth.model_validate(
+        keeper.monitoring.system_health_report(), from_attributes=True
+    )
     tools = [tool_summary(keeper, name) for name in known_tools(keeper)]
     return {
         "health": health.model_dump(mode="json"),

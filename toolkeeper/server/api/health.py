@@ -16,5 +16,5 @@ router = APIRouter(tags=["health"])
 @router.get("/health", response_model=SystemHealth, summary="System health")
 async def system_health(keeper: KeeperDep) -> SystemHealth:
     """Return health and totals over every tool (the formula is in docs/health.md)."""
-    report = await run_in_threadpool(keeper.monitoring.get_system_health)
-    return SystemHealth.model_validate(report)
+    report = await run_in_threadpool(keeper.monitoring.system_health_report)
+    return SystemHealth.model_validate(report, from_attributes=True)

@@ -58,7 +58,9 @@ class Spend:
 
 def system_health(keeper: Keeper) -> SystemHealth:
     """Return the health over every tool, as the API sends it."""
-    return SystemHealth.model_validate(keeper.monitoring.get_system_health())
+    return SystemHealth.model_validate(
+        keeper.monitoring.system_health_report(), from_attributes=True
+    )
 
 
 def tool_cards(keeper: Keeper) -> list[ToolSummary]:
