@@ -42,6 +42,7 @@ class ChangeNotices:
     """
 
     def __init__(self, url: str) -> None:
+        # Deferred: redis-py is optional (toolkeeper[redis]) and only a redis:// URI needs it.
         import redis as redis_module
 
         self.client: redis.Redis = redis_module.Redis.from_url(url)

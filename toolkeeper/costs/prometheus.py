@@ -28,6 +28,7 @@ class OvershootCollector:
 
     def collect(self) -> Iterator[Metric]:
         """Yield the overshoot counters from one read of the ledger."""
+        # Deferred: prometheus-client loads only when metrics are collected.
         from prometheus_client.core import CounterMetricFamily
 
         calls = CounterMetricFamily(
