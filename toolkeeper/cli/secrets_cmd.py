@@ -61,6 +61,7 @@ def rotate(ctx: typer.Context) -> None:
     keyring = _keyring()
     configuration = state.configuration()
     changed = configuration.rotate_secrets(keyring)
+    # Deferred: the alerts' runtime loads the store (SQLAlchemy); only this command needs it.
     from toolkeeper.alerts.runtime import rotate_alert_secrets
 
     alerting = rotate_alert_secrets(configuration.store, keyring)
