@@ -146,7 +146,7 @@ class Keeper:
         self._alerts: AlertEngine | None = None
         self._followed_circuits: dict[str, list[str]] = {}
         self._unsubscribe = config.subscribe(self._config_changed)
-        self._stop_keyring = config.on_keyring_change(lambda: None)
+        self._stop_keyring = config.on_keyring_change(self._update_redactor)
         self._closed = False
         self._stopping = threading.Event()
         self._follower: threading.Thread | None = None
