@@ -91,6 +91,9 @@ def state_of(page: Page) -> dict[str, str]:
                 ?.textContent.replace(/\\s+/g, " ").trim() ?? "",
             breaker: document.querySelector('[data-refresh="circuit"] dl')
                 ?.textContent.replace(/\\s+/g, " ").trim() ?? "",
+            provider: document.querySelector(
+                '[data-refresh="health"] [data-field="provider_error_rate"]'
+            )?.textContent.trim() ?? "",
         })"""
     )
     return result
@@ -131,7 +134,9 @@ def test_the_demo_tells_its_story_for_seven_minutes_with_live_pages(
 
     openings = 0
     closed_since_last_opening = True
-    seen: dict[str, set[str]] = {"budget": set(), "windows": set(), "breaker": set()}
+    seen: dict[str, set[str]] = {
+        "budget": set(), "windows": set(), "breaker": set(), "provider": set(),
+    }  # fmt: skip
     disagreements: list[dict[str, str]] = []
     deadline = time.monotonic() + WATCH_SECONDS
     while time.monotonic() < deadline:
@@ -153,6 +158,8 @@ def test_the_demo_tells_its_story_for_seven_minutes_with_live_pages(
     assert len(seen["budget"]) > 1, "the budget line never changed"
     assert len(seen["windows"]) > 1, "the windows table never changed"
     assert len(seen["breaker"]) > 1, "the breaker panel never changed"
+    # The outages' failed attempts show as provider errors, though fallbacks served them.
+    assert len(seen["provider"] - {"0.0%", "\u2013", ""}) > 0, seen["provider"]
     assert page.evaluate("window.__notReloaded") is True
     expect(costs.get_by_test_id("total")).not_to_have_text(costs_total, timeout=15000)
     assert costs.evaluate("window.__notReloaded") is True
