@@ -12,6 +12,7 @@ from tests.browser.conftest import VIEWPORT, console_error, screenshot, sign_in
 from tests.server.conftest import LiveServer, serving
 from toolkeeper._secrets import generate_key
 from toolkeeper.keeper import Keeper
+from toolkeeper.monitor.records import OperationStatus
 from toolkeeper.server import Role, ServerSettings, TokenRegistry, create_app
 
 if TYPE_CHECKING:
@@ -125,3 +126,38 @@ def test_provider_errors_change_live_while_failed_calls_stay_zero(
     screenshot(page, test_output, "tool-provider-errors")
     context.close()
     assert errors == [], errors
+
+
+def test_a_new_tools_charts_draw_nothing_before_its_first_operation(
+    browser: Browser, live: LiveServer
+) -> None:
+    """The hour before a tool's first operation is drawn as no data, never as zeros."""
+    from playwright.sync_api import expect
+
+    for _ in range(3):
+        live.keeper.monitoring.record("fresh", "chat", OperationStatus.SUCCESS, 0.05)
+    live.keeper.flush()
+    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    page = context.new_page()
+    sign_in(page, live, Role.VIEWER, path="/tools/fresh")
+    expect(page.get_by_role("heading", name="Rolling windows")).to_be_visible()
+    page.wait_for_function(
+        """() => {
+            const canvas = document.querySelector('[data-chart="throughput"]');
+            const chart = window.Chart?.getChart(canvas);
+            return Boolean(chart) && chart.data.datasets.length === 1
+                && chart.data.datasets[0].data.some((value) => value !== null);
+        }""",
+        timeout=LIVE,
+    )
+    points: list[float | None] = page.evaluate(
+        """() => window.Chart.getChart(document.querySelector('[data-chart="throughput"]'))
+            .data.datasets[0].data"""
+    )
+    first = next(index for index, value in enumerate(points) if value is not None)
+    assert first > 0  # an hour of buckets, the tool's first operation in one of the last
+    assert points[:first] == [None] * first  # before it: no data, not zeros
+    drawn = [value for value in points[first:] if value is not None]
+    assert len(drawn) == len(points) - first  # from it on, every bucket is drawn
+    assert max(drawn) > 0
+    context.close()
