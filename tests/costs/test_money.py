@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from toolkeeper.costs import parse_budget, parse_money, usd
-from toolkeeper.costs.money import NANO, from_nanos, to_nanos
+from toolkeeper.costs.money import NANO, from_nanos, nanos_of, to_nanos
 
 amounts = st.decimals(
     min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=9, allow_nan=False
@@ -102,3 +102,25 @@ def test_nanos_round_trip_exactly(amount: Decimal) -> None:
     assert isinstance(nanos, int)
     assert from_nanos(nanos) == amount
     assert from_nanos(nanos).as_tuple().exponent == NANO.as_tuple().exponent
+
+
+@given(
+    st.one_of(
+        st.floats(min_value=-2e3, max_value=2e3, allow_nan=False),
+        st.decimals(min_value=Decimal("-1e6"), max_value=Decimal("1e6"), places=12),
+        st.integers(min_value=-(10**6), max_value=10**6),
+        # Halves of a nano-dollar and their neighbours: where a shortcut would round wrongly.
+        st.integers(min_value=-(10**12), max_value=10**12).map(lambda n: (n + 0.5) / 1e9),
+    )
+)
+def test_nanos_of_is_exactly_the_quantized_amount(value: float | Decimal | int) -> None:
+    """Convert any float, Decimal or int to the same nano-dollars as usd then to_nanos."""
+    assert nanos_of(value) == to_nanos(usd(value))
+
+
+def test_nanos_of_rejects_what_is_not_money() -> None:
+    """Refuse NaN and infinities with the value named, like usd."""
+    with pytest.raises(ValueError, match="nan"):
+        nanos_of(float("nan"))
+    with pytest.raises(ValueError, match="inf"):
+        nanos_of(float("inf"))

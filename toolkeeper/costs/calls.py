@@ -20,7 +20,7 @@ from toolkeeper._errors import BudgetExceeded, StoreError
 from toolkeeper.costs.budgets import scopes_for
 from toolkeeper.costs.estimates import EstimateKey, request_estimate, request_model
 from toolkeeper.costs.guard import BudgetGuard, Reservation
-from toolkeeper.costs.money import usd
+from toolkeeper.costs.money import from_nanos, nanos_of, to_nanos
 from toolkeeper.costs.prices import Priced
 from toolkeeper.costs.ratelimit import RateLimiter
 from toolkeeper.costs.settings import GLOBAL_SCOPE
@@ -36,6 +36,7 @@ _ZERO = Decimal(0)
 #: How long a call of unknown cost waits for the one in flight to settle, and how often it looks.
 UNKNOWN_COST_WAIT_S = 60.0
 _POLL_S = 0.005
+_MAX_LABEL_SETS = 1024
 
 
 class CallCosts:
@@ -46,7 +47,7 @@ class CallCosts:
     limit. Either may be ``None``.
     """
 
-    __slots__ = ("_tracker", "guard", "guarded", "limiter", "tool")
+    __slots__ = ("_scope_cache", "_tracker", "guard", "guarded", "limiter", "tool")
 
     def __init__(
         self,
@@ -61,6 +62,8 @@ class CallCosts:
         self.guard = guard
         self.limiter = limiter
         self.guarded = guard is not None or limiter is not None
+        # The budget scopes of each set of labels seen (most tools pass the same every call).
+        self._scope_cache: dict[tuple[tuple[str, str], ...], tuple[str, ...]] = {}
 
     def admit(
         self,
@@ -134,15 +137,19 @@ class CallCosts:
         """
         if reservation is None or self.guard is None or reservation.done:
             return
-        actual = usd(cost)
         if unpriced:
             learned = self._learned(reservation.basis)
             # Unknown, not zero: charged the estimate (a call of unknown cost, what it taught).
             actual = (learned or _ZERO) if reservation.unknown else reservation.estimate
-        elif reservation.basis is not None and not reservation.fallback:
-            self._tracker.learned.learn(reservation.basis, actual)
+            spent = to_nanos(actual)
+        else:
+            spent = nanos_of(cost)
+            if spent < 0:
+                raise ValueError(f"an actual cost cannot be negative, got {cost}")
+            if reservation.basis is not None and not reservation.fallback:
+                self._tracker.learned.learn(reservation.basis, from_nanos(spent))
         try:
-            settled = self.guard.settle(reservation, actual)
+            self.guard.settle_nanos(reservation, spent)
         except StoreError:
             _log.exception(
                 "could not settle reservation %s of tool %r; it expires on its own",
@@ -150,9 +157,10 @@ class CallCosts:
                 self.tool,
             )
             return
-        if settled.overshoot and reservation.charges:
+        if spent > reservation.nanos and reservation.charges:
+            overshoot = from_nanos(spent - reservation.nanos)
             try:
-                self._tracker.count_overshoot(self.tool, settled.overshoot, reservation.estimate)
+                self._tracker.count_overshoot(self.tool, overshoot, reservation.estimate)
             except StoreError:  # the spend is settled; only the overshoot's count is lost
                 _log.exception("could not count an overshoot of tool %r", self.tool)
 
@@ -188,8 +196,15 @@ class CallCosts:
     def _price_or_none(self, model: str, usage: Usage) -> Decimal | None:
         return self._tracker.price(model, usage).cost
 
-    def _scopes(self, labels: Mapping[str, str] | None) -> list[str]:
-        return [*scopes_for(self.tool, dict(labels) if labels else None), GLOBAL_SCOPE]
+    def _scopes(self, labels: Mapping[str, str] | None) -> tuple[str, ...]:
+        key = tuple(labels.items()) if labels else ()
+        found = self._scope_cache.get(key)
+        if found is None:
+            found = (*scopes_for(self.tool, dict(labels) if labels else None), GLOBAL_SCOPE)
+            if len(self._scope_cache) >= _MAX_LABEL_SETS:
+                self._scope_cache.clear()
+            self._scope_cache[key] = found
+        return found
 
     def _reserve(
         self, estimate: Decimal, labels: Mapping[str, str] | None, key: EstimateKey

@@ -21,6 +21,7 @@ thread that settles, after the ledger has committed them.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -69,6 +70,8 @@ class Reservation:
     basis: tuple[str, str, str | None] | None = field(default=None, repr=False)
     #: The cost was unknown: the reservation holds all the budget had left.
     unknown: bool = False
+    #: The estimate in nano-dollars.
+    nanos: int = field(default=0, repr=False)
 
     @property
     def fallback(self) -> bool:
@@ -121,11 +124,33 @@ class BudgetGuard:
         self._on_event = on_event
         self._ttl = reservation_ttl
         self._lock = threading.Lock()
+        # Reservation ids: unique across processes (a random prefix) and cheap (a counter).
+        self._ids = map(f"{uuid.uuid4().hex[:16]}-{{}}".format, itertools.count())
+        # Per set of scopes, the charges of a call while the moment stays in their buckets:
+        # the hot path of every reservation (no period, Decimal or sorting work per call).
+        self._plans: dict[tuple[str, ...], _Plan] = {}
+        # Estimates seen, as (dollars, nano-dollars): most tools give the same one every call.
+        self._amounts: dict[Decimal | float, tuple[Decimal, int]] = {}
 
     def budgets_for(self, scopes: Iterable[str]) -> list[Budget]:
         """Return the budgets that apply to a call in any of ``scopes``."""
         wanted = set(scopes)
         return [budget for budget in self.budgets if budget.scope in wanted]
+
+    def charges_for(self, scopes: Sequence[str], now: datetime) -> tuple[Charge, ...]:
+        """Return the charges of a call in ``scopes`` at ``now``, strictest policy first."""
+        key = tuple(scopes)
+        moment = now.timestamp()
+        plan = self._plans.get(key)
+        if plan is not None and plan.starts <= moment < plan.ends:
+            return plan.charges
+        charges = tuple(order_for_check([budget.charge(now) for budget in self.budgets_for(key)]))
+        starts = max((charge.bucket for charge in charges), default=float("-inf"))
+        ends = min((charge.bucket + charge.width for charge in charges), default=float("inf"))
+        if len(self._plans) >= _MAX_PLANS:
+            self._plans.clear()
+        self._plans[key] = _Plan(charges, starts, ends)
+        return charges
 
     def reserve(
         self,
@@ -143,20 +168,30 @@ class BudgetGuard:
         afford it; returns a reservation with :attr:`~Reservation.fallback` set
         when a ``fallback`` budget cannot.
         """
-        amount = usd(estimate)
-        if amount < 0:
-            raise ValueError(f"a cost estimate cannot be negative, got {estimate}")
+        cached = type(estimate) in _CACHED and (
+            type(estimate) is not Decimal or estimate.is_finite()
+        )
+        known = self._amounts.get(estimate) if cached else None
+        if known is None:
+            amount = usd(estimate)
+            if amount < 0:
+                raise ValueError(f"a cost estimate cannot be negative, got {estimate}")
+            known = (amount, to_nanos(amount))
+            if cached:
+                if len(self._amounts) >= _MAX_PLANS:
+                    self._amounts.clear()
+                self._amounts[estimate] = known
+        amount, nanos = known
         now = self._clock.now()
-        applicable = self.budgets_for(scopes if scopes is not None else scopes_for(tool, labels))
-        charges = tuple(order_for_check([budget.charge(now) for budget in applicable]))
+        charges = self.charges_for(scopes if scopes is not None else scopes_for(tool, labels), now)
         reservation = Reservation(
-            id=uuid.uuid4().hex, tool=tool, estimate=amount, at=now, charges=charges
+            id=next(self._ids), tool=tool, estimate=amount, at=now, charges=charges, nanos=nanos
         )
         if not charges:
             return reservation
         verdict = self.ledger.reserve(
             charges,
-            to_nanos(amount),
+            nanos,
             reservation_id=reservation.id,
             now=now,
             expires=now + self._ttl,
@@ -188,8 +223,8 @@ class BudgetGuard:
         fallback reservation) when a budget has nothing left at all.
         """
         now = self._clock.now()
-        applicable = self.budgets_for(scopes if scopes is not None else scopes_for(tool, labels))
-        blocking = [budget.charge(now) for budget in applicable if budget.blocking]
+        found = self.charges_for(scopes if scopes is not None else scopes_for(tool, labels), now)
+        blocking = [charge for charge in found if charge.blocking]
         if not blocking:
             return self.reserve(Decimal(0), tool=tool, labels=labels, scopes=scopes)
         left, exhausted = [], False
@@ -221,21 +256,28 @@ class BudgetGuard:
         spent = usd(actual)
         if spent < 0:
             raise ValueError(f"an actual cost cannot be negative, got {actual}")
+        events = self.settle_nanos(reservation, to_nanos(spent))
+        held = reservation.estimate if reservation.charges or not reservation.fallback else _ZERO
+        return Settlement(released=held - spent, spent=spent, events=events)
+
+    def settle_nanos(self, reservation: Reservation, spent: int) -> tuple[BudgetEvent, ...]:
+        """Settle like :meth:`settle` an actual cost given in nano-dollars (>= 0); the hot path.
+
+        Returns the warnings the spend fired; the overshoot is ``spent - reservation.nanos``
+        when positive (and the reservation held something).
+        """
+        if spent < 0:
+            raise ValueError(f"an actual cost cannot be negative, got {from_nanos(spent)}")
         with self._lock:
             if reservation.done:
                 raise ValueError(f"reservation {reservation.id} was already settled")
             reservation.done = True
         if not reservation.charges:
-            held = Decimal(0) if reservation.fallback else reservation.estimate
-            return Settlement(released=held - spent, spent=spent)
+            return ()
         fired = self.ledger.settle(
-            reservation.charges,
-            to_nanos(spent),
-            reservation_id=reservation.id,
-            now=self._clock.now(),
+            reservation.charges, spent, reservation_id=reservation.id, now=self._clock.now()
         )
-        events = self._emit(reservation.charges, fired)
-        return Settlement(released=reservation.estimate - spent, spent=spent, events=events)
+        return self._emit(reservation.charges, fired) if fired else ()
 
     def release(self, reservation: Reservation) -> Settlement:
         """Give back everything the reservation held: the call failed and spent nothing."""
@@ -252,8 +294,7 @@ class BudgetGuard:
         """Record spend that was not reserved (a cost known only afterwards); never refuses."""
         spent = usd(amount)
         now = self._clock.now()
-        applicable = self.budgets_for(scopes if scopes is not None else scopes_for(tool, labels))
-        charges = tuple(budget.charge(now) for budget in applicable)
+        charges = self.charges_for(scopes if scopes is not None else scopes_for(tool, labels), now)
         if not charges:
             return ()
         fired = self.ledger.settle(charges, to_nanos(spent), reservation_id=None, now=now)
@@ -288,6 +329,21 @@ class BudgetGuard:
             for event in events:
                 self._on_event(event)
         return events
+
+
+_MAX_PLANS = 4096
+_ZERO = Decimal(0)
+#: Estimates of these types are remembered once converted (finite Decimals: NaNs do not hash).
+_CACHED = frozenset({Decimal, float, int})
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A call's charges, valid for moments in [starts, ends) (epoch seconds)."""
+
+    charges: tuple[Charge, ...]
+    starts: float
+    ends: float
 
 
 def budgets_from_config(

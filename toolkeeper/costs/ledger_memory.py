@@ -6,17 +6,24 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 
-from toolkeeper.costs.budgets import Charge, admits, thresholds_reached
+from toolkeeper.costs.budgets import Charge
 from toolkeeper.costs.ledger import Fired, Ledger, Overshoot, Verdict
 
 __all__ = ["MemoryLedger"]
+
+#: Expired reservations are swept at least once per this many reservations (and before
+#: any refusal or read of usage), so memory stays bounded by the calls in flight.
+_SWEEP_EVERY = 4096
 
 
 class MemoryLedger(Ledger):
     """Keep spend in dictionaries; atomic because every method holds one lock.
 
-    Memory is bounded by the budgets and their live buckets: buckets that no
-    window counts any more are dropped when a budget's spend opens a new bucket.
+    Each budget keeps running totals (live reservations, and the spend of the
+    window last counted), so a reservation and a settle cost a few dictionary
+    operations whatever the number of calls in flight. Memory is bounded by the
+    budgets and their live buckets: buckets that no window counts any more are
+    dropped when a budget's spend opens a new bucket.
     """
 
     uri = "memory://"
@@ -25,8 +32,12 @@ class MemoryLedger(Ledger):
         self._lock = threading.Lock()
         self._spend: dict[str, dict[int, int]] = {}
         self._reservations: dict[str, dict[str, tuple[int, float]]] = {}
+        self._held: dict[str, int] = {}
+        # Per budget: (since, until, spend of the buckets in [since, until]).
+        self._windows: dict[str, tuple[int, int, int]] = {}
         self._fired: dict[str, dict[int, set[str]]] = {}
         self._overshoots: dict[str, tuple[int, int, int]] = {}
+        self._until_sweep = _SWEEP_EVERY
 
     def reserve(
         self,
@@ -39,15 +50,30 @@ class MemoryLedger(Ledger):
     ) -> Verdict:
         """Check every blocking charge and, if all admit ``amount``, reserve it on each."""
         with self._lock:
+            self._until_sweep -= 1
+            if self._until_sweep <= 0:
+                self._sweep(now.timestamp())
+            held = self._held
             for index, charge in enumerate(charges):
-                spent, reserved = self._usage(charge, now.timestamp())
-                if charge.blocking and not admits(
-                    limit=charge.limit, spent=spent, reserved=reserved, amount=amount
-                ):
+                if not charge.blocking:
+                    continue
+                committed = self._spent(charge) + held.get(charge.key, 0)
+                if committed < charge.limit and committed + amount <= charge.limit:
+                    continue
+                # Refused on what is held: drop what expired, then look again.
+                self._drop_expired(charge.key, now.timestamp())
+                spent, reserved = self._spent(charge), held.get(charge.key, 0)
+                committed = spent + reserved
+                if not (committed < charge.limit and committed + amount <= charge.limit):
                     return Verdict(False, index, spent, reserved)
+            until = expires.timestamp()
             for charge in charges:
-                held = self._reservations.setdefault(charge.key, {})
-                held[reservation_id] = (amount, expires.timestamp())
+                key = charge.key
+                found = self._reservations.get(key)
+                if found is None:
+                    found = self._reservations[key] = {}
+                found[reservation_id] = (amount, until)
+                held[key] = held.get(key, 0) + amount
             return Verdict(True)
 
     def settle(
@@ -62,17 +88,28 @@ class MemoryLedger(Ledger):
         fired: list[Fired] = []
         with self._lock:
             for index, charge in enumerate(charges):
+                key = charge.key
                 if reservation_id is not None:
-                    self._reservations.get(charge.key, {}).pop(reservation_id, None)
-                buckets = self._spend.setdefault(charge.key, {})
-                opened = charge.bucket not in buckets
-                buckets[charge.bucket] = buckets.get(charge.bucket, 0) + amount
+                    found = self._reservations.get(key)
+                    dropped = None if found is None else found.pop(reservation_id, None)
+                    if dropped is not None:
+                        self._held[key] -= dropped[0]
+                buckets = self._spend.get(key)
+                if buckets is None:
+                    buckets = self._spend[key] = {}
+                bucket = charge.bucket
+                opened = bucket not in buckets
+                buckets[bucket] = buckets.get(bucket, 0) + amount
+                window = self._windows.get(key)
+                if window is not None and window[0] <= bucket <= window[1]:
+                    self._windows[key] = (window[0], window[1], window[2] + amount)
                 spent = self._spent(charge)
-                marks = self._fired.setdefault(charge.key, {}).setdefault(charge.period, set())
-                for label in thresholds_reached(charge, spent):
-                    if label not in marks:
-                        marks.add(label)
-                        fired.append(Fired(index, label, spent))
+                if spent > 0 and spent >= charge.thresholds[0][1]:
+                    marks = self._fired.setdefault(key, {}).setdefault(charge.period, set())
+                    for label, mark in charge.thresholds:
+                        if spent >= mark and label not in marks:
+                            marks.add(label)
+                            fired.append(Fired(index, label, spent))
                 if opened:
                     self._forget_before(charge)
         return fired
@@ -80,7 +117,8 @@ class MemoryLedger(Ledger):
     def usage(self, charge: Charge, *, now: datetime) -> tuple[int, int]:
         """Return (spend in the charge's window, live reservations)."""
         with self._lock:
-            return self._usage(charge, now.timestamp())
+            self._drop_expired(charge.key, now.timestamp())
+            return self._spent(charge), self._held.get(charge.key, 0)
 
     def add_overshoot(
         self,
@@ -99,17 +137,32 @@ class MemoryLedger(Ledger):
         with self._lock:
             return {tool: Overshoot.from_nanos(*row) for tool, row in self._overshoots.items()}
 
-    def _usage(self, charge: Charge, now: float) -> tuple[int, int]:
-        held = self._reservations.get(charge.key, {})
-        for dead in [rid for rid, (_, expires) in held.items() if expires <= now]:
-            del held[dead]
-        return self._spent(charge), sum(amount for amount, _ in held.values())
+    def _drop_expired(self, key: str, now: float) -> None:
+        held = self._reservations.get(key)
+        if not held:
+            return
+        dead = [rid for rid, (_, expires) in held.items() if expires <= now]
+        for rid in dead:
+            self._held[key] -= held.pop(rid)[0]
+
+    def _sweep(self, now: float) -> None:
+        self._until_sweep = _SWEEP_EVERY
+        for key in self._reservations:
+            self._drop_expired(key, now)
 
     def _spent(self, charge: Charge) -> int:
-        buckets = self._spend.get(charge.key, {})
-        return sum(
-            value for bucket, value in buckets.items() if charge.since <= bucket <= charge.bucket
+        key, since, until = charge.key, charge.since, charge.bucket
+        window = self._windows.get(key)
+        if window is not None and window[0] == since and window[1] == until:
+            return window[2]
+        buckets = self._spend.get(key)
+        total = (
+            0
+            if buckets is None
+            else sum(value for bucket, value in buckets.items() if since <= bucket <= until)
         )
+        self._windows[key] = (since, until, total)
+        return total
 
     def _forget_before(self, charge: Charge) -> None:
         # Keep the previous window too: a settle may still arrive for it.
@@ -117,6 +170,6 @@ class MemoryLedger(Ledger):
         buckets = self._spend[charge.key]
         for bucket in [bucket for bucket in buckets if bucket < horizon]:
             del buckets[bucket]
-        periods = self._fired[charge.key]
+        periods = self._fired.get(charge.key, {})
         for period in [period for period in periods if period < horizon]:
             del periods[period]

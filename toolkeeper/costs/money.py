@@ -17,6 +17,7 @@ from toolkeeper._units import check_money
 __all__ = [
     "NANO",
     "from_nanos",
+    "nanos_of",
     "parse_budget",
     "parse_money",
     "to_nanos",
@@ -26,6 +27,10 @@ __all__ = [
 #: The smallest amount kept: one billionth of a dollar.
 NANO = Decimal("0.000000001")
 _NANO_EXPONENT = -9
+# Floats under 10^12 nano-dollars ($1,000) are within 2^-12 of their decimal value once
+# scaled, so rounding them directly is exact unless they lie that close to a half.
+_FAST_NANOS = 1e12
+_HALF_MARGIN = 0.5 - 2**-10
 #: Quantizes any finite amount to nano-dollars exactly (the default 28 digits stop at ~$1e19).
 _EXACT = Context(prec=400, rounding=ROUND_HALF_EVEN)
 
@@ -112,6 +117,22 @@ def to_nanos(amount: Decimal) -> int:
     return int(usd(amount).scaleb(9))
 
 
+def nanos_of(value: Decimal | float | int) -> int:
+    """Return ``value`` dollars in whole nano-dollars, exactly as ``to_nanos(usd(value))``.
+
+    A float is converted without Decimal work when that cannot change the
+    result: its product by 10^9 is small enough to be within a thousandth of
+    the exact one, and not that close to a half (where rounding could differ).
+    """
+    if type(value) is float:
+        scaled = value * 1e9
+        if -_FAST_NANOS < scaled < _FAST_NANOS:
+            whole = round(scaled)
+            if abs(scaled - whole) < _HALF_MARGIN:
+                return whole
+    return to_nanos(usd(value))
+
+
 def from_nanos(nanos: int) -> Decimal:
     """Return a whole number of nano-dollars as dollars."""
-    return (Decimal(nanos) * NANO).quantize(NANO)
+    return Decimal(nanos).scaleb(_NANO_EXPONENT, context=_EXACT)
