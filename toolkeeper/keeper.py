@@ -274,8 +274,9 @@ class Keeper:
         return budget_rules(configs)
 
     def flush(self) -> None:
-        """Write every operation recorded so far to the store, in this thread."""
+        """Write every operation recorded so far, and every budget settle queued, in this thread."""
         self.monitoring.flush()
+        self.costs.ledger.flush()
 
     def follow_store(self, interval_seconds: float = 5.0) -> None:
         """Reload the monitor's history from the store every ``interval_seconds``, in a thread.

@@ -149,7 +149,7 @@ class CallCosts:
             if reservation.basis is not None and not reservation.fallback:
                 self._tracker.learned.learn(reservation.basis, from_nanos(spent))
         try:
-            self.guard.settle_nanos(reservation, spent)
+            self.guard.settle_later(reservation, spent)
         except StoreError:
             _log.exception(
                 "could not settle reservation %s of tool %r; it expires on its own",

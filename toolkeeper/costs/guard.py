@@ -16,7 +16,8 @@
 When a budget with policy ``fallback`` cannot afford a call, nothing is
 reserved and the returned reservation says :attr:`Reservation.fallback`: the
 caller routes the call elsewhere. Warning events go to ``on_event`` in the
-thread that settles, after the ledger has committed them.
+thread that settles, after the ledger has committed them (for
+:meth:`BudgetGuard.settle_later`, the thread that writes the settle).
 """
 
 from __future__ import annotations
@@ -278,6 +279,31 @@ class BudgetGuard:
             reservation.charges, spent, reservation_id=reservation.id, now=self._clock.now()
         )
         return self._emit(reservation.charges, fired) if fired else ()
+
+    def settle_later(self, reservation: Reservation, spent: int) -> None:
+        """Settle in nano-dollars off the caller's path where the ledger allows; the hot path.
+
+        The reservation holds its money until the ledger writes the settle (see
+        :meth:`~toolkeeper.costs.ledger.Ledger.settle_later`); warnings go to
+        ``on_event`` from the thread that writes it. Raises ``ValueError`` for a
+        negative amount or a reservation already settled.
+        """
+        if spent < 0:
+            raise ValueError(f"an actual cost cannot be negative, got {from_nanos(spent)}")
+        with self._lock:
+            if reservation.done:
+                raise ValueError(f"reservation {reservation.id} was already settled")
+            reservation.done = True
+        charges = reservation.charges
+        if not charges:
+            return
+        self.ledger.settle_later(
+            charges,
+            spent,
+            reservation_id=reservation.id,
+            now=self._clock.now(),
+            then=lambda fired: self._emit(charges, fired),
+        )
 
     def release(self, reservation: Reservation) -> Settlement:
         """Give back everything the reservation held: the call failed and spent nothing."""

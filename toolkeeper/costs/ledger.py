@@ -13,6 +13,10 @@ It also keeps, per tool, the calls that cost more than they had reserved
 (:meth:`Ledger.add_overshoot`, :meth:`Ledger.overshoots`): all-time totals,
 so every process that shares the ledger shows the same figures and they only grow.
 
+A call's settle may be deferred (:meth:`Ledger.settle_later`): the shared
+ledgers (Redis, SQL) write queued settles in batches from a background thread,
+so a budgeted call waits for one round trip, its reservation.
+
 Backends: ``memory://`` (one process, a lock), ``sqlite:///…`` and
 ``postgresql://…`` (the store: spend survives restarts; one write transaction
 holding a lock), and ``redis://…`` (a Lua script per write).
@@ -21,7 +25,7 @@ holding a lock), and ``redis://…`` (a Lua script per write).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -105,6 +109,29 @@ class Ledger(ABC):
         now: datetime,
     ) -> list[Fired]:
         """Drop the reservation (``None``: there was none), add ``amount`` spent, mark warnings."""
+
+    def settle_later(
+        self,
+        charges: Sequence[Charge],
+        amount: int,
+        *,
+        reservation_id: str,
+        now: datetime,
+        then: Callable[[list[Fired]], object] | None = None,
+    ) -> None:
+        """Settle like :meth:`settle`, maybe later in another thread; ``then`` gets the warnings.
+
+        The reservation keeps holding its money until the settle is written, so
+        nothing can be overspent meanwhile. This ledger settles at once; shared
+        ledgers queue it for a background batch (see :mod:`toolkeeper.costs.ledger_batch`)
+        and write the queue before every read of spend.
+        """
+        fired = self.settle(charges, amount, reservation_id=reservation_id, now=now)
+        if then is not None and fired:
+            then(fired)
+
+    def flush(self) -> None:  # noqa: B027 - optional hook: a ledger that settles at once
+        """Write every settle queued by :meth:`settle_later` before returning."""
 
     @abstractmethod
     def usage(self, charge: Charge, *, now: datetime) -> tuple[int, int]:

@@ -20,7 +20,7 @@ nano-dollars ($9 million) per budget and period, which the ledger enforces.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 from toolkeeper._errors import MissingDependencyError, StoreError
 from toolkeeper.costs.budgets import Charge
 from toolkeeper.costs.ledger import Fired, Ledger, Overshoot, Verdict
+from toolkeeper.costs.ledger_batch import DeferredSettles, PendingSettle
 
 __all__ = ["RedisLedger"]
 
@@ -158,6 +159,7 @@ class RedisLedger(Ledger):
         self._usage = client.register_script(_USAGE)
         self._overshoot = client.register_script(_OVERSHOOT)
         self._overshoot_keys = [f"{prefix}overshoots:{part}" for part in _OVERSHOOT_PARTS]
+        self._deferred = DeferredSettles(self._write_batch, name="redis")
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "toolkeeper:budget:") -> RedisLedger:
@@ -187,8 +189,13 @@ class RedisLedger(Ledger):
             _check_exact(charge)
             args += [self._key(charge), charge.limit, int(charge.blocking), charge.since]
             args += [charge.bucket, charge.width, charge.slot.ttl_seconds]
+        mark = self._deferred.written
         with _translated(self.uri):
             admitted, blocked, spent, reserved = self._reserve(args=args)
+            if not int(admitted) and self._deferred.changed_since(mark):
+                # Settles still queued may free what refused it: write them and look again.
+                self._deferred.flush()
+                admitted, blocked, spent, reserved = self._reserve(args=args)
         if int(admitted):
             return Verdict(True)
         return Verdict(False, int(blocked), int(spent), int(reserved))
@@ -202,21 +209,29 @@ class RedisLedger(Ledger):
         now: datetime,  # noqa: ARG002 - buckets come from the charges; the clock is not needed
     ) -> list[Fired]:
         """Run the settle script: drop the hold, add the spend, mark the warnings reached."""
-        args: list[Any] = [amount, reservation_id or "", len(charges)]
-        for charge in charges:
-            args += [self._key(charge), charge.since, charge.bucket, charge.width, charge.period]
-            args += [charge.slot.ttl_seconds, len(charge.thresholds)]
-            for label, mark in charge.thresholds:
-                args += [label, mark]
         with _translated(self.uri):
-            flat = self._settle(args=args)
-        return [
-            Fired(int(flat[i]), _text(flat[i + 1]), int(flat[i + 2]))
-            for i in range(0, len(flat), 3)
-        ]
+            flat = self._settle(args=_settle_args(self._prefix, charges, amount, reservation_id))
+        return _fired(flat)
+
+    def settle_later(
+        self,
+        charges: Sequence[Charge],
+        amount: int,
+        *,
+        reservation_id: str,
+        now: datetime,
+        then: Callable[[list[Fired]], object] | None = None,
+    ) -> None:
+        """Queue the settle: a background thread writes the queue in one pipeline."""
+        self._deferred.add(PendingSettle(charges, amount, reservation_id, now, then))
+
+    def flush(self) -> None:
+        """Write every queued settle before returning."""
+        self._deferred.flush()
 
     def usage(self, charge: Charge, *, now: datetime) -> tuple[int, int]:
-        """Return (spend in the charge's window, live reservations)."""
+        """Return (spend in the charge's window, live reservations), queued settles written."""
+        self._deferred.flush()
         args = [_ms(now), self._key(charge), charge.since, charge.bucket, charge.width]
         with _translated(self.uri):
             spent, reserved = self._usage(args=args)
@@ -249,11 +264,39 @@ class RedisLedger(Ledger):
         }
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Write the queued settles, then close the connection pool."""
+        self._deferred.close()
         self._client.close()
+
+    def _write_batch(self, batch: list[PendingSettle]) -> list[list[Fired]]:
+        pipe = self._client.pipeline(transaction=False)
+        for item in batch:
+            args = _settle_args(self._prefix, item.charges, item.amount, item.reservation_id)
+            self._settle(args=args, client=pipe)
+        with _translated(self.uri):
+            replies = pipe.execute()
+        return [_fired(flat) for flat in replies]
 
     def _key(self, charge: Charge) -> str:
         return self._prefix + charge.key
+
+
+def _settle_args(
+    prefix: str, charges: Sequence[Charge], amount: int, reservation_id: str | None
+) -> list[Any]:
+    args: list[Any] = [amount, reservation_id or "", len(charges)]
+    for charge in charges:
+        args += [prefix + charge.key, charge.since, charge.bucket, charge.width, charge.period]
+        args += [charge.slot.ttl_seconds, len(charge.thresholds)]
+        for label, mark in charge.thresholds:
+            args += [label, mark]
+    return args
+
+
+def _fired(flat: list[Any]) -> list[Fired]:
+    return [
+        Fired(int(flat[i]), _text(flat[i + 1]), int(flat[i + 2])) for i in range(0, len(flat), 3)
+    ]
 
 
 def _ms(moment: datetime) -> int:

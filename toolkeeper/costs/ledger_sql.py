@@ -7,12 +7,13 @@ interleave with another writer's, whichever process it runs in.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from toolkeeper.costs.budgets import Charge, admits, thresholds_reached
 from toolkeeper.costs.ledger import Fired, Ledger, Overshoot, Verdict
-from toolkeeper.store.spend import BudgetTables
+from toolkeeper.costs.ledger_batch import DeferredSettles, PendingSettle
+from toolkeeper.store.spend import BudgetTables, BudgetTransaction
 from toolkeeper.store.sql import Store
 
 __all__ = ["SqlLedger"]
@@ -25,6 +26,7 @@ class SqlLedger(Ledger):
         self._tables = BudgetTables(store)
         self._owns_store = owns_store
         self.uri = store.uri
+        self._deferred = DeferredSettles(self._write_batch, name="store")
 
     def reserve(
         self,
@@ -36,6 +38,22 @@ class SqlLedger(Ledger):
         expires: datetime,
     ) -> Verdict:
         """Check every blocking charge and, if all admit ``amount``, reserve it on each."""
+        mark = self._deferred.written
+        verdict = self._reserve(charges, amount, reservation_id, now, expires)
+        if not verdict.admitted and self._deferred.changed_since(mark):
+            # Settles still queued may free what refused it: write them and look again.
+            self._deferred.flush()
+            verdict = self._reserve(charges, amount, reservation_id, now, expires)
+        return verdict
+
+    def _reserve(
+        self,
+        charges: Sequence[Charge],
+        amount: int,
+        reservation_id: str,
+        now: datetime,
+        expires: datetime,
+    ) -> Verdict:
         with self._tables.writing() as tx:
             for index, charge in enumerate(charges):
                 if not charge.blocking:
@@ -58,25 +76,35 @@ class SqlLedger(Ledger):
         now: datetime,
     ) -> list[Fired]:
         """Drop the reservation, add the spend and mark the warnings it reached."""
-        fired: list[Fired] = []
         with self._tables.writing() as tx:
-            for index, charge in enumerate(charges):
-                if reservation_id is not None:
-                    tx.drop_reservation(reservation_id, charge.key)
-                if amount:
-                    tx.add_spend(charge.key, bucket=charge.bucket, amount=amount, now=now)
-                spent = tx.spent(charge.key, since=charge.since, until=charge.bucket)
-                fired.extend(
-                    Fired(index, label, spent)
-                    for label in thresholds_reached(charge, spent)
-                    if tx.mark_warning(
-                        charge.key, period=charge.period, threshold=label, spent=spent, now=now
-                    )
-                )
-        return fired
+            return _settle(tx, charges, amount, reservation_id, now)
+
+    def settle_later(
+        self,
+        charges: Sequence[Charge],
+        amount: int,
+        *,
+        reservation_id: str,
+        now: datetime,
+        then: Callable[[list[Fired]], object] | None = None,
+    ) -> None:
+        """Queue the settle: a background thread writes the queue in one transaction."""
+        self._deferred.add(PendingSettle(charges, amount, reservation_id, now, then))
+
+    def flush(self) -> None:
+        """Write every queued settle before returning."""
+        self._deferred.flush()
+
+    def _write_batch(self, batch: list[PendingSettle]) -> list[list[Fired]]:
+        with self._tables.writing() as tx:
+            return [
+                _settle(tx, item.charges, item.amount, item.reservation_id, item.now)
+                for item in batch
+            ]
 
     def usage(self, charge: Charge, *, now: datetime) -> tuple[int, int]:
-        """Return (spend in the charge's window, live reservations)."""
+        """Return (spend in the charge's window, live reservations), queued settles written."""
+        self._deferred.flush()
         with self._tables.reading() as tx:
             spent = tx.spent(charge.key, since=charge.since, until=charge.bucket)
             return spent, tx.reserved(charge.key, now=now)
@@ -96,6 +124,31 @@ class SqlLedger(Ledger):
         }
 
     def close(self) -> None:
-        """Close the store if this ledger opened it."""
+        """Write the queued settles; close the store if this ledger opened it."""
+        self._deferred.close()
         if self._owns_store:
             self._tables.store.close()
+
+
+def _settle(
+    tx: BudgetTransaction,
+    charges: Sequence[Charge],
+    amount: int,
+    reservation_id: str | None,
+    now: datetime,
+) -> list[Fired]:
+    fired: list[Fired] = []
+    for index, charge in enumerate(charges):
+        if reservation_id is not None:
+            tx.drop_reservation(reservation_id, charge.key)
+        if amount:
+            tx.add_spend(charge.key, bucket=charge.bucket, amount=amount, now=now)
+        spent = tx.spent(charge.key, since=charge.since, until=charge.bucket)
+        fired.extend(
+            Fired(index, label, spent)
+            for label in thresholds_reached(charge, spent)
+            if tx.mark_warning(
+                charge.key, period=charge.period, threshold=label, spent=spent, now=now
+            )
+        )
+    return fired

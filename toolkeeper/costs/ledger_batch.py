@@ -1,0 +1,150 @@
+"""Settles written off the caller's thread, in batches: what a shared ledger's hot path needs.
+
+A reservation already holds a call's money, so its settle need not make the
+caller wait: :class:`DeferredSettles` queues it and one background thread
+writes everything queued in one batch (one Redis pipeline, one SQL
+transaction). Until a settle is written the ledger still counts the
+reservation, so nothing can be overspent meanwhile; the owning ledger writes
+the queue before any read of spend (and before refusing a call), on
+:meth:`DeferredSettles.flush`, on close and when the interpreter exits, so
+every figure read is exact once settled.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from toolkeeper.costs.budgets import Charge
+from toolkeeper.costs.ledger import Fired
+
+__all__ = ["DeferredSettles", "PendingSettle"]
+
+_log = logging.getLogger("toolkeeper.costs")
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSettle:
+    """One settle waiting to be written, and what to call with the warnings it fired."""
+
+    charges: Sequence[Charge]
+    amount: int
+    reservation_id: str | None
+    now: datetime
+    then: Callable[[list[Fired]], object] | None
+
+
+#: Writes a batch in order and returns the warnings each settle fired (raises on failure).
+BatchWriter = Callable[[list[PendingSettle]], list[list[Fired]]]
+
+
+class DeferredSettles:
+    """A queue of settles and the one daemon thread that writes them in batches; thread-safe.
+
+    ``write`` receives every settle queued since the last batch. A batch that
+    fails is logged and dropped: its reservations expire on their own, as when
+    a caller dies before settling.
+    """
+
+    def __init__(self, write: BatchWriter, *, name: str) -> None:
+        self._write = write
+        self._name = name
+        self._lock = threading.Lock()
+        self._writing = threading.Lock()
+        self._wake = threading.Event()
+        self._pending: list[PendingSettle] = []
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._written = 0
+        reference = weakref.ref(self)
+        self._at_exit = lambda: _flush_if_alive(reference)
+        atexit.register(self._at_exit)
+
+    @property
+    def written(self) -> int:
+        """Return how many batches have been written: a mark for :meth:`changed_since`."""
+        return self._written
+
+    def changed_since(self, mark: int) -> bool:
+        """Return whether a settle is queued, being written, or was written since ``mark``.
+
+        A ledger that refused a call asks this with the mark taken before it
+        looked: when true, a settle may have freed money, so it flushes and looks again.
+        """
+        # A settle leaves the queue only under the writing lock: look at the queue first.
+        return bool(self._pending) or self._writing.locked() or self._written != mark
+
+    def add(self, settle: PendingSettle) -> None:
+        """Queue ``settle``; the background thread writes it soon (at once when closed)."""
+        with self._lock:
+            if self._closed:
+                closed = True
+            else:
+                closed = False
+                self._pending.append(settle)
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name=f"toolkeeper-{self._name}-settles", daemon=True
+                    )
+                    self._thread.start()
+        if closed:
+            self._write_batch([settle])
+            return
+        self._wake.set()
+
+    def flush(self) -> None:
+        """Write every settle queued so far before returning (in this thread if need be)."""
+        with self._writing:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            if batch:
+                self._write_batch(batch)
+                self._written += 1
+
+    def close(self) -> None:
+        """Write what is queued and stop the thread; later settles are written at once."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join()
+        self.flush()
+        atexit.unregister(self._at_exit)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            self.flush()
+            if self._closed:
+                return
+
+    def _write_batch(self, batch: list[PendingSettle]) -> None:
+        try:
+            results = self._write(batch)
+        except Exception:  # noqa: BLE001 - a background writer logs every failure, never dies
+            _log.exception(
+                "could not write %d budget settles to the %s ledger; their reservations "
+                "expire on their own",
+                len(batch),
+                self._name,
+            )
+            return
+        for settle, fired in zip(batch, results, strict=True):
+            if settle.then is not None and fired:
+                try:
+                    settle.then(fired)
+                except Exception:  # noqa: BLE001 - one failing handler must not stop the rest
+                    _log.exception("a budget warning handler failed")
+
+
+def _flush_if_alive(reference: weakref.ref[DeferredSettles]) -> None:
+    found = reference()
+    if found is not None:
+        found.flush()
