@@ -3,10 +3,10 @@
 For each backend (memory, Redis) it times, in the same run and under the same
 conditions, the ``limits`` library's bare ``MovingWindowRateLimiter.hit``, a
 toolkeeper rate-limit check (``RateLimiter.acquire``) and a budget reservation
-(``BudgetGuard.reserve`` then ``settle``), and reports the median per-call
-time over several runs. The SQL store's ledger (an SQLite file) is measured
-too, for comparison. Results go to ``benchmarks/results/costs.json``; the last
-line printed is the same JSON object.
+(``BudgetGuard.reserve`` then ``settle_later``, as wrapped calls do), and on Redis a
+bare ``EVALSHA`` round trip, and reports the median per-call time over several runs.
+The SQL store's ledger (an SQLite file) is measured too, for comparison. Results go
+to ``benchmarks/results/costs.json``; the last line printed is the same JSON object.
 
     python benchmarks/costs.py [--quick] [--redis redis://127.0.0.1:6379/0]
 
@@ -35,6 +35,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from toolkeeper.costs import Budget, BudgetGuard, Period, RateLimit, RateLimiter, open_ledger
+from toolkeeper.costs.money import to_nanos
 
 RESULTS = Path(__file__).parent / "results" / "costs.json"
 CENT = Decimal("0.01")
@@ -73,43 +74,75 @@ def rate_limit_check(
 
 
 def reserve_and_settle(ledger_uri: str) -> tuple[Callable[[], object], Callable[[], None]]:
-    """Return one budget reservation settled at its estimate, and a closer for its ledger."""
+    """Return one budget reservation settled at its estimate, and a closer for its ledger.
+
+    The settle is the call path's (``settle_later``): shared ledgers write it from a
+    background thread in batches, whose work still runs on this machine's cores.
+    """
     ledger = open_ledger(ledger_uri)
     budget = Budget(scope="tool:bench", limit=Decimal(10**6), period=Period("daily"))
     guard = BudgetGuard([budget], ledger=ledger)
+    spent = to_nanos(CENT)
 
     def once() -> object:
-        return guard.settle(guard.reserve(CENT, tool="bench"), CENT)
+        guard.settle_later(guard.reserve(CENT, tool="bench"), spent)
+        return None
 
     return once, ledger.close
+
+
+def bare_evalsha(url: str, namespace: str) -> tuple[Callable[[], object], Callable[[], None]]:
+    """Return one ``EVALSHA`` round trip of a one-line script, the floor of a Redis budget."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    sha = client.script_load("return 1")
+    return (lambda: client.evalsha(sha, 1, namespace)), client.close
 
 
 def measure_backend(
     storage_uri: str, ledger_uri: str, *, calls: int, runs: int, namespace: str
 ) -> dict[str, float]:
-    """Time the bare hit, the rate-limit check and the reservation on one backend."""
+    """Time the bare hit, the rate-limit check and the reservation on one backend.
+
+    On Redis a bare ``EVALSHA`` round trip is timed too: a budgeted call's floor.
+    """
     hit, clear_hits = bare_hit(storage_uri, namespace)
     check, clear_checks = rate_limit_check(storage_uri, namespace)
     reserve, close = reserve_and_settle(ledger_uri)
+    remote = not storage_uri.startswith("memory")
+    evalsha, close_evalsha = bare_evalsha(storage_uri, namespace) if remote else (None, None)
     try:
-        # Interleave the three so drift in the machine's load affects each alike. Moving
+        # Interleave them so drift in the machine's load affects each alike. Moving
         # windows keep one entry per hit: clear them each run so both start equal.
-        figures: dict[str, list[float]] = {"limits_hit": [], "rate_limit_check": [], "budget": []}
+        figures: dict[str, list[float]] = {
+            "limits_hit": [], "rate_limit_check": [], "budget": [], "evalsha": []
+        }  # fmt: skip
         for _ in range(runs):
             clear_hits()
             clear_checks()
             figures["limits_hit"].append(per_call_us(hit, calls, 1))
             figures["rate_limit_check"].append(per_call_us(check, calls, 1))
             figures["budget"].append(per_call_us(reserve, calls, 1))
+            if evalsha is not None:
+                figures["evalsha"].append(per_call_us(evalsha, calls, 1))
     finally:
         close()
-    medians = {name: round(statistics.median(values), 2) for name, values in figures.items()}
-    return {
+        if close_evalsha is not None:
+            close_evalsha()
+    medians = {
+        name: round(statistics.median(values), 2) for name, values in figures.items() if values
+    }
+    found = {
         "limits_bare_hit_us": medians["limits_hit"],
         "rate_limit_check_us": medians["rate_limit_check"],
         "rate_limit_added_us": round(medians["rate_limit_check"] - medians["limits_hit"], 2),
         "budget_reserve_settle_us": medians["budget"],
     }
+    if "evalsha" in medians:
+        found["bare_evalsha_us"] = medians["evalsha"]
+        found["budget_vs_evalsha"] = round(medians["budget"] / medians["evalsha"], 3)
+    return found
 
 
 def measure_sql(*, calls: int, runs: int) -> dict[str, float]:
@@ -147,6 +180,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "calls_per_run": calls,
         "runs": runs,
         "statistic": "median over runs of the mean time per call, microseconds",
+        "load_1min": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
         "limits": limits.__version__,
         "memory": measure_backend(

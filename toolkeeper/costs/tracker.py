@@ -196,6 +196,7 @@ class CostTracker:
 
     def events(self) -> list[BudgetEvent]:
         """Return the last budget events (warnings and limits reached), oldest first."""
+        self.ledger.flush()  # settles still queued may fire some
         with self._lock:
             return list(self._events)
 
