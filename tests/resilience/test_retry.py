@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -12,11 +13,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from toolkeeper import _random
 from toolkeeper._clock import FakeClock
 from toolkeeper._errors import CircuitOpenError
 from toolkeeper.resilience import (
     ResiliencePolicy,
     backoff_ceiling,
+    call,
     retry_after_seconds,
     retry_delay,
 )
@@ -183,3 +186,49 @@ def test_a_missing_or_unreadable_retry_after_is_ignored(error: BaseException) ->
     delay = retry_delay(POLICY, 1, error, clock=FakeClock(), rng=random.Random(2))
     assert delay is not None
     assert 0.0 <= delay <= 0.5
+
+
+@pytest.fixture
+def seeded_source() -> Iterator[random.Random]:
+    """Install a seeded generator as the process's random source, then put the default back."""
+    installed = random.Random(11)
+    _random.use(installed)
+    yield installed
+    _random.reset_defaults()
+
+
+def _sleeps_of_three_failures(rng: random.Random | None) -> list[float]:
+    """Run a call that fails three times then succeeds; return the backoff sleeps it asked for."""
+    clock = FakeClock()
+    failures = iter([OSError("1"), OSError("2"), OSError("3")])
+
+    def flaky() -> str:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return "ok"
+
+    outcome = call(flaky, policy=POLICY, clock=clock, rng=rng)
+    assert outcome.value == "ok"
+    return clock.sleeps
+
+
+@pytest.mark.usefixtures("seeded_source")
+def test_injected_source_makes_the_executors_jitter_deterministic() -> None:
+    """A call handed no generator draws jitter from the injected source, so a seed replays it."""
+    drawn = _sleeps_of_three_failures(None)
+    assert drawn == _sleeps_of_three_failures(random.Random(11))
+    assert len(drawn) == 3
+    _random.use(random.Random(11))
+    assert _sleeps_of_three_failures(None) == drawn
+
+
+def test_reset_defaults_puts_back_the_process_source(seeded_source: random.Random) -> None:
+    """After reset_defaults() the jitter no longer comes from the generator a test installed."""
+    installed = seeded_source
+    assert _random.source() is installed
+    _random.reset_defaults()
+    assert _random.source() is not installed
+    state = installed.getstate()
+    retry_delay(POLICY, 1, OSError(), clock=FakeClock())
+    assert installed.getstate() == state

@@ -5,23 +5,33 @@ Every operation takes its sequence number from :func:`next_seq` when it starts
 only when someone needs it (an export, the store, a child naming its parent),
 so the hot path carries a plain ``int``. A forked child draws a new prefix, so
 processes forked from one parent never share ids.
+
+The prefix is drawn from the process's source of randomness
+(:mod:`toolkeeper._random`): a test that installs a seeded generator and calls
+:func:`renew_prefix` gets the same ids on every run.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import secrets
 from collections.abc import Callable
 
-__all__ = ["next_seq", "operation_id", "prefix", "sequence"]
+from toolkeeper import _random
+
+__all__ = ["next_seq", "operation_id", "prefix", "renew_prefix", "sequence"]
 
 sequence = itertools.count(1)
 """The process's operation sequence numbers (the C fast path reads it directly)."""
 next_seq: Callable[[], int] = sequence.__next__
 """Return a sequence number no other operation of this process has."""
 
-_prefix = f"op-{secrets.token_hex(4)}-"
+
+def _draw() -> str:
+    return f"op-{_random.source().getrandbits(32):08x}-"
+
+
+_prefix = _draw()
 
 
 def prefix() -> str:
@@ -34,9 +44,12 @@ def operation_id(seq: int) -> str:
     return f"{_prefix}{seq:x}"
 
 
-def _renew_prefix() -> None:
+def renew_prefix() -> None:
+    """Draw a new id prefix from the process's source (after a fork, or in a test)."""
     global _prefix  # noqa: PLW0603 - the process-wide prefix, renewed once per fork
-    _prefix = f"op-{secrets.token_hex(4)}-"
+    _prefix = _draw()
 
 
-os.register_at_fork(after_in_child=_renew_prefix)
+# Registered after _random's hook (imported above), so a forked child draws from a
+# reseeded source and processes forked from one parent never share ids.
+os.register_at_fork(after_in_child=renew_prefix)

@@ -23,14 +23,11 @@ import random
 import re
 from datetime import UTC, datetime, timedelta
 
+from toolkeeper import _random
 from toolkeeper._clock import Clock
 from toolkeeper.resilience.policy import ResiliencePolicy
 
 __all__ = ["backoff_ceiling", "retry_after_seconds", "retry_delay"]
-
-# One generator for callers that do not inject their own; random.Random methods
-# are safe to share between threads.
-_SHARED_RANDOM = random.Random()  # noqa: S311 - jitter, not cryptography
 
 _DELAY_SECONDS = re.compile(r"\s*\d+(?:\.\d+)?\s*")
 _RETRY_AFTER_ATTRIBUTES = ("retry_after_seconds", "retry_after")
@@ -57,10 +54,12 @@ def retry_delay(
 
     ``attempt`` is the 1-based number of the attempt that just failed with
     ``error``. None means the attempts are used up or the error is not retryable.
+    The jitter is drawn from ``rng``, or when None from the process's source
+    (:func:`toolkeeper._random.source`, which a test may replace).
     """
     if attempt > policy.max_retry_attempts or not policy.should_retry(error):
         return None
-    delay = (rng or _SHARED_RANDOM).uniform(0.0, backoff_ceiling(policy, attempt))
+    delay = (rng or _random.source()).uniform(0.0, backoff_ceiling(policy, attempt))
     floor = retry_after_seconds(error, clock=clock)
     if floor is not None:
         delay = max(delay, min(floor, policy.retry_after_max_seconds))
