@@ -228,7 +228,12 @@ class CostTracker:
         return self.ledger.overshoots()
 
     def unpriced(self) -> dict[tuple[str, str], int]:
-        """Return how many calls of each (tool, model) this process could not price."""
+        """Return how many calls of each (tool, model) this process could not price.
+
+        Flushes first: the responses the calls returned are priced where records drain.
+        """
+        if self._flush is not None:
+            self._flush()
         with self._lock:
             return dict(self._unpriced)
 

@@ -66,6 +66,12 @@ class HotPath(NamedTuple):
     drain_threshold: int
     relieve: Callable[[], None]
     now_s: Callable[[], float]
+    #: Queues an unread record (see records.py), whose response the pipeline reads.
+    defer: Callable[[RawRecord], None]
+    unread: Collection[RawRecord]
+    unread_threshold: int
+    #: Called once ``len(unread) >= unread_threshold``: wakes the pipeline's thread.
+    relieve_unread: Callable[[], None]
 
 
 class PerformanceMonitor:
@@ -127,11 +133,21 @@ class PerformanceMonitor:
         self._others_shed = (0, 0)
         self._genai: GenAIHistograms | None = None
 
-    def hot_path(self) -> HotPath:
-        """Return what a wrapper needs to queue records without calling :meth:`record`."""
+    def hot_path(
+        self, reader: Callable[[list[RawRecord]], list[RawRecord]] | None = None
+    ) -> HotPath:
+        """Return what a wrapper needs to queue records without calling :meth:`record`.
+
+        ``reader`` turns unread records into raw records (the decorator layer's
+        :func:`toolkeeper.wrap.calls.read_unread`); it is kept for every later drain.
+        """
+        pipeline = self._pipeline
+        if reader is not None:
+            pipeline.reader = reader
         return HotPath(
-            self._pending.append, self._pending, self._drain_threshold, self._pipeline.relieve,
-            self._now_s,
+            self._pending.append, self._pending, self._drain_threshold, pipeline.relieve,
+            self._now_s, pipeline.unread.append, pipeline.unread, pipeline.unread_threshold,
+            pipeline.relieve_unread,
         )  # fmt: skip
 
     def record(
@@ -163,6 +179,37 @@ class PerformanceMonitor:
         kept, not copied: do not change them afterwards. Never blocks on I/O; it
         may fold the queue when it is long.
         """
+        pending = self._pending
+        pending.append(self.raw_record(
+            wrapper_name, operation_type, status, duration_s, cost=cost,
+            input_tokens=input_tokens, output_tokens=output_tokens,
+            custom_metrics=custom_metrics, error_message=error_message, model=model, seq=seq,
+            **details,
+        ))  # fmt: skip
+        if len(pending) >= self._drain_threshold:
+            self._pipeline.relieve()
+
+    def raw_record(
+        self,
+        wrapper_name: str,
+        operation_type: str,
+        status: OperationStatus,
+        duration_s: float,
+        *,
+        cost: float = 0.0,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        custom_metrics: dict[str, Any] | None = None,
+        error_message: str | None = None,
+        model: str | None = None,
+        seq: int | None = None,
+        end_s: float | None = None,
+        **details: Unpack[OperationDetails],
+    ) -> RawRecord:
+        """Return the raw record :meth:`record` queues for these arguments, without queueing it.
+
+        ``end_s`` is when the operation ended (epoch seconds), now when ``None``.
+        """
         plain = PLAIN_STATUS.get(status)
         if plain is None:
             raise ValueError(
@@ -179,15 +226,12 @@ class PerformanceMonitor:
                 custom_metrics = map_texts(custom_metrics, redact)
             if details:
                 details = map_texts(details, redact)
-        pending = self._pending
         # One flat tuple, in the order of the index constants in records.py.
-        pending.append((
-            next_seq() if seq is None else seq, self._now_s(), wrapper_name, operation_type,
-            plain, duration_s, cost, input_tokens, output_tokens, custom_metrics, error_message,
-            details or None, model,
-        ))  # fmt: skip
-        if len(pending) >= self._drain_threshold:
-            self._pipeline.relieve()
+        return (
+            next_seq() if seq is None else seq, self._now_s() if end_s is None else end_s,
+            wrapper_name, operation_type, plain, duration_s, cost, input_tokens, output_tokens,
+            custom_metrics, error_message, details or None, model,
+        )  # fmt: skip
 
     def _submit(self, raw: RawRecord) -> None:
         self._pending.append(raw)

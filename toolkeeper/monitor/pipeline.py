@@ -8,7 +8,12 @@ Every finished operation passes through here, and only here::
                                                         +--> outbox (bounded) --> sink(batch)
 
 Recording is one ``deque.append`` of a tuple: atomic under the GIL, no lock, no
-allocation beyond the tuple. Draining (folding into the aggregates) happens
+allocation beyond the tuple. A call whose response must still be read and priced
+queues an *unread* record instead (see :mod:`toolkeeper.monitor.records`) in
+``unread``: the pipeline's ``reader`` turns it into a raw record at the start of
+every drain, so its usage is read and priced off the caller's thread (by the
+background thread when there is one) and every reader still sees it, priced,
+before it reads. Draining (folding into the aggregates) happens
 
 * in every reader, before it reads, so reads are exact and immediate;
 * in the background thread, when there is a sink: every ``flush_interval_s``,
@@ -133,6 +138,12 @@ class RecordPipeline:
         self._sink_batch_size = sink_batch_size
         self._outbox: deque[RawRecord] = deque()
         self._recent: deque[RawRecord] = deque(maxlen=recent_size)
+        self.unread: deque[RawRecord] = deque()
+        """Records whose response is still to read and price: see :meth:`defer`."""
+        self.reader: Callable[[list[RawRecord]], list[RawRecord]] | None = None
+        """Turns unread records into raw records (set by the decorator layer)."""
+        self.unread_threshold = max(min(256, drain_threshold), 1)
+        self._asked = False  # the background thread was woken for the unread records
         self.observers: list[Callable[[list[RawRecord]], None]] = []
         """Called with every drained batch, under :attr:`lock` (append to it under the lock)."""
         self._sink_lock = threading.Lock()
@@ -166,7 +177,22 @@ class RecordPipeline:
     @property
     def backlog(self) -> int:
         """Return how many records wait to be folded or delivered."""
-        return len(self.pending) + len(self._outbox)
+        return len(self.pending) + len(self.unread) + len(self._outbox)
+
+    def relieve_unread(self) -> None:
+        """Have the unread records read, from a recording thread that found them at their threshold.
+
+        With a background thread, wake it (once) and return: the reading and pricing
+        are its work. Without one, or past four times the drain threshold (recorders
+        outrunning the reader), drain here, as :meth:`relieve` does.
+        """
+        if self._thread is not None and not self._closed and len(self.unread) < self._hard_limit:
+            if not self._asked:
+                self._asked = True
+                self._wake.set()
+            return
+        with self.lock:
+            self.drain()
 
     def relieve(self) -> None:
         """Drain from a recording thread that found ``pending`` at its threshold."""
@@ -180,7 +206,11 @@ class RecordPipeline:
                 self.lock.release()
 
     def drain(self) -> None:
-        """Fold every record queued so far; the caller holds :attr:`lock`."""
+        """Read the unread records, then fold every record queued; the caller holds :attr:`lock`."""
+        unread = self.unread
+        if unread:
+            self._asked = False
+            self._read(unread)
         pending = self.pending
         count = len(pending)
         if not count:
@@ -202,6 +232,15 @@ class RecordPipeline:
                 self._dropped_overflow += count - max(room, 0)
             if len(self._outbox) >= self._wake_at:
                 self._wake.set()
+
+    def _read(self, unread: deque[RawRecord]) -> None:
+        """Turn the unread records queued so far into raw records, queued in ``pending``."""
+        count = len(unread)
+        taken = list(map(call, repeat(unread.popleft, count)))
+        reader = self.reader
+        if reader is None:  # nothing can read them: a bug, not a loss to hide
+            raise RuntimeError(f"{count} unread records were queued with no reader set")
+        self.pending.extend(reader(taken))
 
     @contextmanager
     def drained(self) -> Iterator[Aggregates]:

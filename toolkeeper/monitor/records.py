@@ -146,6 +146,10 @@ DETAILS = 11  # OperationDetails | None, or the full record the lifecycle API bu
 MODEL = 12  # str | None: the model that served the call, kept out of a labels dict
 
 RawRecord = tuple[Any, ...]
+"""A raw record. An *unread* record has the same layout, but its COST holds the
+response still to read and price, and its MODEL what the pipeline's reader needs to
+read it (the tool's runtime). It waits in the pipeline's ``unread`` queue, never in
+``pending``: the reader replaces it by a raw record before anything folds it."""
 
 #: (cached, cache write, reasoning) tokens: the parts of a record's input and output
 #: tokens that are billed apart. Kept in a raw record's DETAILS, not in its tuple.

@@ -5,7 +5,8 @@
  * A call takes this path when its tool's runtime is `fast` and its circuit is
  * closed: it runs the function inline, counts the success on the breaker, reads
  * usage from a JSON body and queues one raw record, the way the Python wrapper
- * does. Everything else (a refusal, a failure, pricing, a guarded tool) is
+ * does; a response to read or price is queued unread, for the pipeline to read
+ * off this thread. Everything else (a refusal, a failure, a stream, a guarded tool) is
  * handed to the same Python callables the Python wrapper uses, so behaviour
  * lives in Python and this file only removes interpreter overhead. Why C at
  * all: the Python version spends most of its ~1.1 us in bytecode dispatch,
@@ -40,6 +41,11 @@ typedef struct {
     PyObject *labels;
     PyObject *usage_of;
     PyObject *operation_id;
+    PyObject *defer;      /* unread.append: queues a record whose response the pipeline reads */
+    PyObject *unread;
+    Py_ssize_t unread_threshold;
+    PyObject *relieve_unread;
+    PyObject *stream;     /* the model usage_of() gives a stream: metered by priced() */
     /* What the last runtime seen says, read again whenever the runtime object changes
        (a new configuration version builds a new one). */
     PyObject *runtime_seen;
@@ -333,8 +339,9 @@ fast_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
     if (read_usage(self, value, &in, &out, &cost, &model) < 0) goto error;
     int cost_given = PyObject_IsTrue(cost);
     if (cost_given < 0) goto error;
-    if (!cost_given && model != Py_None) {
-        /* A response to read or price (or a stream to meter): off this fast path. */
+    int unread = !cost_given && model != Py_None;
+    if (unread && model == self->stream) {
+        /* A stream to meter as it is read: off this fast path. */
         PyObject *started_obj = PyFloat_FromDouble(started);
         if (started_obj == NULL) goto error;
         result = PyObject_CallFunctionObjArgs(self->priced, runtime, parent, seq, value,
@@ -359,17 +366,24 @@ fast_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
     }
     end = PyObject_CallNoArgs(self->now_s);
     if (end == NULL) goto error;
-    /* The raw record's layout: see the index constants in toolkeeper/monitor/records.py. */
-    record = PyTuple_Pack(13, seq, end, self->tool, self->operation, s_success, duration_obj, cost,
-                          in, out, Py_None, Py_None, details, model);
+    /* The raw record's layout: see the index constants in toolkeeper/monitor/records.py.
+       A response still to read and price is queued unread: the response where the cost
+       goes, the runtime where the model goes; the pipeline's reader reads and prices it. */
+    if (unread) {
+        record = PyTuple_Pack(13, seq, end, self->tool, self->operation, s_success, duration_obj,
+                              value, zero_int, zero_int, Py_None, Py_None, details, runtime);
+    } else {
+        record = PyTuple_Pack(13, seq, end, self->tool, self->operation, s_success, duration_obj,
+                              cost, in, out, Py_None, Py_None, details, model);
+    }
     if (record == NULL) goto error;
-    PyObject *appended = PyObject_CallOneArg(self->append, record);
+    PyObject *appended = PyObject_CallOneArg(unread ? self->defer : self->append, record);
     if (appended == NULL) goto error;
     Py_DECREF(appended);
-    Py_ssize_t queued = PyObject_Length(self->pending);
+    Py_ssize_t queued = PyObject_Length(unread ? self->unread : self->pending);
     if (queued < 0) goto error;
-    if (queued >= self->threshold) {
-        PyObject *relieved = PyObject_CallNoArgs(self->relieve);
+    if (queued >= (unread ? self->unread_threshold : self->threshold)) {
+        PyObject *relieved = PyObject_CallNoArgs(unread ? self->relieve_unread : self->relieve);
         if (relieved == NULL) goto error;
         Py_DECREF(relieved);
     }
@@ -401,8 +415,8 @@ finish:
 #define FIELDS(X) \
     X(fn) X(tool) X(operation) X(runtimes) X(get_runtime) X(general) X(recover) X(priced) \
     X(current) X(sequence) X(perf_counter) X(append) X(pending) X(relieve) X(now_s) \
-    X(shared_details) X(labels) X(usage_of) X(operation_id) X(runtime_seen) X(breaker) \
-    X(count_success)
+    X(shared_details) X(labels) X(usage_of) X(operation_id) X(defer) X(unread) \
+    X(relieve_unread) X(stream) X(runtime_seen) X(breaker) X(count_success)
 
 static int
 fast_traverse(FastWrapper *self, visitproc visit, void *arg)
@@ -442,13 +456,15 @@ fast_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     static char *names[] = {"fn", "tool", "operation", "runtimes", "get_runtime", "general",
                             "recover", "priced", "current", "sequence", "perf_counter",
                             "append", "pending", "threshold", "relieve", "now_s",
-                            "shared_details", "labels", "usage_of", "operation_id", NULL};
-    PyObject *o[19];
-    Py_ssize_t threshold;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$OOOO!OOOOOOOOOnOOOOOO", names, &o[0], &o[1],
-                                     &o[2], &PyDict_Type, &o[3], &o[4], &o[5], &o[6], &o[7],
-                                     &o[8], &o[9], &o[10], &o[11], &o[12], &threshold, &o[13],
-                                     &o[14], &o[15], &o[16], &o[17], &o[18])) {
+                            "shared_details", "labels", "usage_of", "operation_id", "defer",
+                            "unread", "unread_threshold", "relieve_unread", "stream", NULL};
+    PyObject *o[23];
+    Py_ssize_t threshold, unread_threshold;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$OOOO!OOOOOOOOOnOOOOOOOOnOO", names, &o[0],
+                                     &o[1], &o[2], &PyDict_Type, &o[3], &o[4], &o[5], &o[6],
+                                     &o[7], &o[8], &o[9], &o[10], &o[11], &o[12], &threshold,
+                                     &o[13], &o[14], &o[15], &o[16], &o[17], &o[18], &o[19],
+                                     &o[20], &unread_threshold, &o[21], &o[22])) {
         return NULL;
     }
     if (!PyUnicode_Check(o[1]) || !PyUnicode_Check(o[2])) {
@@ -457,14 +473,16 @@ fast_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     }
     FastWrapper *self = (FastWrapper *)type->tp_alloc(type, 0);
     if (self == NULL) return NULL;
-    PyObject **slots[19] = {&self->fn, &self->tool, &self->operation, &self->runtimes,
+    PyObject **slots[23] = {&self->fn, &self->tool, &self->operation, &self->runtimes,
                             &self->get_runtime, &self->general, &self->recover, &self->priced,
                             &self->current, &self->sequence, &self->perf_counter, &self->append,
                             &self->pending, &self->relieve, &self->now_s,
                             &self->shared_details, &self->labels, &self->usage_of,
-                            &self->operation_id};
-    for (int i = 0; i < 19; i++) *slots[i] = Py_NewRef(o[i]);
+                            &self->operation_id, &self->defer, &self->unread,
+                            &self->relieve_unread, &self->stream};
+    for (int i = 0; i < 23; i++) *slots[i] = Py_NewRef(o[i]);
     self->threshold = threshold;
+    self->unread_threshold = unread_threshold;
     self->vectorcall = fast_vectorcall;
     return (PyObject *)self;
 }

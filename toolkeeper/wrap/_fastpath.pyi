@@ -33,6 +33,11 @@ class FastWrapper:
         labels: dict[str, str] | None,
         usage_of: Callable[[Any], tuple[int, int, float, str | None]],
         operation_id: Callable[[int], str],
+        defer: Callable[[Any], None],
+        unread: Collection[Any],
+        unread_threshold: int,
+        relieve_unread: Callable[[], None],
+        stream: str,
     ) -> None: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
     def __get__(self, obj: object, objtype: type | None = None) -> Any: ...

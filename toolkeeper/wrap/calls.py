@@ -7,6 +7,7 @@ through the tool's redaction before they are recorded.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from toolkeeper._errors import (
@@ -16,10 +17,22 @@ from toolkeeper._errors import (
     CircuitOpenError,
     RateLimited,
 )
-from toolkeeper.costs.responses import Reading, read_response
+from toolkeeper.costs.responses import Reading, is_stream, read_response
 from toolkeeper.costs.usage import Usage
 from toolkeeper.monitor import OperationStatus, PerformanceMonitor
-from toolkeeper.monitor.records import TokenKindDetails, TokenKinds
+from toolkeeper.monitor.records import (
+    COST,
+    DETAILS,
+    DURATION_S,
+    END_TS,
+    MODEL,
+    OPERATION,
+    SEQ,
+    TOOL,
+    RawRecord,
+    TokenKindDetails,
+    TokenKinds,
+)
 from toolkeeper.resilience import CallOutcome
 from toolkeeper.wrap.debuglog import log_call
 from toolkeeper.wrap.runtime import ToolRuntime
@@ -28,6 +41,7 @@ from toolkeeper.wrap.streams import STREAM_ABANDONED, StreamEnd
 __all__ = [
     "DEFER",
     "NOTHING",
+    "STREAM",
     "Measured",
     "describe",
     "error_code",
@@ -35,6 +49,7 @@ __all__ = [
     "kinds_of",
     "measure",
     "measure_reading",
+    "read_unread",
     "record_failure",
     "record_outcome",
     "record_stream",
@@ -52,10 +67,15 @@ MAX_ERROR_CHARS = 2000
 Measured = tuple[int, int, float, str | None, bool, TokenKinds | None]
 NOTHING: Measured = (0, 0, 0.0, None, False, None)
 
-#: The model :func:`usage_of` gives a value only the Python path can read (a stream, an
-#: SDK object, an HTTP response, a body without a cost): it sends the call off the fast
-#: path (see ``priced`` in decorate.py), and is never recorded.
+#: The model :func:`usage_of` gives a value only the Python path can read (an SDK object,
+#: an HTTP response, a body without a cost): the fast path queues the call's record
+#: unread, with the value, and the pipeline reads and prices it (:func:`read_unread`).
+#: Never recorded.
 DEFER = "\x00toolkeeper:read-in-python"
+#: The model :func:`usage_of` gives a stream: it is metered as it is read, so the call
+#: leaves the fast path (see ``priced`` in decorate.py). Never recorded.
+STREAM = "\x00toolkeeper:stream"
+_log = logging.getLogger("toolkeeper.wrap")
 _PLAIN = (str, bytes, int, float, bool, list, tuple, set, frozenset)
 #: The only keys of ``usage`` a body read inline may have: any other (cached, reasoning or
 #: cache-write details) needs the full read. The C fast path checks the same keys.
@@ -94,11 +114,14 @@ def usage_of(value: Any) -> tuple[int, int, float, str | None]:
     """Return (input tokens, output tokens, cost USD, model) for the fast path to record inline.
 
     Only a JSON body whose ``usage`` has OpenAI's plain counts and a non-zero
-    ``cost`` is read here; any other response (an SDK object, a stream, an HTTP
-    or raw response, a body to price, Anthropic's cache counts) gives the model
-    :data:`DEFER`, which sends the call to :func:`measure`. A value that is no
-    response at all gives zeros and ``None``.
+    ``cost`` is read here; a stream gives the model :data:`STREAM`, any other response
+    (an SDK object, an HTTP or raw response, a body to price, Anthropic's cache
+    counts) the model :data:`DEFER`, which has the pipeline :func:`measure` it. A
+    value that is no response at all gives zeros and ``None``.
     """
+    read = _READ_BY_CLASS.get(type(value))
+    if read is not None:  # a class seen before that is no dict: no usage to read inline
+        return read
     if isinstance(value, dict):
         usage = value.get("usage")
         if not isinstance(usage, dict):
@@ -118,8 +141,53 @@ def usage_of(value: Any) -> tuple[int, int, float, str | None]:
             return 0, 0, 0.0, DEFER
         return prompt, completion, cost, model
     if value is None or isinstance(value, _PLAIN):
-        return 0, 0, 0.0, None
-    return 0, 0, 0.0, DEFER
+        read = _NO_RESPONSE
+    else:
+        read = _TO_METER if is_stream(value) else _TO_READ
+    if len(_READ_BY_CLASS) < _KEEP_CLASSES:
+        _READ_BY_CLASS[type(value)] = read
+    return read
+
+
+_NO_RESPONSE: tuple[int, int, float, str | None] = (0, 0, 0.0, None)
+_TO_READ: tuple[int, int, float, str | None] = (0, 0, 0.0, DEFER)
+_TO_METER: tuple[int, int, float, str | None] = (0, 0, 0.0, STREAM)
+#: What :func:`usage_of` gives the instances of a class that is no dict (bounded: classes).
+_READ_BY_CLASS: dict[type, tuple[int, int, float, str | None]] = {}
+_KEEP_CLASSES = 4096
+
+
+#: What an unreadable response is recorded as: unmetered (its cost unknown).
+_UNREADABLE: Measured = (0, 0, 0.0, None, True, None)
+
+
+def read_unread(monitor: PerformanceMonitor, unread: list[RawRecord]) -> list[RawRecord]:
+    """Return the raw records of the fast path's unread records, their responses read and priced.
+
+    The pipeline's reader (see :mod:`toolkeeper.monitor.pipeline`): it runs where the
+    pipeline drains, off the caller's thread when a background thread is running.
+    Each record is what :func:`record_outcome` records for the same response, read
+    and priced by the tool's runtime; a response whose reading raises is logged and
+    recorded unmetered, never lost.
+    """
+    raws = []
+    for raw in unread:
+        runtime: ToolRuntime = raw[MODEL]
+        try:
+            measured = measure(runtime, raw[COST])
+        except Exception:  # noqa: BLE001 - a response that cannot be read is unmetered, not lost
+            _log.exception("could not read the usage of a response of tool %r", runtime.name)
+            measured = _UNREADABLE
+        input_tokens, output_tokens, cost, model, unpriced, kinds = measured
+        details = raw[DETAILS]
+        raws.append(monitor.raw_record(
+            raw[TOOL], raw[OPERATION], SUCCESS, raw[DURATION_S], cost=cost,
+            input_tokens=input_tokens, output_tokens=output_tokens, model=model, seq=raw[SEQ],
+            end_s=raw[END_TS], parent_id=details.get("parent_id") if details else None,
+            labels=details.get("labels") if details else None, unpriced=unpriced or None,
+            **kind_details(kinds),
+        ))  # fmt: skip
+    return raws
 
 
 def measure(runtime: ToolRuntime, value: Any) -> Measured:

@@ -33,8 +33,10 @@ from toolkeeper.resilience import CallOutcome, Fallback, ResiliencePolicy, acall
 from toolkeeper.resilience.deadlines import deadlines_of
 from toolkeeper.wrap.calls import (
     NOTHING,
+    STREAM,
     measure,
     measure_reading,
+    read_unread,
     record_failure,
     record_outcome,
     record_stream,
@@ -210,12 +212,16 @@ class ToolWrapping:
         # no timeout thread, no budget or rate limit) and whose circuit is closed, the first
         # attempt runs inline and a success is recorded right here: the breaker's lock-free
         # count, then one tuple queued the way PerformanceMonitor.record queues it (see
-        # HotPath). Everything else takes `general`; a failure continues in `recover`, a
-        # result to price in `priced`. The same fast path exists in C (_fastpath.c, used
-        # when built), calling these same functions for everything but the fast path itself.
+        # HotPath); a response to read or price is queued unread with its value, and the
+        # pipeline reads and prices it off this thread (read_unread). Everything else takes
+        # `general`; a failure continues in `recover`, a stream in `priced`. The same fast
+        # path exists in C (_fastpath.c, used when built), calling these same functions for
+        # everything but the fast path itself.
         tool, operation, labels, clock = self.tool, self.operation, self.labels, self.clock
         runtimes_get = self.runtimes.get
-        append, pending, threshold, relieve, now_s = self.monitor.hot_path()
+        hot = self.monitor.hot_path(functools.partial(read_unread, self.monitor))
+        append, pending, threshold, relieve, now_s = hot[:5]
+        defer, unread, unread_threshold, relieve_unread = hot[5:]
         get_current, set_current, reset_current = current.get, current.set, current.reset
         # Never changed after this: every record of this function shares it.
         shared_details: dict[str, Any] | None = {"labels": labels} if labels else None
@@ -279,7 +285,8 @@ class ToolWrapping:
                 current=current, sequence=ids.sequence, perf_counter=perf_counter,
                 append=append, pending=pending, threshold=threshold, relieve=relieve,
                 now_s=now_s, shared_details=shared_details, labels=labels, usage_of=usage_of,
-                operation_id=operation_id,
+                operation_id=operation_id, defer=defer, unread=unread,
+                unread_threshold=unread_threshold, relieve_unread=relieve_unread, stream=STREAM,
             )  # fmt: skip
             return functools.update_wrapper(fast, fn)  # type: ignore[return-value]
 
@@ -310,8 +317,18 @@ class ToolWrapping:
                 input_tokens = output_tokens = 0
                 cost, model = 0.0, None
             if not cost and model is not None:
-                # A response to read or price (or a stream to meter): off this fast path.
-                return priced(runtime, parent, seq, value, started)
+                if model is STREAM:  # a stream to meter as it is read: off this fast path
+                    return priced(runtime, parent, seq, value, started)
+                # A response to read or price: queued unread, the pipeline reads it.
+                defer((
+                    seq, now_s(), tool, operation, "success", duration, value, 0, 0, None, None,
+                    shared_details if parent is None
+                    else {"parent_id": operation_id(parent), "labels": labels},
+                    runtime,
+                ))  # fmt: skip
+                if len(unread) >= unread_threshold:
+                    relieve_unread()
+                return value
             append((
                 seq, now_s(), tool, operation, "success", duration, cost, input_tokens,
                 output_tokens, None, None,
@@ -330,10 +347,13 @@ class ToolWrapping:
         # whose circuit is closed, the first attempt is awaited right here under its loop's
         # deadline (one timer per loop, not one per call) and a success is queued as the sync
         # fast path queues it. Anything else takes `general`; a failure continues in `recover`
-        # (retries and fallbacks as the same operation); a result to price, in `succeeded`.
+        # (retries and fallbacks as the same operation); a stream, in `succeeded`; a response
+        # to read or price is queued unread, as the sync fast path queues it.
         tool, operation, labels, clock = self.tool, self.operation, self.labels, self.clock
         runtimes_get = self.runtimes.get
-        append, pending, threshold, relieve, now_s = self.monitor.hot_path()
+        hot = self.monitor.hot_path(functools.partial(read_unread, self.monitor))
+        append, pending, threshold, relieve, now_s = hot[:5]
+        defer, unread, unread_threshold, relieve_unread = hot[5:]
         get_current, set_current, reset_current = current.get, current.set, current.reset
         shared_details: dict[str, Any] | None = {"labels": labels} if labels else None
 
@@ -383,7 +403,7 @@ class ToolWrapping:
             return self.succeeded(runtime, parent, seq, outcome, started)
 
         @functools.wraps(fn)
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:  # noqa: PLR0912 - inlined on purpose
             runtime = runtimes_get(tool)
             breaker = runtime.breaker
             ticket = breaker.closed_epoch
@@ -426,9 +446,19 @@ class ToolWrapping:
                 input_tokens = output_tokens = 0
                 cost, model = 0.0, None
             if not cost and model is not None:
-                # A response to read or price (or a stream to meter): off this fast path.
-                outcome = CallOutcome(value=value, attempts=1)
-                return self.succeeded(runtime, parent, seq, outcome, started)
+                if model is STREAM:  # a stream to meter as it is read: off this fast path
+                    outcome = CallOutcome(value=value, attempts=1)
+                    return self.succeeded(runtime, parent, seq, outcome, started)
+                # A response to read or price: queued unread, the pipeline reads it.
+                defer((
+                    seq, now_s(), tool, operation, "success", duration, value, 0, 0, None, None,
+                    shared_details if parent is None
+                    else {"parent_id": operation_id(parent), "labels": labels},
+                    runtime,
+                ))  # fmt: skip
+                if len(unread) >= unread_threshold:
+                    relieve_unread()
+                return value
             append((
                 seq, now_s(), tool, operation, "success", duration, cost, input_tokens,
                 output_tokens, None, None,
