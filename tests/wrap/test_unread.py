@@ -130,3 +130,34 @@ def test_unpriced_models_are_counted_by_the_time_anyone_asks(keeper: Keeper) -> 
     chat()
     chat()
     assert keeper.costs.unpriced()[("fast", "no-such-model-7")] == 2
+
+
+def test_a_long_stream_is_metered_from_its_first_and_last_events(keeper: Keeper) -> None:
+    """Usage in a long stream's first event and final delta is read, whatever lies between."""
+
+    def events() -> Iterator[dict[str, Any]]:
+        yield {"type": "message_start", "message": {
+            "model": "claude-3-5-haiku-20241022",
+            "usage": {"input_tokens": 40, "output_tokens": 1, "cache_read_input_tokens": 10},
+        }}  # fmt: skip
+        for n in range(500):
+            yield {"type": "content_block_delta", "delta": {"type": "text_delta", "text": f"{n}"}}
+        yield {"type": "message_delta", "usage": {"output_tokens": 77}}
+        yield {"type": "message_stop"}
+
+    @keeper.tool("fast", operation="stream")
+    def stream() -> Iterator[dict[str, Any]]:
+        return events()
+
+    warm_up(keeper)
+    assert sum(1 for _ in stream()) == 503
+    [record] = [
+        r for r in keeper.monitoring.export_metrics(wrapper_name="fast")
+        if r["operation_type"] == "stream"
+    ]
+    assert (record["status"], record["input_tokens"], record["output_tokens"]) == (
+        "success", 50, 77,
+    )  # fmt: skip
+    assert (record["cached_tokens"], record["custom_metrics"]["stream_chunks"]) == (10, 503)
+    assert record["cost_estimate"] > 0
+    assert not record["unpriced"]

@@ -233,6 +233,21 @@ class PerformanceMonitor:
             custom_metrics, error_message, details or None, model,
         )  # fmt: skip
 
+    def now_s(self) -> float:
+        """Return the monitor's clock now, in epoch seconds (the end of a record made now)."""
+        return self._now_s()
+
+    def defer(self, raw: RawRecord) -> None:
+        """Queue an unread record (see :mod:`toolkeeper.monitor.records`) for the pipeline to read.
+
+        Its texts are redacted when the pipeline's reader builds its raw record.
+        """
+        pipeline = self._pipeline
+        unread = pipeline.unread
+        unread.append(raw)
+        if len(unread) >= pipeline.unread_threshold:
+            pipeline.relieve_unread()
+
     def _submit(self, raw: RawRecord) -> None:
         self._pending.append(raw)
         if len(self._pending) >= self._drain_threshold:

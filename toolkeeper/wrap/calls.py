@@ -22,12 +22,16 @@ from toolkeeper.costs.usage import Usage
 from toolkeeper.monitor import OperationStatus, PerformanceMonitor
 from toolkeeper.monitor.records import (
     COST,
+    CUSTOM,
     DETAILS,
     DURATION_S,
     END_TS,
+    ERROR_MESSAGE,
     MODEL,
     OPERATION,
+    PLAIN_STATUS,
     SEQ,
+    STATUS,
     TOOL,
     RawRecord,
     TokenKindDetails,
@@ -43,6 +47,7 @@ __all__ = [
     "NOTHING",
     "STREAM",
     "Measured",
+    "defer_stream",
     "describe",
     "error_code",
     "kind_details",
@@ -162,32 +167,43 @@ _UNREADABLE: Measured = (0, 0, 0.0, None, True, None)
 
 
 def read_unread(monitor: PerformanceMonitor, unread: list[RawRecord]) -> list[RawRecord]:
-    """Return the raw records of the fast path's unread records, their responses read and priced.
+    """Return the raw records of unread records, their responses read and priced.
 
     The pipeline's reader (see :mod:`toolkeeper.monitor.pipeline`): it runs where the
-    pipeline drains, off the caller's thread when a background thread is running.
-    Each record is what :func:`record_outcome` records for the same response, read
-    and priced by the tool's runtime; a response whose reading raises is logged and
-    recorded unmetered, never lost.
+    pipeline drains, off the caller's thread when a background thread is running. An
+    unread record holds a response (queued by the fast paths) or an ended stream's
+    :class:`StreamEnd` (:func:`defer_stream`) where its cost goes; each becomes what
+    :func:`record_outcome` or :func:`record_stream` records for it, read and priced by
+    the tool's runtime, its texts redacted. A response whose reading raises is logged
+    and recorded unmetered, never lost.
     """
     raws = []
     for raw in unread:
         runtime: ToolRuntime = raw[MODEL]
+        value = raw[COST]
         try:
-            measured = measure(runtime, raw[COST])
+            if type(value) is StreamEnd:
+                measured = measure_reading(runtime, value.reading)
+            else:
+                measured = measure(runtime, value)
         except Exception:  # noqa: BLE001 - a response that cannot be read is unmetered, not lost
             _log.exception("could not read the usage of a response of tool %r", runtime.name)
             measured = _UNREADABLE
         input_tokens, output_tokens, cost, model, unpriced, kinds = measured
         details = raw[DETAILS]
+        get = details.get if details else _no_detail
         raws.append(monitor.raw_record(
-            raw[TOOL], raw[OPERATION], SUCCESS, raw[DURATION_S], cost=cost,
+            raw[TOOL], raw[OPERATION], raw[STATUS], raw[DURATION_S], cost=cost,
             input_tokens=input_tokens, output_tokens=output_tokens, model=model, seq=raw[SEQ],
-            end_s=raw[END_TS], parent_id=details.get("parent_id") if details else None,
-            labels=details.get("labels") if details else None, unpriced=unpriced or None,
-            **kind_details(kinds),
+            end_s=raw[END_TS], custom_metrics=raw[CUSTOM], error_message=raw[ERROR_MESSAGE],
+            parent_id=get("parent_id"), labels=get("labels"), error_code=get("error_code"),
+            unpriced=unpriced or None, **kind_details(kinds),
         ))  # fmt: skip
     return raws
+
+
+def _no_detail(_name: str) -> None:
+    return None
 
 
 def measure(runtime: ToolRuntime, value: Any) -> Measured:
@@ -331,6 +347,46 @@ def record_failure(
     )  # fmt: skip
     if runtime.debug:
         log_call(runtime, operation, str(status), duration_s, error=message)
+
+
+def defer_stream(  # noqa: PLR0917 - record_stream's arguments
+    monitor: PerformanceMonitor,
+    runtime: ToolRuntime,
+    operation: str,
+    outcome: CallOutcome,
+    end: StreamEnd,
+    end_s: float,
+    *,
+    seq: int,
+    parent_id: str | None,
+    labels: dict[str, str] | None,
+) -> None:
+    """Queue what :func:`record_stream` records for an ended stream, unread: its usage is
+    priced by the pipeline (:func:`read_unread`), off the caller's thread.
+
+    ``end_s`` is when the stream ended, in epoch seconds.
+    """
+    metrics: dict[str, Any] = {"stream_chunks": end.chunks}
+    if end.first_chunk_s is not None:
+        metrics["time_to_first_token_ms"] = end.first_chunk_s * 1000
+    if outcome.attempts > 1:
+        metrics["retries"] = outcome.attempts - 1
+    details: dict[str, Any] = {"parent_id": parent_id, "labels": labels}
+    message = None
+    if end.how == "failed" and end.error is not None:
+        status = status_of(end.error)
+        message = describe(end.error, runtime)
+        details["error_code"] = error_code(end.error)
+    elif end.how == "abandoned":
+        status = OperationStatus.CANCELLED
+        message = f"stream closed after {end.chunks} chunks, before its end"
+        details["error_code"] = STREAM_ABANDONED
+    else:
+        status = FALLBACK if outcome.fallback_used else SUCCESS
+    monitor.defer((
+        seq, end_s, runtime.name, operation, PLAIN_STATUS[status], end.duration_s, end,
+        0, 0, metrics, message, details, runtime,
+    ))  # fmt: skip
 
 
 def record_stream(

@@ -34,6 +34,7 @@ from toolkeeper.resilience.deadlines import deadlines_of
 from toolkeeper.wrap.calls import (
     NOTHING,
     STREAM,
+    defer_stream,
     measure,
     measure_reading,
     read_unread,
@@ -176,6 +177,14 @@ class ToolWrapping:
         """Return what records a returned stream's operation, and settles it, when it ends."""
 
         def ended(end: StreamEnd) -> None:
+            parent_id = None if parent is None else operation_id(parent)
+            if reservation is None and runtime.config.monitoring_enabled and not runtime.debug:
+                # Nothing waits for its cost: the pipeline prices it, off this thread.
+                defer_stream(
+                    self.monitor, runtime, self.operation, outcome, end, self.monitor.now_s(),
+                    seq=seq, parent_id=parent_id, labels=self.labels,
+                )  # fmt: skip
+                return
             measured = measure_reading(runtime, end.reading)
             if runtime.config.monitoring_enabled:
                 record_stream(

@@ -2,9 +2,12 @@
 
 A wrapped function that returns a stream (the ``openai``/``anthropic`` SDKs'
 ``Stream``/``AsyncStream``, a generator of chunks, or a ``stream()`` helper's
-manager) gets back a proxy that yields the same chunks and reads their usage
-(:class:`~toolkeeper.costs.responses.StreamTally`). The operation is recorded
-once, when the stream ends:
+manager) gets back a proxy that yields the same chunks, keeping only the first and the
+last few (:data:`TAIL_CHUNKS`): the providers report usage there (OpenAI in the last
+chunk or ``response.completed`` event, Anthropic in ``message_start`` and the final
+``message_delta``), and those are read once, when the stream ends
+(:class:`~toolkeeper.costs.responses.StreamTally`), so a chunk costs a few attribute
+writes. The operation is recorded once, when the stream ends:
 
 - consumed to its end: a success, its latency up to the last chunk, the time to
   the first chunk as the ``time_to_first_token_ms`` metric, the usage of its
@@ -20,8 +23,8 @@ Everything else a stream has (``response``, ``close()``, ``text_stream``,
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterator
 from time import perf_counter
 from typing import Any
 
@@ -40,19 +43,54 @@ STREAM_ABANDONED = "STREAM_ABANDONED"
 _SNAPSHOTS = ("current_completion_snapshot", "current_message_snapshot")
 #: A stream helper's methods that read the stream to its end.
 _DRAINS = frozenset({"get_final_completion", "get_final_message", "until_done"})
-_OWN = frozenset({"_stream", "_meter", "_inner"})
+_OWN = frozenset({"_stream", "_meter", "_inner", "_source"})
+#: How many of a stream's last chunks are kept to read its usage from at its end.
+TAIL_CHUNKS = 8
 
 
-@dataclass(frozen=True, slots=True)
 class StreamEnd:
-    """How a stream ended: ``completed``, ``abandoned`` or ``failed`` (with the error)."""
+    """How a stream ended: ``completed``, ``abandoned`` or ``failed`` (with the error).
 
-    how: str
-    reading: Reading
-    duration_s: float
-    first_chunk_s: float | None
-    chunks: int
-    error: BaseException | None = None
+    ``reading`` is what its kept chunks (the first and the last ones) and its helper's
+    final ``snapshot`` report: read once, when first asked (by the pipeline, for a call
+    whose cost nobody waits for), not when the stream ends.
+    """
+
+    __slots__ = (
+        "_kept", "_reading", "_snapshot", "chunks", "duration_s", "error", "first_chunk_s", "how",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        how: str,
+        duration_s: float,
+        first_chunk_s: float | None,
+        chunks: int,
+        error: BaseException | None = None,
+        kept: tuple[Any, ...] = (),
+        snapshot: Any = None,
+    ) -> None:
+        self.how, self.duration_s, self.first_chunk_s = how, duration_s, first_chunk_s
+        self.chunks, self.error = chunks, error
+        self._kept, self._snapshot = kept, snapshot
+        self._reading: Reading | None = None
+
+    @property
+    def reading(self) -> Reading:
+        """Return the usage the stream's chunks reported (unmetered when none did)."""
+        if self._reading is None:
+            tally = StreamTally()
+            for chunk in self._kept:
+                tally.add(chunk)
+            if self._snapshot is not None:
+                tally.add_final(self._snapshot)
+            self._reading = tally.reading()
+            self._kept, self._snapshot = (), None
+        return self._reading
+
+    def __repr__(self) -> str:
+        return f"StreamEnd(how={self.how!r}, chunks={self.chunks}, duration_s={self.duration_s})"
 
 
 OnEnd = Callable[[StreamEnd], None]
@@ -61,11 +99,14 @@ OnEnd = Callable[[StreamEnd], None]
 class _Meter:
     """The state one stream shares with its proxies: tally, times, and ending once."""
 
-    __slots__ = ("_ended", "_lock", "chunks", "first_s", "last_s", "on_end", "started", "tally")
+    __slots__ = (
+        "_ended", "_lock", "chunks", "first", "first_s", "last_s", "on_end", "started", "tail",
+    )  # fmt: skip
 
     def __init__(self, started: float, on_end: OnEnd) -> None:
         self.started, self.on_end = started, on_end
-        self.tally = StreamTally()
+        self.first: Any = None
+        self.tail: deque[Any] = deque(maxlen=TAIL_CHUNKS)
         self.first_s: float | None = None
         self.last_s = started
         self.chunks = 0
@@ -73,27 +114,37 @@ class _Meter:
         self._lock = threading.Lock()
 
     def saw(self, chunk: Any) -> None:
-        now = perf_counter()
+        self.last_s = now = perf_counter()
         if self.first_s is None:
             self.first_s = now - self.started
-        self.last_s = now
+            self.first = chunk
         self.chunks += 1
-        self.tally.add(chunk)
+        self.tail.append(chunk)
+
+    def kept(self) -> tuple[Any, ...]:
+        """Return the chunks kept to read usage from: the first, then the last ones in order."""
+        first = self.first
+        if first is None:
+            return tuple(self.tail)
+        return (first, *(chunk for chunk in self.tail if chunk is not first))
 
     def end(self, how: str, source: Any = None, error: BaseException | None = None) -> None:
         with self._lock:
             if self._ended:
                 return
             self._ended = True
+        last = self.last_s if how == "completed" else perf_counter()
+        kept = self.kept()
+        self.first = None
+        self.tail.clear()
+        snapshot = None
         for name in _SNAPSHOTS:
             snapshot = getattr(source, name, None) if source is not None else None
             if snapshot is not None:
-                self.tally.add_final(snapshot)
                 break
-        last = self.last_s if how == "completed" else perf_counter()
         end = StreamEnd(
-            how=how, reading=self.tally.reading(), duration_s=last - self.started,
-            first_chunk_s=self.first_s, chunks=self.chunks, error=error,
+            how=how, duration_s=last - self.started, first_chunk_s=self.first_s,
+            chunks=self.chunks, error=error, kept=kept, snapshot=snapshot,
         )  # fmt: skip
         self.on_end(end)
 
@@ -105,9 +156,10 @@ class _Metered:
         self._stream = stream
         self._meter = meter
         self._inner: Any = None
+        self._source: Any = stream  # what chunks are read from: the inner stream once entered
 
     def _finish(self, error: BaseException | None) -> None:
-        source = self._inner if self._inner is not None else self._stream
+        source = self._source
         if error is not None:
             self._meter.end("failed", source, error)
         elif _read_to_end(source):
@@ -127,32 +179,55 @@ class _Metered:
 class MeteredStream(_Metered):
     """A sync stream (or stream manager) that records its operation when it ends."""
 
-    def __iter__(self) -> MeteredStream:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        # A generator, as the SDKs' own streams give: resuming one per chunk costs a fraction
+        # of a call of __next__. Both read the same source, so they can be mixed.
+        if not hasattr(type(self._source), "__iter__"):
+            return self
+        return self._chunks()
 
-    def __next__(self) -> Any:
-        source = self._inner if self._inner is not None else self._stream
+    def _chunks(self) -> Iterator[Any]:
+        source, meter = self._source, self._meter
+        keep, clock = meter.tail.append, perf_counter
         try:
-            chunk = next(source)
-        except StopIteration:
-            self._meter.end("completed", source)
+            for chunk in source:
+                meter.last_s = now = clock()
+                if meter.first_s is None:
+                    meter.first_s = now - meter.started
+                    meter.first = chunk
+                meter.chunks += 1
+                keep(chunk)
+                yield chunk
+        except GeneratorExit:  # left before its end: close(), __exit__ or collection judge it
             raise
         except BaseException as error:
-            self._meter.end("failed", source, error)
+            meter.end("failed", source, error)
+            raise
+        meter.end("completed", source)
+
+    def __next__(self) -> Any:
+        try:
+            chunk = next(self._source)
+        except StopIteration:
+            self._meter.end("completed", self._source)
+            raise
+        except BaseException as error:
+            self._meter.end("failed", self._source, error)
             raise
         meter = self._meter  # _Meter.saw(), inlined: this runs for every chunk
         meter.last_s = now = perf_counter()
         if meter.first_s is None:
             meter.first_s = now - meter.started
+            meter.first = chunk
         meter.chunks += 1
-        meter.tally.add(chunk)
+        meter.tail.append(chunk)
         return chunk
 
     def __enter__(self) -> Any:
         if hasattr(self._stream, "__next__"):
             self._stream.__enter__()
             return self
-        self._inner = self._stream.__enter__()
+        self._inner = self._source = self._stream.__enter__()
         return MeteredStream(self._inner, self._meter)
 
     def __exit__(self, kind: Any, error: Any, trace: Any) -> Any:
@@ -192,7 +267,7 @@ class AsyncMeteredStream(_Metered):
         return self
 
     async def __anext__(self) -> Any:
-        source = self._inner if self._inner is not None else self._stream
+        source = self._source
         try:
             chunk = await source.__anext__()
         except StopAsyncIteration:
@@ -208,7 +283,7 @@ class AsyncMeteredStream(_Metered):
         if hasattr(self._stream, "__anext__"):
             await self._stream.__aenter__()
             return self
-        self._inner = await self._stream.__aenter__()
+        self._inner = self._source = await self._stream.__aenter__()
         return AsyncMeteredStream(self._inner, self._meter)
 
     async def __aexit__(self, kind: Any, error: Any, trace: Any) -> Any:
