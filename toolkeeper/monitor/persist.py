@@ -253,8 +253,8 @@ class StoreWriter:
                 f"{prefix}{raw[SEQ]:x}", raw[TOOL], raw[OPERATION], raw[STATUS], raw[END_TS],
                 raw[DURATION_S] * 1000.0, raw[COST], raw[INPUT_TOKENS], raw[OUTPUT_TOKENS],
                 raw[MODEL], None, None,
-                None if raw[MODEL] is None else labels_of(raw[MODEL]), None, 0, 0, 0,
-            )
+                None if raw[MODEL] is None else labels_of(raw[MODEL]), None,
+            )  # the token kinds left out: all 0, the columns' default
             if raw[DETAILS] is None and not raw[CUSTOM] and raw[ERROR_MESSAGE] is None
             else self._row(raw, prefix)
             for raw in raws
@@ -296,7 +296,8 @@ class StoreWriter:
             None if model is None else _text(model),
             None if error_code is None else _text(str(error_code)),
             None if message is None else _text(message), labels_json,
-            _text(json.dumps(extra, default=str)) if extra else None, *token_kinds(details),
+            _text(json.dumps(extra, default=str)) if extra else None,
+            *_kinds_or_none(token_kinds(details)),
         )  # fmt: skip
 
     def _model_labels(self, model: str) -> str:
@@ -306,6 +307,11 @@ class StoreWriter:
             if len(self._labels_json) < 1000:  # bounded: model names come from responses
                 self._labels_json[model] = found
         return found
+
+
+def _kinds_or_none(kinds: tuple[int, int, int]) -> tuple[int, ...]:
+    """Return a row's token kinds, or nothing when all are 0 (the columns' default)."""
+    return kinds if any(kinds) else ()
 
 
 def _text(value: str) -> str:

@@ -85,6 +85,11 @@ operations = Table(
 
 #: Insert order of :data:`operations` rows built by the monitor's store writer.
 OPERATION_COLUMNS: tuple[str, ...] = tuple(c.name for c in operations.columns if c.name != "id")
+#: The token-kind columns, last of :data:`OPERATION_COLUMNS`. A row may leave them out
+#: when all are 0 (most rows): the database fills in its default, 0, and the insert
+#: binds three parameters fewer per row.
+TOKEN_KIND_COLUMNS = ("cached_tokens", "cache_write_tokens", "reasoning_tokens")
+assert OPERATION_COLUMNS[-len(TOKEN_KIND_COLUMNS) :] == TOKEN_KIND_COLUMNS
 
 
 def write_batch(
@@ -122,30 +127,56 @@ _ROWS_PER_STATEMENT = 50
 
 
 @functools.cache
-def _insert_sql(marker: str, count: int) -> str:
-    """Return an INSERT of ``count`` operation rows with ``marker`` placeholders."""
-    row = f"({', '.join([marker] * len(OPERATION_COLUMNS))})"
+def _insert_sql(marker: str, count: int, width: int) -> str:
+    """Return an INSERT of ``count`` rows of the first ``width`` operation columns."""
+    row = f"({', '.join([marker] * width)})"
     # Column names are this module's constants; every value is bound.
     return (
-        f"INSERT INTO operations ({', '.join(OPERATION_COLUMNS)}) "  # noqa: S608
+        f"INSERT INTO operations ({', '.join(OPERATION_COLUMNS[:width])}) "  # noqa: S608
         f"VALUES {', '.join([row] * count)}"
     )
 
 
+_FULL = len(OPERATION_COLUMNS)
+_SHORT = _FULL - len(TOKEN_KIND_COLUMNS)
+
+
 def _insert_operations(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Append rows in order, straight to the driver's executemany (no per-row SQLAlchemy work)."""
+    """Append rows straight to the driver's executemany (no per-row SQLAlchemy work).
+
+    A row has every column of :data:`OPERATION_COLUMNS`, or all but the token kinds
+    (then 0). Rows of each width are inserted in order, the shorter ones first.
+    """
     if not rows:
         return
+    short = [row for row in rows if len(row) == _SHORT]
+    if not short or len(short) == len(rows):
+        _insert_rows(conn, rows, len(rows[0]))
+        return
+    _insert_rows(conn, short, _SHORT)
+    _insert_rows(conn, [row for row in rows if len(row) != _SHORT], _FULL)
+
+
+def _insert_rows(conn: Connection, rows: Sequence[tuple[Any, ...]], width: int) -> None:
+    """Insert rows of the first ``width`` operation columns, many to a statement."""
+    if width not in {_SHORT, _FULL} or any(len(row) != width for row in rows):
+        raise ValueError(
+            f"operation rows must have {_SHORT} or {_FULL} values (the columns of "
+            f"OPERATION_COLUMNS, the token kinds optional), got widths "
+            f"{sorted({len(row) for row in rows})}"
+        )
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     size = _ROWS_PER_STATEMENT
     whole = len(rows) - len(rows) % size
     if whole:
         flat = chain.from_iterable
         params = [tuple(flat(rows[start : start + size])) for start in range(0, whole, size)]
-        conn.exec_driver_sql(_insert_sql(marker, size), params)
+        conn.exec_driver_sql(_insert_sql(marker, size, width), params)
     if whole < len(rows):
         rest = rows[whole:]
-        conn.exec_driver_sql(_insert_sql(marker, len(rest)), tuple(chain.from_iterable(rest)))
+        conn.exec_driver_sql(
+            _insert_sql(marker, len(rest), width), tuple(chain.from_iterable(rest))
+        )
 
 
 def operation_rows(
