@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import fields
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -11,6 +12,7 @@ from tests.server.conftest import LiveServer
 from toolkeeper import Keeper
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.monitor import OperationStatus
+from toolkeeper.monitor.reports import SystemHealthReport
 from toolkeeper.server import Role
 
 
@@ -21,6 +23,23 @@ def test_system_health_counts_the_workload(live_server: LiveServer) -> None:
     assert body["completed_operations"] >= 11
     assert body["wrappers"]["openai"] in {"healthy", "degraded", "unhealthy", "critical"}
     assert body["system_status"] in {"healthy", "degraded", "unhealthy", "critical", "unknown"}
+
+
+def test_system_health_is_the_monitors_report_in_schema_and_body(live_server: LiveServer) -> None:
+    """GET /health documents and sends exactly the fields of SystemHealthReport, described."""
+    with live_server.client(Role.VIEWER) as client:
+        body = client.get("/api/v1/health").json()
+        spec = client.get("/openapi.json").json()
+    reference = spec["paths"]["/api/v1/health"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"]["$ref"]
+    schema = spec["components"]["schemas"][reference.rsplit("/", 1)[-1]]
+    names = {field.name for field in fields(SystemHealthReport)}
+    assert set(schema["properties"]) == names
+    assert set(schema["required"]) == names
+    assert set(body) == names
+    described = schema["properties"]["failed_attempt_count"]["description"]
+    assert described.startswith("Calls a fallback")
 
 
 def test_tools_lists_configured_and_seen_tools_with_health(live_server: LiveServer) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from toolkeeper.monitor.aggregates import TOTAL_WINDOW, WINDOWS
 from toolkeeper.monitor.buckets import WindowStats
@@ -91,7 +91,15 @@ class SystemHealthReport:
     served after the primary's attempt failed; ``overall_health_score`` is the
     mean score of tools whose status is known (``None`` when none is).
     ``wrappers`` is each tool's status by name.
+
+    The REST API sends this type as it is (``GET /api/v1/health``, the SSE tick):
+    pydantic reads its fields and, from the docstrings under some of them, their
+    descriptions in the OpenAPI schema.
     """
+
+    # Read by pydantic when the server builds its schema; a plain dict, so the
+    # monitor does not import pydantic.
+    __pydantic_config__: ClassVar[dict[str, object]] = {"use_attribute_docstrings": True}
 
     overall_health_score: float | None
     system_status: HealthStatus
@@ -108,7 +116,9 @@ class SystemHealthReport:
     active_operations: int
     overall_success_rate: float | None
     error_count: int
+    """Failed calls (errors and timeouts)."""
     failed_attempt_count: int
+    """Calls a fallback served after the primary was called and failed."""
     operations_per_minute: float
     dropped_events: int
     refused_rows: int

@@ -2,7 +2,7 @@
 
 Three kinds of event, each ``data`` a JSON object:
 
-- ``tick`` every ``events_interval_seconds`` (1 s): ``{"health": <SystemHealth>,
+- ``tick`` every ``events_interval_seconds`` (1 s): ``{"health": <SystemHealthReport>,
   "tools": [<ToolSummary>, ...], "skipped_operations": n}``;
 - ``operation`` for each operation finished since the last tick: an
   ``Operation``, at most :data:`MAX_OPERATIONS_PER_TICK` a tick (a burst beyond
@@ -32,7 +32,7 @@ from toolkeeper.keeper import Keeper
 from toolkeeper.monitor.records import WrapperOperationMetrics
 from toolkeeper.server.api._shared import KeeperDep, known_tools
 from toolkeeper.server.api.config_models import ConfigVersionEntry
-from toolkeeper.server.api.models import SystemHealth
+from toolkeeper.server.api.models import SYSTEM_HEALTH
 from toolkeeper.server.api.operations import Operation
 from toolkeeper.server.api.tools import tool_summary
 
@@ -72,12 +72,10 @@ def _key(record: WrapperOperationMetrics) -> tuple[str, str | None]:
 
 
 def _tick(keeper: Keeper, skipped: int) -> dict[str, Any]:
-    health = SystemHealth.model_validate(
-        keeper.monitoring.system_health_report(), from_attributes=True
-    )
+    health = keeper.monitoring.system_health_report()
     tools = [tool_summary(keeper, name) for name in known_tools(keeper)]
     return {
-        "health": health.model_dump(mode="json"),
+        "health": SYSTEM_HEALTH.dump_python(health, mode="json"),
         "tools": [tool.model_dump(mode="json") for tool in tools],
         "skipped_operations": skipped,
     }

@@ -1,4 +1,7 @@
-"""Response models for health, tools and their statistics, so the OpenAPI schema says what is sent.
+"""Response models for tools and their statistics, so the OpenAPI schema says what is sent.
+
+The system's health is sent as the monitor's own ``SystemHealthReport`` (one
+definition; pydantic builds its schema from the dataclass), through :data:`SYSTEM_HEALTH`.
 
 Latencies are milliseconds, rates are fractions of ``count`` (0 to 1), money is
 US dollars as an exact decimal string (docs/money.md), times are ISO 8601 UTC.
@@ -10,17 +13,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
 from toolkeeper._units import money_json
 from toolkeeper.monitor import WindowStats, WrapperHealthStatus
 from toolkeeper.monitor.health import HealthStatus
+from toolkeeper.monitor.reports import SystemHealthReport
 
 __all__ = [
+    "SYSTEM_HEALTH",
     "CircuitSnapshot",
     "Money",
     "Stats",
-    "SystemHealth",
     "ToolDetail",
     "ToolList",
     "ToolMetrics",
@@ -43,36 +47,12 @@ _PROVIDER_ERRORS = (
 )
 
 
+#: Validates and serialises the system's health report for the API, the SSE tick and pages.
+SYSTEM_HEALTH: TypeAdapter[SystemHealthReport] = TypeAdapter(SystemHealthReport)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
-
-
-class SystemHealth(_Model):
-    """Health and totals over every tool (docs/health.md); counts since the process started."""
-
-    system_status: HealthStatus
-    overall_health_score: float | None
-    total_wrappers: int
-    active_wrappers: int
-    healthy_wrappers: int
-    degraded_wrappers: int
-    unhealthy_wrappers: int
-    critical_wrappers: int
-    unknown_wrappers: int
-    health_percentage: float | None
-    total_operations: int
-    completed_operations: int
-    active_operations: int
-    overall_success_rate: float | None
-    error_count: int = Field(description="Failed calls (errors and timeouts).")
-    failed_attempt_count: int = Field(
-        description="Calls a fallback served after the primary was called and failed."
-    )
-    operations_per_minute: float
-    dropped_events: int
-    refused_rows: int
-    wrappers: dict[str, HealthStatus]
-    last_health_check: datetime
 
 
 class Stats(_Model):

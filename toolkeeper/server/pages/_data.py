@@ -13,8 +13,9 @@ from decimal import Decimal
 
 from toolkeeper.keeper import Keeper
 from toolkeeper.monitor.records import OperationStatus
+from toolkeeper.monitor.reports import SystemHealthReport
 from toolkeeper.server.api._shared import known_tools
-from toolkeeper.server.api.models import SystemHealth, ToolSummary
+from toolkeeper.server.api.models import ToolSummary
 from toolkeeper.server.api.operations import Operation
 from toolkeeper.server.api.tools import tool_summary
 
@@ -56,11 +57,9 @@ class Spend:
     budgets: tuple[BudgetLine, ...]
 
 
-def system_health(keeper: Keeper) -> SystemHealth:
-    """Return the health over every tool, as the API sends it."""
-    return SystemHealth.model_validate(
-        keeper.monitoring.system_health_report(), from_attributes=True
-    )
+def system_health(keeper: Keeper) -> SystemHealthReport:
+    """Return the health over every tool, the report the API sends."""
+    return keeper.monitoring.system_health_report()
 
 
 def tool_cards(keeper: Keeper) -> list[ToolSummary]:
