@@ -37,6 +37,8 @@ class PendingSettle:
     reservation_id: str | None
     now: datetime
     then: Callable[[list[Fired]], object] | None
+    #: (lease id, amount drawn) when the reservation was drawn from a lease (SQL ledger).
+    lease: tuple[str, int] | None = None
 
 
 #: Writes a batch in order and returns the warnings each settle fired (raises on failure).

@@ -1,22 +1,64 @@
 """A ledger in the SQL store (SQLite or PostgreSQL): spend survives restarts and is shared.
 
-Each reserve and settle is one write transaction under the store's budget
-lock (see :mod:`toolkeeper.store.spend`), so the read-check-insert cannot
-interleave with another writer's, whichever process it runs in.
+Each reservation that reaches the database is one write transaction under the
+store's budget lock (see :mod:`toolkeeper.store.spend`), so the
+read-check-insert cannot interleave with another writer's, whichever process
+it runs in. Settles of wrapped calls are queued and written in batches, one
+transaction each (:mod:`toolkeeper.costs.ledger_batch`).
+
+Leases: while a budget is far from its limit (at least :data:`LEASE_HEADROOM`
+leases of room left on every blocking budget of the call), a reservation that
+reaches the database holds a *lease* of :data:`LEASE_CALLS` times the call's
+estimate instead of the estimate alone, and the next calls of the same
+budgets in this process draw their reservations from it in memory, with no
+transaction. The lease is one reservation row per budget, so every process
+counts the whole of it as reserved: nothing can be overspent. Each settle of
+a drawn call adds its spend and shrinks the lease's row by what the call
+drew; a lease stops serving calls after :data:`LEASE_SECONDS`, or once too
+small, and what no call drew is given back by the next transaction, by a timer
+when the process has gone quiet, or on close. Near a limit no lease is taken,
+and a call this process would refuse first gives back its own leases and looks
+again, so every call near a limit is checked against the database alone.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from toolkeeper._errors import StoreError
 from toolkeeper.costs.budgets import Charge, admits, thresholds_reached
 from toolkeeper.costs.ledger import Fired, Ledger, Overshoot, Verdict
 from toolkeeper.costs.ledger_batch import DeferredSettles, PendingSettle
 from toolkeeper.store.spend import BudgetTables, BudgetTransaction
 from toolkeeper.store.sql import Store
 
-__all__ = ["SqlLedger"]
+__all__ = ["LEASE_CALLS", "LEASE_HEADROOM", "LEASE_SECONDS", "SqlLedger"]
+
+_log = logging.getLogger("toolkeeper.costs")
+
+#: A lease holds this many times the estimate of the call that takes it.
+LEASE_CALLS = 64
+#: A lease is taken only while every blocking budget has room for this many more of it.
+LEASE_HEADROOM = 16
+#: How long a lease serves new calls before what is left of it is given back.
+LEASE_SECONDS = 2.0
+
+
+@dataclass(slots=True, eq=False)
+class _Lease:
+    """A block of budget held in the database, from which this process's calls draw."""
+
+    id: str
+    charges: tuple[tuple[str, int, int], ...]
+    left: int
+    until: float
+    drawn: dict[str, int] = field(default_factory=dict)
 
 
 class SqlLedger(Ledger):
@@ -27,6 +69,15 @@ class SqlLedger(Ledger):
         self._owns_store = owns_store
         self.uri = store.uri
         self._deferred = DeferredSettles(self._write_batch, name="store")
+        self._leases_lock = threading.Lock()
+        # Per set of charges (key, bucket, limit): the lease calls draw from now.
+        self._leases: dict[tuple[tuple[str, int, int], ...], _Lease] = {}
+        # Leases that stopped serving calls, whose unused part is not yet given back.
+        self._retired: list[_Lease] = []
+        # Reservation id -> the lease it was drawn from.
+        self._drawn: dict[str, _Lease] = {}
+        self._watch: threading.Timer | None = None
+        self._closed = False
 
     def reserve(
         self,
@@ -38,34 +89,131 @@ class SqlLedger(Ledger):
         expires: datetime,
     ) -> Verdict:
         """Check every blocking charge and, if all admit ``amount``, reserve it on each."""
+        which = tuple((charge.key, charge.bucket, charge.limit) for charge in charges)
+        with self._leases_lock:
+            if self._draw(which, amount, reservation_id):
+                return Verdict(True)
         mark = self._deferred.written
-        verdict = self._reserve(charges, amount, reservation_id, now, expires)
+        verdict = self._reserve(charges, which, amount, reservation_id, now, expires)
         if not verdict.admitted and self._deferred.changed_since(mark):
             # Settles still queued may free what refused it: write them and look again.
             self._deferred.flush()
-            verdict = self._reserve(charges, amount, reservation_id, now, expires)
+            verdict = self._reserve(charges, which, amount, reservation_id, now, expires)
         return verdict
 
-    def _reserve(
+    def _reserve(  # noqa: PLR0917 - reserve's arguments, passed through
         self,
         charges: Sequence[Charge],
+        which: tuple[tuple[str, int, int], ...],
         amount: int,
         reservation_id: str,
         now: datetime,
         expires: datetime,
     ) -> Verdict:
-        with self._tables.writing() as tx:
-            for index, charge in enumerate(charges):
-                if not charge.blocking:
-                    continue
-                tx.drop_expired(charge.key, now=now)
-                spent = tx.spent(charge.key, since=charge.since, until=charge.bucket)
-                reserved = tx.reserved(charge.key, now=now)
-                if not admits(limit=charge.limit, spent=spent, reserved=reserved, amount=amount):
-                    return Verdict(False, index, spent, reserved)
+        size = amount * LEASE_CALLS
+        with self._leases_lock:
+            if self._draw(which, amount, reservation_id):  # another thread leased meanwhile
+                return Verdict(True)
+            with self._tables.writing() as tx:
+                return self._check_and_hold(
+                    tx, charges, which, amount, size, reservation_id, now, expires
+                )
+
+    def _draw(self, which: tuple[tuple[str, int, int], ...], amount: int, rid: str) -> bool:
+        """Draw ``amount`` from the lease of ``which`` if it can serve it (holding the lock)."""
+        lease = self._leases.get(which)
+        if lease is None:
+            return False
+        if lease.left >= amount and time.monotonic() < lease.until:
+            lease.left -= amount
+            lease.drawn[rid] = amount
+            self._drawn[rid] = lease
+            return True
+        del self._leases[which]
+        self._retired.append(lease)
+        return False
+
+    def _check_and_hold(  # noqa: PLR0917 - one reservation's parts
+        self,
+        tx: BudgetTransaction,
+        charges: Sequence[Charge],
+        which: tuple[tuple[str, int, int], ...],
+        amount: int,
+        size: int,
+        reservation_id: str,
+        now: datetime,
+        expires: datetime,
+    ) -> Verdict:
+        """Check every blocking charge; hold a lease far from the limits, else the amount alone."""
+        self._give_back(tx)
+        leasable = size > 0
+        for index, charge in enumerate(charges):
+            if not charge.blocking:
+                continue
+            tx.drop_expired(charge.key, now=now)
+            spent = tx.spent(charge.key, since=charge.since, until=charge.bucket)
+            reserved = tx.reserved(charge.key, now=now)
+            if not admits(limit=charge.limit, spent=spent, reserved=reserved, amount=amount):
+                if self._leases:
+                    # This process's own leases may hold what is missing: give them back first.
+                    self._retired.extend(self._leases.values())
+                    self._leases.clear()
+                    return self._check_and_hold(
+                        tx, charges, which, amount, 0, reservation_id, now, expires
+                    )
+                return Verdict(False, index, spent, reserved)
+            leasable = leasable and charge.limit - spent - reserved >= size * LEASE_HEADROOM
+        if not leasable:
             for charge in charges:
                 tx.add_reservation(reservation_id, charge.key, amount=amount, expires=expires)
+            return Verdict(True)
+        lease = _Lease(
+            id=f"lease-{uuid.uuid4().hex}",
+            charges=which,
+            left=size - amount,
+            until=time.monotonic() + LEASE_SECONDS,
+            drawn={reservation_id: amount},
+        )
+        until = expires + timedelta(seconds=LEASE_SECONDS)
+        for charge in charges:
+            tx.add_reservation(lease.id, charge.key, amount=size, expires=until)
+        self._leases[which] = lease
+        self._drawn[reservation_id] = lease
+        self._watch_leases()
         return Verdict(True)
+
+    def _watch_leases(self) -> None:
+        """Give back, once they stop serving calls, the leases of a process gone quiet."""
+        if self._watch is None:
+            self._watch = threading.Timer(LEASE_SECONDS, self._retire_stale)
+            self._watch.daemon = True
+            self._watch.start()
+
+    def _retire_stale(self) -> None:
+        with self._leases_lock:
+            self._watch = None
+            moment = time.monotonic()
+            for which, lease in list(self._leases.items()):
+                if moment >= lease.until:
+                    del self._leases[which]
+                    self._retired.append(lease)
+            try:
+                if self._retired and not self._closed:
+                    with self._tables.writing() as tx:
+                        self._give_back(tx)
+            except StoreError:
+                _log.exception("could not give back budget leases; they expire on their own")
+            if self._leases:
+                self._watch_leases()
+
+    def _give_back(self, tx: BudgetTransaction) -> None:
+        """Shrink the rows of retired leases by what no call drew (holding the leases lock)."""
+        for lease in self._retired:
+            if lease.left:
+                for key, _, _ in lease.charges:
+                    tx.shrink_reservation(lease.id, key, lease.left)
+                lease.left = 0
+        self._retired.clear()
 
     def settle(
         self,
@@ -76,8 +224,9 @@ class SqlLedger(Ledger):
         now: datetime,
     ) -> list[Fired]:
         """Drop the reservation, add the spend and mark the warnings it reached."""
+        drawn = self._undraw(reservation_id)
         with self._tables.writing() as tx:
-            return _settle(tx, charges, amount, reservation_id, now)
+            return _settle(tx, charges, amount, reservation_id, now, drawn)
 
     def settle_later(
         self,
@@ -89,21 +238,35 @@ class SqlLedger(Ledger):
         then: Callable[[list[Fired]], object] | None = None,
     ) -> None:
         """Queue the settle: a background thread writes the queue in one transaction."""
-        self._deferred.add(PendingSettle(charges, amount, reservation_id, now, then))
+        drawn = self._undraw(reservation_id)
+        self._deferred.add(PendingSettle(charges, amount, reservation_id, now, then, drawn))
 
     def flush(self) -> None:
         """Write every queued settle before returning."""
         self._deferred.flush()
 
+    def _undraw(self, reservation_id: str | None) -> tuple[str, int] | None:
+        """Return (lease id, amount) when the reservation was drawn from a lease."""
+        if reservation_id is None:
+            return None
+        with self._leases_lock:
+            lease = self._drawn.pop(reservation_id, None)
+            if lease is None:
+                return None
+            return lease.id, lease.drawn.pop(reservation_id)
+
     def _write_batch(self, batch: list[PendingSettle]) -> list[list[Fired]]:
         with self._tables.writing() as tx:
             return [
-                _settle(tx, item.charges, item.amount, item.reservation_id, item.now)
+                _settle(tx, item.charges, item.amount, item.reservation_id, item.now, item.lease)
                 for item in batch
             ]
 
     def usage(self, charge: Charge, *, now: datetime) -> tuple[int, int]:
-        """Return (spend in the charge's window, live reservations), queued settles written."""
+        """Return (spend in the charge's window, live reservations), queued settles written.
+
+        Reservations include leases: money held for this process's next calls.
+        """
         self._deferred.flush()
         with self._tables.reading() as tx:
             spent = tx.spent(charge.key, since=charge.since, until=charge.bucket)
@@ -124,22 +287,34 @@ class SqlLedger(Ledger):
         }
 
     def close(self) -> None:
-        """Write the queued settles; close the store if this ledger opened it."""
+        """Write queued settles, give leases back, and close the store if this ledger opened it."""
         self._deferred.close()
+        with self._leases_lock:
+            self._closed = True
+            if self._watch is not None:
+                self._watch.cancel()
+            self._retired.extend(self._leases.values())
+            self._leases.clear()
+            if self._retired:
+                with self._tables.writing() as tx:
+                    self._give_back(tx)
         if self._owns_store:
             self._tables.store.close()
 
 
-def _settle(
+def _settle(  # noqa: PLR0917 - one settle's parts
     tx: BudgetTransaction,
     charges: Sequence[Charge],
     amount: int,
     reservation_id: str | None,
     now: datetime,
+    lease: tuple[str, int] | None,
 ) -> list[Fired]:
     fired: list[Fired] = []
     for index, charge in enumerate(charges):
-        if reservation_id is not None:
+        if lease is not None:
+            tx.shrink_reservation(lease[0], charge.key, lease[1])
+        elif reservation_id is not None:
             tx.drop_reservation(reservation_id, charge.key)
         if amount:
             tx.add_spend(charge.key, bucket=charge.bucket, amount=amount, now=now)

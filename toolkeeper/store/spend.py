@@ -74,6 +74,12 @@ class BudgetTransaction:
         """Delete the reservation's hold on ``budget``, if it is still there."""
         self._conn.execute(delete(_r).where((_r.c.id == reservation_id) & (_r.c.budget == budget)))
 
+    def shrink_reservation(self, reservation_id: str, budget: str, amount: int) -> None:
+        """Take ``amount`` off the reservation's hold on ``budget``; drop it once it holds none."""
+        where = (_r.c.id == reservation_id) & (_r.c.budget == budget)
+        self._conn.execute(update(_r).where(where).values(amount_nanos=_r.c.amount_nanos - amount))
+        self._conn.execute(delete(_r).where(where & (_r.c.amount_nanos <= 0)))
+
     def add_spend(self, budget: str, *, bucket: int, amount: int, now: datetime) -> None:
         """Add ``amount`` to the spend of ``budget`` in ``bucket``.
 

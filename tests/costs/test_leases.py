@@ -1,0 +1,112 @@
+"""Leases of the SQL ledger: calls far from a limit draw from a block held in the database."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from toolkeeper._errors import BudgetExceeded
+from toolkeeper.costs import Budget, BudgetGuard, Ledger, Period, open_ledger
+from toolkeeper.costs.ledger_sql import LEASE_CALLS
+from toolkeeper.costs.money import to_nanos
+
+MILLI = Decimal("0.001")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Return the URI of each SQL backend: an SQLite file, PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def sql_ledger(sql_uri: str) -> Iterator[Ledger]:
+    """Open the SQL ledger at ``sql_uri`` and close it afterwards."""
+    opened = open_ledger(sql_uri)
+    yield opened
+    opened.close()
+
+
+def _budget(limit: str) -> Budget:
+    return Budget(scope="tool:openai", limit=Decimal(limit), period=Period("daily"))
+
+
+def test_another_process_counts_the_whole_lease_as_reserved(sql_uri: str) -> None:
+    """Show another connection the lease a call took, far from the limit, as reserved money."""
+    with open_ledger(sql_uri) as first, open_ledger(sql_uri) as second:
+        guard = BudgetGuard([_budget("100")], ledger=first)
+        guard.reserve(MILLI, tool="openai")
+        guard.reserve(MILLI, tool="openai")  # drawn from the lease: no new row
+        seen = BudgetGuard([_budget("100")], ledger=second).status()[0]
+        assert seen.reserved == MILLI * LEASE_CALLS
+        assert seen.spent == 0
+
+
+def test_near_its_limit_a_budget_holds_each_call_alone(sql_uri: str) -> None:
+    """Hold exactly a call's estimate, no lease, when the budget has little room left."""
+    with open_ledger(sql_uri) as first, open_ledger(sql_uri) as second:
+        guard = BudgetGuard([_budget("1.00")], ledger=first)
+        guard.reserve(Decimal("0.01"), tool="openai")
+        assert BudgetGuard([_budget("1.00")], ledger=second).status()[0].reserved == Decimal("0.01")
+
+
+def test_settled_lease_calls_show_exact_spend_and_closing_gives_the_rest_back(
+    sql_uri: str,
+) -> None:
+    """Record 300 leased calls' exact spend, and hold nothing once the ledger is closed."""
+    ledger = open_ledger(sql_uri)
+    guard = BudgetGuard([_budget("100")], ledger=ledger)
+    for _ in range(300):
+        guard.settle_later(guard.reserve(MILLI, tool="openai"), to_nanos(Decimal("0.0005")))
+    assert guard.status()[0].spent == Decimal("0.15")
+    ledger.close()
+    with open_ledger(sql_uri) as reopened:
+        status = BudgetGuard([_budget("100")], ledger=reopened).status()[0]
+        assert status.spent == Decimal("0.15")
+        assert status.reserved == 0
+
+
+def test_a_released_leased_call_spends_nothing(sql_ledger: Ledger) -> None:
+    """Give back a leased call that failed: no spend, and the lease holds what no call drew."""
+    guard = BudgetGuard([_budget("100")], ledger=sql_ledger)
+    guard.release(guard.reserve(MILLI, tool="openai"))
+    guard.settle(guard.reserve(MILLI, tool="openai"), MILLI)
+    status = guard.status()[0]
+    assert status.spent == MILLI
+    assert status.reserved == MILLI * (LEASE_CALLS - 2)
+
+
+def test_sixteen_threads_through_leases_then_alone_admit_exactly_the_limit(
+    sql_ledger: Ledger,
+) -> None:
+    """Admit exactly 1,300 of 16 threads x 100 calls of $0.001 against $1.30, leases then not."""
+    guard = BudgetGuard([_budget("1.30")], ledger=sql_ledger)
+    admitted: list[int] = []
+
+    def worker() -> None:
+        count = 0
+        for _ in range(100):
+            try:
+                reservation = guard.reserve(MILLI, tool="openai")
+            except BudgetExceeded:
+                continue
+            count += 1
+            guard.settle_later(reservation, to_nanos(MILLI))
+        admitted.append(count)
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(admitted) == 1300
+    status = guard.status()[0]
+    assert status.spent == Decimal("1.30")
+    assert status.reserved == 0
