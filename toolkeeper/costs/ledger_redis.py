@@ -5,7 +5,8 @@ the reservation (or the spend and the warning marks) cannot interleave with
 another client's. Keys, under the prefix and a budget's key ``B``:
 
 - ``B|s|<bucket>``: settled spend of one bucket (an integer, ``INCRBY``);
-- ``B|r`` (hash reservation id -> amount) and ``B|rx`` (sorted set id -> expiry, ms);
+- ``B|r`` (hash reservation id -> amount), ``B|rx`` (sorted set id -> expiry, ms) and
+  ``B|rt`` (their running total, so a reservation costs the same however many are live);
 - ``B|f|<period>``: the warnings fired in a period (``HSETNX`` deduplicates them);
 - ``overshoots:calls``, ``overshoots:amount``, ``overshoots:largest``: hashes by tool of
   the calls that cost more than they reserved (all-time totals, never expiring).
@@ -46,13 +47,28 @@ local function spent_of(p, since, bucket, width)
   end
   return total
 end
-local function reserved_of(p, now)
-  local dead = redis.call('ZRANGEBYSCORE', p .. '|rx', '-inf', now)
-  for _, rid in ipairs(dead) do redis.call('HDEL', p .. '|r', rid) end
-  if #dead > 0 then redis.call('ZREMRANGEBYSCORE', p .. '|rx', '-inf', now) end
+local function held_total(p)
+  local t = redis.call('GET', p .. '|rt')
+  if t then return tonumber(t) end
+  -- No running total yet (keys written before it existed): count the holds once.
   local total = 0
   for _, v in ipairs(redis.call('HVALS', p .. '|r')) do total = total + tonumber(v) end
+  redis.call('SET', p .. '|rt', total)
   return total
+end
+local function unhold(p, rid)
+  local v = redis.call('HGET', p .. '|r', rid)
+  if v then
+    redis.call('HDEL', p .. '|r', rid)
+    redis.call('DECRBY', p .. '|rt', v)
+  end
+end
+local function reserved_of(p, now)
+  held_total(p)
+  local dead = redis.call('ZRANGEBYSCORE', p .. '|rx', '-inf', now)
+  for _, rid in ipairs(dead) do unhold(p, rid) end
+  if #dead > 0 then redis.call('ZREMRANGEBYSCORE', p .. '|rx', '-inf', now) end
+  return held_total(p)
 end
 """
 
@@ -78,10 +94,13 @@ end
 for i = 0, n - 1 do
   local a = 6 + i * 7
   local p, ttl = ARGV[a], ARGV[a + 6]
+  held_total(p)
   redis.call('HSET', p .. '|r', id, ARGV[3])
+  redis.call('INCRBY', p .. '|rt', ARGV[3])
   redis.call('ZADD', p .. '|rx', expires, id)
   redis.call('EXPIRE', p .. '|r', ttl)
   redis.call('EXPIRE', p .. '|rx', ttl)
+  redis.call('EXPIRE', p .. '|rt', ttl)
 end
 return {1, -1, 0, 0}
 """
@@ -100,7 +119,8 @@ for i = 0, n - 1 do
   local width, period, ttl = tonumber(ARGV[a + 3]), ARGV[a + 4], ARGV[a + 5]
   local m = tonumber(ARGV[a + 6])
   if id ~= '' then
-    redis.call('HDEL', p .. '|r', id)
+    held_total(p)
+    unhold(p, id)
     redis.call('ZREM', p .. '|rx', id)
   end
   if tonumber(amount) > 0 then
