@@ -1,4 +1,4 @@
-"""Reports: the system-health keys of the public contract, and the health report's plain form."""
+"""Reports: the system-health keys of the public contract, and the typed reports' plain forms."""
 
 from __future__ import annotations
 
@@ -53,3 +53,32 @@ def test_health_report_plain_form(monitor: WrapperMonitoring, clock: FakeClock) 
     assert data["reasons"][0] == "judged on 1 operations in the last 1h"
     assert not report.is_healthy
     assert data["p95_latency_ms"] is not None
+
+
+def test_wrapper_stats_report_is_typed_and_its_plain_form_is_get_wrapper_stats(
+    monitor: WrapperMonitoring, clock: FakeClock
+) -> None:
+    """The typed stats report holds WindowStats and datetimes; to_dict() is get_wrapper_stats()."""
+    for _ in range(3):
+        monitor.record("t", "op", OperationStatus.SUCCESS, 0.1)
+    monitor.record("t", "op", OperationStatus.ERROR, 0.2, error_message="boom")
+    report = monitor.wrapper_stats_report("t")
+    assert report is not None
+    assert report.wrapper_name == "t"
+    assert report.total is not None
+    assert report.total.counts == {"success": 3, "error": 1}
+    assert report.total_operations == 4
+    assert report.last_error == "boom"
+    assert report.last_error_time == clock.now()
+    assert report.windows["1m"].total_operations == 4
+    data = report.to_dict()
+    assert data == monitor.get_wrapper_stats("t")
+    assert data["last_error_time"] == clock.now().isoformat()
+    assert data["total_operations"] == 4
+    assert data["windows"]["1m"] == report.windows["1m"].to_dict()
+
+
+def test_an_unknown_tool_has_no_stats_report(monitor: WrapperMonitoring) -> None:
+    """A tool never seen has no typed report, as it has no plain stats."""
+    assert monitor.wrapper_stats_report("ghost") is None
+    assert monitor.get_wrapper_stats("ghost") is None

@@ -442,6 +442,11 @@ class PerformanceMonitor:
 
     def get_wrapper_stats(self, name: str) -> dict[str, Any] | None:
         """Return a tool's totals since creation plus each rolling window; ``None`` if unknown."""
+        report = reports.wrapper_stats(self, name)
+        return None if report is None else report.to_dict()
+
+    def wrapper_stats_report(self, name: str) -> reports.WrapperStatsReport | None:
+        """Return a tool's totals and rolling windows, typed (the fields of get_wrapper_stats)."""
         return reports.wrapper_stats(self, name)
 
     def get_wrapper_metrics(self, name: str, since: datetime | None = None) -> list[WindowStats]:

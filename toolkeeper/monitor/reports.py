@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SystemHealthReport",
     "WrapperHealthStatus",
+    "WrapperStatsReport",
     "active_wrappers",
     "system_health",
     "wrapper_health",
@@ -194,20 +195,52 @@ def wrapper_health(monitor: PerformanceMonitor, name: str) -> WrapperHealthStatu
     )
 
 
-def wrapper_stats(monitor: PerformanceMonitor, name: str) -> dict[str, Any] | None:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WrapperStatsReport:
+    """Report one tool's totals since the monitor was created and each rolling window.
+
+    ``total`` is ``None`` before the tool's first finished operation; ``windows``
+    holds only the windows that saw an operation; ``last_error`` and
+    ``last_error_time`` describe its latest failure (``None`` if it never failed).
+    """
+
+    wrapper_name: str
+    total: WindowStats | None
+    active_operations: int
+    last_error: str | None
+    last_error_time: datetime | None
+    windows: dict[str, WindowStats]
+
+    @property
+    def total_operations(self) -> int:
+        """Return the operations finished since the monitor was created."""
+        return self.total.total_operations if self.total else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as plain data (``get_wrapper_stats()``), totals' keys at top level."""
+        data: dict[str, Any] = {"wrapper_name": self.wrapper_name}
+        data.update(self.total.to_dict() if self.total else {"total_operations": 0})
+        data["active_operations"] = self.active_operations
+        data["last_error"] = self.last_error
+        data["last_error_time"] = self.last_error_time.isoformat() if self.last_error_time else None
+        data["windows"] = {window: stats.to_dict() for window, stats in self.windows.items()}
+        return data
+
+
+def wrapper_stats(monitor: PerformanceMonitor, name: str) -> WrapperStatsReport | None:
     """Return a tool's totals since creation plus each rolling window; ``None`` if unknown."""
     if not monitor.knows(name):
         return None
-    total = monitor.get_window_stats(name, TOTAL_WINDOW)
     last = monitor.last_error(name)
-    data: dict[str, Any] = {"wrapper_name": name}
-    data.update(total.to_dict() if total else {"total_operations": 0})
-    data["active_operations"] = monitor.active_operation_counts().get(name, 0)
-    data["last_error"] = last[1] if last else None
-    data["last_error_time"] = last[0].isoformat() if last else None
     windows = {window: monitor.get_window_stats(name, window) for window in WINDOWS}
-    data["windows"] = {window: s.to_dict() for window, s in windows.items() if s is not None}
-    return data
+    return WrapperStatsReport(
+        wrapper_name=name,
+        total=monitor.get_window_stats(name, TOTAL_WINDOW),
+        active_operations=monitor.active_operation_counts().get(name, 0),
+        last_error=last[1] if last else None,
+        last_error_time=last[0] if last else None,
+        windows={window: stats for window, stats in windows.items() if stats is not None},
+    )
 
 
 def active_wrappers(monitor: PerformanceMonitor) -> list[str]:
