@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -54,6 +54,7 @@ from toolkeeper.monitor.rollups import (
 from toolkeeper.store.operations import (
     insert_operations,
     iter_operation_rows,
+    latest_operation_rows,
     operation_rows,
     prune_operations,
     write_batch,
@@ -79,6 +80,7 @@ __all__ = [
     "fleet",
     "history",
     "iter_stored_operations",
+    "latest_stored_operations",
     "restore",
     "stored_operations",
 ]
@@ -401,6 +403,26 @@ def stored_operations(
         until=until.timestamp() if until is not None else None,
     )  # fmt: skip
     return [_record_of(row) for row in rows], total
+
+
+def latest_stored_operations(
+    store: Store,
+    *,
+    tool: str | None = None,
+    statuses: Collection[OperationStatus] | None = None,
+    limit: int = 20,
+    scan: int = 20_000,
+) -> list[WrapperOperationMetrics]:
+    """Return the newest stored operations that match, newest first, as records.
+
+    What every process wrote, not only this one's: a server beside the application
+    lists the application's calls. Only the ``scan`` newest operations are searched.
+    """
+    rows = latest_operation_rows(
+        store, tool=tool, limit=limit, scan=scan,
+        statuses=None if statuses is None else [status.value for status in statuses],
+    )  # fmt: skip
+    return [_record_of(row) for row in rows]
 
 
 def count_stored_operations(

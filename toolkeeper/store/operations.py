@@ -49,6 +49,7 @@ __all__ = [
     "OPERATION_COLUMNS",
     "insert_operations",
     "iter_operation_rows",
+    "latest_operation_rows",
     "operation_rows",
     "prune_operations",
     "write_batch",
@@ -209,6 +210,42 @@ def operation_rows(
         row["labels"] = json.loads(row["labels"]) if row["labels"] else {}
         row["details"] = json.loads(row["details"]) if row["details"] else {}
     return rows, total
+
+
+def latest_operation_rows(
+    store: Store,
+    *,
+    tool: str | None = None,
+    statuses: Sequence[str] | None = None,
+    limit: int = 20,
+    scan: int = 20_000,
+) -> list[dict[str, Any]]:
+    """Return the newest stored operations that match, newest first, looking at the newest ``scan``.
+
+    Only the ``scan`` newest operations of every tool are searched (one walk down the
+    ``end_ts`` index), so the cost is bounded however large the store and however rare
+    the tool: a page of recent operations, not a search of the whole history.
+    """
+    table = operations
+    newest = select(table).order_by(table.c.end_ts.desc(), table.c.id.desc()).limit(scan)
+    window = newest.subquery()
+    where = []
+    if tool is not None:
+        where.append(window.c.tool == tool)
+    if statuses is not None:
+        where.append(window.c.status.in_(list(statuses)))
+    query = (
+        select(window)
+        .where(*where)
+        .order_by(window.c.end_ts.desc(), window.c.id.desc())
+        .limit(limit)
+    )
+    with store.translated(), store.transaction(write=False) as conn:
+        rows = [dict(row) for row in conn.execute(query).mappings()]
+    for row in rows:
+        row["labels"] = json.loads(row["labels"]) if row["labels"] else {}
+        row["details"] = json.loads(row["details"]) if row["details"] else {}
+    return rows
 
 
 def iter_operation_rows(

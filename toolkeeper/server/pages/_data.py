@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from toolkeeper.keeper import Keeper
+from toolkeeper.monitor.persist import latest_stored_operations
 from toolkeeper.monitor.records import OperationStatus
 from toolkeeper.monitor.reports import SystemHealthReport
 from toolkeeper.server.api._shared import known_tools
@@ -94,18 +95,21 @@ def spend_of(keeper: Keeper, tools: list[str]) -> dict[str, Spend]:
 def recent_operations(
     keeper: Keeper, *, tool: str | None = None, limit: int = 20
 ) -> list[Operation]:
-    """Return the latest finished operations, newest first."""
-    records = keeper.monitoring.recent_operations(tool, limit=limit)
-    return [Operation.of(record) for record in reversed(records)]
+    """Return the latest finished operations of every process, newest first, from the store.
+
+    What this process recorded is flushed first, so the list agrees with the cards.
+    """
+    keeper.flush()
+    records = latest_stored_operations(keeper.store, tool=tool, limit=limit)
+    return [Operation.of(record) for record in records]
 
 
-def recent_errors(
-    keeper: Keeper, tool: str, *, limit: int = 20, scan: int = 2000
-) -> list[Operation]:
+def recent_errors(keeper: Keeper, tool: str, *, limit: int = 20) -> list[Operation]:
     """Return a tool's latest failed attempts (errors, timeouts, fallbacks), newest first.
 
-    Looks through the newest ``scan`` records of the monitor's ring of recent ones.
+    Read from the store, so a server beside the application lists the application's
+    failures; only the newest stored operations of all tools are searched.
     """
-    records = keeper.monitoring.recent_operations(tool, limit=scan)
-    failed = [record for record in reversed(records) if record.status in _FAILURES]
-    return [Operation.of(record) for record in failed[:limit]]
+    keeper.flush()
+    records = latest_stored_operations(keeper.store, tool=tool, statuses=_FAILURES, limit=limit)
+    return [Operation.of(record) for record in records]
