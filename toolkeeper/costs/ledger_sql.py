@@ -27,7 +27,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -77,6 +78,9 @@ class SqlLedger(Ledger):
         # Reservation id -> the lease it was drawn from.
         self._drawn: dict[str, _Lease] = {}
         self._watch: threading.Timer | None = None
+        # This process's budget writes queue here rather than in SQLite's busy handler,
+        # whose backoff sleeps (up to 100 ms) would stall a call behind a batch of settles.
+        self._write_lock = threading.Lock()
         self._closed = False
 
     def reserve(
@@ -114,7 +118,7 @@ class SqlLedger(Ledger):
         with self._leases_lock:
             if self._draw(which, amount, reservation_id):  # another thread leased meanwhile
                 return Verdict(True)
-            with self._tables.writing() as tx:
+            with self._writing() as tx:
                 return self._check_and_hold(
                     tx, charges, which, amount, size, reservation_id, now, expires
                 )
@@ -182,6 +186,12 @@ class SqlLedger(Ledger):
         self._watch_leases()
         return Verdict(True)
 
+    @contextmanager
+    def _writing(self) -> Iterator[BudgetTransaction]:
+        """Yield a budget write transaction, one at a time in this process."""
+        with self._write_lock, self._tables.writing() as tx:
+            yield tx
+
     def _watch_leases(self) -> None:
         """Give back, once they stop serving calls, the leases of a process gone quiet."""
         if self._watch is None:
@@ -199,7 +209,7 @@ class SqlLedger(Ledger):
                     self._retired.append(lease)
             try:
                 if self._retired and not self._closed:
-                    with self._tables.writing() as tx:
+                    with self._writing() as tx:
                         self._give_back(tx)
             except StoreError:
                 _log.exception("could not give back budget leases; they expire on their own")
@@ -225,7 +235,7 @@ class SqlLedger(Ledger):
     ) -> list[Fired]:
         """Drop the reservation, add the spend and mark the warnings it reached."""
         drawn = self._undraw(reservation_id)
-        with self._tables.writing() as tx:
+        with self._writing() as tx:
             return _settle(tx, charges, amount, reservation_id, now, drawn)
 
     def settle_later(
@@ -256,11 +266,36 @@ class SqlLedger(Ledger):
             return lease.id, lease.drawn.pop(reservation_id)
 
     def _write_batch(self, batch: list[PendingSettle]) -> list[list[Fired]]:
-        with self._tables.writing() as tx:
-            return [
-                _settle(tx, item.charges, item.amount, item.reservation_id, item.now, item.lease)
-                for item in batch
-            ]
+        """Write a batch in one transaction, its settles summed per lease and per budget set.
+
+        Spend is added once per set of charges (the sum of the batch's), so warnings
+        fire on the batch's final spend: they go to the last settle of each set.
+        """
+        shrinks: dict[tuple[str, str], int] = {}
+        drops: list[tuple[str, Sequence[Charge]]] = []
+        last: dict[tuple[tuple[str, int], ...], int] = {}
+        sums: dict[tuple[tuple[str, int], ...], int] = {}
+        for position, item in enumerate(batch):
+            if item.lease is not None:
+                for charge in item.charges:
+                    held = (item.lease[0], charge.key)
+                    shrinks[held] = shrinks.get(held, 0) + item.lease[1]
+            elif item.reservation_id is not None:
+                drops.append((item.reservation_id, item.charges))
+            which = tuple((charge.key, charge.bucket) for charge in item.charges)
+            sums[which] = sums.get(which, 0) + item.amount
+            last[which] = position
+        results: list[list[Fired]] = [[] for _ in batch]
+        with self._writing() as tx:
+            for (lease_id, budget), amount in shrinks.items():
+                tx.shrink_reservation(lease_id, budget, amount)
+            for reservation_id, charges in drops:
+                for charge in charges:
+                    tx.drop_reservation(reservation_id, charge.key)
+            for which, position in last.items():
+                item = batch[position]
+                results[position] = _settle(tx, item.charges, sums[which], None, item.now, None)
+        return results
 
     def usage(self, charge: Charge, *, now: datetime) -> tuple[int, int]:
         """Return (spend in the charge's window, live reservations), queued settles written.
@@ -274,7 +309,7 @@ class SqlLedger(Ledger):
 
     def add_overshoot(self, tool: str, amount: int, *, now: datetime) -> None:
         """Add one call and ``amount`` to ``tool``'s overshoot totals, under the budget lock."""
-        with self._tables.writing() as tx:
+        with self._writing() as tx:
             tx.add_overshoot(tool, amount=amount, now=now)
 
     def overshoots(self) -> dict[str, Overshoot]:
@@ -296,7 +331,7 @@ class SqlLedger(Ledger):
             self._retired.extend(self._leases.values())
             self._leases.clear()
             if self._retired:
-                with self._tables.writing() as tx:
+                with self._writing() as tx:
                     self._give_back(tx)
         if self._owns_store:
             self._tables.store.close()
