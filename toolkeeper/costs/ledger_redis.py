@@ -106,22 +106,27 @@ return {1, -1, 0, 0}
 """
 )
 
-# Arguments: amount, reservation id ('' for none), number of charges, then per charge:
+# Arguments: amount, reservation ids (comma-separated; '' for none), number of charges, then
+# per charge:
 # key, since, bucket, width, period, ttl, number of thresholds, and a (label, mark) pair each.
 _SETTLE = (
     _COMMON
     + """
-local amount, id, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local amount, n = ARGV[1], tonumber(ARGV[3])
+local ids = {}
+for rid in string.gmatch(ARGV[2], '[^,]+') do table.insert(ids, rid) end
 local fired = {}
 local a = 4
 for i = 0, n - 1 do
   local p, since, bucket = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
   local width, period, ttl = tonumber(ARGV[a + 3]), ARGV[a + 4], ARGV[a + 5]
   local m = tonumber(ARGV[a + 6])
-  if id ~= '' then
+  if #ids > 0 then
     held_total(p)
-    unhold(p, id)
-    redis.call('ZREM', p .. '|rx', id)
+    for _, rid in ipairs(ids) do
+      unhold(p, rid)
+      redis.call('ZREM', p .. '|rx', rid)
+    end
   end
   if tonumber(amount) > 0 then
     redis.call('INCRBY', p .. '|s|' .. bucket, amount)
@@ -289,13 +294,27 @@ class RedisLedger(Ledger):
         self._client.close()
 
     def _write_batch(self, batch: list[PendingSettle]) -> list[list[Fired]]:
+        """Write a batch in one pipeline: one script per set of charges, its spend summed.
+
+        Warnings fire on the batch's final spend and go to the last settle of each set.
+        """
+        groups: dict[tuple[tuple[str, int], ...], tuple[int, int, list[str]]] = {}
+        for position, item in enumerate(batch):
+            which = tuple((charge.key, charge.bucket) for charge in item.charges)
+            _, amount, ids = groups.get(which, (0, 0, []))
+            if item.reservation_id is not None:
+                ids.append(item.reservation_id)
+            groups[which] = (position, amount + item.amount, ids)
         pipe = self._client.pipeline(transaction=False)
-        for item in batch:
-            args = _settle_args(self._prefix, item.charges, item.amount, item.reservation_id)
+        for position, amount, ids in groups.values():
+            args = _settle_args(self._prefix, batch[position].charges, amount, ",".join(ids))
             self._settle(args=args, client=pipe)
         with _translated(self.uri):
             replies = pipe.execute()
-        return [_fired(flat) for flat in replies]
+        results: list[list[Fired]] = [[] for _ in batch]
+        for (position, _, _), flat in zip(groups.values(), replies, strict=True):
+            results[position] = _fired(flat)
+        return results
 
     def _key(self, charge: Charge) -> str:
         return self._prefix + charge.key
