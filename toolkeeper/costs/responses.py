@@ -32,7 +32,7 @@ from typing import Any
 
 from toolkeeper.costs.usage import Usage, field_of, usage_from_response
 
-__all__ = ["Reading", "StreamTally", "is_stream", "read_response"]
+__all__ = ["Reading", "StreamTally", "is_stream", "read_response", "reported_cost"]
 
 _PLAIN = (str, bytes, bytearray, int, float, bool, list, tuple, set, frozenset)
 _STREAM_MANAGER_SUFFIX = "StreamManager"
@@ -181,9 +181,9 @@ def _read_body(body: Mapping[str, Any]) -> Reading | None:
     cost = _cost_of(usage)
     hidden = body.get("_hidden_params")
     if cost is None and isinstance(hidden, Mapping):
-        cost = _number(hidden.get("response_cost"))
+        cost = reported_cost(hidden.get("response_cost"))
     if cost is None:
-        cost = _number(body.get("response_cost"))
+        cost = reported_cost(body.get("response_cost"))
     return Reading(usage=read, cost=cost, model=model)
 
 
@@ -196,7 +196,7 @@ def _read_object(value: Any) -> Reading | None:
     cost = _cost_of(usage)
     hidden = _get(value, "_hidden_params")
     if cost is None and isinstance(hidden, Mapping):
-        cost = _number(hidden.get("response_cost"))
+        cost = reported_cost(hidden.get("response_cost"))
     return Reading(usage=read, cost=cost, model=model)
 
 
@@ -229,10 +229,14 @@ def _looks_billed(body: Mapping[str, Any]) -> bool:
 
 
 def _cost_of(usage: Any) -> Decimal | None:
-    return _number(_get(usage, "cost"))
+    return reported_cost(_get(usage, "cost"))
 
 
-def _number(value: Any) -> Decimal | None:
+def reported_cost(value: Any) -> Decimal | None:
+    """Return a cost a provider or gateway reported, in dollars, ``0`` kept.
+
+    ``None`` when there is none, or it is not a finite amount of at least 0.
+    """
     if value is None or isinstance(value, bool):
         return None
     try:

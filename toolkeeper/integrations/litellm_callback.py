@@ -25,11 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from toolkeeper._errors import MissingDependencyError
-from toolkeeper.costs.responses import Reading, read_response
+from toolkeeper.costs.responses import Reading, read_response, reported_cost
 from toolkeeper.costs.usage import Usage
 from toolkeeper.monitor import OperationStatus
 from toolkeeper.wrap.calls import kind_details, measure_reading
@@ -59,17 +58,6 @@ def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
-def _cost(value: object) -> Decimal | None:
-    """Return LiteLLM's ``response_cost`` as dollars, ``None`` when it gave none (or nonsense)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        return None
-    try:
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() and number >= 0 else None
-
-
 def _reading_of(response: Any, payload: Mapping[str, Any], model: str | None) -> Reading:
     """Return what a LiteLLM call consumed: its response's usage, with LiteLLM's cost.
 
@@ -80,7 +68,7 @@ def _reading_of(response: Any, payload: Mapping[str, Any], model: str | None) ->
     is the cost whenever it gave one.
     """
     found = read_response(response)
-    cost = _cost(payload.get("response_cost"))
+    cost = reported_cost(payload.get("response_cost"))
     if found is not None and found.usage is not None:
         reported = cost if cost is not None else found.cost
         return Reading(usage=found.usage, cost=reported, model=model or found.model)
