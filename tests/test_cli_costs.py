@@ -176,12 +176,12 @@ def test_grouping_by_label_and_a_bad_grouping(folder: Path) -> None:
 
 
 def test_keeper_costs_report_gives_the_same_data(folder: Path) -> None:
-    """keeper.costs.report() returns the dict the command prints, for the dashboard."""
+    """keeper.costs.report() returns the report the command prints; to_dict() is its JSON."""
 
     def work(keeper: Keeper) -> None:
         with keeper.operation("llm", "chat") as op:
             op.usage(model="weak-x", input_tokens=1_000_000)
-        report = keeper.costs.report(by="operation")
+        report = keeper.costs.report(by="operation").to_dict()
         assert Decimal(report["total"]) == Decimal("1")
         assert [group["key"] for group in report["groups"]] == ["chat"]
         assert report["truncated"] is False
@@ -218,3 +218,31 @@ def test_every_token_kind_is_summed_and_shown(folder: Path) -> None:
     shown = " ".join(text.output.split())  # a line longer than the terminal wraps
     said = "tokens: 2,000 input (400 cache read, 100 cache write), 1,000 output (200 reasoning)"
     assert said in shown
+
+
+def test_one_report_holds_the_groups_of_every_grouping_asked_for(folder: Path) -> None:
+    """A report with also_by gives the model and label groups that reports by each would."""
+
+    def work(keeper: Keeper) -> None:
+        for model, team in (("weak-x", "search"), ("strong-x", "ads"), ("weak-x", "ads")):
+            with keeper.operation("llm", "chat", labels={"team": team}) as op:
+                op.usage(model=model, input_tokens=100_000)
+        report = keeper.costs.report(by="tool", also_by=("model", "label"))
+        for by in ("model", "label"):
+            alone = keeper.costs.report(by=by).to_dict()["groups"]
+            assert [group.to_dict() for group in report.groups_by(by)] == alone
+        by_tool = keeper.costs.report(by="tool").to_dict()
+        assert (report.to_dict()["groups"], report.to_dict()["total"]) == (
+            by_tool["groups"],
+            by_tool["total"],
+        )
+        assert {group.key: group.cost for group in report.groups_by("model")} == {
+            "strong-x": Decimal("1"),
+            "weak-x": Decimal("0.2"),
+        }
+        with pytest.raises(ValueError, match="no groups by 'operation'"):
+            report.groups_by("operation")
+        with pytest.raises(ValueError, match="cannot group costs by 'colour'"):
+            keeper.costs.report(also_by=("colour",))
+
+    record(folder, work)

@@ -50,7 +50,15 @@ if TYPE_CHECKING:
         Secret,
         register_tool_type,
     )
-    from toolkeeper.costs import Budget, BudgetGuard, CostTracker, Price, PriceCatalog, Usage
+    from toolkeeper.costs import (
+        Budget,
+        BudgetGuard,
+        CostReport,
+        CostTracker,
+        Price,
+        PriceCatalog,
+        Usage,
+    )
     from toolkeeper.integrations.sdk_clients import instrument
     from toolkeeper.keeper import Keeper
     from toolkeeper.monitor import (
@@ -93,6 +101,7 @@ _LOCATIONS = {
     "ConfigValidationError": "toolkeeper._errors",
     "ConfigVersion": "toolkeeper.config",
     "Configuration": "toolkeeper.config",
+    "CostReport": "toolkeeper.costs",
     "CostTracker": "toolkeeper.costs",
     "DuplicateOperationError": "toolkeeper._errors",
     "ExternalToolConfig": "toolkeeper.config",
@@ -155,6 +164,7 @@ __all__ = [
     "ConfigValidationError",
     "ConfigVersion",
     "Configuration",
+    "CostReport",
     "CostTracker",
     "DuplicateOperationError",
     "ErrorKind",

@@ -115,7 +115,7 @@ def test_each_model_call_runs_inside_its_route_and_routing_savings_are_priced(
     calls = [r for r in ops if r["wrapper_name"] in ("openai-strong", "openai-weak")]
     assert calls
     assert all(call["parent_id"] in routes for call in calls)
-    report = keeper.costs.report(since=timedelta(hours=1))
+    report = keeper.costs.report(since=timedelta(hours=1)).to_dict()
     routing = report["routing"]
     assert routing["requests"] == stats.answered
     assert routing["priced_requests"] == stats.answered  # the demo config prices both models
@@ -123,7 +123,7 @@ def test_each_model_call_runs_inside_its_route_and_routing_savings_are_priced(
     assert routing["weak_requests"] == stats.routed_weak
     assert stats.routed_weak > 0
     assert Decimal(routing["savings"]) > 0  # the weak model's requests cost less than the strong
-    by_route = keeper.costs.report(since=timedelta(hours=1), by="label", label="route")
+    by_route = keeper.costs.report(since=timedelta(hours=1), by="label", label="route").to_dict()
     spent = {group["key"]: Decimal(group["cost"]) for group in by_route["groups"] if group["cost"]}
     assert spent.keys() == {"route=strong", "route=weak"}  # the calls inherit their route's label
     assert sum(spent.values()) == pytest.approx(Decimal(str(stats.cost_usd)), rel=Decimal("1e-6"))

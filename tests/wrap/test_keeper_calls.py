@@ -279,7 +279,7 @@ def test_the_model_of_an_operation_block_groups_its_cost_by_model(tmp_path: Any)
     try:
         with keeper.operation("router", "route") as op:
             op.usage(model="block-model", input_tokens=1_000_000, output_tokens=0)
-        groups = keeper.costs.report(by="model")["groups"]
+        groups = keeper.costs.report(by="model").to_dict()["groups"]
     finally:
         keeper.close()
     assert [(g["key"], g["calls"]) for g in groups] == [("block-model", 1)]

@@ -123,7 +123,7 @@ def test_rollups_and_the_cost_report_sum_every_kind_for_every_process(
     called: Keeper, store_uri: str
 ) -> None:
     """The report's totals and groups hold each kind, read alike by another keeper."""
-    report = called.costs.report(since=timedelta(hours=1), by="tool")
+    report = called.costs.report(since=timedelta(hours=1), by="tool").to_dict()
     expected = {
         "openai": times(OPENAI_CALLS, OPENAI),
         "anthropic": times(ANTHROPIC_CALLS, ANTHROPIC),
@@ -133,7 +133,7 @@ def test_rollups_and_the_cost_report_sum_every_kind_for_every_process(
     assert kinds_of(report["tokens"]) == total
     other = Keeper.open(ConfigFile.parse(CONFIG), store=store_uri, follow_changes=False)
     try:
-        seen = other.costs.report(since=timedelta(hours=1), by="tool")
+        seen = other.costs.report(since=timedelta(hours=1), by="tool").to_dict()
     finally:
         other.close()
     assert (seen["tokens"], seen["groups"]) == (report["tokens"], report["groups"])

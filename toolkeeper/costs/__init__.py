@@ -32,6 +32,7 @@ from toolkeeper.costs.prices import Price, PriceCatalog, Priced
 from toolkeeper.costs.ratelimit import RateLimit, RateLimiter
 from toolkeeper.costs.recommendations import Recommendation, recommend
 from toolkeeper.costs.report import cost_report
+from toolkeeper.costs.report_model import CostReport
 from toolkeeper.costs.routing import (
     RoutingDecision,
     RoutingTally,
@@ -52,6 +53,7 @@ __all__ = [
     "CallCosts",
     "CostGroup",
     "CostRecord",
+    "CostReport",
     "CostSettings",
     "CostSummary",
     "CostTracker",

@@ -12,11 +12,11 @@ carry usage; their savings are priced from the catalog against the strong model.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast, get_args
+from typing import TYPE_CHECKING, cast, get_args
 
-from toolkeeper._units import money_json
 from toolkeeper.costs.analytics import CostGroup, CostRecord, GroupBy, summarize
 from toolkeeper.costs.budgets import BudgetStatus
 from toolkeeper.costs.ledger import Overshoot
@@ -24,6 +24,13 @@ from toolkeeper.costs.money import usd
 from toolkeeper.costs.prices import PriceCatalog
 from toolkeeper.costs.projection import project, recent_spend
 from toolkeeper.costs.recommendations import recommend
+from toolkeeper.costs.report_model import (
+    BudgetRow,
+    CostReport,
+    GroupRow,
+    OvershootRow,
+    UnpricedModel,
+)
 from toolkeeper.costs.routing import RoutingDecision, savings_report
 from toolkeeper.costs.usage import TokenCounts, Usage
 
@@ -204,64 +211,65 @@ def cost_report(
     since: datetime | None = None,
     until: datetime | None = None,
     by: str = "tool",
+    also_by: Iterable[str] = (),
     label: str | None = None,
     now: datetime,
-) -> dict[str, Any]:
+) -> CostReport:
     """Return totals, the breakdown, waste, budgets, routing savings and recommendations.
 
-    Money is given as decimal strings (``"1.000000000"``); a group whose calls
-    are all unpriced has ``cost`` ``None``. ``weak_models`` maps strong models
-    to weak ones, for the recommendations (routing decisions add their own).
+    A group whose calls are all unpriced has ``cost`` ``None``. ``weak_models``
+    maps strong models to weak ones, for the recommendations (routing decisions
+    add their own). ``also_by`` names more groupings to compute from the same
+    records (:meth:`CostReport.groups_by`).
     """
-    if by not in GROUPINGS:
-        raise ValueError(f"cannot group costs by {by!r}; use one of {', '.join(GROUPINGS)}")
+    bys = _groupings(by, also_by)
     records = cost_records(operations)
     summary = summarize(records, since=since, until=until, by=cast(GroupBy, by), label=label)
+    regrouped = {
+        other: tuple(
+            _group(group)
+            for group in summarize(
+                records, since=since, until=until, by=cast(GroupBy, other), label=label
+            ).groups
+        )
+        for other in bys[1:]
+    }
     decisions, without_usage = routing_decisions(operations)
     weak = dict(weak_models or {})
     weak.update({d.strong_model: d.weak_model for d in decisions})
-    savings = savings_report(decisions, catalog).to_dict()
-    savings["decisions_without_usage"] = without_usage
-    advice = recommend(records, catalog, weak_models=weak)
-    return {
-        "since": since.isoformat() if since else None,
-        "until": until.isoformat() if until else None,
-        "by": by,
-        "label": label,
-        "total": _money(summary.total),
-        "tokens": summary.tokens.to_dict(),
-        "calls": summary.calls,
-        "priced_calls": summary.priced_calls,
-        "unpriced_calls": summary.unpriced_calls,
-        "unpriced": [{"model": m, "calls": n} for m, n in summary.unpriced_models.items()],
-        "groups": [_group(group) for group in summary.groups],
-        "cost_per_success": _money(summary.cost_per_success),
-        "waste": {
-            "total": _money(summary.waste.total),
-            "failed_cost": _money(summary.waste.failed_cost),
-            "failed_calls": summary.waste.failed_calls,
-            "retry_cost_estimate": _money(summary.waste.retry_cost_estimate),
-            "retried_calls": summary.waste.retried_calls,
-        },
-        "budgets": [_budget(status, now, records) for status in statuses],
-        "routing": savings,
-        "recommendations": [
-            {
-                "kind": item.kind,
-                "title": item.title,
-                "detail": item.detail,
-                "evidence": dict(item.evidence),
-                "estimated_savings": _money(item.estimated_savings),
-            }
-            for item in advice
-        ],
-        "catalog_version": catalog.version,
-    }
+    return CostReport(
+        since=since,
+        until=until,
+        by=by,
+        label=label,
+        total=summary.total,
+        tokens=summary.tokens,
+        calls=summary.calls,
+        priced_calls=summary.priced_calls,
+        unpriced_calls=summary.unpriced_calls,
+        unpriced=tuple(UnpricedModel(model=m, calls=n) for m, n in summary.unpriced_models.items()),
+        groups=tuple(_group(group) for group in summary.groups),
+        cost_per_success=summary.cost_per_success,
+        waste=summary.waste,
+        budgets=tuple(_budget(status, now, records) for status in statuses),
+        routing=savings_report(decisions, catalog),
+        decisions_without_usage=without_usage,
+        recommendations=tuple(recommend(records, catalog, weak_models=weak)),
+        catalog_version=catalog.version,
+        regrouped=regrouped,
+    )
 
 
-def with_exact_totals(
-    report: dict[str, Any], totals: Iterable[RangeTotal], *, by: str
-) -> dict[str, Any]:
+def _groupings(by: str, also_by: Iterable[str]) -> tuple[str, ...]:
+    """Return ``by`` then the other groupings asked for, each once, or say which is unknown."""
+    bys = tuple(dict.fromkeys([by, *also_by]))
+    for name in bys:
+        if name not in GROUPINGS:
+            raise ValueError(f"cannot group costs by {name!r}; use one of {', '.join(GROUPINGS)}")
+    return bys
+
+
+def with_exact_totals(report: CostReport, totals: Iterable[RangeTotal]) -> CostReport:
     """Return ``report`` with its counts and spend from the exact rollups (``range_totals``).
 
     The total, the calls (priced, unpriced, by model), cost per success, and the
@@ -280,38 +288,47 @@ def with_exact_totals(
         if t.unpriced:
             model = t.model or _NONE_KEY
             unpriced_models[model] = unpriced_models.get(model, 0) + t.unpriced
-    updated = dict(report)
-    updated["detail_calls"] = report["calls"]
-    updated.update(
-        total=_money(cost),
-        tokens=_range_tokens(items).to_dict(),
+    regrouped = {
+        by: _exact_groups(items, by) if by in _EXACT_GROUPINGS else groups
+        for by, groups in report.regrouped.items()
+    }
+    return replace(
+        report,
+        detail_calls=report.calls,
+        total=cost,
+        tokens=_range_tokens(items),
         calls=calls,
         priced_calls=calls - unpriced,
         unpriced_calls=unpriced,
-        unpriced=[{"model": m, "calls": n} for m, n in sorted(unpriced_models.items())],
-        cost_per_success=_money(usd(cost / (calls - failures))) if calls > failures else None,
+        unpriced=tuple(UnpricedModel(model=m, calls=n) for m, n in sorted(unpriced_models.items())),
+        cost_per_success=usd(cost / (calls - failures)) if calls > failures else None,
+        groups=_exact_groups(items, report.by) if report.by in _EXACT_GROUPINGS else report.groups,
+        regrouped=regrouped,
     )
-    if by in ("tool", "model", "operation"):
-        grouped: dict[str, list[RangeTotal]] = {}
-        for t in items:
-            key = {"tool": t.tool, "model": t.model or _NONE_KEY, "operation": t.operation}[by]
-            grouped.setdefault(key, []).append(t)
-        groups = [
-            CostGroup(
-                key=key,
-                cost=usd(sum(m.cost for m in members)),
-                calls=sum(m.calls for m in members),
-                priced_calls=sum(m.calls - m.unpriced for m in members),
-                unpriced_calls=sum(m.unpriced for m in members),
-                failures=sum(m.failures for m in members),
-                tokens=_range_tokens(members),
-            )
-            for key, members in grouped.items()
-        ]
-        updated["groups"] = [
-            _group(g) for g in sorted(groups, key=lambda group: (-group.cost, group.key))
-        ]
-    return updated
+
+
+_EXACT_GROUPINGS = ("tool", "model", "operation")
+
+
+def _exact_groups(items: list[RangeTotal], by: str) -> tuple[GroupRow, ...]:
+    """Return the groups by tool, model or operation as the rollups count them, costliest first."""
+    grouped: dict[str, list[RangeTotal]] = {}
+    for t in items:
+        key = {"tool": t.tool, "model": t.model or _NONE_KEY, "operation": t.operation}[by]
+        grouped.setdefault(key, []).append(t)
+    groups = [
+        CostGroup(
+            key=key,
+            cost=usd(sum(m.cost for m in members)),
+            calls=sum(m.calls for m in members),
+            priced_calls=sum(m.calls - m.unpriced for m in members),
+            unpriced_calls=sum(m.unpriced for m in members),
+            failures=sum(m.failures for m in members),
+            tokens=_range_tokens(members),
+        )
+        for key, members in grouped.items()
+    ]
+    return tuple(_group(g) for g in sorted(groups, key=lambda group: (-group.cost, group.key)))
 
 
 def _usage(model: str | None, op: WrapperOperationMetrics) -> Usage:
@@ -342,58 +359,48 @@ def _range_tokens(totals: Iterable[RangeTotal]) -> TokenCounts:
     )
 
 
-def overshoot_rows(overshoots: Mapping[str, Overshoot]) -> list[dict[str, Any]]:
+def overshoot_rows(overshoots: Mapping[str, Overshoot]) -> tuple[OvershootRow, ...]:
     """Describe each tool's budget overshoots (all-time, from the ledger), by tool."""
-    return [
-        {
-            "tool": tool,
-            "calls": found.calls,
-            "amount": _money(found.amount),
-            "largest": _money(found.largest),
-        }
+    return tuple(
+        OvershootRow(tool=tool, calls=found.calls, amount=found.amount, largest=found.largest)
         for tool, found in sorted(overshoots.items())
-    ]
+    )
 
 
-def _group(group: CostGroup) -> dict[str, Any]:
-    return {
-        "key": group.key,
-        "cost": _money(group.cost) if group.priced_calls else None,
-        "calls": group.calls,
-        "priced_calls": group.priced_calls,
-        "unpriced_calls": group.unpriced_calls,
-        "failures": group.failures,
-        "tokens": group.tokens.to_dict(),
-    }
+def _group(group: CostGroup) -> GroupRow:
+    return GroupRow(
+        key=group.key,
+        cost=group.cost if group.priced_calls else None,
+        calls=group.calls,
+        priced_calls=group.priced_calls,
+        unpriced_calls=group.unpriced_calls,
+        failures=group.failures,
+        tokens=group.tokens,
+    )
 
 
-def _budget(status: BudgetStatus, now: datetime, records: list[CostRecord]) -> dict[str, Any]:
+def _budget(status: BudgetStatus, now: datetime, records: list[CostRecord]) -> BudgetRow:
     """Describe one budget: spend, burn rates (period average, last hour) and where it heads."""
     budget = status.budget
     recent, window = recent_spend(records, status, now=now)
     projection = project(status, recent, window, now=now)
     used = status.used_fraction
-    return {
-        "scope": budget.scope,
-        "period": budget.period.key,
-        "policy": budget.policy,
-        "limit": _money(budget.limit),
-        "spent": _money(status.spent),
-        "reserved": _money(status.reserved),
-        "remaining": _money(status.remaining),
-        "used_fraction": None if used is None else str(used.quantize(Decimal("0.0001"))),
-        "period_start": status.period_start.isoformat(),
-        "period_end": status.period_end.isoformat(),
-        "burn_per_hour": _money(projection.average_per_hour),
-        "burn_per_hour_recent": _money(projection.recent_per_hour),
-        "recent_window_seconds": int(window.total_seconds()),
-        "projected": _money(projection.projected),
-        "projected_over_limit": projection.over_limit,
-        "limit_reached_at": projection.limit_at.isoformat() if projection.limit_at else None,
-        "projection": projection.summary,
-    }
-
-
-def _money(amount: Decimal | None) -> str | None:
-    """Write dollars as an exact decimal string (``"0"``, never ``"0E-9"``)."""
-    return None if amount is None else money_json(amount)
+    return BudgetRow(
+        scope=budget.scope,
+        period=budget.period.key,
+        policy=budget.policy,
+        limit=budget.limit,
+        spent=status.spent,
+        reserved=status.reserved,
+        remaining=status.remaining,
+        used_fraction=None if used is None else used.quantize(Decimal("0.0001")),
+        period_start=status.period_start,
+        period_end=status.period_end,
+        burn_per_hour=projection.average_per_hour,
+        burn_per_hour_recent=projection.recent_per_hour,
+        recent_window_seconds=int(window.total_seconds()),
+        projected=projection.projected,
+        projected_over_limit=projection.over_limit,
+        limit_reached_at=projection.limit_at,
+        projection=projection.summary,
+    )

@@ -22,7 +22,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ from toolkeeper.costs.report import (
     read_operations,
     with_exact_totals,
 )
+from toolkeeper.costs.report_model import CostReport
 from toolkeeper.costs.settings import GLOBAL_SCOPE, CostSettings
 from toolkeeper.costs.usage import Usage
 
@@ -243,16 +245,18 @@ class CostTracker:
         since: timedelta | datetime = timedelta(hours=24),
         until: datetime | None = None,
         by: str = "tool",
+        also_by: Iterable[str] = (),
         label: str | None = None,
         max_operations: int = 1_000_000,
-    ) -> dict[str, Any]:
-        """Return what ``toolkeeper costs`` shows, as JSON-ready data, from the store.
+    ) -> CostReport:
+        """Return what ``toolkeeper costs`` shows (``.to_dict()`` is its JSON), from the store.
 
         ``since`` is a moment or a duration back from now. The total, the calls
         and the groups by tool, model or operation come from every writer's exact
         rollups (:func:`~toolkeeper.costs.report.with_exact_totals`); the detail
         (label groups, waste, routing, advice) reads at most ``max_operations`` raw
-        rows (the newest), and the report says when it was cut.
+        rows (the newest), and the report says when it was cut. ``also_by`` names
+        more groupings computed from the same read (:meth:`CostReport.groups_by`).
         """
         if self.store is None:
             raise ValueError("this cost tracker has no store to read operations from")
@@ -265,7 +269,7 @@ class CostTracker:
         )
         report = cost_report(
             operations, catalog=self.catalog, statuses=self.status(), since=start, until=until,
-            weak_models=self._weak_models(), by=by, label=label, now=now,
+            weak_models=self._weak_models(), by=by, also_by=also_by, label=label, now=now,
         )  # fmt: skip
         # Deferred: the store's readers load SQLAlchemy; a tracker without a store never does.
         from toolkeeper.monitor.ranges import range_totals
@@ -274,11 +278,12 @@ class CostTracker:
             self.store, since=start.timestamp(),
             until=None if until is None else until.timestamp(), now=now.timestamp(),
         )  # fmt: skip
-        report = with_exact_totals(report, totals, by=by)
-        report["overshoots"] = overshoot_rows(self.overshoots())
-        report["prices"] = self.prices_source
-        report["truncated"] = truncated
-        return report
+        return replace(
+            with_exact_totals(report, totals),
+            overshoots=overshoot_rows(self.overshoots()),
+            prices=self.prices_source,
+            truncated=truncated,
+        )
 
     def close(self) -> None:
         """Close the rate limiters and the ledger."""

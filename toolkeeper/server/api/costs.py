@@ -43,5 +43,5 @@ async def cost_report(
 ) -> dict[str, Any]:
     """Return spend, tokens, groups, waste, budgets, overshoots, routing savings and advice."""
     read = partial(keeper.costs.report, since=RANGES[since], by=by, max_operations=MAX_OPERATIONS)
-    report: dict[str, Any] = await run_in_threadpool(read)
-    return report
+    report = await run_in_threadpool(read)
+    return report.to_dict()

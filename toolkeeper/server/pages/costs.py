@@ -26,11 +26,14 @@ REFRESH_SECONDS = 5
 
 
 def cost_context(keeper: Keeper, since: Range) -> dict[str, Any]:
-    """Return the report by tool (with budgets, savings, advice) and the model and label groups."""
-    span = RANGES[since]
-    report = keeper.costs.report(since=span, by="tool", max_operations=MAX_OPERATIONS)
-    by_model = keeper.costs.report(since=span, by="model", max_operations=MAX_OPERATIONS)
-    by_label = keeper.costs.report(since=span, by="label", max_operations=MAX_OPERATIONS)
+    """Return the report by tool (with budgets, savings, advice) and the model and label groups.
+
+    One report, one read of the store: the model and label groups come from the
+    same operations as the tool groups, so the page's parts agree.
+    """
+    report = keeper.costs.report(
+        since=RANGES[since], by="tool", also_by=("model", "label"), max_operations=MAX_OPERATIONS
+    )
     unpriced_now = sorted(keeper.costs.unpriced().items(), key=lambda item: -item[1])
     return {
         "refresh_seconds": REFRESH_SECONDS,
@@ -38,9 +41,9 @@ def cost_context(keeper: Keeper, since: Range) -> dict[str, Any]:
         "since": since,
         "ranges": list(RANGES),
         "report": report,
-        "model_groups": by_model["groups"],
-        "label_groups": by_label["groups"],
-        "truncated": any(r["truncated"] for r in (report, by_model, by_label)),
+        "model_groups": report.groups_by("model"),
+        "label_groups": report.groups_by("label"),
+        "truncated": bool(report.truncated),
         "max_operations": MAX_OPERATIONS,
         "unpriced_since_start": [
             {"tool": tool, "model": model, "calls": calls} for (tool, model), calls in unpriced_now
