@@ -311,6 +311,7 @@ class PerformanceMonitor:
         with self._pipeline.drained() as aggregates:
             for tool, operation, start, bucket, last_error in buckets:
                 aggregates.seed(tool, operation, start, bucket, now, last_error)
+            self._pipeline.changes += 1
 
     def show_others(
         self,
@@ -337,6 +338,21 @@ class PerformanceMonitor:
             aggregates.adopt_others(fresh)
             aggregates.show_totals(totals)
             self._others_shed = (dropped_rows, refused_rows)
+            self._pipeline.changes += 1
+
+    def changes(self) -> int | None:
+        """Return a count that grows whenever the figures shown change; ``None`` while unknown.
+
+        It grows when recorded operations are folded in and when other writers'
+        history is shown (:meth:`show_others`); ``None`` means records are queued,
+        not yet folded, so the figures are about to change. Figures that move with
+        the clock alone (a window sliding) do not change it. Readers that keep a
+        summary compare it to decide whether to compute the summary again.
+        """
+        pipeline = self._pipeline
+        if pipeline.pending or pipeline.unread:
+            return None
+        return pipeline.changes
 
     def flush(self) -> None:
         """Fold everything recorded so far and deliver it to the sink, in this thread."""

@@ -146,6 +146,8 @@ class RecordPipeline:
         self._asked = False  # the background thread was woken for the unread records
         self.observers: list[Callable[[list[RawRecord]], None]] = []
         """Called with every drained batch, under :attr:`lock` (append to it under the lock)."""
+        self.changes = 0
+        """Grows (under :attr:`lock`) when the aggregates change: a batch folded, history shown."""
         self._sink_lock = threading.Lock()
         self._dropped_overflow = 0  # changed under self.lock
         self._dropped_failed = 0  # changed under self._sink_lock
@@ -219,6 +221,7 @@ class RecordPipeline:
         # with the loop in C: map(call, repeat(popleft)).
         batch = list(map(call, repeat(pending.popleft, count)))
         self.aggregates.fold(batch, self._rollups)
+        self.changes += 1
         for observe in self.observers:
             observe(batch)
         self._recent.extend(batch)

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from toolkeeper.server import metrics, probes, sessions
 from toolkeeper.server.api import api_router
+from toolkeeper.server.api._summary import SharedSummary
 from toolkeeper.server.errors import install_error_handlers
 from toolkeeper.server.pages import install_pages
 from toolkeeper.server.settings import ServerSettings
@@ -35,6 +36,10 @@ Authenticate with `Authorization: Bearer <token>` (make one with
 `toolkeeper tokens create --role viewer|operator|admin`). Viewers read; only
 admins change configuration. Secrets are always masked.
 """
+
+
+#: The oldest the shared summary may be, whatever the tick: figures a second old at most.
+_SUMMARY_MAX_AGE_S = 1.0
 
 
 def _version() -> str:
@@ -64,6 +69,10 @@ def create_app(keeper: Keeper, *, settings: ServerSettings | None = None) -> Fas
     app.state.keeper = keeper
     app.state.settings = settings
     app.state.tokens = tokens
+    # One summary for the API, the event stream's tick and the dashboard, at most a tick old.
+    app.state.summary = SharedSummary(
+        keeper, max_age_s=min(settings.events_interval_seconds, _SUMMARY_MAX_AGE_S)
+    )
     app.state.auth_throttle = AuthThrottle(
         settings.auth_failure_limit, storage=keeper.shared or "memory://"
     )

@@ -30,11 +30,11 @@ from starlette.concurrency import run_in_threadpool
 from toolkeeper.config.live import ConfigVersion
 from toolkeeper.keeper import Keeper
 from toolkeeper.monitor.records import WrapperOperationMetrics
-from toolkeeper.server.api._shared import KeeperDep, known_tools
+from toolkeeper.server.api._shared import KeeperDep
+from toolkeeper.server.api._summary import SharedSummary, shared_summary
 from toolkeeper.server.api.config_models import ConfigVersionEntry
 from toolkeeper.server.api.models import SYSTEM_HEALTH
 from toolkeeper.server.api.operations import Operation
-from toolkeeper.server.api.tools import tool_summary
 
 __all__ = ["MAX_OPERATIONS_PER_TICK", "OperationCursor", "router"]
 
@@ -71,12 +71,11 @@ def _key(record: WrapperOperationMetrics) -> tuple[str, str | None]:
     return record.operation_id, record.end_time.isoformat() if record.end_time else None
 
 
-def _tick(keeper: Keeper, skipped: int) -> dict[str, Any]:
-    health = keeper.monitoring.system_health_report()
-    tools = [tool_summary(keeper, name) for name in known_tools(keeper)]
+def _tick(shared: SharedSummary, skipped: int) -> dict[str, Any]:
+    summary = shared.current()  # the same figures as /api/v1/tools and the dashboard
     return {
-        "health": SYSTEM_HEALTH.dump_python(health, mode="json"),
-        "tools": [tool.model_dump(mode="json") for tool in tools],
+        "health": SYSTEM_HEALTH.dump_python(summary.health, mode="json"),
+        "tools": [tool.model_dump(mode="json") for tool in summary.tools],
         "skipped_operations": skipped,
     }
 
@@ -102,6 +101,7 @@ async def events(request: Request, keeper: KeeperDep) -> AsyncIterator[ServerSen
             loop.call_soon_threadsafe(offer, version)
 
     interval = request.app.state.settings.events_interval_seconds
+    shared = shared_summary(request)
     unsubscribe = keeper.config.subscribe(on_change)
     # The stream ends when the client disconnects: Starlette cancels this generator.
     try:
@@ -113,7 +113,7 @@ async def events(request: Request, keeper: KeeperDep) -> AsyncIterator[ServerSen
             if loop.time() >= next_tick:
                 next_tick = loop.time() + interval
                 yield ServerSentEvent(
-                    event="tick", data=await run_in_threadpool(_tick, keeper, skipped)
+                    event="tick", data=await run_in_threadpool(_tick, shared, skipped)
                 )
                 fresh, skipped = await run_in_threadpool(cursor.newer)
                 for record in fresh:

@@ -5,24 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from toolkeeper.keeper import Keeper
 from toolkeeper.monitor.series import TIERS, WINDOWS, granularity_for
 from toolkeeper.server.api._shared import (
     MOMENT_SCHEMA,
     KeeperDep,
-    known_tools,
     parse_moment,
     require_tool,
 )
+from toolkeeper.server.api._summary import shared_summary, tool_summary
 from toolkeeper.server.api.models import (
     CircuitSnapshot,
     Stats,
     ToolDetail,
     ToolList,
     ToolMetrics,
-    ToolSummary,
     stats_of,
 )
 from toolkeeper.server.errors import error_responses
@@ -34,42 +33,29 @@ router = APIRouter(prefix="/tools", tags=["tools"])
 ToolName = Annotated[str, Path(description="A tool's name.")]
 #: How far back the finest history reaches: the last tier's span.
 _HISTORY_SECONDS = TIERS[-1][0] * TIERS[-1][1]
-_SUMMARY_WINDOW = "5m"
 
 
-def tool_summary(keeper: Keeper, name: str) -> ToolSummary:
-    """Return one tool's card (also pushed by the event stream)."""
-    health = keeper.monitoring.get_wrapper_health(name)
-    recent = (
-        keeper.monitoring.get_window_stats(name, _SUMMARY_WINDOW)
-        if keeper.monitoring.knows(name)
-        else None
-    )
-    minutes = WINDOWS[_SUMMARY_WINDOW] / 60
-    return ToolSummary(
-        name=name,
-        configured=name in keeper.config.tools(),
-        status=health.status,
-        health_score=health.health_score,
-        success_rate=health.success_rate,
-        error_rate=health.error_rate,
-        fallback_rate=health.fallback_rate,
-        provider_error_rate=health.provider_error_rate,
-        total_operations=health.total_operations,
-        p50_latency_ms=health.p50_latency_ms,
-        p95_latency_ms=health.p95_latency_ms,
-        p99_latency_ms=health.p99_latency_ms,
-        operations_per_minute=(recent.total_operations / minutes) if recent else 0.0,
-        circuit_state=health.circuit_state,
-        last_error_time=health.last_error_time,
-        window=health.window,
-    )
+@router.get(
+    "",
+    response_model=ToolList,
+    summary="Every tool with its health",
+    responses={304: {"description": "Not modified: the ETag sent in If-None-Match is current."}},
+)
+async def list_tools(request: Request) -> Response:
+    """Return every tool the configuration declares or the monitor has seen, with its health.
 
-
-@router.get("", response_model=ToolList, summary="Every tool with its health")
-def list_tools(keeper: KeeperDep) -> ToolList:
-    """Return every tool the configuration declares or the monitor has seen, with its health."""
-    return ToolList(tools=[tool_summary(keeper, name) for name in known_tools(keeper)])
+    The shared summary (also the event stream's tick and the dashboard's cards),
+    at most one tick old and never older than the figures it shows. Carries an
+    ETag; a request whose ``If-None-Match`` names it gets 304 and no body.
+    """
+    shared = shared_summary(request)
+    summary = shared.fresh()
+    if summary is None:  # computing it is the threadpool's work, not the event loop's
+        summary = await run_in_threadpool(shared.current)
+    headers = {"ETag": summary.etag, "Cache-Control": "no-cache"}
+    if summary.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(summary.body, media_type="application/json", headers=headers)
 
 
 @router.get(

@@ -1,7 +1,9 @@
 """What the dashboard and tool pages show, read from the keeper: cards, spend, operations.
 
-Cards are the same ``ToolSummary`` the API and the event stream send, so a
-page rendered on the server and one updated by a ``tick`` show the same figures.
+Cards and the system's health come from the shared summary
+(:mod:`toolkeeper.server.api._summary`), the one the API and the event stream
+send, so a page rendered on the server and one updated by a ``tick`` show the
+same figures.
 Spend is the monitor's cost sum over the last 24 hours, and the spend of each
 of the tool's budgets in its period, from ``keeper.costs``.
 """
@@ -14,11 +16,7 @@ from decimal import Decimal
 from toolkeeper.keeper import Keeper
 from toolkeeper.monitor.persist import latest_stored_operations
 from toolkeeper.monitor.records import OperationStatus
-from toolkeeper.monitor.reports import SystemHealthReport
-from toolkeeper.server.api._shared import known_tools
-from toolkeeper.server.api.models import ToolSummary
 from toolkeeper.server.api.operations import Operation
-from toolkeeper.server.api.tools import tool_summary
 
 __all__ = [
     "BudgetLine",
@@ -26,8 +24,6 @@ __all__ = [
     "recent_errors",
     "recent_operations",
     "spend_of",
-    "system_health",
-    "tool_cards",
 ]
 
 _SPEND_WINDOW = "24h"
@@ -56,16 +52,6 @@ class Spend:
 
     last_24h: float
     budgets: tuple[BudgetLine, ...]
-
-
-def system_health(keeper: Keeper) -> SystemHealthReport:
-    """Return the health over every tool, the report the API sends."""
-    return keeper.monitoring.system_health_report()
-
-
-def tool_cards(keeper: Keeper) -> list[ToolSummary]:
-    """Return one card per tool the configuration declares or the monitor has seen."""
-    return [tool_summary(keeper, name) for name in known_tools(keeper)]
 
 
 def spend_of(keeper: Keeper, tools: list[str]) -> dict[str, Spend]:
