@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from toolkeeper.server import metrics, probes, sessions
 from toolkeeper.server.api import api_router
 from toolkeeper.server.api._summary import SharedSummary
+from toolkeeper.server.api._ticks import TickBroadcast
 from toolkeeper.server.errors import install_error_handlers
 from toolkeeper.server.pages import install_pages
 from toolkeeper.server.settings import ServerSettings
@@ -72,6 +73,10 @@ def create_app(keeper: Keeper, *, settings: ServerSettings | None = None) -> Fas
     # One summary for the API, the event stream's tick and the dashboard, at most a tick old.
     app.state.summary = SharedSummary(
         keeper, max_age_s=min(settings.events_interval_seconds, _SUMMARY_MAX_AGE_S)
+    )
+    # The event stream's ticks, built once per interval for every connection.
+    app.state.ticks = TickBroadcast(
+        keeper, app.state.summary, interval_s=settings.events_interval_seconds
     )
     app.state.auth_throttle = AuthThrottle(
         settings.auth_failure_limit, storage=keeper.shared or "memory://"

@@ -3,16 +3,21 @@
 Three kinds of event, each ``data`` a JSON object:
 
 - ``tick`` every ``events_interval_seconds`` (1 s): ``{"health": <SystemHealthReport>,
-  "tools": [<ToolSummary>, ...], "skipped_operations": n}``;
+  "tools": [<ToolSummary>, ...], "skipped_operations": n}``, its ``id`` the tick's
+  number (the same tick has the same id on every connection);
 - ``operation`` for each operation finished since the last tick: an
   ``Operation``, at most :data:`MAX_OPERATIONS_PER_TICK` a tick (a burst beyond
-  that is not replayed: ``skipped_operations`` on the next tick says at least
+  that is not replayed: ``skipped_operations`` on the tick says at least
   how many were left out; pages reload ``/operations`` when it is not 0);
 - ``config`` when a tool's configuration gets a new version, from this process
   or another: a ``ConfigVersionEntry`` (secrets only as "changed").
 
-Each connection holds a bounded queue and polls the monitor; nothing is kept
-per operation. Browsers authenticate with their session cookie.
+Ticks are built once per interval for every connection
+(:class:`~toolkeeper.server.api._ticks.TickBroadcast`): the same encoded JSON
+goes to each, and its figures are the shared summary's, the ones
+``/api/v1/tools`` and the dashboard show. Each connection holds a bounded queue
+of configuration changes; nothing is kept per operation. Browsers authenticate
+with their session cookie.
 """
 
 from __future__ import annotations
@@ -28,56 +33,22 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from toolkeeper.config.live import ConfigVersion
-from toolkeeper.keeper import Keeper
-from toolkeeper.monitor.records import WrapperOperationMetrics
 from toolkeeper.server.api._shared import KeeperDep
-from toolkeeper.server.api._summary import SharedSummary, shared_summary
+from toolkeeper.server.api._ticks import MAX_OPERATIONS_PER_TICK, OperationCursor, TickBroadcast
 from toolkeeper.server.api.config_models import ConfigVersionEntry
-from toolkeeper.server.api.models import SYSTEM_HEALTH
-from toolkeeper.server.api.operations import Operation
 
-__all__ = ["MAX_OPERATIONS_PER_TICK", "OperationCursor", "router"]
+__all__ = ["MAX_OPERATIONS_PER_TICK", "OperationCursor", "router", "ticks_of"]
 
 router = APIRouter(tags=["events"])
 
-MAX_OPERATIONS_PER_TICK = 50
 _CONFIG_QUEUE = 100
 _RETRY_MS = 2000
 
 
-class OperationCursor:
-    """Remember the newest operation seen, to hand out only newer ones."""
-
-    def __init__(self, keeper: Keeper) -> None:
-        self._monitor = keeper.monitoring
-        latest = self._monitor.recent_operations(limit=1)
-        self._last = _key(latest[-1]) if latest else None
-
-    def newer(self) -> tuple[list[WrapperOperationMetrics], int]:
-        """Return operations finished since the last call, oldest first, and the number skipped."""
-        window = self._monitor.recent_operations(limit=4 * MAX_OPERATIONS_PER_TICK)
-        keys = [_key(record) for record in window]
-        start = 0
-        if self._last is not None and self._last in keys:
-            start = len(keys) - keys[::-1].index(self._last)
-        fresh = window[start:]
-        if fresh:
-            self._last = keys[-1]
-        skipped = max(len(fresh) - MAX_OPERATIONS_PER_TICK, 0)
-        return fresh[skipped:], skipped
-
-
-def _key(record: WrapperOperationMetrics) -> tuple[str, str | None]:
-    return record.operation_id, record.end_time.isoformat() if record.end_time else None
-
-
-def _tick(shared: SharedSummary, skipped: int) -> dict[str, Any]:
-    summary = shared.current()  # the same figures as /api/v1/tools and the dashboard
-    return {
-        "health": SYSTEM_HEALTH.dump_python(summary.health, mode="json"),
-        "tools": [tool.model_dump(mode="json") for tool in summary.tools],
-        "skipped_operations": skipped,
-    }
+def ticks_of(request: Request) -> TickBroadcast:
+    """Return the tick broadcast of the app serving ``request``."""
+    ticks: TickBroadcast = request.app.state.ticks
+    return ticks
 
 
 @router.get(
@@ -100,26 +71,27 @@ async def events(request: Request, keeper: KeeperDep) -> AsyncIterator[ServerSen
         with contextlib.suppress(RuntimeError):  # the loop closed: the stream is over
             loop.call_soon_threadsafe(offer, version)
 
-    interval = request.app.state.settings.events_interval_seconds
-    shared = shared_summary(request)
+    broadcast = ticks_of(request)
     unsubscribe = keeper.config.subscribe(on_change)
     # The stream ends when the client disconnects: Starlette cancels this generator.
     try:
-        cursor = await run_in_threadpool(OperationCursor, keeper)
         yield ServerSentEvent(comment="connected", retry=_RETRY_MS)
-        skipped = 0
-        next_tick = loop.time()
+        last: int | None = None
         while True:
-            if loop.time() >= next_tick:
-                next_tick = loop.time() + interval
+            if last is None or broadcast.number_now() > last:
+                # Built once for every connection: the first to need it builds it, in a thread.
+                ticks = None if last is None else broadcast.built(last)
+                if not ticks:
+                    ticks = await run_in_threadpool(broadcast.since, last)
                 yield ServerSentEvent(
-                    event="tick", data=await run_in_threadpool(_tick, shared, skipped)
+                    event="tick", raw_data=ticks[-1].data, id=str(ticks[-1].number)
                 )
-                fresh, skipped = await run_in_threadpool(cursor.newer)
-                for record in fresh:
-                    yield ServerSentEvent(event="operation", data=_plain(Operation.of(record)))
+                for tick in ticks:  # a connection that fell behind still sends every operation
+                    for operation in tick.operations:
+                        yield ServerSentEvent(event="operation", raw_data=operation)
+                last = ticks[-1].number
             with contextlib.suppress(TimeoutError):
-                version = await asyncio.wait_for(changes.get(), max(next_tick - loop.time(), 0.0))
+                version = await asyncio.wait_for(changes.get(), broadcast.seconds_until(last + 1))
                 yield ServerSentEvent(event="config", data=_plain(ConfigVersionEntry.of(version)))
     finally:
         unsubscribe()
