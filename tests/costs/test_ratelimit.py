@@ -20,11 +20,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     import limits.storage.memory
     import limits.strategies
 
-    import toolkeeper.costs.ratelimit
-
     fake = FakeClock(datetime(2026, 1, 15, 12, 0, tzinfo=UTC))
     wall = SimpleNamespace(time=lambda: fake.now().timestamp())
-    for module in (limits.storage.memory, limits.strategies, toolkeeper.costs.ratelimit):
+    for module in (limits.storage.memory, limits.strategies):
         monkeypatch.setattr(module, "time", wall)
     return fake
 

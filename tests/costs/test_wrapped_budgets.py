@@ -69,11 +69,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     import limits.storage.memory
     import limits.strategies
 
-    import toolkeeper.costs.ratelimit
-
     fake = FakeClock(datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
     wall = SimpleNamespace(time=lambda: fake.now().timestamp())
-    for module in (limits.storage.memory, limits.strategies, toolkeeper.costs.ratelimit):
+    for module in (limits.storage.memory, limits.strategies):
         monkeypatch.setattr(module, "time", wall)
     return fake
 
@@ -390,3 +388,27 @@ def test_an_actual_beyond_its_reservation_is_counted_as_overshoot(keeper: Keeper
     assert spent(keeper, "paid") == Decimal("0.01")
     (overshoot,) = keeper.costs.overshoots().values()
     assert (overshoot.calls, overshoot.amount) == (1, Decimal("0.009"))
+
+
+def test_a_call_of_unknown_cost_waits_on_the_keepers_clock_for_the_one_in_flight(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    """A second call of unknown cost waits 60 s of the keeper's clock, then is refused."""
+    keeper = Keeper.open(
+        ConfigFile.parse(CONFIG + '[costs]\nledger = "memory://"\n'),
+        store=f"sqlite:///{tmp_path / 'state.db'}", follow_changes=False, clock=clock,
+    )  # fmt: skip
+    try:
+        inner = keeper.tool("paid", operation="inner")(lambda: answer(0.01))
+
+        @keeper.tool("paid", operation="outer")
+        def outer() -> Any:
+            return inner()  # runs while the outer call of unknown cost holds the budget
+
+        started = clock.monotonic()
+        with pytest.raises(BudgetExceeded, match="waited 60s for the call of unknown cost"):
+            outer()
+        assert clock.monotonic() - started == pytest.approx(60, abs=0.1)
+        assert sum(clock.sleeps) == pytest.approx(60, abs=0.1)
+    finally:
+        keeper.close()

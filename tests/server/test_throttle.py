@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from tests.server.conftest import LiveServer, live
 from tests.server.test_sessions import browser, form_csrf
+from toolkeeper import FakeClock
 from toolkeeper.server import Role
-from toolkeeper.server.throttle import AuthThrottle
+from toolkeeper.server.throttle import AuthThrottle, Refusal
 
 LIMIT = 5
 WRONG = "tk_" + "x" * 43  # the shape of a token, but no store issued it
@@ -111,3 +114,23 @@ def test_a_bad_limit_setting_names_the_rule() -> None:
 
     with pytest.raises(ValidationError, match="must be a rate"):
         ServerSettings(auth_failure_limit="lots")
+
+
+def test_the_retry_time_is_counted_on_the_throttles_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry-After is the seconds from the throttle's clock until the oldest failure expires."""
+    import limits.storage.memory
+    import limits.strategies
+
+    clock = FakeClock(datetime(2026, 5, 4, 9, 0, tzinfo=UTC))
+    wall = SimpleNamespace(time=lambda: clock.now().timestamp())
+    for module in (limits.storage.memory, limits.strategies):
+        monkeypatch.setattr(module, "time", wall)
+    throttle = AuthThrottle("3/minute", clock=clock)
+    for step in (10, 10, 5):  # failures at 0, 10 and 20 s; then 25 s after the first
+        assert throttle.refusal("10.0.0.7") is None
+        throttle.failed("10.0.0.7", "wrong token", via="bearer")
+        clock.advance(step)
+    assert throttle.refusal("10.0.0.7") == Refusal(retry_after_seconds=35)
+    assert throttle.refusal("10.0.0.8") is None
+    clock.advance(35)
+    assert throttle.refusal("10.0.0.7") is None

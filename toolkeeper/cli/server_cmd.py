@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import signal
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -88,9 +88,11 @@ def list_tokens(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List tokens (never the tokens themselves): role, created, expiry, last use, revocation."""
-    tokens = _registry(_state(ctx)).list()
+    registry = _registry(_state(ctx))
+    tokens = registry.list()
+    now = registry.clock.now()  # one moment for every row
     if as_json:
-        print_json([_token_data(token) for token in tokens])
+        print_json([_token_data(token, now) for token in tokens])
         return
     table = FittedTable(title="API tokens")
     for column in ("id", "name", "role", "created", "expires", "last used", "revoked"):
@@ -101,7 +103,7 @@ def list_tokens(
             escape(token.name),
             token.role.value,
             _when(token.created_at),
-            _expiry(token),
+            _expiry(token, now),
             _when(token.last_used_at) or "never",
             _when(token.revoked_at) or "no",
         )
@@ -122,15 +124,15 @@ def _when(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds") if moment is not None else None
 
 
-def _expiry(token: ApiToken) -> str:
+def _expiry(token: ApiToken, now: datetime) -> str:
     if token.expires_at is None:
         return "never"
-    if token.expired(datetime.now(UTC)):
+    if token.expired(now):
         return f"expired {_when(token.expires_at)}"
     return _when(token.expires_at) or "never"
 
 
-def _token_data(token: ApiToken) -> dict[str, str | int | bool | None]:
+def _token_data(token: ApiToken, now: datetime) -> dict[str, str | int | bool | None]:
     return {
         "id": token.id,
         "name": token.name,
@@ -140,7 +142,7 @@ def _token_data(token: ApiToken) -> dict[str, str | int | bool | None]:
         "revoked": token.revoked,
         "revoked_at": _when(token.revoked_at),
         "expires_at": _when(token.expires_at),
-        "expired": token.expired(datetime.now(UTC)),
+        "expired": token.expired(now),
     }
 
 

@@ -9,9 +9,7 @@ applies to the next call. Calls of a tool that is not :attr:`~CallCosts.guarded`
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -81,7 +79,7 @@ class CallCosts:
         from the largest recent cost of the tool's ``operation`` on that model;
         failing both it is unknown and the call holds all its budgets have left
         (calls of unknown cost run one at a time, each waiting up to
-        :data:`UNKNOWN_COST_WAIT_S` for the one before). Raises
+        :data:`UNKNOWN_COST_WAIT_S` on the tracker's clock for the one before). Raises
         :class:`~toolkeeper.RateLimited` or :class:`~toolkeeper.BudgetExceeded`;
         returns ``None`` when no budget applies, else the reservation (whose
         ``fallback`` says a ``fallback`` budget could not afford the call).
@@ -93,12 +91,13 @@ class CallCosts:
         key, amount = self._estimate(estimate, operation, request)
         if amount is not None:
             return self._reserve(amount, labels, key)
-        deadline = time.monotonic() + UNKNOWN_COST_WAIT_S
+        clock = self._tracker.clock
+        deadline = clock.monotonic() + UNKNOWN_COST_WAIT_S
         while True:
             found = self._reserve_unknown(labels, key, deadline)
             if found is not None:
                 return found
-            time.sleep(_POLL_S)
+            clock.sleep(_POLL_S)
 
     async def aadmit(
         self,
@@ -117,12 +116,13 @@ class CallCosts:
         key, amount = self._estimate(estimate, operation, request)
         if amount is not None:
             return self._reserve(amount, labels, key)
-        deadline = time.monotonic() + UNKNOWN_COST_WAIT_S
+        clock = self._tracker.clock
+        deadline = clock.monotonic() + UNKNOWN_COST_WAIT_S
         while True:
             found = self._reserve_unknown(labels, key, deadline)
             if found is not None:
                 return found
-            await asyncio.sleep(_POLL_S)
+            await clock.asleep(_POLL_S)
 
     def settle(
         self, reservation: Reservation | None, cost: float | Decimal, *, unpriced: bool = False
@@ -227,7 +227,7 @@ class CallCosts:
         if reservation is not None:
             reservation.basis = key
             return reservation
-        if time.monotonic() >= deadline:
+        if self._tracker.clock.monotonic() >= deadline:
             raise BudgetExceeded(
                 f"tool {self.tool!r}: a call with no estimated_cost waited "
                 f"{UNKNOWN_COST_WAIT_S:g}s for the call of unknown cost before it to settle; "

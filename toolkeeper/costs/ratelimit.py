@@ -18,13 +18,14 @@ When a call is limited the policy waits, sleeping through the :class:`Clock`,
 as long as the wait stays within ``max_wait_seconds``; otherwise it raises
 :class:`~toolkeeper.RateLimited` with the seconds until the window frees.
 Windows run on the wall clock of each process (``time.time``), as ``limits``
-does; processes sharing Redis should agree on the time.
+does; processes sharing Redis should agree on the time. The limiter's own
+reading of the time (the seconds until a moving window frees) is its
+:class:`Clock`'s ``now()``, the same wall clock unless a test gives another.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,7 +204,7 @@ class RateLimiter:
         if not check.sliding:
             reset = float(check.strategy.get_window_stats(check.item, *self._ids).reset_time)
             # An entry leaves the moving window strictly after its expiry: step just past it.
-            return max(reset - time.time(), 0.0) + _MIN_WAIT
+            return max(reset - self._clock.now().timestamp(), 0.0) + _MIN_WAIT
         key = check.item.key_for(*self._ids)
         expiry = check.item.get_expiry()
         previous, previous_ttl, current, current_ttl = self._storage.get_sliding_window(key, expiry)

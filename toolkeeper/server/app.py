@@ -79,7 +79,7 @@ def create_app(keeper: Keeper, *, settings: ServerSettings | None = None) -> Fas
         keeper, app.state.summary, interval_s=settings.events_interval_seconds
     )
     app.state.auth_throttle = AuthThrottle(
-        settings.auth_failure_limit, storage=keeper.shared or "memory://"
+        settings.auth_failure_limit, storage=keeper.shared or "memory://", clock=keeper.clock
     )
     install_error_handlers(app)
     app.include_router(api_router())

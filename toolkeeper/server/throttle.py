@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+
+from toolkeeper._clock import Clock, SystemClock
 
 __all__ = ["AuthThrottle", "Refusal"]
 
@@ -37,11 +38,16 @@ class AuthThrottle:
     """Count authentication failures per client address; refuse addresses over ``limit``.
 
     ``limit`` is a ``limits`` string such as ``"20/minute"``; ``storage`` a
-    ``limits`` storage URI (``memory://``, ``redis://…``). Thread-safe.
+    ``limits`` storage URI (``memory://``, ``redis://…``); ``clock`` the wall
+    clock the seconds until a window frees are counted on (``limits`` itself
+    reads ``time.time``). Thread-safe.
     """
 
-    def __init__(self, limit: str = "20/minute", *, storage: str = "memory://") -> None:
+    def __init__(
+        self, limit: str = "20/minute", *, storage: str = "memory://", clock: Clock | None = None
+    ) -> None:
         self.limit: RateLimitItem = parse(limit)
+        self._clock = clock if clock is not None else SystemClock()
         self._limiter = MovingWindowRateLimiter(storage_from_string(storage))
 
     def refusal(self, address: str) -> Refusal | None:
@@ -49,7 +55,8 @@ class AuthThrottle:
         if self._limiter.test(self.limit, _NAMESPACE, address):
             return None
         stats = self._limiter.get_window_stats(self.limit, _NAMESPACE, address)
-        return Refusal(retry_after_seconds=max(1, math.ceil(stats.reset_time - time.time())))
+        left = stats.reset_time - self._clock.now().timestamp()
+        return Refusal(retry_after_seconds=max(1, math.ceil(left)))
 
     def failed(self, address: str, reason: str, *, via: str) -> None:
         """Count a failure from ``address`` and log it with ``reason`` (never the token)."""

@@ -121,7 +121,8 @@ class TokenRegistry:
         touch_interval: timedelta = timedelta(minutes=1),
     ) -> None:
         self._table = TokenTable(store)
-        self._clock = clock if clock is not None else SystemClock()
+        #: The clock expiry and last use are read on (the CLI lists tokens against it).
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self._touch_interval = touch_interval
 
     def create(
@@ -142,7 +143,7 @@ class TokenRegistry:
                 "starting with a letter or digit"
             )
         token = new_token()
-        now = self._clock.now()
+        now = self.clock.now()
         record = self._table.insert(
             name=name,
             role=role.value,
@@ -178,7 +179,7 @@ class TokenRegistry:
         if record is None:
             known = ", ".join(token.name for token in self.list()) or "none"
             raise ToolkeeperError(f"no token named {name_or_id!r}; tokens: {known}")
-        return ApiToken.from_record(self._table.revoke(record.id, self._clock.now()))
+        return ApiToken.from_record(self._table.revoke(record.id, self.clock.now()))
 
     def session_key(self, keyring: Keyring | None) -> str:
         """Return the key that signs session cookies: kept in the store, encrypted by ``keyring``.
@@ -200,7 +201,7 @@ class TokenRegistry:
         def generate() -> str:
             return keyring.encrypt(secrets.token_urlsafe(32))
 
-        now = self._clock.now()
+        now = self.clock.now()
         stored = self._table.server_key(_SESSION_KEY, generate, now=now)
         for _ in range(3):
             if is_encrypted(stored):
@@ -212,7 +213,7 @@ class TokenRegistry:
         raise SecretDecryptionError("the session key in the store cannot be opened or replaced")
 
     def _live(self, record: TokenRecord | None) -> ApiToken | None:
-        now = self._clock.now()
+        now = self.clock.now()
         if record is None or record.revoked:
             return None
         if record.expires_at is not None and now >= record.expires_at:
