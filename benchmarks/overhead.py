@@ -22,6 +22,9 @@ include every thread.
 Also: throughput with 1, 2 and 4 threads, memory growth over many operations,
 the store writer's throughput into SQLite, and ``import toolkeeper`` time.
 
+The timing (CPU per call, the floor, interleaved chunks, medians) is
+benchmarks/_harness.py, shared with benchmarks/paths.py.
+
 Run: ``.venv/bin/python benchmarks/overhead.py [--quick]``. Results go to
 ``benchmarks/results/overhead.json``; the last line printed is one JSON object.
 """
@@ -44,6 +47,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _harness import cpu_ns, floor_body, interleave
+
 from toolkeeper import Keeper
 from toolkeeper.config.files import ConfigFile
 
@@ -61,39 +66,6 @@ CHUNK_S = 0.05
 def noop() -> dict[str, Any]:
     """Stand for a call to an external tool that returns at once."""
     return RESULT
-
-
-def per_call_ns(body: Callable[[], object], calls: int, rounds: int) -> float:
-    """Return the median over ``rounds`` of the mean CPU ns (this thread's) per call of ``body``."""
-    samples = []
-    for _ in range(rounds):
-        gc.collect()
-        start = time.thread_time_ns()
-        for _ in range(calls):
-            body()
-        samples.append((time.thread_time_ns() - start) / calls)
-    return statistics.median(samples)
-
-
-def floor_body() -> Callable[[], object]:
-    """Return the hand-written minimum: time the call, update four numbers under a lock."""
-    lock = threading.Lock()
-    stats = {"count": 0, "sum": 0, "min": 1 << 62, "max": 0}
-    clock = time.perf_counter_ns
-
-    def body() -> object:
-        start = clock()
-        try:
-            return noop()
-        finally:
-            elapsed = clock() - start
-            with lock:
-                stats["count"] += 1
-                stats["sum"] += elapsed
-                stats["min"] = min(stats["min"], elapsed)
-                stats["max"] = max(stats["max"], elapsed)
-
-    return body
 
 
 def prometheus_body() -> Callable[[], object]:
@@ -290,7 +262,7 @@ def main() -> None:
         langfuse, langfuse_shutdown = langfuse_body()
         bodies = {
             "tracked_call_ns": tracked,
-            "floor_ns": floor_body(),
+            "floor_ns": floor_body(RESULT),
             "prometheus_ns": prometheus_body(),
             "otel_ns": otel,
             "langfuse_ns": langfuse,
@@ -300,15 +272,12 @@ def main() -> None:
         # figure is the median over its chunks. The store writer works during the tracked
         # chunks (it wakes as soon as a batch waits); what it has left when a chunk ends is
         # written before the next chunk starts.
-        chunk_calls = {name: max(50, round(CHUNK_S * 1e9 / per_call_ns(body, 2_000, 3)))
-                       for name, body in bodies.items()}  # fmt: skip
-        samples: dict[str, list[float]] = {name: [] for name in bodies}
-        for _ in range(chunk_rounds):
-            for name, body in bodies.items():
-                samples[name].append(per_call_ns(body, chunk_calls[name], 1))
-                keeper.flush()
-        for name, values in samples.items():
-            results[name] = round(statistics.median(values), 1)
+        # Each chunk is sized from the median of three runs of 2,000 calls.
+        timers = {name: (lambda n, b=body: cpu_ns(b, n)) for name, body in bodies.items()}
+        got = interleave(timers, chunk_rounds, keeper.flush, chunk_s=CHUNK_S, warmup_calls=0,
+                         probe_calls=2_000, probe_rounds=3, min_calls=50)  # fmt: skip
+        for name, value in got.items():
+            results[name] = round(value, 1)
         otel_shutdown()
         langfuse_shutdown()
         results["tracked_over_floor"] = round(results["tracked_call_ns"] / results["floor_ns"], 2)

@@ -6,7 +6,8 @@ interleaved round after round, each a median over its chunks:
 - ``sync_openai_priced`` / ``sync_anthropic_priced`` / ``sync_dict_priced``: a sync
   call returning a real ``openai`` ChatCompletion, a real ``anthropic`` Message, or a
   dict, each with usage but no cost (priced from the catalog), against the sync floor
-  of benchmarks/overhead.py (a try/finally, two clock reads, four numbers under a lock);
+  of benchmarks/_harness.py, overhead.py's too (a try/finally, two clock reads, four
+  numbers under a lock);
 - ``async_dict_timeout`` / ``async_openai_timeout``: an ``async def`` tool under its
   30 s timeout returning a dict that carries its cost, or a ChatCompletion to price,
   against a hand-written async floor doing the same bookkeeping under
@@ -25,6 +26,9 @@ CPU figures are the calling thread's CPU time (``time.thread_time_ns``), so the 
 writer's thread and other tenants of this shared machine are charged to none of
 them. Each figure is written as one JSON line to ``benchmarks/results/paths.jsonl``
 (with the machine's load average when it ran), and printed.
+
+The timing and the JSON lines are benchmarks/_harness.py, shared with
+benchmarks/overhead.py.
 
 Run: ``.venv/bin/python benchmarks/paths.py [--quick] [--redis redis://…/N]`` (the
 Redis URL defaults to ``TOOLKEEPER_TEST_REDIS``; without one that figure is skipped).
@@ -46,6 +50,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _harness import cpu_ns, emit, floor_body, interleave, ratio_line, wall_ns
 
 from toolkeeper import Keeper
 from toolkeeper.config.files import ConfigFile
@@ -101,46 +107,6 @@ def anthropic_message() -> Any:
     from anthropic.types import Message
 
     return Message.model_validate(ANTHROPIC_BODY)
-
-
-def cpu_ns(body: Callable[[], object], calls: int) -> float:
-    """Return the mean CPU ns (this thread's) per call of ``body`` over ``calls`` calls."""
-    start = time.thread_time_ns()
-    for _ in range(calls):
-        body()
-    return (time.thread_time_ns() - start) / calls
-
-
-def wall_ns(body: Callable[[], object], calls: int) -> float:
-    """Return the mean wall ns per call of ``body`` over ``calls`` calls."""
-    start = time.perf_counter_ns()
-    for _ in range(calls):
-        body()
-    return (time.perf_counter_ns() - start) / calls
-
-
-def floor_body(value: object) -> Callable[[], object]:
-    """Return the sync floor: time a call returning ``value``, update four numbers under a lock."""
-    lock = threading.Lock()
-    stats = {"count": 0, "sum": 0, "min": 1 << 62, "max": 0}
-    clock = time.perf_counter_ns
-
-    def noop() -> object:
-        return value
-
-    def body() -> object:
-        start = clock()
-        try:
-            return noop()
-        finally:
-            elapsed = clock() - start
-            with lock:
-                stats["count"] += 1
-                stats["sum"] += elapsed
-                stats["min"] = min(stats["min"], elapsed)
-                stats["max"] = max(stats["max"], elapsed)
-
-    return body
 
 
 def async_batch(loop: asyncio.AbstractEventLoop, one: Callable[[], Any]) -> Callable[[int], float]:
@@ -216,40 +182,6 @@ def openai_stream_factory(chunks: int) -> Callable[[], Any]:
     return make
 
 
-def interleave(
-    bodies: dict[str, Callable[[int], float]], rounds: int, keeper_flush: Callable[[], None]
-) -> dict[str, float]:
-    """Run each timer in chunks of about CHUNK_S, body after body, and return median ns per call."""
-    sizes: dict[str, int] = {}
-    for name, timer in bodies.items():
-        timer(20)  # warm up: caches, connections, scripts
-        sizes[name] = max(5, round(CHUNK_S * 1e9 / max(timer(200), 1.0)))
-    samples: dict[str, list[float]] = {name: [] for name in bodies}
-    for _ in range(rounds):
-        for name, timer in bodies.items():
-            gc.collect()
-            samples[name].append(timer(sizes[name]))
-            keeper_flush()
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
-def emit(lines: list[dict[str, Any]], figure: str, value: float, **extra: Any) -> None:
-    """Append one figure's JSON line (printed as it comes)."""
-    line = {"figure": figure, "value": round(value, 3), **extra}
-    lines.append(line)
-    print(json.dumps(line), flush=True)
-
-
-def ratio_line(  # noqa: PLR0917 - one figure's fields
-    lines: list[dict[str, Any]], figure: str, ns: float, peer: str, peer_ns: float,
-    goal: float, mode: str,
-) -> None:  # fmt: skip
-    """Emit a figure as the ratio of its time to its peer's, against the goal ratio."""
-    ratio = ns / peer_ns
-    emit(lines, figure, ratio, unit="ratio", ns=round(ns, 1), peer=peer,
-         peer_ns=round(peer_ns, 1), goal=f"<= {goal}", holds=ratio <= goal, mode=mode)  # fmt: skip
-
-
 def sync_figures(keeper: Keeper, rounds: int, mode: str, lines: list[dict[str, Any]]) -> None:
     """Sync calls priced from the catalog, against the sync floor."""
     completion, message = openai_completion(), anthropic_message()
@@ -261,7 +193,7 @@ def sync_figures(keeper: Keeper, rounds: int, mode: str, lines: list[dict[str, A
         "dict": keeper.tool("bench", operation="dict")(lambda: UNCOSTED),
     }
     timers = {name: (lambda n, b=body: cpu_ns(b, n)) for name, body in bodies.items()}
-    got = interleave(timers, rounds, keeper.flush)
+    got = interleave(timers, rounds, keeper.flush, chunk_s=CHUNK_S)
     ratio_line(lines, "sync_costed_dict", got["costed"], "sync_floor", got["floor"], 2, mode)
     ratio_line(lines, "sync_openai_priced", got["openai"], "sync_floor", got["floor"], 2, mode)
     ratio_line(lines, "sync_anthropic_priced", got["anthropic"], "sync_floor", got["floor"], 2,
@@ -286,7 +218,7 @@ def async_figures(keeper: Keeper, rounds: int, mode: str, lines: list[dict[str, 
             "dict": async_batch(loop, keeper.tool("abench", operation="dict")(costed)),
             "openai": async_batch(loop, keeper.tool("abench", operation="openai")(sdk)),
         }
-        got = interleave(timers, rounds, keeper.flush)
+        got = interleave(timers, rounds, keeper.flush, chunk_s=CHUNK_S)
     finally:
         loop.close()
     ratio_line(lines, "async_dict_timeout", got["dict"], "async_floor", got["floor"], 1, mode)
@@ -372,7 +304,7 @@ def budget_figures(  # noqa: PLR0917 - the run's settings
         unbudgeted = plain.tool("bench", operation="chat")(lambda: COSTED)
         timers = {"plain": lambda n: cpu_ns(unbudgeted, n),
                   "memory": lambda n: cpu_ns(budgeted, n)}  # fmt: skip
-        got = interleave(timers, rounds, memory.flush)
+        got = interleave(timers, rounds, memory.flush, chunk_s=CHUNK_S)
     finally:
         memory.close()
     extra = got["memory"] - got["plain"]
@@ -384,7 +316,12 @@ def budget_figures(  # noqa: PLR0917 - the run's settings
     sqlite = budget_keeper(directory, f"sqlite:///{directory / 'ledger.db'}")
     try:
         call = sqlite.tool("budgeted", operation="chat", estimated_cost=0.001)(lambda: COSTED)
-        got = interleave({"sqlite": lambda n: wall_ns(call, n)}, max(rounds // 4, 3), sqlite.flush)
+        got = interleave(
+            {"sqlite": lambda n: wall_ns(call, n)},
+            max(rounds // 4, 3),
+            sqlite.flush,
+            chunk_s=CHUNK_S,
+        )
     finally:
         sqlite.close()
     emit(lines, "budget_sqlite", got["sqlite"] / 1000, unit="us per call (wall)",
@@ -405,7 +342,7 @@ def budget_redis(
         call = keeper.tool("budgeted", operation="chat", estimated_cost=0.001)(lambda: COSTED)
         timers = {"evalsha": lambda n: wall_ns(lambda: client.evalsha(sha, 1, key), n),
                   "redis": lambda n: wall_ns(call, n)}  # fmt: skip
-        got = interleave(timers, rounds, keeper.flush)
+        got = interleave(timers, rounds, keeper.flush, chunk_s=CHUNK_S)
     finally:
         keeper.close()
         for found in client.scan_iter(match="toolkeeper:budget:tool:budgeted|*", count=1000):
