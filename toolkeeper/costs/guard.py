@@ -267,18 +267,22 @@ class BudgetGuard:
         Returns the warnings the spend fired; the overshoot is ``spent - reservation.nanos``
         when positive (and the reservation held something).
         """
-        if spent < 0:
-            raise ValueError(f"an actual cost cannot be negative, got {from_nanos(spent)}")
-        with self._lock:
-            if reservation.done:
-                raise ValueError(f"reservation {reservation.id} was already settled")
-            reservation.done = True
+        self._close(reservation, spent)
         if not reservation.charges:
             return ()
         fired = self.ledger.settle(
             reservation.charges, spent, reservation_id=reservation.id, now=self._clock.now()
         )
         return self._emit(reservation.charges, fired) if fired else ()
+
+    def _close(self, reservation: Reservation, spent: int) -> None:
+        """Mark ``reservation`` settled, refusing a negative amount or a second settle."""
+        if spent < 0:
+            raise ValueError(f"an actual cost cannot be negative, got {from_nanos(spent)}")
+        with self._lock:
+            if reservation.done:
+                raise ValueError(f"reservation {reservation.id} was already settled")
+            reservation.done = True
 
     def settle_later(self, reservation: Reservation, spent: int) -> None:
         """Settle in nano-dollars off the caller's path where the ledger allows; the hot path.
@@ -288,12 +292,7 @@ class BudgetGuard:
         ``on_event`` from the thread that writes it. Raises ``ValueError`` for a
         negative amount or a reservation already settled.
         """
-        if spent < 0:
-            raise ValueError(f"an actual cost cannot be negative, got {from_nanos(spent)}")
-        with self._lock:
-            if reservation.done:
-                raise ValueError(f"reservation {reservation.id} was already settled")
-            reservation.done = True
+        self._close(reservation, spent)
         charges = reservation.charges
         if not charges:
             return
