@@ -349,6 +349,27 @@ def record_failure(
         log_call(runtime, operation, str(status), duration_s, error=message)
 
 
+def _stream_ending(
+    runtime: ToolRuntime, outcome: CallOutcome, end: StreamEnd
+) -> tuple[OperationStatus, dict[str, Any], str | None, str | None]:
+    """Return how an ended stream is recorded: status, metrics, error message and code.
+
+    Read to its end it is a success (or a fallback); closed before its end it is
+    cancelled with error code ``STREAM_ABANDONED``; raising while read, a failure.
+    """
+    metrics: dict[str, Any] = {"stream_chunks": end.chunks}
+    if end.first_chunk_s is not None:
+        metrics["time_to_first_token_ms"] = end.first_chunk_s * 1000
+    if outcome.attempts > 1:
+        metrics["retries"] = outcome.attempts - 1
+    if end.how == "failed" and end.error is not None:
+        return status_of(end.error), metrics, describe(end.error, runtime), error_code(end.error)
+    if end.how == "abandoned":
+        message = f"stream closed after {end.chunks} chunks, before its end"
+        return OperationStatus.CANCELLED, metrics, message, STREAM_ABANDONED
+    return (FALLBACK if outcome.fallback_used else SUCCESS), metrics, None, None
+
+
 def defer_stream(  # noqa: PLR0917 - record_stream's arguments
     monitor: PerformanceMonitor,
     runtime: ToolRuntime,
@@ -366,23 +387,10 @@ def defer_stream(  # noqa: PLR0917 - record_stream's arguments
 
     ``end_s`` is when the stream ended, in epoch seconds.
     """
-    metrics: dict[str, Any] = {"stream_chunks": end.chunks}
-    if end.first_chunk_s is not None:
-        metrics["time_to_first_token_ms"] = end.first_chunk_s * 1000
-    if outcome.attempts > 1:
-        metrics["retries"] = outcome.attempts - 1
+    status, metrics, message, code = _stream_ending(runtime, outcome, end)
     details: dict[str, Any] = {"parent_id": parent_id, "labels": labels}
-    message = None
-    if end.how == "failed" and end.error is not None:
-        status = status_of(end.error)
-        message = describe(end.error, runtime)
-        details["error_code"] = error_code(end.error)
-    elif end.how == "abandoned":
-        status = OperationStatus.CANCELLED
-        message = f"stream closed after {end.chunks} chunks, before its end"
-        details["error_code"] = STREAM_ABANDONED
-    else:
-        status = FALLBACK if outcome.fallback_used else SUCCESS
+    if code is not None:
+        details["error_code"] = code
     monitor.defer((
         seq, end_s, runtime.name, operation, PLAIN_STATUS[status], end.duration_s, end,
         0, 0, metrics, message, details, runtime,
@@ -409,31 +417,14 @@ def record_stream(
     the chunks reported, unmetered (unpriced) when none did.
     """
     input_tokens, output_tokens, cost, model, unpriced, kinds = measured
-    metrics: dict[str, Any] = {"stream_chunks": end.chunks}
-    if end.first_chunk_s is not None:
-        metrics["time_to_first_token_ms"] = end.first_chunk_s * 1000
-    if outcome.attempts > 1:
-        metrics["retries"] = outcome.attempts - 1
-    common: dict[str, Any] = {
-        "cost": cost, "input_tokens": input_tokens, "output_tokens": output_tokens,
-        "model": model, "custom_metrics": metrics, "seq": seq, "parent_id": parent_id,
-        "labels": labels, "unpriced": unpriced or None, **kind_details(kinds),
-    }  # fmt: skip
-    if end.how == "failed" and end.error is not None:
-        monitor.record(
-            runtime.name, operation, status_of(end.error), end.duration_s,
-            error_message=describe(end.error, runtime), error_code=error_code(end.error),
-            **common,
-        )  # fmt: skip
-    elif end.how == "abandoned":
-        monitor.record(
-            runtime.name, operation, OperationStatus.CANCELLED, end.duration_s,
-            error_message=f"stream closed after {end.chunks} chunks, before its end",
-            error_code=STREAM_ABANDONED, **common,
-        )  # fmt: skip
-    else:
-        status = FALLBACK if outcome.fallback_used else SUCCESS
-        monitor.record(runtime.name, operation, status, end.duration_s, **common)
+    status, metrics, message, code = _stream_ending(runtime, outcome, end)
+    failure: dict[str, Any] = {} if code is None else {"error_code": code}
+    monitor.record(
+        runtime.name, operation, status, end.duration_s, cost=cost,
+        input_tokens=input_tokens, output_tokens=output_tokens, model=model,
+        custom_metrics=metrics, seq=seq, parent_id=parent_id, labels=labels,
+        unpriced=unpriced or None, error_message=message, **failure, **kind_details(kinds),
+    )  # fmt: skip
     if runtime.debug:
         log_call(
             runtime, operation, end.how, end.duration_s, input_tokens=input_tokens,
