@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from toolkeeper._errors import ToolkeeperError
 from toolkeeper.cli._context import default_actor, open_keeper
-from toolkeeper.cli._output import FittedTable, console, print_json
+from toolkeeper.cli._output import FittedTable, console, literal, print_json
 
 if TYPE_CHECKING:
     from toolkeeper.alerts.runtime import AlertConfigVersion, RuntimeAlerts
@@ -111,8 +111,8 @@ def diff(
     if not changes:
         console.print(f"versions {from_version} and {to_version} are the same")
     for change in changes:
-        console.print(f"{escape(change['path'])}: {escape(repr(change['old']))} -> "
-                      f"{escape(repr(change['new']))}")  # fmt: skip
+        console.print(f"{escape(change['path'])}: {escape(literal(change['old']))} -> "
+                      f"{escape(literal(change['new']))}")  # fmt: skip
 
 
 @config_app.command("rollback")
