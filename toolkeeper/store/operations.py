@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
@@ -24,6 +24,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    RowMapping,
     String,
     Table,
     Text,
@@ -192,23 +193,12 @@ def operation_rows(
 ) -> tuple[list[dict[str, Any]], int]:
     """Return stored operations, newest first, and how many match in all."""
     table = operations
-    where = []
-    if tool is not None:
-        where.append(table.c.tool == tool)
-    if status is not None:
-        where.append(table.c.status == status)
-    if since is not None:
-        where.append(table.c.end_ts >= since)
-    if until is not None:
-        where.append(table.c.end_ts < until)
+    where = _matching(tool=tool, status=status, since=since, until=until)
     query = select(table).where(*where).order_by(table.c.end_ts.desc(), table.c.id.desc())
     count = select(func.count()).select_from(table).where(*where)
     with store.translated(), store.transaction(write=False) as conn:
         total = int(conn.execute(count).scalar_one())
-        rows = [dict(row) for row in conn.execute(query.limit(limit).offset(offset)).mappings()]
-    for row in rows:
-        row["labels"] = json.loads(row["labels"]) if row["labels"] else {}
-        row["details"] = json.loads(row["details"]) if row["details"] else {}
+        rows = _decoded(conn.execute(query.limit(limit).offset(offset)).mappings())
     return rows, total
 
 
@@ -241,11 +231,7 @@ def latest_operation_rows(
         .limit(limit)
     )
     with store.translated(), store.transaction(write=False) as conn:
-        rows = [dict(row) for row in conn.execute(query).mappings()]
-    for row in rows:
-        row["labels"] = json.loads(row["labels"]) if row["labels"] else {}
-        row["details"] = json.loads(row["details"]) if row["details"] else {}
-    return rows
+        return _decoded(conn.execute(query).mappings())
 
 
 def iter_operation_rows(
@@ -264,15 +250,7 @@ def iter_operation_rows(
     read twice.
     """
     table = operations
-    where = []
-    if tool is not None:
-        where.append(table.c.tool == tool)
-    if status is not None:
-        where.append(table.c.status == status)
-    if since is not None:
-        where.append(table.c.end_ts >= since)
-    if until is not None:
-        where.append(table.c.end_ts < until)
+    where = _matching(tool=tool, status=status, since=since, until=until)
     after: tuple[float, int] | None = None
     while True:
         query = select(table).where(*where)
@@ -283,14 +261,39 @@ def iter_operation_rows(
             )
         query = query.order_by(table.c.end_ts, table.c.id).limit(page_size)
         with store.translated(), store.transaction(write=False) as conn:
-            rows = [dict(row) for row in conn.execute(query).mappings()]
-        for row in rows:
-            row["labels"] = json.loads(row["labels"]) if row["labels"] else {}
-            row["details"] = json.loads(row["details"]) if row["details"] else {}
-            yield row
+            rows = _decoded(conn.execute(query).mappings())
+        yield from rows
         if len(rows) < page_size:
             return
         after = (rows[-1]["end_ts"], rows[-1]["id"])
+
+
+def _matching(
+    *, tool: str | None, status: str | None, since: float | None, until: float | None
+) -> list[Any]:
+    """Return the conditions on ``operations`` for the filters given (``None``: any)."""
+    table = operations
+    where: list[Any] = []
+    if tool is not None:
+        where.append(table.c.tool == tool)
+    if status is not None:
+        where.append(table.c.status == status)
+    if since is not None:
+        where.append(table.c.end_ts >= since)
+    if until is not None:
+        where.append(table.c.end_ts < until)
+    return where
+
+
+def _decoded(rows: Iterable[RowMapping]) -> list[dict[str, Any]]:
+    """Return stored operation rows as dicts, their labels and details decoded from JSON."""
+    found = []
+    for row in rows:
+        item = dict(row)
+        item["labels"] = json.loads(item["labels"]) if item["labels"] else {}
+        item["details"] = json.loads(item["details"]) if item["details"] else {}
+        found.append(item)
+    return found
 
 
 def prune_operations(store: Store, tool: str, before: float) -> int:
