@@ -17,7 +17,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, cast, get_args
 
-from toolkeeper.costs.analytics import CostGroup, CostRecord, GroupBy, summarize
+from toolkeeper.costs.analytics import (
+    CostGroup,
+    CostRecord,
+    GroupBy,
+    cost_by,
+    in_range,
+    summarize,
+)
 from toolkeeper.costs.budgets import BudgetStatus
 from toolkeeper.costs.ledger import Overshoot
 from toolkeeper.costs.money import usd
@@ -225,13 +232,9 @@ def cost_report(
     bys = _groupings(by, also_by)
     records = cost_records(operations)
     summary = summarize(records, since=since, until=until, by=cast(GroupBy, by), label=label)
+    items = in_range(records, since, until)  # what summarize() groups, grouped other ways
     regrouped = {
-        other: tuple(
-            _group(group)
-            for group in summarize(
-                records, since=since, until=until, by=cast(GroupBy, other), label=label
-            ).groups
-        )
+        other: tuple(_group(group) for group in cost_by(items, cast(GroupBy, other), label=label))
         for other in bys[1:]
     }
     decisions, without_usage = routing_decisions(operations)
