@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 
-from toolkeeper.costs.budgets import Charge
+from toolkeeper.costs.budgets import Charge, admits
 from toolkeeper.costs.ledger import Fired, Ledger, Overshoot, Verdict
 
 __all__ = ["MemoryLedger"]
@@ -57,14 +57,14 @@ class MemoryLedger(Ledger):
             for index, charge in enumerate(charges):
                 if not charge.blocking:
                     continue
-                committed = self._spent(charge) + held.get(charge.key, 0)
-                if committed < charge.limit and committed + amount <= charge.limit:
+                limit = charge.limit
+                spent, reserved = self._spent(charge), held.get(charge.key, 0)
+                if admits(limit=limit, spent=spent, reserved=reserved, amount=amount):
                     continue
                 # Refused on what is held: drop what expired, then look again.
                 self._drop_expired(charge.key, now.timestamp())
                 spent, reserved = self._spent(charge), held.get(charge.key, 0)
-                committed = spent + reserved
-                if not (committed < charge.limit and committed + amount <= charge.limit):
+                if not admits(limit=limit, spent=spent, reserved=reserved, amount=amount):
                     return Verdict(False, index, spent, reserved)
             until = expires.timestamp()
             for charge in charges:
