@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import anthropic
 import httpx
+import openai
 import pytest
 
 from toolkeeper import CircuitOpenError, FakeClock, Keeper
@@ -162,3 +165,47 @@ def test_an_operation_block_classifies_its_error_too(keeper: Keeper, upstream: U
         with pytest.raises(httpx.HTTPStatusError), keeper.operation("upstream", "get"):
             httpx.get(f"{upstream.url}/503").raise_for_status()
     assert keeper.runtimes.circuit_state("upstream") == "open"
+
+
+@pytest.fixture
+def silent_url() -> Iterator[str]:
+    """Yield the URL of a loopback socket that accepts connections and never answers."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)  # connections complete in the backlog; nothing is ever read or written
+    host, port = sock.getsockname()[:2]
+    yield f"http://{host}:{port}"
+    sock.close()
+
+
+def test_a_clients_own_timeout_is_recorded_as_a_timeout(silent_url: str) -> None:
+    """httpx's, openai's and anthropic's read timeouts are recorded as timeouts, code TIMEOUT."""
+    config = "[tools.upstream]\nmax_retry_attempts = 0\ntimeout_sync_calls = false\n"
+    keeper = Keeper.open(ConfigFile.parse(config), store="memory://", follow_changes=False)
+    openai_client = openai.OpenAI(base_url=f"{silent_url}/v1", api_key="sk-test", max_retries=0)
+    anthropic_client = anthropic.Anthropic(base_url=silent_url, api_key="sk-test", max_retries=0)
+
+    @keeper.tool("upstream", operation="call")
+    def call(how: str) -> Any:
+        if how == "httpx":
+            return httpx.get(silent_url, timeout=0.2)
+        if how == "openai":
+            return openai_client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], timeout=0.2
+            )
+        return anthropic_client.messages.create(
+            model="claude-3-5-haiku-latest", max_tokens=8,
+            messages=[{"role": "user", "content": "hi"}], timeout=0.2,
+        )  # fmt: skip
+
+    raised = []
+    try:
+        for how in ("httpx", "openai", "anthropic"):
+            with pytest.raises(Exception) as caught:  # noqa: PT011 - each client's own timeout
+                call(how)
+            raised.append(type(caught.value))
+        records = keeper.monitoring.export_metrics(wrapper_name="upstream")
+    finally:
+        keeper.close()
+    assert raised == [httpx.ReadTimeout, openai.APITimeoutError, anthropic.APITimeoutError]
+    assert [(r["status"], r["error_code"]) for r in records] == [("timeout", "TIMEOUT")] * 3

@@ -50,6 +50,7 @@ __all__ = [
     "defer_stream",
     "describe",
     "error_code",
+    "is_timeout",
     "kind_details",
     "kinds_of",
     "measure",
@@ -90,8 +91,6 @@ _PLAIN_USAGE = frozenset(
 
 
 _ERROR_CODES: tuple[tuple[type[BaseException], str], ...] = (
-    (CallTimeoutError, "TIMEOUT"),
-    (TimeoutError, "TIMEOUT"),
     (CircuitOpenError, "CIRCUIT_OPEN"),
     (BudgetExceeded, "BUDGET_EXCEEDED"),
     (RateLimited, "RATE_LIMITED"),
@@ -99,11 +98,33 @@ _ERROR_CODES: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 
+#: The timeouts of the clients users call through, by (module, class) anywhere in an
+#: error's class hierarchy, so none of them is imported: httpx's (whose ``ReadTimeout``…
+#: derive from it), and the ``openai`` and ``anthropic`` SDKs' own.
+_CLIENT_TIMEOUTS = frozenset({
+    ("httpx", "TimeoutException"),
+    ("openai", "APITimeoutError"),
+    ("anthropic", "APITimeoutError"),
+})  # fmt: skip
+
+
+def is_timeout(error: BaseException) -> bool:
+    """Return whether ``error`` says a call ran out of time: ours, Python's or a client's."""
+    if isinstance(error, CallTimeoutError | TimeoutError):
+        return True
+    return any(
+        (kind.__module__.partition(".")[0], kind.__name__) in _CLIENT_TIMEOUTS
+        for kind in type(error).__mro__
+    )
+
+
 def error_code(error: BaseException) -> str:
     """Return a short code for an error: its HTTP status when it has one, else its kind."""
     status = getattr(getattr(error, "response", None), "status_code", None)
     if isinstance(status, int):
         return f"HTTP_{status}"
+    if is_timeout(error):
+        return "TIMEOUT"
     for kind, code in _ERROR_CODES:
         if isinstance(error, kind):
             return code
@@ -262,7 +283,7 @@ def status_of(error: BaseException) -> OperationStatus:
     """Return the status an error gives an operation."""
     if isinstance(error, asyncio.CancelledError | KeyboardInterrupt | GeneratorExit):
         return OperationStatus.CANCELLED
-    if isinstance(error, CallTimeoutError | TimeoutError):
+    if is_timeout(error):
         return OperationStatus.TIMEOUT
     return OperationStatus.ERROR
 
