@@ -261,3 +261,27 @@ def test_shared_must_be_redis(tmp_path: Path) -> None:
             ConfigFile(), store=f"sqlite:///{tmp_path / 's.db'}", shared="memory://",
             follow_changes=False,
         )  # fmt: skip
+
+
+def test_cost_per_success_divides_by_successes_with_a_fallback_served(keeper: Keeper) -> None:
+    """Two successes and two fallbacks at $0.01 each: $0.04 over 2 successes, from the store."""
+    failing = {"now": False}
+
+    def backup() -> dict[str, Any]:
+        return answer(0.01)
+
+    @keeper.tool("free", operation="chat", fallback=backup)
+    def chat() -> dict[str, Any]:
+        if failing["now"]:
+            raise ConnectionError("upstream down")
+        return answer(0.01)
+
+    chat(), chat()
+    failing["now"] = True
+    chat(), chat()
+    keeper.flush()
+    report = keeper.costs.report()
+    assert report.detail_calls is not None  # counted from the store's exact totals
+    assert report.calls == 4
+    assert report.total == Decimal("0.04")
+    assert report.cost_per_success == Decimal("0.02")

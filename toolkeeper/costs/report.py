@@ -285,7 +285,7 @@ def with_exact_totals(report: CostReport, totals: Iterable[RangeTotal]) -> CostR
     calls = sum(t.calls for t in items)
     unpriced = sum(t.unpriced for t in items)
     cost = usd(sum(t.cost for t in items))
-    failures = sum(t.failures for t in items)
+    successes = sum(t.successes for t in items)
     unpriced_models: dict[str, int] = {}
     for t in items:
         if t.unpriced:
@@ -304,7 +304,7 @@ def with_exact_totals(report: CostReport, totals: Iterable[RangeTotal]) -> CostR
         priced_calls=calls - unpriced,
         unpriced_calls=unpriced,
         unpriced=tuple(UnpricedModel(model=m, calls=n) for m, n in sorted(unpriced_models.items())),
-        cost_per_success=usd(cost / (calls - failures)) if calls > failures else None,
+        cost_per_success=usd(cost / successes) if successes else None,
         groups=_exact_groups(items, report.by) if report.by in _EXACT_GROUPINGS else report.groups,
         regrouped=regrouped,
     )
