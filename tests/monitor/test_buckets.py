@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toolkeeper.monitor.buckets import Bucket
+from toolkeeper.monitor.buckets import COST_UNITS, Bucket
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 STATUSES = ("success", "error", "fallback", "timeout", "cancelled")
@@ -92,3 +92,30 @@ def test_empty_bucket_reports_no_latency() -> None:
     assert stats.success_rate == 0.0
     assert stats.p95_latency_ms is None
     assert stats.mean_latency_ms is None
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.integers(min_value=1, max_value=10**9), min_size=1, max_size=200),
+    st.randoms(use_true_random=False),
+)
+def test_costs_sum_exactly_in_any_order_and_any_split(nanos: list[int], rng: Any) -> None:
+    """Costs of whole nano-dollars sum to the exact total however they are added and merged."""
+    costs = [n / 1e9 for n in nanos]
+    exact = sum(nanos) * (COST_UNITS // 10**9)
+    shuffled = costs[:]
+    rng.shuffle(shuffled)
+    one, merged = Bucket(), Bucket()
+    add_each(one, [raw("success", 0.1, cost) for cost in costs])
+    cut = len(shuffled) // 2
+    for part in filter(None, (shuffled[:cut], shuffled[cut:])):
+        piece = Bucket()
+        piece.add_many([raw("success", 0.1, cost) for cost in part])
+        merged.merge(Bucket.from_dict(piece.to_dict()))
+    assert one.cost_units == merged.cost_units == exact
+    assert one.cost == merged.cost == exact / COST_UNITS
+
+
+def test_a_stored_bucket_without_nano_dollars_reads_its_dollars() -> None:
+    """A rollup stored before costs were kept as integers is read from its dollars."""
+    assert Bucket.from_dict({"cost": 1.2000000000000002}).cost == 1.2

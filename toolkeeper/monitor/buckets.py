@@ -32,11 +32,13 @@ from toolkeeper.monitor.sketch import LatencySketch
 
 __all__ = [
     "CALL_NOT_MADE",
+    "COST_UNITS",
     "TOKEN_TYPES",
     "Bucket",
     "MetricSummary",
     "WindowStats",
     "failed_attempt",
+    "stored_units",
 ]
 
 #: Each kind of token exporters count, as (``token_type`` label value, field name).
@@ -60,6 +62,22 @@ _NUMBER_TYPES = (int, float)
 _STATUS_OF = itemgetter(STATUS)
 _DURATION_OF = itemgetter(DURATION_S)
 _COST_OF = itemgetter(COST)
+#: Buckets sum costs as integers of 10⁻¹⁵ dollars: exact and order-independent (float
+#: sums are neither), and fine enough that a cost read as a float keeps every digit a
+#: price gives it (``0.01235``, or ``2⁻¹⁴`` = ``0.00006103515625``).
+COST_UNITS = 10**15
+
+
+def _units(cost: float) -> int:
+    """Return a recorded cost (US dollars) in whole :data:`COST_UNITS`."""
+    return round(cost * COST_UNITS)
+
+
+def stored_units(data: Mapping[str, Any]) -> int:
+    """Return a stored bucket's cost in :data:`COST_UNITS` (older rollups kept only dollars)."""
+    if "cost_units" in data:
+        return int(data["cost_units"])
+    return round(float(data.get("cost", 0.0)) * COST_UNITS)
 _INPUT_OF = itemgetter(INPUT_TOKENS)
 _OUTPUT_OF = itemgetter(OUTPUT_TOKENS)
 _CUSTOM_OF = itemgetter(CUSTOM)
@@ -136,7 +154,7 @@ class Bucket:
     __slots__ = (
         "cache_write_tokens",
         "cached_tokens",
-        "cost",
+        "cost_units",
         "counts",
         "custom",
         "duration_sum",
@@ -155,7 +173,8 @@ class Bucket:
         self.duration_sum = 0.0
         self.min_duration = float("inf")
         self.max_duration = float("-inf")
-        self.cost = 0.0
+        #: Cost in :data:`COST_UNITS`: an integer, so sums are exact in any order and split.
+        self.cost_units = 0
         self.input_tokens = 0
         self.output_tokens = 0
         self.cached_tokens = 0
@@ -189,7 +208,7 @@ class Bucket:
         if duration_s > self.max_duration:  # noqa: PLR1730 - speed, see above
             self.max_duration = duration_s
         if cost:
-            self.cost += cost
+            self.cost_units += round(cost * COST_UNITS)
         if input_tokens:
             self.input_tokens += input_tokens
         if output_tokens:
@@ -217,7 +236,7 @@ class Bucket:
         self.duration_sum += sum(durations)
         self.min_duration = min(self.min_duration, *durations)
         self.max_duration = max(self.max_duration, *durations)
-        self.cost += sum(map(_COST_OF, records))
+        self.cost_units += sum(map(_units, filter(None, map(_COST_OF, records))))
         self.input_tokens += sum(map(_INPUT_OF, records))
         self.output_tokens += sum(map(_OUTPUT_OF, records))
         for custom in filter(None, map(_CUSTOM_OF, records)):
@@ -252,6 +271,11 @@ class Bucket:
                     summary = summaries[name] = MetricSummary()
                 summary.add(value)
 
+    @property
+    def cost(self) -> float:
+        """Return the cost in US dollars: the float nearest the exact sum."""
+        return self.cost_units / COST_UNITS
+
     def merge(self, other: Bucket, *, latency: bool = True) -> None:
         """Add ``other`` into this bucket; ``latency=False`` skips the sketch (cheaper)."""
         counts = self.counts
@@ -262,7 +286,7 @@ class Bucket:
         self.duration_sum += other.duration_sum
         self.min_duration = min(self.min_duration, other.min_duration)
         self.max_duration = max(self.max_duration, other.max_duration)
-        self.cost += other.cost
+        self.cost_units += other.cost_units
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.cached_tokens += other.cached_tokens
@@ -288,6 +312,7 @@ class Bucket:
             "min_duration": None if empty else self.min_duration,
             "max_duration": None if empty else self.max_duration,
             "cost": self.cost,
+            "cost_units": self.cost_units,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cached_tokens": self.cached_tokens,
@@ -310,7 +335,7 @@ class Bucket:
         if data.get("min_duration") is not None:
             bucket.min_duration = float(data["min_duration"])
             bucket.max_duration = float(data["max_duration"])
-        bucket.cost = float(data.get("cost", 0.0))
+        bucket.cost_units = stored_units(data)
         bucket.input_tokens = int(data.get("input_tokens", 0))
         bucket.output_tokens = int(data.get("output_tokens", 0))
         # Rollups stored before token kinds were kept have none.

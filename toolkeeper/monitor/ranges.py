@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from toolkeeper.monitor.buckets import COST_UNITS, stored_units
 from toolkeeper.monitor.rollups import HOUR, MINUTE
 from toolkeeper.store.rollups import load_rollups
 from toolkeeper.store.sql import Store
@@ -65,6 +66,7 @@ def range_totals(
     else:
         rows = load_rollups(store, HOUR, since // HOUR * HOUR, until)
     found: dict[tuple[str, str, str], RangeTotal] = {}
+    units: dict[tuple[str, str, str], int] = {}  # costs summed exactly, in COST_UNITS
     for row in rows:
         key = (row.tool, row.operation, row.model)
         total = found.get(key)
@@ -73,7 +75,7 @@ def range_totals(
         bucket = row.bucket
         total.calls += row.operations
         total.unpriced += int(bucket.get("unpriced", 0))
-        total.cost += float(bucket.get("cost", 0.0))
+        units[key] = units.get(key, 0) + stored_units(bucket)
         total.input_tokens += int(bucket.get("input_tokens", 0))
         total.output_tokens += int(bucket.get("output_tokens", 0))
         total.cached_tokens += int(bucket.get("cached_tokens", 0))
@@ -81,4 +83,6 @@ def range_totals(
         total.reasoning_tokens += int(bucket.get("reasoning_tokens", 0))
         for status, count in bucket.get("counts", {}).items():
             total.counts[status] = total.counts.get(status, 0) + int(count)
+    for key, total in found.items():
+        total.cost = units[key] / COST_UNITS
     return [found[key] for key in sorted(found)]
