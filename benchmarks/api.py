@@ -12,6 +12,12 @@ The dashboard's summary (``/api/v1/tools``) is served from rollups restored at
 start-up, never from a scan of the operations table: its latency does not grow
 with the store.
 
+The load generator is ``wrk`` (Debian: ``apt-get install -y wrk``), one thread
+holding the clients' connections, so it takes little of the CPU the server
+shares with it; without it, Python threads (httpx) drive the server, which
+measures the generator as much as the server. ``load_generator`` in the
+results says which ran.
+
 Run: ``.venv/bin/python benchmarks/api.py [--quick]``. Results go to
 ``benchmarks/results/api.json``; the last line printed is one JSON object.
 """
@@ -22,12 +28,16 @@ import argparse
 import json
 import os
 import random
+import re
+import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +81,13 @@ def build_store(database: Path, operations: int) -> str:
     return uri
 
 
+def operations_in(database: Path) -> int:
+    """Return how many operations a store already built holds (read-only)."""
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        count: int = db.execute("SELECT count(*) FROM operations").fetchone()[0]
+    return count
+
+
 def serve(directory: Path, uri: str) -> tuple[subprocess.Popen[str], str, str]:
     """Start ``toolkeeper serve`` on the store; return the process, its URL and an admin token."""
     (directory / "toolkeeper.toml").write_text(CONFIG)
@@ -95,8 +112,68 @@ def serve(directory: Path, uri: str) -> tuple[subprocess.Popen[str], str, str]:
     raise RuntimeError("the server did not become ready")
 
 
+#: The Lua script that makes wrk send the token: a file readable by this user only, so the
+#: token is never on a command line (which every user of the machine can read).
+_WRK_SCRIPT = 'wrk.headers["Authorization"] = "Bearer {token}"\n'
+_WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+_WRK_PERCENTILE = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$", re.MULTILINE)
+
+
+def load_generator() -> str:
+    """Return the load generator this run uses: wrk if installed, else Python threads (slower)."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return "python-httpx-threads"
+    version = subprocess.run([wrk, "--version"], capture_output=True, text=True, check=False).stdout
+    return version.split(" [")[0].strip() or "wrk"
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    """Return p50, p99 (ms) and requests per second from ``wrk --latency``'s report.
+
+    Any failed request (a socket error, a timeout, a non-2xx answer) fails the
+    measurement: a figure over failures would flatter the server.
+    """
+    failures = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                       output)  # fmt: skip
+    if failures is not None or (errors is not None and any(int(n) for n in errors.groups())):
+        raise RuntimeError(f"wrk saw failed requests:\n{output}")
+    percentiles = {
+        int(match[0]): float(match[1]) * _WRK_UNITS[match[2]]
+        for match in _WRK_PERCENTILE.findall(output)
+    }
+    rate = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
+    if rate is None or set(percentiles) != {50, 99}:
+        raise RuntimeError(f"wrk's report could not be read:\n{output}")
+    return {
+        "p50_ms": round(percentiles[50], 2),
+        "p99_ms": round(percentiles[99], 2),
+        "requests_per_s": round(float(rate[1]), 1),
+    }
+
+
+def drive_wrk(url: str, script: Path, path: str, clients: int, seconds: float) -> dict[str, float]:
+    """Hold ``clients`` connections sending GETs for ``seconds`` with wrk; return its figures.
+
+    One wrk thread: it sends tens of thousands of requests a second, so it takes
+    little of the CPU the server shares with it.
+    """
+    wrk = shutil.which("wrk")
+    assert wrk is not None
+    command = [wrk, "--threads", "1", "--connections", str(clients), "--duration",
+               f"{seconds:g}s", "--timeout", "30s", "--latency", "--script", str(script),
+               url + path]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return parse_wrk(done.stdout)
+
+
 def drive(url: str, token: str, path: str, clients: int, requests: int) -> dict[str, float]:
-    """Send ``requests`` GETs per client from ``clients`` threads; return latency and throughput."""
+    """Send ``requests`` GETs per client from ``clients`` threads; return latency and throughput.
+
+    The fallback when wrk is not installed: the threads share the server's CPU
+    and the interpreter's lock, so they measure less than the server can do.
+    """
     latencies: list[float] = []
     lock = threading.Lock()
     barrier = threading.Barrier(clients + 1)
@@ -192,6 +269,46 @@ def live_pages(url: str, token: str, pages: int, seconds: float) -> dict[str, An
     }
 
 
+ENDPOINTS = {
+    "bare": "/healthz",
+    "summary": "/api/v1/tools",
+    "system_health": "/api/v1/health",
+    "tool": "/api/v1/tools/tool-3",
+    "operations": "/api/v1/operations?limit=50",
+}
+
+
+def measure(
+    url: str, token: str, script: Path, generator: str, *, only: list[str] | None, quick: bool
+) -> dict[str, float]:
+    """Drive each endpoint from 1, 8 and 128 clients; return medians of rounds and ratios to bare.
+
+    128 clients: the dashboard's summary and its peer only.
+    """
+    rounds, requests, seconds = (3, 100, 3.0) if quick else (5, 300, 5.0)
+    endpoints = {name: path for name, path in ENDPOINTS.items() if only is None or name in only}
+    results: dict[str, float] = {}
+    for clients in (1, 8, 128):
+        for name, path in endpoints.items():
+            if clients == 128 and name not in ("bare", "summary"):
+                continue
+            per_client = max(requests * 8 // clients, 10) if clients > 8 else requests
+            runs = [
+                drive_wrk(url, script, path, clients, seconds)
+                if generator.startswith("wrk")
+                else drive(url, token, path, clients, per_client)
+                for _ in range(rounds)
+            ]
+            for key in ("p50_ms", "p99_ms", "requests_per_s"):
+                results[f"{name}_{clients}c_{key}"] = statistics.median(run[key] for run in runs)
+        for name in endpoints:
+            if name != "bare" and f"{name}_{clients}c_p50_ms" in results and "bare" in endpoints:
+                results[f"{name}_{clients}c_over_bare_p50"] = round(
+                    results[f"{name}_{clients}c_p50_ms"] / results[f"bare_{clients}c_p50_ms"], 2
+                )
+    return results
+
+
 def targets(results: dict[str, Any]) -> dict[str, Any]:
     """Judge the figures against issue 14's targets, and give the summary's ratios to the peer.
 
@@ -229,16 +346,28 @@ def main() -> None:
         help="an SQLite file to keep the store in: built there if absent, reused if present",
     )
     parser.add_argument("--build-only", action="store_true", help="build the store, then stop")
+    parser.add_argument(
+        "--only",
+        type=lambda text: [name.strip() for name in text.split(",")],
+        default=None,
+        help=f"measure only these endpoints (of {', '.join(ENDPOINTS)}), no live pages",
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help=f"where to write (default {OUT})")
     args = parser.parse_args()
     operations = args.operations or (1_000_000 if args.quick else 10_000_000)
-    requests, rounds = (100, 3) if args.quick else (300, 5)
-    results: dict[str, Any] = {"operations_in_store": operations}
+    generator = load_generator()
+    results: dict[str, Any] = {
+        "operations_in_store": operations,
+        "load_generator": generator,
+        "load_average_1m_start": round(os.getloadavg()[0], 2),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         begin = time.perf_counter()
         database = args.store or directory / "state.db"
         if database.exists():
             uri = f"sqlite:///{database}"
+            results["operations_in_store"] = operations_in(database)
         else:
             building = database.with_name(database.name + ".building")
             build_store(building, operations)  # closed: its WAL is checkpointed into the file
@@ -254,39 +383,22 @@ def main() -> None:
         begin = time.perf_counter()
         process, url, token = serve(directory, uri)
         results["server_ready_s"] = round(time.perf_counter() - begin, 1)
+        script = directory / "token.lua"
+        script.touch(mode=0o600)
+        script.write_text(_WRK_SCRIPT.format(token=token))
         try:
-            endpoints = {
-                "bare": "/healthz",
-                "summary": "/api/v1/tools",
-                "system_health": "/api/v1/health",
-                "tool": "/api/v1/tools/tool-3",
-                "operations": "/api/v1/operations?limit=50",
-            }
-            for clients in (1, 8, 128):
-                for name, path in endpoints.items():
-                    if clients == 128 and name not in ("bare", "summary"):
-                        continue  # many clients: the dashboard's summary against the peer
-                    per_client = max(requests * 8 // clients, 10) if clients > 8 else requests
-                    runs = [drive(url, token, path, clients, per_client) for _ in range(rounds)]
-                    for key in ("p50_ms", "p99_ms", "requests_per_s"):
-                        value = statistics.median(run[key] for run in runs)
-                        results[f"{name}_{clients}c_{key}"] = value
-                for name in endpoints:
-                    if name != "bare" and f"{name}_{clients}c_p50_ms" in results:
-                        results[f"{name}_{clients}c_over_bare_p50"] = round(
-                            results[f"{name}_{clients}c_p50_ms"]
-                            / results[f"bare_{clients}c_p50_ms"],
-                            2,
-                        )
-            results.update(live_pages(url, token, pages=200, seconds=15 if args.quick else 30))
+            results.update(measure(url, token, script, generator, only=args.only, quick=args.quick))
+            if args.only is None:
+                results.update(live_pages(url, token, pages=200, seconds=15 if args.quick else 30))
         finally:
             process.terminate()
             process.wait(timeout=30)
-    results.update(targets(results))
+    if args.only is None:
+        results.update(targets(results))
     results["load_average_1m"] = round(os.getloadavg()[0], 2)
     results["mode"] = "quick" if args.quick else "full"
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(results, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results))
 
 
