@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     # Deferred: alerting (its store tables, Apprise) is loaded when first used.
     from toolkeeper.alerts.engine import AlertEngine
     from toolkeeper.alerts.rules import AlertRule
+    from toolkeeper.config.schema import BaseWrapperConfig
+    from toolkeeper.costs.calls import CallCosts
     from toolkeeper.store.sql import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -72,6 +74,11 @@ class Keeper:
     pointing at it.
     ``alerts`` (an :class:`~toolkeeper.alerts.AlertEngine`, built on first use)
     evaluates the file's ``[alerts]`` rules.
+
+    Constructing one only wires its pieces over an open configuration and store:
+    no I/O, no thread, no exit hook. :meth:`start` does the rest (the ledger, the
+    store's history, the exports, the exit hook); :meth:`open` and ``with`` call it,
+    and so does the first :meth:`tool`, :meth:`operation` or :attr:`alerts`.
     """
 
     def __init__(
@@ -91,16 +98,14 @@ class Keeper:
         self.store = store
         self.shared = shared
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.costs = CostTracker.open(
-            config.file.costs, config_of=config.get_or_default, tools=config.tools,
-            store=store, shared=shared, clock=self.clock, flush=self.flush,
-        )  # fmt: skip
+        self._otlp_metrics = otlp_metrics
+        self._costs: CostTracker | None = None
+        self._costs_lock = threading.Lock()
         self.redactor = SecretRedactor()
-        self._update_redactor()
         self.runtimes = Runtimes(
             config.get_or_default,
             self.clock,
-            self.costs.for_tool,
+            self._costs_for_tool,
             shared=shared,
             redactor=self.redactor,
         )
@@ -115,14 +120,59 @@ class Keeper:
             sink=self.writer,
             circuit_state_provider=self._circuit_state,
             latency_objective_provider=self._latency_objective,
-            budget_burn_provider=self.costs.budget_burn,
+            budget_burn_provider=self._budget_burn,
             redact=self.redactor.redact,
         )
-        restore(self.monitoring, store, exclude_writer=self.writer.writer)
-        telemetry = config.file.telemetry
         self._otlp: OtlpMetricsExport | None = None
+        self._spans: OtlpSpanExport | None = None
+        self._tool_functions: dict[str, Callable[..., Any]] = {}
+        self._lock = threading.Lock()
+        self._start_lock = threading.Lock()
+        self._alerts: AlertEngine | None = None
+        self._followed_circuits: dict[str, list[str]] = {}
+        self._unsubscribe: Callable[[], None] = _nothing
+        self._stop_keyring: Callable[[], None] = _nothing
+        self._started = False
+        self._closed = False
+        self._stopping = threading.Event()
+        self._follower: threading.Thread | None = None
+        self.follows_store = False
+        """Whether this process shows the fleet (:meth:`follow_store`), not only its own calls."""
+
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` has run (its I/O done), and the keeper is not closed."""
+        return self._started and not self._closed
+
+    def start(self) -> Keeper:
+        """Do the I/O construction leaves out, once; return the keeper.
+
+        Reads every tool's secrets into the redactor, follows configuration
+        changes, opens the budget ledger, restores the monitor's history from the
+        store, starts the OTLP exports the configuration asks for and registers
+        :meth:`close` to run at exit. :meth:`open` calls it, as do ``with Keeper(...)``,
+        :meth:`tool`, :meth:`operation`, :attr:`alerts` and :meth:`follow_store`;
+        later calls, and calls after :meth:`close`, do nothing.
+        """
+        with self._start_lock:
+            if self._started or self._closed:
+                return self
+            self._started = True
+            self._update_redactor()
+            self._unsubscribe = self.config.subscribe(self._config_changed)
+            self._stop_keyring = self.config.on_keyring_change(self._update_redactor)
+            atexit.register(self.close)
+            self.costs  # noqa: B018 -- opens the ledger now, not in the first call
+            restore(self.monitoring, self.store, exclude_writer=self.writer.writer)
+            self._start_exports()
+        return self
+
+    def _start_exports(self) -> None:
+        """Start the OTLP metrics and trace exports the file or the environment ask for."""
+        config = self.config
+        telemetry = config.file.telemetry
         metrics_endpoint = telemetry.endpoint("metrics", config.environ)
-        if otlp_metrics or metrics_endpoint:
+        if self._otlp_metrics or metrics_endpoint:
             self.monitoring.count_genai()
             every = telemetry.export_interval_s or 60.0
             self._otlp = OtlpMetricsExport(
@@ -130,7 +180,6 @@ class Keeper:
                 interval_s=_export_interval_s(config.environ, "OTEL_METRIC_EXPORT_INTERVAL", every),
                 endpoint=metrics_endpoint,
             )
-        self._spans: OtlpSpanExport | None = None
         traces_endpoint = telemetry.endpoint("traces", config.environ)
         if traces_endpoint:
             self._spans = OtlpSpanExport(
@@ -141,18 +190,27 @@ class Keeper:
                 sample_ratio=telemetry.trace_sample_ratio,
             )
             self.monitoring.observe_records(self._spans.observe)
-        self._tool_functions: dict[str, Callable[..., Any]] = {}
-        self._lock = threading.Lock()
-        self._alerts: AlertEngine | None = None
-        self._followed_circuits: dict[str, list[str]] = {}
-        self._unsubscribe = config.subscribe(self._config_changed)
-        self._stop_keyring = config.on_keyring_change(self._update_redactor)
-        self._closed = False
-        self._stopping = threading.Event()
-        self._follower: threading.Thread | None = None
-        self.follows_store = False
-        """Whether this process shows the fleet (:meth:`follow_store`), not only its own calls."""
-        atexit.register(self.close)
+
+    @property
+    def costs(self) -> CostTracker:
+        """Return the prices, budgets and rate limits, opening the budget ledger on first use."""
+        tracker = self._costs
+        if tracker is None:
+            with self._costs_lock:
+                if self._costs is None:
+                    config = self.config
+                    self._costs = CostTracker.open(
+                        config.file.costs, config_of=config.get_or_default, tools=config.tools,
+                        store=self.store, shared=self.shared, clock=self.clock, flush=self.flush,
+                    )  # fmt: skip
+                tracker = self._costs
+        return tracker
+
+    def _costs_for_tool(self, tool: str, config: BaseWrapperConfig) -> CallCosts:
+        return self.costs.for_tool(tool, config)
+
+    def _budget_burn(self, tool: str) -> float | None:
+        return self.costs.budget_burn(tool)
 
     def tool(
         self,
@@ -178,6 +236,7 @@ class Keeper:
         counts ``estimated_tokens``.
         """
         estimate, tokens = _estimate(estimated_cost, estimated_tokens)
+        self.start()
 
         def decorate(fn: F) -> F:
             wrapping = ToolWrapping(
@@ -217,6 +276,7 @@ class Keeper:
         runs, as for :meth:`tool`.
         """
         estimate, tokens = _estimate(estimated_cost, estimated_tokens)
+        self.start()
         return OperationScope(
             tool,
             operation,
@@ -237,6 +297,7 @@ class Keeper:
         It is not evaluating until :meth:`~toolkeeper.alerts.AlertEngine.start`
         (``toolkeeper serve`` starts it); :meth:`close` stops it.
         """
+        self.start()
         with self._lock:
             if self._alerts is None:
                 # Deferred: a lazy name: the alert engine loads the store (SQLAlchemy) only when
@@ -276,7 +337,8 @@ class Keeper:
     def flush(self) -> None:
         """Write every operation recorded so far, and every budget settle queued, in this thread."""
         self.monitoring.flush()
-        self.costs.ledger.flush()
+        if self._costs is not None:  # no ledger opened: no settle queued
+            self._costs.ledger.flush()
 
     def follow_store(self, interval_seconds: float = 5.0) -> None:
         """Reload the monitor's history from the store every ``interval_seconds``, in a thread.
@@ -285,6 +347,7 @@ class Keeper:
         ``toolkeeper serve`` beside the application: their operations reach this
         process's health, stats and charts through the store's rollups.
         """
+        self.start()
         if self._follower is not None:
             return
         self.follows_store = True
@@ -411,6 +474,11 @@ class Keeper:
             configuration.close()
             opened.close()
             raise
+        try:
+            keeper.start()
+        except BaseException:
+            keeper.close()
+            raise
         if follow_changes:
             configuration.follow(poll_interval_seconds)
         return keeper
@@ -420,7 +488,10 @@ class Keeper:
         if self._closed:
             return
         self._closed = True
-        atexit.unregister(self.close)
+        with self._start_lock:  # a start under way finishes first; none starts after
+            started = self._started
+        if started:
+            atexit.unregister(self.close)
         self._stopping.set()
         if self._alerts is not None:
             self._alerts.close()
@@ -434,12 +505,13 @@ class Keeper:
         if self._spans is not None:
             self._spans.close()
         self.runtimes.close()
-        self.costs.close()
+        if self._costs is not None:
+            self._costs.close()
         self.config.close()
         self.store.close()
 
     def __enter__(self) -> Keeper:
-        return self
+        return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
@@ -452,6 +524,10 @@ class Keeper:
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError("a Keeper holds open connections and cannot be pickled")
+
+
+def _nothing() -> None:
+    """Do nothing: what there is to undo before :meth:`Keeper.start` subscribed to anything."""
 
 
 def _export_interval_s(environ: Mapping[str, str], name: str, default_s: float) -> float:
