@@ -20,6 +20,7 @@ from toolkeeper.alerts.budget_rules import budget_rules
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.live import Configuration, ConfigVersion
 from toolkeeper.config.redaction import SecretRedactor
+from toolkeeper.config.schema import ExternalToolConfig
 from toolkeeper.costs.money import usd
 from toolkeeper.costs.tracker import CostTracker
 from toolkeeper.monitor import WrapperMonitoring
@@ -326,12 +327,15 @@ class Keeper:
 
     def _budget_rules(self) -> tuple[AlertRule, ...]:
         """Return the alert rules of the tools' budget thresholds (read when alerting reloads)."""
-        configs = []
+        configs: list[tuple[str, ExternalToolConfig]] = []
         for tool in self.config.tools():
             try:
-                configs.append((tool, self.config.get(tool)))
+                config = self.config.get(tool)
             except (ConfigError, SecretError) as exc:  # a tool not configurable now spends nothing
                 log.debug("no budget alert rules for %s: %s", tool, exc)
+                continue
+            if isinstance(config, ExternalToolConfig):  # other tool types have no budget
+                configs.append((tool, config))
         return budget_rules(configs)
 
     def flush(self) -> None:

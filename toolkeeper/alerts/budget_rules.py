@@ -12,30 +12,42 @@ takes precedence.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from glob import escape
-from typing import Any
+from typing import Protocol
 
 from toolkeeper.alerts.rules import AlertRule
 
-__all__ = ["budget_rules"]
+__all__ = ["BudgetedTool", "budget_rules"]
 
 _SLUG = re.compile(r"[^a-z0-9_-]+")
 
 
-def budget_rules(tools: Iterable[tuple[str, Any]]) -> tuple[AlertRule, ...]:
+class BudgetedTool(Protocol):
+    """The budget fields of a tool's configuration (``ExternalToolConfig`` has them)."""
+
+    @property
+    def daily_budget(self) -> Decimal | None:
+        """Dollars a day, at most; ``None``: no daily budget."""
+
+    @property
+    def monthly_budget(self) -> Decimal | None:
+        """Dollars a month, at most; ``None``: no monthly budget."""
+
+    @property
+    def budget_alert_thresholds(self) -> Sequence[float]:
+        """Fractions of a budget that raise a warning."""
+
+
+def budget_rules(tools: Iterable[tuple[str, BudgetedTool]]) -> tuple[AlertRule, ...]:
     """Return the budget rules of ``(tool, config)`` pairs (configs without budgets add none)."""
     found: list[AlertRule] = []
     for tool, config in tools:
-        if (
-            getattr(config, "daily_budget", None) is None
-            and getattr(config, "monthly_budget", None) is None
-        ):
+        if config.daily_budget is None and config.monthly_budget is None:
             continue
         slug = _SLUG.sub("-", tool.lower()).strip("-")[:150] or "tool"
-        fractions = sorted(
-            {*(float(t) for t in getattr(config, "budget_alert_thresholds", ())), 1.0}
-        )
+        fractions = sorted({*(float(t) for t in config.budget_alert_thresholds), 1.0})
         for fraction in fractions:
             percent = round(fraction * 100)
             found.append(

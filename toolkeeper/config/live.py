@@ -36,7 +36,7 @@ from toolkeeper.config.diff import diff_configs
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.layers import VARIABLE_PREFIX, Layer, Origin, ResolvedTool, resolve_tool
 from toolkeeper.config.policy import endpoint_host, endpoint_scheme, leaves_https
-from toolkeeper.config.schema import BaseWrapperConfig, is_sensitive, tool_types
+from toolkeeper.config.schema import BaseWrapperConfig, ExternalToolConfig, is_sensitive, tool_types
 from toolkeeper.store.records import ConfigVersionRecord
 
 if TYPE_CHECKING:
@@ -567,9 +567,9 @@ class Configuration:
         secret the tool holds a new value. Leaving https (even on the same host)
         is a move: allowed only to the file's own endpoint or with new secrets.
         """
-        endpoint = getattr(new, "api_endpoint", None)
-        previous = getattr(old, "api_endpoint", None)
-        files = getattr(self._resolve(tool, None).config, "api_endpoint", None)
+        endpoint = _endpoint(new)
+        previous = _endpoint(old)
+        files = _endpoint(self._resolve(tool, None).config)
         host = endpoint_host(endpoint)
         downgrade = leaves_https(previous, endpoint)
         if downgrade:  # only to the file's own endpoint, scheme and host
@@ -682,3 +682,8 @@ def _refuse_unstorable(values: Mapping[str, Any]) -> None:
         visit(path, value)
     if issues:
         raise ConfigValidationError(issues)
+
+
+def _endpoint(config: BaseWrapperConfig) -> str | None:
+    """Return the tool's ``api_endpoint``; a tool type without one reaches no host."""
+    return config.api_endpoint if isinstance(config, ExternalToolConfig) else None

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from toolkeeper.config.schema import ExternalToolConfig
 from toolkeeper.resilience.retry import retry_after_seconds
 
 if TYPE_CHECKING:
@@ -47,7 +48,8 @@ def hosts_of(keeper: Keeper) -> dict[str, str]:
     """
     hosts: dict[str, str] = {}
     for name in sorted(keeper.config.tools()):
-        endpoint = getattr(keeper.config.get(name), "api_endpoint", None)
+        config = keeper.config.get(name)
+        endpoint = config.api_endpoint if isinstance(config, ExternalToolConfig) else None
         if endpoint:
             host = httpx.URL(endpoint).host
             hosts.setdefault(host, name)

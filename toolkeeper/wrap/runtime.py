@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from toolkeeper._clock import Clock
 from toolkeeper._secrets import Secret
 from toolkeeper.config.redaction import SecretRedactor
-from toolkeeper.config.schema import BaseWrapperConfig
+from toolkeeper.config.schema import BaseWrapperConfig, ExternalToolConfig
 from toolkeeper.resilience import (
     Bulkhead,
     CircuitBreaker,
@@ -177,7 +177,8 @@ class Runtimes:
                 breaker.update_policy(sync_policy)
             bulkhead = self._bulkhead(name, config)
             inline = config.enabled and sync_policy.timeout_seconds is None
-            track_usage = bool(getattr(config, "cost_tracking_enabled", True))
+            # A tool type without cost_tracking_enabled tracks usage, as its default says.
+            track_usage = not isinstance(config, ExternalToolConfig) or config.cost_tracking_enabled
             guarded = costs is not None and costs.guarded
             slow_after = sync_policy.circuit_slow_call_seconds
             runtime = ToolRuntime(
