@@ -178,8 +178,8 @@ def test_a_late_record_keeps_the_rollup_written_before(tmp_path: Path) -> None:
         keeper.flush()
         clock.advance(timedelta(minutes=20).total_seconds())
         raw_end = start.timestamp() + 1
-        keeper.monitoring.hot_path().append(
-            (1, raw_end, "openai", "chat", "success", 0.1, 0.0, 0, 0, None, None, None, None)
+        keeper.monitoring.recorder.record(
+            "openai", "chat", OperationStatus.SUCCESS, 0.1, seq=1, end_s=raw_end
         )
         keeper.flush()
         minute = int(start.timestamp() // 60) * 60

@@ -20,13 +20,11 @@ from typing import Any
 
 from toolkeeper._errors import DuplicateOperationError, MonitoringError, UnknownOperationError
 from toolkeeper._text import map_texts
-from toolkeeper.monitor.ids import next_seq
 from toolkeeper.monitor.performance import PerformanceMonitor
 from toolkeeper.monitor.records import (
     FAILURE_STATUSES,
     OperationStatus,
     WrapperOperationMetrics,
-    raw_from_record,
 )
 
 __all__ = ["WrapperMonitoring"]
@@ -223,7 +221,7 @@ class WrapperMonitoring(PerformanceMonitor):
             record.status = OperationStatus.CANCELLED
         if self._redact is not None:
             _redact_record(record, self._redact)
-        self._submit(raw_from_record(next_seq(), record))
+        self.recorder.finished(record)
         return record
 
     def active_operation_counts(self) -> dict[str, int]:

@@ -1,8 +1,10 @@
 """Record finished operations in about a microsecond and report per-tool stats and health.
 
-:class:`PerformanceMonitor` is the aggregate engine: :meth:`~PerformanceMonitor.record`
-is the hot path the decorator layer calls; every report reads the same exact
-aggregates (see :mod:`toolkeeper.monitor.aggregates`) after folding what is queued.
+:class:`PerformanceMonitor` is the aggregate engine: its
+:class:`~toolkeeper.monitor.recorder.Recorder` (``monitor.recorder``) is the hot path
+the decorator layer calls, and :meth:`~PerformanceMonitor.record` its public form;
+every report reads the same exact aggregates (see :mod:`toolkeeper.monitor.aggregates`)
+after folding what is queued.
 """
 
 from __future__ import annotations
@@ -11,18 +13,16 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from toolkeeper._clock import Clock, SystemClock
-from toolkeeper._text import map_texts
 from toolkeeper.monitor import reports
 from toolkeeper.monitor.aggregates import TOTAL_WINDOW, WINDOWS, Aggregates
 from toolkeeper.monitor.buckets import Bucket, WindowStats
 from toolkeeper.monitor.genai import Attributes, GenAIHistograms, HistogramState
-from toolkeeper.monitor.ids import next_seq
 from toolkeeper.monitor.pipeline import RecordPipeline, Sink
+from toolkeeper.monitor.recorder import Recorder
 from toolkeeper.monitor.records import (
-    PLAIN_STATUS,
     TOOL,
     OperationDetails,
     OperationStatus,
@@ -37,7 +37,7 @@ from toolkeeper.monitor.sketch import LatencySketch
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["HotPath", "PerformanceMonitor"]
+__all__ = ["PerformanceMonitor"]
 
 
 def _none(_: str) -> None:
@@ -49,29 +49,6 @@ def epoch(moment: datetime, name: str) -> float:
     if moment.tzinfo is None:
         raise ValueError(f"{name}={moment.isoformat()!r} has no time zone; pass an aware datetime")
     return moment.timestamp()
-
-
-class HotPath(NamedTuple):
-    """What a recorder inlined into a wrapper needs to queue a raw record itself.
-
-    It appends a tuple laid out as in :mod:`toolkeeper.monitor.records` (plain
-    status value, a sequence number from :func:`~toolkeeper.monitor.ids.next_seq`,
-    ``now_s()`` as the end),
-    then calls ``relieve()`` once ``len(pending) >= drain_threshold``: the same
-    steps as :meth:`PerformanceMonitor.record`, without its checks and keywords.
-    """
-
-    append: Callable[[RawRecord], None]
-    pending: Collection[RawRecord]
-    drain_threshold: int
-    relieve: Callable[[], None]
-    now_s: Callable[[], float]
-    #: Queues an unread record (see records.py), whose response the pipeline reads.
-    defer: Callable[[RawRecord], None]
-    unread: Collection[RawRecord]
-    unread_threshold: int
-    #: Called once ``len(unread) >= unread_threshold``: wakes the pipeline's thread.
-    relieve_unread: Callable[[], None]
 
 
 class PerformanceMonitor:
@@ -124,31 +101,14 @@ class PerformanceMonitor:
             flush_interval_s=flush_interval_s,
             writer_share=writer_share,
         )
-        self._pending = self._pipeline.pending
-        self._drain_threshold = self._pipeline.drain_threshold
+        self.recorder = Recorder(self._pipeline, self._now_s, redact)
+        """Builds and queues every record (the wrappers call it directly: the hot path)."""
         self.circuit_state_provider = circuit_state_provider
         self.latency_objective_provider = latency_objective_provider
         self.budget_burn_provider = budget_burn_provider
         self.created_at = self.clock.now()
         self._others_shed = (0, 0)
         self._genai: GenAIHistograms | None = None
-
-    def hot_path(
-        self, reader: Callable[[list[RawRecord]], list[RawRecord]] | None = None
-    ) -> HotPath:
-        """Return what a wrapper needs to queue records without calling :meth:`record`.
-
-        ``reader`` turns unread records into raw records (the decorator layer's
-        :func:`toolkeeper.wrap.calls.read_unread`); it is kept for every later drain.
-        """
-        pipeline = self._pipeline
-        if reader is not None:
-            pipeline.reader = reader
-        return HotPath(
-            self._pending.append, self._pending, self._drain_threshold, pipeline.relieve,
-            self._now_s, pipeline.unread.append, pipeline.unread, pipeline.unread_threshold,
-            pipeline.relieve_unread,
-        )  # fmt: skip
 
     def record(
         self,
@@ -177,81 +137,18 @@ class PerformanceMonitor:
         labels). Type checkers reject other names; at run time they are ignored,
         because checking them would add about 100 ns to every call. The dicts are
         kept, not copied: do not change them afterwards. Never blocks on I/O; it
-        may fold the queue when it is long.
+        may fold the queue when it is long. The same as ``self.recorder.record``.
         """
-        pending = self._pending
-        pending.append(self.raw_record(
+        self.recorder.record(
             wrapper_name, operation_type, status, duration_s, cost=cost,
             input_tokens=input_tokens, output_tokens=output_tokens,
             custom_metrics=custom_metrics, error_message=error_message, model=model, seq=seq,
             **details,
-        ))  # fmt: skip
-        if len(pending) >= self._drain_threshold:
-            self._pipeline.relieve()
-
-    def raw_record(
-        self,
-        wrapper_name: str,
-        operation_type: str,
-        status: OperationStatus,
-        duration_s: float,
-        *,
-        cost: float = 0.0,
-        input_tokens: int = 0,
-        output_tokens: int = 0,
-        custom_metrics: dict[str, Any] | None = None,
-        error_message: str | None = None,
-        model: str | None = None,
-        seq: int | None = None,
-        end_s: float | None = None,
-        **details: Unpack[OperationDetails],
-    ) -> RawRecord:
-        """Return the raw record :meth:`record` queues for these arguments, without queueing it.
-
-        ``end_s`` is when the operation ended (epoch seconds), now when ``None``.
-        """
-        plain = PLAIN_STATUS.get(status)
-        if plain is None:
-            raise ValueError(
-                f"status {str(status)!r} is not a final status; use one of "
-                f"{', '.join(sorted(PLAIN_STATUS))}"
-            )
-        redact = self._redact
-        if redact is not None:  # every recorded text, however the caller got here
-            if error_message is not None:
-                error_message = redact(error_message)
-            if model is not None:
-                model = redact(model)
-            if custom_metrics:
-                custom_metrics = map_texts(custom_metrics, redact)
-            if details:
-                details = map_texts(details, redact)
-        # One flat tuple, in the order of the index constants in records.py.
-        return (
-            next_seq() if seq is None else seq, self._now_s() if end_s is None else end_s,
-            wrapper_name, operation_type, plain, duration_s, cost, input_tokens, output_tokens,
-            custom_metrics, error_message, details or None, model,
         )  # fmt: skip
 
     def now_s(self) -> float:
         """Return the monitor's clock now, in epoch seconds (the end of a record made now)."""
         return self._now_s()
-
-    def defer(self, raw: RawRecord) -> None:
-        """Queue an unread record (see :mod:`toolkeeper.monitor.records`) for the pipeline to read.
-
-        Its texts are redacted when the pipeline's reader builds its raw record.
-        """
-        pipeline = self._pipeline
-        unread = pipeline.unread
-        unread.append(raw)
-        if len(unread) >= pipeline.unread_threshold:
-            pipeline.relieve_unread()
-
-    def _submit(self, raw: RawRecord) -> None:
-        self._pending.append(raw)
-        if len(self._pending) >= self._drain_threshold:
-            self._pipeline.relieve()
 
     @property
     def dropped_events(self) -> int:

@@ -1,8 +1,9 @@
 """Describe one operation: its status, its full record, and the compact tuple the hot path queues.
 
 The hot path does not build a :class:`WrapperOperationMetrics` per call: it appends
-a plain tuple (a *raw record*, laid out by the index constants below) and the
-record object is built only when someone needs it (an export, the sink).
+a plain tuple (a *raw record*, laid out by the index constants below; built and
+queued only by :class:`toolkeeper.monitor.recorder.Recorder`) and the record object
+is built only when someone needs it (an export, the sink).
 """
 
 from __future__ import annotations
@@ -165,6 +166,14 @@ def token_kinds(details: object) -> TokenKinds:
         return details.cached_tokens, details.cache_write_tokens, details.reasoning_tokens
     get = details.get  # type: ignore[attr-defined]
     return get("cached_tokens") or 0, get("cache_write_tokens") or 0, get("reasoning_tokens") or 0
+
+
+def kind_details(kinds: TokenKinds | None) -> TokenKindDetails:
+    """Return the record details that carry ``kinds`` (none when there are none)."""
+    if kinds is None:
+        return {}
+    cached, written, reasoning = kinds
+    return {"cached_tokens": cached, "cache_write_tokens": written, "reasoning_tokens": reasoning}
 
 
 def raw_from_record(seq: int, record: WrapperOperationMetrics) -> RawRecord:

@@ -32,19 +32,10 @@ typedef struct {
     PyObject *current;    /* the ContextVar of the running operation */
     PyObject *sequence;   /* itertools.count of operation sequence numbers */
     PyObject *perf_counter;
-    PyObject *append;     /* pending.append */
-    PyObject *pending;
-    Py_ssize_t threshold;
-    PyObject *relieve;
-    PyObject *now_s;
-    PyObject *shared_details;
     PyObject *labels;
+    PyObject *success;    /* recorder.success(seq, parent, tool, operation, duration, cost, in, out, model, labels) */
+    PyObject *unread;     /* recorder.unread(seq, parent, tool, operation, duration, response, runtime, labels) */
     PyObject *usage_of;
-    PyObject *operation_id;
-    PyObject *defer;      /* unread.append: queues a record whose response the pipeline reads */
-    PyObject *unread;
-    Py_ssize_t unread_threshold;
-    PyObject *relieve_unread;
     PyObject *stream;     /* the model usage_of() gives a stream: metered by priced() */
     /* What the last runtime seen says, read again whenever the runtime object changes
        (a new configuration version builds a new one). */
@@ -57,7 +48,7 @@ typedef struct {
 
 static PyObject *s_breaker, *s_closed_epoch, *s_fast, *s_slow_call_seconds, *s_count_success,
     *s_record_success, *s_usage, *s_model, *s_prompt_tokens, *s_input_tokens, *s_total_tokens,
-    *s_completion_tokens, *s_output_tokens, *s_cost, *s_success, *s_parent_id, *s_labels;
+    *s_completion_tokens, *s_output_tokens, *s_cost;
 static PyObject *zero_int, *zero_float;
 
 /* Return a new reference to the first truthy value of d[a], d[b], else `fallback`; NULL on error. */
@@ -268,8 +259,8 @@ fast_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
     FastWrapper *self = (FastWrapper *)callable;
     PyObject *runtime = NULL, *breaker = NULL, *ticket = NULL, *parent = NULL, *seq = NULL;
     PyObject *token = NULL, *value = NULL, *result = NULL;
-    PyObject *in = NULL, *out = NULL, *cost = NULL, *model = NULL, *details = NULL;
-    PyObject *record = NULL, *end = NULL, *duration_obj = NULL, *count_success = NULL;
+    PyObject *in = NULL, *out = NULL, *cost = NULL, *model = NULL, *recorded = NULL;
+    PyObject *duration_obj = NULL, *count_success = NULL;
 
     runtime = PyDict_GetItemWithError(self->runtimes, self->tool);
     if (runtime != NULL) {
@@ -349,44 +340,18 @@ fast_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
         Py_DECREF(started_obj);
         goto finish;
     }
-    if (parent == Py_None) {
-        details = Py_NewRef(self->shared_details);
-    } else {
-        PyObject *parent_id = PyObject_CallOneArg(self->operation_id, parent);
-        if (parent_id == NULL) goto error;
-        details = PyDict_New();
-        if (details == NULL) {
-            Py_DECREF(parent_id);
-            goto error;
-        }
-        int failed = PyDict_SetItem(details, s_parent_id, parent_id) < 0
-                     || PyDict_SetItem(details, s_labels, self->labels) < 0;
-        Py_DECREF(parent_id);
-        if (failed) goto error;
-    }
-    end = PyObject_CallNoArgs(self->now_s);
-    if (end == NULL) goto error;
-    /* The raw record's layout: see the index constants in toolkeeper/monitor/records.py.
-       A response still to read and price is queued unread: the response where the cost
-       goes, the runtime where the model goes; the pipeline's reader reads and prices it. */
+    /* The recorder builds the raw record and queues it: read inline, or unread (a response
+       still to read and price, with the runtime that reads it, for the pipeline). */
     if (unread) {
-        record = PyTuple_Pack(13, seq, end, self->tool, self->operation, s_success, duration_obj,
-                              value, zero_int, zero_int, Py_None, Py_None, details, runtime);
+        PyObject *argv[8] = {seq, parent, self->tool, self->operation, duration_obj, value,
+                             runtime, self->labels};
+        recorded = PyObject_Vectorcall(self->unread, argv, 8, NULL);
     } else {
-        record = PyTuple_Pack(13, seq, end, self->tool, self->operation, s_success, duration_obj,
-                              cost, in, out, Py_None, Py_None, details, model);
+        PyObject *argv[10] = {seq, parent, self->tool, self->operation, duration_obj, cost, in,
+                              out, model, self->labels};
+        recorded = PyObject_Vectorcall(self->success, argv, 10, NULL);
     }
-    if (record == NULL) goto error;
-    PyObject *appended = PyObject_CallOneArg(unread ? self->defer : self->append, record);
-    if (appended == NULL) goto error;
-    Py_DECREF(appended);
-    Py_ssize_t queued = PyObject_Length(unread ? self->unread : self->pending);
-    if (queued < 0) goto error;
-    if (queued >= (unread ? self->unread_threshold : self->threshold)) {
-        PyObject *relieved = PyObject_CallNoArgs(unread ? self->relieve_unread : self->relieve);
-        if (relieved == NULL) goto error;
-        Py_DECREF(relieved);
-    }
+    if (recorded == NULL) goto error;
     result = Py_NewRef(value);
     goto finish;
 
@@ -404,9 +369,7 @@ finish:
     Py_XDECREF(out);
     Py_XDECREF(cost);
     Py_XDECREF(model);
-    Py_XDECREF(details);
-    Py_XDECREF(record);
-    Py_XDECREF(end);
+    Py_XDECREF(recorded);
     Py_XDECREF(duration_obj);
     Py_XDECREF(count_success);
     return result;
@@ -414,9 +377,8 @@ finish:
 
 #define FIELDS(X) \
     X(fn) X(tool) X(operation) X(runtimes) X(get_runtime) X(general) X(recover) X(priced) \
-    X(current) X(sequence) X(perf_counter) X(append) X(pending) X(relieve) X(now_s) \
-    X(shared_details) X(labels) X(usage_of) X(operation_id) X(defer) X(unread) \
-    X(relieve_unread) X(stream) X(runtime_seen) X(breaker) X(count_success)
+    X(current) X(sequence) X(perf_counter) X(labels) X(success) X(unread) X(usage_of) \
+    X(stream) X(runtime_seen) X(breaker) X(count_success)
 
 static int
 fast_traverse(FastWrapper *self, visitproc visit, void *arg)
@@ -453,18 +415,15 @@ fast_dealloc(FastWrapper *self)
 static PyObject *
 fast_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"fn", "tool", "operation", "runtimes", "get_runtime", "general",
-                            "recover", "priced", "current", "sequence", "perf_counter",
-                            "append", "pending", "threshold", "relieve", "now_s",
-                            "shared_details", "labels", "usage_of", "operation_id", "defer",
-                            "unread", "unread_threshold", "relieve_unread", "stream", NULL};
-    PyObject *o[23];
-    Py_ssize_t threshold, unread_threshold;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$OOOO!OOOOOOOOOnOOOOOOOOnOO", names, &o[0],
-                                     &o[1], &o[2], &PyDict_Type, &o[3], &o[4], &o[5], &o[6],
-                                     &o[7], &o[8], &o[9], &o[10], &o[11], &o[12], &threshold,
-                                     &o[13], &o[14], &o[15], &o[16], &o[17], &o[18], &o[19],
-                                     &o[20], &unread_threshold, &o[21], &o[22])) {
+    static char *names[] = {"fn", "tool", "operation", "labels", "runtimes", "get_runtime",
+                            "general", "recover", "priced", "current", "sequence",
+                            "perf_counter", "success", "unread", "usage_of", "stream", NULL};
+    enum { COUNT = 16 };
+    PyObject *o[COUNT];
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$OOOOO!OOOOOOOOOOO", names, &o[0], &o[1],
+                                     &o[2], &o[3], &PyDict_Type, &o[4], &o[5], &o[6], &o[7],
+                                     &o[8], &o[9], &o[10], &o[11], &o[12], &o[13], &o[14],
+                                     &o[15])) {
         return NULL;
     }
     if (!PyUnicode_Check(o[1]) || !PyUnicode_Check(o[2])) {
@@ -473,16 +432,12 @@ fast_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     }
     FastWrapper *self = (FastWrapper *)type->tp_alloc(type, 0);
     if (self == NULL) return NULL;
-    PyObject **slots[23] = {&self->fn, &self->tool, &self->operation, &self->runtimes,
-                            &self->get_runtime, &self->general, &self->recover, &self->priced,
-                            &self->current, &self->sequence, &self->perf_counter, &self->append,
-                            &self->pending, &self->relieve, &self->now_s,
-                            &self->shared_details, &self->labels, &self->usage_of,
-                            &self->operation_id, &self->defer, &self->unread,
-                            &self->relieve_unread, &self->stream};
-    for (int i = 0; i < 23; i++) *slots[i] = Py_NewRef(o[i]);
-    self->threshold = threshold;
-    self->unread_threshold = unread_threshold;
+    PyObject **slots[COUNT] = {&self->fn, &self->tool, &self->operation, &self->labels,
+                               &self->runtimes, &self->get_runtime, &self->general,
+                               &self->recover, &self->priced, &self->current, &self->sequence,
+                               &self->perf_counter, &self->success, &self->unread,
+                               &self->usage_of, &self->stream};
+    for (int i = 0; i < COUNT; i++) *slots[i] = Py_NewRef(o[i]);
     self->vectorcall = fast_vectorcall;
     return (PyObject *)self;
 }
@@ -548,7 +503,7 @@ module_exec(PyObject *module)
     INTERN(breaker) INTERN(closed_epoch) INTERN(fast) INTERN(slow_call_seconds)
     INTERN(count_success) INTERN(record_success) INTERN(usage) INTERN(model)
     INTERN(prompt_tokens) INTERN(input_tokens) INTERN(completion_tokens) INTERN(output_tokens) INTERN(total_tokens)
-    INTERN(cost) INTERN(success) INTERN(parent_id) INTERN(labels)
+    INTERN(cost)
 #undef INTERN
     if ((zero_int = PyLong_FromLong(0)) == NULL) return -1;
     if ((zero_float = PyFloat_FromDouble(0.0)) == NULL) return -1;

@@ -7,7 +7,6 @@ through the tool's redaction before they are recorded.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 from toolkeeper._errors import (
@@ -19,24 +18,9 @@ from toolkeeper._errors import (
 )
 from toolkeeper.costs.responses import Reading, is_stream, read_response
 from toolkeeper.costs.usage import Usage
-from toolkeeper.monitor import OperationStatus, PerformanceMonitor
-from toolkeeper.monitor.records import (
-    COST,
-    CUSTOM,
-    DETAILS,
-    DURATION_S,
-    END_TS,
-    ERROR_MESSAGE,
-    MODEL,
-    OPERATION,
-    PLAIN_STATUS,
-    SEQ,
-    STATUS,
-    TOOL,
-    RawRecord,
-    TokenKindDetails,
-    TokenKinds,
-)
+from toolkeeper.monitor import OperationStatus
+from toolkeeper.monitor.recorder import Measured, Recorder
+from toolkeeper.monitor.records import TokenKinds, kind_details
 from toolkeeper.resilience import CallOutcome
 from toolkeeper.wrap.debuglog import log_call
 from toolkeeper.wrap.runtime import ToolRuntime
@@ -55,7 +39,7 @@ __all__ = [
     "kinds_of",
     "measure",
     "measure_reading",
-    "read_unread",
+    "measure_unread",
     "record_failure",
     "record_outcome",
     "record_stream",
@@ -68,20 +52,16 @@ FALLBACK = OperationStatus.FALLBACK
 #: A recorded error message is cut to this length, after redaction.
 MAX_ERROR_CHARS = 2000
 
-#: (input tokens, output tokens, cost in USD, model, unpriced, token kinds) of one call's
-#: value; the kinds (cached, cache-write and reasoning tokens) are ``None`` when all are 0.
-Measured = tuple[int, int, float, str | None, bool, TokenKinds | None]
 NOTHING: Measured = (0, 0, 0.0, None, False, None)
 
 #: The model :func:`usage_of` gives a value only the Python path can read (an SDK object,
 #: an HTTP response, a body without a cost): the fast path queues the call's record
-#: unread, with the value, and the pipeline reads and prices it (:func:`read_unread`).
+#: unread, with the value, and the pipeline reads and prices it (:func:`measure_unread`).
 #: Never recorded.
 DEFER = "\x00toolkeeper:read-in-python"
 #: The model :func:`usage_of` gives a stream: it is metered as it is read, so the call
 #: leaves the fast path (see ``priced`` in decorate.py). Never recorded.
 STREAM = "\x00toolkeeper:stream"
-_log = logging.getLogger("toolkeeper.wrap")
 _PLAIN = (str, bytes, int, float, bool, list, tuple, set, frozenset)
 #: The only keys of ``usage`` a body read inline may have: any other (cached, reasoning or
 #: cache-write details) needs the full read. The C fast path checks the same keys.
@@ -183,48 +163,17 @@ _READ_BY_CLASS: dict[type, tuple[int, int, float, str | None]] = {}
 _KEEP_CLASSES = 4096
 
 
-#: What an unreadable response is recorded as: unmetered (its cost unknown).
-_UNREADABLE: Measured = (0, 0, 0.0, None, True, None)
+def measure_unread(runtime: ToolRuntime, value: Any) -> Measured:
+    """Return the usage and cost of a response the fast paths queued unread, or of an ended stream.
 
-
-def read_unread(monitor: PerformanceMonitor, unread: list[RawRecord]) -> list[RawRecord]:
-    """Return the raw records of unread records, their responses read and priced.
-
-    The pipeline's reader (see :mod:`toolkeeper.monitor.pipeline`): it runs where the
-    pipeline drains, off the caller's thread when a background thread is running. An
-    unread record holds a response (queued by the fast paths) or an ended stream's
-    :class:`StreamEnd` (:func:`defer_stream`) where its cost goes; each becomes what
-    :func:`record_outcome` or :func:`record_stream` records for it, read and priced by
-    the tool's runtime, its texts redacted. A response whose reading raises is logged
-    and recorded unmetered, never lost.
+    The monitor's reader (:meth:`Recorder.measure_with
+    <toolkeeper.monitor.recorder.Recorder.measure_with>`): it runs where the pipeline
+    drains, off the caller's thread when a background thread is running, with the
+    tool's runtime queued beside the response (a :class:`StreamEnd` for a stream).
     """
-    raws = []
-    for raw in unread:
-        runtime: ToolRuntime = raw[MODEL]
-        value = raw[COST]
-        try:
-            if type(value) is StreamEnd:
-                measured = measure_reading(runtime, value.reading)
-            else:
-                measured = measure(runtime, value)
-        except Exception:  # noqa: BLE001 - a response that cannot be read is unmetered, not lost
-            _log.exception("could not read the usage of a response of tool %r", runtime.name)
-            measured = _UNREADABLE
-        input_tokens, output_tokens, cost, model, unpriced, kinds = measured
-        details = raw[DETAILS]
-        get = details.get if details else _no_detail
-        raws.append(monitor.raw_record(
-            raw[TOOL], raw[OPERATION], raw[STATUS], raw[DURATION_S], cost=cost,
-            input_tokens=input_tokens, output_tokens=output_tokens, model=model, seq=raw[SEQ],
-            end_s=raw[END_TS], custom_metrics=raw[CUSTOM], error_message=raw[ERROR_MESSAGE],
-            parent_id=get("parent_id"), labels=get("labels"), error_code=get("error_code"),
-            unpriced=unpriced or None, **kind_details(kinds),
-        ))  # fmt: skip
-    return raws
-
-
-def _no_detail(_name: str) -> None:
-    return None
+    if type(value) is StreamEnd:
+        return measure_reading(runtime, value.reading)
+    return measure(runtime, value)
 
 
 def measure(runtime: ToolRuntime, value: Any) -> Measured:
@@ -271,14 +220,6 @@ def kinds_of(usage: Usage) -> TokenKinds | None:
     return kinds if any(kinds) else None
 
 
-def kind_details(kinds: TokenKinds | None) -> TokenKindDetails:
-    """Return the record details that carry ``kinds`` (none when there are none)."""
-    if kinds is None:
-        return {}
-    cached, written, reasoning = kinds
-    return {"cached_tokens": cached, "cache_write_tokens": written, "reasoning_tokens": reasoning}
-
-
 def status_of(error: BaseException) -> OperationStatus:
     """Return the status an error gives an operation."""
     if isinstance(error, asyncio.CancelledError | KeyboardInterrupt | GeneratorExit):
@@ -289,7 +230,7 @@ def status_of(error: BaseException) -> OperationStatus:
 
 
 def record_outcome(
-    monitor: PerformanceMonitor,
+    recorder: Recorder,
     runtime: ToolRuntime,
     operation: str,
     outcome: CallOutcome,
@@ -309,7 +250,7 @@ def record_outcome(
     input_tokens, output_tokens, cost, model, unpriced, kinds = measured
     retries = {"retries": outcome.attempts - 1} if outcome.attempts > 1 else None
     if not outcome.fallback_used:
-        monitor.record(
+        recorder.record(
             runtime.name, operation, SUCCESS, duration_s, cost=cost, input_tokens=input_tokens,
             output_tokens=output_tokens, model=model, parent_id=parent_id, custom_metrics=retries,
             seq=seq, labels=labels, unpriced=unpriced or None, **kind_details(kinds),
@@ -322,7 +263,7 @@ def record_outcome(
         return
     error = outcome.error
     original = None if error is None else describe(error, runtime)
-    monitor.record(
+    recorder.record(
         runtime.name, operation, FALLBACK, duration_s, cost=cost, input_tokens=input_tokens,
         output_tokens=output_tokens, model=model, fallback_name=outcome.fallback_name,
         fallback_reason=_fallback_reason(error), custom_metrics=retries,
@@ -349,7 +290,7 @@ def _fallback_reason(error: BaseException | None) -> str:
 
 
 def record_failure(
-    monitor: PerformanceMonitor,
+    recorder: Recorder,
     runtime: ToolRuntime,
     operation: str,
     error: BaseException,
@@ -361,7 +302,7 @@ def record_failure(
 ) -> None:
     """Record a call that raised: cancelled, timed out, or failed."""
     status, message = status_of(error), describe(error, runtime)
-    monitor.record(
+    recorder.record(
         runtime.name, operation, status, duration_s,
         error_message=message, error_code=error_code(error),
         parent_id=parent_id, seq=seq, labels=labels,
@@ -392,7 +333,7 @@ def _stream_ending(
 
 
 def defer_stream(  # noqa: PLR0917 - record_stream's arguments
-    monitor: PerformanceMonitor,
+    recorder: Recorder,
     runtime: ToolRuntime,
     operation: str,
     outcome: CallOutcome,
@@ -404,22 +345,20 @@ def defer_stream(  # noqa: PLR0917 - record_stream's arguments
     labels: dict[str, str] | None,
 ) -> None:
     """Queue what :func:`record_stream` records for an ended stream, unread: its usage is
-    priced by the pipeline (:func:`read_unread`), off the caller's thread.
+    priced by the pipeline (:func:`measure_unread`), off the caller's thread.
 
     ``end_s`` is when the stream ended, in epoch seconds.
     """
     status, metrics, message, code = _stream_ending(runtime, outcome, end)
-    details: dict[str, Any] = {"parent_id": parent_id, "labels": labels}
-    if code is not None:
-        details["error_code"] = code
-    monitor.defer((
-        seq, end_s, runtime.name, operation, PLAIN_STATUS[status], end.duration_s, end,
-        0, 0, metrics, message, details, runtime,
-    ))  # fmt: skip
+    recorder.defer(
+        runtime.name, operation, status, end.duration_s, response=end, meter=runtime, seq=seq,
+        end_s=end_s, custom_metrics=metrics, error_message=message, parent_id=parent_id,
+        labels=labels, error_code=code,
+    )  # fmt: skip
 
 
 def record_stream(
-    monitor: PerformanceMonitor,
+    recorder: Recorder,
     runtime: ToolRuntime,
     operation: str,
     outcome: CallOutcome,
@@ -440,7 +379,7 @@ def record_stream(
     input_tokens, output_tokens, cost, model, unpriced, kinds = measured
     status, metrics, message, code = _stream_ending(runtime, outcome, end)
     failure: dict[str, Any] = {} if code is None else {"error_code": code}
-    monitor.record(
+    recorder.record(
         runtime.name, operation, status, end.duration_s, cost=cost,
         input_tokens=input_tokens, output_tokens=output_tokens, model=model,
         custom_metrics=metrics, seq=seq, parent_id=parent_id, labels=labels,

@@ -1,13 +1,15 @@
 """``@keeper.tool(...)``: run a function through its tool's resilience and record every call.
 
-A sync call of a tool that needs nothing but monitoring, with its circuit closed,
-runs inline and queues its record directly (the fast path, in C when the extension
-was built: :mod:`toolkeeper.wrap._fastpath`). Any other call, and any call that
-fails, goes through :func:`toolkeeper.resilience.call` (``acall`` for coroutine
-functions) and is recorded with :meth:`PerformanceMonitor.record`; neither waits
-on I/O. A disabled tool goes straight to its fallbacks, or raises
-``ToolCallError``. A tool under a budget or a rate limit (``runtime.guarded``)
-takes the path in :mod:`toolkeeper.wrap.guarded`.
+A call of a tool that needs nothing but monitoring, with its circuit closed, runs
+its first attempt inline and hands its record to the monitor's
+:class:`~toolkeeper.monitor.recorder.Recorder` (the fast path; for sync calls in C
+when the extension was built: :mod:`toolkeeper.wrap._fastpath`). Any other call,
+and any call that fails, goes through :func:`toolkeeper.resilience.call` (``acall``
+for coroutine functions) and is recorded by the same recorder; neither waits on
+I/O. A disabled tool goes straight to its fallbacks, or raises ``ToolCallError``.
+A tool under a budget or a rate limit (``runtime.guarded``) takes the path in
+:mod:`toolkeeper.wrap.guarded`. The sync and async wrappers share everything but
+the call itself (``fn(...)`` or ``await fn(...)`` under the loop's deadline).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable, Sequence
 from contextvars import Token
 from decimal import Decimal
 from time import perf_counter
+from types import TracebackType
 from typing import Any, TypeVar
 
 from toolkeeper._clock import Clock
@@ -29,6 +32,7 @@ from toolkeeper.costs.guard import Reservation
 from toolkeeper.costs.responses import is_stream
 from toolkeeper.monitor import PerformanceMonitor, ids
 from toolkeeper.monitor.ids import next_seq, operation_id
+from toolkeeper.monitor.recorder import Measured, Recorder
 from toolkeeper.resilience import CallOutcome, Fallback, ResiliencePolicy, acall, call
 from toolkeeper.resilience.deadlines import deadlines_of
 from toolkeeper.wrap.calls import (
@@ -37,7 +41,7 @@ from toolkeeper.wrap.calls import (
     defer_stream,
     measure,
     measure_reading,
-    read_unread,
+    measure_unread,
     record_failure,
     record_outcome,
     record_stream,
@@ -84,6 +88,8 @@ class ToolWrapping:
         self.operation = operation
         self.runtimes = runtimes
         self.monitor = monitor
+        self.recorder: Recorder = monitor.recorder
+        monitor.recorder.measure_with(measure_unread)
         self.clock = clock
         self.labels = labels or None
         self.estimated_cost = estimated_cost
@@ -128,6 +134,87 @@ class ToolWrapping:
 
         return refuse, _ONE_ATTEMPT, None, None
 
+    def options(
+        self, fn: Callable[..., Any], runtime: ToolRuntime, *, sync: bool
+    ) -> tuple[Callable[..., Any], dict[str, Any]]:
+        """Return the function to call and the keywords of ``call``/``acall`` for ``runtime``."""
+        target, policy, breaker, bulkhead = self.target(fn, runtime)
+        if not sync and policy is runtime.sync_policy:
+            policy = runtime.async_policy
+        return target, {
+            "policy": policy, "breaker": breaker, "bulkhead": bulkhead,
+            "fallbacks": self.fallbacks(runtime), "clock": self.clock, "tool": self.tool,
+        }  # fmt: skip
+
+    def begin_general(
+        self,
+        fn: Callable[..., Any],
+        runtime: ToolRuntime,
+        *,
+        sync: bool,
+        begun: tuple[int | None, int, Token[int | None], float] | None = None,
+    ) -> _Open:
+        """Return the operation a call runs as through ``call``/``acall``.
+
+        ``begun`` is (parent, seq, token, started) of a fast-path call whose first
+        attempt raised: its retries and fallbacks run as the same operation.
+        """
+        target, options = self.options(fn, runtime, sync=sync)
+        if begun is None:
+            parent, seq = current.get(), next_seq()
+            begun = parent, seq, current.set(seq), perf_counter()
+        return _Open(self, runtime, target, options, *begun)
+
+    def returned_tail(self) -> Callable[..., Any]:
+        """Return what ends a fast-path call whose first attempt returned, sync or async.
+
+        ``returned(runtime, ticket, parent, seq, value, started, duration, timed)``:
+        counts the success on the breaker (``timed`` is the time it judges, on its
+        clock), then hands the record to the recorder: read inline, or unread (a
+        response to read and price, which the pipeline reads off this thread), or,
+        for a stream, metered as it is read (:meth:`succeeded`).
+        """
+        tool, operation, labels = self.tool, self.operation, self.labels
+        success, unread, succeeded = self.recorder.success, self.recorder.unread, self.succeeded
+
+        def returned(  # noqa: PLR0917 - the fast path's state, handed over whole
+            runtime: ToolRuntime, ticket: int, parent: int | None, seq: int, value: Any,
+            started: float, duration: float, timed: float,
+        ) -> Any:  # fmt: skip
+            breaker = runtime.breaker
+            if timed <= runtime.slow_call_seconds and breaker.closed_epoch == ticket:
+                breaker.count_success()
+            else:
+                breaker.record_success(ticket, timed)
+            if value is None:
+                success(seq, parent, tool, operation, duration, 0.0, 0, 0, None, labels)
+                return value
+            input_tokens, output_tokens, cost, model = usage_of(value)
+            if cost or model is None:
+                success(
+                    seq, parent, tool, operation, duration, cost, input_tokens, output_tokens,
+                    model, labels,
+                )  # fmt: skip
+            elif model is STREAM:  # a stream to meter as it is read: off this fast path
+                return succeeded(
+                    runtime, parent, seq, CallOutcome(value=value, attempts=1), started
+                )
+            else:  # a response to read or price: queued unread, the pipeline reads it
+                unread(seq, parent, tool, operation, duration, value, runtime, labels)
+            return value
+
+        return returned
+
+    def interrupted(  # noqa: PLR0917 - the fast path's state, handed over whole
+        self, runtime: ToolRuntime, parent: int | None, seq: int, token: Token[int | None],
+        started: float, error: BaseException,
+    ) -> None:  # fmt: skip
+        """Record a first attempt that was cancelled or interrupted (never retried), if it was."""
+        if not isinstance(error, Exception):
+            current.reset(token)
+            self.failed(runtime, parent, seq, error, started)
+            raise error
+
     def succeeded(
         self,
         runtime: ToolRuntime,
@@ -158,12 +245,11 @@ class ToolWrapping:
             measured = measure(runtime, outcome.value)
         if runtime.config.monitoring_enabled:
             record_outcome(
-                self.monitor, runtime, self.operation, outcome, duration, measured=measured,
+                self.recorder, runtime, self.operation, outcome, duration, measured=measured,
                 seq=seq, parent_id=None if parent is None else operation_id(parent),
                 labels=self.labels,
             )  # fmt: skip
-        if reservation is not None and runtime.costs is not None:
-            runtime.costs.settle(reservation, measured[2], unpriced=measured[4])
+        _settle(runtime, reservation, measured)
         return outcome.value
 
     def _stream_ended(
@@ -181,19 +267,17 @@ class ToolWrapping:
             if reservation is None and runtime.config.monitoring_enabled and not runtime.debug:
                 # Nothing waits for its cost: the pipeline prices it, off this thread.
                 defer_stream(
-                    self.monitor, runtime, self.operation, outcome, end, self.monitor.now_s(),
+                    self.recorder, runtime, self.operation, outcome, end, self.monitor.now_s(),
                     seq=seq, parent_id=parent_id, labels=self.labels,
                 )  # fmt: skip
                 return
             measured = measure_reading(runtime, end.reading)
             if runtime.config.monitoring_enabled:
                 record_stream(
-                    self.monitor, runtime, self.operation, outcome, end, measured=measured,
-                    seq=seq, parent_id=None if parent is None else operation_id(parent),
-                    labels=self.labels,
+                    self.recorder, runtime, self.operation, outcome, end, measured=measured,
+                    seq=seq, parent_id=parent_id, labels=self.labels,
                 )  # fmt: skip
-            if reservation is not None and runtime.costs is not None:
-                runtime.costs.settle(reservation, measured[2], unpriced=measured[4])
+            _settle(runtime, reservation, measured)
 
         return ended
 
@@ -208,78 +292,44 @@ class ToolWrapping:
         """Record a call that raised."""
         if runtime.config.monitoring_enabled:
             record_failure(
-                self.monitor, runtime, self.operation, error, perf_counter() - started,
+                self.recorder, runtime, self.operation, error, perf_counter() - started,
                 seq=seq, parent_id=None if parent is None else operation_id(parent),
                 labels=self.labels,
             )  # fmt: skip
 
-    def wrap(self, fn: F) -> F:  # noqa: PLR0915 - the hot path is inlined on purpose
-        """Return ``fn`` wrapped; coroutine functions get an async wrapper."""
+    def wrap(self, fn: F) -> F:
+        """Return ``fn`` wrapped; coroutine functions get an async wrapper.
+
+        For a tool whose runtime is ``fast`` (monitored, no timeout thread, no budget
+        or rate limit, no bulkhead) and whose circuit is closed, the first attempt runs
+        inline and a success ends in :meth:`returned_tail`. Everything else takes
+        ``general``; a failure continues in ``recover``. The C kernel (used when built)
+        does the sync fast path itself and hands everything else to these same functions.
+        """
         if inspect.iscoroutinefunction(fn):
             return self._wrap_async(fn)
-        # The sync wrapper is the hot path. For a tool whose runtime is `fast` (monitored,
-        # no timeout thread, no budget or rate limit) and whose circuit is closed, the first
-        # attempt runs inline and a success is recorded right here: the breaker's lock-free
-        # count, then one tuple queued the way PerformanceMonitor.record queues it (see
-        # HotPath); a response to read or price is queued unread with its value, and the
-        # pipeline reads and prices it off this thread (read_unread). Everything else takes
-        # `general`; a failure continues in `recover`, a stream in `priced`. The same fast
-        # path exists in C (_fastpath.c, used when built), calling these same functions for
-        # everything but the fast path itself.
-        tool, operation, labels, clock = self.tool, self.operation, self.labels, self.clock
-        runtimes_get = self.runtimes.get
-        hot = self.monitor.hot_path(functools.partial(read_unread, self.monitor))
-        append, pending, threshold, relieve, now_s = hot[:5]
-        defer, unread, unread_threshold, relieve_unread = hot[5:]
+        tool, runtimes_get, returned = self.tool, self.runtimes.get, self.returned_tail()
         get_current, set_current, reset_current = current.get, current.set, current.reset
-        # Never changed after this: every record of this function shares it.
-        shared_details: dict[str, Any] | None = {"labels": labels} if labels else None
 
-        def resume(
-            runtime: ToolRuntime,
-            args: Any,
-            kwargs: Any,
-            first_failure: tuple[Exception, int, float] | None,
-        ) -> CallOutcome:
-            target, policy, breaker, bulkhead = self.target(fn, runtime)
-            return call(
-                target, *args, policy=policy, breaker=breaker, bulkhead=bulkhead,
-                fallbacks=self.fallbacks(runtime), clock=clock, tool=tool,
-                first_failure=first_failure, **kwargs,
-            )  # fmt: skip
-
-        def general(runtime: ToolRuntime, args: Any, kwargs: Any) -> Any:
+        def general(
+            runtime: ToolRuntime, args: Any, kwargs: Any,
+            begun: Any = None, first_failure: tuple[Exception, int, float] | None = None,
+        ) -> Any:  # fmt: skip
             if runtime.guarded:
                 return call_guarded(self, fn, runtime, args, kwargs)
-            parent, seq = get_current(), next_seq()
-            token = set_current(seq)
-            started = perf_counter()
-            try:
-                outcome = resume(runtime, args, kwargs, None)
-            except BaseException as error:
-                self.failed(runtime, parent, seq, error, started)
-                raise
-            finally:
-                reset_current(token)
-            return self.succeeded(runtime, parent, seq, outcome, started)
+            with self.begin_general(fn, runtime, sync=True, begun=begun) as op:
+                op.outcome = call(
+                    op.target, *args, first_failure=first_failure, **op.options, **kwargs
+                )
+            return op.succeeded()
 
         def recover(  # noqa: PLR0917 - the fast path's state, handed over whole
             runtime: ToolRuntime, args: Any, kwargs: Any, parent: int | None, seq: int,
             token: Token[int | None], ticket: int, started: float, error: BaseException,
         ) -> Any:  # fmt: skip
-            # The first attempt raised: retries and fallbacks run as the same operation.
-            if not isinstance(error, Exception):  # cancelled or interrupted: recorded, not retried
-                reset_current(token)
-                self.failed(runtime, parent, seq, error, started)
-                raise error
-            try:
-                outcome = resume(runtime, args, kwargs, (error, ticket, perf_counter() - started))
-            except BaseException as final:
-                self.failed(runtime, parent, seq, final, started)
-                raise
-            finally:
-                reset_current(token)
-            return self.succeeded(runtime, parent, seq, outcome, started)
+            self.interrupted(runtime, parent, seq, token, started, error)
+            failure = (error, ticket, perf_counter() - started)
+            return general(runtime, args, kwargs, (parent, seq, token, started), failure)  # type: ignore[arg-type]
 
         def priced(
             runtime: ToolRuntime, parent: int | None, seq: int, value: Any, started: float
@@ -289,21 +339,18 @@ class ToolWrapping:
 
         if FastWrapper is not None:
             fast = FastWrapper(
-                fn=fn, tool=tool, operation=operation, runtimes=self.runtimes.built,
-                get_runtime=runtimes_get, general=general, recover=recover, priced=priced,
-                current=current, sequence=ids.sequence, perf_counter=perf_counter,
-                append=append, pending=pending, threshold=threshold, relieve=relieve,
-                now_s=now_s, shared_details=shared_details, labels=labels, usage_of=usage_of,
-                operation_id=operation_id, defer=defer, unread=unread,
-                unread_threshold=unread_threshold, relieve_unread=relieve_unread, stream=STREAM,
+                fn=fn, tool=tool, operation=self.operation, labels=self.labels,
+                runtimes=self.runtimes.built, get_runtime=runtimes_get, general=general,
+                recover=recover, priced=priced, current=current, sequence=ids.sequence,
+                perf_counter=perf_counter, success=self.recorder.success,
+                unread=self.recorder.unread, usage_of=usage_of, stream=STREAM,
             )  # fmt: skip
             return functools.update_wrapper(fast, fn)  # type: ignore[return-value]
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             runtime = runtimes_get(tool)
-            breaker = runtime.breaker
-            ticket = breaker.closed_epoch
+            ticket = runtime.breaker.closed_epoch
             if ticket < 0 or not runtime.fast:
                 return general(runtime, args, kwargs)
             parent = get_current()
@@ -316,106 +363,38 @@ class ToolWrapping:
                 return recover(runtime, args, kwargs, parent, seq, token, ticket, started, error)
             reset_current(token)
             duration = perf_counter() - started
-            if duration <= runtime.slow_call_seconds and breaker.closed_epoch == ticket:
-                breaker.count_success()
-            else:
-                breaker.record_success(ticket, duration)
-            if value is not None:
-                input_tokens, output_tokens, cost, model = usage_of(value)
-            else:
-                input_tokens = output_tokens = 0
-                cost, model = 0.0, None
-            if not cost and model is not None:
-                if model is STREAM:  # a stream to meter as it is read: off this fast path
-                    return priced(runtime, parent, seq, value, started)
-                # A response to read or price: queued unread, the pipeline reads it.
-                defer((
-                    seq, now_s(), tool, operation, "success", duration, value, 0, 0, None, None,
-                    shared_details if parent is None
-                    else {"parent_id": operation_id(parent), "labels": labels},
-                    runtime,
-                ))  # fmt: skip
-                if len(unread) >= unread_threshold:
-                    relieve_unread()
-                return value
-            append((
-                seq, now_s(), tool, operation, "success", duration, cost, input_tokens,
-                output_tokens, None, None,
-                shared_details if parent is None
-                else {"parent_id": operation_id(parent), "labels": labels},
-                model,
-            ))  # fmt: skip
-            if len(pending) >= threshold:
-                relieve()
-            return value
+            return returned(runtime, ticket, parent, seq, value, started, duration, duration)
 
         return wrapper  # type: ignore[return-value]
 
-    def _wrap_async(self, fn: F) -> F:  # noqa: PLR0915 - the hot path is inlined on purpose
-        # The async twin of the sync fast path: for a tool whose runtime is `async_fast` and
-        # whose circuit is closed, the first attempt is awaited right here under its loop's
-        # deadline (one timer per loop, not one per call) and a success is queued as the sync
-        # fast path queues it. Anything else takes `general`; a failure continues in `recover`
-        # (retries and fallbacks as the same operation); a stream, in `succeeded`; a response
-        # to read or price is queued unread, as the sync fast path queues it.
-        tool, operation, labels, clock = self.tool, self.operation, self.labels, self.clock
-        runtimes_get = self.runtimes.get
-        hot = self.monitor.hot_path(functools.partial(read_unread, self.monitor))
-        append, pending, threshold, relieve, now_s = hot[:5]
-        defer, unread, unread_threshold, relieve_unread = hot[5:]
+    def _wrap_async(self, fn: F) -> F:
+        # The sync wrapper's steps, with the first attempt awaited under its loop's deadline
+        # (one timer per loop, not one per call) when the runtime is `async_fast`; the
+        # breaker times async calls on the keeper's clock, as acall() does.
+        tool, clock, runtimes_get, returned = (
+            self.tool,
+            self.clock,
+            self.runtimes.get,
+            self.returned_tail(),
+        )
         get_current, set_current, reset_current = current.get, current.set, current.reset
-        shared_details: dict[str, Any] | None = {"labels": labels} if labels else None
 
-        async def general(runtime: ToolRuntime, args: Any, kwargs: Any) -> Any:
-            parent, seq = get_current(), next_seq()
+        async def general(
+            runtime: ToolRuntime, args: Any, kwargs: Any,
+            begun: Any = None, first_failure: tuple[Exception, int, float] | None = None,
+        ) -> Any:  # fmt: skip
             if runtime.guarded:
                 return await acall_guarded(self, fn, runtime, args, kwargs)
-            target, policy, breaker, bulkhead = self.target(fn, runtime)
-            if policy is runtime.sync_policy:
-                policy = runtime.async_policy
-            token = set_current(seq)
-            started = perf_counter()
-            try:
-                outcome = await acall(
-                    target, *args, policy=policy, breaker=breaker, bulkhead=bulkhead,
-                    fallbacks=self.fallbacks(runtime), clock=clock, tool=tool, **kwargs,
-                )  # fmt: skip
-            except BaseException as error:
-                self.failed(runtime, parent, seq, error, started)
-                raise
-            finally:
-                reset_current(token)
-            return self.succeeded(runtime, parent, seq, outcome, started)
-
-        async def recover(  # noqa: PLR0917 - the fast path's state, handed over whole
-            runtime: ToolRuntime, args: Any, kwargs: Any, parent: int | None, seq: int,
-            token: Token[int | None], attempt: tuple[int, float], started: float,
-            error: BaseException,
-        ) -> Any:  # fmt: skip
-            # The first attempt raised: retries and fallbacks run as the same operation.
-            # `attempt` is its breaker ticket and its duration on the keeper's clock.
-            if not isinstance(error, Exception):  # cancelled or interrupted: recorded, not retried
-                reset_current(token)
-                self.failed(runtime, parent, seq, error, started)
-                raise error
-            try:
-                outcome = await acall(
-                    fn, *args, policy=runtime.async_policy, breaker=runtime.breaker,
-                    fallbacks=self.fallbacks(runtime), clock=clock, tool=tool,
-                    first_failure=(error, *attempt), **kwargs,
-                )  # fmt: skip
-            except BaseException as final:
-                self.failed(runtime, parent, seq, final, started)
-                raise
-            finally:
-                reset_current(token)
-            return self.succeeded(runtime, parent, seq, outcome, started)
+            with self.begin_general(fn, runtime, sync=False, begun=begun) as op:
+                op.outcome = await acall(
+                    op.target, *args, first_failure=first_failure, **op.options, **kwargs
+                )
+            return op.succeeded()
 
         @functools.wraps(fn)
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:  # noqa: PLR0912 - inlined on purpose
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
             runtime = runtimes_get(tool)
-            breaker = runtime.breaker
-            ticket = breaker.closed_epoch
+            ticket = runtime.breaker.closed_epoch
             timeout = runtime.async_policy.timeout_seconds
             task = current_task() if timeout is not None else None
             if ticket < 0 or not runtime.async_fast or (timeout is not None and task is None):
@@ -426,57 +405,78 @@ class ToolWrapping:
             deadline = None
             if task is not None and timeout is not None:
                 deadline = deadlines_of(task.get_loop()).start(task, timeout)
-            # The breaker times async calls on the keeper's clock, as acall() does.
             timed = runtime.slow_call_seconds != math.inf
             clock_started = clock.monotonic() if timed else 0.0
             started = perf_counter()
             try:
                 value = await fn(*args, **kwargs)
-            except BaseException as error:  # noqa: BLE001 - recover() re-raises what it cannot handle
+            except BaseException as error:  # noqa: BLE001 - recovered below, or re-raised
                 if deadline is not None and deadline.raised(error) and timeout is not None:
                     error = CallTimeoutError(tool=tool, timeout_seconds=timeout)
                     error.__cause__ = None  # as `raise … from None`: not the cancellation's
-                elapsed = clock.monotonic() - clock_started if timed else 0.0
-                return await recover(
-                    runtime, args, kwargs, parent, seq, token, (ticket, elapsed), started, error
-                )
+                self.interrupted(runtime, parent, seq, token, started, error)
+                # Retries and fallbacks run as the same operation.
+                failure = (error, ticket, clock.monotonic() - clock_started if timed else 0.0)
+                begun = (parent, seq, token, started)
+                return await general(runtime, args, kwargs, begun, failure)  # type: ignore[arg-type]
             if deadline is not None:
                 deadline.returned()
             reset_current(token)
             duration = perf_counter() - started
             timed_s = clock.monotonic() - clock_started if timed else 0.0
-            if timed_s <= runtime.slow_call_seconds and breaker.closed_epoch == ticket:
-                breaker.count_success()
-            else:
-                breaker.record_success(ticket, timed_s)
-            if value is not None:
-                input_tokens, output_tokens, cost, model = usage_of(value)
-            else:
-                input_tokens = output_tokens = 0
-                cost, model = 0.0, None
-            if not cost and model is not None:
-                if model is STREAM:  # a stream to meter as it is read: off this fast path
-                    outcome = CallOutcome(value=value, attempts=1)
-                    return self.succeeded(runtime, parent, seq, outcome, started)
-                # A response to read or price: queued unread, the pipeline reads it.
-                defer((
-                    seq, now_s(), tool, operation, "success", duration, value, 0, 0, None, None,
-                    shared_details if parent is None
-                    else {"parent_id": operation_id(parent), "labels": labels},
-                    runtime,
-                ))  # fmt: skip
-                if len(unread) >= unread_threshold:
-                    relieve_unread()
-                return value
-            append((
-                seq, now_s(), tool, operation, "success", duration, cost, input_tokens,
-                output_tokens, None, None,
-                shared_details if parent is None
-                else {"parent_id": operation_id(parent), "labels": labels},
-                model,
-            ))  # fmt: skip
-            if len(pending) >= threshold:
-                relieve()
-            return value
+            return returned(runtime, ticket, parent, seq, value, started, duration, timed_s)
 
         return wrapper  # type: ignore[return-value]
+
+
+def _settle(runtime: ToolRuntime, reservation: Reservation | None, measured: Measured) -> None:
+    """Settle a call's reservation, if it has one, at what the call cost."""
+    if reservation is not None and runtime.costs is not None:
+        runtime.costs.settle(reservation, measured[2], unpriced=measured[4])
+
+
+class _Open:
+    """A call's operation through ``call``/``acall``: a failure recorded, the running one put back.
+
+    Used as ``with wrapping.begin_general(...) as op: op.outcome = call(...)``, then
+    ``op.succeeded()``: the same steps for sync and async calls.
+    """
+
+    __slots__ = (
+        "options", "outcome", "parent", "runtime", "seq", "started", "target", "token", "wrapping",
+    )  # fmt: skip
+
+    def __init__(  # noqa: PLR0917 - begin_general's state, handed over whole
+        self,
+        wrapping: ToolWrapping,
+        runtime: ToolRuntime,
+        target: Callable[..., Any],
+        options: dict[str, Any],
+        parent: int | None,
+        seq: int,
+        token: Token[int | None],
+        started: float,
+    ) -> None:
+        self.wrapping, self.runtime, self.target, self.options = wrapping, runtime, target, options
+        self.parent, self.seq, self.token, self.started = parent, seq, token, started
+        self.outcome: CallOutcome | None = None
+
+    def __enter__(self) -> _Open:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        current.reset(self.token)
+        if error is not None:
+            self.wrapping.failed(self.runtime, self.parent, self.seq, error, self.started)
+
+    def succeeded(self) -> Any:
+        """Record the call that returned and give back its value (``ToolWrapping.succeeded``)."""
+        assert self.outcome is not None
+        return self.wrapping.succeeded(
+            self.runtime, self.parent, self.seq, self.outcome, self.started
+        )
