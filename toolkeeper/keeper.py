@@ -19,6 +19,7 @@ from toolkeeper._units import check_money
 from toolkeeper.alerts.budget_rules import budget_rules
 from toolkeeper.config.files import ConfigFile
 from toolkeeper.config.live import Configuration, ConfigVersion
+from toolkeeper.config.names import check_tool_name
 from toolkeeper.config.redaction import SecretRedactor
 from toolkeeper.config.schema import ExternalToolConfig
 from toolkeeper.costs.money import usd
@@ -236,6 +237,7 @@ class Keeper:
         <toolkeeper.costs.CallCosts.admit>`). Under a tokens-per-minute limit it
         counts ``estimated_tokens``.
         """
+        check_tool_name(name, "name")
         estimate, tokens = _estimate(estimated_cost, estimated_tokens)
         self.start()
 
@@ -276,6 +278,7 @@ class Keeper:
         ``estimated_cost`` and ``estimated_tokens`` are reserved before the block
         runs, as for :meth:`tool`.
         """
+        check_tool_name(tool)
         estimate, tokens = _estimate(estimated_cost, estimated_tokens)
         self.start()
         return OperationScope(

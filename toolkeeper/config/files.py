@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from toolkeeper._errors import ConfigIssue, ConfigValidationError
 from toolkeeper._toml import TomlDocument
 from toolkeeper.alerts.settings import alert_settings
+from toolkeeper.config.names import tool_name_problem
 from toolkeeper.config.policy import SecretPolicy
 from toolkeeper.config.telemetry import TelemetrySettings
 from toolkeeper.costs.settings import cost_settings
@@ -140,6 +141,11 @@ class ConfigFile(TomlDocument):
             for name, table in tables.items():
                 if not isinstance(table, dict):
                     problems.append(self.issue((section, name), "must be a table", table))
+        problems.extend(
+            self.issue(("tools", name), rule, name)
+            for name in self.tools
+            if (rule := tool_name_problem(name)) is not None
+        )
         problems.extend(self._environment_issues())
         problems.extend(SecretPolicy.from_file(self)[1])
         problems.extend(TelemetrySettings.from_file(self)[1])
