@@ -147,7 +147,7 @@ class CallCosts:
             if spent < 0:
                 raise ValueError(f"an actual cost cannot be negative, got {cost}")
             if reservation.basis is not None and not reservation.fallback:
-                self._tracker.learned.learn(reservation.basis, from_nanos(spent))
+                self._tracker.learned.learn_nanos(reservation.basis, spent)
         try:
             self.guard.settle_later(reservation, spent)
         except StoreError:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from toolkeeper.costs.money import from_nanos, to_nanos
 from toolkeeper.costs.usage import Usage
 
 __all__ = ["EstimateKey", "LearnedCosts", "request_estimate", "request_model"]
@@ -58,26 +59,38 @@ def request_estimate(
 
 
 class LearnedCosts:
-    """The largest of the last costs per call of each key; thread-safe, bounded."""
+    """The largest of the last costs per call of each key; thread-safe, bounded.
+
+    Costs are kept as whole nano-dollars: learning one is a few list operations on
+    every settled call, and only :meth:`largest` makes a ``Decimal``.
+    """
 
     def __init__(self, keep: int = _KEEP) -> None:
         self._keep = keep
-        self._seen: dict[EstimateKey, deque[Decimal]] = {}
+        self._seen: dict[EstimateKey, deque[int]] = {}
         self._lock = threading.Lock()
 
     def learn(self, key: EstimateKey, cost: Decimal) -> None:
-        """Remember that one call of ``key`` cost ``cost``."""
+        """Remember that one call of ``key`` cost ``cost`` dollars."""
+        self.learn_nanos(key, to_nanos(cost))
+
+    def learn_nanos(self, key: EstimateKey, nanos: int) -> None:
+        """Remember that one call of ``key`` cost ``nanos`` nano-dollars (the hot path)."""
         with self._lock:
-            for each in {key, (key[0], key[1], None)}:
-                costs = self._seen.get(each)
-                if costs is None:
-                    if len(self._seen) >= _KEEP_KEYS:
-                        continue
-                    costs = self._seen[each] = deque(maxlen=self._keep)
-                costs.append(cost)
+            self._add(key, nanos)
+            if key[2] is not None:  # also what any model of the operation costs
+                self._add((key[0], key[1], None), nanos)
 
     def largest(self, key: EstimateKey) -> Decimal | None:
         """Return the largest recent cost of ``key`` (any model when it names none), or None."""
         with self._lock:
             costs = self._seen.get(key)
-            return max(costs) if costs else None
+            return from_nanos(max(costs)) if costs else None
+
+    def _add(self, key: EstimateKey, nanos: int) -> None:
+        costs = self._seen.get(key)
+        if costs is None:
+            if len(self._seen) >= _KEEP_KEYS:
+                return
+            costs = self._seen[key] = deque(maxlen=self._keep)
+        costs.append(nanos)

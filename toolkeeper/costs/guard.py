@@ -44,7 +44,7 @@ from toolkeeper.costs.budgets import (
     order_for_check,
     scopes_for,
 )
-from toolkeeper.costs.ledger import Fired, Ledger, Verdict
+from toolkeeper.costs.ledger import ADMITTED, Fired, Ledger, Verdict
 from toolkeeper.costs.ledger_memory import MemoryLedger
 from toolkeeper.costs.money import NANO, from_nanos, to_nanos, usd
 from toolkeeper.costs.periods import Period
@@ -169,19 +169,11 @@ class BudgetGuard:
         afford it; returns a reservation with :attr:`~Reservation.fallback` set
         when a ``fallback`` budget cannot.
         """
-        cached = type(estimate) in _CACHED and (
-            type(estimate) is not Decimal or estimate.is_finite()
-        )
+        kind = type(estimate)
+        cached = kind in _CACHED and (kind is not Decimal or estimate.is_finite())
         known = self._amounts.get(estimate) if cached else None
         if known is None:
-            amount = usd(estimate)
-            if amount < 0:
-                raise ValueError(f"a cost estimate cannot be negative, got {estimate}")
-            known = (amount, to_nanos(amount))
-            if cached:
-                if len(self._amounts) >= _MAX_PLANS:
-                    self._amounts.clear()
-                self._amounts[estimate] = known
+            known = self._amount(estimate)
         amount, nanos = known
         now = self._clock.now()
         charges = self.charges_for(scopes if scopes is not None else scopes_for(tool, labels), now)
@@ -197,7 +189,7 @@ class BudgetGuard:
             now=now,
             expires=now + self._ttl,
         )
-        if verdict.admitted:
+        if verdict is ADMITTED or verdict.admitted:
             return reservation
         assert verdict.blocked is not None
         blocked = charges[verdict.blocked]
@@ -207,6 +199,20 @@ class BudgetGuard:
         reservation.charges = ()
         reservation.refusal = message
         return reservation
+
+    def _amount(self, estimate: Decimal) -> tuple[Decimal, int]:
+        """Return an estimate as (dollars, nano-dollars), remembered for the next calls."""
+        amount = usd(estimate)
+        if amount < 0:
+            raise ValueError(f"a cost estimate cannot be negative, got {estimate}")
+        known = (amount, to_nanos(amount))
+        # Finite Decimals, floats and ints only: a NaN does not hash as itself.
+        kind = type(estimate)
+        if kind in _CACHED and (kind is not Decimal or estimate.is_finite()):
+            if len(self._amounts) >= _MAX_PLANS:
+                self._amounts.clear()
+            self._amounts[estimate] = known
+        return known
 
     def reserve_remaining(
         self,

@@ -39,7 +39,7 @@ from toolkeeper.costs.money import from_nanos
 if TYPE_CHECKING:
     from toolkeeper.store.sql import Store
 
-__all__ = ["Fired", "Ledger", "Overshoot", "Verdict", "open_ledger"]
+__all__ = ["ADMITTED", "Fired", "Ledger", "Overshoot", "Verdict", "open_ledger"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,10 @@ class Verdict:
     blocked: int | None = None
     spent: int = 0
     reserved: int = 0
+
+
+#: The verdict of every admitted reservation (frozen, so one object serves them all).
+ADMITTED = Verdict(True)
 
 
 @dataclass(frozen=True, slots=True)

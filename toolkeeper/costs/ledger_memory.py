@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from toolkeeper.costs.budgets import Charge, admits
-from toolkeeper.costs.ledger import Fired, Ledger, Overshoot, Verdict
+from toolkeeper.costs.ledger import ADMITTED, Fired, Ledger, Overshoot, Verdict
 
 __all__ = ["MemoryLedger"]
 
@@ -74,7 +74,7 @@ class MemoryLedger(Ledger):
                     found = self._reservations[key] = {}
                 found[reservation_id] = (amount, until)
                 held[key] = held.get(key, 0) + amount
-            return Verdict(True)
+            return ADMITTED
 
     def settle(
         self,

@@ -28,7 +28,7 @@ from typing import Any
 
 from toolkeeper._errors import MissingDependencyError, StoreError
 from toolkeeper.costs.budgets import Charge
-from toolkeeper.costs.ledger import Fired, Ledger, Overshoot, Verdict
+from toolkeeper.costs.ledger import ADMITTED, Fired, Ledger, Overshoot, Verdict
 from toolkeeper.costs.ledger_batch import DeferredSettles, PendingSettle
 
 __all__ = ["RedisLedger"]
@@ -222,7 +222,7 @@ class RedisLedger(Ledger):
                 self._deferred.flush()
                 admitted, blocked, spent, reserved = self._reserve(args=args)
         if int(admitted):
-            return Verdict(True)
+            return ADMITTED
         return Verdict(False, int(blocked), int(spent), int(reserved))
 
     def settle(

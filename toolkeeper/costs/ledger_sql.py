@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 
 from toolkeeper._errors import StoreError
 from toolkeeper.costs.budgets import Charge, admits, thresholds_reached
-from toolkeeper.costs.ledger import Fired, Ledger, Overshoot, Verdict
+from toolkeeper.costs.ledger import ADMITTED, Fired, Ledger, Overshoot, Verdict
 from toolkeeper.costs.ledger_batch import DeferredSettles, PendingSettle
 from toolkeeper.store.spend import BudgetTables, BudgetTransaction
 from toolkeeper.store.sql import Store
@@ -96,7 +96,7 @@ class SqlLedger(Ledger):
         which = tuple((charge.key, charge.bucket, charge.limit) for charge in charges)
         with self._leases_lock:
             if self._draw(which, amount, reservation_id):
-                return Verdict(True)
+                return ADMITTED
         mark = self._deferred.written
         verdict = self._reserve(charges, which, amount, reservation_id, now, expires)
         if not verdict.admitted and self._deferred.changed_since(mark):
@@ -117,7 +117,7 @@ class SqlLedger(Ledger):
         size = amount * LEASE_CALLS
         with self._leases_lock:
             if self._draw(which, amount, reservation_id):  # another thread leased meanwhile
-                return Verdict(True)
+                return ADMITTED
             with self._writing() as tx:
                 return self._check_and_hold(
                     tx, charges, which, amount, size, reservation_id, now, expires
@@ -170,7 +170,7 @@ class SqlLedger(Ledger):
         if not leasable:
             for charge in charges:
                 tx.add_reservation(reservation_id, charge.key, amount=amount, expires=expires)
-            return Verdict(True)
+            return ADMITTED
         lease = _Lease(
             id=f"lease-{uuid.uuid4().hex}",
             charges=which,
@@ -184,7 +184,7 @@ class SqlLedger(Ledger):
         self._leases[which] = lease
         self._drawn[reservation_id] = lease
         self._watch_leases()
-        return Verdict(True)
+        return ADMITTED
 
     @contextmanager
     def _writing(self) -> Iterator[BudgetTransaction]:

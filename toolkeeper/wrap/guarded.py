@@ -11,22 +11,46 @@ caller gets ``BudgetExceeded``). After the call, the value's cost settles the
 reservation (an unpriced one, whose cost is unknown, is charged its estimate);
 a call that raised releases it. A disabled tool is neither
 limited nor charged: it never reaches the tool.
+
+The fast path: when the runtime allows it (``guarded_fast``,
+``guarded_async_fast``: monitored, usage tracked, no bulkhead; for a sync call,
+no timeout thread) and the circuit is closed, the first attempt runs inline
+between the admission and the settle, as an unguarded call's does in
+:mod:`toolkeeper.wrap.decorate`. A value that carries its cost (or is no
+response) is recorded as an unguarded call's is, and its cost settles the
+reservation, which a shared ledger writes off this thread; a response to price
+or a stream takes the general tail. A first attempt that raises goes on
+through the resilience state machine (retries, fallbacks) as the same operation.
+
+One engine, :class:`_GuardedCall`, decides every step; :func:`call_guarded` and
+:func:`acall_guarded` are its thin sync and async drivers.
 """
 
 from __future__ import annotations
 
+import math
+from asyncio import current_task
 from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
-from toolkeeper._errors import BudgetExceeded
+from toolkeeper._errors import BudgetExceeded, CallTimeoutError
 from toolkeeper.costs.guard import Reservation
+from toolkeeper.monitor.ids import next_seq, operation_id
 from toolkeeper.resilience import CallOutcome, acall, call
+from toolkeeper.resilience.deadlines import Deadline, deadlines_of
 from toolkeeper.resilience.fallback import FallbackFailure, arun_fallbacks, run_fallbacks
+from toolkeeper.wrap.calls import usage_of
 from toolkeeper.wrap.context import current
 from toolkeeper.wrap.runtime import ToolRuntime
 
 if TYPE_CHECKING:
+    from contextvars import Token
+
+    from toolkeeper.monitor import PerformanceMonitor
+    from toolkeeper.monitor.performance import HotPath
+    from toolkeeper.resilience.policy import ResiliencePolicy
     from toolkeeper.wrap.decorate import ToolWrapping
 
 __all__ = ["acall_guarded", "call_guarded"]
@@ -40,37 +64,38 @@ def call_guarded(
     kwargs: dict[str, Any],
 ) -> Any:
     """Admit, call (or fall back), record and settle one sync call."""
-    costs = runtime.costs
-    assert costs is not None, "a guarded runtime has costs"
-    _, parent, seq = wrapping.begin()
-    token = current.set(seq)
-    started = perf_counter()
-    reservation: Reservation | None = None
+    step = _GuardedCall(wrapping, runtime, asynchronous=False)
     try:
-        if runtime.config.enabled:
-            reservation = costs.admit(
+        if step.admitting:
+            step.admitted(step.costs.admit(
                 wrapping.estimated_cost, wrapping.labels, wrapping.estimated_tokens,
                 operation=wrapping.operation, request=kwargs,
-            )  # fmt: skip
-        if reservation is not None and reservation.fallback:
+            ))  # fmt: skip
+        if step.inline:
+            try:
+                value = fn(*args, **kwargs)
+            except Exception as error:  # noqa: BLE001 - retried or sent to fallbacks below
+                step.first_failed(error, None)
+            else:
+                return step.returned(value)
+        if step.over_budget is not None:
             outcome = run_fallbacks(
-                wrapping.fallbacks(runtime), args, kwargs, _over_budget(wrapping.tool, reservation),
+                wrapping.fallbacks(runtime), args, kwargs, step.over_budget,
                 clock=wrapping.clock, on_event=None,
             )  # fmt: skip
         else:
-            target, policy, breaker, bulkhead = wrapping.target(fn, runtime)
+            target, policy, breaker, bulkhead = step.target(fn)
             outcome = call(
                 target, *args, policy=policy, breaker=breaker, bulkhead=bulkhead,
                 fallbacks=wrapping.fallbacks(runtime), clock=wrapping.clock, tool=wrapping.tool,
-                **kwargs,
+                first_failure=step.first_failure, **kwargs,
             )  # fmt: skip
     except BaseException as error:
-        costs.release(reservation)
-        wrapping.failed(runtime, parent, seq, error, started)
+        step.failed(error)
         raise
     finally:
-        current.reset(token)
-    return wrapping.succeeded(runtime, parent, seq, outcome, started, reservation=reservation)
+        current.reset(step.token)
+    return step.succeeded(outcome)
 
 
 async def acall_guarded(
@@ -83,45 +108,195 @@ async def acall_guarded(
     """Admit, await (or fall back), record and settle one async call.
 
     A rate limit that waits sleeps on the event loop; the reservation itself
-    is one short ledger write made inline.
+    is one short ledger write made inline. An inline first attempt keeps its
+    timeout with its event loop's deadlines, as an unguarded call's does.
     """
-    costs = runtime.costs
-    assert costs is not None, "a guarded runtime has costs"
-    _, parent, seq = wrapping.begin()
-    token = current.set(seq)
-    started = perf_counter()
-    reservation: Reservation | None = None
-    outcome: CallOutcome
+    step = _GuardedCall(wrapping, runtime, asynchronous=True)
     try:
-        if runtime.config.enabled:
-            reservation = await costs.aadmit(
+        if step.admitting:
+            step.admitted(await step.costs.aadmit(
                 wrapping.estimated_cost, wrapping.labels, wrapping.estimated_tokens,
                 operation=wrapping.operation, request=kwargs,
-            )  # fmt: skip
-        if reservation is not None and reservation.fallback:
+            ))  # fmt: skip
+        if step.inline:
+            deadline = step.deadline()
+            try:
+                value = await fn(*args, **kwargs)
+            except BaseException as error:  # noqa: BLE001 - first_failed re-raises what it must
+                step.first_failed(error, deadline)
+            else:
+                if deadline is not None:
+                    deadline.returned()
+                return step.returned(value)
+        if step.over_budget is not None:
             outcome = await arun_fallbacks(
-                wrapping.fallbacks(runtime), args, kwargs, _over_budget(wrapping.tool, reservation),
+                wrapping.fallbacks(runtime), args, kwargs, step.over_budget,
                 clock=wrapping.clock, on_event=None,
             )  # fmt: skip
         else:
-            target, policy, breaker, bulkhead = wrapping.target(fn, runtime)
-            if policy is runtime.sync_policy:
-                policy = runtime.async_policy
+            target, policy, breaker, bulkhead = step.target(fn)
             outcome = await acall(
                 target, *args, policy=policy, breaker=breaker, bulkhead=bulkhead,
                 fallbacks=wrapping.fallbacks(runtime), clock=wrapping.clock, tool=wrapping.tool,
-                **kwargs,
+                first_failure=step.first_failure, **kwargs,
             )  # fmt: skip
     except BaseException as error:
-        costs.release(reservation)
-        wrapping.failed(runtime, parent, seq, error, started)
+        step.failed(error)
         raise
     finally:
-        current.reset(token)
-    return wrapping.succeeded(runtime, parent, seq, outcome, started, reservation=reservation)
+        current.reset(step.token)
+    return step.succeeded(outcome)
 
 
-def _over_budget(tool: str, reservation: Reservation) -> FallbackFailure:
-    """Return why the call goes to its fallbacks: the budget's refusal."""
-    error = BudgetExceeded(reservation.refusal or "over budget", tool=tool)
-    return FallbackFailure(error=error, tool=tool, attempts=0, circuit_state=None)
+#: Each monitor's hot path, asked for once (it is the same for the monitor's whole life).
+_HOT_PATHS: WeakKeyDictionary[PerformanceMonitor, HotPath] = WeakKeyDictionary()
+
+
+def _hot_path(monitor: PerformanceMonitor) -> HotPath:
+    found = _HOT_PATHS.get(monitor)
+    if found is None:
+        found = _HOT_PATHS[monitor] = monitor.hot_path()
+    return found
+
+
+class _GuardedCall:
+    """One guarded call's state and every decision about it; the drivers only call and await.
+
+    Created when the call starts (it takes the call's sequence number and
+    becomes the current operation); then :meth:`admitted` with the reservation,
+    and either :meth:`returned` (an inline first attempt's value),
+    :meth:`succeeded` (an outcome of the state machine or the fallbacks) or
+    :meth:`failed`.
+    """
+
+    __slots__ = (
+        "asynchronous", "clock_started", "costs", "first_failure", "inline", "over_budget",
+        "parent", "reservation", "runtime", "seq", "started", "ticket", "token", "wrapping",
+    )  # fmt: skip
+
+    def __init__(self, wrapping: ToolWrapping, runtime: ToolRuntime, *, asynchronous: bool) -> None:
+        costs = runtime.costs
+        assert costs is not None, "a guarded runtime has costs"
+        self.wrapping = wrapping
+        self.runtime = runtime
+        self.costs = costs
+        self.asynchronous = asynchronous
+        self.parent = current.get()
+        self.seq = seq = next_seq()
+        self.token: Token[int | None] = current.set(seq)
+        self.reservation: Reservation | None = None
+        self.over_budget: FallbackFailure | None = None
+        self.first_failure: tuple[Exception, int, float] | None = None
+        self.ticket = ticket = runtime.breaker.closed_epoch
+        if asynchronous:
+            # An inline attempt keeps its timeout with its task's event loop: it needs a task.
+            self.inline = ticket >= 0 and runtime.guarded_async_fast and (
+                runtime.async_policy.timeout_seconds is None or current_task() is not None
+            )
+        else:
+            self.inline = ticket >= 0 and runtime.guarded_fast
+        self.clock_started = 0.0
+        self.started = perf_counter()
+
+    @property
+    def admitting(self) -> bool:
+        """Return whether to admit the call: a disabled tool is neither limited nor charged."""
+        return self.runtime.config.enabled
+
+    def admitted(self, reservation: Reservation | None) -> None:
+        """Keep the call's reservation; one that a ``fallback`` budget refused skips the primary."""
+        self.reservation = reservation
+        if reservation is not None and reservation.fallback:
+            self.inline = False
+            error = BudgetExceeded(reservation.refusal or "over budget", tool=self.wrapping.tool)
+            self.over_budget = FallbackFailure(
+                error=error, tool=self.wrapping.tool, attempts=0, circuit_state=None
+            )
+
+    def deadline(self) -> Deadline | None:
+        """Start an inline async attempt: its timeout's deadline on its event loop, if any."""
+        runtime = self.runtime
+        if runtime.slow_call_seconds != math.inf:  # the breaker times async calls on this clock
+            self.clock_started = self.wrapping.clock.monotonic()
+        timeout = runtime.async_policy.timeout_seconds
+        task = current_task() if timeout is not None else None
+        if task is None or timeout is None:
+            return None
+        return deadlines_of(task.get_loop()).start(task, timeout)
+
+    def first_failed(self, error: BaseException, deadline: Deadline | None) -> None:
+        """Keep an inline first attempt's failure for the state machine; re-raise any other.
+
+        A deadline that expired turns the cancellation into :class:`CallTimeoutError`;
+        a cancellation or an interruption is recorded, never retried.
+        """
+        timeout = self.runtime.async_policy.timeout_seconds
+        if deadline is not None and deadline.raised(error) and timeout is not None:
+            timed_out = CallTimeoutError(tool=self.wrapping.tool, timeout_seconds=timeout)
+            timed_out.__cause__ = None  # as `raise … from None`: not the cancellation's
+            error = timed_out
+        if not isinstance(error, Exception):
+            raise error
+        self.first_failure = (error, self.ticket, self._elapsed(perf_counter() - self.started))
+
+    def target(self, fn: Callable[..., Any]) -> tuple[Any, ResiliencePolicy, Any, Any]:
+        """Return what the state machine calls: function, policy, breaker and bulkhead."""
+        runtime = self.runtime
+        target, policy, breaker, bulkhead = self.wrapping.target(fn, runtime)
+        if self.asynchronous and policy is runtime.sync_policy:
+            policy = runtime.async_policy
+        return target, policy, breaker, bulkhead
+
+    def returned(self, value: Any) -> Any:
+        """Finish an inline first attempt that returned: breaker, record, settle; give ``value``."""
+        runtime = self.runtime
+        breaker = runtime.breaker
+        wrapping = self.wrapping
+        duration = perf_counter() - self.started
+        timed = self._elapsed(duration)
+        if timed <= runtime.slow_call_seconds and breaker.closed_epoch == self.ticket:
+            breaker.count_success()
+        else:
+            breaker.record_success(self.ticket, timed)
+        if value is not None:
+            input_tokens, output_tokens, cost, model = usage_of(value)
+        else:
+            input_tokens = output_tokens = 0
+            cost, model = 0.0, None
+        if not cost and model is not None:  # a response to price, or a stream to meter
+            return self.succeeded(CallOutcome(value=value, attempts=1))
+        self.costs.settle(self.reservation, cost)
+        parent = self.parent
+        labels = wrapping.labels
+        hot = _hot_path(wrapping.monitor)
+        # Queued as the unguarded fast path queues it (see HotPath).
+        hot.append((
+            self.seq, hot.now_s(), wrapping.tool, wrapping.operation, "success", duration, cost,
+            input_tokens, output_tokens, None, None,
+            ({"labels": labels} if labels else None) if parent is None
+            else {"parent_id": operation_id(parent), "labels": labels},
+            model,
+        ))  # fmt: skip
+        if len(hot.pending) >= hot.drain_threshold:
+            hot.relieve()
+        return value
+
+    def succeeded(self, outcome: CallOutcome) -> Any:
+        """Record and settle a call that returned through the state machine or the fallbacks."""
+        return self.wrapping.succeeded(
+            self.runtime, self.parent, self.seq, outcome, self.started,
+            reservation=self.reservation,
+        )  # fmt: skip
+
+    def failed(self, error: BaseException) -> None:
+        """Release the reservation of a call that raised, and record it."""
+        self.costs.release(self.reservation)
+        self.wrapping.failed(self.runtime, self.parent, self.seq, error, self.started)
+
+    def _elapsed(self, duration: float) -> float:
+        """Return an attempt's duration as the breaker times it (async: on the keeper's clock)."""
+        if not self.asynchronous:
+            return duration
+        if self.runtime.slow_call_seconds == math.inf:
+            return 0.0
+        return self.wrapping.clock.monotonic() - self.clock_started

@@ -53,6 +53,9 @@ class ToolRuntime:
     ``slow_call_seconds`` is the breaker's slow-call threshold, infinite when unset;
     ``async_fast`` says the same of an async call, whose timeout (if any) is kept by
     its event loop's deadlines (:mod:`toolkeeper.resilience.deadlines`), not a thread.
+    ``guarded_fast`` and ``guarded_async_fast`` say the same of a guarded call: its
+    first attempt runs inline between its admission and its settle
+    (:mod:`toolkeeper.wrap.guarded`).
     ``debug`` is ``debug_logging``: each call is logged, so it is never ``fast``.
     ``bulkhead`` bounds the tool's concurrent calls (``max_concurrent_calls``);
     a tool with one is never ``fast`` either: each attempt takes a permit.
@@ -72,6 +75,8 @@ class ToolRuntime:
     guarded: bool = False
     fast: bool = False
     async_fast: bool = False
+    guarded_fast: bool = False
+    guarded_async_fast: bool = False
     slow_call_seconds: float = math.inf
     debug: bool = False  # debug_logging: every call logged (toolkeeper.wrap.debuglog)
     bulkhead: Bulkhead | None = None
@@ -181,14 +186,17 @@ class Runtimes:
             track_usage = not isinstance(config, ExternalToolConfig) or config.cost_tracking_enabled
             guarded = costs is not None and costs.guarded
             slow_after = sync_policy.circuit_slow_call_seconds
+            # Recorded inline: monitored, usage tracked, not logged, no bulkhead permit.
+            plain = (
+                config.enabled and config.monitoring_enabled and track_usage
+                and not config.debug_logging and bulkhead is None
+            )  # fmt: skip
             runtime = ToolRuntime(
                 name, config, sync_policy, async_policy, breaker, _secrets_of(config),
                 inline=inline, monitoring_enabled=config.monitoring_enabled,
                 track_usage=track_usage, costs=costs, guarded=guarded,
-                fast=inline and config.monitoring_enabled and track_usage and not guarded
-                and not config.debug_logging and bulkhead is None,
-                async_fast=config.enabled and config.monitoring_enabled and track_usage
-                and not guarded and not config.debug_logging and bulkhead is None,
+                fast=plain and inline and not guarded, async_fast=plain and not guarded,
+                guarded_fast=plain and inline and guarded, guarded_async_fast=plain and guarded,
                 slow_call_seconds=math.inf if slow_after is None else slow_after,
                 debug=config.debug_logging, bulkhead=bulkhead,
                 redactor=self._redactor,
