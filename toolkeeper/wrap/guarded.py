@@ -33,11 +33,10 @@ from asyncio import current_task
 from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
 
 from toolkeeper._errors import BudgetExceeded, CallTimeoutError
 from toolkeeper.costs.guard import Reservation
-from toolkeeper.monitor.ids import next_seq, operation_id
+from toolkeeper.monitor.ids import next_seq
 from toolkeeper.resilience import CallOutcome, acall, call
 from toolkeeper.resilience.deadlines import Deadline, deadlines_of
 from toolkeeper.resilience.fallback import FallbackFailure, arun_fallbacks, run_fallbacks
@@ -48,9 +47,6 @@ from toolkeeper.wrap.runtime import ToolRuntime
 if TYPE_CHECKING:
     from contextvars import Token
 
-    from toolkeeper.monitor import PerformanceMonitor
-    from toolkeeper.monitor.performance import HotPath
-    from toolkeeper.resilience.policy import ResiliencePolicy
     from toolkeeper.wrap.decorate import ToolWrapping
 
 __all__ = ["acall_guarded", "call_guarded"]
@@ -67,10 +63,7 @@ def call_guarded(
     step = _GuardedCall(wrapping, runtime, asynchronous=False)
     try:
         if step.admitting:
-            step.admitted(step.costs.admit(
-                wrapping.estimated_cost, wrapping.labels, wrapping.estimated_tokens,
-                operation=wrapping.operation, request=kwargs,
-            ))  # fmt: skip
+            step.admitted(step.admit(step.costs.admit, kwargs))
         if step.inline:
             try:
                 value = fn(*args, **kwargs)
@@ -78,18 +71,7 @@ def call_guarded(
                 step.first_failed(error, None)
             else:
                 return step.returned(value)
-        if step.over_budget is not None:
-            outcome = run_fallbacks(
-                wrapping.fallbacks(runtime), args, kwargs, step.over_budget,
-                clock=wrapping.clock, on_event=None,
-            )  # fmt: skip
-        else:
-            target, policy, breaker, bulkhead = step.target(fn)
-            outcome = call(
-                target, *args, policy=policy, breaker=breaker, bulkhead=bulkhead,
-                fallbacks=wrapping.fallbacks(runtime), clock=wrapping.clock, tool=wrapping.tool,
-                first_failure=step.first_failure, **kwargs,
-            )  # fmt: skip
+        outcome = step.resume(fn, args, kwargs, call, run_fallbacks)
     except BaseException as error:
         step.failed(error)
         raise
@@ -114,10 +96,7 @@ async def acall_guarded(
     step = _GuardedCall(wrapping, runtime, asynchronous=True)
     try:
         if step.admitting:
-            step.admitted(await step.costs.aadmit(
-                wrapping.estimated_cost, wrapping.labels, wrapping.estimated_tokens,
-                operation=wrapping.operation, request=kwargs,
-            ))  # fmt: skip
+            step.admitted(await step.admit(step.costs.aadmit, kwargs))
         if step.inline:
             deadline = step.deadline()
             try:
@@ -128,35 +107,13 @@ async def acall_guarded(
                 if deadline is not None:
                     deadline.returned()
                 return step.returned(value)
-        if step.over_budget is not None:
-            outcome = await arun_fallbacks(
-                wrapping.fallbacks(runtime), args, kwargs, step.over_budget,
-                clock=wrapping.clock, on_event=None,
-            )  # fmt: skip
-        else:
-            target, policy, breaker, bulkhead = step.target(fn)
-            outcome = await acall(
-                target, *args, policy=policy, breaker=breaker, bulkhead=bulkhead,
-                fallbacks=wrapping.fallbacks(runtime), clock=wrapping.clock, tool=wrapping.tool,
-                first_failure=step.first_failure, **kwargs,
-            )  # fmt: skip
+        outcome = await step.resume(fn, args, kwargs, acall, arun_fallbacks)
     except BaseException as error:
         step.failed(error)
         raise
     finally:
         current.reset(step.token)
     return step.succeeded(outcome)
-
-
-#: Each monitor's hot path, asked for once (it is the same for the monitor's whole life).
-_HOT_PATHS: WeakKeyDictionary[PerformanceMonitor, HotPath] = WeakKeyDictionary()
-
-
-def _hot_path(monitor: PerformanceMonitor) -> HotPath:
-    found = _HOT_PATHS.get(monitor)
-    if found is None:
-        found = _HOT_PATHS[monitor] = monitor.hot_path()
-    return found
 
 
 class _GuardedCall:
@@ -190,8 +147,10 @@ class _GuardedCall:
         self.ticket = ticket = runtime.breaker.closed_epoch
         if asynchronous:
             # An inline attempt keeps its timeout with its task's event loop: it needs a task.
-            self.inline = ticket >= 0 and runtime.guarded_async_fast and (
-                runtime.async_policy.timeout_seconds is None or current_task() is not None
+            self.inline = (
+                ticket >= 0
+                and runtime.guarded_async_fast
+                and (runtime.async_policy.timeout_seconds is None or current_task() is not None)
             )
         else:
             self.inline = ticket >= 0 and runtime.guarded_fast
@@ -239,13 +198,34 @@ class _GuardedCall:
             raise error
         self.first_failure = (error, self.ticket, self._elapsed(perf_counter() - self.started))
 
-    def target(self, fn: Callable[..., Any]) -> tuple[Any, ResiliencePolicy, Any, Any]:
-        """Return what the state machine calls: function, policy, breaker and bulkhead."""
-        runtime = self.runtime
-        target, policy, breaker, bulkhead = self.wrapping.target(fn, runtime)
-        if self.asynchronous and policy is runtime.sync_policy:
-            policy = runtime.async_policy
-        return target, policy, breaker, bulkhead
+    def admit(self, admit: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        """Return ``admit(...)`` (``CallCosts.admit``, or ``aadmit``'s awaitable) for this call."""
+        wrapping = self.wrapping
+        return admit(
+            wrapping.estimated_cost, wrapping.labels, wrapping.estimated_tokens,
+            operation=wrapping.operation, request=kwargs,
+        )  # fmt: skip
+
+    def resume(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        call: Callable[..., Any],
+        run_fallbacks: Callable[..., Any],
+    ) -> Any:
+        """Go on through the state machine (``call``), or to the fallbacks over budget.
+
+        Returns their outcome, or the awaitable of it from the async engines.
+        """
+        wrapping = self.wrapping
+        if self.over_budget is not None:
+            return run_fallbacks(
+                wrapping.fallbacks(self.runtime), args, kwargs, self.over_budget,
+                clock=wrapping.clock, on_event=None,
+            )  # fmt: skip
+        target, options = wrapping.options(fn, self.runtime, sync=not self.asynchronous)
+        return call(target, *args, first_failure=self.first_failure, **options, **kwargs)
 
     def returned(self, value: Any) -> Any:
         """Finish an inline first attempt that returned: breaker, record, settle; give ``value``."""
@@ -266,19 +246,10 @@ class _GuardedCall:
         if not cost and model is not None:  # a response to price, or a stream to meter
             return self.succeeded(CallOutcome(value=value, attempts=1))
         self.costs.settle(self.reservation, cost)
-        parent = self.parent
-        labels = wrapping.labels
-        hot = _hot_path(wrapping.monitor)
-        # Queued as the unguarded fast path queues it (see HotPath).
-        hot.append((
-            self.seq, hot.now_s(), wrapping.tool, wrapping.operation, "success", duration, cost,
-            input_tokens, output_tokens, None, None,
-            ({"labels": labels} if labels else None) if parent is None
-            else {"parent_id": operation_id(parent), "labels": labels},
-            model,
-        ))  # fmt: skip
-        if len(hot.pending) >= hot.drain_threshold:
-            hot.relieve()
+        wrapping.recorder.success(
+            self.seq, self.parent, wrapping.tool, wrapping.operation, duration, cost,
+            input_tokens, output_tokens, model, wrapping.labels,
+        )  # fmt: skip
         return value
 
     def succeeded(self, outcome: CallOutcome) -> Any:
