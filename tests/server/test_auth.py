@@ -128,14 +128,34 @@ def test_only_admins_change_configuration(live_server: LiveServer, role: Role) -
 
 
 def test_a_revoked_token_is_refused_at_once(live_server: LiveServer) -> None:
-    """Revoking a token makes its next request answer 401."""
-    registry = TokenRegistry(live_server.keeper.store)
+    """Revoking a token through the server's registry makes its next request answer 401.
+
+    The server remembers the token after its first request; a revocation by
+    another process takes effect within ``token_cache_seconds`` (tests/server/test_tokens.py).
+    """
+    registry: TokenRegistry = live_server.app.state.tokens
     _, token = registry.create(Role.VIEWER, name="short-lived")
     with httpx.Client(base_url=live_server.base_url, trust_env=False) as client:
         headers = {"Authorization": f"Bearer {token}"}
         assert client.get("/api/v1/health", headers=headers).status_code == 200
+        assert client.get("/api/v1/health", headers=headers).status_code == 200
+        assert registry.recall(token) is not None
         registry.revoke("short-lived")
         assert client.get("/api/v1/health", headers=headers).status_code == 401
+
+
+def test_a_remembered_token_keeps_its_role(live_server: LiveServer) -> None:
+    """A token the server remembers keeps the role the store gave it, request after request."""
+    registry: TokenRegistry = live_server.app.state.tokens
+    for role in Role:
+        with live_server.client(role) as client:
+            answers = [client.get("/api/v1/me") for _ in range(3)]
+            changes = [client.post("/api/v1/alerts/test") for _ in range(2)]  # no notifiers
+        assert registry.recall(live_server.tokens[role]) is not None
+        assert [a.status_code for a in answers] == [200, 200, 200]
+        assert {a.json()["role"] for a in answers} == {role.value}
+        expected = [200, 200] if role is Role.ADMIN else [403, 403]  # admins only
+        assert [c.status_code for c in changes] == expected, [c.text for c in changes]
 
 
 def test_metrics_needs_a_token_of_any_role(live_server: LiveServer) -> None:

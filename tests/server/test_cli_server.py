@@ -15,6 +15,9 @@ from pathlib import Path
 import httpx
 
 from tests.server.conftest import CONFIG
+from toolkeeper._clock import FakeClock
+from toolkeeper.server import TokenRegistry
+from toolkeeper.store import open_store
 
 # Runs the CLI with the server commands registered (as toolkeeper.cli will register them).
 CLI = """\
@@ -86,6 +89,28 @@ def test_tokens_create_list_revoke(tmp_path: Path) -> None:
     assert "no token named 'nobody'" in missing.stderr
     bad_role = cli(["tokens", "create", "--role", "root"], env)
     assert bad_role.returncode == 2
+
+
+def test_a_revocation_by_the_cli_reaches_a_server_registry_within_its_cache_time(
+    tmp_path: Path,
+) -> None:
+    """`tokens revoke` in another process: a server's registry refuses the token after 1 s."""
+    env = environment(tmp_path)
+    created = cli(["tokens", "create", "--role", "viewer", "--name", "ci"], env)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    store = open_store(env["TOOLKEEPER_STORE"])
+    try:
+        clock = FakeClock()
+        server = TokenRegistry(store, clock=clock, cache_seconds=1.0)
+        assert server.authenticate(token) is not None
+        revoked = cli(["tokens", "revoke", "ci"], env)
+        assert revoked.returncode == 0, revoked.stderr
+        assert server.authenticate(token) is not None  # remembered, at most cache_seconds
+        clock.advance(1.001)
+        assert server.authenticate(token) is None
+    finally:
+        store.close()
 
 
 def test_tokens_create_with_an_expiry_and_list_it(tmp_path: Path) -> None:

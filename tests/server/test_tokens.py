@@ -176,3 +176,119 @@ def test_a_lifetime_must_be_positive(store: Store) -> None:
     """A zero or negative lifetime is refused with the value."""
     with pytest.raises(ToolkeeperError, match="must be positive"):
         TokenRegistry(store).create(Role.VIEWER, expires_in=timedelta(0))
+
+
+# A server's registry remembers live tokens for a second (cache_seconds).
+
+
+def test_a_remembered_token_is_refused_at_once_when_this_registry_revokes_it(
+    store: Store,
+) -> None:
+    """Revoking through the registry that remembers a token forgets it: the next check refuses."""
+    clock = FakeClock()
+    registry = TokenRegistry(store, clock=clock, cache_seconds=1.0)
+    record, token = registry.create(Role.OPERATOR, name="op")
+    assert registry.authenticate(token) is not None
+    assert registry.get(record.id) is not None
+    assert registry.recall(token) is not None
+    registry.revoke("op")
+    assert registry.recall(token) is None
+    assert registry.recall_id(record.id) is None
+    assert registry.authenticate(token) is None
+    assert registry.get(record.id) is None
+
+
+def test_a_revocation_by_another_process_takes_effect_within_the_cache_time(
+    store: Store, store_uri: str
+) -> None:
+    """A token revoked through another connection is trusted only until cache_seconds pass."""
+    clock = FakeClock()
+    server = TokenRegistry(store, clock=clock, cache_seconds=1.0)
+    record, token = server.create(Role.VIEWER, name="vic")
+    assert server.authenticate(token) is not None
+    assert server.get(record.id) is not None
+    elsewhere = open_store(store_uri)  # its own engine and connections, as another process has
+    try:
+        assert TokenRegistry(elsewhere).revoke("vic").revoked
+    finally:
+        elsewhere.close()
+    clock.advance(0.5)
+    remembered = server.authenticate(token)
+    assert remembered is not None  # trusted from memory, as documented, for at most a second
+    assert remembered.name == "vic"
+    assert server.get(record.id) is not None
+    clock.advance(0.501)
+    assert server.recall(token) is None
+    assert server.authenticate(token) is None
+    assert server.get(record.id) is None
+
+
+def test_a_failed_lookup_is_never_remembered(store: Store) -> None:
+    """Unknown, malformed and revoked tokens are asked of the store every time, never remembered."""
+    clock = FakeClock()
+    registry = TokenRegistry(store, clock=clock, cache_seconds=1.0)
+    _, revoked = registry.create(Role.ADMIN, name="gone")
+    registry.revoke("gone")
+    unknown = "tk_" + "A" * 43
+    for token in (unknown, "not a token", revoked):
+        assert registry.authenticate(token) is None
+        assert registry.recall(token) is None
+    assert registry.get(999) is None
+    assert registry.recall_id(999) is None
+    assert registry._recent is not None
+    assert registry._recent.digests() == []
+
+
+def test_the_cache_keeps_digests_and_roles_never_tokens(store: Store) -> None:
+    """What a registry remembers is keyed by SHA-256 and holds each role, never the token."""
+    registry = TokenRegistry(store, clock=FakeClock(), cache_seconds=1.0)
+    issued = {role: registry.create(role, name=role.value)[1] for role in Role}
+    for role, token in issued.items():
+        found = registry.authenticate(token)
+        assert found is not None
+        assert found.role is role
+    for role, token in issued.items():
+        recalled = registry.recall(token)
+        assert recalled is not None
+        assert (recalled.name, recalled.role) == (role.value, role)
+    assert registry._recent is not None
+    assert sorted(registry._recent.digests()) == sorted(
+        hashlib.sha256(token.encode()).hexdigest() for token in issued.values()
+    )
+    held = repr(vars(registry._recent)) + repr(list(registry._recent._by_digest.items()))
+    assert not any(token in held or token[3:] in held for token in issued.values())
+
+
+def test_a_remembered_token_that_expires_is_refused(store: Store) -> None:
+    """A token's own expiry is checked on every use, remembered or not."""
+    clock = FakeClock()
+    registry = TokenRegistry(store, clock=clock, cache_seconds=1.0)
+    record, token = registry.create(Role.VIEWER, name="brief", expires_in=timedelta(seconds=0.5))
+    assert registry.authenticate(token) is not None
+    assert registry.get(record.id) is not None
+    clock.advance(0.5)
+    assert registry.recall(token) is None
+    assert registry.authenticate(token) is None
+    assert registry.get(record.id) is None
+
+
+def test_the_cache_is_bounded(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry remembers at most its cache size of tokens; the others are looked up again."""
+    import toolkeeper.server.tokens as tokens_module
+
+    monkeypatch.setattr(tokens_module, "_CACHE_SIZE", 2)
+    registry = TokenRegistry(store, clock=FakeClock(), cache_seconds=1.0)
+    issued = [registry.create(Role.VIEWER, name=f"t{i}")[1] for i in range(3)]
+    for token in issued:
+        assert registry.authenticate(token) is not None
+    assert registry._recent is not None
+    assert len(registry._recent.digests()) == 2
+    assert all(registry.authenticate(token) is not None for token in issued)
+
+
+def test_without_cache_seconds_nothing_is_remembered(store: Store) -> None:
+    """The CLI's registries (cache_seconds 0) ask the store on every check."""
+    registry = TokenRegistry(store)
+    _, token = registry.create(Role.VIEWER, name="cli")
+    assert registry.authenticate(token) is not None
+    assert registry.recall(token) is None

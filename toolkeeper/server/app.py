@@ -58,7 +58,9 @@ def create_app(keeper: Keeper, *, settings: ServerSettings | None = None) -> Fas
     key (``TOOLKEEPER_SECRET_KEY``); without one, a key of this process only.
     """
     settings = settings if settings is not None else ServerSettings()
-    tokens = TokenRegistry(keeper.store, clock=keeper.clock)
+    tokens = TokenRegistry(
+        keeper.store, clock=keeper.clock, cache_seconds=settings.token_cache_seconds
+    )
     app = FastAPI(
         title="toolkeeper",
         version=_version(),

@@ -9,16 +9,22 @@ cross-site requests, never bearer headers. Failed bearer tokens are counted
 per client address (:mod:`toolkeeper.server.throttle`): over the limit, 429.
 Routes take ``Admin`` (changing configuration) or ``Operator`` (acting on
 alerts) to require a role.
+
+A token the registry remembers as live (see :mod:`toolkeeper.server.tokens`:
+by its SHA-256, for a second) is judged on the event loop, with no store query
+and no thread; anything else (an unknown token, a failure to count, failure
+counts kept in Redis) goes to a worker thread and the store, by the same rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from toolkeeper.server.errors import ApiError
 from toolkeeper.server.sessions import SESSION_TOKEN_KEY, check_csrf_header
@@ -92,6 +98,39 @@ def identify(request: Request) -> Principal:
 
     Reads the store: call it from a thread, not the event loop.
     """
+    principal = _identify(request, remembered_only=False)
+    assert principal is not None  # only a remembered-only judgement returns None
+    return principal
+
+
+def recall(request: Request) -> Principal | None:
+    """Return the caller if it can be told without I/O (a remembered token), else ``None``.
+
+    Answers 429 and 403 as :func:`identify` does; never reads the store, never
+    counts a failure (a request it cannot judge goes to :func:`identify`).
+    """
+    if request.headers.get("authorization") is not None and not throttle_of(request).in_memory:
+        return None  # checking the address's failures is a Redis round trip
+    return _identify(request, remembered_only=True)
+
+
+async def authenticate(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """Return the caller (see :func:`identify`); the bearer scheme documents it in OpenAPI.
+
+    A remembered token is judged on the event loop; any other in the thread
+    pool, since that reads the store.
+    """
+    principal = recall(request)
+    if principal is not None:
+        return principal
+    return await run_in_threadpool(identify, request)
+
+
+def _identify(request: Request, *, remembered_only: bool) -> Principal | None:
+    """Judge the request's credentials; ``remembered_only``: ``None`` where the store is needed."""
     registry = registry_of(request)
     header = request.headers.get("authorization")
     if header is not None:
@@ -102,8 +141,13 @@ def identify(request: Request) -> Principal:
             raise too_many_failures(refused)
         scheme, _, credentials = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
+            if remembered_only:
+                return None
             throttle.failed(address, "malformed Authorization header", via="bearer")
             raise unauthorized("the Authorization header must be 'Bearer <token>'")
+        if remembered_only:
+            token = registry.recall(credentials.strip())
+            return None if token is None else _principal(token, "bearer")
         token = registry.authenticate(credentials.strip())
         if token is None:
             throttle.failed(address, "unknown, revoked or expired token", via="bearer")
@@ -112,25 +156,18 @@ def identify(request: Request) -> Principal:
     session = request.session if "session" in request.scope else {}
     token_id = session.get(SESSION_TOKEN_KEY)
     if not isinstance(token_id, int):
+        if remembered_only:
+            return None
         raise unauthorized("sign in, or send 'Authorization: Bearer <token>'")
-    token = registry.get(token_id)
+    token = registry.recall_id(token_id) if remembered_only else registry.get(token_id)
     if token is None:
+        if remembered_only:
+            return None
         session.clear()
         raise unauthorized("the session's token was revoked; sign in again")
     if request.method not in SAFE_METHODS:
         check_csrf_header(request)
     return _principal(token, "session")
-
-
-def authenticate(
-    request: Request,
-    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> Principal:
-    """Return the caller (see :func:`identify`); the bearer scheme documents it in OpenAPI.
-
-    A plain ``def``: FastAPI runs it in its thread pool, since it reads the store.
-    """
-    return identify(request)
 
 
 def _principal(token: ApiToken, via: Literal["bearer", "session"]) -> Principal:
@@ -140,10 +177,10 @@ def _principal(token: ApiToken, via: Literal["bearer", "session"]) -> Principal:
 Authenticated = Annotated[Principal, Depends(authenticate)]
 
 
-def require(role: Role) -> Callable[[Principal], Principal]:
+def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """Return a dependency answering 403 unless the caller's role is at least ``role``."""
 
-    def check(principal: Authenticated) -> Principal:
+    async def check(principal: Authenticated) -> Principal:  # no I/O: no thread needed
         if not principal.role.allows(role):
             raise ApiError(
                 403,

@@ -31,6 +31,10 @@ class ServerSettings(BaseModel):
     ``--proxy-headers``); ``True``/``False`` force it.
     ``auth_failure_limit``: failed sign-ins and bad bearer tokens allowed per
     client address in a moving window (``limits`` syntax); past it, 429.
+    ``token_cache_seconds``: how long the server trusts what the store said about
+    a live token (by its SHA-256) before asking again; a revocation made by
+    another process (``toolkeeper tokens revoke``) takes effect within it. 0 asks
+    the store on every request.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -43,6 +47,7 @@ class ServerSettings(BaseModel):
     metrics_public: bool = False
     events_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     auth_failure_limit: str = "20/minute"
+    token_cache_seconds: float = Field(default=1.0, ge=0, le=5)
 
     @field_validator("auth_failure_limit")
     @classmethod

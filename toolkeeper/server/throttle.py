@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
-from limits.storage import storage_from_string
+from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from toolkeeper._clock import Clock, SystemClock
@@ -48,7 +48,10 @@ class AuthThrottle:
     ) -> None:
         self.limit: RateLimitItem = parse(limit)
         self._clock = clock if clock is not None else SystemClock()
-        self._limiter = MovingWindowRateLimiter(storage_from_string(storage))
+        counts = storage_from_string(storage)
+        #: Counts kept in this process's memory: checking them does no I/O.
+        self.in_memory = isinstance(counts, MemoryStorage)
+        self._limiter = MovingWindowRateLimiter(counts)
 
     def refusal(self, address: str) -> Refusal | None:
         """Return a refusal when ``address`` has used up its failures, else ``None``."""

@@ -10,6 +10,14 @@ add nothing but latency to every request; and since no two tokens share a hash,
 an unsalted digest can be the lookup key itself (one indexed query, no scan,
 no per-row comparison to time). A leaked table therefore reveals no usable token.
 
+A server's registry remembers, for ``cache_seconds`` (1 s by default), what the
+store said about a live token: keyed by the token's SHA-256 (never the token)
+or its id (sessions), holding its record (name, role, expiry), at most
+``_CACHE_SIZE`` tokens. Only live tokens are remembered, so a failed lookup goes
+to the store every time; an expiry is checked on every use; a revocation through
+this registry forgets every remembered token at once, and one made by another
+process (``toolkeeper tokens revoke``) takes effect within ``cache_seconds``.
+
 This module needs no web framework: the CLI uses it without the ``server`` extra.
 """
 
@@ -19,10 +27,13 @@ import hashlib
 import logging
 import re
 import secrets
+import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
+
+from cachetools import TTLCache
 
 from toolkeeper._clock import Clock, SystemClock
 from toolkeeper._errors import SecretDecryptionError, ToolkeeperError
@@ -40,6 +51,8 @@ _TOKEN_BYTES = 32
 _TOKEN_SHAPE = re.compile(r"^tk_[A-Za-z0-9_-]{43}$")
 _NAME_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
 _SESSION_KEY = "session"
+#: How many live tokens a registry remembers at most (the least recent go first).
+_CACHE_SIZE = 1024
 log = logging.getLogger("toolkeeper.server")
 
 
@@ -110,7 +123,9 @@ class TokenRegistry:
 
     Thread-safe (every call is one store transaction). A token's last use is
     written at most once per ``touch_interval`` so that checking a token on
-    every request does not turn every read into a write.
+    every request does not turn every read into a write. ``cache_seconds``
+    above 0 remembers live tokens that long (see the module); the CLI's
+    registries remember nothing.
     """
 
     def __init__(
@@ -119,11 +134,13 @@ class TokenRegistry:
         *,
         clock: Clock | None = None,
         touch_interval: timedelta = timedelta(minutes=1),
+        cache_seconds: float = 0.0,
     ) -> None:
         self._table = TokenTable(store)
         #: The clock expiry and last use are read on (the CLI lists tokens against it).
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._touch_interval = touch_interval
+        self._recent = _RecentTokens(cache_seconds, self.clock) if cache_seconds > 0 else None
 
     def create(
         self, role: Role | str, *, name: str | None = None, expires_in: timedelta | None = None
@@ -160,12 +177,39 @@ class TokenRegistry:
         """
         if not _TOKEN_SHAPE.match(token):
             return None
-        record = self._table.by_hash(hash_token(token))
-        return self._live(record)
+        digest = hash_token(token)
+        if self._recent is not None:
+            known = self._recent.by_digest(digest)
+            if known is not None:
+                return known
+        found = self._live(self._table.by_hash(digest))
+        if found is not None and self._recent is not None:
+            self._recent.remember(found, digest=digest)
+        return found
+
+    def recall(self, token: str) -> ApiToken | None:
+        """Return the token's record if the registry remembers it as live; never reads the store.
+
+        ``None`` says only that it is not remembered: ask :meth:`authenticate`.
+        """
+        if self._recent is None or not _TOKEN_SHAPE.match(token):
+            return None
+        return self._recent.by_digest(hash_token(token))
 
     def get(self, token_id: int) -> ApiToken | None:
         """Return the live (not revoked, not expired) token with this id; sessions re-check it."""
-        return self._live(self._table.by_id(token_id))
+        if self._recent is not None:
+            known = self._recent.by_id(token_id)
+            if known is not None:
+                return known
+        found = self._live(self._table.by_id(token_id))
+        if found is not None and self._recent is not None:
+            self._recent.remember(found)
+        return found
+
+    def recall_id(self, token_id: int) -> ApiToken | None:
+        """Return the live token with this id if it is remembered; never reads the store."""
+        return self._recent.by_id(token_id) if self._recent is not None else None
 
     def list(self) -> list[ApiToken]:
         """Return every token, revoked ones included, oldest first."""
@@ -179,7 +223,10 @@ class TokenRegistry:
         if record is None:
             known = ", ".join(token.name for token in self.list()) or "none"
             raise ToolkeeperError(f"no token named {name_or_id!r}; tokens: {known}")
-        return ApiToken.from_record(self._table.revoke(record.id, self.clock.now()))
+        revoked = ApiToken.from_record(self._table.revoke(record.id, self.clock.now()))
+        if self._recent is not None:
+            self._recent.forget_all()
+        return revoked
 
     def session_key(self, keyring: Keyring | None) -> str:
         """Return the key that signs session cookies: kept in the store, encrypted by ``keyring``.
@@ -223,3 +270,54 @@ class TokenRegistry:
             self._table.touch(record.id, now)
             record = replace(record, last_used_at=now)
         return ApiToken.from_record(record)
+
+
+class _RecentTokens:
+    """Live tokens a registry looked up in the last ``seconds``, by digest and by id.
+
+    Never holds a token: keys are SHA-256 digests and ids, values the records
+    the store returned. Thread-safe. An entry whose token has expired since is
+    not returned.
+    """
+
+    def __init__(self, seconds: float, clock: Clock) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._by_digest: TTLCache[str, ApiToken] = TTLCache(_CACHE_SIZE, seconds, clock.monotonic)
+        self._by_id: TTLCache[int, ApiToken] = TTLCache(_CACHE_SIZE, seconds, clock.monotonic)
+
+    def by_digest(self, digest: str) -> ApiToken | None:
+        """Return the live token with this SHA-256 digest, if remembered."""
+        with self._lock:
+            token = self._by_digest.get(digest)
+        return self._unexpired(token)
+
+    def by_id(self, token_id: int) -> ApiToken | None:
+        """Return the live token with this id, if remembered."""
+        with self._lock:
+            token = self._by_id.get(token_id)
+        return self._unexpired(token)
+
+    def remember(self, token: ApiToken, *, digest: str | None = None) -> None:
+        """Remember ``token``, which the store has just said is live, for ``seconds``."""
+        with self._lock:
+            self._by_id[token.id] = token
+            if digest is not None:
+                self._by_digest[digest] = token
+
+    def forget_all(self) -> None:
+        """Forget every token (a revocation through this registry)."""
+        with self._lock:
+            self._by_digest.clear()
+            self._by_id.clear()
+
+    def digests(self) -> list[str]:
+        """Return the digests remembered now (what tests read to see no token is kept)."""
+        with self._lock:
+            return list(self._by_digest.keys())
+
+    def _unexpired(self, token: ApiToken | None) -> ApiToken | None:
+        if token is None or token.expired(self._clock.now()):
+            return None
+        return token
