@@ -255,6 +255,29 @@ def test_configuration_changes_reach_a_wrapped_function(keeper: Keeper) -> None:
     assert last(keeper)["status"] == "success"
 
 
+def test_each_runtime_publishes_what_the_fast_path_reads(keeper: Keeper) -> None:
+    """A runtime's FastState holds it, its flags and its breaker's epoch; a new version renews."""
+
+    @keeper.tool("fast", operation="published")
+    def answer() -> int:
+        return 42
+
+    assert answer() == 42
+    state = keeper.runtimes.published["fast"]
+    runtime = keeper.runtimes.get("fast")
+    assert state.runtime is runtime
+    assert (state.fast, state.slow_call_seconds) == (runtime.fast, runtime.slow_call_seconds)
+    assert state.closed_epoch is runtime.breaker.epoch_cell
+    assert state.closed_epoch[0] == runtime.breaker.closed_epoch
+    keeper.config.update("fast", {"monitoring_enabled": False}, actor="test", reason="quiet")
+    assert answer() == 42
+    renewed = keeper.runtimes.published["fast"]
+    assert renewed.runtime is keeper.runtimes.get("fast")
+    assert renewed.runtime is not runtime
+    assert not renewed.fast
+    assert renewed.closed_epoch is state.closed_epoch  # the breaker outlives the version
+
+
 def test_calls_keep_no_references_to_arguments_results_or_errors(keeper: Keeper) -> None:
     """Many calls leave the reference counts of what passed through unchanged (no leaks).
 

@@ -22,13 +22,16 @@ Every recorded outcome is evaluated, successes included, with one exception
 that changes nothing: once a closed window holds ``circuit_minimum_calls`` calls and
 its rates are below the thresholds (the state after any evaluation that did
 not trip), a fast success can only lower the rates, so it is counted without
-the lock and without evaluating. ``closed_epoch`` is set exactly then.
+the lock and without evaluating. ``closed_epoch`` is set exactly then; it is kept in
+``epoch_cell``, one 64-bit integer in an :class:`array.array`, which the C fast path of
+``@keeper.tool`` reads through the buffer protocol (no attribute looked up by name).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -93,12 +96,22 @@ class CircuitBreaker:
         self._probes_failed = 0
         self._probes_slow = 0
         self._window = CallWindow(policy.circuit_window_size)
-        #: The epoch while the circuit is closed and a fast success cannot trip it (its
-        #: window holds circuit_minimum_calls calls, rates below the thresholds); -1 otherwise.
-        #: One read admits a call and lets its fast success skip the lock.
-        self.closed_epoch = -1
+        #: ``closed_epoch`` as one signed 64-bit integer (``epoch_cell[0]``), the only place
+        #: it is kept: read lock-free by the fast paths (by the C one through the buffer).
+        #: Never resized.
+        self.epoch_cell = array("q", [-1])
         #: Count a fast success of a closed circuit, lock-free (the window is never replaced).
         self.count_success = self._window.success
+
+    @property
+    def closed_epoch(self) -> int:
+        """Return the epoch while the circuit is closed and a fast success cannot trip it.
+
+        That is: its window holds ``circuit_minimum_calls`` calls with rates below the
+        thresholds; -1 otherwise. One read admits a call and lets its fast success skip
+        the lock.
+        """
+        return self.epoch_cell[0]
 
     @property
     def policy(self) -> ResiliencePolicy:
@@ -118,7 +131,7 @@ class CircuitBreaker:
 
     def before_call(self) -> int:
         """Admit a call and return its ticket, or raise :class:`CircuitOpenError`."""
-        epoch = self.closed_epoch
+        epoch = self.epoch_cell[0]
         if epoch >= 0:
             return epoch
         with self._lock:
@@ -142,7 +155,7 @@ class CircuitBreaker:
 
         A fast success in a closed circuit, the common case, takes no lock.
         """
-        if ticket == self.closed_epoch:
+        if ticket == self.epoch_cell[0]:
             slow_after = self._policy.circuit_slow_call_seconds
             if slow_after is None or duration_s <= slow_after:
                 self.count_success()
@@ -248,7 +261,7 @@ class CircuitBreaker:
     def _settle_closed(self) -> None:
         """Let fast successes skip the lock once they cannot trip the circuit, else stop them."""
         warm = self._window.count >= self._policy.circuit_minimum_calls and not self._should_trip()
-        self.closed_epoch = self._epoch if warm else -1
+        self.epoch_cell[0] = self._epoch if warm else -1
 
     def _judge_probe(self, failed: bool, slow: bool) -> CircuitState | None:
         """Count one probe's outcome; return the state it moves the circuit to, if any."""
@@ -295,7 +308,7 @@ class CircuitBreaker:
         # A ticket read lock-free before this line is stale after it: results it brings are ignored.
         self._state = new
         self._epoch += 1
-        self.closed_epoch = -1  # a closed window starts empty: below circuit_minimum_calls
+        self.epoch_cell[0] = -1  # a closed window starts empty: below circuit_minimum_calls
         # Counted afresh in each half-open state.
         self._probes_admitted = self._probes_done = self._probes_failed = self._probes_slow = 0
         if new is CircuitState.OPEN:

@@ -4,17 +4,27 @@
  *
  * A call takes this path when its tool's runtime is `fast` and its circuit is
  * closed: it runs the function inline, counts the success on the breaker, reads
- * usage from a JSON body and queues one raw record, the way the Python wrapper
- * does; a response to read or price is queued unread, for the pipeline to read
- * off this thread. Everything else (a refusal, a failure, a stream, a guarded tool) is
- * handed to the same Python callables the Python wrapper uses, so behaviour
- * lives in Python and this file only removes interpreter overhead. Why C at
- * all: the Python version spends most of its ~1.1 us in bytecode dispatch,
- * argument packing and attribute lookups (see benchmarks/overhead.py).
+ * usage from a JSON body and hands the record to the monitor's recorder
+ * (toolkeeper/monitor/recorder.py: `success`, or `unread` for a response the
+ * pipeline reads and prices off this thread). Everything else (a refusal, a
+ * failure, a stream, a guarded tool) is handed to the same Python callables the
+ * Python wrapper uses, so behaviour lives in Python and this file only removes
+ * interpreter overhead (bytecode dispatch, argument packing, attribute lookups).
+ *
+ * It looks up no Python attribute by name: what it reads of a tool is the
+ * FastState tuple the tool's runtimes publish (toolkeeper/wrap/runtime.py), by
+ * position, once per runtime; the breaker's closed epoch is one int64 read through
+ * the buffer of its `epoch_cell` array on every call. The keys it reads are those
+ * of a JSON body (`usage`, `model`, token counts, `cost`). It keeps no state but
+ * what it was built with and the last FastState seen.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+
+/* The positions of toolkeeper.wrap.runtime.FastState. */
+enum { ST_RUNTIME, ST_FAST, ST_SLOW_AFTER, ST_EPOCH_CELL, ST_COUNT_SUCCESS, ST_RECORD_SUCCESS,
+       ST_SIZE };
 
 typedef struct {
     PyObject_HEAD
@@ -24,30 +34,27 @@ typedef struct {
     PyObject *fn;
     PyObject *tool;
     PyObject *operation;
-    PyObject *runtimes;   /* dict: tool name -> ToolRuntime, read without a lock */
-    PyObject *get_runtime; /* builds a runtime that is not in `runtimes` */
+    PyObject *labels;
+    PyObject *published;  /* dict: tool name -> FastState, read without a lock */
+    PyObject *get_runtime; /* builds (and publishes) a runtime that is not published */
     PyObject *general;    /* general(runtime, args, kwargs) */
     PyObject *recover;    /* recover(runtime, args, kwargs, parent, seq, token, ticket, started, error) */
     PyObject *priced;     /* priced(runtime, parent, seq, value, started) */
     PyObject *current;    /* the ContextVar of the running operation */
     PyObject *sequence;   /* itertools.count of operation sequence numbers */
     PyObject *perf_counter;
-    PyObject *labels;
     PyObject *success;    /* recorder.success(seq, parent, tool, operation, duration, cost, in, out, model, labels) */
     PyObject *unread;     /* recorder.unread(seq, parent, tool, operation, duration, response, runtime, labels) */
     PyObject *usage_of;
     PyObject *stream;     /* the model usage_of() gives a stream: metered by priced() */
-    /* What the last runtime seen says, read again whenever the runtime object changes
-       (a new configuration version builds a new one). */
-    PyObject *runtime_seen;
-    PyObject *breaker;
-    PyObject *count_success;
+    /* The last FastState seen, and what it says, read again when another is published. */
+    PyObject *state_seen;
+    Py_buffer cell;       /* its epoch_cell, held (the array cannot be resized meanwhile) */
     double slow_after;
     int fast;
 } FastWrapper;
 
-static PyObject *s_breaker, *s_closed_epoch, *s_fast, *s_slow_call_seconds, *s_count_success,
-    *s_record_success, *s_usage, *s_model, *s_prompt_tokens, *s_input_tokens, *s_total_tokens,
+static PyObject *s_usage, *s_model, *s_prompt_tokens, *s_input_tokens, *s_total_tokens,
     *s_completion_tokens, *s_output_tokens, *s_cost;
 static PyObject *zero_int, *zero_float;
 
@@ -227,65 +234,98 @@ done:
     return result;
 }
 
-/* Read what the fast path needs from a runtime it has not seen; 0 on success. */
+/* Read a FastState not seen before, by position; 0 on success. */
 static int
-adopt_runtime(FastWrapper *self, PyObject *runtime)
+adopt_state(FastWrapper *self, PyObject *state)
 {
-    PyObject *breaker = PyObject_GetAttr(runtime, s_breaker);
-    if (breaker == NULL) return -1;
-    PyObject *count = PyObject_GetAttr(breaker, s_count_success);
-    PyObject *fast = PyObject_GetAttr(runtime, s_fast);
-    PyObject *slow = PyObject_GetAttr(runtime, s_slow_call_seconds);
-    int failed = count == NULL || fast == NULL || slow == NULL;
-    double slow_after = failed ? 0.0 : PyFloat_AsDouble(slow);
-    failed = failed || (slow_after == -1.0 && PyErr_Occurred());
-    if (!failed) {
-        self->fast = fast == Py_True;
-        self->slow_after = slow_after;
-        Py_XSETREF(self->breaker, Py_NewRef(breaker));
-        Py_XSETREF(self->count_success, Py_NewRef(count));
-        Py_XSETREF(self->runtime_seen, Py_NewRef(runtime));
+    if (!PyTuple_Check(state) || PyTuple_GET_SIZE(state) != ST_SIZE) {
+        PyErr_SetString(PyExc_TypeError, "a published fast state must be a FastState");
+        return -1;
     }
-    Py_DECREF(breaker);
-    Py_XDECREF(count);
-    Py_XDECREF(fast);
-    Py_XDECREF(slow);
-    return failed ? -1 : 0;
+    double slow_after = PyFloat_AsDouble(PyTuple_GET_ITEM(state, ST_SLOW_AFTER));
+    if (slow_after == -1.0 && PyErr_Occurred()) return -1;
+    int fast = PyObject_IsTrue(PyTuple_GET_ITEM(state, ST_FAST));
+    if (fast < 0) return -1;
+    Py_buffer cell;
+    if (PyObject_GetBuffer(PyTuple_GET_ITEM(state, ST_EPOCH_CELL), &cell,
+                           PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        return -1;
+    }
+    if (cell.itemsize != (Py_ssize_t)sizeof(long long) || cell.len < cell.itemsize
+        || cell.format == NULL || strcmp(cell.format, "q") != 0) {
+        PyBuffer_Release(&cell);
+        PyErr_SetString(PyExc_TypeError, "a FastState's closed_epoch must be an array('q')");
+        return -1;
+    }
+    if (self->state_seen != NULL) PyBuffer_Release(&self->cell);
+    self->cell = cell;
+    self->fast = fast;
+    self->slow_after = slow_after;
+    Py_XSETREF(self->state_seen, Py_NewRef(state));
+    return 0;
+}
+
+/* Return a new reference to the tool's published FastState, publishing it first if need be;
+   NULL with *runtime set (a new reference) when none could be published, NULL on error. */
+static PyObject *
+published_state(FastWrapper *self, PyObject **runtime)
+{
+    PyObject *state = PyDict_GetItemWithError(self->published, self->tool);
+    if (state != NULL) return Py_NewRef(state);
+    if (PyErr_Occurred()) return NULL;
+    PyObject *built = PyObject_CallOneArg(self->get_runtime, self->tool);
+    if (built == NULL) return NULL;
+    state = PyDict_GetItemWithError(self->published, self->tool);
+    if (state != NULL) {
+        Py_DECREF(built);
+        return Py_NewRef(state);
+    }
+    if (!PyErr_Occurred()) *runtime = built; /* invalidated meanwhile: the general path */
+    else Py_DECREF(built);
+    return NULL;
+}
+
+/* Hand a call to general(runtime, args, kwargs): the path of every call but the fast one. */
+static PyObject *
+call_general(FastWrapper *self, PyObject *runtime, PyObject *const *args, size_t nargsf,
+             PyObject *kwnames)
+{
+    PyObject *call_args, *call_kwargs;
+    if (pack_arguments(args, nargsf, kwnames, &call_args, &call_kwargs) < 0) return NULL;
+    PyObject *result = PyObject_CallFunctionObjArgs(self->general, runtime, call_args,
+                                                    call_kwargs, NULL);
+    Py_DECREF(call_args);
+    Py_DECREF(call_kwargs);
+    return result;
 }
 
 static PyObject *
 fast_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     FastWrapper *self = (FastWrapper *)callable;
-    PyObject *runtime = NULL, *breaker = NULL, *ticket = NULL, *parent = NULL, *seq = NULL;
+    PyObject *state = NULL, *ticket = NULL, *parent = NULL, *seq = NULL;
     PyObject *token = NULL, *value = NULL, *result = NULL;
     PyObject *in = NULL, *out = NULL, *cost = NULL, *model = NULL, *recorded = NULL;
-    PyObject *duration_obj = NULL, *count_success = NULL;
+    PyObject *duration_obj = NULL;
 
-    runtime = PyDict_GetItemWithError(self->runtimes, self->tool);
-    if (runtime != NULL) {
-        Py_INCREF(runtime);
-    } else {
-        if (PyErr_Occurred()) return NULL;
-        runtime = PyObject_CallOneArg(self->get_runtime, self->tool);
-        if (runtime == NULL) return NULL;
+    PyObject *unpublished = NULL;
+    state = published_state(self, &unpublished);
+    if (state == NULL) {
+        if (unpublished == NULL) return NULL;
+        result = call_general(self, unpublished, args, nargsf, kwnames);
+        Py_DECREF(unpublished);
+        return result;
     }
-    if (runtime != self->runtime_seen && adopt_runtime(self, runtime) < 0) goto error;
-    /* Own references for this call: another thread may adopt a newer runtime meanwhile. */
-    breaker = Py_NewRef(self->breaker);
-    count_success = Py_NewRef(self->count_success);
+    if (state != self->state_seen && adopt_state(self, state) < 0) goto error;
+    /* This call's copy: another thread may adopt a newer state while `fn` runs. The cell
+       stays valid: `state` holds its array, which is never resized. */
+    PyObject *runtime = PyTuple_GET_ITEM(state, ST_RUNTIME);
+    const volatile long long *cell = (const long long *)self->cell.buf;
     int is_fast = self->fast;
     double slow_after = self->slow_after;
-    ticket = PyObject_GetAttr(breaker, s_closed_epoch);
-    if (ticket == NULL) goto error;
-    long epoch = PyLong_AsLong(ticket);
-    if (epoch == -1 && PyErr_Occurred()) goto error;
+    long long epoch = *cell;
     if (epoch < 0 || !is_fast) {
-        PyObject *call_args, *call_kwargs;
-        if (pack_arguments(args, nargsf, kwnames, &call_args, &call_kwargs) < 0) goto error;
-        result = PyObject_CallFunctionObjArgs(self->general, runtime, call_args, call_kwargs, NULL);
-        Py_DECREF(call_args);
-        Py_DECREF(call_kwargs);
+        result = call_general(self, runtime, args, nargsf, kwnames);
         goto finish;
     }
     if (PyContextVar_Get(self->current, NULL, &parent) < 0) goto error;
@@ -302,6 +342,8 @@ fast_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
 
     value = PyObject_Vectorcall(self->fn, args, nargsf, kwnames);
     if (value == NULL) {
+        ticket = PyLong_FromLongLong(epoch);
+        if (ticket == NULL) goto error;
         result = call_recover(self, runtime, args, nargsf, kwnames, parent, seq, token, ticket,
                               started);
         goto finish;
@@ -311,18 +353,16 @@ fast_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
     if (ended == -1.0 && PyErr_Occurred()) goto error;
     double duration = ended - started;
 
-    PyObject *now_epoch = PyObject_GetAttr(breaker, s_closed_epoch);
-    if (now_epoch == NULL) goto error;
-    int same = PyObject_RichCompareBool(now_epoch, ticket, Py_EQ);
-    Py_DECREF(now_epoch);
-    if (same < 0) goto error;
     duration_obj = PyFloat_FromDouble(duration);
     if (duration_obj == NULL) goto error;
     PyObject *counted;
-    if (duration <= slow_after && same) { /* slow means strictly slower */
-        counted = PyObject_CallNoArgs(count_success);
+    if (duration <= slow_after && *cell == epoch) { /* slow means strictly slower */
+        counted = PyObject_CallNoArgs(PyTuple_GET_ITEM(state, ST_COUNT_SUCCESS));
     } else {
-        counted = PyObject_CallMethodObjArgs(breaker, s_record_success, ticket, duration_obj, NULL);
+        ticket = PyLong_FromLongLong(epoch);
+        if (ticket == NULL) goto error;
+        PyObject *argv[2] = {ticket, duration_obj};
+        counted = PyObject_Vectorcall(PyTuple_GET_ITEM(state, ST_RECORD_SUCCESS), argv, 2, NULL);
     }
     if (counted == NULL) goto error;
     Py_DECREF(counted);
@@ -358,8 +398,7 @@ fast_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
 error:
     result = NULL;
 finish:
-    Py_XDECREF(runtime);
-    Py_XDECREF(breaker);
+    Py_XDECREF(state);
     Py_XDECREF(ticket);
     Py_XDECREF(parent);
     Py_XDECREF(seq);
@@ -371,14 +410,13 @@ finish:
     Py_XDECREF(model);
     Py_XDECREF(recorded);
     Py_XDECREF(duration_obj);
-    Py_XDECREF(count_success);
     return result;
 }
 
 #define FIELDS(X) \
-    X(fn) X(tool) X(operation) X(runtimes) X(get_runtime) X(general) X(recover) X(priced) \
-    X(current) X(sequence) X(perf_counter) X(labels) X(success) X(unread) X(usage_of) \
-    X(stream) X(runtime_seen) X(breaker) X(count_success)
+    X(fn) X(tool) X(operation) X(labels) X(published) X(get_runtime) X(general) X(recover) \
+    X(priced) X(current) X(sequence) X(perf_counter) X(success) X(unread) X(usage_of) \
+    X(stream)
 
 static int
 fast_traverse(FastWrapper *self, visitproc visit, void *arg)
@@ -387,6 +425,7 @@ fast_traverse(FastWrapper *self, visitproc visit, void *arg)
 #define VISIT(name) Py_VISIT(self->name);
     FIELDS(VISIT)
 #undef VISIT
+    Py_VISIT(self->state_seen);
     Py_VISIT(self->dict);
     return 0;
 }
@@ -397,6 +436,10 @@ fast_clear(FastWrapper *self)
 #define CLEAR(name) Py_CLEAR(self->name);
     FIELDS(CLEAR)
 #undef CLEAR
+    if (self->state_seen != NULL) {
+        PyBuffer_Release(&self->cell);
+        Py_CLEAR(self->state_seen);
+    }
     Py_CLEAR(self->dict);
     return 0;
 }
@@ -415,7 +458,7 @@ fast_dealloc(FastWrapper *self)
 static PyObject *
 fast_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"fn", "tool", "operation", "labels", "runtimes", "get_runtime",
+    static char *names[] = {"fn", "tool", "operation", "labels", "published", "get_runtime",
                             "general", "recover", "priced", "current", "sequence",
                             "perf_counter", "success", "unread", "usage_of", "stream", NULL};
     enum { COUNT = 16 };
@@ -433,7 +476,7 @@ fast_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     FastWrapper *self = (FastWrapper *)type->tp_alloc(type, 0);
     if (self == NULL) return NULL;
     PyObject **slots[COUNT] = {&self->fn, &self->tool, &self->operation, &self->labels,
-                               &self->runtimes, &self->get_runtime, &self->general,
+                               &self->published, &self->get_runtime, &self->general,
                                &self->recover, &self->priced, &self->current, &self->sequence,
                                &self->perf_counter, &self->success, &self->unread,
                                &self->usage_of, &self->stream};
@@ -500,8 +543,7 @@ static int
 module_exec(PyObject *module)
 {
 #define INTERN(name) if ((s_##name = PyUnicode_InternFromString(#name)) == NULL) return -1;
-    INTERN(breaker) INTERN(closed_epoch) INTERN(fast) INTERN(slow_call_seconds)
-    INTERN(count_success) INTERN(record_success) INTERN(usage) INTERN(model)
+    INTERN(usage) INTERN(model)
     INTERN(prompt_tokens) INTERN(input_tokens) INTERN(completion_tokens) INTERN(output_tokens) INTERN(total_tokens)
     INTERN(cost)
 #undef INTERN
@@ -516,6 +558,14 @@ module_exec(PyObject *module)
 
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, module_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    /* Module-level interned keys and constants: one interpreter. */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    /* The epoch cell and the published dict are read without a lock: under the GIL. */
+    {Py_mod_gil, Py_MOD_GIL_USED},
+#endif
     {0, NULL},
 };
 

@@ -182,7 +182,7 @@ class ToolWrapping:
             started: float, duration: float, timed: float,
         ) -> Any:  # fmt: skip
             breaker = runtime.breaker
-            if timed <= runtime.slow_call_seconds and breaker.closed_epoch == ticket:
+            if timed <= runtime.slow_call_seconds and breaker.epoch_cell[0] == ticket:
                 breaker.count_success()
             else:
                 breaker.record_success(ticket, timed)
@@ -340,7 +340,7 @@ class ToolWrapping:
         if FastWrapper is not None:
             fast = FastWrapper(
                 fn=fn, tool=tool, operation=self.operation, labels=self.labels,
-                runtimes=self.runtimes.built, get_runtime=runtimes_get, general=general,
+                published=self.runtimes.published, get_runtime=runtimes_get, general=general,
                 recover=recover, priced=priced, current=current, sequence=ids.sequence,
                 perf_counter=perf_counter, success=self.recorder.success,
                 unread=self.recorder.unread, usage_of=usage_of, stream=STREAM,
@@ -350,7 +350,7 @@ class ToolWrapping:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             runtime = runtimes_get(tool)
-            ticket = runtime.breaker.closed_epoch
+            ticket = runtime.breaker.epoch_cell[0]
             if ticket < 0 or not runtime.fast:
                 return general(runtime, args, kwargs)
             parent = get_current()
@@ -394,7 +394,7 @@ class ToolWrapping:
         @functools.wraps(fn)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             runtime = runtimes_get(tool)
-            ticket = runtime.breaker.closed_epoch
+            ticket = runtime.breaker.epoch_cell[0]
             timeout = runtime.async_policy.timeout_seconds
             task = current_task() if timeout is not None else None
             if ticket < 0 or not runtime.async_fast or (timeout is not None and task is None):

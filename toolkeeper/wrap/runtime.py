@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import threading
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from toolkeeper._clock import Clock
 from toolkeeper._secrets import Secret
@@ -29,7 +30,7 @@ from toolkeeper.resilience import (
 if TYPE_CHECKING:
     from toolkeeper.costs.calls import CallCosts
 
-__all__ = ["Runtimes", "ToolRuntime", "policy_for"]
+__all__ = ["FastState", "Runtimes", "ToolRuntime", "policy_for"]
 
 
 def policy_for(config: BaseWrapperConfig, *, sync: bool) -> ResiliencePolicy:
@@ -90,6 +91,24 @@ class ToolRuntime:
         return SecretRedactor(self.secrets).redact(text)
 
 
+class FastState(NamedTuple):
+    """What the sync fast path reads of a tool on every call, published once per runtime.
+
+    The C kernel (:mod:`toolkeeper.wrap._fastpath`) reads it by position when the
+    runtime changes (a new configuration version publishes a new one), so it looks
+    up no attribute by name: ``closed_epoch`` is the breaker's ``epoch_cell``, which it
+    reads through the buffer protocol on each call; ``count_success`` and
+    ``record_success`` are the breaker's bound methods.
+    """
+
+    runtime: ToolRuntime
+    fast: bool
+    slow_call_seconds: float
+    closed_epoch: array[int]
+    count_success: Callable[[], object]
+    record_success: Callable[[int, float], None]
+
+
 def _secrets_of(config: BaseWrapperConfig) -> tuple[str, ...]:
     values = (getattr(config, name) for name in type(config).model_fields)
     # Sorted longest first, so a secret containing another is replaced whole.
@@ -125,6 +144,7 @@ class Runtimes:
         self._redactor = redactor
         self._lock = threading.Lock()
         self._runtimes: dict[str, ToolRuntime] = {}
+        self._published: dict[str, FastState] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._bulkheads: dict[str, Bulkhead] = {}
 
@@ -136,9 +156,9 @@ class Runtimes:
             bulkhead.close()
 
     @property
-    def built(self) -> dict[str, ToolRuntime]:
-        """Return the runtimes built so far by tool name (read-only; the C fast path reads it)."""
-        return self._runtimes
+    def published(self) -> dict[str, FastState]:
+        """Return the :class:`FastState` of each runtime built, by tool name (read by C)."""
+        return self._published
 
     def get(self, name: str) -> ToolRuntime:
         """Return the tool's current runtime."""
@@ -151,6 +171,7 @@ class Runtimes:
         """Forget the tool's runtime so the next call reads its configuration again."""
         with self._lock:
             self._runtimes.pop(name, None)
+            self._published.pop(name, None)
 
     def breaker(self, name: str) -> CircuitBreaker | None:
         """Return the tool's breaker if the tool has been called."""
@@ -202,6 +223,10 @@ class Runtimes:
                 redactor=self._redactor,
             )  # fmt: skip
             self._runtimes[name] = runtime
+            self._published[name] = FastState(
+                runtime, runtime.fast, runtime.slow_call_seconds, breaker.epoch_cell,
+                breaker.count_success, breaker.record_success,
+            )  # fmt: skip
             return runtime
 
     def _bulkhead(self, name: str, config: BaseWrapperConfig) -> Bulkhead | None:
