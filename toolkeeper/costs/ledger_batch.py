@@ -3,7 +3,13 @@
 A reservation already holds a call's money, so its settle need not make the
 caller wait: :class:`DeferredSettles` queues it and one background thread
 writes everything queued in one batch (one Redis pipeline, one SQL
-transaction). Until a settle is written the ledger still counts the
+transaction). The thread is woken by the first settle queued after a batch and
+lets :data:`LINGER_S` pass before it writes, so that a busy process writes a
+batch every few milliseconds rather than one per call: each batch takes the
+interpreter lock from the callers, and a caller waiting on its own round trip
+(a Redis reservation) would wait for the batch's Python work too.
+
+Until a settle is written the ledger still counts the
 reservation, so nothing can be overspent meanwhile; the owning ledger writes
 the queue before any read of spend (and before refusing a call), on
 :meth:`DeferredSettles.flush`, on close and when the interpreter exits, so
@@ -15,6 +21,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,9 +30,11 @@ from datetime import datetime
 from toolkeeper.costs.budgets import Charge
 from toolkeeper.costs.ledger import Fired
 
-__all__ = ["DeferredSettles", "PendingSettle"]
+__all__ = ["LINGER_S", "DeferredSettles", "PendingSettle"]
 
 _log = logging.getLogger("toolkeeper.costs")
+#: How long the writer lets settles gather once woken, in seconds.
+LINGER_S = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +106,8 @@ class DeferredSettles:
         if closed:
             self._write_batch([settle])
             return
-        self._wake.set()
+        if not self._wake.is_set():  # woken already: the writer has not taken the queue yet
+            self._wake.set()
 
     def flush(self) -> None:
         """Write every settle queued so far before returning (in this thread if need be)."""
@@ -122,6 +132,7 @@ class DeferredSettles:
     def _run(self) -> None:
         while True:
             self._wake.wait()
+            time.sleep(LINGER_S)  # real time: batching, not a clock's
             self._wake.clear()
             self.flush()
             if self._closed:
