@@ -24,7 +24,7 @@ through untracked.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import httpx
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["AsyncTrackedTransport", "TrackedTransport", "hosts_of"]
 
 OperationNamer = Callable[[httpx.Request], str]
+_Inner = TypeVar("_Inner", httpx.BaseTransport, httpx.AsyncBaseTransport)
 _FAILED_STATUS = 400
 
 
@@ -60,117 +61,142 @@ def _method(request: httpx.Request) -> str:
     return request.method.lower()
 
 
-class _Tracking:
+class _Tracking(Generic[_Inner]):
     """What both transports share: which tool a request belongs to, and what to record."""
 
     def __init__(
-        self, keeper: Keeper, hosts: Mapping[str, str] | None, operation: OperationNamer
+        self,
+        keeper: Keeper,
+        *,
+        hosts: Mapping[str, str] | None = None,
+        operation: OperationNamer = _method,
+        transport: _Inner | None = None,
     ) -> None:
         self.keeper = keeper
         self._given = dict(hosts) if hosts is not None else None
         self._operation = operation
         self._hosts: dict[str, str] | None = self._given
-        self.unsubscribe: Callable[[], None] = lambda: None
+        self._inner: _Inner = transport if transport is not None else self._default_transport()
+        self._unsubscribe: Callable[[], None] = lambda: None
         if self._given is None:
-            self.unsubscribe = keeper.config.subscribe(self._forget)
+            self._unsubscribe = keeper.config.subscribe(self._forget)
+
+    def _default_transport(self) -> _Inner:
+        raise NotImplementedError
 
     def _forget(self, _version: object) -> None:
         self._hosts = None
 
-    def tool_of(self, request: httpx.Request) -> str | None:
+    def _tool_of(self, request: httpx.Request) -> str | None:
         hosts = self._hosts
         if hosts is None:
             hosts = self._hosts = hosts_of(self.keeper)
         return hosts.get(request.url.host)
 
-    def scope(self, tool: str, request: httpx.Request) -> OperationScope:
+    def _exchange(self, tool: str, request: httpx.Request) -> _Exchange:
         labels = {"method": request.method}
-        return self.keeper.operation(tool, self._operation(request), labels=labels)
+        scope = self.keeper.operation(tool, self._operation(request), labels=labels)
+        return _Exchange(scope, request, self.keeper)
 
-    def observe(self, op: OperationScope, request: httpx.Request, response: httpx.Response) -> None:
+
+class _Exchange:
+    """One tracked request: its operation, the response, and its status as the outcome.
+
+    ``with exchange`` keeps the status error :meth:`answered` raises (to record a
+    failed response) from reaching the caller, who gets the response itself.
+    """
+
+    __slots__ = ("_keeper", "request", "response", "scope")
+
+    def __init__(self, scope: OperationScope, request: httpx.Request, keeper: Keeper) -> None:
+        self.scope, self.request, self._keeper = scope, request, keeper
+        self.response: httpx.Response | None = None
+
+    def answered(self, response: httpx.Response) -> None:
         """Label the response's status; raise a status error to record a failed one."""
-        op.labels["status_code"] = str(response.status_code)
+        self.response = response
+        self.scope.labels["status_code"] = str(response.status_code)
         if response.status_code < _FAILED_STATUS:
             return
+        request = self.request
         where = request.url.copy_with(query=None)  # a query string may carry a key
         error = httpx.HTTPStatusError(
             f"HTTP {response.status_code} from {request.method} {where}",
             request=request,
             response=response,
         )
-        wait = retry_after_seconds(error, clock=self.keeper.clock)
+        wait = retry_after_seconds(error, clock=self._keeper.clock)
         if wait is not None:
-            op.metric("retry_after_seconds", wait)
+            self.scope.metric("retry_after_seconds", wait)
         raise error
 
+    def __enter__(self) -> OperationScope:
+        return self.scope
 
-class TrackedTransport(httpx.BaseTransport):
-    """Record each request to a tool's host as an operation of that tool (sync clients)."""
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: object
+    ) -> bool:
+        """Swallow the status error of this exchange's own response (already recorded)."""
+        return (
+            isinstance(error, httpx.HTTPStatusError)
+            and self.response is not None
+            and error.response is self.response
+        )
 
-    def __init__(
-        self,
-        keeper: Keeper,
-        *,
-        hosts: Mapping[str, str] | None = None,
-        operation: OperationNamer = _method,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self._tracking = _Tracking(keeper, hosts, operation)
-        self._inner = transport or httpx.HTTPTransport()
+    def result(self) -> httpx.Response:
+        """Return the response (there is one once the ``with`` ended without an error)."""
+        assert self.response is not None
+        return self.response
+
+
+class TrackedTransport(_Tracking[httpx.BaseTransport], httpx.BaseTransport):
+    """Record each request to a tool's host as an operation of that tool (sync clients).
+
+    ``hosts`` maps hosts to tool names (default: each tool's ``api_endpoint`` host,
+    followed as the configuration changes); ``operation`` names a request's
+    operation (default: its method); ``transport`` sends the requests.
+    """
+
+    def _default_transport(self) -> httpx.BaseTransport:
+        return httpx.HTTPTransport()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the wrapped transport, recording it if its host is a tool's."""
-        tool = self._tracking.tool_of(request)
+        tool = self._tool_of(request)
         if tool is None:
             return self._inner.handle_request(request)
-        response: httpx.Response | None = None
-        try:
-            with self._tracking.scope(tool, request) as op:
-                response = self._inner.handle_request(request)
-                self._tracking.observe(op, request, response)
-        except httpx.HTTPStatusError as failed:
-            if failed.response is not response:
-                raise
-        assert response is not None
-        return response
+        exchange = self._exchange(tool, request)
+        with exchange as op, op:
+            exchange.answered(self._inner.handle_request(request))
+        return exchange.result()
 
     def close(self) -> None:
         """Close the wrapped transport and stop following the configuration."""
-        self._tracking.unsubscribe()
+        self._unsubscribe()
         self._inner.close()
 
 
-class AsyncTrackedTransport(httpx.AsyncBaseTransport):
-    """Record each request to a tool's host as an operation of that tool (async clients)."""
+class AsyncTrackedTransport(_Tracking[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport):
+    """Record each request to a tool's host as an operation of that tool (async clients).
 
-    def __init__(
-        self,
-        keeper: Keeper,
-        *,
-        hosts: Mapping[str, str] | None = None,
-        operation: OperationNamer = _method,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._tracking = _Tracking(keeper, hosts, operation)
-        self._inner = transport or httpx.AsyncHTTPTransport()
+    Takes the arguments of :class:`TrackedTransport`, ``transport`` an async one.
+    """
+
+    def _default_transport(self) -> httpx.AsyncBaseTransport:
+        return httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the wrapped transport, recording it if its host is a tool's."""
-        tool = self._tracking.tool_of(request)
+        tool = self._tool_of(request)
         if tool is None:
             return await self._inner.handle_async_request(request)
-        response: httpx.Response | None = None
-        try:
-            async with self._tracking.scope(tool, request) as op:
-                response = await self._inner.handle_async_request(request)
-                self._tracking.observe(op, request, response)
-        except httpx.HTTPStatusError as failed:
-            if failed.response is not response:
-                raise
-        assert response is not None
-        return response
+        exchange = self._exchange(tool, request)
+        with exchange as op:
+            async with op:
+                exchange.answered(await self._inner.handle_async_request(request))
+        return exchange.result()
 
     async def aclose(self) -> None:
         """Close the wrapped transport and stop following the configuration."""
-        self._tracking.unsubscribe()
+        self._unsubscribe()
         await self._inner.aclose()

@@ -116,21 +116,14 @@ class LiteLLMCallback(CustomLogger):
         """Record a call LiteLLM reports as failed."""
         self._record(kwargs, start_time, end_time, failed=True)
 
-    async def async_log_success_event(
-        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
-    ) -> None:
-        """Record an async call LiteLLM reports as successful."""
-        self._record(kwargs, start_time, end_time, response=response_obj)
+    # Recording queues one record and does no I/O, so the async hooks run the sync ones inline.
+    async def async_log_success_event(self, *args: Any, **kwargs: Any) -> None:
+        """Record an async call LiteLLM reports as successful (as :meth:`log_success_event`)."""
+        self.log_success_event(*args, **kwargs)
 
-    async def async_log_failure_event(
-        self,
-        kwargs: dict[str, Any],
-        response_obj: Any,  # noqa: ARG002 - a failure's response holds nothing to record
-        start_time: Any,
-        end_time: Any,
-    ) -> None:
-        """Record an async call LiteLLM reports as failed."""
-        self._record(kwargs, start_time, end_time, failed=True)
+    async def async_log_failure_event(self, *args: Any, **kwargs: Any) -> None:
+        """Record an async call LiteLLM reports as failed (as :meth:`log_failure_event`)."""
+        self.log_failure_event(*args, **kwargs)
 
     def _record(
         self,

@@ -18,9 +18,10 @@ into one request header and nowhere else: not into logs, errors or reprs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
 import httpx
 
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 Message = Mapping[str, Any]
 ConfigSource = ExternalToolConfig | Callable[[], ExternalToolConfig]
+_Transport = TypeVar("_Transport", httpx.BaseTransport, httpx.AsyncBaseTransport)
+_Client = TypeVar("_Client", httpx.Client, httpx.AsyncClient)
 
 
 class ChatError(ToolkeeperError):
@@ -171,6 +174,15 @@ def _read(request: _Request, response: httpx.Response) -> dict[str, Any]:
     )
 
 
+@contextmanager
+def _sent(request: _Request) -> Iterator[None]:
+    """Raise a transport failure (or an OAuth token's) as a :class:`ChatError`."""
+    try:
+        yield
+    except (httpx.HTTPError, OAuthTokenError) as error:
+        raise _transport_error(request, error) from None
+
+
 def _transport_error(request: _Request, error: httpx.HTTPError | OAuthTokenError) -> ChatError:
     if isinstance(error, OAuthTokenError):
         return ChatError(
@@ -193,37 +205,57 @@ def _reader(config: ConfigSource) -> Callable[[], ExternalToolConfig]:
     return config
 
 
-class ChatClient:
-    """Send chat completions synchronously; thread-safe, one connection pool. Close it after use."""
+class _Chat(Generic[_Transport, _Client]):
+    """What both clients share: the configuration in force, its credentials, the request."""
 
     def __init__(
         self,
         config: ConfigSource,
         *,
-        transport: httpx.BaseTransport | None = None,
+        transport: _Transport | None = None,
         clock: Clock | None = None,
     ) -> None:
         self._config = _reader(config)
         self._credentials = _Credentials(clock)
-        self._http = httpx.Client(limits=_limits(self._config()), transport=transport)
+        self._http: _Client = self._connect(_limits(self._config()), transport)
+
+    def _connect(self, limits: httpx.Limits, transport: _Transport | None) -> _Client:
+        raise NotImplementedError
+
+    def _request(
+        self, messages: Sequence[Message], model: str, params: dict[str, Any]
+    ) -> tuple[_Request, httpx.Request]:
+        """Return the request for the configuration in force, and as httpx will send it."""
+        request = _build_request(self._config(), self._credentials, messages, model, params)
+        built = self._http.build_request(
+            "POST",
+            request.url,
+            json=request.body,
+            params=request.params,
+            headers=request.headers,
+            timeout=request.timeout,
+        )
+        return request, built
+
+
+class ChatClient(_Chat[httpx.BaseTransport, httpx.Client]):
+    """Send chat completions synchronously; thread-safe, one connection pool. Close it after use.
+
+    ``config`` is the tool's settings, or a callable returning those in force;
+    ``transport`` sends the requests; ``clock`` times OAuth tokens.
+    """
+
+    def _connect(self, limits: httpx.Limits, transport: httpx.BaseTransport | None) -> httpx.Client:
+        return httpx.Client(limits=limits, transport=transport)
 
     def chat(self, messages: Sequence[Message], *, model: str, **params: Any) -> dict[str, Any]:
         """Return the completion (the response's JSON) for ``messages`` from ``model``.
 
         ``params`` (``max_tokens``, ``temperature``, ...) are sent as they are.
         """
-        request = _build_request(self._config(), self._credentials, messages, model, params)
-        try:
-            response = self._http.post(
-                request.url,
-                json=request.body,
-                params=request.params,
-                headers=request.headers,
-                auth=request.auth or httpx.USE_CLIENT_DEFAULT,
-                timeout=request.timeout,
-            )
-        except (httpx.HTTPError, OAuthTokenError) as error:
-            raise _transport_error(request, error) from None
+        request, built = self._request(messages, model, params)
+        with _sent(request):
+            response = self._http.send(built, auth=request.auth or httpx.USE_CLIENT_DEFAULT)
         return _read(request, response)
 
     def close(self) -> None:
@@ -237,36 +269,24 @@ class ChatClient:
         self.close()
 
 
-class AsyncChatClient:
-    """Send chat completions from asyncio code; use it from one event loop. Close it after use."""
+class AsyncChatClient(_Chat[httpx.AsyncBaseTransport, httpx.AsyncClient]):
+    """Send chat completions from asyncio code; use it from one event loop. Close it after use.
 
-    def __init__(
-        self,
-        config: ConfigSource,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        self._config = _reader(config)
-        self._credentials = _Credentials(clock)
-        self._http = httpx.AsyncClient(limits=_limits(self._config()), transport=transport)
+    Takes the arguments of :class:`ChatClient`, ``transport`` an async one.
+    """
+
+    def _connect(
+        self, limits: httpx.Limits, transport: httpx.AsyncBaseTransport | None
+    ) -> httpx.AsyncClient:
+        return httpx.AsyncClient(limits=limits, transport=transport)
 
     async def chat(
         self, messages: Sequence[Message], *, model: str, **params: Any
     ) -> dict[str, Any]:
         """Return the completion (the response's JSON) for ``messages`` from ``model``."""
-        request = _build_request(self._config(), self._credentials, messages, model, params)
-        try:
-            response = await self._http.post(
-                request.url,
-                json=request.body,
-                params=request.params,
-                headers=request.headers,
-                auth=request.auth or httpx.USE_CLIENT_DEFAULT,
-                timeout=request.timeout,
-            )
-        except (httpx.HTTPError, OAuthTokenError) as error:
-            raise _transport_error(request, error) from None
+        request, built = self._request(messages, model, params)
+        with _sent(request):
+            response = await self._http.send(built, auth=request.auth or httpx.USE_CLIENT_DEFAULT)
         return _read(request, response)
 
     async def aclose(self) -> None:

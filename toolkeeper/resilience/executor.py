@@ -21,23 +21,18 @@ the function inline. Bind keyword arguments named like the executor's own
 
 from __future__ import annotations
 
-import inspect
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from toolkeeper._clock import Clock, SystemClock
+from toolkeeper._drivers import call_and_await, takes_arguments_of
 from toolkeeper._errors import BulkheadFull, CircuitOpenError
 from toolkeeper.resilience.bulkhead import Bulkhead, Permit
 from toolkeeper.resilience.circuit import CircuitBreaker, CircuitState
 from toolkeeper.resilience.classify import ErrorKind
-from toolkeeper.resilience.fallback import (
-    FallbackFailure,
-    FallbackLike,
-    arun_fallbacks,
-    run_fallbacks,
-)
+from toolkeeper.resilience.fallback import FallbackChain, FallbackFailure, FallbackLike
 from toolkeeper.resilience.outcome import CallOutcome, EventKind, ResilienceEvent, notify
 from toolkeeper.resilience.policy import ResiliencePolicy
 from toolkeeper.resilience.retry import retry_delay
@@ -52,76 +47,85 @@ EventCallback = Callable[[ResilienceEvent], None]
 
 @dataclass(frozen=True, slots=True)
 class _Sleep:
-    """Wait this long on the clock, then ask for the next attempt."""
+    """Wait this long on the clock, then report it with ``next_attempt()``."""
 
     seconds: float
 
 
 @dataclass(frozen=True, slots=True)
 class _Acquire:
-    """Take a bulkhead permit (waiting up to ``seconds``), then report it with ``admitted``."""
+    """Take a permit of ``bulkhead`` (waiting up to ``seconds``); report it with ``admitted``."""
 
+    bulkhead: Bulkhead
     seconds: float
 
 
 @dataclass(frozen=True, slots=True)
 class _Attempt:
-    """Call the function once; ``permit`` (if any) is released when the attempt ends."""
+    """Call the function once, inside ``with attempts``; ``permit`` is released when it ends."""
 
     permit: Permit | None
 
 
-@dataclass(frozen=True, slots=True)
-class _GiveUp:
-    """The attempts are over: serve the call from the fallbacks, or raise the error."""
-
-    failure: FallbackFailure
-
-
-_Step = _Sleep | _Acquire | _Attempt | _GiveUp
+#: What a driver does next; a ``FallbackChain`` to serve when the attempts are over,
+#: the ``CallOutcome`` when the call is done.
+_Step = _Sleep | _Acquire | _Attempt | FallbackChain | CallOutcome
 
 
 class _Attempts:
     """The one state machine of a call's attempts; :func:`call` and :func:`acall` drive it.
 
-    Each method records what the driver saw and returns the next step, as
-    tenacity's ``BaseRetrying.iter()`` does: the decisions (breaker, bulkhead,
-    classification, backoff, events) live here, the drivers only call, await
-    and sleep.
+    ``step`` says what the driver does next; each method records what the driver
+    saw and moves ``step`` on, as tenacity's ``BaseRetrying.iter()`` does: the
+    decisions (breaker, bulkhead, classification, backoff, events, fallbacks)
+    live here, the drivers only call, await and sleep. An attempt runs inside
+    ``with attempts``, which records its value (``attempts.value``) or its error.
+    Takes the arguments of :func:`call` (the executor's own keywords, then ``fn``'s).
     """
 
-    __slots__ = ("_attempt", "_error", "_policy", "_rng", "_started", "_ticket",
-                 "_timed", "breaker", "bulkhead", "clock", "name", "on_event", "tool")  # fmt: skip
+    __slots__ = ("_attempt", "_error", "_fallbacks", "_first_failure", "_rng", "_started",
+                 "_ticket", "_timed", "args", "breaker", "bulkhead", "clock", "fn", "kwargs",
+                 "name", "on_event", "policy", "step", "tool", "value")  # fmt: skip
 
-    def __init__(  # noqa: PLR0917 - the executor's own arguments, passed on once
+    def __init__(
         self,
         fn: Callable[..., Any],
+        /,
+        *args: Any,
         policy: ResiliencePolicy,
-        breaker: CircuitBreaker | None,
-        bulkhead: Bulkhead | None,
-        clock: Clock,
-        on_event: EventCallback | None,
-        rng: random.Random | None,
-        tool: str | None,
+        breaker: CircuitBreaker | None = None,
+        bulkhead: Bulkhead | None = None,
+        fallbacks: Sequence[FallbackLike] = (),
+        clock: Clock = _SYSTEM_CLOCK,
+        on_event: EventCallback | None = None,
+        rng: random.Random | None = None,
+        tool: str | None = None,
+        first_failure: tuple[Exception, int, float] | None = None,
+        **kwargs: Any,
     ) -> None:
         if breaker is not None and breaker.policy is not policy:
             breaker.update_policy(policy)
-        self._policy, self.breaker, self.bulkhead, self.clock = policy, breaker, bulkhead, clock
-        self.on_event, self._rng, self.tool = on_event, rng, tool
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.policy, self.breaker, self.bulkhead, self.clock = policy, breaker, bulkhead, clock
+        self._fallbacks, self.on_event, self._rng, self.tool = fallbacks, on_event, rng, tool
+        self._first_failure = first_failure
         self.name = _name(tool, breaker, fn)
         # Durations matter only to a breaker that watches for slow calls; skip the clock otherwise.
         self._timed = breaker is not None and policy.circuit_slow_call_seconds is not None
         self._attempt, self._ticket = 0, 0
         self._error: BaseException | None = None
         self._started: float | None = None
+        self.value: Any = None
+        self.step: _Step = _Sleep(0.0)
 
-    def start(self, first_failure: tuple[Exception, int, float] | None) -> _Step:
-        """Return the first step; ``first_failure`` is an attempt the caller already made inline."""
-        if first_failure is None:
+    def begin(self) -> _Step:
+        """Set the first step; a ``first_failure`` is an attempt the caller already made inline."""
+        if self._first_failure is None:
             return self.next_attempt()
-        error, self._ticket, duration = first_failure
+        error, self._ticket, duration = self._first_failure
         self._attempt, self._started = 1, self.clock.monotonic() - duration
-        return self.failed(error)
+        self.step = self._failed(error)
+        return self.step
 
     def next_attempt(self) -> _Step:
         """Ask the breaker (and the bulkhead) for one more attempt."""
@@ -133,27 +137,52 @@ class _Attempts:
             except CircuitOpenError as refused:
                 self._error = _refused(refused, self._error, self._attempt, self.name,
                                        self.on_event)  # fmt: skip
-                return self._give_up(made=self._attempt - 1)  # this attempt was never made
+                self.step = self._give_up(made=self._attempt - 1)  # this attempt was never made
+                return self.step
         if self.bulkhead is not None:
-            return _Acquire(self._policy.bulkhead_wait_seconds)
-        return self._attempt_step(None)
+            self.step = _Acquire(self.bulkhead, self.policy.bulkhead_wait_seconds)
+            return self.step
+        self.step = self._attempt_step(None)
+        return self.step
 
-    def admitted(self, permit: Permit | None) -> _Step:
+    def admitted(self, permit: Permit | None) -> None:
         """Go on with the bulkhead's answer: a permit, or None when it stayed full."""
         if permit is None:
             assert self.bulkhead is not None  # only asked for when there is one
-            self._error = _full(self.bulkhead, self._policy, self.breaker, self._ticket,
+            self._error = _full(self.bulkhead, self.policy, self.breaker, self._ticket,
                                 self._error, self._attempt, self.on_event, self.tool)  # fmt: skip
-            return self._give_up(made=self._attempt - 1)  # this attempt was never made
-        return self._attempt_step(permit)
+            self.step = self._give_up(made=self._attempt - 1)  # this attempt was never made
+        else:
+            self.step = self._attempt_step(permit)
 
-    def failed(self, error: Exception) -> _Step:
+    def __enter__(self) -> None:
+        """Start an attempt (the driver calls the function inside)."""
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: object
+    ) -> bool:
+        """Record the attempt: its value, or its ``Exception`` (retried or given up on).
+
+        Any other ``BaseException`` (``KeyboardInterrupt``, ``CancelledError``) leaves
+        the call with no result to record.
+        """
+        if error is None:
+            self.step = self._succeeded()
+            return False
+        if isinstance(error, Exception):
+            self.step = self._failed(error)
+            return True
+        if self.breaker is not None:
+            self.breaker.release(self._ticket)
+        return False
+
+    def _failed(self, error: Exception) -> _Step:
         """Record a failed attempt; return the wait before the next one, or give up."""
         self._error = error
         delay = _after_failure(
             error,
             self._attempt,
-            policy=self._policy,
+            policy=self.policy,
             breaker=self.breaker,
             ticket=self._ticket,
             started=self._started,
@@ -166,8 +195,9 @@ class _Attempts:
             return self._give_up(made=self._attempt)
         return _Sleep(delay)
 
-    def succeeded(self, value: Any) -> CallOutcome:
+    def _succeeded(self) -> CallOutcome:
         """Record a successful attempt and return the call's outcome."""
+        value, self.value = self.value, None
         if self.breaker is None:
             return CallOutcome(value=value, attempts=self._attempt)
         started = self._started
@@ -176,34 +206,18 @@ class _Attempts:
         )
         return CallOutcome(value=value, attempts=self._attempt, circuit_state=self.breaker.state)
 
-    def abandoned(self) -> None:
-        """Forget an attempt ended by a ``BaseException`` (no result to record)."""
-        if self.breaker is not None:
-            self.breaker.release(self._ticket)
-
     def _attempt_step(self, permit: Permit | None) -> _Attempt:
         self._started = self.clock.monotonic() if self._timed else None
         return _Attempt(permit)
 
-    def _give_up(self, made: int) -> _GiveUp:
-        return _GiveUp(_failure(self._error, made, self.breaker, self.name))
+    def _give_up(self, made: int) -> FallbackChain:
+        failure = _failure(self._error, made, self.breaker, self.name)
+        return FallbackChain(self._fallbacks, self.args, self.kwargs, failure, clock=self.clock,
+                             on_event=self.on_event)  # fmt: skip
 
 
-def call(
-    fn: Callable[..., Any],
-    /,
-    *args: Any,
-    policy: ResiliencePolicy,
-    breaker: CircuitBreaker | None = None,
-    bulkhead: Bulkhead | None = None,
-    fallbacks: Sequence[FallbackLike] = (),
-    clock: Clock = _SYSTEM_CLOCK,
-    on_event: EventCallback | None = None,
-    rng: random.Random | None = None,
-    tool: str | None = None,
-    first_failure: tuple[Exception, int, float] | None = None,
-    **kwargs: Any,
-) -> CallOutcome:
+@takes_arguments_of(_Attempts)
+def call(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> CallOutcome:
     """Call ``fn(*args, **kwargs)`` under ``policy`` and return how it went.
 
     Raises the original error when the attempts fail and no fallback serves the
@@ -214,92 +228,74 @@ def call(
     made inline and saw fail: (its error, its breaker ticket, its duration in
     seconds). The failure is recorded, then retries and fallbacks go on as usual.
     """
-    attempts = _Attempts(fn, policy, breaker, bulkhead, clock, on_event, rng, tool)
-    timeout = policy.timeout_seconds
-    step = attempts.start(first_failure)
-    while True:
+    attempts = _Attempts(fn, *args, **kwargs)
+    step = attempts.begin()
+    while not isinstance(step, CallOutcome):
         if isinstance(step, _Sleep):
-            clock.sleep(step.seconds)
-            step = attempts.next_attempt()
+            attempts.clock.sleep(step.seconds)
+            attempts.next_attempt()
         elif isinstance(step, _Acquire):
-            assert bulkhead is not None  # asked for only when there is one
-            step = attempts.admitted(bulkhead.acquire(step.seconds))
-        elif isinstance(step, _GiveUp):
-            return run_fallbacks(fallbacks, args, kwargs, step.failure, clock=clock,
-                                 on_event=on_event)  # fmt: skip
+            attempts.admitted(step.bulkhead.acquire(step.seconds))
+        elif isinstance(step, FallbackChain):
+            return step.serve()
         else:
-            permit = step.permit
-            try:
-                if timeout is None:
-                    value = fn(*args, **kwargs)
-                else:  # the permit is given back when the worker ends, not when we stop waiting
-                    done = None if permit is None else permit.release
-                    value = wait_in_thread(fn, args, kwargs, timeout, attempts.name, done)
-            except Exception as failed:  # noqa: BLE001 - recorded, then retried or sent to fallbacks
-                step = attempts.failed(failed)
-                continue
-            except BaseException:
-                attempts.abandoned()
-                raise
-            finally:
-                if permit is not None and timeout is None:
-                    permit.release()
-            return attempts.succeeded(value)
+            with attempts:
+                attempts.value = _attempt(attempts, step.permit)
+        step = attempts.step
+    return step
 
 
-async def acall(
-    fn: Callable[..., Awaitable[Any] | Any],
-    /,
-    *args: Any,
-    policy: ResiliencePolicy,
-    breaker: CircuitBreaker | None = None,
-    bulkhead: Bulkhead | None = None,
-    fallbacks: Sequence[FallbackLike] = (),
-    clock: Clock = _SYSTEM_CLOCK,
-    on_event: EventCallback | None = None,
-    rng: random.Random | None = None,
-    tool: str | None = None,
-    first_failure: tuple[Exception, int, float] | None = None,
-    **kwargs: Any,
-) -> CallOutcome:
+@takes_arguments_of(_Attempts)
+async def acall(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> CallOutcome:
     """Await ``fn(*args, **kwargs)`` under ``policy`` and return how it went.
 
     The async driver of the same state machine as :func:`call` (``first_failure``
     included). A sync ``fn`` or fallback is called inline on the event loop, where
     no timeout can interrupt it.
     """
-    attempts = _Attempts(fn, policy, breaker, bulkhead, clock, on_event, rng, tool)
-    timeout = policy.timeout_seconds
-    step = attempts.start(first_failure)
-    while True:
+    attempts = _Attempts(fn, *args, **kwargs)
+    step = attempts.begin()
+    while not isinstance(step, CallOutcome):
         if isinstance(step, _Sleep):
-            await clock.asleep(step.seconds)
-            step = attempts.next_attempt()
+            await attempts.clock.asleep(step.seconds)
+            attempts.next_attempt()
         elif isinstance(step, _Acquire):
-            assert bulkhead is not None  # asked for only when there is one
-            step = attempts.admitted(await bulkhead.aacquire(step.seconds))
-        elif isinstance(step, _GiveUp):
-            return await arun_fallbacks(fallbacks, args, kwargs, step.failure, clock=clock,
-                                        on_event=on_event)  # fmt: skip
+            attempts.admitted(await step.bulkhead.aacquire(step.seconds))
+        elif isinstance(step, FallbackChain):
+            return await step.aserve()
         else:
-            permit = step.permit
-            try:
-                if timeout is None:
-                    value = fn(*args, **kwargs)
-                    if inspect.isawaitable(value):
-                        value = await value
-                else:
-                    value = await await_with_timeout(fn, args, kwargs, timeout, attempts.name)
-            except Exception as failed:  # noqa: BLE001 - recorded, then retried or sent to fallbacks
-                step = attempts.failed(failed)
-                continue
-            except BaseException:  # CancelledError: the call has no result to record
-                attempts.abandoned()
-                raise
-            finally:
-                if permit is not None:  # a timed-out coroutine was cancelled: it runs no more
-                    permit.release()
-            return attempts.succeeded(value)
+            with attempts:
+                attempts.value = await _aattempt(attempts, step.permit)
+        step = attempts.step
+    return step
+
+
+def _attempt(attempts: _Attempts, permit: Permit | None) -> Any:
+    """Make one sync attempt: inline, or on a worker thread under the policy's timeout."""
+    fn, args, kwargs = attempts.fn, attempts.args, attempts.kwargs
+    timeout = attempts.policy.timeout_seconds
+    if timeout is not None:  # the permit is given back when the worker ends, not when we stop
+        done = None if permit is None else permit.release
+        return wait_in_thread(fn, args, kwargs, timeout, attempts.name, done)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        if permit is not None:
+            permit.release()
+
+
+async def _aattempt(attempts: _Attempts, permit: Permit | None) -> Any:
+    """Make one async attempt, cancelled at the policy's timeout."""
+    timeout = attempts.policy.timeout_seconds
+    try:
+        if timeout is None:
+            return await call_and_await(attempts.fn, attempts.args, attempts.kwargs)
+        return await await_with_timeout(
+            attempts.fn, attempts.args, attempts.kwargs, timeout, attempts.name
+        )
+    finally:
+        if permit is not None:  # a timed-out coroutine was cancelled: it runs no more
+            permit.release()
 
 
 def _name(tool: str | None, breaker: CircuitBreaker | None, fn: Callable[..., Any]) -> str:
@@ -396,6 +392,6 @@ def _full(  # noqa: PLR0917 - a private step of both loops
 def _failure(
     error: BaseException | None, attempt: int, breaker: CircuitBreaker | None, tool: str
 ) -> FallbackFailure:
-    assert error is not None  # the loops leave only after recording an error
+    assert error is not None  # given up on only after recording an error
     state = None if breaker is None else breaker.state
     return FallbackFailure(error=error, tool=tool, attempts=attempt, circuit_state=state)

@@ -17,11 +17,19 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from toolkeeper._clock import Clock
+from toolkeeper._drivers import call_and_await, takes_arguments_of
 from toolkeeper._errors import CallTimeoutError
 from toolkeeper.resilience.circuit import CircuitState
 from toolkeeper.resilience.outcome import CallOutcome, EventKind, ResilienceEvent, notify
 
-__all__ = ["Fallback", "FallbackFailure", "FallbackLike", "arun_fallbacks", "run_fallbacks"]
+__all__ = [
+    "Fallback",
+    "FallbackChain",
+    "FallbackFailure",
+    "FallbackLike",
+    "arun_fallbacks",
+    "run_fallbacks",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,159 +61,139 @@ class FallbackFailure:
 FallbackLike: TypeAlias = Callable[..., Any] | Fallback
 
 
-class _Chain:
+class FallbackChain:
     """The fallback chain's one state machine: which fallback is next, and what each one did.
 
-    :func:`run_fallbacks` and :func:`arun_fallbacks` drive it: they call (or
-    await) the fallback it hands them and report the value or the error.
+    :meth:`serve` and :meth:`aserve` are its two drivers: each takes the next
+    fallback (``with chain as fallback``, which raises the original error when
+    none is left), calls or awaits it and, when it returned, reports its value.
+    Leaving the ``with`` on an ``Exception`` notes that fallback's error on the
+    original one and moves the chain on.
     """
 
-    __slots__ = ("_clock", "_failure", "_items", "_on_event", "_started", "current")
+    __slots__ = ("_clock", "_failure", "_items", "_on_event", "_started", "answered", "args",
+                 "current", "kwargs", "value")  # fmt: skip
 
     def __init__(
         self,
         fallbacks: Sequence[FallbackLike],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
         failure: FallbackFailure,
+        *,
         clock: Clock,
         on_event: Callable[[ResilienceEvent], None] | None,
     ) -> None:
         self._items = iter(fallbacks)
+        self.args, self.kwargs = args, kwargs
         self._failure, self._clock, self._on_event = failure, clock, on_event
         self._started = 0.0
         self.current: Fallback | None = None
+        self.answered = False
+        self.value: Any = None
 
-    def next(self) -> Fallback:
-        """Return the next fallback to try; raise the original error when none is left."""
+    def serve(self) -> CallOutcome:
+        """Serve the call from the first fallback that returns, or raise the original error.
+
+        Raises ``TypeError`` for an async fallback: it needs :meth:`aserve`.
+        """
+        while True:
+            with self as fallback:
+                self.value = fallback.fn(*self.args, **self.kwargs)
+            if self.answered:
+                return self._served(sync=True)
+
+    async def aserve(self) -> CallOutcome:
+        """Serve the call from the first fallback that returns, awaiting async ones.
+
+        Sync fallbacks run inline on the event loop, so they should be quick.
+        """
+        while True:
+            with self as fallback:
+                self.value = await call_and_await(fallback.fn, self.args, self.kwargs)
+            if self.answered:
+                return self._served(sync=False)
+
+    def __enter__(self) -> Fallback:
+        """Take the next fallback to try; raise the original error when none is left."""
         item = next(self._items, None)
         if item is None:
             raise self._failure.error
         self.current = Fallback.of(item)
+        self.answered = False
         self._started = self._clock.monotonic()
         return self.current
 
-    def failed(self, error: Exception) -> None:
-        """Note the current fallback's error on the original one; the chain moves on."""
-        assert self.current is not None  # reported only after next()
-        duration = self._clock.monotonic() - self._started
-        _failed(self.current, error, duration, self._failure, self._on_event)
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: object
+    ) -> bool:
+        """Note a fallback's ``Exception`` on the original error and move on; let others out."""
+        assert self.current is not None  # entered first
+        if error is None:
+            self.answered = True
+            return False
+        if not isinstance(error, Exception):  # KeyboardInterrupt, CancelledError: not a failure
+            return False
+        self._failure.error.add_note(
+            f"fallback {self.current.name!r} also failed: {type(error).__name__}: {error}"
+        )
+        self._notify(EventKind.FALLBACK_FAILED, error)
+        return True
 
-    def served(self, value: Any) -> CallOutcome:
-        """Return the outcome of a call the current fallback served."""
-        assert self.current is not None  # reported only after next()
-        duration = self._clock.monotonic() - self._started
-        return _served(self.current, value, duration, self._failure, self._on_event)
-
-    def refuse_async(self, value: Any) -> TypeError:
-        """Return the error of an async fallback met by a sync call (its coroutine closed)."""
-        assert self.current is not None  # reported only after next()
-        if inspect.iscoroutine(value):
-            value.close()  # never awaited; closing avoids a "never awaited" warning
-        return TypeError(
-            f"fallback {self.current.name!r} of tool {self._failure.tool!r} is async; "
-            "call the tool with acall() to use it"
+    def _served(self, *, sync: bool) -> CallOutcome:
+        """Return the outcome of a call the current fallback served (refusing async in sync)."""
+        assert self.current is not None  # reported only after a fallback answered
+        value, self.value = self.value, None
+        if sync and inspect.isawaitable(value):
+            if inspect.iscoroutine(value):
+                value.close()  # never awaited; closing avoids a "never awaited" warning
+            raise TypeError(
+                f"fallback {self.current.name!r} of tool {self._failure.tool!r} is async; "
+                "call the tool with acall() to use it"
+            ) from self._failure.error
+        failure = self._failure
+        return CallOutcome(
+            value=value,
+            attempts=failure.attempts,
+            error=failure.error,
+            fallback_used=True,
+            fallback_name=self.current.name,
+            fallback_duration_s=self._notify(EventKind.FALLBACK_SUCCEEDED, failure.error),
+            circuit_state=failure.circuit_state,
+            timed_out=isinstance(failure.error, CallTimeoutError),
         )
 
+    def _notify(self, kind: EventKind, error: BaseException) -> float:
+        """Report what the current fallback did; return how long it took, in seconds."""
+        assert self.current is not None  # reported only after a fallback ran
+        duration_s = self._clock.monotonic() - self._started
+        notify(
+            self._on_event,
+            ResilienceEvent(
+                kind=kind,
+                tool=self._failure.tool,
+                attempt=self._failure.attempts,
+                error=error,
+                fallback_name=self.current.name,
+                duration_s=duration_s,
+            ),
+        )
+        return duration_s
 
-def run_fallbacks(
-    fallbacks: Sequence[FallbackLike],
-    args: tuple[Any, ...],
-    kwargs: Mapping[str, Any],
-    failure: FallbackFailure,
-    *,
-    clock: Clock,
-    on_event: Callable[[ResilienceEvent], None] | None,
-) -> CallOutcome:
+
+@takes_arguments_of(FallbackChain)
+def run_fallbacks(*arguments: Any, **options: Any) -> CallOutcome:
     """Serve the call from the first fallback that returns, or raise the original error.
 
-    Raises ``TypeError`` for an async fallback: it needs ``acall``.
+    Takes :class:`FallbackChain`'s arguments; see :meth:`FallbackChain.serve`.
     """
-    chain = _Chain(fallbacks, failure, clock, on_event)
-    while True:
-        fallback = chain.next()
-        try:
-            value = fallback.fn(*args, **kwargs)
-        except Exception as error:  # noqa: BLE001 - moves the chain on; noted on the original
-            chain.failed(error)
-            continue
-        if inspect.isawaitable(value):
-            raise chain.refuse_async(value) from failure.error
-        return chain.served(value)
+    return FallbackChain(*arguments, **options).serve()
 
 
-async def arun_fallbacks(
-    fallbacks: Sequence[FallbackLike],
-    args: tuple[Any, ...],
-    kwargs: Mapping[str, Any],
-    failure: FallbackFailure,
-    *,
-    clock: Clock,
-    on_event: Callable[[ResilienceEvent], None] | None,
-) -> CallOutcome:
+@takes_arguments_of(FallbackChain)
+async def arun_fallbacks(*arguments: Any, **options: Any) -> CallOutcome:
     """Serve the call from the first fallback that returns, awaiting async ones.
 
-    Sync fallbacks run inline on the event loop, so they should be quick.
+    Takes :class:`FallbackChain`'s arguments; see :meth:`FallbackChain.aserve`.
     """
-    chain = _Chain(fallbacks, failure, clock, on_event)
-    while True:
-        fallback = chain.next()
-        try:
-            value = fallback.fn(*args, **kwargs)
-            if inspect.isawaitable(value):
-                value = await value
-        except Exception as error:  # noqa: BLE001 - moves the chain on; noted on the original
-            chain.failed(error)
-            continue
-        return chain.served(value)
-
-
-def _served(
-    fallback: Fallback,
-    value: Any,
-    duration_s: float,
-    failure: FallbackFailure,
-    on_event: Callable[[ResilienceEvent], None] | None,
-) -> CallOutcome:
-    notify(
-        on_event,
-        ResilienceEvent(
-            kind=EventKind.FALLBACK_SUCCEEDED,
-            tool=failure.tool,
-            attempt=failure.attempts,
-            error=failure.error,
-            fallback_name=fallback.name,
-            duration_s=duration_s,
-        ),
-    )
-    return CallOutcome(
-        value=value,
-        attempts=failure.attempts,
-        error=failure.error,
-        fallback_used=True,
-        fallback_name=fallback.name,
-        fallback_duration_s=duration_s,
-        circuit_state=failure.circuit_state,
-        timed_out=isinstance(failure.error, CallTimeoutError),
-    )
-
-
-def _failed(
-    fallback: Fallback,
-    error: Exception,
-    duration_s: float,
-    failure: FallbackFailure,
-    on_event: Callable[[ResilienceEvent], None] | None,
-) -> None:
-    failure.error.add_note(
-        f"fallback {fallback.name!r} also failed: {type(error).__name__}: {error}"
-    )
-    notify(
-        on_event,
-        ResilienceEvent(
-            kind=EventKind.FALLBACK_FAILED,
-            tool=failure.tool,
-            attempt=failure.attempts,
-            error=error,
-            fallback_name=fallback.name,
-            duration_s=duration_s,
-        ),
-    )
+    return await FallbackChain(*arguments, **options).aserve()

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import inspect
 import queue
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
+from toolkeeper._drivers import call_and_await
 from toolkeeper._errors import CallTimeoutError
 from toolkeeper.resilience.deadlines import deadlines_of
 
@@ -125,35 +125,20 @@ async def await_with_timeout(
     """
     task = asyncio.current_task()
     if task is None:  # not in a task (a bare coroutine driven by hand): asyncio's own timeout
-        return await _await_with_asyncio_timeout(fn, args, kwargs, timeout, tool)
+        scope = asyncio.timeout(timeout)
+        try:
+            async with scope:
+                return await call_and_await(fn, args, kwargs)
+        except TimeoutError:
+            if scope.expired():
+                raise CallTimeoutError(tool=tool, timeout_seconds=timeout) from None
+            raise  # the function's own TimeoutError
     deadline = deadlines_of(task.get_loop()).start(task, timeout)
     try:
-        value = fn(*args, **kwargs)
-        if inspect.isawaitable(value):
-            value = await value
+        value = await call_and_await(fn, args, kwargs)
     except BaseException as error:
         if deadline.raised(error):
             raise CallTimeoutError(tool=tool, timeout_seconds=timeout) from None
         raise  # the function's own error (its own TimeoutError included)
     deadline.returned()
     return value
-
-
-async def _await_with_asyncio_timeout(
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: Mapping[str, Any],
-    timeout: float,
-    tool: str,
-) -> Any:
-    scope = asyncio.timeout(timeout)
-    try:
-        async with scope:
-            value = fn(*args, **kwargs)
-            if inspect.isawaitable(value):
-                value = await value
-            return value
-    except TimeoutError:
-        if scope.expired():
-            raise CallTimeoutError(tool=tool, timeout_seconds=timeout) from None
-        raise  # the function's own TimeoutError
