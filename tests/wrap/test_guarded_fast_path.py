@@ -23,15 +23,15 @@ retry_backoff_seconds = 0.01
 timeout_sync_calls = false
 
 [tools.inner]
+timeout_sync_calls = false
 daily_budget = 1.0
 max_retry_attempts = 0
-timeout_sync_calls = false
 
 [tools.cheap]
-daily_budget = 0.02
-budget_policy = "fallback"
-max_retry_attempts = 0
 timeout_sync_calls = false
+budget_policy = "fallback"
+daily_budget = 0.02
+max_retry_attempts = 0
 
 [tools.spare]
 max_retry_attempts = 0

@@ -9,8 +9,9 @@ applies to the next call. Calls of a tool that is not :attr:`~CallCosts.guarded`
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -86,18 +87,12 @@ class CallCosts:
         """
         if self.limiter is not None:
             self.limiter.acquire(tokens)
-        if self.guard is None:
-            return None
-        key, amount = self._estimate(estimate, operation, request)
-        if amount is not None:
-            return self._reserve(amount, labels, key)
-        clock = self._tracker.clock
-        deadline = clock.monotonic() + UNKNOWN_COST_WAIT_S
-        while True:
-            found = self._reserve_unknown(labels, key, deadline)
-            if found is not None:
-                return found
-            clock.sleep(_POLL_S)
+        found = self._admit_now(estimate, labels, operation, request)
+        if not isinstance(found, _UnknownCost):
+            return found
+        for wait in found:
+            self._tracker.clock.sleep(wait)
+        return found.reservation
 
     async def aadmit(
         self,
@@ -111,18 +106,28 @@ class CallCosts:
         """Admit like :meth:`admit`, waiting without blocking the event loop."""
         if self.limiter is not None:
             await self.limiter.aacquire(tokens)
+        found = self._admit_now(estimate, labels, operation, request)
+        if not isinstance(found, _UnknownCost):
+            return found
+        for wait in found:
+            await self._tracker.clock.asleep(wait)
+        return found.reservation
+
+    def _admit_now(
+        self,
+        estimate: Decimal | None,
+        labels: Mapping[str, str] | None,
+        operation: str,
+        request: Mapping[str, Any] | None,
+    ) -> Reservation | _UnknownCost | None:
+        """Reserve the call's estimate; a call of unknown cost gets the waits it may need."""
         if self.guard is None:
             return None
         key, amount = self._estimate(estimate, operation, request)
         if amount is not None:
             return self._reserve(amount, labels, key)
-        clock = self._tracker.clock
-        deadline = clock.monotonic() + UNKNOWN_COST_WAIT_S
-        while True:
-            found = self._reserve_unknown(labels, key, deadline)
-            if found is not None:
-                return found
-            await clock.asleep(_POLL_S)
+        deadline = self._tracker.clock.monotonic() + UNKNOWN_COST_WAIT_S
+        return _UnknownCost(functools.partial(self._reserve_unknown, labels, key, deadline))
 
     def settle(
         self, reservation: Reservation | None, cost: float | Decimal, *, unpriced: bool = False
@@ -238,3 +243,24 @@ class CallCosts:
 
     def __repr__(self) -> str:
         return f"CallCosts(tool={self.tool!r}, guarded={self.guarded})"
+
+
+class _UnknownCost:
+    """The admission of a call of unknown cost: iterate the waits, then read ``reservation``.
+
+    The one engine of :meth:`CallCosts.admit` and :meth:`CallCosts.aadmit`, whose
+    drivers sleep or await each wait: every step tries once (``attempt``, which
+    raises :class:`~toolkeeper.BudgetExceeded` past its deadline) and yields the
+    poll interval while the call in flight still holds what the budgets have left.
+    """
+
+    __slots__ = ("_attempt", "reservation")
+
+    def __init__(self, attempt: Callable[[], Reservation | None]) -> None:
+        self._attempt = attempt
+        self.reservation: Reservation | None = None
+
+    def __iter__(self) -> Iterator[float]:
+        while (found := self._attempt()) is None:
+            yield _POLL_S
+        self.reservation = found

@@ -15,7 +15,11 @@ so every process that shares the ledger shows the same figures and they only gro
 
 A call's settle may be deferred (:meth:`Ledger.settle_later`): the shared
 ledgers (Redis, SQL) write queued settles in batches from a background thread,
-so a budgeted call waits for one round trip, its reservation.
+so a budgeted call waits for one round trip, its reservation. The public
+methods are written once, here and in
+:class:`~toolkeeper.costs.ledger_batch.QueuedLedger` (the queue's glue); a
+backend implements the atomic writes and reads behind them (``_hold``,
+``_settle``, ``_usage``, or ``_check_and_hold`` and ``_write_batch``).
 
 Backends: ``memory://`` (one process, a lock), ``sqlite:///…`` and
 ``postgresql://…`` (the store: spend survives restarts; one write transaction
@@ -29,7 +33,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from toolkeeper._schemes import LEDGER_SCHEMES, REDIS_SCHEMES, SQL_SCHEMES, listed, scheme_of
@@ -39,7 +42,7 @@ from toolkeeper.costs.money import from_nanos
 if TYPE_CHECKING:
     from toolkeeper.store.sql import Store
 
-__all__ = ["ADMITTED", "Fired", "Ledger", "Overshoot", "Verdict", "open_ledger"]
+__all__ = ["ADMITTED", "Fired", "Ledger", "OnFired", "Overshoot", "Verdict", "open_ledger"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +85,15 @@ class Overshoot:
         return cls(calls=calls, amount=from_nanos(amount), largest=from_nanos(largest))
 
 
+#: What a deferred settle calls with the warnings it fired, once written (or nothing).
+OnFired = Callable[[list[Fired]], object] | None
+
+
 class Ledger(ABC):
     """The spend of budgets, in nano-dollars; each method is atomic for all who share it."""
 
     uri: str
 
-    @abstractmethod
     def reserve(
         self,
         charges: Sequence[Charge],
@@ -102,8 +108,8 @@ class Ledger(ABC):
         Charges are checked in order and the first refusal is reported. A
         reservation stops counting at ``expires`` (a caller that died never settles).
         """
+        return self._hold(charges, amount, reservation_id, now, expires)
 
-    @abstractmethod
     def settle(
         self,
         charges: Sequence[Charge],
@@ -113,6 +119,7 @@ class Ledger(ABC):
         now: datetime,
     ) -> list[Fired]:
         """Drop the reservation (``None``: there was none), add ``amount`` spent, mark warnings."""
+        return self._settle(charges, amount, reservation_id, now)
 
     def settle_later(
         self,
@@ -130,16 +137,44 @@ class Ledger(ABC):
         ledgers queue it for a background batch (see :mod:`toolkeeper.costs.ledger_batch`)
         and write the queue before every read of spend.
         """
-        fired = self.settle(charges, amount, reservation_id=reservation_id, now=now)
-        if then is not None and fired:
-            then(fired)
+        self._settle_later(charges, amount, reservation_id, now, then)
 
     def flush(self) -> None:  # noqa: B027 - optional hook: a ledger that settles at once
         """Write every settle queued by :meth:`settle_later` before returning."""
 
-    @abstractmethod
     def usage(self, charge: Charge, *, now: datetime) -> tuple[int, int]:
-        """Return (settled spend in the charge's window, live reservations) in nano-dollars."""
+        """Return (settled spend in the charge's window, live reservations) in nano-dollars.
+
+        Settles still queued are written first, so the figures are exact.
+        """
+        self.flush()
+        return self._usage(charge, now)
+
+    # What each backend implements: the atomic writes and reads, positional.
+
+    @abstractmethod
+    def _hold(
+        self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, expires: datetime
+    ) -> Verdict:
+        """Do :meth:`reserve`: check every blocking charge, then hold ``amount`` on each."""
+
+    @abstractmethod
+    def _settle(
+        self, charges: Sequence[Charge], amount: int, rid: str | None, now: datetime
+    ) -> list[Fired]:
+        """Do :meth:`settle` at once."""
+
+    @abstractmethod
+    def _usage(self, charge: Charge, now: datetime) -> tuple[int, int]:
+        """Do :meth:`usage`, the settles queued already written."""
+
+    def _settle_later(
+        self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, then: OnFired
+    ) -> None:
+        """Do :meth:`settle_later`: here at once (a queued ledger overrides it)."""
+        fired = self._settle(charges, amount, rid, now)
+        if then is not None and fired:
+            then(fired)
 
     @abstractmethod
     def add_overshoot(self, tool: str, amount: int, *, now: datetime) -> None:
@@ -155,12 +190,7 @@ class Ledger(ABC):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

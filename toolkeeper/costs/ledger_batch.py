@@ -23,14 +23,15 @@ import logging
 import threading
 import time
 import weakref
+from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from toolkeeper.costs.budgets import Charge
-from toolkeeper.costs.ledger import Fired
+from toolkeeper.costs.ledger import Fired, Ledger, OnFired, Verdict
 
-__all__ = ["LINGER_S", "DeferredSettles", "PendingSettle"]
+__all__ = ["LINGER_S", "DeferredSettles", "PendingSettle", "QueuedLedger"]
 
 _log = logging.getLogger("toolkeeper.costs")
 #: How long the writer lets settles gather once woken, in seconds.
@@ -155,6 +156,59 @@ class DeferredSettles:
                     settle.then(fired)
                 except Exception:  # noqa: BLE001 - one failing handler must not stop the rest
                     _log.exception("a budget warning handler failed")
+
+
+class QueuedLedger(Ledger):
+    """A shared ledger whose wrapped calls' settles are queued and written in batches.
+
+    The queue's glue, once for every shared ledger: a settle of
+    :meth:`~Ledger.settle_later` is queued; the queue is written before any read
+    of spend (:meth:`~Ledger.usage`), on :meth:`flush` and :meth:`close`, and before
+    a refusal is final (a settle still queued may free what refused the call).
+    A backend implements :meth:`_check_and_hold` (one atomic reservation) and
+    :meth:`_write_batch` (a batch in one pipeline or transaction).
+    """
+
+    def __init__(self, *, name: str) -> None:
+        self._deferred = DeferredSettles(self._write_batch, name=name)
+
+    def flush(self) -> None:
+        """Write every queued settle before returning."""
+        self._deferred.flush()
+
+    def close(self) -> None:
+        """Write the queued settles and stop the writer; later settles are written at once."""
+        self._deferred.close()
+
+    def _hold(
+        self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, expires: datetime
+    ) -> Verdict:
+        mark = self._deferred.written
+        verdict = self._check_and_hold(charges, amount, rid, now, expires)
+        if not verdict.admitted and self._deferred.changed_since(mark):
+            # Settles still queued may free what refused it: write them and look again.
+            self._deferred.flush()
+            verdict = self._check_and_hold(charges, amount, rid, now, expires)
+        return verdict
+
+    def _settle_later(
+        self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, then: OnFired
+    ) -> None:
+        self._deferred.add(PendingSettle(charges, amount, rid, now, then, self._lease_of(rid)))
+
+    def _lease_of(self, rid: str) -> tuple[str, int] | None:  # noqa: ARG002 - a hook
+        """Return (lease id, amount) when ``rid`` was drawn from a lease (the SQL ledger's)."""
+        return None
+
+    @abstractmethod
+    def _check_and_hold(
+        self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, expires: datetime
+    ) -> Verdict:
+        """Check every blocking charge and hold ``amount`` on each, atomically, once."""
+
+    @abstractmethod
+    def _write_batch(self, batch: list[PendingSettle]) -> list[list[Fired]]:
+        """Write a batch in order and return the warnings each settle fired (raise on failure)."""
 
 
 def _flush_if_alive(reference: weakref.ref[DeferredSettles]) -> None:

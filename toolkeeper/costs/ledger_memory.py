@@ -39,14 +39,8 @@ class MemoryLedger(Ledger):
         self._overshoots: dict[str, tuple[int, int, int]] = {}
         self._until_sweep = _SWEEP_EVERY
 
-    def reserve(
-        self,
-        charges: Sequence[Charge],
-        amount: int,
-        *,
-        reservation_id: str,
-        now: datetime,
-        expires: datetime,
+    def _hold(
+        self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, expires: datetime
     ) -> Verdict:
         """Check every blocking charge and, if all admit ``amount``, reserve it on each."""
         with self._lock:
@@ -72,26 +66,21 @@ class MemoryLedger(Ledger):
                 found = self._reservations.get(key)
                 if found is None:
                     found = self._reservations[key] = {}
-                found[reservation_id] = (amount, until)
+                found[rid] = (amount, until)
                 held[key] = held.get(key, 0) + amount
             return ADMITTED
 
-    def settle(
-        self,
-        charges: Sequence[Charge],
-        amount: int,
-        *,
-        reservation_id: str | None,
-        now: datetime,  # noqa: ARG002 - buckets come from the charges; the clock is not needed
+    def _settle(
+        self, charges: Sequence[Charge], amount: int, rid: str | None, _now: datetime
     ) -> list[Fired]:
         """Drop the reservation, add the spend and mark the warnings it reached."""
         fired: list[Fired] = []
         with self._lock:
             for index, charge in enumerate(charges):
                 key = charge.key
-                if reservation_id is not None:
+                if rid is not None:
                     found = self._reservations.get(key)
-                    dropped = None if found is None else found.pop(reservation_id, None)
+                    dropped = None if found is None else found.pop(rid, None)
                     if dropped is not None:
                         self._held[key] -= dropped[0]
                 buckets = self._spend.get(key)
@@ -114,20 +103,15 @@ class MemoryLedger(Ledger):
                     self._forget_before(charge)
         return fired
 
-    def usage(self, charge: Charge, *, now: datetime) -> tuple[int, int]:
+    def _usage(self, charge: Charge, now: datetime) -> tuple[int, int]:
         """Return (spend in the charge's window, live reservations)."""
         with self._lock:
             self._drop_expired(charge.key, now.timestamp())
             return self._spent(charge), self._held.get(charge.key, 0)
 
-    def add_overshoot(
-        self,
-        tool: str,
-        amount: int,
-        *,
-        now: datetime,  # noqa: ARG002 - totals are all-time; the clock is not needed
-    ) -> None:
+    def add_overshoot(self, tool: str, amount: int, *, now: datetime) -> None:
         """Count one call of ``tool`` that cost ``amount`` more than it reserved."""
+        del now  # totals are all-time: the clock is not needed
         with self._lock:
             calls, total, largest = self._overshoots.get(tool, (0, 0, 0))
             self._overshoots[tool] = (calls + 1, total + amount, max(largest, amount))

@@ -21,15 +21,15 @@ nano-dollars ($9 million) per budget and period, which the ledger enforces.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from toolkeeper._errors import MissingDependencyError, StoreError
 from toolkeeper.costs.budgets import Charge
-from toolkeeper.costs.ledger import ADMITTED, Fired, Ledger, Overshoot, Verdict
-from toolkeeper.costs.ledger_batch import DeferredSettles, PendingSettle
+from toolkeeper.costs.ledger import ADMITTED, Fired, Overshoot, Verdict
+from toolkeeper.costs.ledger_batch import PendingSettle, QueuedLedger
 
 __all__ = ["RedisLedger"]
 
@@ -171,7 +171,7 @@ return 1
 """
 
 
-class RedisLedger(Ledger):
+class RedisLedger(QueuedLedger):
     """Keep spend in Redis under ``prefix``; open one with :meth:`from_url`."""
 
     def __init__(self, client: Any, *, uri: str, prefix: str = "toolkeeper:budget:") -> None:
@@ -180,11 +180,11 @@ class RedisLedger(Ledger):
         self._prefix = prefix
         self.uri = uri
         self._reserve = client.register_script(_RESERVE)
-        self._settle = client.register_script(_SETTLE)
-        self._usage = client.register_script(_USAGE)
+        self._settle_script = client.register_script(_SETTLE)
+        self._usage_script = client.register_script(_USAGE)
         self._overshoot = client.register_script(_OVERSHOOT)
         self._overshoot_keys = [f"{prefix}overshoots:{part}" for part in _OVERSHOOT_PARTS]
-        self._deferred = DeferredSettles(self._write_batch, name="redis")
+        super().__init__(name="redis")
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "toolkeeper:budget:") -> RedisLedger:
@@ -199,77 +199,39 @@ class RedisLedger(Ledger):
             client = redis.Redis.from_url(url)
         return cls(client, uri=shown, prefix=prefix)
 
-    def reserve(
-        self,
-        charges: Sequence[Charge],
-        amount: int,
-        *,
-        reservation_id: str,
-        now: datetime,
-        expires: datetime,
+    def _check_and_hold(
+        self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, expires: datetime
     ) -> Verdict:
         """Run the reserve script: check every blocking charge, then hold ``amount`` on each."""
-        args: list[Any] = [_ms(now), _ms(expires), amount, reservation_id, len(charges)]
+        args: list[Any] = [_ms(now), _ms(expires), amount, rid, len(charges)]
         for charge in charges:
             _check_exact(charge)
             args += [self._key(charge), charge.limit, int(charge.blocking), charge.since]
             args += [charge.bucket, charge.width, charge.slot.ttl_seconds]
-        mark = self._deferred.written
         with _translated(self.uri):
             admitted, blocked, spent, reserved = self._reserve(args=args)
-            if not int(admitted) and self._deferred.changed_since(mark):
-                # Settles still queued may free what refused it: write them and look again.
-                self._deferred.flush()
-                admitted, blocked, spent, reserved = self._reserve(args=args)
         if int(admitted):
             return ADMITTED
         return Verdict(False, int(blocked), int(spent), int(reserved))
 
-    def settle(
-        self,
-        charges: Sequence[Charge],
-        amount: int,
-        *,
-        reservation_id: str | None,
-        now: datetime,  # noqa: ARG002 - buckets come from the charges; the clock is not needed
+    def _settle(
+        self, charges: Sequence[Charge], amount: int, rid: str | None, _now: datetime
     ) -> list[Fired]:
         """Run the settle script: drop the hold, add the spend, mark the warnings reached."""
         with _translated(self.uri):
-            flat = self._settle(args=_settle_args(self._prefix, charges, amount, reservation_id))
+            flat = self._settle_script(args=_settle_args(self._prefix, charges, amount, rid))
         return _fired(flat)
 
-    def settle_later(
-        self,
-        charges: Sequence[Charge],
-        amount: int,
-        *,
-        reservation_id: str,
-        now: datetime,
-        then: Callable[[list[Fired]], object] | None = None,
-    ) -> None:
-        """Queue the settle: a background thread writes the queue in one pipeline."""
-        self._deferred.add(PendingSettle(charges, amount, reservation_id, now, then))
-
-    def flush(self) -> None:
-        """Write every queued settle before returning."""
-        self._deferred.flush()
-
-    def usage(self, charge: Charge, *, now: datetime) -> tuple[int, int]:
-        """Return (spend in the charge's window, live reservations), queued settles written."""
-        self._deferred.flush()
+    def _usage(self, charge: Charge, now: datetime) -> tuple[int, int]:
+        """Run the usage script: the window's spend and the live reservations."""
         args = [_ms(now), self._key(charge), charge.since, charge.bucket, charge.width]
         with _translated(self.uri):
-            spent, reserved = self._usage(args=args)
+            spent, reserved = self._usage_script(args=args)
         return int(spent), int(reserved)
 
-    def add_overshoot(
-        self,
-        tool: str,
-        amount: int,
-        *,
-        now: datetime,  # noqa: ARG002 - totals are all-time; the clock is not needed
-    ) -> None:
+    def add_overshoot(self, tool: str, amount: int, *, now: datetime) -> None:
         """Run the overshoot script: one more call, ``amount`` more, and the largest kept."""
+        del now  # totals are all-time: the clock is not needed
         with _translated(self.uri):
             self._overshoot(keys=self._overshoot_keys, args=[tool, amount])
 
@@ -290,7 +252,7 @@ class RedisLedger(Ledger):
 
     def close(self) -> None:
         """Write the queued settles, then close the connection pool."""
-        self._deferred.close()
+        super().close()
         self._client.close()
 
     def _write_batch(self, batch: list[PendingSettle]) -> list[list[Fired]]:
@@ -308,7 +270,7 @@ class RedisLedger(Ledger):
         pipe = self._client.pipeline(transaction=False)
         for position, amount, ids in groups.values():
             args = _settle_args(self._prefix, batch[position].charges, amount, ",".join(ids))
-            self._settle(args=args, client=pipe)
+            self._settle_script(args=args, client=pipe)
         with _translated(self.uri):
             replies = pipe.execute()
         results: list[list[Fired]] = [[] for _ in batch]

@@ -27,15 +27,15 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from toolkeeper._errors import StoreError
 from toolkeeper.costs.budgets import Charge, admits, thresholds_reached
-from toolkeeper.costs.ledger import ADMITTED, Fired, Ledger, Overshoot, Verdict
-from toolkeeper.costs.ledger_batch import DeferredSettles, PendingSettle
+from toolkeeper.costs.ledger import ADMITTED, Fired, Overshoot, Verdict
+from toolkeeper.costs.ledger_batch import PendingSettle, QueuedLedger
 from toolkeeper.store.spend import BudgetTables, BudgetTransaction
 from toolkeeper.store.sql import Store
 
@@ -62,14 +62,14 @@ class _Lease:
     drawn: dict[str, int] = field(default_factory=dict)
 
 
-class SqlLedger(Ledger):
+class SqlLedger(QueuedLedger):
     """Keep spend in the budget tables of ``store``; ``owns_store`` closes it with the ledger."""
 
     def __init__(self, store: Store, *, owns_store: bool = False) -> None:
         self._tables = BudgetTables(store)
         self._owns_store = owns_store
         self.uri = store.uri
-        self._deferred = DeferredSettles(self._write_batch, name="store")
+        super().__init__(name="store")
         self._leases_lock = threading.Lock()
         # Per set of charges (key, bucket, limit): the lease calls draw from now.
         self._leases: dict[tuple[tuple[str, int, int], ...], _Lease] = {}
@@ -83,44 +83,17 @@ class SqlLedger(Ledger):
         self._write_lock = threading.Lock()
         self._closed = False
 
-    def reserve(
-        self,
-        charges: Sequence[Charge],
-        amount: int,
-        *,
-        reservation_id: str,
-        now: datetime,
-        expires: datetime,
+    def _check_and_hold(
+        self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, expires: datetime
     ) -> Verdict:
-        """Check every blocking charge and, if all admit ``amount``, reserve it on each."""
+        """Draw ``amount`` from this process's lease, else check and hold in one transaction."""
         which = tuple((charge.key, charge.bucket, charge.limit) for charge in charges)
         with self._leases_lock:
-            if self._draw(which, amount, reservation_id):
-                return ADMITTED
-        mark = self._deferred.written
-        verdict = self._reserve(charges, which, amount, reservation_id, now, expires)
-        if not verdict.admitted and self._deferred.changed_since(mark):
-            # Settles still queued may free what refused it: write them and look again.
-            self._deferred.flush()
-            verdict = self._reserve(charges, which, amount, reservation_id, now, expires)
-        return verdict
-
-    def _reserve(  # noqa: PLR0917 - reserve's arguments, passed through
-        self,
-        charges: Sequence[Charge],
-        which: tuple[tuple[str, int, int], ...],
-        amount: int,
-        reservation_id: str,
-        now: datetime,
-        expires: datetime,
-    ) -> Verdict:
-        size = amount * LEASE_CALLS
-        with self._leases_lock:
-            if self._draw(which, amount, reservation_id):  # another thread leased meanwhile
+            if self._draw(which, amount, rid):
                 return ADMITTED
             with self._writing() as tx:
-                return self._check_and_hold(
-                    tx, charges, which, amount, size, reservation_id, now, expires
+                return self._check_in(
+                    tx, charges, which, amount, amount * LEASE_CALLS, rid, now, expires
                 )
 
     def _draw(self, which: tuple[tuple[str, int, int], ...], amount: int, rid: str) -> bool:
@@ -137,7 +110,7 @@ class SqlLedger(Ledger):
         self._retired.append(lease)
         return False
 
-    def _check_and_hold(  # noqa: PLR0917 - one reservation's parts
+    def _check_in(  # noqa: PLR0917 - one reservation's parts
         self,
         tx: BudgetTransaction,
         charges: Sequence[Charge],
@@ -162,7 +135,7 @@ class SqlLedger(Ledger):
                     # This process's own leases may hold what is missing: give them back first.
                     self._retired.extend(self._leases.values())
                     self._leases.clear()
-                    return self._check_and_hold(
+                    return self._check_in(
                         tx, charges, which, amount, 0, reservation_id, now, expires
                     )
                 return Verdict(False, index, spent, reserved)
@@ -225,35 +198,17 @@ class SqlLedger(Ledger):
                 lease.left = 0
         self._retired.clear()
 
-    def settle(
-        self,
-        charges: Sequence[Charge],
-        amount: int,
-        *,
-        reservation_id: str | None,
-        now: datetime,
+    def _settle(
+        self, charges: Sequence[Charge], amount: int, rid: str | None, now: datetime
     ) -> list[Fired]:
         """Drop the reservation, add the spend and mark the warnings it reached."""
-        drawn = self._undraw(reservation_id)
+        drawn = self._undraw(rid)
         with self._writing() as tx:
-            return _settle(tx, charges, amount, reservation_id, now, drawn)
+            return _settle_in(tx, charges, amount, rid, now, drawn)
 
-    def settle_later(
-        self,
-        charges: Sequence[Charge],
-        amount: int,
-        *,
-        reservation_id: str,
-        now: datetime,
-        then: Callable[[list[Fired]], object] | None = None,
-    ) -> None:
-        """Queue the settle: a background thread writes the queue in one transaction."""
-        drawn = self._undraw(reservation_id)
-        self._deferred.add(PendingSettle(charges, amount, reservation_id, now, then, drawn))
-
-    def flush(self) -> None:
-        """Write every queued settle before returning."""
-        self._deferred.flush()
+    def _lease_of(self, rid: str) -> tuple[str, int] | None:
+        """Return (lease id, amount) when the reservation was drawn from a lease."""
+        return self._undraw(rid)
 
     def _undraw(self, reservation_id: str | None) -> tuple[str, int] | None:
         """Return (lease id, amount) when the reservation was drawn from a lease."""
@@ -294,15 +249,14 @@ class SqlLedger(Ledger):
                     tx.drop_reservation(reservation_id, charge.key)
             for which, position in last.items():
                 item = batch[position]
-                results[position] = _settle(tx, item.charges, sums[which], None, item.now, None)
+                results[position] = _settle_in(tx, item.charges, sums[which], None, item.now, None)
         return results
 
-    def usage(self, charge: Charge, *, now: datetime) -> tuple[int, int]:
-        """Return (spend in the charge's window, live reservations), queued settles written.
+    def _usage(self, charge: Charge, now: datetime) -> tuple[int, int]:
+        """Return (spend in the charge's window, live reservations).
 
         Reservations include leases: money held for this process's next calls.
         """
-        self._deferred.flush()
         with self._tables.reading() as tx:
             spent = tx.spent(charge.key, since=charge.since, until=charge.bucket)
             return spent, tx.reserved(charge.key, now=now)
@@ -323,7 +277,7 @@ class SqlLedger(Ledger):
 
     def close(self) -> None:
         """Write queued settles, give leases back, and close the store if this ledger opened it."""
-        self._deferred.close()
+        super().close()
         with self._leases_lock:
             self._closed = True
             if self._watch is not None:
@@ -337,7 +291,7 @@ class SqlLedger(Ledger):
             self._tables.store.close()
 
 
-def _settle(  # noqa: PLR0917 - one settle's parts
+def _settle_in(  # noqa: PLR0917 - one settle's parts
     tx: BudgetTransaction,
     charges: Sequence[Charge],
     amount: int,

@@ -26,6 +26,7 @@ reading of the time (the seconds until a moving window frees) is its
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,30 +130,34 @@ class RateLimiter:
         Raises :class:`~toolkeeper.RateLimited` when admitting it would take
         longer than ``max_wait_seconds``.
         """
-        deadline = self._clock.monotonic() + self.max_wait_seconds
         waited = 0.0
-        while True:
-            retry = self._attempt(tokens)
-            if retry is None:
-                return waited
-            self._refuse_beyond(deadline, retry, tokens)
-            self._clock.sleep(retry)
-            waited += retry
+        for wait in self._waits(tokens):
+            self._clock.sleep(wait)
+            waited += wait
+        return waited
 
     async def aacquire(self, tokens: int = 0) -> float:
         """Admit one call like :meth:`acquire`, waiting without blocking the event loop.
 
         The check itself is one storage call: microseconds in memory, one round trip to Redis.
         """
-        deadline = self._clock.monotonic() + self.max_wait_seconds
         waited = 0.0
-        while True:
-            retry = self._attempt(tokens)
-            if retry is None:
-                return waited
+        for wait in self._waits(tokens):
+            await self._clock.asleep(wait)
+            waited += wait
+        return waited
+
+    def _waits(self, tokens: int) -> Iterator[float]:
+        """Yield each wait before a call of ``tokens`` passes: the engine of both drivers.
+
+        Each step hits the limits; the generator ends once they admit the call and
+        raises :class:`~toolkeeper.RateLimited` when the next wait would go past
+        ``max_wait_seconds``.
+        """
+        deadline = self._clock.monotonic() + self.max_wait_seconds
+        while (retry := self._attempt(tokens)) is not None:
             self._refuse_beyond(deadline, retry, tokens)
-            await self._clock.asleep(retry)
-            waited += retry
+            yield retry
 
     def reset(self) -> None:
         """Forget every request and token counted so far, for every process sharing them."""

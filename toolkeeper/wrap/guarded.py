@@ -51,17 +51,16 @@ if TYPE_CHECKING:
 
 __all__ = ["acall_guarded", "call_guarded"]
 
+#: A wrapped call's positional and keyword arguments, as the wrapper received them.
+Args = tuple[Any, ...]
+Kwargs = dict[str, Any]
+
 
 def call_guarded(
-    wrapping: ToolWrapping,
-    fn: Callable[..., Any],
-    runtime: ToolRuntime,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
+    wrapping: ToolWrapping, fn: Callable[..., Any], runtime: ToolRuntime, args: Args, kwargs: Kwargs
 ) -> Any:
     """Admit, call (or fall back), record and settle one sync call."""
-    step = _GuardedCall(wrapping, runtime, asynchronous=False)
-    try:
+    with _GuardedCall(wrapping, runtime, asynchronous=False) as step:
         if step.admitting:
             step.admitted(step.admit(step.costs.admit, kwargs))
         if step.inline:
@@ -72,20 +71,11 @@ def call_guarded(
             else:
                 return step.returned(value)
         outcome = step.resume(fn, args, kwargs, call, run_fallbacks)
-    except BaseException as error:
-        step.failed(error)
-        raise
-    finally:
-        current.reset(step.token)
     return step.succeeded(outcome)
 
 
 async def acall_guarded(
-    wrapping: ToolWrapping,
-    fn: Callable[..., Any],
-    runtime: ToolRuntime,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
+    wrapping: ToolWrapping, fn: Callable[..., Any], runtime: ToolRuntime, args: Args, kwargs: Kwargs
 ) -> Any:
     """Admit, await (or fall back), record and settle one async call.
 
@@ -93,8 +83,7 @@ async def acall_guarded(
     is one short ledger write made inline. An inline first attempt keeps its
     timeout with its event loop's deadlines, as an unguarded call's does.
     """
-    step = _GuardedCall(wrapping, runtime, asynchronous=True)
-    try:
+    with _GuardedCall(wrapping, runtime, asynchronous=True) as step:
         if step.admitting:
             step.admitted(await step.admit(step.costs.aadmit, kwargs))
         if step.inline:
@@ -108,11 +97,6 @@ async def acall_guarded(
                     deadline.returned()
                 return step.returned(value)
         outcome = await step.resume(fn, args, kwargs, acall, arun_fallbacks)
-    except BaseException as error:
-        step.failed(error)
-        raise
-    finally:
-        current.reset(step.token)
     return step.succeeded(outcome)
 
 
@@ -120,10 +104,11 @@ class _GuardedCall:
     """One guarded call's state and every decision about it; the drivers only call and await.
 
     Created when the call starts (it takes the call's sequence number and
-    becomes the current operation); then :meth:`admitted` with the reservation,
-    and either :meth:`returned` (an inline first attempt's value),
-    :meth:`succeeded` (an outcome of the state machine or the fallbacks) or
-    :meth:`failed`.
+    becomes the current operation until the ``with`` block ends; a call that
+    raises out of the block releases its reservation and is recorded as failed);
+    then :meth:`admitted` with the reservation, and either :meth:`returned` (an
+    inline first attempt's value) or :meth:`succeeded` (an outcome of the state
+    machine or the fallbacks, after the block).
     """
 
     __slots__ = (
@@ -259,10 +244,15 @@ class _GuardedCall:
             reservation=self.reservation,
         )  # fmt: skip
 
-    def failed(self, error: BaseException) -> None:
-        """Release the reservation of a call that raised, and record it."""
-        self.costs.release(self.reservation)
-        self.wrapping.failed(self.runtime, self.parent, self.seq, error, self.started)
+    def __enter__(self) -> _GuardedCall:
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        """End the call's time as the current operation; one that raised is failed, not hidden."""
+        if error is not None:
+            self.costs.release(self.reservation)
+            self.wrapping.failed(self.runtime, self.parent, self.seq, error, self.started)
+        current.reset(self.token)
 
     def _elapsed(self, duration: float) -> float:
         """Return an attempt's duration as the breaker times it (async: on the keeper's clock)."""
