@@ -144,12 +144,14 @@ def parse_wrk(output: str) -> dict[str, float]:
         for match in _WRK_PERCENTILE.findall(output)
     }
     rate = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
-    if rate is None or set(percentiles) != {50, 99}:
+    sent = re.search(r"^\s*(\d+) requests in ", output, re.MULTILINE)
+    if rate is None or sent is None or set(percentiles) != {50, 99}:
         raise RuntimeError(f"wrk's report could not be read:\n{output}")
     return {
         "p50_ms": round(percentiles[50], 2),
         "p99_ms": round(percentiles[99], 2),
         "requests_per_s": round(float(rate[1]), 1),
+        "requests": float(sent[1]),
     }
 
 
@@ -200,6 +202,7 @@ def drive(url: str, token: str, path: str, clients: int, requests: int) -> dict[
     elapsed = time.perf_counter() - begin
     latencies.sort()
     return {
+        "requests": float(len(latencies)),
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
         "requests_per_s": round(len(latencies) / elapsed, 1),
@@ -278,12 +281,27 @@ ENDPOINTS = {
 }
 
 
+def cpu_seconds(pid: int) -> float:
+    """Return the user + system CPU time a process has used (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
-    url: str, token: str, script: Path, generator: str, *, only: list[str] | None, quick: bool
+    url: str,
+    token: str,
+    script: Path,
+    generator: str,
+    *,
+    server_pid: int,
+    only: list[str] | None,
+    quick: bool,
 ) -> dict[str, float]:
     """Drive each endpoint from 1, 8 and 128 clients; return medians of rounds and ratios to bare.
 
-    128 clients: the dashboard's summary and its peer only.
+    128 clients: the dashboard's summary and its peer only. ``server_cpu_us``
+    is the server process's CPU time per request: what the machine's load
+    changes least.
     """
     rounds, requests, seconds = (3, 100, 3.0) if quick else (5, 300, 5.0)
     endpoints = {name: path for name, path in ENDPOINTS.items() if only is None or name in only}
@@ -293,13 +311,18 @@ def measure(
             if clients == 128 and name not in ("bare", "summary"):
                 continue
             per_client = max(requests * 8 // clients, 10) if clients > 8 else requests
-            runs = [
-                drive_wrk(url, script, path, clients, seconds)
-                if generator.startswith("wrk")
-                else drive(url, token, path, clients, per_client)
-                for _ in range(rounds)
-            ]
-            for key in ("p50_ms", "p99_ms", "requests_per_s"):
+            runs = []
+            for _ in range(rounds):
+                before = cpu_seconds(server_pid)
+                run = (
+                    drive_wrk(url, script, path, clients, seconds)
+                    if generator.startswith("wrk")
+                    else drive(url, token, path, clients, per_client)
+                )
+                used = cpu_seconds(server_pid) - before
+                run["server_cpu_us"] = round(used / run.pop("requests") * 1e6, 1)
+                runs.append(run)
+            for key in ("p50_ms", "p99_ms", "requests_per_s", "server_cpu_us"):
                 results[f"{name}_{clients}c_{key}"] = statistics.median(run[key] for run in runs)
         for name in endpoints:
             if name != "bare" and f"{name}_{clients}c_p50_ms" in results and "bare" in endpoints:
@@ -387,7 +410,10 @@ def main() -> None:
         script.touch(mode=0o600)
         script.write_text(_WRK_SCRIPT.format(token=token))
         try:
-            results.update(measure(url, token, script, generator, only=args.only, quick=args.quick))
+            results.update(
+                measure(url, token, script, generator, server_pid=process.pid, only=args.only,
+                        quick=args.quick)
+            )  # fmt: skip
             if args.only is None:
                 results.update(live_pages(url, token, pages=200, seconds=15 if args.quick else 30))
         finally:
