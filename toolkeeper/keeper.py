@@ -156,10 +156,11 @@ class Keeper:
         :meth:`tool`, :meth:`operation`, :attr:`alerts` and :meth:`follow_store`;
         later calls, and calls after :meth:`close`, do nothing.
         """
+        if self._started or self._closed:  # the common case, each operation(): no lock
+            return self
         with self._start_lock:
             if self._started or self._closed:
                 return self
-            self._started = True
             self._update_redactor()
             self._unsubscribe = self.config.subscribe(self._config_changed)
             self._stop_keyring = self.config.on_keyring_change(self._update_redactor)
@@ -167,6 +168,8 @@ class Keeper:
             self.costs  # noqa: B018 -- opens the ledger now, not in the first call
             restore(self.monitoring, self.store, exclude_writer=self.writer.writer)
             self._start_exports()
+            # Last: another thread sees a started keeper only once all of it is done.
+            self._started = True
         return self
 
     def _start_exports(self) -> None:
@@ -496,9 +499,7 @@ class Keeper:
             return
         self._closed = True
         with self._start_lock:  # a start under way finishes first; none starts after
-            started = self._started
-        if started:
-            atexit.unregister(self.close)
+            atexit.unregister(self.close)  # registered by start(), if it ran
         self._stopping.set()
         if self._alerts is not None:
             self._alerts.close()
