@@ -1,8 +1,10 @@
-"""Build the optional C fast path of ``@keeper.tool`` (toolkeeper/wrap/_fastpath.c).
+"""Build the optional C fast path of ``@keeper.tool`` and its recorder's twin.
 
-Everything else about the package is in pyproject.toml. Without a C compiler the
-build goes on without the extension and the wrapper runs its Python fast path,
-which behaves the same (see toolkeeper/wrap/decorate.py).
+toolkeeper/wrap/_fastpath.c (the sync wrapper's fast path) and
+toolkeeper/monitor/_recorder.c (the recorder's two hot methods). Everything else about
+the package is in pyproject.toml. Without a C compiler the build goes on without them
+and the Python twins run instead, which behave the same (see
+toolkeeper/wrap/decorate.py and toolkeeper/monitor/recorder.py).
 """
 
 from setuptools import Extension, setup
@@ -13,6 +15,11 @@ setup(
             "toolkeeper.wrap._fastpath",
             sources=["toolkeeper/wrap/_fastpath.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "toolkeeper.monitor._recorder",
+            sources=["toolkeeper/monitor/_recorder.c"],
+            optional=True,
+        ),
     ]
 )

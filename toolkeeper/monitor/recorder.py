@@ -20,6 +20,7 @@ Thread-safe under the GIL.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +51,7 @@ from toolkeeper.monitor.records import (
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["Measure", "Measured", "Recorder"]
+__all__ = ["Measure", "Measured", "Recorder", "Success", "Unread"]
 
 #: (input tokens, output tokens, cost in USD, model, unpriced, token kinds) of one
 #: response; the kinds (cached, cache-write and reasoning tokens) are ``None`` when all are 0.
@@ -63,6 +64,21 @@ Measure = Callable[[Any, Any], Measured]
 UNREADABLE: Measured = (0, 0, 0.0, None, True, None)
 _SUCCESS = PLAIN_STATUS[OperationStatus.SUCCESS]
 _log = logging.getLogger("toolkeeper.wrap")
+
+HotQueues: Any
+try:
+    from toolkeeper.monitor._recorder import HotQueues
+except ImportError:  # built without a C compiler: the Python methods do the same steps
+    HotQueues = None
+if os.environ.get("TOOLKEEPER_PURE_PYTHON"):
+    HotQueues = None
+
+#: ``success(seq, parent, tool, operation, duration_s, cost, input_tokens, output_tokens,
+#: model, labels)``: see :meth:`Recorder.queue_success`.
+Success = Callable[[int, int | None, str, str, float, float, int, int, str | None, Any], None]
+#: ``unread(seq, parent, tool, operation, duration_s, response, meter, labels)``: see
+#: :meth:`Recorder.queue_unread`.
+Unread = Callable[[int, int | None, str, str, float, Any, Any, Any], None]
 
 
 def _no_detail(_name: str) -> None:
@@ -81,13 +97,21 @@ class Recorder:
 
     ``now_s`` is the monitor's clock in epoch seconds (a record's end); ``redact``
     removes secrets from every text :meth:`record` and :meth:`defer` queue. Unread
-    records are read by the function given to :meth:`measure_with`.
+    records are read by the function given to :meth:`measure_with`. The hot path's
+    two entries, ``success`` and ``unread``, are :meth:`queue_success` and
+    :meth:`queue_unread`, or their C twin (``toolkeeper.monitor._recorder``, chosen
+    once at import when it was built; ``TOOLKEEPER_PURE_PYTHON=1`` chooses Python).
     """
 
     __slots__ = (
         "_drain_at", "_measure", "_now_s", "_pending", "_redact", "_relieve", "_relieve_unread",
-        "_unread", "_unread_at",
+        "_unread", "_unread_at", "success", "unread",
     )  # fmt: skip
+
+    success: Success
+    """Queue a success that ended now, its usage read inline (:meth:`queue_success`)."""
+    unread: Unread
+    """Queue a success whose response is still to read and price (:meth:`queue_unread`)."""
 
     def __init__(
         self,
@@ -105,12 +129,22 @@ class Recorder:
         self._redact = redact
         self._measure: Measure | None = None
         pipeline.reader = self._read
+        if HotQueues is None:
+            self.success, self.unread = self.queue_success, self.queue_unread
+        else:
+            hot = HotQueues(
+                pending=self._pending, drain_at=self._drain_at, relieve=self._relieve,
+                unread=self._unread, unread_at=self._unread_at,
+                relieve_unread=self._relieve_unread, now_s=now_s, operation_id=operation_id,
+                status=_SUCCESS,
+            )  # fmt: skip
+            self.success, self.unread = hot.success, hot.unread
 
     def measure_with(self, measure: Measure) -> None:
         """Read every unread record with ``measure(meter, response)`` (the wrap layer's reader)."""
         self._measure = measure
 
-    def success(  # noqa: PLR0917 - the hot path: positional, one call from C too
+    def queue_success(  # noqa: PLR0917 - the hot path: positional, one call from C too
         self,
         seq: int,
         parent: int | None,
@@ -138,7 +172,7 @@ class Recorder:
         if len(pending) >= self._drain_at:
             self._relieve()
 
-    def unread(  # noqa: PLR0917 - the hot path: positional, one call from C too
+    def queue_unread(  # noqa: PLR0917 - the hot path: positional, one call from C too
         self,
         seq: int,
         parent: int | None,
@@ -152,7 +186,8 @@ class Recorder:
         """Queue a success that ended now whose ``response`` is still to read and price.
 
         The pipeline reads it (``measure(meter, response)``, see :meth:`measure_with`)
-        off the caller's thread, before anything folds it.
+        off the caller's thread, before anything folds it. ``meter`` and ``response``
+        are kept as they are.
         """
         details = None if parent is None and labels is None else _details(parent, labels)
         unread = self._unread
@@ -183,7 +218,7 @@ class Recorder:
     ) -> None:
         """Queue an operation that ended at ``end_s`` whose ``response`` is still to read.
 
-        As :meth:`unread`, for any final status (an ended stream); its texts are
+        As :meth:`queue_unread`, for any final status (an ended stream); its texts are
         redacted when the pipeline reads it.
         """
         details: dict[str, Any] = {"parent_id": parent_id, "labels": labels}

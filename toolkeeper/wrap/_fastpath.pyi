@@ -1,6 +1,6 @@
 """The sync wrapper's fast path in C (toolkeeper/wrap/_fastpath.c); see decorate.py."""
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from contextvars import ContextVar
 from itertools import count
 from typing import Any
@@ -16,7 +16,8 @@ class FastWrapper:
         fn: Callable[..., Any],
         tool: str,
         operation: str,
-        runtimes: dict[str, Any],
+        labels: dict[str, str] | None,
+        published: dict[str, Any],
         get_runtime: Callable[[str], Any],
         general: Callable[..., Any],
         recover: Callable[..., Any],
@@ -24,19 +25,9 @@ class FastWrapper:
         current: ContextVar[int | None],
         sequence: count[int],
         perf_counter: Callable[[], float],
-        append: Callable[[Any], None],
-        pending: Collection[Any],
-        threshold: int,
-        relieve: Callable[[], None],
-        now_s: Callable[[], float],
-        shared_details: dict[str, Any] | None,
-        labels: dict[str, str] | None,
+        success: Callable[..., None],
+        unread: Callable[..., None],
         usage_of: Callable[[Any], tuple[int, int, float, str | None]],
-        operation_id: Callable[[int], str],
-        defer: Callable[[Any], None],
-        unread: Collection[Any],
-        unread_threshold: int,
-        relieve_unread: Callable[[], None],
         stream: str,
     ) -> None: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...

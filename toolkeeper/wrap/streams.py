@@ -113,13 +113,15 @@ class _Meter:
         self._ended = False
         self._lock = threading.Lock()
 
-    def saw(self, chunk: Any) -> None:
+    def saw(self, chunk: Any) -> Any:
+        """Count one chunk read (the first is kept and timed) and give it back."""
         self.last_s = now = perf_counter()
         if self.first_s is None:
             self.first_s = now - self.started
             self.first = chunk
         self.chunks += 1
         self.tail.append(chunk)
+        return chunk
 
     def kept(self) -> tuple[Any, ...]:
         """Return the chunks kept to read usage from: the first, then the last ones in order."""
@@ -158,6 +160,13 @@ class _Metered:
         self._inner: Any = None
         self._source: Any = stream  # what chunks are read from: the inner stream once entered
 
+    def _ended_by(self, error: BaseException) -> None:
+        """End the meter for what reading the next chunk raised: its end, or a failure."""
+        if isinstance(error, StopIteration | StopAsyncIteration):
+            self._meter.end("completed", self._source)
+        else:
+            self._meter.end("failed", self._source, error)
+
     def _finish(self, error: BaseException | None) -> None:
         source = self._source
         if error is not None:
@@ -166,6 +175,16 @@ class _Metered:
             self._meter.end("completed", source)
         else:
             self._meter.end("abandoned", source)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _OWN:
+            raise AttributeError(name)
+        found = getattr(self._stream, name)
+        return self._draining(found) if name in _DRAINS else found
+
+    def _draining(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        """Return ``method`` (one that reads the stream to its end) ending the meter after it."""
+        raise NotImplementedError
 
     def __del__(self) -> None:
         meter = getattr(self, "_meter", None)
@@ -190,11 +209,12 @@ class MeteredStream(_Metered):
         source, meter = self._source, self._meter
         keep, clock = meter.tail.append, perf_counter
         try:
-            for chunk in source:
-                meter.last_s = now = clock()
-                if meter.first_s is None:
-                    meter.first_s = now - meter.started
-                    meter.first = chunk
+            chunks = iter(source)
+            for chunk in chunks:  # the first: timed and kept whole (unless next() read it)
+                yield meter.saw(chunk)
+                break
+            for chunk in chunks:  # every other: this runs for every chunk, so it is inlined
+                meter.last_s = clock()
                 meter.chunks += 1
                 keep(chunk)
                 yield chunk
@@ -207,21 +227,10 @@ class MeteredStream(_Metered):
 
     def __next__(self) -> Any:
         try:
-            chunk = next(self._source)
-        except StopIteration:
-            self._meter.end("completed", self._source)
-            raise
+            return self._meter.saw(next(self._source))
         except BaseException as error:
-            self._meter.end("failed", self._source, error)
+            self._ended_by(error)
             raise
-        meter = self._meter  # _Meter.saw(), inlined: this runs for every chunk
-        meter.last_s = now = perf_counter()
-        if meter.first_s is None:
-            meter.first_s = now - meter.started
-            meter.first = chunk
-        meter.chunks += 1
-        meter.tail.append(chunk)
-        return chunk
 
     def __enter__(self) -> Any:
         if hasattr(self._stream, "__next__"):
@@ -245,15 +254,9 @@ class MeteredStream(_Metered):
         finally:
             self._finish(None)
 
-    def __getattr__(self, name: str) -> Any:
-        if name in _OWN:
-            raise AttributeError(name)
-        found = getattr(self._stream, name)
-        if name not in _DRAINS:
-            return found
-
+    def _draining(self, method: Callable[..., Any]) -> Callable[..., Any]:
         def drain(*args: Any, **kwargs: Any) -> Any:
-            result = found(*args, **kwargs)
+            result = method(*args, **kwargs)
             self._meter.end("completed", self._stream)
             return result
 
@@ -267,17 +270,11 @@ class AsyncMeteredStream(_Metered):
         return self
 
     async def __anext__(self) -> Any:
-        source = self._source
         try:
-            chunk = await source.__anext__()
-        except StopAsyncIteration:
-            self._meter.end("completed", source)
-            raise
+            return self._meter.saw(await self._source.__anext__())
         except BaseException as error:
-            self._meter.end("failed", source, error)
+            self._ended_by(error)
             raise
-        self._meter.saw(chunk)
-        return chunk
 
     async def __aenter__(self) -> Any:
         if hasattr(self._stream, "__anext__"):
@@ -303,15 +300,9 @@ class AsyncMeteredStream(_Metered):
 
     aclose = close
 
-    def __getattr__(self, name: str) -> Any:
-        if name in _OWN:
-            raise AttributeError(name)
-        found = getattr(self._stream, name)
-        if name not in _DRAINS:
-            return found
-
+    def _draining(self, method: Callable[..., Any]) -> Callable[..., Any]:
         async def drain(*args: Any, **kwargs: Any) -> Any:
-            result = await found(*args, **kwargs)
+            result = await method(*args, **kwargs)
             self._meter.end("completed", self._stream)
             return result
 
