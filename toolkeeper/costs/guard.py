@@ -263,12 +263,12 @@ class BudgetGuard:
         spent = usd(actual)
         if spent < 0:
             raise ValueError(f"an actual cost cannot be negative, got {actual}")
-        events = self.settle_nanos(reservation, to_nanos(spent))
+        events = self._settle_nanos(reservation, to_nanos(spent))
         held = reservation.estimate if reservation.charges or not reservation.fallback else _ZERO
         return Settlement(released=held - spent, spent=spent, events=events)
 
-    def settle_nanos(self, reservation: Reservation, spent: int) -> tuple[BudgetEvent, ...]:
-        """Settle like :meth:`settle` an actual cost given in nano-dollars (>= 0); the hot path.
+    def _settle_nanos(self, reservation: Reservation, spent: int) -> tuple[BudgetEvent, ...]:
+        """Settle like :meth:`settle` an actual cost given in nano-dollars (>= 0).
 
         Returns the warnings the spend fired; the overshoot is ``spent - reservation.nanos``
         when positive (and the reservation held something).

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from toolkeeper._errors import StoreError
@@ -59,7 +59,6 @@ class _Lease:
     charges: tuple[tuple[str, int, int], ...]
     left: int
     until: float
-    drawn: dict[str, int] = field(default_factory=dict)
 
 
 class SqlLedger(QueuedLedger):
@@ -75,8 +74,8 @@ class SqlLedger(QueuedLedger):
         self._leases: dict[tuple[tuple[str, int, int], ...], _Lease] = {}
         # Leases that stopped serving calls, whose unused part is not yet given back.
         self._retired: list[_Lease] = []
-        # Reservation id -> the lease it was drawn from.
-        self._drawn: dict[str, _Lease] = {}
+        # Reservation id -> (lease id, amount) of a reservation drawn from a lease.
+        self._drawn: dict[str, tuple[str, int]] = {}
         self._watch: threading.Timer | None = None
         # This process's budget writes queue here rather than in SQLite's busy handler,
         # whose backoff sleeps (up to 100 ms) would stall a call behind a batch of settles.
@@ -103,8 +102,7 @@ class SqlLedger(QueuedLedger):
             return False
         if lease.left >= amount and time.monotonic() < lease.until:
             lease.left -= amount
-            lease.drawn[rid] = amount
-            self._drawn[rid] = lease
+            self._drawn[rid] = (lease.id, amount)
             return True
         del self._leases[which]
         self._retired.append(lease)
@@ -149,13 +147,12 @@ class SqlLedger(QueuedLedger):
             charges=which,
             left=size - amount,
             until=time.monotonic() + LEASE_SECONDS,
-            drawn={reservation_id: amount},
         )
         until = expires + timedelta(seconds=LEASE_SECONDS)
         for charge in charges:
             tx.add_reservation(lease.id, charge.key, amount=size, expires=until)
         self._leases[which] = lease
-        self._drawn[reservation_id] = lease
+        self._drawn[reservation_id] = (lease.id, amount)
         self._watch_leases()
         return ADMITTED
 
@@ -215,10 +212,7 @@ class SqlLedger(QueuedLedger):
         if reservation_id is None:
             return None
         with self._leases_lock:
-            lease = self._drawn.pop(reservation_id, None)
-            if lease is None:
-                return None
-            return lease.id, lease.drawn.pop(reservation_id)
+            return self._drawn.pop(reservation_id, None)
 
     def _write_batch(self, batch: list[PendingSettle]) -> list[list[Fired]]:
         """Write a batch in one transaction, its settles summed per lease and per budget set.
