@@ -135,7 +135,7 @@ def test_a_revoked_token_is_refused_at_once(live_server: LiveServer) -> None:
     """
     registry: TokenRegistry = live_server.app.state.tokens
     _, token = registry.create(Role.VIEWER, name="short-lived")
-    with httpx.Client(base_url=live_server.base_url, trust_env=False) as client:
+    with httpx.Client(base_url=live_server.base_url, trust_env=False, timeout=30) as client:
         headers = {"Authorization": f"Bearer {token}"}
         assert client.get("/api/v1/health", headers=headers).status_code == 200
         assert client.get("/api/v1/health", headers=headers).status_code == 200

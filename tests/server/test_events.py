@@ -103,6 +103,6 @@ def test_a_config_change_is_pushed(sqlite_server: LiveServer) -> None:
 
 def test_the_stream_needs_authentication(sqlite_server: LiveServer) -> None:
     """Without a token or session the stream answers 401 before streaming anything."""
-    with httpx.Client(base_url=sqlite_server.base_url, trust_env=False) as client:
+    with httpx.Client(base_url=sqlite_server.base_url, trust_env=False, timeout=30) as client:
         response = client.get("/api/v1/events")
     assert response.status_code == 401

@@ -21,7 +21,10 @@ PAGES = ["/", "/tools/openai", "/tools/local", "/costs", "/costs?since=7d"]
 @contextmanager
 def signed_in(server: LiveServer, role: Role) -> Iterator[httpx.Client]:
     """Yield a cookie-keeping client signed in with the role's token."""
-    with httpx.Client(base_url=server.base_url, trust_env=False, follow_redirects=False) as client:
+    # 30 s, as LiveServer.client: a page waits behind a loaded machine, the test judges answers.
+    with httpx.Client(
+        base_url=server.base_url, trust_env=False, follow_redirects=False, timeout=30
+    ) as client:
         csrf = form_csrf(client.get("/login").text)
         response = client.post(
             "/login", data={"token": server.tokens[role], "csrf_token": csrf, "next": "/"}
@@ -167,7 +170,7 @@ def test_the_pages_work_mounted_under_a_prefix(sqlite_server: LiveServer) -> Non
     """Mounted at /tk in another app, redirects, links, scripts and styles keep the prefix."""
     outer = FastAPI()
     outer.mount("/tk", create_app(sqlite_server.keeper))
-    with serving(outer) as base, httpx.Client(base_url=base, trust_env=False) as client:
+    with serving(outer) as base, httpx.Client(base_url=base, trust_env=False, timeout=30) as client:
         redirect = client.get("/tk/costs")
         csrf = form_csrf(client.get("/tk/login").text)
         token = sqlite_server.tokens[Role.VIEWER]

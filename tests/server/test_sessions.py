@@ -13,7 +13,11 @@ from toolkeeper.server import Role, TokenRegistry
 def browser(server: LiveServer, **headers: str) -> httpx.Client:
     """Return a cookie-keeping client that sends no token."""
     return httpx.Client(
-        base_url=server.base_url, trust_env=False, headers=headers, follow_redirects=False
+        base_url=server.base_url,
+        trust_env=False,
+        headers=headers,
+        follow_redirects=False,
+        timeout=30,
     )
 
 
