@@ -412,3 +412,62 @@ def test_a_call_of_unknown_cost_waits_on_the_keepers_clock_for_the_one_in_flight
         assert sum(clock.sleeps) == pytest.approx(60, abs=0.1)
     finally:
         keeper.close()
+
+
+class SettlingClock(FakeClock):
+    """A fake clock that runs ``then`` on the first sleep anyone takes on it."""
+
+    then: Callable[[], None] | None = None
+
+    def sleep(self, seconds: float) -> None:
+        """Run ``then`` once, then sleep as a FakeClock does."""
+        then, self.then = self.then, None
+        if then is not None:
+            then()
+        super().sleep(seconds)
+
+
+def test_a_call_held_off_by_another_process_in_flight_waits_instead_of_being_refused(
+    store_uri: str,
+) -> None:
+    """A call of unknown cost in one process holds the whole $1; another's $0.01 call waits."""
+    clock = SettlingClock(datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
+    first, second = (opener(store_uri, clock)() for _ in range(2))
+    try:
+        costs = first.runtimes.get("paid").costs
+        assert costs is not None
+        held = costs.admit(None, operation="first")  # unknown cost: holds all that is left
+        assert held is not None
+        assert status_of(second, "paid").reserved == Decimal(1)
+
+        def settle_first() -> None:
+            costs.settle(held, 0.01)
+            first.flush()
+
+        clock.then = settle_first
+        chat = second.tool("paid", operation="second", estimated_cost=0.01)(lambda: answer(0.01))
+        assert chat() == answer(0.01)  # refused at once before: "reserved $1.00 by calls in flight"
+        second.flush()
+        assert clock.sleeps  # it waited for the first call to settle
+        assert spent(second, "paid") == Decimal("0.02")
+        assert second.costs.overshoots() == {}
+    finally:
+        second.close()
+        first.close()
+
+
+def test_a_call_held_off_until_its_deadline_is_refused_for_what_is_held(clock: FakeClock,
+    tmp_path: Path) -> None:  # fmt: skip
+    """A call whose budget stays held by a call in flight waits 60 s, then is refused."""
+    keeper = opener(f"sqlite:///{tmp_path / 'state.db'}", clock)()
+    try:
+        costs = keeper.runtimes.get("paid").costs
+        assert costs is not None
+        assert costs.admit(None, operation="first") is not None  # never settles
+        chat = keeper.tool("paid", operation="second", estimated_cost=0.01)(lambda: answer(0.01))
+        started = clock.monotonic()
+        with pytest.raises(BudgetExceeded, match=r"reserved \$1\.00 by calls in flight"):
+            chat()
+        assert clock.monotonic() - started == pytest.approx(60, abs=0.1)
+    finally:
+        keeper.close()

@@ -80,7 +80,9 @@ class CallCosts:
         from the largest recent cost of the tool's ``operation`` on that model;
         failing both it is unknown and the call holds all its budgets have left
         (calls of unknown cost run one at a time, each waiting up to
-        :data:`UNKNOWN_COST_WAIT_S` on the tracker's clock for the one before). Raises
+        :data:`UNKNOWN_COST_WAIT_S` on the tracker's clock for the one before). A call
+        held off only by money calls in flight hold (not spent) waits for them as long.
+        Raises
         :class:`~toolkeeper.RateLimited` or :class:`~toolkeeper.BudgetExceeded`;
         returns ``None`` when no budget applies, else the reservation (whose
         ``fallback`` says a ``fallback`` budget could not afford the call).
@@ -88,7 +90,7 @@ class CallCosts:
         if self.limiter is not None:
             self.limiter.acquire(tokens)
         found = self._admit_now(estimate, labels, operation, request)
-        if not isinstance(found, _UnknownCost):
+        if not isinstance(found, _Waiting):
             return found
         for wait in found:
             self._tracker.clock.sleep(wait)
@@ -107,7 +109,7 @@ class CallCosts:
         if self.limiter is not None:
             await self.limiter.aacquire(tokens)
         found = self._admit_now(estimate, labels, operation, request)
-        if not isinstance(found, _UnknownCost):
+        if not isinstance(found, _Waiting):
             return found
         for wait in found:
             await self._tracker.clock.asleep(wait)
@@ -119,15 +121,20 @@ class CallCosts:
         labels: Mapping[str, str] | None,
         operation: str,
         request: Mapping[str, Any] | None,
-    ) -> Reservation | _UnknownCost | None:
+    ) -> Reservation | _Waiting | None:
         """Reserve the call's estimate; a call of unknown cost gets the waits it may need."""
         if self.guard is None:
             return None
         key, amount = self._estimate(estimate, operation, request)
         if amount is not None:
-            return self._reserve(amount, labels, key)
+            found = self._reserve(amount, labels, key, wait=True)
+            if found is not None:
+                return found
+            # Held by calls in flight, not spent: wait for them to settle, as below.
+            deadline = self._tracker.clock.monotonic() + UNKNOWN_COST_WAIT_S
+            return _Waiting(functools.partial(self._reserve_held, amount, labels, key, deadline))
         deadline = self._tracker.clock.monotonic() + UNKNOWN_COST_WAIT_S
-        return _UnknownCost(functools.partial(self._reserve_unknown, labels, key, deadline))
+        return _Waiting(functools.partial(self._reserve_unknown, labels, key, deadline))
 
     def settle(
         self, reservation: Reservation | None, cost: float | Decimal, *, unpriced: bool = False
@@ -212,13 +219,40 @@ class CallCosts:
         return found
 
     def _reserve(
-        self, estimate: Decimal, labels: Mapping[str, str] | None, key: EstimateKey
+        self,
+        estimate: Decimal,
+        labels: Mapping[str, str] | None,
+        key: EstimateKey,
+        *,
+        wait: bool = False,
     ) -> Reservation | None:
+        """Reserve ``estimate``; with ``wait``, ``None`` while calls in flight hold the money."""
         if self.guard is None:
             return None
-        reservation = self.guard.reserve(estimate, tool=self.tool, scopes=self._scopes(labels))
+        scopes = self._scopes(labels)
+        if wait:
+            reservation = self.guard.reserve_or_wait(estimate, tool=self.tool, scopes=scopes)
+            if reservation is None:
+                return None
+        else:
+            reservation = self.guard.reserve(estimate, tool=self.tool, scopes=scopes)
         reservation.basis = key
         return reservation
+
+    def _reserve_held(
+        self,
+        estimate: Decimal,
+        labels: Mapping[str, str] | None,
+        key: EstimateKey,
+        deadline: float,
+    ) -> Reservation | None:
+        """Try once more to reserve a call held off by calls in flight; ``None``: wait again.
+
+        Past ``deadline`` the budgets answer as they stand: refused (or a fallback).
+        """
+        if self._tracker.clock.monotonic() >= deadline:
+            return self._reserve(estimate, labels, key)
+        return self._reserve(estimate, labels, key, wait=True)
 
     def _reserve_unknown(
         self, labels: Mapping[str, str] | None, key: EstimateKey, deadline: float
@@ -227,7 +261,7 @@ class CallCosts:
         assert self.guard is not None
         learned = self._learned(key)
         if learned is not None:  # the call in flight settled and taught an estimate
-            return self._reserve(learned, labels, key)
+            return self._reserve_held(learned, labels, key, deadline)
         reservation = self.guard.reserve_remaining(tool=self.tool, scopes=self._scopes(labels))
         if reservation is not None:
             reservation.basis = key
@@ -245,13 +279,15 @@ class CallCosts:
         return f"CallCosts(tool={self.tool!r}, guarded={self.guarded})"
 
 
-class _UnknownCost:
-    """The admission of a call of unknown cost: iterate the waits, then read ``reservation``.
+class _Waiting:
+    """An admission that waits for calls in flight: iterate the waits, then read ``reservation``.
 
-    The one engine of :meth:`CallCosts.admit` and :meth:`CallCosts.aadmit`, whose
-    drivers sleep or await each wait: every step tries once (``attempt``, which
-    raises :class:`~toolkeeper.BudgetExceeded` past its deadline) and yields the
-    poll interval while the call in flight still holds what the budgets have left.
+    A call of unknown cost waits for the one in flight to settle; a call whose
+    budgets' money is held (not spent) by calls in flight, in this process or
+    another, waits for them to settle. The one engine of :meth:`CallCosts.admit`
+    and :meth:`CallCosts.aadmit`, whose drivers sleep or await each wait: every
+    step tries once (``attempt``, which raises :class:`~toolkeeper.BudgetExceeded`
+    past its deadline) and yields the poll interval while it must wait.
     """
 
     __slots__ = ("_attempt", "reservation")

@@ -40,6 +40,7 @@ from toolkeeper.costs.budgets import (
     BudgetStatus,
     Charge,
     Policy,
+    admits,
     event_for,
     order_for_check,
     scopes_for,
@@ -169,6 +170,35 @@ class BudgetGuard:
         afford it; returns a reservation with :attr:`~Reservation.fallback` set
         when a ``fallback`` budget cannot.
         """
+        found = self._reserve(estimate, tool, labels, scopes, wait=False)
+        assert found is not None  # only a waiting reservation is ever None
+        return found
+
+    def reserve_or_wait(
+        self,
+        estimate: Decimal,
+        *,
+        tool: str,
+        labels: dict[str, str] | None = None,
+        scopes: Sequence[str] | None = None,
+    ) -> Reservation | None:
+        """Reserve as :meth:`reserve` does, or return ``None`` to wait and try again.
+
+        ``None`` when the only thing between the call and its budgets is money
+        held by calls in flight (a call of unknown cost holds all that is left, in
+        this process or another; a lease): once they settle the call may be
+        afforded, so it is not refused for what is not spent.
+        """
+        return self._reserve(estimate, tool, labels, scopes, wait=True)
+
+    def _reserve(
+        self,
+        estimate: Decimal,
+        tool: str,
+        labels: dict[str, str] | None,
+        scopes: Sequence[str] | None,
+        wait: bool,
+    ) -> Reservation | None:
         kind = type(estimate)
         cached = kind in _CACHED and (kind is not Decimal or estimate.is_finite())
         known = self._amounts.get(estimate) if cached else None
@@ -193,6 +223,12 @@ class BudgetGuard:
             return reservation
         assert verdict.blocked is not None
         blocked = charges[verdict.blocked]
+        if (
+            wait
+            and verdict.reserved > 0
+            and admits(limit=blocked.limit, spent=verdict.spent, reserved=0, amount=nanos)
+        ):
+            return None  # held by calls in flight, not spent: it may fit once they settle
         message = _refusal(blocked, verdict, tool=tool, estimate=amount)
         if blocked.budget.policy == "refuse":
             raise BudgetExceeded(message, tool=tool)
