@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from toolkeeper._clock import Clock, SystemClock
 from toolkeeper._errors import BudgetExceeded
@@ -49,6 +49,7 @@ from toolkeeper.costs.ledger import ADMITTED, Fired, Ledger, Verdict
 from toolkeeper.costs.ledger_memory import MemoryLedger
 from toolkeeper.costs.money import NANO, from_nanos, to_nanos, usd
 from toolkeeper.costs.periods import Period
+from toolkeeper.costs.tool_fields import cost_fields
 
 __all__ = ["BudgetGuard", "Reservation", "Settlement", "budgets_from_config"]
 
@@ -415,7 +416,7 @@ class _Plan:
 
 def budgets_from_config(
     tool: str,
-    config: Any,
+    config: object,
     *,
     time_zone: str = "UTC",
     policy: Policy = "refuse",
@@ -425,14 +426,16 @@ def budgets_from_config(
     Reads ``daily_budget``, ``monthly_budget`` and ``budget_alert_thresholds``
     (thresholds of 1.0 are the limit itself, which always fires an event).
     """
-    thresholds = tuple(t for t in getattr(config, "budget_alert_thresholds", ()) if t < 1)
+    fields = cost_fields(config)
+    if fields is None:  # a tool type without budget fields
+        return []
+    thresholds = tuple(t for t in fields.budget_alert_thresholds if t < 1)
     found = []
-    kinds: tuple[tuple[str, Literal["daily", "monthly"]], ...] = (
-        ("daily_budget", "daily"),
-        ("monthly_budget", "monthly"),
+    kinds: tuple[tuple[Decimal | None, Literal["daily", "monthly"]], ...] = (
+        (fields.daily_budget, "daily"),
+        (fields.monthly_budget, "monthly"),
     )
-    for attribute, kind in kinds:
-        limit = getattr(config, attribute, None)
+    for limit, kind in kinds:
         if limit is not None:
             found.append(
                 Budget(

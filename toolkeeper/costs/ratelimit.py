@@ -33,6 +33,7 @@ from typing import Any
 from toolkeeper._clock import Clock, SystemClock
 from toolkeeper._errors import MissingDependencyError, RateLimited, StoreError
 from toolkeeper._schemes import REDIS_SCHEMES, scheme_of
+from toolkeeper.costs.tool_fields import cost_fields
 
 __all__ = ["RateLimit", "RateLimiter"]
 
@@ -54,12 +55,15 @@ class RateLimit:
                 raise ValueError(f"rate limit {name} must be an integer >= 1, got {value!r}")
 
     @classmethod
-    def from_config(cls, config: Any) -> RateLimit:
-        """Read ``rate_limit_*`` from an ``ExternalToolConfig``."""
+    def from_config(cls, config: object) -> RateLimit:
+        """Read ``rate_limit_*`` from an ``ExternalToolConfig`` (no limit for other tool types)."""
+        fields = cost_fields(config)
+        if fields is None:
+            return cls()
         return cls(
-            requests_per_minute=getattr(config, "rate_limit_requests_per_minute", None),
-            tokens_per_minute=getattr(config, "rate_limit_tokens_per_minute", None),
-            burst=getattr(config, "rate_limit_burst", None),
+            requests_per_minute=fields.rate_limit_requests_per_minute,
+            tokens_per_minute=fields.rate_limit_tokens_per_minute,
+            burst=fields.rate_limit_burst,
         )
 
     @property

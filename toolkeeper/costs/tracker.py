@@ -47,6 +47,7 @@ from toolkeeper.costs.report import (
 )
 from toolkeeper.costs.report_model import CostReport
 from toolkeeper.costs.settings import GLOBAL_SCOPE, CostSettings
+from toolkeeper.costs.tool_fields import RoutedFields, cost_fields
 from toolkeeper.costs.usage import Usage
 
 if TYPE_CHECKING:
@@ -146,7 +147,8 @@ class CostTracker:
     def for_tool(self, tool: str, config: ToolSettings) -> CallCosts:
         """Return what the calls of ``tool`` need under ``config`` (its budgets and rate limit)."""
         budgets: list[Budget] = []
-        if getattr(config, "cost_tracking_enabled", True):
+        fields = cost_fields(config)
+        if fields is None or fields.cost_tracking_enabled:
             budgets = [*self.tool_budgets(tool, config), *self.settings.budgets]
         guard = None
         if budgets:
@@ -157,11 +159,12 @@ class CostTracker:
 
     def tool_budgets(self, tool: str, config: ToolSettings) -> list[Budget]:
         """Return the daily and monthly budgets ``config`` sets for ``tool`` (policy included)."""
+        fields = cost_fields(config)
         return budgets_from_config(
             tool,
             config,
             time_zone=self.settings.time_zone,
-            policy=getattr(config, "budget_policy", "refuse"),
+            policy="refuse" if fields is None else fields.budget_policy,
         )
 
     def budgets(self) -> list[Budget]:
@@ -296,7 +299,8 @@ class CostTracker:
 
     def _limiter(self, tool: str, config: ToolSettings) -> RateLimiter | None:
         limit = RateLimit.from_config(config)
-        wait = float(getattr(config, "rate_limit_max_wait_seconds", 0.0))
+        fields = cost_fields(config)
+        wait = 0.0 if fields is None else float(fields.rate_limit_max_wait_seconds)
         unlimited = limit == RateLimit()
         with self._lock:
             found = self._limiters.get(tool)
@@ -319,12 +323,8 @@ class CostTracker:
         weak: dict[str, str] = {}
         for tool in self._tools():
             config = self._config_of(tool)
-            strong, cheap = (
-                getattr(config, "strong_model", None),
-                getattr(config, "weak_model", None),
-            )
-            if isinstance(strong, str) and isinstance(cheap, str):
-                weak[strong] = cheap
+            if isinstance(config, RoutedFields):
+                weak[config.strong_model] = config.weak_model
         return weak
 
     def _budget_event(self, event: BudgetEvent) -> None:
