@@ -96,7 +96,7 @@ class ChangeNotices:
                 self._stop.wait(_RETRY_SECONDS)
 
     def _listen(self, on_notice: Callable[[], None]) -> None:
-        pubsub = self.client.pubsub()  # type: ignore[no-untyped-call]
+        pubsub = self.client.pubsub()  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8.2
         try:
             pubsub.subscribe(self.channel)
             while not self._stop.is_set():
