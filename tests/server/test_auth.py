@@ -128,20 +128,34 @@ def test_only_admins_change_configuration(live_server: LiveServer, role: Role) -
 
 
 def test_a_revoked_token_is_refused_at_once(live_server: LiveServer) -> None:
-    """Revoking a token through the server's registry makes its next request answer 401.
-
-    The server remembers the token after its first request; a revocation by
-    another process takes effect within ``token_cache_seconds`` (tests/server/test_tokens.py).
-    """
-    registry: TokenRegistry = live_server.app.state.tokens
+    """Revoking a token makes its next request answer 401."""
+    registry = TokenRegistry(live_server.keeper.store)
     _, token = registry.create(Role.VIEWER, name="short-lived")
     with httpx.Client(base_url=live_server.base_url, trust_env=False, timeout=30) as client:
         headers = {"Authorization": f"Bearer {token}"}
         assert client.get("/api/v1/health", headers=headers).status_code == 200
-        assert client.get("/api/v1/health", headers=headers).status_code == 200
-        assert registry.recall(token) is not None
         registry.revoke("short-lived")
         assert client.get("/api/v1/health", headers=headers).status_code == 401
+
+
+def test_a_token_the_server_remembers_is_refused_once_revoked(live_server: LiveServer) -> None:
+    """A token remembered by the server answers 401 at once after any registry revokes it.
+
+    A revocation by another process takes effect within ``token_cache_seconds``
+    (tests/server/test_cli_server.py).
+    """
+    server: TokenRegistry = live_server.app.state.tokens
+    for revoking in (server, TokenRegistry(live_server.keeper.store)):
+        _, token = server.create(Role.VIEWER)
+        with httpx.Client(base_url=live_server.base_url, trust_env=False, timeout=30) as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            assert client.get("/api/v1/health", headers=headers).status_code == 200
+            assert client.get("/api/v1/health", headers=headers).status_code == 200
+            found = server.recall(token)
+            assert found is not None
+            revoking.revoke(found.name)
+            assert server.recall(token) is None
+            assert client.get("/api/v1/health", headers=headers).status_code == 401
 
 
 def test_a_remembered_token_keeps_its_role(live_server: LiveServer) -> None:

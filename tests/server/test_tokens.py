@@ -198,6 +198,43 @@ def test_a_remembered_token_is_refused_at_once_when_this_registry_revokes_it(
     assert registry.get(record.id) is None
 
 
+def test_a_revocation_by_any_registry_of_the_same_store_is_seen_at_once(store: Store) -> None:
+    """Another registry of this process's store revokes: the remembering one refuses at once."""
+    clock = FakeClock()
+    server = TokenRegistry(store, clock=clock, cache_seconds=1.0)
+    record, token = server.create(Role.VIEWER, name="ann")
+    _, other = server.create(Role.VIEWER, name="bob")
+    assert server.authenticate(token) is not None
+    assert server.authenticate(other) is not None
+    TokenRegistry(store).revoke("ann")  # what the CLI's code does, in this process
+    assert server.recall(token) is None
+    assert server.authenticate(token) is None
+    assert server.get(record.id) is None
+    assert server.authenticate(other) is not None  # looked up again, still live
+
+
+def test_a_lookup_that_a_revocation_overtakes_is_not_remembered(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token read live just before another thread revoked it is returned once, not kept."""
+    clock = FakeClock()
+    server = TokenRegistry(store, clock=clock, cache_seconds=1.0)
+    _, token = server.create(Role.VIEWER, name="racy")
+    table = server._table
+    by_hash = table.by_hash
+
+    def read_then_revoked(digest: str) -> object:
+        found = by_hash(digest)  # the store says live …
+        TokenRegistry(store).revoke("racy")  # … and a revocation lands before it is kept
+        return found
+
+    monkeypatch.setattr(table, "by_hash", read_then_revoked)
+    assert server.authenticate(token) is not None
+    monkeypatch.setattr(table, "by_hash", by_hash)
+    assert server.recall(token) is None
+    assert server.authenticate(token) is None
+
+
 def test_a_revocation_by_another_process_takes_effect_within_the_cache_time(
     store: Store, store_uri: str
 ) -> None:

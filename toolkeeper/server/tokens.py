@@ -15,8 +15,9 @@ store said about a live token: keyed by the token's SHA-256 (never the token)
 or its id (sessions), holding its record (name, role, expiry), at most
 ``_CACHE_SIZE`` tokens. Only live tokens are remembered, so a failed lookup goes
 to the store every time; an expiry is checked on every use; a revocation through
-this registry forgets every remembered token at once, and one made by another
-process (``toolkeeper tokens revoke``) takes effect within ``cache_seconds``.
+any registry of the same store object in this process forgets every remembered
+token at once, and one made by another process (``toolkeeper tokens revoke``)
+takes effect within ``cache_seconds``.
 
 This module needs no web framework: the CLI uses it without the ``server`` extra.
 """
@@ -140,7 +141,9 @@ class TokenRegistry:
         #: The clock expiry and last use are read on (the CLI lists tokens against it).
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._touch_interval = touch_interval
-        self._recent = _RecentTokens(cache_seconds, self.clock) if cache_seconds > 0 else None
+        self._recent = (
+            _RecentTokens(cache_seconds, self.clock, store) if cache_seconds > 0 else None
+        )
 
     def create(
         self, role: Role | str, *, name: str | None = None, expires_in: timedelta | None = None
@@ -178,13 +181,16 @@ class TokenRegistry:
         if not _TOKEN_SHAPE.match(token):
             return None
         digest = hash_token(token)
-        if self._recent is not None:
-            known = self._recent.by_digest(digest)
-            if known is not None:
-                return known
+        recent = self._recent
+        if recent is None:
+            return self._live(self._table.by_hash(digest))
+        known = recent.by_digest(digest)
+        if known is not None:
+            return known
+        looked_up = recent.store.revocations
         found = self._live(self._table.by_hash(digest))
-        if found is not None and self._recent is not None:
-            self._recent.remember(found, digest=digest)
+        if found is not None:
+            recent.remember(found, looked_up, digest=digest)
         return found
 
     def recall(self, token: str) -> ApiToken | None:
@@ -198,13 +204,16 @@ class TokenRegistry:
 
     def get(self, token_id: int) -> ApiToken | None:
         """Return the live (not revoked, not expired) token with this id; sessions re-check it."""
-        if self._recent is not None:
-            known = self._recent.by_id(token_id)
-            if known is not None:
-                return known
+        recent = self._recent
+        if recent is None:
+            return self._live(self._table.by_id(token_id))
+        known = recent.by_id(token_id)
+        if known is not None:
+            return known
+        looked_up = recent.store.revocations
         found = self._live(self._table.by_id(token_id))
-        if found is not None and self._recent is not None:
-            self._recent.remember(found)
+        if found is not None:
+            recent.remember(found, looked_up)
         return found
 
     def recall_id(self, token_id: int) -> ApiToken | None:
@@ -277,12 +286,16 @@ class _RecentTokens:
 
     Never holds a token: keys are SHA-256 digests and ids, values the records
     the store returned. Thread-safe. An entry whose token has expired since is
-    not returned.
+    not returned. Every use first compares the store's count of revocations made
+    in this process (:attr:`~toolkeeper.store.sql.Store.revocations`): when it
+    has moved, everything is forgotten.
     """
 
-    def __init__(self, seconds: float, clock: Clock) -> None:
+    def __init__(self, seconds: float, clock: Clock, store: Store) -> None:
         self.seconds = seconds
         self._clock = clock
+        self.store = store
+        self._revocations = store.revocations
         self._lock = threading.Lock()
         self._by_digest: TTLCache[str, ApiToken] = TTLCache(_CACHE_SIZE, seconds, clock.monotonic)
         self._by_id: TTLCache[int, ApiToken] = TTLCache(_CACHE_SIZE, seconds, clock.monotonic)
@@ -290,18 +303,27 @@ class _RecentTokens:
     def by_digest(self, digest: str) -> ApiToken | None:
         """Return the live token with this SHA-256 digest, if remembered."""
         with self._lock:
+            self._forget_revoked()
             token = self._by_digest.get(digest)
         return self._unexpired(token)
 
     def by_id(self, token_id: int) -> ApiToken | None:
         """Return the live token with this id, if remembered."""
         with self._lock:
+            self._forget_revoked()
             token = self._by_id.get(token_id)
         return self._unexpired(token)
 
-    def remember(self, token: ApiToken, *, digest: str | None = None) -> None:
-        """Remember ``token``, which the store has just said is live, for ``seconds``."""
+    def remember(self, token: ApiToken, looked_up: int, *, digest: str | None = None) -> None:
+        """Remember ``token``, which the store has just said is live, for ``seconds``.
+
+        ``looked_up`` is the store's count of revocations read before the lookup: a
+        revocation made while it ran may have come too late for it, so nothing is kept.
+        """
         with self._lock:
+            self._forget_revoked()
+            if looked_up != self._revocations:
+                return
             self._by_id[token.id] = token
             if digest is not None:
                 self._by_digest[digest] = token
@@ -309,6 +331,14 @@ class _RecentTokens:
     def forget_all(self) -> None:
         """Forget every token (a revocation through this registry)."""
         with self._lock:
+            self._by_digest.clear()
+            self._by_id.clear()
+
+    def _forget_revoked(self) -> None:
+        """Forget every token when a registry of this store revoked one (holding the lock)."""
+        revocations = self.store.revocations
+        if revocations != self._revocations:
+            self._revocations = revocations
             self._by_digest.clear()
             self._by_id.clear()
 

@@ -5,6 +5,7 @@ Open one with :func:`toolkeeper.store.open_store`, which also migrates its schem
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -52,6 +53,15 @@ class Store:
             threading.RLock() if isinstance(engine.pool, StaticPool) else nullcontext()
         )
         self._closed = False
+        #: Bumped by every revocation of a credential made through this store object
+        #: (:meth:`note_revocation`): a cache of credentials in this process compares it on
+        #: every use, to forget at once what any registry of this store revoked.
+        self.revocations = 0
+        self._revocation_numbers = itertools.count(1)
+
+    def note_revocation(self) -> None:
+        """Say a credential was revoked through this store (``next`` of a count: atomic)."""
+        self.revocations = next(self._revocation_numbers)
 
     @property
     def uri(self) -> str:

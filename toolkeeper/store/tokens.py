@@ -120,6 +120,7 @@ class TokenTable:
                 .where((_t.c.id == token_id) & (_t.c.revoked == False))  # noqa: E712 - SQL
                 .values(revoked=True, revoked_at=when)
             )
+        self.store.note_revocation()
         found = self.by_id(token_id)
         if found is None:
             raise ToolkeeperError(f"no token with id {token_id}")
