@@ -9,12 +9,12 @@ applies to the next call. Calls of a tool that is not :attr:`~CallCosts.guarded`
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from toolkeeper._drivers import takes_arguments_of
 from toolkeeper._errors import BudgetExceeded, StoreError
 from toolkeeper.costs.budgets import scopes_for
 from toolkeeper.costs.estimates import EstimateKey, request_estimate, request_model
@@ -64,7 +64,7 @@ class CallCosts:
         # The budget scopes of each set of labels seen (most tools pass the same every call).
         self._scope_cache: dict[tuple[tuple[str, str], ...], tuple[str, ...]] = {}
 
-    def admit(
+    def _admission(
         self,
         estimate: Decimal | None,
         labels: Mapping[str, str] | None = None,
@@ -72,7 +72,18 @@ class CallCosts:
         *,
         operation: str = "default",
         request: Mapping[str, Any] | None = None,
-    ) -> Reservation | None:
+    ) -> Reservation | _Waiting | None:
+        """Admit the call now, or return the waits it needs: the one engine of both drivers.
+
+        A call under a rate limit, or one that must wait for calls in flight,
+        gets a :class:`_Waiting` whose waits its driver sleeps or awaits.
+        """
+        if self.limiter is not None:
+            return _Waiting(self._limited(estimate, labels, tokens, operation, request))
+        return self._admit_now(estimate, labels, operation, request)
+
+    @takes_arguments_of(_admission)
+    def admit(self, *args: Any, **kwargs: Any) -> Reservation | None:
         """Pass the rate limit, then reserve the call's cost on its budgets.
 
         ``estimate`` ``None`` (none given): the cost is derived from the call's
@@ -82,38 +93,43 @@ class CallCosts:
         (calls of unknown cost run one at a time, each waiting up to
         :data:`UNKNOWN_COST_WAIT_S` on the tracker's clock for the one before). A call
         held off only by money calls in flight hold (not spent) waits for them as long.
-        Raises
+        ``tokens`` counts against the rate limit's tokens per minute. Raises
         :class:`~toolkeeper.RateLimited` or :class:`~toolkeeper.BudgetExceeded`;
         returns ``None`` when no budget applies, else the reservation (whose
         ``fallback`` says a ``fallback`` budget could not afford the call).
         """
-        if self.limiter is not None:
-            self.limiter.acquire(tokens)
-        found = self._admit_now(estimate, labels, operation, request)
+        found = self._admission(*args, **kwargs)
         if not isinstance(found, _Waiting):
             return found
         for wait in found:
             self._tracker.clock.sleep(wait)
         return found.reservation
 
-    async def aadmit(
-        self,
-        estimate: Decimal | None,
-        labels: Mapping[str, str] | None = None,
-        tokens: int = 0,
-        *,
-        operation: str = "default",
-        request: Mapping[str, Any] | None = None,
-    ) -> Reservation | None:
+    @takes_arguments_of(_admission)
+    async def aadmit(self, *args: Any, **kwargs: Any) -> Reservation | None:
         """Admit like :meth:`admit`, waiting without blocking the event loop."""
-        if self.limiter is not None:
-            await self.limiter.aacquire(tokens)
-        found = self._admit_now(estimate, labels, operation, request)
+        found = self._admission(*args, **kwargs)
         if not isinstance(found, _Waiting):
             return found
         for wait in found:
             await self._tracker.clock.asleep(wait)
         return found.reservation
+
+    def _limited(
+        self,
+        estimate: Decimal | None,
+        labels: Mapping[str, str] | None,
+        tokens: int,
+        operation: str,
+        request: Mapping[str, Any] | None,
+    ) -> Generator[float, None, Reservation | None]:
+        """Yield the rate limit's waits, then the budgets'; return the reservation."""
+        assert self.limiter is not None
+        yield from self.limiter.waits(tokens)
+        found = self._admit_now(estimate, labels, operation, request)
+        if isinstance(found, _Waiting):
+            return (yield from found.steps)
+        return found
 
     def _admit_now(
         self,
@@ -132,9 +148,9 @@ class CallCosts:
                 return found
             # Held by calls in flight, not spent: wait for them to settle, as below.
             deadline = self._tracker.clock.monotonic() + UNKNOWN_COST_WAIT_S
-            return _Waiting(functools.partial(self._reserve_held, amount, labels, key, deadline))
+            return _Waiting(_polling(self._reserve_held, amount, labels, key, deadline))
         deadline = self._tracker.clock.monotonic() + UNKNOWN_COST_WAIT_S
-        return _Waiting(functools.partial(self._reserve_unknown, labels, key, deadline))
+        return _Waiting(_polling(self._reserve_unknown, labels, key, deadline))
 
     def settle(
         self, reservation: Reservation | None, cost: float | Decimal, *, unpriced: bool = False
@@ -158,7 +174,7 @@ class CallCosts:
             spent = nanos_of(cost)
             if spent < 0:
                 raise ValueError(f"an actual cost cannot be negative, got {cost}")
-            if reservation.basis is not None and not reservation.fallback:
+            if reservation.basis is not None and reservation.refusal is None:
                 self._tracker.learned.learn_nanos(reservation.basis, spent)
         try:
             self.guard.settle_later(reservation, spent)
@@ -280,23 +296,31 @@ class CallCosts:
 
 
 class _Waiting:
-    """An admission that waits for calls in flight: iterate the waits, then read ``reservation``.
+    """An admission that waits: iterate the waits, then read ``reservation``.
 
-    A call of unknown cost waits for the one in flight to settle; a call whose
-    budgets' money is held (not spent) by calls in flight, in this process or
-    another, waits for them to settle. The one engine of :meth:`CallCosts.admit`
-    and :meth:`CallCosts.aadmit`, whose drivers sleep or await each wait: every
-    step tries once (``attempt``, which raises :class:`~toolkeeper.BudgetExceeded`
-    past its deadline) and yields the poll interval while it must wait.
+    A call under a rate limit waits for it to pass; a call of unknown cost waits
+    for the one in flight to settle; a call whose budgets' money is held (not
+    spent) by calls in flight, in this process or another, waits for them to
+    settle. ``steps`` yields each wait in seconds and returns the reservation
+    (raising :class:`~toolkeeper.RateLimited` or :class:`~toolkeeper.BudgetExceeded`
+    past its deadline); the drivers of :meth:`CallCosts.admit` and
+    :meth:`CallCosts.aadmit` sleep or await each wait.
     """
 
-    __slots__ = ("_attempt", "reservation")
+    __slots__ = ("reservation", "steps")
 
-    def __init__(self, attempt: Callable[[], Reservation | None]) -> None:
-        self._attempt = attempt
+    def __init__(self, steps: Generator[float, None, Reservation | None]) -> None:
+        self.steps = steps
         self.reservation: Reservation | None = None
 
     def __iter__(self) -> Iterator[float]:
-        while (found := self._attempt()) is None:
-            yield _POLL_S
-        self.reservation = found
+        self.reservation = yield from self.steps
+
+
+def _polling(
+    attempt: Callable[..., Reservation | None], *args: Any
+) -> Generator[float, None, Reservation]:
+    """Try ``attempt(*args)`` until it gives a reservation, yielding the poll interval between."""
+    while (found := attempt(*args)) is None:
+        yield _POLL_S
+    return found

@@ -54,12 +54,13 @@ from toolkeeper.costs.tool_fields import cost_fields
 __all__ = ["BudgetGuard", "Reservation", "Settlement", "budgets_from_config"]
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class Reservation:
     """Money held for one call until it is settled or released.
 
     ``refusal`` is set (and nothing is held) when a ``fallback`` budget could
-    not afford the call: the message says which budget and why.
+    not afford the call: the message says which budget and why. Built once per
+    budgeted call, positionally: it is on every budgeted call's path.
     """
 
     id: str
@@ -67,14 +68,14 @@ class Reservation:
     estimate: Decimal
     at: datetime
     charges: tuple[Charge, ...] = field(repr=False)
+    #: The estimate in nano-dollars.
+    nanos: int = field(default=0, repr=False)
     refusal: str | None = None
     done: bool = field(default=False, repr=False)
     #: What the estimate was for (tool, operation, model), so the actual cost can teach it.
     basis: tuple[str, str, str | None] | None = field(default=None, repr=False)
     #: The cost was unknown: the reservation holds all the budget had left.
     unknown: bool = False
-    #: The estimate in nano-dollars.
-    nanos: int = field(default=0, repr=False)
 
     @property
     def fallback(self) -> bool:
@@ -142,7 +143,7 @@ class BudgetGuard:
 
     def charges_for(self, scopes: Sequence[str], now: datetime) -> tuple[Charge, ...]:
         """Return the charges of a call in ``scopes`` at ``now``, strictest policy first."""
-        key = tuple(scopes)
+        key = scopes if type(scopes) is tuple else tuple(scopes)
         moment = now.timestamp()
         plan = self._plans.get(key)
         if plan is not None and plan.starts <= moment < plan.ends:
@@ -208,9 +209,7 @@ class BudgetGuard:
         amount, nanos = known
         now = self._clock.now()
         charges = self.charges_for(scopes if scopes is not None else scopes_for(tool, labels), now)
-        reservation = Reservation(
-            id=next(self._ids), tool=tool, estimate=amount, at=now, charges=charges, nanos=nanos
-        )
+        reservation = Reservation(next(self._ids), tool, amount, now, charges, nanos)
         if not charges:
             return reservation
         verdict = self.ledger.reserve(
@@ -339,12 +338,9 @@ class BudgetGuard:
         charges = reservation.charges
         if not charges:
             return
+        on_fired = None if self._on_event is None else lambda fired: self._emit(charges, fired)
         self.ledger.settle_later(
-            charges,
-            spent,
-            reservation_id=reservation.id,
-            now=self._clock.now(),
-            then=lambda fired: self._emit(charges, fired),
+            charges, spent, reservation_id=reservation.id, now=self._clock.now(), then=on_fired
         )
 
     def release(self, reservation: Reservation) -> Settlement:

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 
-from toolkeeper.costs.budgets import Charge, admits
+from toolkeeper.costs.budgets import Charge
 from toolkeeper.costs.ledger import ADMITTED, Fired, Ledger, Overshoot, Verdict
 
 __all__ = ["MemoryLedger"]
@@ -16,13 +16,57 @@ __all__ = ["MemoryLedger"]
 _SWEEP_EVERY = 4096
 
 
+class _Account:
+    """One budget's books: spend by bucket, live reservations, and the warnings fired.
+
+    ``window`` caches the spend of the buckets in ``[since, until]`` last counted,
+    so a reservation and a settle read it without summing buckets.
+    """
+
+    __slots__ = ("buckets", "fired", "held", "reservations", "since", "total", "until")
+
+    def __init__(self) -> None:
+        self.buckets: dict[int, int] = {}
+        self.reservations: dict[str, tuple[int, float]] = {}
+        #: The sum of the live reservations' amounts.
+        self.held = 0
+        #: The window counted last (none yet: an empty range), and its spend.
+        self.since, self.until, self.total = 1, 0, 0
+        #: Per period, the warning labels fired in it.
+        self.fired: dict[int, set[str]] = {}
+
+    def spent(self, since: int, until: int) -> int:
+        """Return the spend of the buckets in ``[since, until]``, counting them when it moved."""
+        if self.since == since and self.until == until:
+            return self.total
+        total = sum(value for bucket, value in self.buckets.items() if since <= bucket <= until)
+        self.since, self.until, self.total = since, until, total
+        return total
+
+    def drop_expired(self, now: float) -> None:
+        """Forget the reservations that expired by ``now`` (their callers never settled)."""
+        held = self.reservations
+        for rid in [rid for rid, (_, expires) in held.items() if expires <= now]:
+            self.held -= held.pop(rid)[0]
+
+    def forget_before(self, charge: Charge) -> None:
+        """Drop buckets and fired marks that no window counts any more."""
+        # Keep the previous window too: a settle may still arrive for it.
+        slot = charge.slot
+        horizon = slot.since - (slot.bucket - slot.since) - 2 * slot.width
+        for bucket in [bucket for bucket in self.buckets if bucket < horizon]:
+            del self.buckets[bucket]
+        for period in [period for period in self.fired if period < horizon]:
+            del self.fired[period]
+
+
 class MemoryLedger(Ledger):
     """Keep spend in dictionaries; atomic because every method holds one lock.
 
-    Each budget keeps running totals (live reservations, and the spend of the
-    window last counted), so a reservation and a settle cost a few dictionary
-    operations whatever the number of calls in flight. Memory is bounded by the
-    budgets and their live buckets: buckets that no window counts any more are
+    Each budget's :class:`_Account` keeps running totals (live reservations, and the
+    spend of the window last counted), so a reservation and a settle cost a few
+    dictionary operations whatever the number of calls in flight. Memory is bounded by
+    the budgets and their live buckets: buckets that no window counts any more are
     dropped when a budget's spend opens a new bucket.
     """
 
@@ -30,14 +74,15 @@ class MemoryLedger(Ledger):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._spend: dict[str, dict[int, int]] = {}
-        self._reservations: dict[str, dict[str, tuple[int, float]]] = {}
-        self._held: dict[str, int] = {}
-        # Per budget: (since, until, spend of the buckets in [since, until]).
-        self._windows: dict[str, tuple[int, int, int]] = {}
-        self._fired: dict[str, dict[int, set[str]]] = {}
+        self._accounts: dict[str, _Account] = {}
         self._overshoots: dict[str, tuple[int, int, int]] = {}
         self._until_sweep = _SWEEP_EVERY
+
+    def _account(self, key: str) -> _Account:
+        found = self._accounts.get(key)
+        if found is None:
+            found = self._accounts[key] = _Account()
+        return found
 
     def _hold(
         self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, expires: datetime
@@ -47,27 +92,24 @@ class MemoryLedger(Ledger):
             self._until_sweep -= 1
             if self._until_sweep <= 0:
                 self._sweep(now.timestamp())
-            held = self._held
+            accounts = [self._account(charge.key) for charge in charges]
             for index, charge in enumerate(charges):
                 if not charge.blocking:
                     continue
-                limit = charge.limit
-                spent, reserved = self._spent(charge), held.get(charge.key, 0)
-                if admits(limit=limit, spent=spent, reserved=reserved, amount=amount):
+                account, limit, slot = accounts[index], charge.limit, charge.slot
+                committed = account.spent(slot.since, slot.bucket) + account.held
+                if committed < limit and committed + amount <= limit:
                     continue
                 # Refused on what is held: drop what expired, then look again.
-                self._drop_expired(charge.key, now.timestamp())
-                spent, reserved = self._spent(charge), held.get(charge.key, 0)
-                if not admits(limit=limit, spent=spent, reserved=reserved, amount=amount):
+                account.drop_expired(now.timestamp())
+                spent, reserved = account.spent(slot.since, slot.bucket), account.held
+                committed = spent + reserved
+                if not (committed < limit and committed + amount <= limit):
                     return Verdict(False, index, spent, reserved)
-            until = expires.timestamp()
-            for charge in charges:
-                key = charge.key
-                found = self._reservations.get(key)
-                if found is None:
-                    found = self._reservations[key] = {}
-                found[rid] = (amount, until)
-                held[key] = held.get(key, 0) + amount
+            held = (amount, expires.timestamp())
+            for account in accounts:
+                account.reservations[rid] = held
+                account.held += amount
             return ADMITTED
 
     def _settle(
@@ -77,37 +119,34 @@ class MemoryLedger(Ledger):
         fired: list[Fired] = []
         with self._lock:
             for index, charge in enumerate(charges):
-                key = charge.key
+                account = self._account(charge.key)
                 if rid is not None:
-                    found = self._reservations.get(key)
-                    dropped = None if found is None else found.pop(rid, None)
+                    dropped = account.reservations.pop(rid, None)
                     if dropped is not None:
-                        self._held[key] -= dropped[0]
-                buckets = self._spend.get(key)
-                if buckets is None:
-                    buckets = self._spend[key] = {}
-                bucket = charge.bucket
+                        account.held -= dropped[0]
+                slot = charge.slot
+                bucket, buckets = slot.bucket, account.buckets
                 opened = bucket not in buckets
                 buckets[bucket] = buckets.get(bucket, 0) + amount
-                window = self._windows.get(key)
-                if window is not None and window[0] <= bucket <= window[1]:
-                    self._windows[key] = (window[0], window[1], window[2] + amount)
-                spent = self._spent(charge)
+                if account.since <= bucket <= account.until:
+                    account.total += amount
+                spent = account.spent(slot.since, bucket)
                 if spent > 0 and spent >= charge.thresholds[0][1]:
-                    marks = self._fired.setdefault(key, {}).setdefault(charge.period, set())
+                    marks = account.fired.setdefault(slot.period, set())
                     for label, mark in charge.thresholds:
                         if spent >= mark and label not in marks:
                             marks.add(label)
                             fired.append(Fired(index, label, spent))
                 if opened:
-                    self._forget_before(charge)
+                    account.forget_before(charge)
         return fired
 
     def _usage(self, charge: Charge, now: datetime) -> tuple[int, int]:
         """Return (spend in the charge's window, live reservations)."""
         with self._lock:
-            self._drop_expired(charge.key, now.timestamp())
-            return self._spent(charge), self._held.get(charge.key, 0)
+            account = self._account(charge.key)
+            account.drop_expired(now.timestamp())
+            return account.spent(charge.since, charge.bucket), account.held
 
     def add_overshoot(self, tool: str, amount: int, *, now: datetime) -> None:
         """Count one call of ``tool`` that cost ``amount`` more than it reserved."""
@@ -121,39 +160,7 @@ class MemoryLedger(Ledger):
         with self._lock:
             return {tool: Overshoot.from_nanos(*row) for tool, row in self._overshoots.items()}
 
-    def _drop_expired(self, key: str, now: float) -> None:
-        held = self._reservations.get(key)
-        if not held:
-            return
-        dead = [rid for rid, (_, expires) in held.items() if expires <= now]
-        for rid in dead:
-            self._held[key] -= held.pop(rid)[0]
-
     def _sweep(self, now: float) -> None:
         self._until_sweep = _SWEEP_EVERY
-        for key in self._reservations:
-            self._drop_expired(key, now)
-
-    def _spent(self, charge: Charge) -> int:
-        key, since, until = charge.key, charge.since, charge.bucket
-        window = self._windows.get(key)
-        if window is not None and window[0] == since and window[1] == until:
-            return window[2]
-        buckets = self._spend.get(key)
-        total = (
-            0
-            if buckets is None
-            else sum(value for bucket, value in buckets.items() if since <= bucket <= until)
-        )
-        self._windows[key] = (since, until, total)
-        return total
-
-    def _forget_before(self, charge: Charge) -> None:
-        # Keep the previous window too: a settle may still arrive for it.
-        horizon = charge.since - (charge.bucket - charge.since) - 2 * charge.width
-        buckets = self._spend[charge.key]
-        for bucket in [bucket for bucket in buckets if bucket < horizon]:
-            del buckets[bucket]
-        periods = self._fired.get(charge.key, {})
-        for period in [period for period in periods if period < horizon]:
-            del periods[period]
+        for account in self._accounts.values():
+            account.drop_expired(now)

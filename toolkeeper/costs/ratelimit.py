@@ -135,7 +135,7 @@ class RateLimiter:
         longer than ``max_wait_seconds``.
         """
         waited = 0.0
-        for wait in self._waits(tokens):
+        for wait in self.waits(tokens):
             self._clock.sleep(wait)
             waited += wait
         return waited
@@ -146,12 +146,12 @@ class RateLimiter:
         The check itself is one storage call: microseconds in memory, one round trip to Redis.
         """
         waited = 0.0
-        for wait in self._waits(tokens):
+        for wait in self.waits(tokens):
             await self._clock.asleep(wait)
             waited += wait
         return waited
 
-    def _waits(self, tokens: int) -> Iterator[float]:
+    def waits(self, tokens: int) -> Iterator[float]:
         """Yield each wait before a call of ``tokens`` passes: the engine of both drivers.
 
         Each step hits the limits; the generator ends once they admit the call and

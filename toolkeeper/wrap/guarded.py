@@ -129,7 +129,7 @@ class _GuardedCall:
         self.reservation: Reservation | None = None
         self.over_budget: FallbackFailure | None = None
         self.first_failure: tuple[Exception, int, float] | None = None
-        self.ticket = ticket = runtime.breaker.closed_epoch
+        self.ticket = ticket = runtime.breaker.epoch_cell[0]  # closed_epoch, without the property
         if asynchronous:
             # An inline attempt keeps its timeout with its task's event loop: it needs a task.
             self.inline = (
@@ -219,7 +219,7 @@ class _GuardedCall:
         wrapping = self.wrapping
         duration = perf_counter() - self.started
         timed = self._elapsed(duration)
-        if timed <= runtime.slow_call_seconds and breaker.closed_epoch == self.ticket:
+        if timed <= runtime.slow_call_seconds and breaker.epoch_cell[0] == self.ticket:
             breaker.count_success()
         else:
             breaker.record_success(self.ticket, timed)
