@@ -1,10 +1,11 @@
-"""Build the optional C fast path of ``@keeper.tool`` and its recorder's twin.
+"""Build the optional C extension, ``toolkeeper._speedups``: the hot path's kernel.
 
-toolkeeper/wrap/_fastpath.c (the sync wrapper's fast path) and
-toolkeeper/monitor/_recorder.c (the recorder's two hot methods). Everything else about
-the package is in pyproject.toml. Without a C compiler the build goes on without them
-and the Python twins run instead, which behave the same (see
-toolkeeper/wrap/decorate.py and toolkeeper/monitor/recorder.py).
+One module (its definition in toolkeeper/_speedups.c) holding two types: the sync
+wrapper's fast path (toolkeeper/wrap/_fastpath.c) and the recorder's two hot methods
+(toolkeeper/monitor/_recorder.c). Everything else about the package is in
+pyproject.toml. Without a C compiler the build goes on without it and the Python twins
+run instead, which behave the same (see toolkeeper/wrap/decorate.py and
+toolkeeper/monitor/recorder.py).
 """
 
 from setuptools import Extension, setup
@@ -12,13 +13,12 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "toolkeeper.wrap._fastpath",
-            sources=["toolkeeper/wrap/_fastpath.c"],
-            optional=True,
-        ),
-        Extension(
-            "toolkeeper.monitor._recorder",
-            sources=["toolkeeper/monitor/_recorder.c"],
+            "toolkeeper._speedups",
+            sources=[
+                "toolkeeper/_speedups.c",
+                "toolkeeper/wrap/_fastpath.c",
+                "toolkeeper/monitor/_recorder.c",
+            ],
             optional=True,
         ),
     ]

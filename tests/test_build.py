@@ -1,4 +1,4 @@
-"""What the install built: the C fast path, wherever a compiler was there to build it."""
+"""What the install built: the C extension, wherever a compiler was there to build it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def test_the_c_fast_path_is_built_and_used() -> None:
     then runs the Python fast path, which does the same steps, slower.
     """
     try:
-        fastpath = importlib.import_module("toolkeeper.wrap._fastpath")
+        fastpath = importlib.import_module("toolkeeper._speedups")
     except ImportError:
         if os.environ.get("CI"):
             raise
@@ -26,3 +26,23 @@ def test_the_c_fast_path_is_built_and_used() -> None:
         assert decorate.FastWrapper is None
     else:
         assert decorate.FastWrapper is fastpath.FastWrapper
+
+
+def test_the_recorders_c_twin_comes_from_the_same_extension() -> None:
+    """The wrapper's kernel and the recorder's hot methods are one module, chosen together."""
+    try:
+        speedups = importlib.import_module("toolkeeper._speedups")
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("built without a C compiler: the Python twins are in use")
+    from toolkeeper.monitor import recorder
+    from toolkeeper.wrap import decorate
+
+    assert speedups.FastWrapper.__module__ == "toolkeeper._speedups"
+    assert speedups.HotQueues.__module__ == "toolkeeper._speedups"
+    if os.environ.get("TOOLKEEPER_PURE_PYTHON"):
+        assert decorate.FastWrapper is None
+        assert recorder.HotQueues is None
+    else:
+        assert recorder.HotQueues is speedups.HotQueues

@@ -213,14 +213,15 @@ static PyType_Slot hot_slots[] = {
 };
 
 static PyType_Spec hot_spec = {
-    .name = "toolkeeper.monitor._recorder.HotQueues",
+    .name = "toolkeeper._speedups.HotQueues",
     .basicsize = sizeof(HotQueues),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = hot_slots,
 };
 
-static int
-module_exec(PyObject *module)
+/* Add HotQueues to the module toolkeeper/_speedups.c builds: its part of the module's exec. */
+int
+recorder_exec(PyObject *module)
 {
     if ((s_parent_id = PyUnicode_InternFromString("parent_id")) == NULL) return -1;
     if ((s_labels = PyUnicode_InternFromString("labels")) == NULL) return -1;
@@ -229,31 +230,4 @@ module_exec(PyObject *module)
     int added = PyModule_AddObjectRef(module, "HotQueues", type);
     Py_DECREF(type);
     return added;
-}
-
-static PyModuleDef_Slot module_slots[] = {
-    {Py_mod_exec, module_exec},
-#if PY_VERSION_HEX >= 0x030C0000
-    /* Module-level interned keys: one interpreter. */
-    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
-#endif
-#if PY_VERSION_HEX >= 0x030D0000
-    /* Appends to the deques and reads their length under the GIL. */
-    {Py_mod_gil, Py_MOD_GIL_USED},
-#endif
-    {0, NULL},
-};
-
-static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT,
-    .m_name = "toolkeeper.monitor._recorder",
-    .m_doc = "The C twin of Recorder.success and Recorder.unread; see toolkeeper/monitor/recorder.py.",
-    .m_size = 0,
-    .m_slots = module_slots,
-};
-
-PyMODINIT_FUNC
-PyInit__recorder(void)
-{
-    return PyModuleDef_Init(&module_def);
 }

@@ -5,7 +5,7 @@ constants of :mod:`toolkeeper.monitor.records`) and queues it in the monitor's
 pipeline. Its callers:
 
 - the wrappers of ``@keeper.tool`` (sync, async, and the C kernel of
-  :mod:`toolkeeper.wrap._fastpath`): :meth:`~Recorder.success` for a success whose
+  :mod:`toolkeeper._speedups`): :meth:`~Recorder.success` for a success whose
   usage was read inline, :meth:`~Recorder.unread` for one whose response is still to
   read and price, which the pipeline then reads off the caller's thread;
 - everything else (failures, fallbacks, streams, ``keeper.operation``, the lifecycle
@@ -67,7 +67,7 @@ _log = logging.getLogger("toolkeeper.wrap")
 
 HotQueues: Any
 try:
-    from toolkeeper.monitor._recorder import HotQueues
+    from toolkeeper._speedups import HotQueues
 except ImportError:  # built without a C compiler: the Python methods do the same steps
     HotQueues = None
 if os.environ.get("TOOLKEEPER_PURE_PYTHON"):
@@ -99,7 +99,7 @@ class Recorder:
     removes secrets from every text :meth:`record` and :meth:`defer` queue. Unread
     records are read by the function given to :meth:`measure_with`. The hot path's
     two entries, ``success`` and ``unread``, are :meth:`queue_success` and
-    :meth:`queue_unread`, or their C twin (``toolkeeper.monitor._recorder``, chosen
+    :meth:`queue_unread`, or their C twin (``toolkeeper._speedups.HotQueues``, chosen
     once at import when it was built; ``TOOLKEEPER_PURE_PYTHON=1`` chooses Python).
     """
 

@@ -532,15 +532,16 @@ static PyType_Slot fast_slots[] = {
 };
 
 static PyType_Spec fast_spec = {
-    .name = "toolkeeper.wrap._fastpath.FastWrapper",
+    .name = "toolkeeper._speedups.FastWrapper",
     .basicsize = sizeof(FastWrapper),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
              | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = fast_slots,
 };
 
-static int
-module_exec(PyObject *module)
+/* Add FastWrapper to the module toolkeeper/_speedups.c builds: its part of the module's exec. */
+int
+fastpath_exec(PyObject *module)
 {
 #define INTERN(name) if ((s_##name = PyUnicode_InternFromString(#name)) == NULL) return -1;
     INTERN(usage) INTERN(model)
@@ -554,31 +555,4 @@ module_exec(PyObject *module)
     int added = PyModule_AddObjectRef(module, "FastWrapper", type);
     Py_DECREF(type);
     return added;
-}
-
-static PyModuleDef_Slot module_slots[] = {
-    {Py_mod_exec, module_exec},
-#if PY_VERSION_HEX >= 0x030C0000
-    /* Module-level interned keys and constants: one interpreter. */
-    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
-#endif
-#if PY_VERSION_HEX >= 0x030D0000
-    /* The epoch cell and the published dict are read without a lock: under the GIL. */
-    {Py_mod_gil, Py_MOD_GIL_USED},
-#endif
-    {0, NULL},
-};
-
-static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT,
-    .m_name = "toolkeeper.wrap._fastpath",
-    .m_doc = "The sync wrapper's fast path in C; see toolkeeper/wrap/decorate.py.",
-    .m_size = 0,
-    .m_slots = module_slots,
-};
-
-PyMODINIT_FUNC
-PyInit__fastpath(void)
-{
-    return PyModuleDef_Init(&module_def);
 }

@@ -3,7 +3,7 @@
 A call of a tool that needs nothing but monitoring, with its circuit closed, runs
 its first attempt inline and hands its record to the monitor's
 :class:`~toolkeeper.monitor.recorder.Recorder` (the fast path; for sync calls in C
-when the extension was built: :mod:`toolkeeper.wrap._fastpath`). Any other call,
+when the extension was built: :mod:`toolkeeper._speedups`). Any other call,
 and any call that fails, goes through :func:`toolkeeper.resilience.call` (``acall``
 for coroutine functions) and is recorded by the same recorder; neither waits on
 I/O. A disabled tool goes straight to its fallbacks, or raises ``ToolCallError``.
@@ -56,7 +56,7 @@ __all__ = ["FallbackSpec", "ToolWrapping"]
 
 FastWrapper: Any
 try:
-    from toolkeeper.wrap._fastpath import FastWrapper
+    from toolkeeper._speedups import FastWrapper
 except ImportError:  # built without a C compiler: the Python fast path does the same steps
     FastWrapper = None
 if os.environ.get("TOOLKEEPER_PURE_PYTHON"):

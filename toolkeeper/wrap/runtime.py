@@ -94,7 +94,7 @@ class ToolRuntime:
 class FastState(NamedTuple):
     """What the sync fast path reads of a tool on every call, published once per runtime.
 
-    The C kernel (:mod:`toolkeeper.wrap._fastpath`) reads it by position when the
+    The C kernel (:mod:`toolkeeper._speedups`) reads it by position when the
     runtime changes (a new configuration version publishes a new one), so it looks
     up no attribute by name: ``closed_epoch`` is the breaker's ``epoch_cell``, which it
     reads through the buffer protocol on each call; ``count_success`` and
