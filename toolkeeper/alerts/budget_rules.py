@@ -12,35 +12,18 @@ takes precedence.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from decimal import Decimal
+from collections.abc import Iterable
 from glob import escape
-from typing import Protocol
 
 from toolkeeper.alerts.rules import AlertRule
+from toolkeeper.costs.tool_fields import CostFields
 
-__all__ = ["BudgetedTool", "budget_rules"]
+__all__ = ["budget_rules"]
 
 _SLUG = re.compile(r"[^a-z0-9_-]+")
 
 
-class BudgetedTool(Protocol):
-    """The budget fields of a tool's configuration (``ExternalToolConfig`` has them)."""
-
-    @property
-    def daily_budget(self) -> Decimal | None:
-        """Dollars a day, at most; ``None``: no daily budget."""
-
-    @property
-    def monthly_budget(self) -> Decimal | None:
-        """Dollars a month, at most; ``None``: no monthly budget."""
-
-    @property
-    def budget_alert_thresholds(self) -> Sequence[float]:
-        """Fractions of a budget that raise a warning."""
-
-
-def budget_rules(tools: Iterable[tuple[str, BudgetedTool]]) -> tuple[AlertRule, ...]:
+def budget_rules(tools: Iterable[tuple[str, CostFields]]) -> tuple[AlertRule, ...]:
     """Return the budget rules of ``(tool, config)`` pairs (configs without budgets add none)."""
     found: list[AlertRule] = []
     for tool, config in tools:
