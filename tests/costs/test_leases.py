@@ -1,4 +1,4 @@
-"""Leases of the SQL ledger: calls far from a limit draw from a block held in the database."""
+"""Leases of the shared ledgers (SQL, Redis): calls far from a limit draw from a held block."""
 
 from __future__ import annotations
 
@@ -10,19 +10,21 @@ from pathlib import Path
 import pytest
 
 from toolkeeper._errors import BudgetExceeded
-from toolkeeper.costs import Budget, BudgetGuard, Ledger, Period, open_ledger
+from toolkeeper.costs import Budget, BudgetEvent, BudgetGuard, Ledger, Period, open_ledger
 from toolkeeper.costs.ledger_sql import LEASE_CALLS
 from toolkeeper.costs.money import to_nanos
 
 MILLI = Decimal("0.001")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "redis"])
 def sql_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Return the URI of each SQL backend: an SQLite file, PostgreSQL."""
+    """Return the URI of each shared ledger that leases: an SQLite file, PostgreSQL, Redis."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"
-    url: str = request.getfixturevalue("postgres_url")
+    url: str = request.getfixturevalue(
+        "postgres_url" if request.param == "postgresql" else "redis_url"
+    )
     return url
 
 
@@ -110,3 +112,82 @@ def test_sixteen_threads_through_leases_then_alone_admit_exactly_the_limit(
     status = guard.status()[0]
     assert status.spent == Decimal("1.30")
     assert status.reserved == 0
+
+
+def test_a_call_refused_only_by_its_own_lease_gives_the_lease_back_and_runs(sql_uri: str) -> None:
+    """Admit $1.25 of $1.30 after a lease took $0.064: the lease's unused part is given back."""
+    with open_ledger(sql_uri) as first, open_ledger(sql_uri) as second:
+        guard = BudgetGuard([_budget("1.30")], ledger=first)
+        guard.reserve(MILLI, tool="openai")
+        other = BudgetGuard([_budget("1.30")], ledger=second)
+        assert other.status()[0].reserved == MILLI * LEASE_CALLS
+        guard.reserve(Decimal("1.25"), tool="openai")
+        assert other.status()[0].reserved == Decimal("1.251")
+
+
+def test_closing_gives_a_live_lease_back_to_other_processes(sql_uri: str) -> None:
+    """Show another ledger nothing reserved once the ledger holding a lease is closed."""
+    with open_ledger(sql_uri) as second:
+        first = open_ledger(sql_uri)
+        guard = BudgetGuard([_budget("100")], ledger=first)
+        guard.settle_later(guard.reserve(MILLI, tool="openai"), to_nanos(MILLI))
+        other = BudgetGuard([_budget("100")], ledger=second)
+        assert other.status()[0].reserved == MILLI * LEASE_CALLS
+        first.close()
+        status = other.status()[0]
+        assert (status.spent, status.reserved) == (MILLI, 0)
+
+
+def test_spend_and_the_lease_left_are_exact_in_another_ledger_once_flushed(
+    sql_uri: str,
+) -> None:
+    """Read 40 drawn calls' exact spend and the lease's remaining hold from another ledger."""
+    with open_ledger(sql_uri) as first, open_ledger(sql_uri) as second:
+        guard = BudgetGuard([_budget("100")], ledger=first)
+        for _ in range(40):
+            guard.settle_later(guard.reserve(MILLI, tool="openai"), to_nanos(Decimal("0.0004")))
+        first.flush()
+        status = BudgetGuard([_budget("100")], ledger=second).status()[0]
+        assert status.spent == Decimal("0.016")
+        assert status.reserved == MILLI * (LEASE_CALLS - 40)
+
+
+def test_two_processes_with_eight_threads_each_never_overshoot(sql_uri: str) -> None:
+    """Two ledgers x 8 threads x 100 calls of $0.001 against $1.30: at most 1,300, spent exactly."""
+    first, second = open_ledger(sql_uri), open_ledger(sql_uri)
+    guards = [BudgetGuard([_budget("1.30")], ledger=ledger) for ledger in (first, second)]
+    admitted: list[int] = []
+
+    def worker(guard: BudgetGuard) -> None:
+        count = 0
+        for _ in range(100):
+            try:
+                reservation = guard.reserve(MILLI, tool="openai")
+            except BudgetExceeded:
+                continue
+            count += 1
+            guard.settle_later(reservation, to_nanos(MILLI))
+        admitted.append(count)
+
+    threads = [threading.Thread(target=worker, args=(guards[i % 2],)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    first.close()
+    second.close()
+    assert 0 < sum(admitted) <= 1300
+    with open_ledger(sql_uri) as reopened:
+        status = BudgetGuard([_budget("1.30")], ledger=reopened).status()[0]
+        assert status.spent == MILLI * sum(admitted)
+        assert status.reserved == 0
+
+
+def test_warnings_of_leased_calls_fire_once(sql_ledger: Ledger) -> None:
+    """Emit the 80% warning and the limit once each over 1,000 leased calls of $0.001."""
+    events: list[BudgetEvent] = []
+    guard = BudgetGuard([_budget("1.00")], ledger=sql_ledger, on_event=events.append)
+    for _ in range(1000):
+        guard.settle_later(guard.reserve(MILLI, tool="openai"), to_nanos(MILLI))
+    assert guard.status()[0].spent == Decimal("1.00")
+    assert sorted(event.kind for event in events) == ["limit", "threshold", "threshold"]

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from toolkeeper.costs.budgets import Charge
+from toolkeeper.costs.leases import Lease, Leases
 from toolkeeper.costs.ledger import Fired, Ledger, OnFired, Verdict
 
 __all__ = ["LINGER_S", "DeferredSettles", "PendingSettle", "QueuedLedger"]
@@ -47,7 +48,7 @@ class PendingSettle:
     reservation_id: str | None
     now: datetime
     then: Callable[[list[Fired]], object] | None
-    #: (lease id, amount drawn) when the reservation was drawn from a lease (SQL ledger).
+    #: (lease id, amount drawn) when the reservation was drawn from a lease.
     lease: tuple[str, int] | None = None
 
 
@@ -165,20 +166,28 @@ class QueuedLedger(Ledger):
     :meth:`~Ledger.settle_later` is queued; the queue is written before any read
     of spend (:meth:`~Ledger.usage`), on :meth:`flush` and :meth:`close`, and before
     a refusal is final (a settle still queued may free what refused the call).
-    A backend implements :meth:`_check_and_hold` (one atomic reservation) and
-    :meth:`_write_batch` (a batch in one pipeline or transaction).
+    It also keeps this process's leases (:mod:`toolkeeper.costs.leases`): a
+    queued settle carries what its reservation drew from one, and closing gives
+    them back. A backend implements :meth:`_check_and_hold` (one atomic
+    reservation, drawing from a lease or taking one), :meth:`_write_batch` (a
+    batch in one pipeline or transaction) and :meth:`_give_back`.
     """
 
     def __init__(self, *, name: str) -> None:
         self._deferred = DeferredSettles(self._write_batch, name=name)
+        self._leases = Leases(self._give_back)
 
     def flush(self) -> None:
         """Write every queued settle before returning."""
         self._deferred.flush()
 
     def close(self) -> None:
-        """Write the queued settles and stop the writer; later settles are written at once."""
+        """Write the queued settles, stop the writer and give back the leases.
+
+        Later settles are written at once.
+        """
         self._deferred.close()
+        self._leases.close()
 
     def _hold(
         self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, expires: datetime
@@ -194,11 +203,8 @@ class QueuedLedger(Ledger):
     def _settle_later(
         self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, then: OnFired
     ) -> None:
-        self._deferred.add(PendingSettle(charges, amount, rid, now, then, self._lease_of(rid)))
-
-    def _lease_of(self, rid: str) -> tuple[str, int] | None:  # noqa: ARG002 - a hook
-        """Return (lease id, amount) when ``rid`` was drawn from a lease (the SQL ledger's)."""
-        return None
+        lease = self._leases.undraw(rid)
+        self._deferred.add(PendingSettle(charges, amount, rid, now, then, lease))
 
     @abstractmethod
     def _check_and_hold(
@@ -209,6 +215,10 @@ class QueuedLedger(Ledger):
     @abstractmethod
     def _write_batch(self, batch: list[PendingSettle]) -> list[list[Fired]]:
         """Write a batch in order and return the warnings each settle fired (raise on failure)."""
+
+    @abstractmethod
+    def _give_back(self, leases: list[Lease]) -> None:
+        """Shrink each lease's hold on every budget by what no call drew (``lease.left``)."""
 
 
 def _flush_if_alive(reference: weakref.ref[DeferredSettles]) -> None:

@@ -7,6 +7,8 @@ another client's. Keys, under the prefix and a budget's key ``B``:
 - ``B|s|<bucket>``: settled spend of one bucket (an integer, ``INCRBY``);
 - ``B|r`` (hash reservation id -> amount), ``B|rx`` (sorted set id -> expiry, ms) and
   ``B|rt`` (their running total, so a reservation costs the same however many are live);
+  a lease (:mod:`toolkeeper.costs.leases`) is one such reservation, of the lease's size,
+  which drawn calls' settles and the give-back shrink;
 - ``B|f|<period>``: the warnings fired in a period (``HSETNX`` deduplicates them);
 - ``overshoots:calls``, ``overshoots:amount``, ``overshoots:largest``: hashes by tool of
   the calls that cost more than they reserved (all-time totals, never expiring).
@@ -23,11 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from toolkeeper._errors import MissingDependencyError, StoreError
 from toolkeeper.costs.budgets import Charge
+from toolkeeper.costs.leases import LEASE_SECONDS, Lease, Which
 from toolkeeper.costs.ledger import ADMITTED, Fired, Overshoot, Verdict
 from toolkeeper.costs.ledger_batch import PendingSettle, QueuedLedger
 
@@ -63,6 +66,19 @@ local function unhold(p, rid)
     redis.call('DECRBY', p .. '|rt', v)
   end
 end
+-- Shrink a hold by `by` (nil: all of it), dropping it once nothing is left.
+local function shrink(p, rid, by)
+  local v = redis.call('HGET', p .. '|r', rid)
+  if not v then return end
+  if by == nil or tonumber(by) >= tonumber(v) then
+    redis.call('HDEL', p .. '|r', rid)
+    redis.call('ZREM', p .. '|rx', rid)
+    redis.call('DECRBY', p .. '|rt', v)
+  else
+    redis.call('HINCRBY', p .. '|r', rid, '-' .. by)
+    redis.call('DECRBY', p .. '|rt', by)
+  end
+end
 local function reserved_of(p, now)
   held_total(p)
   local dead = redis.call('ZRANGEBYSCORE', p .. '|rx', '-inf', now)
@@ -72,60 +88,67 @@ local function reserved_of(p, now)
 end
 """
 
-# Arguments: now in ms, expiry in ms, amount, reservation id, number of charges, then
-# seven per charge: key, limit, blocking (1 or 0), since, bucket, width, ttl.
+# Arguments: now in ms, expiry in ms, amount, reservation id, number of charges, the lease's
+# size (0: take none), the room every blocking budget needs left for it, its id and its
+# expiry in ms, then seven per charge: key, limit, blocking (1 or 0), since, bucket, width, ttl.
+# Returns admitted (1 or 0), the refusing charge, its spend and reservations, leased (1 or 0).
 _RESERVE = (
     _COMMON
     + """
 local now, expires, amount, id = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local n = tonumber(ARGV[5])
+local n, room = tonumber(ARGV[5]), tonumber(ARGV[7])
+local leasable = tonumber(ARGV[6]) > 0
 for i = 0, n - 1 do
-  local a = 6 + i * 7
+  local a = 10 + i * 7
   if ARGV[a + 2] == '1' then
     local p, limit = ARGV[a], tonumber(ARGV[a + 1])
     local s = spent_of(p, tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]))
     local r = reserved_of(p, now)
     local committed = s + r
     if not (committed < limit and committed + amount <= limit) then
-      return {0, i, s, r}
+      return {0, i, s, r, 0}
     end
+    if limit - committed < room then leasable = false end
   end
 end
+local hold, held, untill = id, ARGV[3], expires
+if leasable then hold, held, untill = ARGV[8], ARGV[6], ARGV[9] end
 for i = 0, n - 1 do
-  local a = 6 + i * 7
+  local a = 10 + i * 7
   local p, ttl = ARGV[a], ARGV[a + 6]
   held_total(p)
-  redis.call('HSET', p .. '|r', id, ARGV[3])
-  redis.call('INCRBY', p .. '|rt', ARGV[3])
-  redis.call('ZADD', p .. '|rx', expires, id)
+  redis.call('HSET', p .. '|r', hold, held)
+  redis.call('INCRBY', p .. '|rt', held)
+  redis.call('ZADD', p .. '|rx', untill, hold)
   redis.call('EXPIRE', p .. '|r', ttl)
   redis.call('EXPIRE', p .. '|rx', ttl)
   redis.call('EXPIRE', p .. '|rt', ttl)
 end
-return {1, -1, 0, 0}
+if leasable then return {1, -1, 0, 0, 1} end
+return {1, -1, 0, 0, 0}
 """
 )
 
-# Arguments: amount, reservation ids (comma-separated; '' for none), number of charges, then
-# per charge:
+# Arguments: amount, number of holds, a (reservation id, amount) pair each (amount '': drop
+# the whole hold; else shrink a lease's hold by it), number of charges, then per charge:
 # key, since, bucket, width, period, ttl, number of thresholds, and a (label, mark) pair each.
 _SETTLE = (
     _COMMON
     + """
-local amount, n = ARGV[1], tonumber(ARGV[3])
-local ids = {}
-for rid in string.gmatch(ARGV[2], '[^,]+') do table.insert(ids, rid) end
+local amount, h = ARGV[1], tonumber(ARGV[2])
+local n = tonumber(ARGV[3 + 2 * h])
 local fired = {}
-local a = 4
+local a = 4 + 2 * h
 for i = 0, n - 1 do
   local p, since, bucket = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
   local width, period, ttl = tonumber(ARGV[a + 3]), ARGV[a + 4], ARGV[a + 5]
   local m = tonumber(ARGV[a + 6])
-  if #ids > 0 then
+  if h > 0 then
     held_total(p)
-    for _, rid in ipairs(ids) do
-      unhold(p, rid)
-      redis.call('ZREM', p .. '|rx', rid)
+    for j = 0, h - 1 do
+      local by = ARGV[4 + 2 * j]
+      if by == '' then by = nil end
+      shrink(p, ARGV[3 + 2 * j], by)
     end
   end
   if tonumber(amount) > 0 then
@@ -159,6 +182,19 @@ return {s, reserved_of(p, tonumber(ARGV[1]))}
 """
 )
 
+# Arguments: number of holds, then a (key, lease id, amount given back) triple each.
+_GIVE_BACK = (
+    _COMMON
+    + """
+for i = 0, tonumber(ARGV[1]) - 1 do
+  local p = ARGV[2 + 3 * i]
+  held_total(p)
+  shrink(p, ARGV[3 + 3 * i], ARGV[4 + 3 * i])
+end
+return 1
+"""
+)
+
 # Keys: the calls, amount and largest hashes. Arguments: the tool and the amount.
 _OVERSHOOT = """
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
@@ -182,6 +218,7 @@ class RedisLedger(QueuedLedger):
         self._reserve = client.register_script(_RESERVE)
         self._settle_script = client.register_script(_SETTLE)
         self._usage_script = client.register_script(_USAGE)
+        self._give_back_script = client.register_script(_GIVE_BACK)
         self._overshoot = client.register_script(_OVERSHOOT)
         self._overshoot_keys = [f"{prefix}overshoots:{part}" for part in _OVERSHOOT_PARTS]
         super().__init__(name="redis")
@@ -202,14 +239,44 @@ class RedisLedger(QueuedLedger):
     def _check_and_hold(
         self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, expires: datetime
     ) -> Verdict:
-        """Run the reserve script: check every blocking charge, then hold ``amount`` on each."""
+        """Draw ``amount`` from this process's lease, else run the reserve script."""
+        which = tuple((charge.key, charge.bucket, charge.limit) for charge in charges)
+        if self._leases.draw(which, amount, rid):
+            return ADMITTED
+        returned = self._leases.to_give_back()
+        if returned:
+            self._give_back(returned)
+        size = self._leases.size_for(amount)
+        verdict = self._run_reserve(charges, which, amount, rid, now, expires, size)
+        if not verdict.admitted and self._leases.retire_all():
+            # This process's own leases may hold what is missing: give them back first.
+            self._give_back(self._leases.to_give_back())
+            verdict = self._run_reserve(charges, which, amount, rid, now, expires, 0)
+        return verdict
+
+    def _run_reserve(  # noqa: PLR0917 - one reservation's parts
+        self,
+        charges: Sequence[Charge],
+        which: Which,
+        amount: int,
+        rid: str,
+        now: datetime,
+        expires: datetime,
+        size: int,
+    ) -> Verdict:
+        """Run the reserve script: check every blocking charge, hold a lease or ``amount``."""
+        lease_id = self._leases.new_id() if size else ""
+        until = _ms(expires + timedelta(seconds=LEASE_SECONDS))
         args: list[Any] = [_ms(now), _ms(expires), amount, rid, len(charges)]
+        args += [size, self._leases.room_for(size), lease_id, until]
         for charge in charges:
             _check_exact(charge)
             args += [self._key(charge), charge.limit, int(charge.blocking), charge.since]
             args += [charge.bucket, charge.width, charge.slot.ttl_seconds]
         with _translated(self.uri):
-            admitted, blocked, spent, reserved = self._reserve(args=args)
+            admitted, blocked, spent, reserved, leased = self._reserve(args=args)
+        if int(leased):
+            self._leases.taken(which, lease_id, size, amount, rid)
         if int(admitted):
             return ADMITTED
         return Verdict(False, int(blocked), int(spent), int(reserved))
@@ -217,10 +284,25 @@ class RedisLedger(QueuedLedger):
     def _settle(
         self, charges: Sequence[Charge], amount: int, rid: str | None, _now: datetime
     ) -> list[Fired]:
-        """Run the settle script: drop the hold, add the spend, mark the warnings reached."""
+        """Run the settle script: drop or shrink the hold, add the spend, mark the warnings."""
+        drawn = self._leases.undraw(rid)
+        holds: dict[str, int | None] = {}
+        if drawn is not None:
+            holds[drawn[0]] = drawn[1]
+        elif rid is not None:
+            holds[rid] = None
         with _translated(self.uri):
-            flat = self._settle_script(args=_settle_args(self._prefix, charges, amount, rid))
+            flat = self._settle_script(args=_settle_args(self._prefix, charges, amount, holds))
         return _fired(flat)
+
+    def _give_back(self, leases: list[Lease]) -> None:
+        """Run the give-back script: shrink each lease's holds by what no call drew."""
+        args: list[Any] = [sum(len(lease.charges) for lease in leases)]
+        for lease in leases:
+            for key, _, _ in lease.charges:
+                args += [self._prefix + key, lease.id, lease.left]
+        with _translated(self.uri):
+            self._give_back_script(args=args)
 
     def _usage(self, charge: Charge, now: datetime) -> tuple[int, int]:
         """Run the usage script: the window's spend and the live reservations."""
@@ -260,16 +342,19 @@ class RedisLedger(QueuedLedger):
 
         Warnings fire on the batch's final spend and go to the last settle of each set.
         """
-        groups: dict[tuple[tuple[str, int], ...], tuple[int, int, list[str]]] = {}
+        groups: dict[tuple[tuple[str, int], ...], tuple[int, int, dict[str, int | None]]] = {}
         for position, item in enumerate(batch):
             which = tuple((charge.key, charge.bucket) for charge in item.charges)
-            _, amount, ids = groups.get(which, (0, 0, []))
-            if item.reservation_id is not None:
-                ids.append(item.reservation_id)
-            groups[which] = (position, amount + item.amount, ids)
+            _, amount, holds = groups.get(which, (0, 0, {}))
+            if item.lease is not None:
+                lease_id, drawn = item.lease
+                holds[lease_id] = (holds.get(lease_id) or 0) + drawn
+            elif item.reservation_id is not None:
+                holds[item.reservation_id] = None
+            groups[which] = (position, amount + item.amount, holds)
         pipe = self._client.pipeline(transaction=False)
-        for position, amount, ids in groups.values():
-            args = _settle_args(self._prefix, batch[position].charges, amount, ",".join(ids))
+        for position, amount, holds in groups.values():
+            args = _settle_args(self._prefix, batch[position].charges, amount, holds)
             self._settle_script(args=args, client=pipe)
         with _translated(self.uri):
             replies = pipe.execute()
@@ -283,9 +368,12 @@ class RedisLedger(QueuedLedger):
 
 
 def _settle_args(
-    prefix: str, charges: Sequence[Charge], amount: int, reservation_id: str | None
+    prefix: str, charges: Sequence[Charge], amount: int, holds: dict[str, int | None]
 ) -> list[Any]:
-    args: list[Any] = [amount, reservation_id or "", len(charges)]
+    args: list[Any] = [amount, len(holds)]
+    for held, by in holds.items():
+        args += [held, "" if by is None else by]
+    args.append(len(charges))
     for charge in charges:
         args += [prefix + charge.key, charge.since, charge.bucket, charge.width, charge.period]
         args += [charge.slot.ttl_seconds, len(charge.thresholds)]

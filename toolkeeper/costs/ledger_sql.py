@@ -6,59 +6,28 @@ read-check-insert cannot interleave with another writer's, whichever process
 it runs in. Settles of wrapped calls are queued and written in batches, one
 transaction each (:mod:`toolkeeper.costs.ledger_batch`).
 
-Leases: while a budget is far from its limit (at least :data:`LEASE_HEADROOM`
-leases of room left on every blocking budget of the call), a reservation that
-reaches the database holds a *lease* of :data:`LEASE_CALLS` times the call's
-estimate instead of the estimate alone, and the next calls of the same
-budgets in this process draw their reservations from it in memory, with no
-transaction. The lease is one reservation row per budget, so every process
-counts the whole of it as reserved: nothing can be overspent. Each settle of
-a drawn call adds its spend and shrinks the lease's row by what the call
-drew; a lease stops serving calls after :data:`LEASE_SECONDS`, or once too
-small, and what no call drew is given back by the next transaction, by a timer
-when the process has gone quiet, or on close. Near a limit no lease is taken,
-and a call this process would refuse first gives back its own leases and looks
-again, so every call near a limit is checked against the database alone.
+Far from a limit, a reservation that reaches the database holds a lease for
+this process's next calls (:mod:`toolkeeper.costs.leases`): one reservation row
+per budget of the lease's size; a drawn call's settle shrinks the row by what
+it drew, and what no call drew is given back in the next transaction.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from toolkeeper._errors import StoreError
 from toolkeeper.costs.budgets import Charge, admits, thresholds_reached
+from toolkeeper.costs.leases import LEASE_CALLS, LEASE_HEADROOM, LEASE_SECONDS, Lease, Which
 from toolkeeper.costs.ledger import ADMITTED, Fired, Overshoot, Verdict
 from toolkeeper.costs.ledger_batch import PendingSettle, QueuedLedger
 from toolkeeper.store.spend import BudgetTables, BudgetTransaction
 from toolkeeper.store.sql import Store
 
+# The lease constants are named here too, where the SQL ledger first took leases.
 __all__ = ["LEASE_CALLS", "LEASE_HEADROOM", "LEASE_SECONDS", "SqlLedger"]
-
-_log = logging.getLogger("toolkeeper.costs")
-
-#: A lease holds this many times the estimate of the call that takes it.
-LEASE_CALLS = 64
-#: A lease is taken only while every blocking budget has room for this many more of it.
-LEASE_HEADROOM = 16
-#: How long a lease serves new calls before what is left of it is given back.
-LEASE_SECONDS = 2.0
-
-
-@dataclass(slots=True, eq=False)
-class _Lease:
-    """A block of budget held in the database, from which this process's calls draw."""
-
-    id: str
-    charges: tuple[tuple[str, int, int], ...]
-    left: int
-    until: float
 
 
 class SqlLedger(QueuedLedger):
@@ -69,50 +38,30 @@ class SqlLedger(QueuedLedger):
         self._owns_store = owns_store
         self.uri = store.uri
         super().__init__(name="store")
-        self._leases_lock = threading.Lock()
-        # Per set of charges (key, bucket, limit): the lease calls draw from now.
-        self._leases: dict[tuple[tuple[str, int, int], ...], _Lease] = {}
-        # Leases that stopped serving calls, whose unused part is not yet given back.
-        self._retired: list[_Lease] = []
-        # Reservation id -> (lease id, amount) of a reservation drawn from a lease.
-        self._drawn: dict[str, tuple[str, int]] = {}
-        self._watch: threading.Timer | None = None
         # This process's budget writes queue here rather than in SQLite's busy handler,
         # whose backoff sleeps (up to 100 ms) would stall a call behind a batch of settles.
         self._write_lock = threading.Lock()
-        self._closed = False
 
     def _check_and_hold(
         self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, expires: datetime
     ) -> Verdict:
         """Draw ``amount`` from this process's lease, else check and hold in one transaction."""
         which = tuple((charge.key, charge.bucket, charge.limit) for charge in charges)
-        with self._leases_lock:
-            if self._draw(which, amount, rid):
+        if self._leases.draw(which, amount, rid):
+            return ADMITTED
+        with self._writing() as tx:
+            # Another thread may have taken a lease while this one waited for the lock.
+            if self._leases.draw(which, amount, rid):
                 return ADMITTED
-            with self._writing() as tx:
-                return self._check_in(
-                    tx, charges, which, amount, amount * LEASE_CALLS, rid, now, expires
-                )
-
-    def _draw(self, which: tuple[tuple[str, int, int], ...], amount: int, rid: str) -> bool:
-        """Draw ``amount`` from the lease of ``which`` if it can serve it (holding the lock)."""
-        lease = self._leases.get(which)
-        if lease is None:
-            return False
-        if lease.left >= amount and time.monotonic() < lease.until:
-            lease.left -= amount
-            self._drawn[rid] = (lease.id, amount)
-            return True
-        del self._leases[which]
-        self._retired.append(lease)
-        return False
+            return self._check_in(
+                tx, charges, which, amount, self._leases.size_for(amount), rid, now, expires
+            )
 
     def _check_in(  # noqa: PLR0917 - one reservation's parts
         self,
         tx: BudgetTransaction,
         charges: Sequence[Charge],
-        which: tuple[tuple[str, int, int], ...],
+        which: Which,
         amount: int,
         size: int,
         reservation_id: str,
@@ -120,7 +69,7 @@ class SqlLedger(QueuedLedger):
         expires: datetime,
     ) -> Verdict:
         """Check every blocking charge; hold a lease far from the limits, else the amount alone."""
-        self._give_back(tx)
+        _give_back_in(tx, self._leases.to_give_back())
         leasable = size > 0
         for index, charge in enumerate(charges):
             if not charge.blocking:
@@ -129,31 +78,23 @@ class SqlLedger(QueuedLedger):
             spent = tx.spent(charge.key, since=charge.since, until=charge.bucket)
             reserved = tx.reserved(charge.key, now=now)
             if not admits(limit=charge.limit, spent=spent, reserved=reserved, amount=amount):
-                if self._leases:
+                if self._leases.retire_all():
                     # This process's own leases may hold what is missing: give them back first.
-                    self._retired.extend(self._leases.values())
-                    self._leases.clear()
                     return self._check_in(
                         tx, charges, which, amount, 0, reservation_id, now, expires
                     )
                 return Verdict(False, index, spent, reserved)
-            leasable = leasable and charge.limit - spent - reserved >= size * LEASE_HEADROOM
+            room = charge.limit - spent - reserved
+            leasable = leasable and room >= self._leases.room_for(size)
         if not leasable:
             for charge in charges:
                 tx.add_reservation(reservation_id, charge.key, amount=amount, expires=expires)
             return ADMITTED
-        lease = _Lease(
-            id=f"lease-{uuid.uuid4().hex}",
-            charges=which,
-            left=size - amount,
-            until=time.monotonic() + LEASE_SECONDS,
-        )
+        lease_id = self._leases.new_id()
         until = expires + timedelta(seconds=LEASE_SECONDS)
         for charge in charges:
-            tx.add_reservation(lease.id, charge.key, amount=size, expires=until)
-        self._leases[which] = lease
-        self._drawn[reservation_id] = (lease.id, amount)
-        self._watch_leases()
+            tx.add_reservation(lease_id, charge.key, amount=size, expires=until)
+        self._leases.taken(which, lease_id, size, amount, reservation_id)
         return ADMITTED
 
     @contextmanager
@@ -162,57 +103,18 @@ class SqlLedger(QueuedLedger):
         with self._write_lock, self._tables.writing() as tx:
             yield tx
 
-    def _watch_leases(self) -> None:
-        """Give back, once they stop serving calls, the leases of a process gone quiet."""
-        if self._watch is None:
-            self._watch = threading.Timer(LEASE_SECONDS, self._retire_stale)
-            self._watch.daemon = True
-            self._watch.start()
-
-    def _retire_stale(self) -> None:
-        with self._leases_lock:
-            self._watch = None
-            moment = time.monotonic()
-            for which, lease in list(self._leases.items()):
-                if moment >= lease.until:
-                    del self._leases[which]
-                    self._retired.append(lease)
-            try:
-                if self._retired and not self._closed:
-                    with self._writing() as tx:
-                        self._give_back(tx)
-            except StoreError:
-                _log.exception("could not give back budget leases; they expire on their own")
-            if self._leases:
-                self._watch_leases()
-
-    def _give_back(self, tx: BudgetTransaction) -> None:
-        """Shrink the rows of retired leases by what no call drew (holding the leases lock)."""
-        for lease in self._retired:
-            if lease.left:
-                for key, _, _ in lease.charges:
-                    tx.shrink_reservation(lease.id, key, lease.left)
-                lease.left = 0
-        self._retired.clear()
+    def _give_back(self, leases: list[Lease]) -> None:
+        """Shrink the rows of ``leases`` by what no call drew, in one transaction."""
+        with self._writing() as tx:
+            _give_back_in(tx, leases)
 
     def _settle(
         self, charges: Sequence[Charge], amount: int, rid: str | None, now: datetime
     ) -> list[Fired]:
         """Drop the reservation, add the spend and mark the warnings it reached."""
-        drawn = self._undraw(rid)
+        drawn = self._leases.undraw(rid)
         with self._writing() as tx:
             return _settle_in(tx, charges, amount, rid, now, drawn)
-
-    def _lease_of(self, rid: str) -> tuple[str, int] | None:
-        """Return (lease id, amount) when the reservation was drawn from a lease."""
-        return self._undraw(rid)
-
-    def _undraw(self, reservation_id: str | None) -> tuple[str, int] | None:
-        """Return (lease id, amount) when the reservation was drawn from a lease."""
-        if reservation_id is None:
-            return None
-        with self._leases_lock:
-            return self._drawn.pop(reservation_id, None)
 
     def _write_batch(self, batch: list[PendingSettle]) -> list[list[Fired]]:
         """Write a batch in one transaction, its settles summed per lease and per budget set.
@@ -272,17 +174,14 @@ class SqlLedger(QueuedLedger):
     def close(self) -> None:
         """Write queued settles, give leases back, and close the store if this ledger opened it."""
         super().close()
-        with self._leases_lock:
-            self._closed = True
-            if self._watch is not None:
-                self._watch.cancel()
-            self._retired.extend(self._leases.values())
-            self._leases.clear()
-            if self._retired:
-                with self._writing() as tx:
-                    self._give_back(tx)
         if self._owns_store:
             self._tables.store.close()
+
+
+def _give_back_in(tx: BudgetTransaction, leases: list[Lease]) -> None:
+    for lease in leases:
+        for key, _, _ in lease.charges:
+            tx.shrink_reservation(lease.id, key, lease.left)
 
 
 def _settle_in(  # noqa: PLR0917 - one settle's parts
