@@ -186,3 +186,14 @@ def test_client_errors_are_recorded_but_do_not_open_the_circuit(
         assert client.get(f"{base}/forecast").status_code == 200
     assert seen == ["/missing"] * 3 + ["/forecast"]
     assert [r["status"] for r in records(keeper)] == ["error"] * 3 + ["success"]
+
+
+def test_the_shared_base_is_abstract_and_each_transport_gives_its_default() -> None:
+    """A tracking transport with no default inner transport cannot be made; both given ones can."""
+    from toolkeeper.integrations.httpx_transport import _Tracking
+
+    assert _Tracking.__abstractmethods__ == frozenset({"_default_transport"})
+    assert not TrackedTransport.__abstractmethods__
+    assert not AsyncTrackedTransport.__abstractmethods__
+    assert issubclass(TrackedTransport, httpx.BaseTransport)
+    assert issubclass(AsyncTrackedTransport, httpx.AsyncBaseTransport)

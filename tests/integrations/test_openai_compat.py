@@ -155,3 +155,12 @@ def test_a_tool_without_an_endpoint_is_refused() -> None:
         pytest.raises(ValueError, match="api_endpoint"),
     ):
         client.chat(HELLO, model="ok")
+
+
+def test_the_shared_base_is_abstract_and_each_client_connects() -> None:
+    """A chat without a way to connect cannot be made; the sync and async clients can."""
+    from toolkeeper.integrations.openai_compat import AsyncChatClient, ChatClient, _Chat
+
+    assert _Chat.__abstractmethods__ == frozenset({"_connect"})
+    assert not ChatClient.__abstractmethods__
+    assert not AsyncChatClient.__abstractmethods__

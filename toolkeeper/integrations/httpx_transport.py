@@ -23,6 +23,7 @@ through untracked.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -61,7 +62,7 @@ def _method(request: httpx.Request) -> str:
     return request.method.lower()
 
 
-class _Tracking(Generic[_Inner]):
+class _Tracking(ABC, Generic[_Inner]):
     """What both transports share: which tool a request belongs to, and what to record."""
 
     def __init__(
@@ -81,8 +82,9 @@ class _Tracking(Generic[_Inner]):
         if self._given is None:
             self._unsubscribe = keeper.config.subscribe(self._forget)
 
+    @abstractmethod
     def _default_transport(self) -> _Inner:
-        raise NotImplementedError
+        """Return the transport requests go through when none was given."""
 
     def _forget(self, _version: object) -> None:
         self._hosts = None

@@ -18,6 +18,7 @@ into one request header and nowhere else: not into logs, errors or reprs.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -205,7 +206,7 @@ def _reader(config: ConfigSource) -> Callable[[], ExternalToolConfig]:
     return config
 
 
-class _Chat(Generic[_Transport, _Client]):
+class _Chat(ABC, Generic[_Transport, _Client]):
     """What both clients share: the configuration in force, its credentials, the request."""
 
     def __init__(
@@ -219,8 +220,9 @@ class _Chat(Generic[_Transport, _Client]):
         self._credentials = _Credentials(clock)
         self._http: _Client = self._connect(_limits(self._config()), transport)
 
+    @abstractmethod
     def _connect(self, limits: httpx.Limits, transport: _Transport | None) -> _Client:
-        raise NotImplementedError
+        """Return the HTTP client of this chat: its pool ``limits``, over ``transport`` if given."""
 
     def _request(
         self, messages: Sequence[Message], model: str, params: dict[str, Any]

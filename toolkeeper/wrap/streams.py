@@ -23,6 +23,7 @@ Everything else a stream has (``response``, ``close()``, ``text_stream``,
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator
 from time import perf_counter
@@ -151,7 +152,7 @@ class _Meter:
         self.on_end(end)
 
 
-class _Metered:
+class _Metered(ABC):
     """What both stream wrappers share: the stream, its meter, and how an ending is judged."""
 
     def __init__(self, stream: Any, meter: _Meter) -> None:
@@ -182,9 +183,9 @@ class _Metered:
         found = getattr(self._stream, name)
         return self._draining(found) if name in _DRAINS else found
 
+    @abstractmethod
     def _draining(self, method: Callable[..., Any]) -> Callable[..., Any]:
         """Return ``method`` (one that reads the stream to its end) ending the meter after it."""
-        raise NotImplementedError
 
     def __del__(self) -> None:
         meter = getattr(self, "_meter", None)
