@@ -243,16 +243,20 @@ class RedisLedger(QueuedLedger):
         which = tuple((charge.key, charge.bucket, charge.limit) for charge in charges)
         if self._leases.draw(which, amount, rid):
             return ADMITTED
-        returned = self._leases.to_give_back()
-        if returned:
-            self._give_back(returned)
+        self._give_back_retired()
         size = self._leases.size_for(amount)
         verdict = self._run_reserve(charges, which, amount, rid, now, expires, size)
         if not verdict.admitted and self._leases.retire_all():
             # This process's own leases may hold what is missing: give them back first.
-            self._give_back(self._leases.to_give_back())
+            self._give_back_retired()
             verdict = self._run_reserve(charges, which, amount, rid, now, expires, 0)
         return verdict
+
+    def _give_back_retired(self) -> None:
+        """Give back what the leases that stopped serving calls hold unused, if anything."""
+        returned = self._leases.to_give_back()
+        if returned:
+            self._give_back(returned)
 
     def _run_reserve(  # noqa: PLR0917 - one reservation's parts
         self,
