@@ -73,21 +73,33 @@ queue(PyObject *record, PyObject *add, PyObject *queued, Py_ssize_t at, PyObject
     Py_RETURN_NONE;
 }
 
+/* Check a hot method's argument count (its labels last), then give its record's details and
+ * end (new references); -1 on error. */
+static int
+begin(HotQueues *self, const char *name, PyObject *const *args, Py_ssize_t nargs,
+      Py_ssize_t expected, PyObject **details, PyObject **end)
+{
+    if (nargs != expected) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd positional arguments, %zd given", name,
+                     expected, nargs);
+        return -1;
+    }
+    *details = details_of(self, args[1], args[expected - 1]);
+    if (*details == NULL) return -1;
+    *end = PyObject_CallNoArgs(self->now_s);
+    if (*end == NULL) {
+        Py_CLEAR(*details);
+        return -1;
+    }
+    return 0;
+}
+
 /* success(seq, parent, tool, operation, duration_s, cost, input_tokens, output_tokens, model, labels) */
 static PyObject *
 hot_success(HotQueues *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 10) {
-        PyErr_Format(PyExc_TypeError, "success() takes 10 positional arguments, %zd given", nargs);
-        return NULL;
-    }
-    PyObject *details = details_of(self, args[1], args[9]);
-    if (details == NULL) return NULL;
-    PyObject *end = PyObject_CallNoArgs(self->now_s);
-    if (end == NULL) {
-        Py_DECREF(details);
-        return NULL;
-    }
+    PyObject *details, *end;
+    if (begin(self, "success", args, nargs, 10, &details, &end) < 0) return NULL;
     PyObject *record = PyTuple_Pack(13, args[0], end, args[2], args[3], self->status, args[4],
                                     args[5], args[6], args[7], Py_None, Py_None, details,
                                     args[8]);
@@ -100,17 +112,8 @@ hot_success(HotQueues *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 hot_unread(HotQueues *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 8) {
-        PyErr_Format(PyExc_TypeError, "unread() takes 8 positional arguments, %zd given", nargs);
-        return NULL;
-    }
-    PyObject *details = details_of(self, args[1], args[7]);
-    if (details == NULL) return NULL;
-    PyObject *end = PyObject_CallNoArgs(self->now_s);
-    if (end == NULL) {
-        Py_DECREF(details);
-        return NULL;
-    }
+    PyObject *details, *end;
+    if (begin(self, "unread", args, nargs, 8, &details, &end) < 0) return NULL;
     /* An unread record: the response where the cost goes, the meter where the model goes. */
     PyObject *zero = PyLong_FromLong(0);
     PyObject *record = zero == NULL ? NULL

@@ -121,6 +121,21 @@ def group_by_period(
     return parts.items()
 
 
+def _count(part: list[RawRecord], bucket: Bucket) -> bool:
+    """Add ``part``'s records to ``bucket``; return whether any of them failed."""
+    if len(part) >= _COLUMNAR_MIN:
+        return bucket.add_many(part)
+    failed = False
+    for raw in part:
+        status = raw[STATUS]
+        bucket.add(
+            status, raw[DURATION_S], raw[COST], raw[INPUT_TOKENS], raw[OUTPUT_TOKENS],
+            raw[CUSTOM], raw[DETAILS],
+        )  # fmt: skip
+        failed = failed or status in _FAILURES
+    return failed
+
+
 class Aggregates:
     """Keep every series, keyed by tool then operation: this process's, and others' shown beside.
 
@@ -159,17 +174,7 @@ class Aggregates:
             series = self._series_for(tool, operation)
             for index, part in group_by_period(group):
                 bucket = series.fine_bucket(index)
-                if len(part) >= _COLUMNAR_MIN:
-                    failed = bucket.add_many(part)
-                else:
-                    failed = False
-                    for raw in part:
-                        status = raw[STATUS]
-                        bucket.add(
-                            status, raw[DURATION_S], raw[COST], raw[INPUT_TOKENS],
-                            raw[OUTPUT_TOKENS], raw[CUSTOM], raw[DETAILS],
-                        )  # fmt: skip
-                        failed = failed or status in _FAILURES
+                failed = _count(part, bucket)
                 if failed:
                     series.note_failures(part)
 
@@ -178,17 +183,7 @@ class Aggregates:
             series = self._series_for(tool, operation)
             for index, part in group_by_period(group):
                 counted = Bucket()
-                if len(part) >= _COLUMNAR_MIN:
-                    failed = counted.add_many(part)
-                else:
-                    failed = False
-                    for raw in part:
-                        status = raw[STATUS]
-                        counted.add(
-                            status, raw[DURATION_S], raw[COST], raw[INPUT_TOKENS],
-                            raw[OUTPUT_TOKENS], raw[CUSTOM], raw[DETAILS],
-                        )  # fmt: skip
-                        failed = failed or status in _FAILURES
+                failed = _count(part, counted)
                 series.fine_bucket(index).merge(counted)
                 if failed:
                     series.note_failures(part)
