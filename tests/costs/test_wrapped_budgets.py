@@ -241,6 +241,29 @@ def test_a_failed_call_releases_its_reservation(keeper: Keeper) -> None:
     assert (status.spent, status.reserved) == (Decimal(0), Decimal(0))
 
 
+def test_a_failed_call_teaches_no_estimate(keeper: Keeper) -> None:
+    """A call of unknown cost that fails leaves the next one of unknown cost: it never overshoots.
+
+    A failure released as a $0 settle would teach the estimate $0, and the next
+    call would reserve nothing and overshoot by its whole cost.
+    """
+    outcomes = iter([ConnectionError("down"), None, None])
+
+    @keeper.tool("paid", operation="chat")
+    def chat() -> dict[str, Any]:
+        failure = next(outcomes)
+        if failure is not None:
+            raise failure
+        return answer(0.25)
+
+    with pytest.raises(ConnectionError):
+        chat()
+    chat()
+    chat()
+    assert spent(keeper, "paid") == Decimal("0.50")
+    assert keeper.costs.overshoots() == {}
+
+
 def test_the_actual_cost_is_priced_when_the_response_has_none(keeper: Keeper) -> None:
     """Without usage.cost, the response's usage is priced from [prices] and settled."""
     chat = keeper.tool("paid", estimated_cost=0.01)(lambda: answer(cost=None))

@@ -176,6 +176,21 @@ class CallCosts:
                 raise ValueError(f"an actual cost cannot be negative, got {cost}")
             if reservation.basis is not None and reservation.refusal is None:
                 self._tracker.learned.learn_nanos(reservation.basis, spent)
+        self._charge(reservation, spent)
+
+    def release(self, reservation: Reservation | None) -> None:
+        """Give back a reservation whose call failed and spent nothing.
+
+        Unlike a settle of $0 it teaches no estimate: a failed call says nothing of
+        what the call costs, and a learned $0 would let the next calls reserve nothing.
+        """
+        if reservation is None or self.guard is None or reservation.done:
+            return
+        self._charge(reservation, 0)
+
+    def _charge(self, reservation: Reservation, spent: int) -> None:
+        """Settle ``reservation`` at ``spent`` nano-dollars, counting an overshoot."""
+        assert self.guard is not None
         try:
             self.guard.settle_later(reservation, spent)
         except StoreError:
@@ -191,10 +206,6 @@ class CallCosts:
                 self._tracker.count_overshoot(self.tool, overshoot, reservation.estimate)
             except StoreError:  # the spend is settled; only the overshoot's count is lost
                 _log.exception("could not count an overshoot of tool %r", self.tool)
-
-    def release(self, reservation: Reservation | None) -> None:
-        """Give back a reservation whose call failed and spent nothing."""
-        self.settle(reservation, _ZERO)
 
     def count_unmetered(self, model: str | None) -> None:
         """Count one response whose usage could not be read: its cost is unknown."""
