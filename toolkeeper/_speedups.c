@@ -1,14 +1,16 @@
 /*
  * toolkeeper._speedups: the one C extension, the optional kernel of the hot path.
  *
- * It holds two types, each the C twin of Python code chosen once at import
- * (TOOLKEEPER_PURE_PYTHON=1 chooses the Python):
+ * It holds two types and three functions, each the C twin of Python code chosen once at
+ * import (TOOLKEEPER_PURE_PYTHON=1 chooses the Python):
  *   FastWrapper (toolkeeper/wrap/_fastpath.c): the sync wrapper's fast path of
  *     toolkeeper/wrap/decorate.py;
  *   HotQueues (toolkeeper/monitor/_recorder.c): Recorder.success and Recorder.unread
- *     of toolkeeper/monitor/recorder.py.
- * This file is the module itself: its definition, its slots, its init. Each type's
- * file adds its type from the module's exec.
+ *     of toolkeeper/monitor/recorder.py;
+ *   tally, common, extent (toolkeeper/monitor/_recorder.c): the fold's per-record passes
+ *     of toolkeeper/monitor/buckets.py and aggregates.py.
+ * This file is the module itself: its definition, its slots, its init. Each file adds
+ * what it defines from the module's exec.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -39,8 +41,9 @@ static PyModuleDef_Slot module_slots[] = {
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "toolkeeper._speedups",
-    .m_doc = "The C twins of the hot path: FastWrapper (wrap/decorate.py) and HotQueues "
-             "(monitor/recorder.py).",
+    .m_doc = "The C twins of the hot path: FastWrapper (wrap/decorate.py), HotQueues "
+             "(monitor/recorder.py), tally (monitor/buckets.py), common and extent "
+             "(monitor/aggregates.py).",
     .m_size = 0,
     .m_slots = module_slots,
 };

@@ -1,4 +1,4 @@
-"""The C twins of the hot path (toolkeeper/_speedups.c); see decorate.py and recorder.py."""
+"""The C twins of the hot path (toolkeeper/_speedups.c): see decorate.py, recorder, buckets."""
 
 from collections import deque
 from collections.abc import Callable
@@ -76,3 +76,14 @@ class HotQueues:
         labels: Any,
         /,
     ) -> None: ...
+
+def tally(
+    records: list[tuple[Any, ...]], bins: dict[int, int], minimum: float, maximum: float, /
+) -> tuple[dict[str, int], int, float, float, float, int, int, int, bool]:
+    """Count raw records for ``Bucket.add_many``: the twin of ``buckets.python_tally``."""
+
+def common(records: list[tuple[Any, ...]], fields: tuple[int, ...], /) -> bool:
+    """Return whether records agree on ``fields``: the twin of ``aggregates.python_common``."""
+
+def extent(records: list[tuple[Any, ...]], field: int, /) -> tuple[Any, Any]:
+    """Return the least and greatest value of ``field``: ``aggregates.python_extent``'s twin."""

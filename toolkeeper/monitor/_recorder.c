@@ -1,7 +1,12 @@
 /*
- * The C twin of the two hot methods of toolkeeper/monitor/recorder.py's Recorder:
- * `success` and `unread`, the same steps, no more (the Python ones are the
- * reference; tests/monitor/test_recorder.py holds both to the same records).
+ * The C twins of the monitor's per-record work: the two hot methods of
+ * toolkeeper/monitor/recorder.py's Recorder, `success` and `unread`; `tally`, the twin
+ * of toolkeeper/monitor/buckets.py's `python_tally`, which counts a batch of raw records
+ * for Bucket.add_many; `common` and `extent`, the twins of
+ * toolkeeper/monitor/aggregates.py's `python_common` and `python_extent`, with which the
+ * fold finds that a batch is one series in one period. The same steps, no more (the
+ * Python ones are the reference; tests/monitor/test_recorder.py and
+ * tests/monitor/test_fold_kernels.py hold both to the same results).
  *
  * Each builds one raw record (the layout of toolkeeper/monitor/records.py:
  * seq, end, tool, operation, status, duration, cost, input tokens, output tokens,
@@ -9,10 +14,17 @@
  * then relieves the queue once it reaches its threshold. Why C: called from the C
  * fast path of @keeper.tool (toolkeeper/wrap/_fastpath.c), a Python method costs
  * a new interpreter frame on every call. It reads no attribute by name: what it
- * needs is handed over at construction.
+ * needs is handed over at construction. The fold's kernels read records by position
+ * and take the dicts they fill as arguments. Why C there: every record passes
+ * through them under the GIL, on the thread that drains the queue, and a record
+ * costs them a few nanoseconds instead of the hundreds their Python twins spend
+ * (mostly rounding each cost to integer units, and one list per column read).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 typedef struct {
     PyObject_HEAD
@@ -222,12 +234,399 @@ static PyType_Spec hot_spec = {
     .slots = hot_slots,
 };
 
-/* Add HotQueues to the module toolkeeper/_speedups.c builds: its part of the module's exec. */
+/* ---- tally: count a batch of raw records (the twin of buckets.py's tally) ---- */
+
+/* The fields of a raw record tally reads (toolkeeper/monitor/records.py). */
+enum { STATUS = 4, DURATION_S = 5, COST = 6, INPUT_TOKENS = 7, OUTPUT_TOKENS = 8, CUSTOM = 9,
+       DETAILS = 11 };
+/* The latency sketch's bins (toolkeeper/monitor/sketch.py): a duration's key is its top 18
+ * bits; keys at or below the key of 1 ns, or from the key of infinity up, count as zero. */
+#define KEY_SHIFT 46
+static int64_t zero_key, infinite_key;
+static PyObject *cost_units, *round_builtin, *zero_int;
+
+static int64_t
+key_of(double value)
+{
+    int64_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    return bits >> KEY_SHIFT;
+}
+
+/* Bin counts of one call, in the order first seen: an open-addressing table, flushed into the
+ * sketch's dict when half full and at the end, so the dict is touched once per key a flush. */
+#define SLOTS 1024
+typedef struct {
+    int64_t keys[SLOTS];        /* -1: empty (every counted key is positive) */
+    Py_ssize_t counts[SLOTS];
+    int order[SLOTS];
+    int used;
+} Bins;
+
+static void
+bins_clear(Bins *bins)
+{
+    memset(bins->keys, 0xff, sizeof bins->keys);
+    bins->used = 0;
+}
+
+/* Add every count of `bins` to the dict `into`, then empty `bins`; -1 on error. */
+static int
+bins_flush(Bins *bins, PyObject *into)
+{
+    for (int i = 0; i < bins->used; i++) {
+        int slot = bins->order[i];
+        PyObject *key = PyLong_FromLongLong(bins->keys[slot]);
+        if (key == NULL) return -1;
+        PyObject *had = PyDict_GetItemWithError(into, key);  /* borrowed */
+        Py_ssize_t before = 0;
+        if (had == NULL) {
+            if (PyErr_Occurred()) goto failed;
+        }
+        else if ((before = PyLong_AsSsize_t(had)) == -1 && PyErr_Occurred()) {
+            goto failed;
+        }
+        PyObject *count = PyLong_FromSsize_t(before + bins->counts[slot]);
+        if (count == NULL) goto failed;
+        int set = PyDict_SetItem(into, key, count);
+        Py_DECREF(count);
+        Py_DECREF(key);
+        if (set < 0) return -1;
+        continue;
+    failed:
+        Py_DECREF(key);
+        return -1;
+    }
+    bins_clear(bins);
+    return 0;
+}
+
+static int
+bins_add(Bins *bins, int64_t key, PyObject *into)
+{
+    size_t slot = (size_t)((uint64_t)key * 0x9E3779B97F4A7C15ULL >> 40) & (SLOTS - 1);
+    while (bins->keys[slot] != -1 && bins->keys[slot] != key) slot = (slot + 1) & (SLOTS - 1);
+    if (bins->keys[slot] == key) {
+        bins->counts[slot]++;
+        return 0;
+    }
+    bins->keys[slot] = key;
+    bins->counts[slot] = 1;
+    bins->order[bins->used++] = (int)slot;
+    return bins->used >= SLOTS / 2 ? bins_flush(bins, into) : 0;
+}
+
+/* An exact integer sum: in a C integer while it fits, in a Python number past that. */
+typedef struct {
+    long long fast;
+    PyObject *slow;   /* NULL until needed */
+} Sum;
+
+/* Add `value` to `sum`; -1 on error. */
+static int
+sum_object(Sum *sum, PyObject *value)
+{
+    PyObject *total = PyNumber_Add(sum->slow != NULL ? sum->slow : zero_int, value);
+    if (total == NULL) return -1;
+    Py_XSETREF(sum->slow, total);
+    return 0;
+}
+
+static int
+sum_add(Sum *sum, PyObject *value)
+{
+    if (PyLong_CheckExact(value)) {
+        int overflow;
+        long long number = PyLong_AsLongLongAndOverflow(value, &overflow);
+        long long total;
+        if (!overflow && !__builtin_add_overflow(sum->fast, number, &total)) {
+            sum->fast = total;
+            return 0;
+        }
+        if (number == -1 && PyErr_Occurred()) return -1;
+    }
+    return sum_object(sum, value);
+}
+
+/* Return the sum as a Python number (a new reference) and release it. */
+static PyObject *
+sum_take(Sum *sum)
+{
+    PyObject *fast = PyLong_FromLongLong(sum->fast);
+    if (fast == NULL || sum->slow == NULL) {
+        Py_CLEAR(sum->slow);
+        return fast;
+    }
+    PyObject *total = PyNumber_Add(sum->slow, fast);
+    Py_DECREF(fast);
+    Py_CLEAR(sum->slow);
+    return total;
+}
+
+/* Add a cost's round(cost * COST_UNITS), as float.__round__ rounds, to `units`; -1 on error. */
+static int
+add_cost(Sum *units, PyObject *cost)
+{
+    if (PyFloat_CheckExact(cost)) {
+        double x = PyFloat_AS_DOUBLE(cost) * 1e15;
+        if (fabs(x) < 0x1p62) {  /* finite, and its rounding fits in a long long */
+            double rounded = round(x);
+            if (fabs(x - rounded) == 0.5) rounded = 2.0 * round(x / 2.0);
+            long long whole = (long long)rounded, total;
+            if (!__builtin_add_overflow(units->fast, whole, &total)) {
+                units->fast = total;
+                return 0;
+            }
+        }
+    }
+    /* Anything else as Python computes it: round(cost * COST_UNITS). */
+    PyObject *product = PyNumber_Multiply(cost, cost_units);
+    if (product == NULL) return -1;
+    PyObject *rounded = PyObject_CallOneArg(round_builtin, product);
+    Py_DECREF(product);
+    if (rounded == NULL) return -1;
+    int added = sum_object(units, rounded);
+    Py_DECREF(rounded);
+    return added;
+}
+
+/* Count a run of `count` records of `status` into `statuses`; -1 on error. */
+static int
+count_status(PyObject *statuses, PyObject *status, Py_ssize_t count)
+{
+    PyObject *had = PyDict_GetItemWithError(statuses, status);  /* borrowed */
+    Py_ssize_t before = 0;
+    if (had == NULL) {
+        if (PyErr_Occurred()) return -1;
+    }
+    else if ((before = PyLong_AsSsize_t(had)) == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *total = PyLong_FromSsize_t(before + count);
+    if (total == NULL) return -1;
+    int set = PyDict_SetItem(statuses, status, total);
+    Py_DECREF(total);
+    return set;
+}
+
+/* Return whether `value` is neither None nor false; -1 on error. */
+static int
+present(PyObject *value)
+{
+    return value == Py_None ? 0 : PyObject_IsTrue(value);
+}
+
+/* tally(records, bins, minimum, maximum): see buckets.py's tally. */
+static PyObject *
+tally(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyList_Check(args[0]) || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "tally(records: list, bins: dict, minimum, maximum)");
+        return NULL;
+    }
+    PyObject *records = args[0], *into = args[1];
+    double minimum = PyFloat_AsDouble(args[2]), maximum = PyFloat_AsDouble(args[3]);
+    if (PyErr_Occurred()) return NULL;
+    Bins *bins = PyMem_Malloc(sizeof(Bins));
+    if (bins == NULL) return PyErr_NoMemory();
+    bins_clear(bins);
+    PyObject *statuses = PyDict_New(), *result = NULL;
+    Sum units = {0, NULL}, inputs = {0, NULL}, outputs = {0, NULL};
+    PyObject *run = NULL;  /* the status of the current run of records (borrowed) */
+    Py_ssize_t run_length = 0, zero = 0;
+    double total = 0.0;
+#if PY_VERSION_HEX >= 0x030C0000
+    double compensation = 0.0;  /* sum() adds floats with Neumaier's compensation since 3.12 */
+#endif
+    int detailed = 0;
+    if (statuses == NULL) goto done;
+    Py_ssize_t size = PyList_GET_SIZE(records);
+    for (Py_ssize_t i = 0; i < size; i++) {
+        PyObject *record = PyList_GET_ITEM(records, i);
+        if (!PyTuple_Check(record) || PyTuple_GET_SIZE(record) <= DETAILS) {
+            PyErr_SetString(PyExc_TypeError, "tally() takes raw records (tuples)");
+            goto done;
+        }
+        PyObject *status = PyTuple_GET_ITEM(record, STATUS);
+        if (status != run) {
+            if (run_length && count_status(statuses, run, run_length) < 0) goto done;
+            run = status;
+            run_length = 0;
+        }
+        run_length++;
+        PyObject *duration = PyTuple_GET_ITEM(record, DURATION_S);
+        double seconds = PyFloat_CheckExact(duration) ? PyFloat_AS_DOUBLE(duration)
+                                                      : PyFloat_AsDouble(duration);
+        if (seconds == -1.0 && PyErr_Occurred()) goto done;
+        int64_t key = key_of(seconds);
+        if (zero_key < key && key < infinite_key) {
+            if (bins_add(bins, key, into) < 0) goto done;
+        }
+        else {
+            zero++;
+        }
+#if PY_VERSION_HEX >= 0x030C0000
+        double sum = total + seconds;
+        compensation += fabs(total) >= fabs(seconds) ? (total - sum) + seconds
+                                                      : (seconds - sum) + total;
+        total = sum;
+#else
+        total += seconds;
+#endif
+        if (seconds < minimum) minimum = seconds;
+        if (seconds > maximum) maximum = seconds;
+        PyObject *cost = PyTuple_GET_ITEM(record, COST);
+        int priced = present(cost);
+        if (priced < 0 || (priced && add_cost(&units, cost) < 0)) goto done;
+        if (sum_add(&inputs, PyTuple_GET_ITEM(record, INPUT_TOKENS)) < 0) goto done;
+        if (sum_add(&outputs, PyTuple_GET_ITEM(record, OUTPUT_TOKENS)) < 0) goto done;
+        if (!detailed) {
+            detailed = present(PyTuple_GET_ITEM(record, CUSTOM));
+            if (!detailed) detailed = present(PyTuple_GET_ITEM(record, DETAILS));
+            if (detailed < 0) goto done;
+        }
+    }
+    if (run_length && count_status(statuses, run, run_length) < 0) goto done;
+    if (bins_flush(bins, into) < 0) goto done;
+#if PY_VERSION_HEX >= 0x030C0000
+    if (compensation && isfinite(compensation)) total += compensation;
+#endif
+    PyObject *cost_sum = sum_take(&units);
+    PyObject *input_sum = sum_take(&inputs);
+    PyObject *output_sum = sum_take(&outputs);
+    if (cost_sum != NULL && input_sum != NULL && output_sum != NULL) {
+        result = Py_BuildValue("(OndddOOON)", statuses, zero, total, minimum, maximum, cost_sum,
+                               input_sum, output_sum, PyBool_FromLong(detailed));
+    }
+    Py_XDECREF(cost_sum);
+    Py_XDECREF(input_sum);
+    Py_XDECREF(output_sum);
+done:
+    Py_XDECREF(units.slow);
+    Py_XDECREF(inputs.slow);
+    Py_XDECREF(outputs.slow);
+    Py_XDECREF(statuses);
+    PyMem_Free(bins);
+    return result;
+}
+
+/* ---- common and extent: the fold's checks that a batch is one series, one period ---- */
+
+/* Return the tuple at `index` of `records` (a list of tuples longer than `field`), borrowed. */
+static PyObject *
+record_at(PyObject *records, Py_ssize_t index, Py_ssize_t field)
+{
+    PyObject *record = PyList_GET_ITEM(records, index);
+    if (!PyTuple_Check(record) || PyTuple_GET_SIZE(record) <= field) {
+        PyErr_SetString(PyExc_TypeError, "expected raw records (tuples)");
+        return NULL;
+    }
+    return record;
+}
+
+/* common(records, fields): whether every record's value at each field equals the first's. */
+static PyObject *
+common(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyList_Check(args[0]) || PyList_GET_SIZE(args[0]) == 0
+        || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "common(records: non-empty list, fields: tuple)");
+        return NULL;
+    }
+    PyObject *records = args[0];
+    for (Py_ssize_t f = 0; f < PyTuple_GET_SIZE(args[1]); f++) {
+        Py_ssize_t field = PyLong_AsSsize_t(PyTuple_GET_ITEM(args[1], f));
+        if (field == -1 && PyErr_Occurred()) return NULL;
+        if (field < 0) {
+            PyErr_SetString(PyExc_IndexError, "common(): a field is negative");
+            return NULL;
+        }
+        PyObject *record = record_at(records, 0, field);
+        if (record == NULL) return NULL;
+        PyObject *first = Py_NewRef(PyTuple_GET_ITEM(record, field));
+        for (Py_ssize_t i = 1; i < PyList_GET_SIZE(records); i++) {
+            record = record_at(records, i, field);
+            /* As list.count compares: identity first, then ==. */
+            int equal = record == NULL ? -1
+                : PyObject_RichCompareBool(PyTuple_GET_ITEM(record, field), first, Py_EQ);
+            if (equal <= 0) {
+                Py_DECREF(first);
+                if (equal < 0) return NULL;
+                Py_RETURN_FALSE;
+            }
+        }
+        Py_DECREF(first);
+    }
+    Py_RETURN_TRUE;
+}
+
+/* extent(records, field): (min, max) of the records' values at field, as min() and max(). */
+static PyObject *
+extent(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t field = nargs == 2 ? PyLong_AsSsize_t(args[1]) : -1;
+    if (field == -1 && PyErr_Occurred()) return NULL;
+    if (nargs != 2 || !PyList_Check(args[0]) || PyList_GET_SIZE(args[0]) == 0 || field < 0) {
+        PyErr_SetString(PyExc_TypeError, "extent(records: non-empty list, field: int >= 0)");
+        return NULL;
+    }
+    PyObject *records = args[0];
+    PyObject *record = record_at(records, 0, field);
+    if (record == NULL) return NULL;
+    PyObject *low = Py_NewRef(PyTuple_GET_ITEM(record, field)), *high = Py_NewRef(low);
+    PyObject *result = NULL;
+    for (Py_ssize_t i = 1; i < PyList_GET_SIZE(records); i++) {
+        record = record_at(records, i, field);
+        if (record == NULL) goto done;
+        PyObject *value = PyTuple_GET_ITEM(record, field);
+        int below, above;
+        if (PyFloat_CheckExact(value) && PyFloat_CheckExact(low) && PyFloat_CheckExact(high)) {
+            below = PyFloat_AS_DOUBLE(value) < PyFloat_AS_DOUBLE(low);
+            above = PyFloat_AS_DOUBLE(value) > PyFloat_AS_DOUBLE(high);
+        }
+        else {  /* anything but floats as min() and max() compare: value < low, value > high */
+            Py_INCREF(value);  /* a comparison may run code that changes the list */
+            below = PyObject_RichCompareBool(value, low, Py_LT);
+            above = below < 0 ? -1 : PyObject_RichCompareBool(value, high, Py_GT);
+            Py_DECREF(value);
+            if (above < 0) goto done;
+        }
+        if (below) Py_SETREF(low, Py_NewRef(value));
+        if (above) Py_SETREF(high, Py_NewRef(value));
+    }
+    result = PyTuple_Pack(2, low, high);
+done:
+    Py_DECREF(low);
+    Py_DECREF(high);
+    return result;
+}
+
+static PyMethodDef kernel_functions[] = {
+    {"tally", (PyCFunction)(void (*)(void))tally, METH_FASTCALL,
+     "Count raw records for Bucket.add_many: buckets.py's python_tally."},
+    {"common", (PyCFunction)(void (*)(void))common, METH_FASTCALL,
+     "Return whether raw records agree on some fields: aggregates.py's python_common."},
+    {"extent", (PyCFunction)(void (*)(void))extent, METH_FASTCALL,
+     "Return the least and greatest value of a field: aggregates.py's python_extent."},
+    {NULL},
+};
+
+/* Add HotQueues, tally, common and extent to the module toolkeeper/_speedups.c builds: its part of the module's
+ * exec. */
 int
 recorder_exec(PyObject *module)
 {
     if ((s_parent_id = PyUnicode_InternFromString("parent_id")) == NULL) return -1;
     if ((s_labels = PyUnicode_InternFromString("labels")) == NULL) return -1;
+    zero_key = key_of(1e-9);
+    infinite_key = key_of(INFINITY);
+    if ((cost_units = PyLong_FromLongLong(1000000000000000LL)) == NULL) return -1;
+    if ((zero_int = PyLong_FromLong(0)) == NULL) return -1;
+    PyObject *builtins = PyEval_GetBuiltins();  /* borrowed */
+    if (builtins == NULL) return -1;
+    if ((round_builtin = PyDict_GetItemString(builtins, "round")) == NULL) return -1;
+    Py_INCREF(round_builtin);
+    if (PyModule_AddFunctions(module, kernel_functions) < 0) return -1;
     PyObject *type = PyType_FromModuleAndSpec(module, &hot_spec, NULL);
     if (type == NULL) return -1;
     int added = PyModule_AddObjectRef(module, "HotQueues", type);

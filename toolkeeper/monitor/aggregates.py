@@ -2,7 +2,9 @@
 
 See :mod:`toolkeeper.monitor.series` for the tiers and how windows are aligned.
 Folding groups a batch by series and by 10-second bucket first, so the common
-case (one busy series) is counted in C-level passes.
+case (one busy series) is counted in one pass per group (:func:`common`,
+:func:`extent`, and :func:`~toolkeeper.monitor.buckets.tally`, each in C when the
+extension was built).
 
 Not thread-safe: :class:`~toolkeeper.monitor.pipeline.RecordPipeline` folds and
 reads under one lock.
@@ -10,9 +12,10 @@ reads under one lock.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+import os
+from collections.abc import Callable, Collection, Iterable, Mapping
 from operator import itemgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from toolkeeper.monitor.buckets import Bucket
 from toolkeeper.monitor.records import (
@@ -40,9 +43,13 @@ __all__ = [
     "TOTAL_WINDOW",
     "WINDOWS",
     "Aggregates",
+    "common",
+    "extent",
     "group_by_model_series",
     "group_by_period",
     "group_by_series",
+    "python_common",
+    "python_extent",
 ]
 
 TOTAL_WINDOW = "total"
@@ -52,25 +59,60 @@ OTHER_OPERATION = "other"
 """The series that absorbs a tool's operations past ``max_operations_per_tool``."""
 
 _FAILURES = frozenset(str(s) for s in FAILURE_STATUSES)
-_TOOL_OF = itemgetter(TOOL)
-_OPERATION_OF = itemgetter(OPERATION)
+_SERIES_OF = itemgetter(TOOL, OPERATION)
+_MODEL_SERIES_OF = itemgetter(TOOL, OPERATION, MODEL)
 _END_OF = itemgetter(END_TS)
-_MODEL_OF = itemgetter(MODEL)
 _COLUMNAR_MIN = 32  # below this, Counter and map set-up cost more than a plain loop
+
+
+def python_common(records: list[RawRecord], fields: tuple[int, ...]) -> bool:
+    """Return whether every record's value at each of ``fields`` equals the first record's.
+
+    With C-level passes (``map``, ``list.count``). ``common`` is this function's C twin
+    when the extension was built (``TOOLKEEPER_PURE_PYTHON=1`` chooses this one).
+    """
+    size = len(records)
+    for field in fields:
+        column = list(map(itemgetter(field), records))
+        if column.count(column[0]) != size:
+            return False
+    return True
+
+
+def python_extent(records: list[RawRecord], field: int) -> tuple[Any, Any]:
+    """Return the least and the greatest value of ``field`` in ``records`` (not empty).
+
+    ``extent`` is this function's C twin when the extension was built.
+    """
+    column = list(map(itemgetter(field), records))
+    return min(column), max(column)
+
+
+_Common = Callable[[list[RawRecord], tuple[int, ...]], bool]
+_Extent = Callable[[list[RawRecord], int], tuple[Any, Any]]
+_c_common: _Common | None
+_c_extent: _Extent | None
+try:
+    from toolkeeper._speedups import common as _c_common
+    from toolkeeper._speedups import extent as _c_extent
+except ImportError:  # built without a C compiler: the Python twins do the same
+    _c_common = _c_extent = None
+#: Check a batch is one series and one period: the Python twins or the C ones, chosen once.
+common: _Common = python_common
+extent: _Extent = python_extent
+if _c_common and _c_extent and not os.environ.get("TOOLKEEPER_PURE_PYTHON"):
+    common, extent = _c_common, _c_extent
 
 
 def group_by_series(batch: list[RawRecord]) -> Iterable[tuple[tuple[str, str], list[RawRecord]]]:
     """Split a batch by (tool, operation), keeping each group's order."""
     if not batch:
         return []
-    # The common case, one busy series, is checked with C-level counts: no key tuples.
-    tools = list(map(_TOOL_OF, batch))
-    operations = list(map(_OPERATION_OF, batch))
-    size = len(batch)
-    if tools.count(tools[0]) == size and operations.count(operations[0]) == size:
-        return [((tools[0], operations[0]), batch)]
+    first = batch[0]
+    if common(batch, (TOOL, OPERATION)):  # the common case: one busy series
+        return [((first[TOOL], first[OPERATION]), batch)]
     groups: dict[tuple[str, str], list[RawRecord]] = {}
-    for key, raw in zip(zip(tools, operations, strict=True), batch, strict=True):
+    for key, raw in zip(map(_SERIES_OF, batch), batch, strict=True):
         group = groups.get(key)
         if group is None:
             groups[key] = [raw]
@@ -85,20 +127,11 @@ def group_by_model_series(
     """Split a batch by (tool, operation, model), keeping each group's order."""
     if not batch:
         return []
-    # The common case, one busy series and one model, is checked with C-level counts.
-    tools = list(map(_TOOL_OF, batch))
-    operations = list(map(_OPERATION_OF, batch))
-    models = list(map(_MODEL_OF, batch))
-    size = len(batch)
-    if (
-        tools.count(tools[0]) == size
-        and operations.count(operations[0]) == size
-        and models.count(models[0]) == size
-    ):
-        return [((tools[0], operations[0], models[0]), batch)]
-    keys = zip(tools, operations, models, strict=True)
+    first = batch[0]
+    if common(batch, (TOOL, OPERATION, MODEL)):  # the common case: one series, one model
+        return [((first[TOOL], first[OPERATION], first[MODEL]), batch)]
     groups: dict[tuple[str, str, str | None], list[RawRecord]] = {}
-    for key, raw in zip(keys, batch, strict=True):
+    for key, raw in zip(map(_MODEL_SERIES_OF, batch), batch, strict=True):
         group = groups.get(key)
         if group is None:
             groups[key] = [raw]
@@ -111,12 +144,12 @@ def group_by_period(
     group: list[RawRecord], seconds: int = FINE_SECONDS
 ) -> Iterable[tuple[int, list[RawRecord]]]:
     """Split records by the period of ``seconds`` they ended in: (end // seconds, records)."""
-    ends = list(map(_END_OF, group))
-    first = int(min(ends) // seconds)
-    if first == int(max(ends) // seconds):  # the common case: one period
+    earliest, latest = extent(group, END_TS)
+    first = int(earliest // seconds)
+    if first == int(latest // seconds):  # the common case: one period
         return [(first, group)]
     parts: dict[int, list[RawRecord]] = {}
-    for end, raw in zip(ends, group, strict=True):
+    for end, raw in zip(map(_END_OF, group), group, strict=True):
         parts.setdefault(int(end // seconds), []).append(raw)
     return parts.items()
 

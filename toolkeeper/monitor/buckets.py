@@ -9,8 +9,9 @@ Not thread-safe: the aggregates fold and read buckets under one lock.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from operator import itemgetter
@@ -28,7 +29,7 @@ from toolkeeper.monitor.records import (
     RawRecord,
     token_kinds,
 )
-from toolkeeper.monitor.sketch import LatencySketch
+from toolkeeper.monitor.sketch import LatencySketch, count_keys
 
 __all__ = [
     "CALL_NOT_MADE",
@@ -36,9 +37,12 @@ __all__ = [
     "TOKEN_TYPES",
     "Bucket",
     "MetricSummary",
+    "Tally",
     "WindowStats",
     "failed_attempt",
+    "python_tally",
     "stored_units",
+    "tally",
 ]
 
 #: Each kind of token exporters count, as (``token_type`` label value, field name).
@@ -78,10 +82,15 @@ def stored_units(data: Mapping[str, Any]) -> int:
     if "cost_units" in data:
         return int(data["cost_units"])
     return round(float(data.get("cost", 0.0)) * COST_UNITS)
+
+
 _INPUT_OF = itemgetter(INPUT_TOKENS)
 _OUTPUT_OF = itemgetter(OUTPUT_TOKENS)
 _CUSTOM_OF = itemgetter(CUSTOM)
 _DETAILS_OF = itemgetter(DETAILS)
+#: What :func:`tally` returns: statuses, zero latencies, duration sum, minimum, maximum,
+#: cost units, input tokens, output tokens, and whether a record has custom metrics or details.
+Tally = tuple[dict[str, int], int, float, float, float, int, int, int, bool]
 
 
 #: Fallback reasons that mean the primary was never called, so no attempt failed
@@ -104,6 +113,42 @@ def failed_attempt(details: object) -> bool:
         original = getattr(details, "original_error", None)
         reason = getattr(details, "fallback_reason", None)
     return original is not None and reason not in CALL_NOT_MADE
+
+
+def python_tally(
+    records: list[RawRecord], bins: dict[int, int], minimum: float, maximum: float
+) -> Tally:
+    """Count ``records`` in C-level passes: what :meth:`Bucket.add_many` adds, in Python.
+
+    Adds the latency keys to the sketch's ``bins`` and returns the rest: the count of
+    each status (first seen first), the latency values that count as zero, the sum of
+    the durations, their minimum and maximum (from ``minimum`` and ``maximum``), the
+    cost in :data:`COST_UNITS`, the input and output tokens, and whether a record has
+    custom metrics or details. ``tally`` is this function's C twin when the extension
+    was built (``TOOLKEEPER_PURE_PYTHON=1`` chooses this one); both give equal results.
+    """
+    column = list(map(_STATUS_OF, records))
+    successes = column.count(_SUCCESS)  # the common case costs a C-level count
+    statuses = {_SUCCESS: successes} if successes == len(column) else dict(Counter(column))
+    durations = list(map(_DURATION_OF, records))
+    zero = count_keys(durations, bins)
+    # Equal costs are rounded once: a batch usually repeats a few prices.
+    costs = Counter(filter(None, map(_COST_OF, records)))
+    detailed = any(map(_CUSTOM_OF, records)) or any(map(_DETAILS_OF, records))
+    return (
+        statuses, zero, sum(durations), min(minimum, *durations), max(maximum, *durations),
+        sum(_units(cost) * count for cost, count in costs.items()),
+        sum(map(_INPUT_OF, records)), sum(map(_OUTPUT_OF, records)), detailed,
+    )  # fmt: skip
+
+
+_c_tally: Callable[[list[RawRecord], dict[int, int], float, float], Tally] | None
+try:
+    from toolkeeper._speedups import tally as _c_tally
+except ImportError:  # built without a C compiler: python_tally does the same
+    _c_tally = None
+#: Counts a batch for :meth:`Bucket.add_many`: :func:`python_tally` or its C twin, chosen once.
+tally = python_tally if _c_tally is None or os.environ.get("TOOLKEEPER_PURE_PYTHON") else _c_tally
 
 
 class MetricSummary:
@@ -221,28 +266,26 @@ class Bucket:
                 self.failed_attempts += 1
 
     def add_many(self, records: list[RawRecord]) -> bool:
-        """Count many raw records at once, in C-level passes; return whether any failed.
+        """Count many raw records at once (:func:`tally`); return whether any failed.
 
-        Equivalent to :meth:`add` per record, about half the cost for large batches.
+        Equivalent to :meth:`add` per record, a fraction of the cost for large batches.
         """
+        statuses, zero, duration_sum, self.min_duration, self.max_duration, units, inputs, \
+            outputs, detailed = tally(records, self.latency.bins, self.min_duration,
+                                      self.max_duration)  # fmt: skip
         counts = self.counts
-        column = list(map(_STATUS_OF, records))
-        successes = column.count(_SUCCESS)  # the common case costs a C-level count
-        statuses = {_SUCCESS: successes} if successes == len(column) else Counter(column)
         for status, count in statuses.items():
             counts[status] = counts.get(status, 0) + count
-        durations = list(map(_DURATION_OF, records))
-        self.latency.add_many(durations)
-        self.duration_sum += sum(durations)
-        self.min_duration = min(self.min_duration, *durations)
-        self.max_duration = max(self.max_duration, *durations)
-        self.cost_units += sum(map(_units, filter(None, map(_COST_OF, records))))
-        self.input_tokens += sum(map(_INPUT_OF, records))
-        self.output_tokens += sum(map(_OUTPUT_OF, records))
-        for custom in filter(None, map(_CUSTOM_OF, records)):
-            self._add_custom(custom)
-        for details in filter(None, map(_DETAILS_OF, records)):
-            self._add_kinds(details)
+        self.latency.zero_count += zero
+        self.duration_sum += duration_sum
+        self.cost_units += units
+        self.input_tokens += inputs
+        self.output_tokens += outputs
+        if detailed:
+            for custom in filter(None, map(_CUSTOM_OF, records)):
+                self._add_custom(custom)
+            for details in filter(None, map(_DETAILS_OF, records)):
+                self._add_kinds(details)
         if _FALLBACK in statuses:
             self.failed_attempts += sum(
                 1 for r in records if r[STATUS] == _FALLBACK and failed_attempt(r[DETAILS])

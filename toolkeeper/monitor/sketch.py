@@ -29,7 +29,7 @@ from itertools import repeat
 from operator import rshift
 from typing import Any
 
-__all__ = ["MAPPING", "RELATIVE_ACCURACY", "LatencySketch", "bin_key", "bin_value"]
+__all__ = ["MAPPING", "RELATIVE_ACCURACY", "LatencySketch", "bin_key", "bin_value", "count_keys"]
 
 RELATIVE_ACCURACY = 0.01
 MIN_TRACKED = 1e-9
@@ -74,6 +74,22 @@ def _legacy_key(key: int) -> int:
     return bin_key(gamma**key * 2 / (1 + gamma))
 
 
+def count_keys(values: list[float], bins: dict[int, int]) -> int:
+    """Add each value's bin to ``bins`` (key: count); return how many values count as zero.
+
+    The per-value work runs in C (``array``, ``map``, ``Counter``); new keys are added
+    in the order first seen.
+    """
+    keys = Counter(map(rshift, array("q", array("d", values).tobytes()), repeat(_SHIFT)))
+    zero = 0
+    for key, count in keys.items():
+        if _ZERO_KEY < key < _INFINITE_KEY:
+            bins[key] = bins.get(key, 0) + count
+        else:
+            zero += count
+    return zero
+
+
 class LatencySketch:
     """Count values in bins of at most 1/64 relative width, so quantiles are known within 1%.
 
@@ -97,14 +113,8 @@ class LatencySketch:
             self.zero_count += 1
 
     def add_many(self, values: list[float]) -> None:
-        """Count many values; the per-value work runs in C (``array``, ``map``, ``Counter``)."""
-        keys = Counter(map(rshift, array("q", array("d", values).tobytes()), repeat(_SHIFT)))
-        bins = self.bins
-        for key, count in keys.items():
-            if _ZERO_KEY < key < _INFINITE_KEY:
-                bins[key] = bins.get(key, 0) + count
-            else:
-                self.zero_count += count
+        """Count many values; the per-value work runs in C (see :func:`count_keys`)."""
+        self.zero_count += count_keys(values, self.bins)
 
     def merge(self, other: LatencySketch) -> None:
         """Add every value counted by ``other`` to this sketch."""
