@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from toolkeeper import FakeClock
 from toolkeeper._errors import BudgetExceeded
 from toolkeeper.costs import Budget, BudgetEvent, BudgetGuard, Ledger, Period, open_ledger
-from toolkeeper.costs.ledger_sql import LEASE_CALLS
+from toolkeeper.costs.leases import LEASE_SECONDS, Leases
+from toolkeeper.costs.ledger_redis import RedisLedger
+from toolkeeper.costs.ledger_sql import LEASE_CALLS, SqlLedger
 from toolkeeper.costs.money import to_nanos
+from toolkeeper.store import open_store
 
 MILLI = Decimal("0.001")
 
@@ -130,9 +134,11 @@ def test_closing_gives_a_live_lease_back_to_other_processes(sql_uri: str) -> Non
     with open_ledger(sql_uri) as second:
         first = open_ledger(sql_uri)
         guard = BudgetGuard([_budget("100")], ledger=first)
-        guard.settle_later(guard.reserve(MILLI, tool="openai"), to_nanos(MILLI))
+        reservation = guard.reserve(MILLI, tool="openai")
         other = BudgetGuard([_budget("100")], ledger=second)
+        # Read before the settle is queued: the writer thread may write it at any moment.
         assert other.status()[0].reserved == MILLI * LEASE_CALLS
+        guard.settle_later(reservation, to_nanos(MILLI))
         first.close()
         status = other.status()[0]
         assert (status.spent, status.reserved) == (MILLI, 0)
@@ -191,3 +197,41 @@ def test_warnings_of_leased_calls_fire_once(sql_ledger: Ledger) -> None:
         guard.settle_later(guard.reserve(MILLI, tool="openai"), to_nanos(MILLI))
     assert guard.status()[0].spent == Decimal("1.00")
     assert sorted(event.kind for event in events) == ["limit", "threshold", "threshold"]
+
+
+def test_a_lease_stops_serving_draws_once_its_seconds_pass_on_the_injected_clock() -> None:
+    """Serve draws until LEASE_SECONDS on a fake clock, then none; give back what none drew."""
+    clock = FakeClock()
+    leases = Leases(lambda _: None, clock=clock.monotonic)
+    which = (("tool:openai", 0, 1000),)
+    try:
+        leases.taken(which, "lease-1", 64, 1, "r0")
+        clock.advance(LEASE_SECONDS / 2)
+        assert leases.draw(which, 1, "r1")
+        clock.advance(LEASE_SECONDS / 2)
+        assert not leases.draw(which, 1, "r2")
+        [returned] = leases.to_give_back()
+        assert (returned.id, returned.left) == ("lease-1", 62)
+    finally:
+        leases.close()
+
+
+def _open_timed(uri: str, clock: FakeClock) -> Ledger:
+    if uri.startswith("redis"):
+        return RedisLedger.from_url(uri, clock=clock.monotonic)
+    return SqlLedger(open_store(uri), owns_store=True, clock=clock.monotonic)
+
+
+def test_a_lease_past_its_seconds_on_the_ledgers_clock_is_given_back(sql_uri: str) -> None:
+    """Give back a lease's unused part once the ledger's fake clock passes LEASE_SECONDS."""
+    clock = FakeClock()
+    with _open_timed(sql_uri, clock) as first, open_ledger(sql_uri) as second:
+        guard = BudgetGuard([_budget("100")], ledger=first, clock=clock)
+        other = BudgetGuard([_budget("100")], ledger=second, clock=clock)
+        guard.reserve(MILLI, tool="openai")
+        guard.reserve(MILLI, tool="openai")
+        assert other.status()[0].reserved == MILLI * LEASE_CALLS
+        clock.advance(LEASE_SECONDS)
+        # The old lease holds its two drawn calls; what none drew is given back; a new one serves.
+        guard.reserve(MILLI, tool="openai")
+        assert other.status()[0].reserved == MILLI * (2 + LEASE_CALLS)

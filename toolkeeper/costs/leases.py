@@ -61,10 +61,18 @@ class Leases:
 
     ``give_back`` writes, for each lease, the shrink of its hold on every budget
     by ``lease.left`` (what no call drew); it is called outside the lock.
+    ``clock`` returns monotonic seconds: when a lease stops serving calls. The
+    timer that gives back quiet leases waits in real time and then asks ``clock``.
     """
 
-    def __init__(self, give_back: Callable[[list[Lease]], None]) -> None:
+    def __init__(
+        self,
+        give_back: Callable[[list[Lease]], None],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._give_back = give_back
+        self._clock = clock
         self._lock = threading.Lock()
         # Per set of charges: the lease calls draw from now.
         self._serving: dict[Which, Lease] = {}
@@ -91,7 +99,7 @@ class Leases:
             lease = self._serving.get(which)
             if lease is None:
                 return False
-            if lease.left >= amount and time.monotonic() < lease.until:
+            if lease.left >= amount and self._clock() < lease.until:
                 lease.left -= amount
                 self._drawn[rid] = (lease.id, amount)
                 return True
@@ -105,7 +113,7 @@ class Leases:
 
     def taken(self, which: Which, lease_id: str, size: int, amount: int, rid: str) -> None:
         """Record the lease ``lease_id`` of ``size`` just held, of which ``rid`` drew ``amount``."""
-        lease = Lease(lease_id, which, size - amount, time.monotonic() + LEASE_SECONDS)
+        lease = Lease(lease_id, which, size - amount, self._clock() + LEASE_SECONDS)
         with self._lock:
             older = self._serving.get(which)
             if older is not None:  # another thread took one meanwhile: retire it
@@ -152,7 +160,7 @@ class Leases:
             self._watch = None
             if self._closed:
                 return
-            moment = time.monotonic()
+            moment = self._clock()
             for which, lease in list(self._serving.items()):
                 if moment >= lease.until:
                     del self._serving[which]

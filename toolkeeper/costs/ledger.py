@@ -19,7 +19,7 @@ so a budgeted call waits for one round trip, its reservation. The public
 methods are written once, here and in
 :class:`~toolkeeper.costs.ledger_batch.QueuedLedger` (the queue's glue); a
 backend implements the atomic writes and reads behind them (``_hold``,
-``_settle``, ``_usage``, or ``_check_and_hold`` and ``_write_batch``).
+``_settle``, ``_usage``, or ``_reserve_once`` and ``_write_batch``).
 
 Backends: ``memory://`` (one process, a lock), ``sqlite:///…`` and
 ``postgresql://…`` (the store: spend survives restarts; one write transaction

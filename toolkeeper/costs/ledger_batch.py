@@ -25,18 +25,23 @@ import time
 import weakref
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from toolkeeper.costs.budgets import Charge
-from toolkeeper.costs.leases import Lease, Leases
-from toolkeeper.costs.ledger import Fired, Ledger, OnFired, Verdict
+from toolkeeper.costs.leases import Lease, Leases, Which
+from toolkeeper.costs.ledger import ADMITTED, Fired, Ledger, OnFired, Verdict
 
-__all__ = ["LINGER_S", "DeferredSettles", "PendingSettle", "QueuedLedger"]
+__all__ = ["LINGER_S", "Ask", "DeferredSettles", "PendingSettle", "QueuedLedger"]
 
 _log = logging.getLogger("toolkeeper.costs")
 #: How long the writer lets settles gather once woken, in seconds.
 LINGER_S = 0.002
+
+#: What one reservation in a shared ledger runs in (SQL: its write transaction).
+Session = TypeVar("Session")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +55,19 @@ class PendingSettle:
     then: Callable[[list[Fired]], object] | None
     #: (lease id, amount drawn) when the reservation was drawn from a lease.
     lease: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """What one reservation asks a shared ledger to hold: charges, amount, id and times."""
+
+    charges: Sequence[Charge]
+    #: The charges as leases are keyed.
+    which: Which
+    amount: int
+    rid: str
+    now: datetime
+    expires: datetime
 
 
 #: Writes a batch in order and returns the warnings each settle fired (raises on failure).
@@ -159,23 +177,27 @@ class DeferredSettles:
                     _log.exception("a budget warning handler failed")
 
 
-class QueuedLedger(Ledger):
+class QueuedLedger(Ledger, Generic[Session]):
     """A shared ledger whose wrapped calls' settles are queued and written in batches.
 
     The queue's glue, once for every shared ledger: a settle of
     :meth:`~Ledger.settle_later` is queued; the queue is written before any read
     of spend (:meth:`~Ledger.usage`), on :meth:`flush` and :meth:`close`, and before
     a refusal is final (a settle still queued may free what refused the call).
-    It also keeps this process's leases (:mod:`toolkeeper.costs.leases`): a
-    queued settle carries what its reservation drew from one, and closing gives
-    them back. A backend implements :meth:`_check_and_hold` (one atomic
-    reservation, drawing from a lease or taking one), :meth:`_write_batch` (a
-    batch in one pipeline or transaction) and :meth:`_give_back`.
+    It also keeps this process's leases (:mod:`toolkeeper.costs.leases`) and
+    decides, once for every backend, when a reservation draws from one, takes
+    one or gives them back (:meth:`_check_and_hold`); a queued settle carries
+    what its reservation drew from one, and closing gives them back. A backend
+    implements :meth:`_reserving` (what one reservation runs in: SQL's write
+    transaction), :meth:`_reserve_once` (one atomic check-and-hold),
+    :meth:`_write_batch` (a batch in one pipeline or transaction) and
+    :meth:`_give_back`.
     """
 
-    def __init__(self, *, name: str) -> None:
+    def __init__(self, *, name: str, clock: Callable[[], float] = time.monotonic) -> None:
+        """Name the writer thread; ``clock`` (monotonic seconds) times the leases."""
         self._deferred = DeferredSettles(self._write_batch, name=name)
-        self._leases = Leases(self._give_back)
+        self._leases = Leases(self._give_back, clock=clock)
 
     def flush(self) -> None:
         """Write every queued settle before returning."""
@@ -200,6 +222,32 @@ class QueuedLedger(Ledger):
             verdict = self._check_and_hold(charges, amount, rid, now, expires)
         return verdict
 
+    def _check_and_hold(
+        self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, expires: datetime
+    ) -> Verdict:
+        """Draw ``amount`` from this process's lease, else reserve it in the shared ledger.
+
+        Far from the limits the reservation takes a lease for the next calls. Leases
+        that stopped serving calls are given back first, in the same reservation; a
+        refused call gives back this process's own leases and looks once more.
+        """
+        leases = self._leases
+        which = tuple((charge.key, charge.bucket, charge.limit) for charge in charges)
+        if leases.draw(which, amount, rid):
+            return ADMITTED
+        with self._reserving() as session:
+            # Another thread may have taken a lease while this one waited to reserve.
+            if leases.draw(which, amount, rid):
+                return ADMITTED
+            ask = Ask(charges, which, amount, rid, now, expires)
+            verdict = self._reserve_once(
+                session, ask, leases.size_for(amount), leases.to_give_back()
+            )
+            if not verdict.admitted and leases.retire_all():
+                # This process's own leases may hold what is missing: give them back first.
+                verdict = self._reserve_once(session, ask, 0, leases.to_give_back())
+            return verdict
+
     def _settle_later(
         self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, then: OnFired
     ) -> None:
@@ -207,10 +255,19 @@ class QueuedLedger(Ledger):
         self._deferred.add(PendingSettle(charges, amount, rid, now, then, lease))
 
     @abstractmethod
-    def _check_and_hold(
-        self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, expires: datetime
+    def _reserving(self) -> AbstractContextManager[Session]:
+        """Return what a reservation that reaches the shared ledger runs in, entered once."""
+
+    @abstractmethod
+    def _reserve_once(
+        self, session: Session, ask: Ask, size: int, returned: list[Lease]
     ) -> Verdict:
-        """Check every blocking charge and hold ``amount`` on each, atomically, once."""
+        """Give back ``returned``, then check every blocking charge and hold, atomically.
+
+        Hold a lease of ``size`` (recording it with the leases' ``taken``) when every
+        blocking budget has room for it (``size`` 0: never), else ``ask.amount`` alone.
+        ``returned`` are retired leases holding money no call drew.
+        """
 
     @abstractmethod
     def _write_batch(self, batch: list[PendingSettle]) -> list[list[Fired]]:

@@ -23,16 +23,17 @@ nano-dollars ($9 million) per budget and period, which the ledger enforces.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
 from toolkeeper._errors import MissingDependencyError, StoreError
 from toolkeeper.costs.budgets import Charge
-from toolkeeper.costs.leases import LEASE_SECONDS, Lease, Which
+from toolkeeper.costs.leases import LEASE_SECONDS, Lease
 from toolkeeper.costs.ledger import ADMITTED, Fired, Overshoot, Verdict
-from toolkeeper.costs.ledger_batch import PendingSettle, QueuedLedger
+from toolkeeper.costs.ledger_batch import Ask, PendingSettle, QueuedLedger
 
 __all__ = ["RedisLedger"]
 
@@ -207,11 +208,21 @@ return 1
 """
 
 
-class RedisLedger(QueuedLedger):
+class RedisLedger(QueuedLedger[None]):
     """Keep spend in Redis under ``prefix``; open one with :meth:`from_url`."""
 
-    def __init__(self, client: Any, *, uri: str, prefix: str = "toolkeeper:budget:") -> None:
-        """Use a ``redis.Redis`` client (``decode_responses`` may be either)."""
+    def __init__(
+        self,
+        client: Any,
+        *,
+        uri: str,
+        prefix: str = "toolkeeper:budget:",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Use a ``redis.Redis`` client (``decode_responses`` may be either).
+
+        ``clock`` (monotonic seconds) times the leases.
+        """
         self._client = client
         self._prefix = prefix
         self.uri = uri
@@ -221,10 +232,16 @@ class RedisLedger(QueuedLedger):
         self._give_back_script = client.register_script(_GIVE_BACK)
         self._overshoot = client.register_script(_OVERSHOOT)
         self._overshoot_keys = [f"{prefix}overshoots:{part}" for part in _OVERSHOOT_PARTS]
-        super().__init__(name="redis")
+        super().__init__(name="redis", clock=clock)
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str = "toolkeeper:budget:") -> RedisLedger:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = "toolkeeper:budget:",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> RedisLedger:
         """Connect to the Redis server at ``url`` (needs ``toolkeeper[redis]``)."""
         try:
             # Deferred: redis-py is optional (toolkeeper[redis]) and only a redis:// URI needs it.
@@ -234,53 +251,28 @@ class RedisLedger(QueuedLedger):
         shown = _mask(url)
         with _translated(shown):
             client = redis.Redis.from_url(url)
-        return cls(client, uri=shown, prefix=prefix)
+        return cls(client, uri=shown, prefix=prefix, clock=clock)
 
-    def _check_and_hold(
-        self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, expires: datetime
-    ) -> Verdict:
-        """Draw ``amount`` from this process's lease, else run the reserve script."""
-        which = tuple((charge.key, charge.bucket, charge.limit) for charge in charges)
-        if self._leases.draw(which, amount, rid):
-            return ADMITTED
-        self._give_back_retired()
-        size = self._leases.size_for(amount)
-        verdict = self._run_reserve(charges, which, amount, rid, now, expires, size)
-        if not verdict.admitted and self._leases.retire_all():
-            # This process's own leases may hold what is missing: give them back first.
-            self._give_back_retired()
-            verdict = self._run_reserve(charges, which, amount, rid, now, expires, 0)
-        return verdict
+    def _reserving(self) -> AbstractContextManager[None]:
+        """Return nothing to enter: each reservation is one script, atomic on its own."""
+        return nullcontext()
 
-    def _give_back_retired(self) -> None:
-        """Give back what the leases that stopped serving calls hold unused, if anything."""
-        returned = self._leases.to_give_back()
+    def _reserve_once(self, _session: None, ask: Ask, size: int, returned: list[Lease]) -> Verdict:
+        """Give back ``returned``, then run the reserve script: hold a lease or the amount."""
         if returned:
             self._give_back(returned)
-
-    def _run_reserve(  # noqa: PLR0917 - one reservation's parts
-        self,
-        charges: Sequence[Charge],
-        which: Which,
-        amount: int,
-        rid: str,
-        now: datetime,
-        expires: datetime,
-        size: int,
-    ) -> Verdict:
-        """Run the reserve script: check every blocking charge, hold a lease or ``amount``."""
         lease_id = self._leases.new_id() if size else ""
-        until = _ms(expires + timedelta(seconds=LEASE_SECONDS))
-        args: list[Any] = [_ms(now), _ms(expires), amount, rid, len(charges)]
+        until = _ms(ask.expires + timedelta(seconds=LEASE_SECONDS))
+        args: list[Any] = [_ms(ask.now), _ms(ask.expires), ask.amount, ask.rid, len(ask.charges)]
         args += [size, self._leases.room_for(size), lease_id, until]
-        for charge in charges:
+        for charge in ask.charges:
             _check_exact(charge)
             args += [self._key(charge), charge.limit, int(charge.blocking), charge.since]
             args += [charge.bucket, charge.width, charge.slot.ttl_seconds]
         with _translated(self.uri):
             admitted, blocked, spent, reserved, leased = self._reserve(args=args)
         if int(leased):
-            self._leases.taken(which, lease_id, size, amount, rid)
+            self._leases.taken(ask.which, lease_id, size, ask.amount, ask.rid)
         if int(admitted):
             return ADMITTED
         return Verdict(False, int(blocked), int(spent), int(reserved))

@@ -15,14 +15,15 @@ it drew, and what no call drew is given back in the next transaction.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 
 from toolkeeper.costs.budgets import Charge, admits, thresholds_reached
-from toolkeeper.costs.leases import LEASE_CALLS, LEASE_HEADROOM, LEASE_SECONDS, Lease, Which
+from toolkeeper.costs.leases import LEASE_CALLS, LEASE_HEADROOM, LEASE_SECONDS, Lease
 from toolkeeper.costs.ledger import ADMITTED, Fired, Overshoot, Verdict
-from toolkeeper.costs.ledger_batch import PendingSettle, QueuedLedger
+from toolkeeper.costs.ledger_batch import Ask, PendingSettle, QueuedLedger
 from toolkeeper.store.spend import BudgetTables, BudgetTransaction
 from toolkeeper.store.sql import Store
 
@@ -30,71 +31,54 @@ from toolkeeper.store.sql import Store
 __all__ = ["LEASE_CALLS", "LEASE_HEADROOM", "LEASE_SECONDS", "SqlLedger"]
 
 
-class SqlLedger(QueuedLedger):
+class SqlLedger(QueuedLedger[BudgetTransaction]):
     """Keep spend in the budget tables of ``store``; ``owns_store`` closes it with the ledger."""
 
-    def __init__(self, store: Store, *, owns_store: bool = False) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        owns_store: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Use ``store``'s budget tables; ``clock`` (monotonic seconds) times the leases."""
         self._tables = BudgetTables(store)
         self._owns_store = owns_store
         self.uri = store.uri
-        super().__init__(name="store")
+        super().__init__(name="store", clock=clock)
         # This process's budget writes queue here rather than in SQLite's busy handler,
         # whose backoff sleeps (up to 100 ms) would stall a call behind a batch of settles.
         self._write_lock = threading.Lock()
 
-    def _check_and_hold(
-        self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, expires: datetime
-    ) -> Verdict:
-        """Draw ``amount`` from this process's lease, else check and hold in one transaction."""
-        which = tuple((charge.key, charge.bucket, charge.limit) for charge in charges)
-        if self._leases.draw(which, amount, rid):
-            return ADMITTED
-        with self._writing() as tx:
-            # Another thread may have taken a lease while this one waited for the lock.
-            if self._leases.draw(which, amount, rid):
-                return ADMITTED
-            return self._check_in(
-                tx, charges, which, amount, self._leases.size_for(amount), rid, now, expires
-            )
+    def _reserving(self) -> AbstractContextManager[BudgetTransaction]:
+        """Return a budget write transaction: a reservation and its retry run in one."""
+        return self._writing()
 
-    def _check_in(  # noqa: PLR0917 - one reservation's parts
-        self,
-        tx: BudgetTransaction,
-        charges: Sequence[Charge],
-        which: Which,
-        amount: int,
-        size: int,
-        reservation_id: str,
-        now: datetime,
-        expires: datetime,
+    def _reserve_once(
+        self, tx: BudgetTransaction, ask: Ask, size: int, returned: list[Lease]
     ) -> Verdict:
-        """Check every blocking charge; hold a lease far from the limits, else the amount alone."""
-        _give_back_in(tx, self._leases.to_give_back())
+        """Give back ``returned``, check every blocking charge, then hold a lease or the amount."""
+        _give_back_in(tx, returned)
         leasable = size > 0
-        for index, charge in enumerate(charges):
+        for index, charge in enumerate(ask.charges):
             if not charge.blocking:
                 continue
-            tx.drop_expired(charge.key, now=now)
+            tx.drop_expired(charge.key, now=ask.now)
             spent = tx.spent(charge.key, since=charge.since, until=charge.bucket)
-            reserved = tx.reserved(charge.key, now=now)
-            if not admits(limit=charge.limit, spent=spent, reserved=reserved, amount=amount):
-                if self._leases.retire_all():
-                    # This process's own leases may hold what is missing: give them back first.
-                    return self._check_in(
-                        tx, charges, which, amount, 0, reservation_id, now, expires
-                    )
+            reserved = tx.reserved(charge.key, now=ask.now)
+            if not admits(limit=charge.limit, spent=spent, reserved=reserved, amount=ask.amount):
                 return Verdict(False, index, spent, reserved)
             room = charge.limit - spent - reserved
             leasable = leasable and room >= self._leases.room_for(size)
         if not leasable:
-            for charge in charges:
-                tx.add_reservation(reservation_id, charge.key, amount=amount, expires=expires)
+            for charge in ask.charges:
+                tx.add_reservation(ask.rid, charge.key, amount=ask.amount, expires=ask.expires)
             return ADMITTED
         lease_id = self._leases.new_id()
-        until = expires + timedelta(seconds=LEASE_SECONDS)
-        for charge in charges:
+        until = ask.expires + timedelta(seconds=LEASE_SECONDS)
+        for charge in ask.charges:
             tx.add_reservation(lease_id, charge.key, amount=size, expires=until)
-        self._leases.taken(which, lease_id, size, amount, reservation_id)
+        self._leases.taken(ask.which, lease_id, size, ask.amount, ask.rid)
         return ADMITTED
 
     @contextmanager
