@@ -3,6 +3,7 @@
 from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
+from decimal import Decimal
 from itertools import count
 from typing import Any
 
@@ -18,6 +19,7 @@ class FastWrapper:
         tool: str,
         operation: str,
         labels: dict[str, str] | None,
+        estimate: Decimal | None,
         published: dict[str, Any],
         get_runtime: Callable[[str], Any],
         general: Callable[..., Any],

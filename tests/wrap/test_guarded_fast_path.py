@@ -13,7 +13,7 @@ import pytest
 
 from toolkeeper import BudgetExceeded, CallTimeoutError, FakeClock, Keeper
 from toolkeeper.config.files import ConfigFile
-from toolkeeper.costs import BudgetStatus
+from toolkeeper.costs import BudgetStatus, Usage
 
 CONFIG = """\
 [tools.paid]
@@ -252,3 +252,48 @@ def test_an_async_call_past_its_timeout_times_out_and_releases(keeper: Keeper) -
     assert (record["status"], record["error_code"]) == ("timeout", "TIMEOUT")
     status = status_of(keeper, "slow")
     assert (status.spent, status.reserved) == (Decimal(0), Decimal(0))
+
+
+def test_a_response_to_price_is_priced_before_its_reservation_settles(keeper: Keeper) -> None:
+    """A budgeted call whose response carries no cost is priced from the catalog, then settled."""
+    usage = {"prompt_tokens": 1000, "completion_tokens": 50}
+    chat = keeper.tool("paid", operation="chat", estimated_cost=0.05)(
+        lambda: {"model": "gpt-4o-mini", "usage": usage}
+    )
+    chat()
+    chat()
+    expected = keeper.costs.price("gpt-4o-mini", Usage(input_tokens=1000, output_tokens=50)).cost
+    assert expected is not None and expected > 0
+    status = status_of(keeper, "paid")
+    assert (status.spent, status.reserved) == (2 * expected, Decimal(0))
+    found = records(keeper, "paid")
+    assert [r["cost_estimate"] for r in found] == [pytest.approx(float(expected))] * 2
+
+
+def test_a_budgeted_call_teaches_the_estimate_of_the_model_it_asked_for(keeper: Keeper) -> None:
+    """The actual cost is learned under the model the call's keyword arguments name, and any."""
+
+    @keeper.tool("paid", operation="chat", estimated_cost=0.05)
+    def chat(prompt: str, *, model: str) -> dict[str, Any]:
+        return answer(0.03 if model == "m-1" else 0.01)
+
+    chat("hi", model="m-1")
+    chat("hi", model="m-2")
+    learned = keeper.costs.learned
+    assert learned.largest(("paid", "chat", "m-1")) == Decimal("0.03")
+    assert learned.largest(("paid", "chat", "m-2")) == Decimal("0.01")
+    assert learned.largest(("paid", "chat", None)) == Decimal("0.03")  # any model: the largest
+
+
+def test_a_call_the_budget_cannot_admit_at_once_is_decided_by_the_general_path(
+    keeper: Keeper,
+) -> None:
+    """Near the limit, the call the budget refuses is refused once, recorded once, holds nothing."""
+    chat = keeper.tool("paid", operation="chat", estimated_cost=0.4)(lambda: answer(0.4))
+    chat()
+    chat()
+    with pytest.raises(BudgetExceeded, match=r"tool:paid"):
+        chat()
+    status = status_of(keeper, "paid")
+    assert (status.spent, status.reserved) == (Decimal("0.8"), Decimal(0))
+    assert [r["status"] for r in records(keeper, "paid")] == ["success", "success", "error"]

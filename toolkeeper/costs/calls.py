@@ -115,6 +115,34 @@ class CallCosts:
             await self._tracker.clock.asleep(wait)
         return found.reservation
 
+    def admit_at_once(
+        self,
+        estimate: Decimal | None,
+        labels: Mapping[str, str] | None,
+        operation: str,
+        request: Mapping[str, Any] | None,
+    ) -> Reservation | None:
+        """Reserve the call's estimate outright, or return ``None`` for :meth:`admit` to decide.
+
+        The fast path's admission (no rate limit, an estimate known now, budgets
+        that admit it at once); ``None`` holds nothing, and the call goes the
+        general way, where a wait, a refusal, a fallback or a ledger's error is
+        decided and recorded.
+        """
+        guard = self.guard
+        if guard is None or self.limiter is not None:
+            return None
+        key, amount = self._estimate(estimate, operation, request)
+        if amount is None:
+            return None
+        try:
+            reservation = guard.reserve_at_once(amount, tool=self.tool, scopes=self._scopes(labels))
+        except Exception:  # noqa: BLE001 - admit() meets it again, raises and records it
+            return None
+        if reservation is not None:
+            reservation.basis = key
+        return reservation
+
     def _limited(
         self,
         estimate: Decimal | None,

@@ -193,13 +193,25 @@ class BudgetGuard:
         """
         return self._reserve(estimate, tool, labels, scopes, wait=True)
 
-    def _reserve(
+    def reserve_at_once(
+        self, estimate: Decimal, *, tool: str, scopes: Sequence[str]
+    ) -> Reservation | None:
+        """Reserve as :meth:`reserve` does when every budget admits the call now, else ``None``.
+
+        ``None`` holds nothing and decides nothing: a call that would wait, be
+        refused or go to its fallback is then admitted by :meth:`reserve_or_wait`,
+        which says why (the fast path hands such a call to the general one).
+        """
+        return self._reserve(estimate, tool, None, scopes, wait=True, at_once=True)
+
+    def _reserve(  # noqa: PLR0917 - the forms of reserve, in one place
         self,
         estimate: Decimal,
         tool: str,
         labels: dict[str, str] | None,
         scopes: Sequence[str] | None,
         wait: bool,
+        at_once: bool = False,
     ) -> Reservation | None:
         kind = type(estimate)
         cached = kind in _CACHED and (kind is not Decimal or estimate.is_finite())
@@ -221,6 +233,8 @@ class BudgetGuard:
         )
         if verdict is ADMITTED or verdict.admitted:
             return reservation
+        if at_once:
+            return None
         assert verdict.blocked is not None
         blocked = charges[verdict.blocked]
         if (

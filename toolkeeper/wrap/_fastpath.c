@@ -2,14 +2,17 @@
  * The sync wrapper's fast path in C: the steps of the pure-Python wrapper in
  * toolkeeper/wrap/decorate.py (`wrapper` inside ToolWrapping.wrap), no more.
  *
- * A call takes this path when its tool's runtime is `fast` and its circuit is
- * closed: it runs the function inline, counts the success on the breaker, reads
- * usage from a JSON body and hands the record to the monitor's recorder
- * (toolkeeper/monitor/recorder.py: `success`, or `unread` for a response the
- * pipeline reads and prices off this thread). Everything else (a refusal, a
- * failure, a stream, a guarded tool) is handed to the same Python callables the
- * Python wrapper uses, so behaviour lives in Python and this file only removes
- * interpreter overhead (bytecode dispatch, argument packing, attribute lookups).
+ * A call takes this path when its tool's runtime is `fast` (or `guarded_fast`) and
+ * its circuit is closed: a guarded call is first admitted by the FastState's `admit`
+ * (CallCosts.admit_at_once: a reservation, or None to take the general path); then
+ * it runs the function inline, counts the success on the breaker, reads usage from
+ * a JSON body, settles a reservation at the cost the value carries (`settle`) and
+ * hands the record to the monitor's recorder (toolkeeper/monitor/recorder.py:
+ * `success`, or `unread` for a response the pipeline reads and prices off this
+ * thread). Everything else (a refusal, a failure, a stream, a guarded call's
+ * response to price) is handed to the same Python callables the Python wrapper
+ * uses, so behaviour lives in Python and this file only removes interpreter
+ * overhead (bytecode dispatch, argument packing, attribute lookups).
  *
  * It looks up no Python attribute by name: what it reads of a tool is the
  * FastState tuple the tool's runtimes publish (toolkeeper/wrap/runtime.py), by
@@ -24,7 +27,7 @@
 
 /* The positions of toolkeeper.wrap.runtime.FastState. */
 enum { ST_RUNTIME, ST_FAST, ST_SLOW_AFTER, ST_EPOCH_CELL, ST_COUNT_SUCCESS, ST_RECORD_SUCCESS,
-       ST_SIZE };
+       ST_ADMIT, ST_SETTLE, ST_SIZE };
 
 typedef struct {
     PyObject_HEAD
@@ -35,11 +38,13 @@ typedef struct {
     PyObject *tool;
     PyObject *operation;
     PyObject *labels;
+    PyObject *estimate;   /* the wrapping's estimated_cost (None: derived or learned) */
     PyObject *published;  /* dict: tool name -> FastState, read without a lock */
     PyObject *get_runtime; /* builds (and publishes) a runtime that is not published */
     PyObject *general;    /* general(runtime, args, kwargs) */
-    PyObject *recover;    /* recover(runtime, args, kwargs, parent, seq, token, ticket, started, error) */
-    PyObject *priced;     /* priced(runtime, parent, seq, value, started) */
+    PyObject *recover;    /* recover(runtime, args, kwargs, parent, seq, token, ticket, started, error,
+                             reservation) */
+    PyObject *priced;     /* priced(runtime, parent, seq, value, started, reservation) */
     PyObject *current;    /* the ContextVar of the running operation */
     PyObject *sequence;   /* itertools.count of operation sequence numbers */
     PyObject *perf_counter;
@@ -207,7 +212,7 @@ read_usage(FastWrapper *self, PyObject *value, PyObject **in, PyObject **out, Py
 static PyObject *
 call_recover(FastWrapper *self, PyObject *runtime, PyObject *const *args, size_t nargsf,
              PyObject *kwnames, PyObject *parent, PyObject *seq, PyObject *token,
-             PyObject *ticket, double started)
+             PyObject *ticket, double started, PyObject *reservation)
 {
     PyObject *type, *error, *traceback;
     PyErr_Fetch(&type, &error, &traceback);
@@ -220,9 +225,9 @@ call_recover(FastWrapper *self, PyObject *runtime, PyObject *const *args, size_t
     PyObject *saved_type, *saved_value, *saved_tb;
     PyErr_GetExcInfo(&saved_type, &saved_value, &saved_tb);
     PyErr_SetExcInfo(Py_NewRef(type), Py_NewRef(error), Py_XNewRef(traceback));
-    PyObject *argv[9] = {runtime, call_args, call_kwargs, parent, seq, token, ticket,
-                         started_obj, error};
-    result = PyObject_Vectorcall(self->recover, argv, 9, NULL);
+    PyObject *argv[10] = {runtime, call_args, call_kwargs, parent, seq, token, ticket,
+                          started_obj, error, reservation};
+    result = PyObject_Vectorcall(self->recover, argv, 10, NULL);
     PyErr_SetExcInfo(saved_type, saved_value, saved_tb);
 done:
     Py_XDECREF(call_args);
@@ -306,7 +311,7 @@ fast_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
     PyObject *state = NULL, *ticket = NULL, *parent = NULL, *seq = NULL;
     PyObject *token = NULL, *value = NULL, *result = NULL;
     PyObject *in = NULL, *out = NULL, *cost = NULL, *model = NULL, *recorded = NULL;
-    PyObject *duration_obj = NULL;
+    PyObject *duration_obj = NULL, *reservation = NULL;
 
     PyObject *unpublished = NULL;
     state = published_state(self, &unpublished);
@@ -328,6 +333,27 @@ fast_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
         result = call_general(self, runtime, args, nargsf, kwnames);
         goto finish;
     }
+    /* A guarded tool: admitted at once (admit(estimate, labels, operation, request) gives the
+       reservation), or handed whole to the general path, which admits it. */
+    PyObject *admit = PyTuple_GET_ITEM(state, ST_ADMIT);
+    if (admit != Py_None) {
+        PyObject *request = Py_None;
+        if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) {
+            PyObject *call_args;
+            if (pack_arguments(args, nargsf, kwnames, &call_args, &request) < 0) goto error;
+            Py_DECREF(call_args);
+        }
+        PyObject *argv[4] = {self->estimate, self->labels, self->operation, request};
+        reservation = PyObject_Vectorcall(admit, argv, 4, NULL);
+        if (request != Py_None) Py_DECREF(request);
+        if (reservation == NULL) goto error;
+        if (reservation == Py_None) {
+            result = call_general(self, runtime, args, nargsf, kwnames);
+            goto finish;
+        }
+    } else {
+        reservation = Py_NewRef(Py_None);
+    }
     if (PyContextVar_Get(self->current, NULL, &parent) < 0) goto error;
     if (parent == NULL) parent = Py_NewRef(Py_None);
     seq = PyIter_Next(self->sequence);
@@ -345,7 +371,7 @@ fast_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
         ticket = PyLong_FromLongLong(epoch);
         if (ticket == NULL) goto error;
         result = call_recover(self, runtime, args, nargsf, kwnames, parent, seq, token, ticket,
-                              started);
+                              started, reservation);
         goto finish;
     }
     if (PyContextVar_Reset(self->current, token) < 0) goto error;
@@ -371,14 +397,21 @@ fast_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObje
     int cost_given = PyObject_IsTrue(cost);
     if (cost_given < 0) goto error;
     int unread = !cost_given && model != Py_None;
-    if (unread && model == self->stream) {
-        /* A stream to meter as it is read: off this fast path. */
+    if (unread && (model == self->stream || reservation != Py_None)) {
+        /* A stream to meter as it is read, or a guarded call's response to price before its
+           settle: off this fast path. */
         PyObject *started_obj = PyFloat_FromDouble(started);
         if (started_obj == NULL) goto error;
         result = PyObject_CallFunctionObjArgs(self->priced, runtime, parent, seq, value,
-                                              started_obj, NULL);
+                                              started_obj, reservation, NULL);
         Py_DECREF(started_obj);
         goto finish;
+    }
+    if (reservation != Py_None) { /* settled at the cost the value carries, then recorded */
+        PyObject *argv[2] = {reservation, cost};
+        PyObject *settled = PyObject_Vectorcall(PyTuple_GET_ITEM(state, ST_SETTLE), argv, 2, NULL);
+        if (settled == NULL) goto error;
+        Py_DECREF(settled);
     }
     /* The recorder builds the raw record and queues it: read inline, or unread (a response
        still to read and price, with the runtime that reads it, for the pipeline). */
@@ -410,11 +443,12 @@ finish:
     Py_XDECREF(model);
     Py_XDECREF(recorded);
     Py_XDECREF(duration_obj);
+    Py_XDECREF(reservation);
     return result;
 }
 
 #define FIELDS(X) \
-    X(fn) X(tool) X(operation) X(labels) X(published) X(get_runtime) X(general) X(recover) \
+    X(fn) X(tool) X(operation) X(labels) X(estimate) X(published) X(get_runtime) X(general) X(recover) \
     X(priced) X(current) X(sequence) X(perf_counter) X(success) X(unread) X(usage_of) \
     X(stream)
 
@@ -458,15 +492,15 @@ fast_dealloc(FastWrapper *self)
 static PyObject *
 fast_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"fn", "tool", "operation", "labels", "published", "get_runtime",
-                            "general", "recover", "priced", "current", "sequence",
+    static char *names[] = {"fn", "tool", "operation", "labels", "estimate", "published",
+                            "get_runtime", "general", "recover", "priced", "current", "sequence",
                             "perf_counter", "success", "unread", "usage_of", "stream", NULL};
-    enum { COUNT = 16 };
+    enum { COUNT = 17 };
     PyObject *o[COUNT];
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$OOOOO!OOOOOOOOOOO", names, &o[0], &o[1],
-                                     &o[2], &o[3], &PyDict_Type, &o[4], &o[5], &o[6], &o[7],
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$OOOOOO!OOOOOOOOOOO", names, &o[0], &o[1],
+                                     &o[2], &o[3], &o[4], &PyDict_Type, &o[5], &o[6], &o[7],
                                      &o[8], &o[9], &o[10], &o[11], &o[12], &o[13], &o[14],
-                                     &o[15])) {
+                                     &o[15], &o[16])) {
         return NULL;
     }
     if (!PyUnicode_Check(o[1]) || !PyUnicode_Check(o[2])) {
@@ -476,7 +510,7 @@ fast_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     FastWrapper *self = (FastWrapper *)type->tp_alloc(type, 0);
     if (self == NULL) return NULL;
     PyObject **slots[COUNT] = {&self->fn, &self->tool, &self->operation, &self->labels,
-                               &self->published, &self->get_runtime, &self->general,
+                               &self->estimate, &self->published, &self->get_runtime, &self->general,
                                &self->recover, &self->priced, &self->current, &self->sequence,
                                &self->perf_counter, &self->success, &self->unread,
                                &self->usage_of, &self->stream};

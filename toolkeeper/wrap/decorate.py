@@ -168,18 +168,21 @@ class ToolWrapping:
     def returned_tail(self) -> Callable[..., Any]:
         """Return what ends a fast-path call whose first attempt returned, sync or async.
 
-        ``returned(runtime, ticket, parent, seq, value, started, duration, timed)``:
-        counts the success on the breaker (``timed`` is the time it judges, on its
-        clock), then hands the record to the recorder: read inline, or unread (a
-        response to read and price, which the pipeline reads off this thread), or,
-        for a stream, metered as it is read (:meth:`succeeded`).
+        ``returned(runtime, ticket, parent, seq, value, started, duration, timed,
+        reservation)``: counts the success on the breaker (``timed`` is the time it
+        judges, on its clock), then hands the record to the recorder: read inline, or
+        unread (a response to read and price, which the pipeline reads off this
+        thread), or, for a stream, metered as it is read (:meth:`succeeded`). A
+        guarded call's ``reservation`` is settled first at the cost its value
+        carries; one whose value must be priced (or metered) takes :meth:`succeeded`,
+        which prices it now: its settle waits for the cost.
         """
         tool, operation, labels = self.tool, self.operation, self.labels
         success, unread, succeeded = self.recorder.success, self.recorder.unread, self.succeeded
 
         def returned(  # noqa: PLR0917 - the fast path's state, handed over whole
             runtime: ToolRuntime, ticket: int, parent: int | None, seq: int, value: Any,
-            started: float, duration: float, timed: float,
+            started: float, duration: float, timed: float, reservation: Reservation | None = None,
         ) -> Any:  # fmt: skip
             breaker = runtime.breaker
             if timed <= runtime.slow_call_seconds and breaker.epoch_cell[0] == ticket:
@@ -187,18 +190,23 @@ class ToolWrapping:
             else:
                 breaker.record_success(ticket, timed)
             if value is None:
-                success(seq, parent, tool, operation, duration, 0.0, 0, 0, None, labels)
-                return value
-            input_tokens, output_tokens, cost, model = usage_of(value)
+                input_tokens = output_tokens = 0
+                cost, model = 0.0, None
+            else:
+                input_tokens, output_tokens, cost, model = usage_of(value)
             if cost or model is None:
+                if reservation is not None:
+                    runtime.costs.settle(reservation, cost)  # type: ignore[union-attr]  # guarded
                 success(
                     seq, parent, tool, operation, duration, cost, input_tokens, output_tokens,
                     model, labels,
                 )  # fmt: skip
-            elif model is STREAM:  # a stream to meter as it is read: off this fast path
+            elif model is STREAM or reservation is not None:
+                # A stream to meter as it is read, or a response to price before its settle.
                 return succeeded(
-                    runtime, parent, seq, CallOutcome(value=value, attempts=1), started
-                )
+                    runtime, parent, seq, CallOutcome(value=value, attempts=1), started,
+                    reservation=reservation,
+                )  # fmt: skip
             else:  # a response to read or price: queued unread, the pipeline reads it
                 unread(seq, parent, tool, operation, duration, value, runtime, labels)
             return value
@@ -207,10 +215,15 @@ class ToolWrapping:
 
     def interrupted(  # noqa: PLR0917 - the fast path's state, handed over whole
         self, runtime: ToolRuntime, parent: int | None, seq: int, token: Token[int | None],
-        started: float, error: BaseException,
+        started: float, error: BaseException, reservation: Reservation | None = None,
     ) -> None:  # fmt: skip
-        """Record a first attempt that was cancelled or interrupted (never retried), if it was."""
+        """Record a first attempt that was cancelled or interrupted (never retried), if it was.
+
+        Its ``reservation``, if any, is released: the call spent nothing it can be charged.
+        """
         if not isinstance(error, Exception):
+            if reservation is not None and runtime.costs is not None:
+                runtime.costs.release(reservation)
             current.reset(token)
             self.failed(runtime, parent, seq, error, started)
             raise error
@@ -311,12 +324,15 @@ class ToolWrapping:
         tool, runtimes_get, returned = self.tool, self.runtimes.get, self.returned_tail()
         get_current, set_current, reset_current = current.get, current.set, current.reset
 
-        def general(
+        def general(  # noqa: PLR0917 - the fast path's state, handed over whole
             runtime: ToolRuntime, args: Any, kwargs: Any,
             begun: Any = None, first_failure: tuple[Exception, int, float] | None = None,
+            reservation: Reservation | None = None,
         ) -> Any:  # fmt: skip
             if runtime.guarded:
-                return call_guarded(self, fn, runtime, args, kwargs)
+                return call_guarded(
+                    self, fn, runtime, args, kwargs, begun, first_failure, reservation
+                )
             with self.begin_general(fn, runtime, sync=True, begun=begun) as op:
                 op.outcome = call(
                     op.target, *args, first_failure=first_failure, **op.options, **kwargs
@@ -326,20 +342,24 @@ class ToolWrapping:
         def recover(  # noqa: PLR0917 - the fast path's state, handed over whole
             runtime: ToolRuntime, args: Any, kwargs: Any, parent: int | None, seq: int,
             token: Token[int | None], ticket: int, started: float, error: BaseException,
+            reservation: Reservation | None,
         ) -> Any:  # fmt: skip
-            self.interrupted(runtime, parent, seq, token, started, error)
+            self.interrupted(runtime, parent, seq, token, started, error, reservation)
             failure = (error, ticket, perf_counter() - started)
-            return general(runtime, args, kwargs, (parent, seq, token, started), failure)  # type: ignore[arg-type]
+            begun = (parent, seq, token, started)
+            return general(runtime, args, kwargs, begun, failure, reservation)  # type: ignore[arg-type]
 
-        def priced(
-            runtime: ToolRuntime, parent: int | None, seq: int, value: Any, started: float
-        ) -> Any:
+        def priced(  # noqa: PLR0917 - the fast path's state, handed over whole
+            runtime: ToolRuntime, parent: int | None, seq: int, value: Any, started: float,
+            reservation: Reservation | None,
+        ) -> Any:  # fmt: skip
             outcome = CallOutcome(value=value, attempts=1)
-            return self.succeeded(runtime, parent, seq, outcome, started)
+            return self.succeeded(runtime, parent, seq, outcome, started, reservation=reservation)
 
         if FastWrapper is not None:
             fast = FastWrapper(
                 fn=fn, tool=tool, operation=self.operation, labels=self.labels,
+                estimate=self.estimated_cost,
                 published=self.runtimes.published, get_runtime=runtimes_get, general=general,
                 recover=recover, priced=priced, current=current, sequence=ids.sequence,
                 perf_counter=perf_counter, success=self.recorder.success,
@@ -347,12 +367,20 @@ class ToolWrapping:
             )  # fmt: skip
             return functools.update_wrapper(fast, fn)  # type: ignore[return-value]
 
+        operation, labels, estimate = self.operation, self.labels, self.estimated_cost
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             runtime = runtimes_get(tool)
             ticket = runtime.breaker.epoch_cell[0]
-            if ticket < 0 or not runtime.fast:
+            if ticket < 0 or not (runtime.fast or runtime.guarded_fast):
                 return general(runtime, args, kwargs)
+            reservation = None
+            if runtime.guarded_fast:
+                admit = runtime.costs.admit_at_once  # type: ignore[union-attr]  # guarded
+                reservation = admit(estimate, labels, operation, kwargs or None)
+                if reservation is None:
+                    return general(runtime, args, kwargs)
             parent = get_current()
             seq = next_seq()
             token = set_current(seq)
@@ -360,10 +388,14 @@ class ToolWrapping:
             try:
                 value = fn(*args, **kwargs)
             except BaseException as error:  # noqa: BLE001 - recover() re-raises what it cannot handle
-                return recover(runtime, args, kwargs, parent, seq, token, ticket, started, error)
+                return recover(
+                    runtime, args, kwargs, parent, seq, token, ticket, started, error, reservation
+                )
             reset_current(token)
             duration = perf_counter() - started
-            return returned(runtime, ticket, parent, seq, value, started, duration, duration)
+            return returned(
+                runtime, ticket, parent, seq, value, started, duration, duration, reservation
+            )
 
         return wrapper  # type: ignore[return-value]
 

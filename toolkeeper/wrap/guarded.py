@@ -22,6 +22,12 @@ reservation, which a shared ledger writes off this thread; a response to price
 or a stream takes the general tail. A first attempt that raises goes on
 through the resilience state machine (retries, fallbacks) as the same operation.
 
+The decorator's own sync fast path (:mod:`toolkeeper.wrap.decorate`, and its C
+kernel) admits a guarded call itself when its budgets admit it at once
+(:meth:`~toolkeeper.costs.calls.CallCosts.admit_at_once`), and settles it; a first
+attempt of such a call that raises comes here with its reservation, to go on
+as the same operation (``begun``).
+
 One engine, :class:`_GuardedCall`, decides every step; :func:`call_guarded` and
 :func:`acall_guarded` are its thin sync and async drivers.
 """
@@ -54,14 +60,30 @@ __all__ = ["acall_guarded", "call_guarded"]
 #: A wrapped call's positional and keyword arguments, as the wrapper received them.
 Args = tuple[Any, ...]
 Kwargs = dict[str, Any]
+#: (parent, seq, token, started) of a call the fast path began.
+Begun = tuple[int | None, int, "Token[int | None]", float]
 
 
-def call_guarded(
-    wrapping: ToolWrapping, fn: Callable[..., Any], runtime: ToolRuntime, args: Args, kwargs: Kwargs
+def call_guarded(  # noqa: PLR0917 - a call, and the fast path's state when it began there
+    wrapping: ToolWrapping,
+    fn: Callable[..., Any],
+    runtime: ToolRuntime,
+    args: Args,
+    kwargs: Kwargs,
+    begun: Begun | None = None,
+    first_failure: tuple[Exception, int, float] | None = None,
+    reservation: Reservation | None = None,
 ) -> Any:
-    """Admit, call (or fall back), record and settle one sync call."""
-    with _GuardedCall(wrapping, runtime, asynchronous=False) as step:
-        if step.admitting:
+    """Admit, call (or fall back), record and settle one sync call.
+
+    ``begun`` (parent, seq, token, started), ``first_failure`` and ``reservation``
+    are those of a call admitted on the fast path whose first attempt raised: it
+    goes on through the state machine as the same operation.
+    """
+    with _GuardedCall(wrapping, runtime, asynchronous=False, begun=begun) as step:
+        if begun is not None:
+            step.resumed(reservation, first_failure)
+        elif step.admitting:
             step.admitted(step.admit(step.costs.admit, kwargs))
         if step.inline:
             try:
@@ -116,16 +138,27 @@ class _GuardedCall:
         "parent", "reservation", "runtime", "seq", "started", "ticket", "token", "wrapping",
     )  # fmt: skip
 
-    def __init__(self, wrapping: ToolWrapping, runtime: ToolRuntime, *, asynchronous: bool) -> None:
+    def __init__(
+        self,
+        wrapping: ToolWrapping,
+        runtime: ToolRuntime,
+        *,
+        asynchronous: bool,
+        begun: Begun | None = None,
+    ) -> None:
         costs = runtime.costs
         assert costs is not None, "a guarded runtime has costs"
         self.wrapping = wrapping
         self.runtime = runtime
         self.costs = costs
         self.asynchronous = asynchronous
-        self.parent = current.get()
-        self.seq = seq = next_seq()
-        self.token: Token[int | None] = current.set(seq)
+        self.token: Token[int | None]
+        if begun is None:
+            self.parent = current.get()
+            self.seq = seq = next_seq()
+            self.token = current.set(seq)
+        else:
+            self.parent, self.seq, self.token, _ = begun
         self.reservation: Reservation | None = None
         self.over_budget: FallbackFailure | None = None
         self.first_failure: tuple[Exception, int, float] | None = None
@@ -140,7 +173,7 @@ class _GuardedCall:
         else:
             self.inline = ticket >= 0 and runtime.guarded_fast
         self.clock_started = 0.0
-        self.started = perf_counter()
+        self.started = perf_counter() if begun is None else begun[3]
 
     @property
     def admitting(self) -> bool:
@@ -156,6 +189,14 @@ class _GuardedCall:
             self.over_budget = FallbackFailure(
                 error=error, tool=self.wrapping.tool, attempts=0, circuit_state=None
             )
+
+    def resumed(
+        self, reservation: Reservation | None, first_failure: tuple[Exception, int, float] | None
+    ) -> None:
+        """Go on with a call the fast path admitted, whose first attempt raised."""
+        self.reservation = reservation
+        self.first_failure = first_failure
+        self.inline = False
 
     def deadline(self) -> Deadline | None:
         """Start an inline async attempt: its timeout's deadline on its event loop, if any."""

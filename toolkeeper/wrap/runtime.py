@@ -29,6 +29,7 @@ from toolkeeper.resilience import (
 
 if TYPE_CHECKING:
     from toolkeeper.costs.calls import CallCosts
+    from toolkeeper.costs.guard import Reservation
 
 __all__ = ["FastState", "Runtimes", "ToolRuntime", "policy_for"]
 
@@ -98,7 +99,11 @@ class FastState(NamedTuple):
     runtime changes (a new configuration version publishes a new one), so it looks
     up no attribute by name: ``closed_epoch`` is the breaker's ``epoch_cell``, which it
     reads through the buffer protocol on each call; ``count_success`` and
-    ``record_success`` are the breaker's bound methods.
+    ``record_success`` are the breaker's bound methods. ``fast`` is the runtime's
+    ``fast`` or ``guarded_fast``: a guarded call on the fast path is admitted by
+    ``admit`` (:meth:`~toolkeeper.costs.calls.CallCosts.admit_at_once`; ``None``
+    hands it to the general path) and settled by ``settle``, both ``None`` when the
+    tool is not guarded.
     """
 
     runtime: ToolRuntime
@@ -107,6 +112,8 @@ class FastState(NamedTuple):
     closed_epoch: array[int]
     count_success: Callable[[], object]
     record_success: Callable[[int, float], None]
+    admit: Callable[..., Reservation | None] | None
+    settle: Callable[[Reservation, float], None] | None
 
 
 def _secrets_of(config: BaseWrapperConfig) -> tuple[str, ...]:
@@ -223,9 +230,12 @@ class Runtimes:
                 redactor=self._redactor,
             )  # fmt: skip
             self._runtimes[name] = runtime
+            guarded_costs = costs if runtime.guarded_fast else None
             self._published[name] = FastState(
-                runtime, runtime.fast, runtime.slow_call_seconds, breaker.epoch_cell,
-                breaker.count_success, breaker.record_success,
+                runtime, runtime.fast or runtime.guarded_fast, runtime.slow_call_seconds,
+                breaker.epoch_cell, breaker.count_success, breaker.record_success,
+                None if guarded_costs is None else guarded_costs.admit_at_once,
+                None if guarded_costs is None else guarded_costs.settle,
             )  # fmt: skip
             return runtime
 
