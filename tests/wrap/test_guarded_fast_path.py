@@ -263,7 +263,8 @@ def test_a_response_to_price_is_priced_before_its_reservation_settles(keeper: Ke
     chat()
     chat()
     expected = keeper.costs.price("gpt-4o-mini", Usage(input_tokens=1000, output_tokens=50)).cost
-    assert expected is not None and expected > 0
+    assert expected is not None
+    assert expected > 0
     status = status_of(keeper, "paid")
     assert (status.spent, status.reserved) == (2 * expected, Decimal(0))
     found = records(keeper, "paid")

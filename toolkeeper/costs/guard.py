@@ -45,7 +45,7 @@ from toolkeeper.costs.budgets import (
     order_for_check,
     scopes_for,
 )
-from toolkeeper.costs.ledger import ADMITTED, Fired, Ledger, Verdict
+from toolkeeper.costs.ledger import ADMITTED, Fired, Hold, Ledger, SettleLater, Verdict
 from toolkeeper.costs.ledger_memory import MemoryLedger
 from toolkeeper.costs.money import NANO, from_nanos, to_nanos, usd
 from toolkeeper.costs.periods import Period
@@ -76,6 +76,8 @@ class Reservation:
     basis: tuple[str, str, str | None] | None = field(default=None, repr=False)
     #: The cost was unknown: the reservation holds all the budget had left.
     unknown: bool = False
+    #: The ledger's settle on ``charges`` (see :meth:`~toolkeeper.costs.ledger.Ledger.settler`).
+    settler: SettleLater | None = field(default=None, repr=False, compare=False)
 
     @property
     def fallback(self) -> bool:
@@ -143,18 +145,25 @@ class BudgetGuard:
 
     def charges_for(self, scopes: Sequence[str], now: datetime) -> tuple[Charge, ...]:
         """Return the charges of a call in ``scopes`` at ``now``, strictest policy first."""
+        return self._plan(scopes, now).charges
+
+    def _plan(self, scopes: Sequence[str], now: datetime) -> _Plan:
+        """Return the plan of a call in ``scopes`` at ``now``: its charges, and the ledger's
+        reservation and settle on them."""
         key = scopes if type(scopes) is tuple else tuple(scopes)
         moment = now.timestamp()
         plan = self._plans.get(key)
         if plan is not None and plan.starts <= moment < plan.ends:
-            return plan.charges
+            return plan
         charges = tuple(order_for_check([budget.charge(now) for budget in self.budgets_for(key)]))
         starts = max((charge.bucket for charge in charges), default=float("-inf"))
         ends = min((charge.bucket + charge.width for charge in charges), default=float("inf"))
         if len(self._plans) >= _MAX_PLANS:
             self._plans.clear()
-        self._plans[key] = _Plan(charges, starts, ends)
-        return charges
+        ledger = self.ledger
+        plan = _Plan(charges, starts, ends, ledger.holder(charges), ledger.settler(charges))
+        self._plans[key] = plan
+        return plan
 
     def reserve(
         self,
@@ -213,24 +222,21 @@ class BudgetGuard:
         wait: bool,
         at_once: bool = False,
     ) -> Reservation | None:
-        kind = type(estimate)
-        cached = kind in _CACHED and (kind is not Decimal or estimate.is_finite())
-        known = self._amounts.get(estimate) if cached else None
+        try:
+            known = self._amounts.get(estimate)
+        except TypeError:  # a signaling NaN does not hash: converting it below refuses it
+            known = None
         if known is None:
             known = self._amount(estimate)
         amount, nanos = known
         now = self._clock.now()
-        charges = self.charges_for(scopes if scopes is not None else scopes_for(tool, labels), now)
+        plan = self._plan(scopes if scopes is not None else scopes_for(tool, labels), now)
+        charges = plan.charges
         reservation = Reservation(next(self._ids), tool, amount, now, charges, nanos)
         if not charges:
             return reservation
-        verdict = self.ledger.reserve(
-            charges,
-            nanos,
-            reservation_id=reservation.id,
-            now=now,
-            expires=now + self._ttl,
-        )
+        reservation.settler = plan.settle
+        verdict = plan.hold(nanos, reservation.id, now, now + self._ttl)
         if verdict is ADMITTED or verdict.admitted:
             return reservation
         if at_once:
@@ -353,9 +359,10 @@ class BudgetGuard:
         if not charges:
             return
         on_fired = None if self._on_event is None else lambda fired: self._emit(charges, fired)
-        self.ledger.settle_later(
-            charges, spent, reservation_id=reservation.id, now=self._clock.now(), then=on_fired
-        )
+        settle = reservation.settler
+        if settle is None:  # a reservation this guard did not make
+            settle = self.ledger.settler(charges)
+        settle(spent, reservation.id, self._clock.now, on_fired)
 
     def release(self, reservation: Reservation) -> Settlement:
         """Give back everything the reservation held: the call failed and spent nothing."""
@@ -417,11 +424,14 @@ _CACHED = frozenset({Decimal, float, int})
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """A call's charges, valid for moments in [starts, ends) (epoch seconds)."""
+    """A call's charges, valid for moments in [starts, ends) (epoch seconds), and the
+    ledger's reservation and settle on them."""
 
     charges: tuple[Charge, ...]
     starts: float
     ends: float
+    hold: Hold
+    settle: SettleLater
 
 
 def budgets_from_config(

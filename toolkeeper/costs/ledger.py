@@ -42,7 +42,10 @@ from toolkeeper.costs.money import from_nanos
 if TYPE_CHECKING:
     from toolkeeper.store.sql import Store
 
-__all__ = ["ADMITTED", "Fired", "Ledger", "OnFired", "Overshoot", "Verdict", "open_ledger"]
+__all__ = [
+    "ADMITTED", "Fired", "Hold", "Ledger", "OnFired", "Overshoot", "SettleLater", "Verdict",
+    "open_ledger",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,11 @@ class Overshoot:
 
 #: What a deferred settle calls with the warnings it fired, once written (or nothing).
 OnFired = Callable[[list[Fired]], object] | None
+#: :meth:`Ledger.reserve` on given charges: ``hold(amount, reservation_id, now, expires)``.
+Hold = Callable[[int, str, datetime, datetime], "Verdict"]
+#: :meth:`Ledger.settle_later` on given charges: ``settle(amount, reservation_id, now, then)``,
+#: where ``now()`` gives the moment of the settle (read only by a ledger that needs it).
+SettleLater = Callable[[int, str, Callable[[], datetime], OnFired], None]
 
 
 class Ledger(ABC):
@@ -138,6 +146,31 @@ class Ledger(ABC):
         and write the queue before every read of spend.
         """
         self._settle_later(charges, amount, reservation_id, now, then)
+
+    def holder(self, charges: Sequence[Charge]) -> Hold:
+        """Return :meth:`reserve` on ``charges``, positional: ``hold(amount, rid, now, expires)``.
+
+        For a caller that reserves on the same charges call after call (a guard's
+        plan, while the moment stays in their buckets): a backend may prepare
+        what it reads of them once.
+        """
+
+        def hold(amount: int, rid: str, now: datetime, expires: datetime) -> Verdict:
+            return self._hold(charges, amount, rid, now, expires)
+
+        return hold
+
+    def settler(self, charges: Sequence[Charge]) -> SettleLater:
+        """Return :meth:`settle_later` on ``charges``: ``settle(amount, rid, now, then)``.
+
+        ``now`` is a function (a clock's ``now``): a ledger that does not need the
+        moment of a settle does not read it.
+        """
+
+        def settle_later(amount: int, rid: str, now: Callable[[], datetime], then: OnFired) -> None:
+            self._settle_later(charges, amount, rid, now(), then)
+
+        return settle_later
 
     def flush(self) -> None:  # noqa: B027 - optional hook: a ledger that settles at once
         """Write every settle queued by :meth:`settle_later` before returning."""

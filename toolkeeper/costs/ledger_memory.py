@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from toolkeeper.costs.budgets import Charge
-from toolkeeper.costs.ledger import ADMITTED, Fired, Ledger, Overshoot, Verdict
+from toolkeeper.costs.ledger import (
+    ADMITTED,
+    Fired,
+    Hold,
+    Ledger,
+    OnFired,
+    Overshoot,
+    SettleLater,
+    Verdict,
+)
 
 __all__ = ["MemoryLedger"]
 
@@ -81,65 +90,110 @@ class MemoryLedger(Ledger):
     def _account(self, key: str) -> _Account:
         found = self._accounts.get(key)
         if found is None:
-            found = self._accounts[key] = _Account()
+            # setdefault: one account per key even when two threads make it at once.
+            found = self._accounts.setdefault(key, _Account())
         return found
 
     def _hold(
         self, charges: Sequence[Charge], amount: int, rid: str, now: datetime, expires: datetime
     ) -> Verdict:
         """Check every blocking charge and, if all admit ``amount``, reserve it on each."""
-        with self._lock:
-            self._until_sweep -= 1
-            if self._until_sweep <= 0:
-                self._sweep(now.timestamp())
-            accounts = [self._account(charge.key) for charge in charges]
-            for index, charge in enumerate(charges):
-                if not charge.blocking:
-                    continue
-                account, limit, slot = accounts[index], charge.limit, charge.slot
-                committed = account.spent(slot.since, slot.bucket) + account.held
-                if committed < limit and committed + amount <= limit:
-                    continue
-                # Refused on what is held: drop what expired, then look again.
-                account.drop_expired(now.timestamp())
-                spent, reserved = account.spent(slot.since, slot.bucket), account.held
-                committed = spent + reserved
-                if not (committed < limit and committed + amount <= limit):
-                    return Verdict(False, index, spent, reserved)
-            held = (amount, expires.timestamp())
-            for account in accounts:
-                account.reservations[rid] = held
-                account.held += amount
-            return ADMITTED
+        return self.holder(charges)(amount, rid, now, expires)
 
     def _settle(
-        self, charges: Sequence[Charge], amount: int, rid: str | None, _now: datetime
+        self, charges: Sequence[Charge], amount: int, rid: str | None, now: datetime
     ) -> list[Fired]:
         """Drop the reservation, add the spend and mark the warnings it reached."""
-        fired: list[Fired] = []
-        with self._lock:
-            for index, charge in enumerate(charges):
-                account = self._account(charge.key)
-                if rid is not None:
-                    dropped = account.reservations.pop(rid, None)
-                    if dropped is not None:
-                        account.held -= dropped[0]
-                slot = charge.slot
-                bucket, buckets = slot.bucket, account.buckets
-                opened = bucket not in buckets
-                buckets[bucket] = buckets.get(bucket, 0) + amount
-                if account.since <= bucket <= account.until:
-                    account.total += amount
-                spent = account.spent(slot.since, bucket)
-                if spent > 0 and spent >= charge.thresholds[0][1]:
-                    marks = account.fired.setdefault(slot.period, set())
-                    for label, mark in charge.thresholds:
-                        if spent >= mark and label not in marks:
-                            marks.add(label)
-                            fired.append(Fired(index, label, spent))
-                if opened:
-                    account.forget_before(charge)
-        return fired
+        return self._settler(charges)(amount, rid, now)
+
+    def holder(self, charges: Sequence[Charge]) -> Hold:
+        """Return the reservation on ``charges``, their accounts and limits read once."""
+        books = tuple(self._account(charge.key) for charge in charges)
+        checks = tuple(
+            (index, books[index], charge.limit, charge.slot.since, charge.slot.bucket)
+            for index, charge in enumerate(charges)
+            if charge.blocking
+        )
+        lock = self._lock
+
+        def hold(amount: int, rid: str, now: datetime, expires: datetime) -> Verdict:
+            with lock:
+                self._until_sweep -= 1
+                if self._until_sweep <= 0:
+                    self._sweep(now.timestamp())
+                for index, account, limit, since, until in checks:
+                    if account.since == since and account.until == until:  # spent(), inline
+                        committed = account.total + account.held
+                    else:
+                        committed = account.spent(since, until) + account.held
+                    if committed < limit and committed + amount <= limit:
+                        continue
+                    # Refused on what is held: drop what expired, then look again.
+                    account.drop_expired(now.timestamp())
+                    spent, reserved = account.spent(since, until), account.held
+                    committed = spent + reserved
+                    if not (committed < limit and committed + amount <= limit):
+                        return Verdict(False, index, spent, reserved)
+                held = (amount, expires.timestamp())
+                for account in books:
+                    account.reservations[rid] = held
+                    account.held += amount
+                return ADMITTED
+
+        return hold
+
+    def settler(self, charges: Sequence[Charge]) -> SettleLater:
+        """Return the settle on ``charges`` (at once: this ledger has no queue)."""
+        settle = self._settler(charges)
+
+        def settle_later(
+            amount: int, rid: str, _now: Callable[[], datetime], then: OnFired
+        ) -> None:
+            fired = settle(amount, rid, None)
+            if then is not None and fired:
+                then(fired)
+
+        return settle_later
+
+    def _settler(
+        self, charges: Sequence[Charge]
+    ) -> Callable[[int, str | None, datetime | None], list[Fired]]:
+        """Return the settle on ``charges``, their accounts and slots read once."""
+        lines = tuple(
+            (index, self._account(charge.key), charge, charge.slot.since, charge.slot.bucket)
+            for index, charge in enumerate(charges)
+        )
+        lock = self._lock
+
+        def settle(amount: int, rid: str | None, _now: datetime | None) -> list[Fired]:
+            fired: list[Fired] = []
+            with lock:
+                for index, account, charge, since, bucket in lines:
+                    if rid is not None:
+                        dropped = account.reservations.pop(rid, None)
+                        if dropped is not None:
+                            account.held -= dropped[0]
+                    buckets = account.buckets
+                    before = buckets.get(bucket)
+                    buckets[bucket] = amount if before is None else before + amount
+                    if account.since == since and account.until == bucket:  # spent(), inline
+                        spent = account.total = account.total + amount
+                    else:
+                        if account.since <= bucket <= account.until:
+                            account.total += amount
+                        spent = account.spent(since, bucket)
+                    thresholds = charge.thresholds
+                    if spent > 0 and spent >= thresholds[0][1]:
+                        marks = account.fired.setdefault(charge.slot.period, set())
+                        for label, mark in thresholds:
+                            if spent >= mark and label not in marks:
+                                marks.add(label)
+                                fired.append(Fired(index, label, spent))
+                    if before is None:
+                        account.forget_before(charge)
+            return fired
+
+        return settle
 
     def _usage(self, charge: Charge, now: datetime) -> tuple[int, int]:
         """Return (spend in the charge's window, live reservations)."""
