@@ -27,8 +27,9 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Literal
 
 from toolkeeper._clock import Clock, SystemClock
@@ -45,7 +46,7 @@ from toolkeeper.costs.budgets import (
     order_for_check,
     scopes_for,
 )
-from toolkeeper.costs.ledger import ADMITTED, Fired, Hold, Ledger, SettleLater, Verdict
+from toolkeeper.costs.ledger import ADMITTED, Fired, Hold, Ledger, Verdict
 from toolkeeper.costs.ledger_memory import MemoryLedger
 from toolkeeper.costs.money import NANO, from_nanos, to_nanos, usd
 from toolkeeper.costs.periods import Period
@@ -76,8 +77,8 @@ class Reservation:
     basis: tuple[str, str, str | None] | None = field(default=None, repr=False)
     #: The cost was unknown: the reservation holds all the budget had left.
     unknown: bool = False
-    #: The ledger's settle on ``charges`` (see :meth:`~toolkeeper.costs.ledger.Ledger.settler`).
-    settler: SettleLater | None = field(default=None, repr=False, compare=False)
+    #: What settles it: ``settler(spent, id)`` (the plan's; see :class:`BudgetGuard`).
+    settler: Callable[[int, str], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def fallback(self) -> bool:
@@ -151,17 +152,20 @@ class BudgetGuard:
         """Return the plan of a call in ``scopes`` at ``now``: its charges, and the ledger's
         reservation and settle on them."""
         key = scopes if type(scopes) is tuple else tuple(scopes)
-        moment = now.timestamp()
         plan = self._plans.get(key)
-        if plan is not None and plan.starts <= moment < plan.ends:
+        if plan is not None and plan.starts <= now < plan.ends:
             return plan
         charges = tuple(order_for_check([budget.charge(now) for budget in self.budgets_for(key)]))
-        starts = max((charge.bucket for charge in charges), default=float("-inf"))
-        ends = min((charge.bucket + charge.width for charge in charges), default=float("inf"))
+        starts, ends = _EARLIEST, _LATEST
+        if charges:
+            starts = datetime.fromtimestamp(max(charge.bucket for charge in charges), UTC)
+            ends = datetime.fromtimestamp(
+                min(charge.bucket + charge.width for charge in charges), UTC
+            )
         if len(self._plans) >= _MAX_PLANS:
             self._plans.clear()
         ledger = self.ledger
-        plan = _Plan(charges, starts, ends, ledger.holder(charges), ledger.settler(charges))
+        plan = _Plan(charges, starts, ends, ledger.holder(charges), self._settler(charges))
         self._plans[key] = plan
         return plan
 
@@ -358,11 +362,18 @@ class BudgetGuard:
         charges = reservation.charges
         if not charges:
             return
-        on_fired = None if self._on_event is None else lambda fired: self._emit(charges, fired)
         settle = reservation.settler
         if settle is None:  # a reservation this guard did not make
-            settle = self.ledger.settler(charges)
-        settle(spent, reservation.id, self._clock.now, on_fired)
+            settle = self._settler(charges)
+        settle(spent, reservation.id)
+
+    def _settler(self, charges: tuple[Charge, ...]) -> Callable[[int, str], None]:
+        """Return what settles a reservation on ``charges``: ``settle(spent, reservation_id)``.
+
+        The ledger's settle, with this guard's clock and its warnings' handler bound.
+        """
+        on_fired = None if self._on_event is None else partial(self._emit, charges)
+        return partial(self.ledger.settler(charges), self._clock.now, on_fired)
 
     def release(self, reservation: Reservation) -> Settlement:
         """Give back everything the reservation held: the call failed and spent nothing."""
@@ -417,6 +428,8 @@ class BudgetGuard:
 
 
 _MAX_PLANS = 4096
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
 _ZERO = Decimal(0)
 #: Estimates of these types are remembered once converted (finite Decimals: NaNs do not hash).
 _CACHED = frozenset({Decimal, float, int})
@@ -424,14 +437,14 @@ _CACHED = frozenset({Decimal, float, int})
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """A call's charges, valid for moments in [starts, ends) (epoch seconds), and the
-    ledger's reservation and settle on them."""
+    """A call's charges, valid for moments in [starts, ends), and the ledger's
+    reservation and settle on them."""
 
     charges: tuple[Charge, ...]
-    starts: float
-    ends: float
+    starts: datetime
+    ends: datetime
     hold: Hold
-    settle: SettleLater
+    settle: Callable[[int, str], None]
 
 
 def budgets_from_config(

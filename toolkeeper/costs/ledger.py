@@ -92,9 +92,10 @@ class Overshoot:
 OnFired = Callable[[list[Fired]], object] | None
 #: :meth:`Ledger.reserve` on given charges: ``hold(amount, reservation_id, now, expires)``.
 Hold = Callable[[int, str, datetime, datetime], "Verdict"]
-#: :meth:`Ledger.settle_later` on given charges: ``settle(amount, reservation_id, now, then)``,
-#: where ``now()`` gives the moment of the settle (read only by a ledger that needs it).
-SettleLater = Callable[[int, str, Callable[[], datetime], OnFired], None]
+#: :meth:`Ledger.settle_later` on given charges: ``settle(now, then, amount, reservation_id)``,
+#: where ``now()`` gives the moment of the settle (read only by a ledger that needs it); the
+#: first two come first so that a caller can bind them once (``functools.partial``).
+SettleLater = Callable[[Callable[[], datetime], OnFired, int, str], None]
 
 
 class Ledger(ABC):
@@ -161,13 +162,13 @@ class Ledger(ABC):
         return hold
 
     def settler(self, charges: Sequence[Charge]) -> SettleLater:
-        """Return :meth:`settle_later` on ``charges``: ``settle(amount, rid, now, then)``.
+        """Return :meth:`settle_later` on ``charges``: ``settle(now, then, amount, rid)``.
 
         ``now`` is a function (a clock's ``now``): a ledger that does not need the
         moment of a settle does not read it.
         """
 
-        def settle_later(amount: int, rid: str, now: Callable[[], datetime], then: OnFired) -> None:
+        def settle_later(now: Callable[[], datetime], then: OnFired, amount: int, rid: str) -> None:
             self._settle_later(charges, amount, rid, now(), then)
 
         return settle_later

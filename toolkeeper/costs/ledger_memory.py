@@ -36,7 +36,7 @@ class _Account:
 
     def __init__(self) -> None:
         self.buckets: dict[int, int] = {}
-        self.reservations: dict[str, tuple[int, float]] = {}
+        self.reservations: dict[str, tuple[int, datetime]] = {}
         #: The sum of the live reservations' amounts.
         self.held = 0
         #: The window counted last (none yet: an empty range), and its spend.
@@ -52,7 +52,7 @@ class _Account:
         self.since, self.until, self.total = since, until, total
         return total
 
-    def drop_expired(self, now: float) -> None:
+    def drop_expired(self, now: datetime) -> None:
         """Forget the reservations that expired by ``now`` (their callers never settled)."""
         held = self.reservations
         for rid in [rid for rid, (_, expires) in held.items() if expires <= now]:
@@ -120,7 +120,7 @@ class MemoryLedger(Ledger):
             with lock:
                 self._until_sweep -= 1
                 if self._until_sweep <= 0:
-                    self._sweep(now.timestamp())
+                    self._sweep(now)
                 for index, account, limit, since, until in checks:
                     if account.since == since and account.until == until:  # spent(), inline
                         committed = account.total + account.held
@@ -129,12 +129,12 @@ class MemoryLedger(Ledger):
                     if committed < limit and committed + amount <= limit:
                         continue
                     # Refused on what is held: drop what expired, then look again.
-                    account.drop_expired(now.timestamp())
+                    account.drop_expired(now)
                     spent, reserved = account.spent(since, until), account.held
                     committed = spent + reserved
                     if not (committed < limit and committed + amount <= limit):
                         return Verdict(False, index, spent, reserved)
-                held = (amount, expires.timestamp())
+                held = (amount, expires)
                 for account in books:
                     account.reservations[rid] = held
                     account.held += amount
@@ -147,7 +147,7 @@ class MemoryLedger(Ledger):
         settle = self._settler(charges)
 
         def settle_later(
-            amount: int, rid: str, _now: Callable[[], datetime], then: OnFired
+            _now: Callable[[], datetime], then: OnFired, amount: int, rid: str
         ) -> None:
             fired = settle(amount, rid, None)
             if then is not None and fired:
@@ -160,15 +160,18 @@ class MemoryLedger(Ledger):
     ) -> Callable[[int, str | None, datetime | None], list[Fired]]:
         """Return the settle on ``charges``, their accounts and slots read once."""
         lines = tuple(
-            (index, self._account(charge.key), charge, charge.slot.since, charge.slot.bucket)
+            (
+                index, self._account(charge.key), charge, charge.slot.since, charge.slot.bucket,
+                charge.thresholds[0][1],
+            )
             for index, charge in enumerate(charges)
-        )
+        )  # fmt: skip
         lock = self._lock
 
         def settle(amount: int, rid: str | None, _now: datetime | None) -> list[Fired]:
             fired: list[Fired] = []
             with lock:
-                for index, account, charge, since, bucket in lines:
+                for index, account, charge, since, bucket, first_mark in lines:
                     if rid is not None:
                         dropped = account.reservations.pop(rid, None)
                         if dropped is not None:
@@ -182,10 +185,9 @@ class MemoryLedger(Ledger):
                         if account.since <= bucket <= account.until:
                             account.total += amount
                         spent = account.spent(since, bucket)
-                    thresholds = charge.thresholds
-                    if spent > 0 and spent >= thresholds[0][1]:
+                    if spent > 0 and spent >= first_mark:
                         marks = account.fired.setdefault(charge.slot.period, set())
-                        for label, mark in thresholds:
+                        for label, mark in charge.thresholds:
                             if spent >= mark and label not in marks:
                                 marks.add(label)
                                 fired.append(Fired(index, label, spent))
@@ -199,7 +201,7 @@ class MemoryLedger(Ledger):
         """Return (spend in the charge's window, live reservations)."""
         with self._lock:
             account = self._account(charge.key)
-            account.drop_expired(now.timestamp())
+            account.drop_expired(now)
             return account.spent(charge.since, charge.bucket), account.held
 
     def add_overshoot(self, tool: str, amount: int, *, now: datetime) -> None:
@@ -214,7 +216,7 @@ class MemoryLedger(Ledger):
         with self._lock:
             return {tool: Overshoot.from_nanos(*row) for tool, row in self._overshoots.items()}
 
-    def _sweep(self, now: float) -> None:
+    def _sweep(self, now: datetime) -> None:
         self._until_sweep = _SWEEP_EVERY
         for account in self._accounts.values():
             account.drop_expired(now)
