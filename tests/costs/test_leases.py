@@ -11,11 +11,13 @@ import pytest
 
 from toolkeeper import FakeClock
 from toolkeeper._errors import BudgetExceeded
+from toolkeeper.config import ExternalToolConfig
 from toolkeeper.costs import Budget, BudgetEvent, BudgetGuard, Ledger, Period, open_ledger
 from toolkeeper.costs.leases import LEASE_SECONDS, Leases
-from toolkeeper.costs.ledger_redis import RedisLedger
-from toolkeeper.costs.ledger_sql import LEASE_CALLS, SqlLedger
+from toolkeeper.costs.ledger_sql import LEASE_CALLS
 from toolkeeper.costs.money import to_nanos
+from toolkeeper.costs.settings import CostSettings
+from toolkeeper.costs.tracker import CostTracker
 from toolkeeper.store import open_store
 
 MILLI = Decimal("0.001")
@@ -216,16 +218,10 @@ def test_a_lease_stops_serving_draws_once_its_seconds_pass_on_the_injected_clock
         leases.close()
 
 
-def _open_timed(uri: str, clock: FakeClock) -> Ledger:
-    if uri.startswith("redis"):
-        return RedisLedger.from_url(uri, clock=clock.monotonic)
-    return SqlLedger(open_store(uri), owns_store=True, clock=clock.monotonic)
-
-
 def test_a_lease_past_its_seconds_on_the_ledgers_clock_is_given_back(sql_uri: str) -> None:
     """Give back a lease's unused part once the ledger's fake clock passes LEASE_SECONDS."""
     clock = FakeClock()
-    with _open_timed(sql_uri, clock) as first, open_ledger(sql_uri) as second:
+    with open_ledger(sql_uri, clock=clock.monotonic) as first, open_ledger(sql_uri) as second:
         guard = BudgetGuard([_budget("100")], ledger=first, clock=clock)
         other = BudgetGuard([_budget("100")], ledger=second, clock=clock)
         guard.reserve(MILLI, tool="openai")
@@ -235,3 +231,22 @@ def test_a_lease_past_its_seconds_on_the_ledgers_clock_is_given_back(sql_uri: st
         # The old lease holds its two drawn calls; what none drew is given back; a new one serves.
         guard.reserve(MILLI, tool="openai")
         assert other.status()[0].reserved == MILLI * (2 + LEASE_CALLS)
+
+
+def test_a_cost_trackers_clock_times_the_leases_of_the_ledger_it_opens(tmp_path: Path) -> None:
+    """Give back a lease once the tracker's fake clock passes LEASE_SECONDS, as its ledger's."""
+    clock = FakeClock()
+    with open_store(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        tracker = CostTracker.open(
+            CostSettings(), config_of=lambda _: ExternalToolConfig(), tools=list,
+            store=store, clock=clock,
+        )  # fmt: skip
+        try:
+            guard = BudgetGuard([_budget("100")], ledger=tracker.ledger, clock=clock)
+            guard.reserve(MILLI, tool="openai")
+            guard.reserve(MILLI, tool="openai")
+            clock.advance(LEASE_SECONDS)
+            guard.reserve(MILLI, tool="openai")
+            assert guard.status()[0].reserved == MILLI * (2 + LEASE_CALLS)
+        finally:
+            tracker.close()

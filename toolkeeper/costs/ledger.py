@@ -28,6 +28,7 @@ holding a lock), and ``redis://…`` (a Lua script per write).
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -231,20 +232,26 @@ class Ledger(ABC):
         return f"{type(self).__name__}(uri={self.uri!r})"
 
 
-def open_ledger(uri: str = "memory://", *, store: Store | None = None) -> Ledger:
+def open_ledger(
+    uri: str = "memory://",
+    *,
+    store: Store | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Ledger:
     """Open the ledger at ``uri``, or over an open ``store``: the one place URIs are resolved.
 
     ``memory://`` keeps spend in this process; ``redis://``, ``rediss://`` and
     ``unix://`` share it through Redis (``toolkeeper[redis]``); ``sqlite:///…``
     and ``postgresql://…`` keep it in the store, which the ledger then owns and
-    closes. Raises ``ValueError`` for any other scheme.
+    closes. Raises ``ValueError`` for any other scheme. ``clock`` (monotonic
+    seconds) times the shared ledgers' leases.
     """
     if store is not None:
         # Backends by URI, each imported when its scheme is chosen: SQL needs SQLAlchemy,
         # Redis needs toolkeeper[redis]; each backend module imports this one's base.
         from toolkeeper.costs.ledger_sql import SqlLedger
 
-        return SqlLedger(store)
+        return SqlLedger(store, clock=clock)
     scheme = scheme_of(uri)
     if scheme == "memory":
         from toolkeeper.costs.ledger_memory import MemoryLedger
@@ -253,11 +260,11 @@ def open_ledger(uri: str = "memory://", *, store: Store | None = None) -> Ledger
     if scheme in REDIS_SCHEMES:
         from toolkeeper.costs.ledger_redis import RedisLedger
 
-        return RedisLedger.from_url(uri)
+        return RedisLedger.from_url(uri, clock=clock)
     if scheme in SQL_SCHEMES:
         from toolkeeper.costs.ledger_sql import SqlLedger
         from toolkeeper.store import open_store
 
-        return SqlLedger(open_store(uri), owns_store=True)
+        return SqlLedger(open_store(uri), owns_store=True, clock=clock)
     known = listed(LEDGER_SCHEMES)
     raise ValueError(f"unsupported ledger URI scheme {scheme or '(none)'!r}; supported: {known}")

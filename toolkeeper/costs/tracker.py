@@ -121,7 +121,11 @@ class CostTracker:
     ) -> CostTracker:
         """Open the ledger (``shared``, else ``[costs].ledger``, else ``store``) and the tracker."""
         uri = shared or settings.ledger
-        ledger = open_ledger(uri) if uri else open_ledger(store=store)
+        clock = clock if clock is not None else SystemClock()
+        if uri:
+            ledger = open_ledger(uri, clock=clock.monotonic)
+        else:
+            ledger = open_ledger(store=store, clock=clock.monotonic)
         return cls(
             settings,
             config_of=config_of,
