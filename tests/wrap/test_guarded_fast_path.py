@@ -298,3 +298,30 @@ def test_a_call_the_budget_cannot_admit_at_once_is_decided_by_the_general_path(
     status = status_of(keeper, "paid")
     assert (status.spent, status.reserved) == (Decimal("0.8"), Decimal(0))
     assert [r["status"] for r in records(keeper, "paid")] == ["success", "success", "error"]
+
+
+def test_async_budgeted_calls_are_priced_refused_and_recorded_like_sync_ones(
+    keeper: Keeper,
+) -> None:
+    """Async: a response to price is priced before its settle; near the limit a call is refused."""
+    usage = {"prompt_tokens": 100_000, "completion_tokens": 50_000}
+
+    # Each call costs $0.045 at gpt-4o-mini's catalog price: $0.95 fits twice, not a third time.
+    @keeper.tool("paid", operation="chat", estimated_cost=0.95)
+    async def chat() -> dict[str, Any]:
+        await asyncio.sleep(0)
+        return {"model": "gpt-4o-mini", "usage": usage}
+
+    async def run() -> None:
+        await chat()
+        await chat()
+        with pytest.raises(BudgetExceeded, match=r"tool:paid"):
+            await chat()
+
+    asyncio.run(run())
+    price = keeper.costs.price("gpt-4o-mini", Usage(input_tokens=100_000, output_tokens=50_000))
+    assert price.cost is not None
+    assert price.cost > 0
+    status = status_of(keeper, "paid")
+    assert (status.spent, status.reserved) == (2 * price.cost, Decimal(0))
+    assert [r["status"] for r in records(keeper, "paid")] == ["success", "success", "error"]

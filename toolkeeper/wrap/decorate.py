@@ -401,8 +401,9 @@ class ToolWrapping:
 
     def _wrap_async(self, fn: F) -> F:
         # The sync wrapper's steps, with the first attempt awaited under its loop's deadline
-        # (one timer per loop, not one per call) when the runtime is `async_fast`; the
-        # breaker times async calls on the keeper's clock, as acall() does.
+        # (one timer per loop, not one per call) when the runtime is `async_fast` (or
+        # `guarded_async_fast`: admitted at once, as the sync wrapper does); the breaker times
+        # async calls on the keeper's clock, as acall() does.
         tool, clock, runtimes_get, returned = (
             self.tool,
             self.clock,
@@ -410,13 +411,17 @@ class ToolWrapping:
             self.returned_tail(),
         )
         get_current, set_current, reset_current = current.get, current.set, current.reset
+        operation, labels, estimate = self.operation, self.labels, self.estimated_cost
 
-        async def general(
+        async def general(  # noqa: PLR0917 - the fast path's state, handed over whole
             runtime: ToolRuntime, args: Any, kwargs: Any,
             begun: Any = None, first_failure: tuple[Exception, int, float] | None = None,
+            reservation: Reservation | None = None,
         ) -> Any:  # fmt: skip
             if runtime.guarded:
-                return await acall_guarded(self, fn, runtime, args, kwargs)
+                return await acall_guarded(
+                    self, fn, runtime, args, kwargs, begun, first_failure, reservation
+                )
             with self.begin_general(fn, runtime, sync=False, begun=begun) as op:
                 op.outcome = await acall(
                     op.target, *args, first_failure=first_failure, **op.options, **kwargs
@@ -429,8 +434,17 @@ class ToolWrapping:
             ticket = runtime.breaker.epoch_cell[0]
             timeout = runtime.async_policy.timeout_seconds
             task = current_task() if timeout is not None else None
-            if ticket < 0 or not runtime.async_fast or (timeout is not None and task is None):
+            if (
+                ticket < 0 or not (runtime.async_fast or runtime.guarded_async_fast)
+                or (timeout is not None and task is None)
+            ):  # fmt: skip
                 return await general(runtime, args, kwargs)
+            reservation = None
+            if runtime.guarded_async_fast:
+                admit = runtime.costs.admit_at_once  # type: ignore[union-attr]  # guarded
+                reservation = admit(estimate, labels, operation, kwargs or None)
+                if reservation is None:
+                    return await general(runtime, args, kwargs)
             parent = get_current()
             seq = next_seq()
             token = set_current(seq)
@@ -446,17 +460,19 @@ class ToolWrapping:
                 if deadline is not None and deadline.raised(error) and timeout is not None:
                     error = CallTimeoutError(tool=tool, timeout_seconds=timeout)
                     error.__cause__ = None  # as `raise … from None`: not the cancellation's
-                self.interrupted(runtime, parent, seq, token, started, error)
+                self.interrupted(runtime, parent, seq, token, started, error, reservation)
                 # Retries and fallbacks run as the same operation.
                 failure = (error, ticket, clock.monotonic() - clock_started if timed else 0.0)
                 begun = (parent, seq, token, started)
-                return await general(runtime, args, kwargs, begun, failure)  # type: ignore[arg-type]
+                return await general(runtime, args, kwargs, begun, failure, reservation)  # type: ignore[arg-type]
             if deadline is not None:
                 deadline.returned()
             reset_current(token)
             duration = perf_counter() - started
             timed_s = clock.monotonic() - clock_started if timed else 0.0
-            return returned(runtime, ticket, parent, seq, value, started, duration, timed_s)
+            return returned(
+                runtime, ticket, parent, seq, value, started, duration, timed_s, reservation
+            )
 
         return wrapper  # type: ignore[return-value]
 

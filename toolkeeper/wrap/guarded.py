@@ -22,8 +22,8 @@ reservation, which a shared ledger writes off this thread; a response to price
 or a stream takes the general tail. A first attempt that raises goes on
 through the resilience state machine (retries, fallbacks) as the same operation.
 
-The decorator's own sync fast path (:mod:`toolkeeper.wrap.decorate`, and its C
-kernel) admits a guarded call itself when its budgets admit it at once
+The decorator's own fast paths (:mod:`toolkeeper.wrap.decorate`, sync and async, and
+the sync one's C kernel) admit a guarded call themselves when its budgets admit it at once
 (:meth:`~toolkeeper.costs.calls.CallCosts.admit_at_once`), and settles it; a first
 attempt of such a call that raises comes here with its reservation, to go on
 as the same operation (``begun``).
@@ -96,17 +96,27 @@ def call_guarded(  # noqa: PLR0917 - a call, and the fast path's state when it b
     return step.succeeded(outcome)
 
 
-async def acall_guarded(
-    wrapping: ToolWrapping, fn: Callable[..., Any], runtime: ToolRuntime, args: Args, kwargs: Kwargs
+async def acall_guarded(  # noqa: PLR0917 - a call, and the fast path's state when it began there
+    wrapping: ToolWrapping,
+    fn: Callable[..., Any],
+    runtime: ToolRuntime,
+    args: Args,
+    kwargs: Kwargs,
+    begun: Begun | None = None,
+    first_failure: tuple[Exception, int, float] | None = None,
+    reservation: Reservation | None = None,
 ) -> Any:
     """Admit, await (or fall back), record and settle one async call.
 
     A rate limit that waits sleeps on the event loop; the reservation itself
     is one short ledger write made inline. An inline first attempt keeps its
     timeout with its event loop's deadlines, as an unguarded call's does.
+    ``begun``, ``first_failure`` and ``reservation``: as for :func:`call_guarded`.
     """
-    with _GuardedCall(wrapping, runtime, asynchronous=True) as step:
-        if step.admitting:
+    with _GuardedCall(wrapping, runtime, asynchronous=True, begun=begun) as step:
+        if begun is not None:
+            step.resumed(reservation, first_failure)
+        elif step.admitting:
             step.admitted(await step.admit(step.costs.aadmit, kwargs))
         if step.inline:
             deadline = step.deadline()
