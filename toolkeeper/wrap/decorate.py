@@ -48,7 +48,7 @@ from toolkeeper.wrap.calls import (
     usage_of,
 )
 from toolkeeper.wrap.context import current
-from toolkeeper.wrap.guarded import acall_guarded, call_guarded
+from toolkeeper.wrap.guarded import Resumed, acall_guarded, call_guarded
 from toolkeeper.wrap.runtime import Runtimes, ToolRuntime
 from toolkeeper.wrap.streams import StreamEnd, meter_stream
 
@@ -330,9 +330,8 @@ class ToolWrapping:
             reservation: Reservation | None = None,
         ) -> Any:  # fmt: skip
             if runtime.guarded:
-                return call_guarded(
-                    self, fn, runtime, args, kwargs, begun, first_failure, reservation
-                )
+                resumed = _resumed(begun, first_failure, reservation)
+                return call_guarded(self, fn, runtime, args, kwargs, resumed=resumed)
             with self.begin_general(fn, runtime, sync=True, begun=begun) as op:
                 op.outcome = call(
                     op.target, *args, first_failure=first_failure, **op.options, **kwargs
@@ -419,9 +418,8 @@ class ToolWrapping:
             reservation: Reservation | None = None,
         ) -> Any:  # fmt: skip
             if runtime.guarded:
-                return await acall_guarded(
-                    self, fn, runtime, args, kwargs, begun, first_failure, reservation
-                )
+                resumed = _resumed(begun, first_failure, reservation)
+                return await acall_guarded(self, fn, runtime, args, kwargs, resumed=resumed)
             with self.begin_general(fn, runtime, sync=False, begun=begun) as op:
                 op.outcome = await acall(
                     op.target, *args, first_failure=first_failure, **op.options, **kwargs
@@ -475,6 +473,15 @@ class ToolWrapping:
             )
 
         return wrapper  # type: ignore[return-value]
+
+
+def _resumed(
+    begun: Any, first_failure: tuple[Exception, int, float] | None, reservation: Reservation | None
+) -> Resumed | None:
+    """Return what a guarded call the fast path began goes on with (``None``: it did not)."""
+    if begun is None or first_failure is None:
+        return None
+    return Resumed(begun, first_failure, reservation)
 
 
 def _settle(runtime: ToolRuntime, reservation: Reservation | None, measured: Measured) -> None:

@@ -38,7 +38,7 @@ import math
 from asyncio import current_task
 from collections.abc import Callable
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from toolkeeper._errors import BudgetExceeded, CallTimeoutError
 from toolkeeper.costs.guard import Reservation
@@ -55,35 +55,32 @@ if TYPE_CHECKING:
 
     from toolkeeper.wrap.decorate import ToolWrapping
 
-__all__ = ["acall_guarded", "call_guarded"]
+__all__ = ["Resumed", "acall_guarded", "call_guarded"]
 
 #: A wrapped call's positional and keyword arguments, as the wrapper received them.
 Args = tuple[Any, ...]
 Kwargs = dict[str, Any]
-#: (parent, seq, token, started) of a call the fast path began.
-Begun = tuple[int | None, int, "Token[int | None]", float]
 
 
-def call_guarded(  # noqa: PLR0917 - a call, and the fast path's state when it began there
-    wrapping: ToolWrapping,
-    fn: Callable[..., Any],
-    runtime: ToolRuntime,
-    args: Args,
-    kwargs: Kwargs,
-    begun: Begun | None = None,
-    first_failure: tuple[Exception, int, float] | None = None,
-    reservation: Reservation | None = None,
-) -> Any:
-    """Admit, call (or fall back), record and settle one sync call.
+class Resumed(NamedTuple):
+    """A call the decorator's fast path admitted and began, whose first attempt raised.
 
-    ``begun`` (parent, seq, token, started), ``first_failure`` and ``reservation``
-    are those of a call admitted on the fast path whose first attempt raised: it
-    goes on through the state machine as the same operation.
+    It goes on through the state machine as the same operation, with its reservation.
     """
-    with _GuardedCall(wrapping, runtime, asynchronous=False, begun=begun) as step:
-        if begun is not None:
-            step.resumed(reservation, first_failure)
-        elif step.admitting:
+
+    #: (parent, seq, token, started), as the fast path began the call.
+    begun: tuple[int | None, int, Token[int | None], float]
+    first_failure: tuple[Exception, int, float]
+    reservation: Reservation | None
+
+
+def call_guarded(
+    wrapping: ToolWrapping, fn: Callable[..., Any], runtime: ToolRuntime, args: Args,
+    kwargs: Kwargs, *, resumed: Resumed | None = None,
+) -> Any:  # fmt: skip
+    """Admit, call (or fall back), record and settle one sync call (or go on with ``resumed``)."""
+    with _GuardedCall(wrapping, runtime, asynchronous=False, resumed=resumed) as step:
+        if step.admitting:
             step.admitted(step.admit(step.costs.admit, kwargs))
         if step.inline:
             try:
@@ -96,27 +93,18 @@ def call_guarded(  # noqa: PLR0917 - a call, and the fast path's state when it b
     return step.succeeded(outcome)
 
 
-async def acall_guarded(  # noqa: PLR0917 - a call, and the fast path's state when it began there
-    wrapping: ToolWrapping,
-    fn: Callable[..., Any],
-    runtime: ToolRuntime,
-    args: Args,
-    kwargs: Kwargs,
-    begun: Begun | None = None,
-    first_failure: tuple[Exception, int, float] | None = None,
-    reservation: Reservation | None = None,
-) -> Any:
-    """Admit, await (or fall back), record and settle one async call.
+async def acall_guarded(
+    wrapping: ToolWrapping, fn: Callable[..., Any], runtime: ToolRuntime, args: Args,
+    kwargs: Kwargs, *, resumed: Resumed | None = None,
+) -> Any:  # fmt: skip
+    """Admit, await (or fall back), record and settle one async call (or go on with ``resumed``).
 
     A rate limit that waits sleeps on the event loop; the reservation itself
     is one short ledger write made inline. An inline first attempt keeps its
     timeout with its event loop's deadlines, as an unguarded call's does.
-    ``begun``, ``first_failure`` and ``reservation``: as for :func:`call_guarded`.
     """
-    with _GuardedCall(wrapping, runtime, asynchronous=True, begun=begun) as step:
-        if begun is not None:
-            step.resumed(reservation, first_failure)
-        elif step.admitting:
+    with _GuardedCall(wrapping, runtime, asynchronous=True, resumed=resumed) as step:
+        if step.admitting:
             step.admitted(await step.admit(step.costs.aadmit, kwargs))
         if step.inline:
             deadline = step.deadline()
@@ -144,8 +132,9 @@ class _GuardedCall:
     """
 
     __slots__ = (
-        "asynchronous", "clock_started", "costs", "first_failure", "inline", "over_budget",
-        "parent", "reservation", "runtime", "seq", "started", "ticket", "token", "wrapping",
+        "admitting", "asynchronous", "clock_started", "costs", "first_failure", "inline",
+        "over_budget", "parent", "reservation", "runtime", "seq", "started", "ticket", "token",
+        "wrapping",
     )  # fmt: skip
 
     def __init__(
@@ -154,7 +143,7 @@ class _GuardedCall:
         runtime: ToolRuntime,
         *,
         asynchronous: bool,
-        begun: Begun | None = None,
+        resumed: Resumed | None = None,
     ) -> None:
         costs = runtime.costs
         assert costs is not None, "a guarded runtime has costs"
@@ -163,15 +152,18 @@ class _GuardedCall:
         self.costs = costs
         self.asynchronous = asynchronous
         self.token: Token[int | None]
-        if begun is None:
+        if resumed is None:
             self.parent = current.get()
             self.seq = seq = next_seq()
             self.token = current.set(seq)
         else:
-            self.parent, self.seq, self.token, _ = begun
-        self.reservation: Reservation | None = None
+            self.parent, self.seq, self.token, _ = resumed.begun
+        #: Whether to admit the call: a disabled tool is neither limited nor charged, and a
+        #: resumed call was admitted already.
+        self.admitting = resumed is None and runtime.config.enabled
+        self.reservation = None if resumed is None else resumed.reservation
         self.over_budget: FallbackFailure | None = None
-        self.first_failure: tuple[Exception, int, float] | None = None
+        self.first_failure = None if resumed is None else resumed.first_failure
         self.ticket = ticket = runtime.breaker.epoch_cell[0]  # closed_epoch, without the property
         if asynchronous:
             # An inline attempt keeps its timeout with its task's event loop: it needs a task.
@@ -182,13 +174,10 @@ class _GuardedCall:
             )
         else:
             self.inline = ticket >= 0 and runtime.guarded_fast
+        if resumed is not None:
+            self.inline = False
         self.clock_started = 0.0
-        self.started = perf_counter() if begun is None else begun[3]
-
-    @property
-    def admitting(self) -> bool:
-        """Return whether to admit the call: a disabled tool is neither limited nor charged."""
-        return self.runtime.config.enabled
+        self.started = perf_counter() if resumed is None else resumed.begun[3]
 
     def admitted(self, reservation: Reservation | None) -> None:
         """Keep the call's reservation; one that a ``fallback`` budget refused skips the primary."""
@@ -199,14 +188,6 @@ class _GuardedCall:
             self.over_budget = FallbackFailure(
                 error=error, tool=self.wrapping.tool, attempts=0, circuit_state=None
             )
-
-    def resumed(
-        self, reservation: Reservation | None, first_failure: tuple[Exception, int, float] | None
-    ) -> None:
-        """Go on with a call the fast path admitted, whose first attempt raised."""
-        self.reservation = reservation
-        self.first_failure = first_failure
-        self.inline = False
 
     def deadline(self) -> Deadline | None:
         """Start an inline async attempt: its timeout's deadline on its event loop, if any."""
