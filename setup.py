@@ -1,11 +1,12 @@
 """Build the optional C extension, ``toolkeeper._speedups``: the hot path's kernel.
 
 One module (its definition in toolkeeper/_speedups.c): the sync wrapper's fast path
-(toolkeeper/wrap/_fastpath.c), and the recorder's two hot methods and the fold's
-per-record passes (toolkeeper/monitor/_recorder.c). Everything else about the package is
-in pyproject.toml. Without a C compiler the build goes on without it and the Python twins
-run instead, which behave the same (see toolkeeper/wrap/decorate.py,
-toolkeeper/monitor/recorder.py, aggregates.py and buckets.py).
+(toolkeeper/wrap/_fastpath.c), and the recorder's two hot methods, the fold's
+per-record passes and the store writer's rows (toolkeeper/monitor/_recorder.c).
+Everything else about the package is in pyproject.toml. Without a C compiler the build
+goes on without it and the Python twins run instead, which behave the same (see
+toolkeeper/wrap/decorate.py, toolkeeper/monitor/recorder.py, aggregates.py, buckets.py
+and persist.py).
 """
 
 from setuptools import Extension, setup

@@ -1,14 +1,15 @@
 /*
  * toolkeeper._speedups: the one C extension, the optional kernel of the hot path.
  *
- * It holds two types and three functions, each the C twin of Python code chosen once at
+ * It holds two types and four functions, each the C twin of Python code chosen once at
  * import (TOOLKEEPER_PURE_PYTHON=1 chooses the Python):
  *   FastWrapper (toolkeeper/wrap/_fastpath.c): the sync wrapper's fast path of
  *     toolkeeper/wrap/decorate.py;
  *   HotQueues (toolkeeper/monitor/_recorder.c): Recorder.success and Recorder.unread
  *     of toolkeeper/monitor/recorder.py;
- *   tally, common, extent (toolkeeper/monitor/_recorder.c): the fold's per-record passes
- *     of toolkeeper/monitor/buckets.py and aggregates.py.
+ *   tally, common, extent, rows (toolkeeper/monitor/_recorder.c): the fold's per-record
+ *     passes of toolkeeper/monitor/buckets.py and aggregates.py, and the store writer's
+ *     rows of toolkeeper/monitor/persist.py.
  * This file is the module itself: its definition, its slots, its init. Each file adds
  * what it defines from the module's exec.
  */
@@ -43,7 +44,7 @@ static struct PyModuleDef module_def = {
     .m_name = "toolkeeper._speedups",
     .m_doc = "The C twins of the hot path: FastWrapper (wrap/decorate.py), HotQueues "
              "(monitor/recorder.py), tally (monitor/buckets.py), common and extent "
-             "(monitor/aggregates.py).",
+             "(monitor/aggregates.py), rows (monitor/persist.py).",
     .m_size = 0,
     .m_slots = module_slots,
 };

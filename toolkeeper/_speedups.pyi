@@ -89,3 +89,13 @@ def common(records: list[tuple[Any, ...]], fields: tuple[int, ...], /) -> bool:
 
 def extent(records: list[tuple[Any, ...]], field: int, /) -> tuple[Any, Any]:
     """Return the least and greatest value of ``field``: ``aggregates.python_extent``'s twin."""
+
+def rows(
+    raws: list[tuple[Any, ...]],
+    prefix: str,
+    labels: dict[str, str],
+    labels_of: Callable[[str], str],
+    row: Callable[[tuple[Any, ...], str], tuple[Any, ...]],
+    /,
+) -> list[tuple[Any, ...]]:
+    """Return the store rows of raw records: the twin of ``persist.python_rows``."""

@@ -4,9 +4,11 @@
  * of toolkeeper/monitor/buckets.py's `python_tally`, which counts a batch of raw records
  * for Bucket.add_many; `common` and `extent`, the twins of
  * toolkeeper/monitor/aggregates.py's `python_common` and `python_extent`, with which the
- * fold finds that a batch is one series in one period. The same steps, no more (the
+ * fold finds that a batch is one series in one period; `rows`, the twin of
+ * toolkeeper/monitor/persist.py's `python_rows`, which lays out the store writer's rows
+ * of plain records. The same steps, no more (the
  * Python ones are the reference; tests/monitor/test_recorder.py and
- * tests/monitor/test_fold_kernels.py hold both to the same results).
+ * tests/monitor/test_kernels.py hold both to the same results).
  *
  * Each builds one raw record (the layout of toolkeeper/monitor/records.py:
  * seq, end, tool, operation, status, duration, cost, input tokens, output tokens,
@@ -18,7 +20,8 @@
  * and take the dicts they fill as arguments. Why C there: every record passes
  * through them under the GIL, on the thread that drains the queue, and a record
  * costs them a few nanoseconds instead of the hundreds their Python twins spend
- * (mostly rounding each cost to integer units, and one list per column read).
+ * (mostly rounding each cost to integer units, and one list per column read). The
+ * writer's rows likewise: every stored record is laid out under the GIL.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -601,6 +604,116 @@ done:
     return result;
 }
 
+/* ---- rows: the store writer's rows of plain records (the twin of persist.py's python_rows) ---- */
+
+/* More fields of a raw record (toolkeeper/monitor/records.py), for the writer's rows. */
+enum { SEQ = 0, END_TS = 1, TOOL = 2, OPERATION = 3, ERROR_MESSAGE = 10, MODEL = 12 };
+static PyObject *thousand, *hex_spec;
+
+/* Return prefix + the hex digits of `seq`, as f"{prefix}{seq:x}" (a new reference). */
+static PyObject *
+row_id(PyObject *prefix, PyObject *seq)
+{
+    if (PyLong_CheckExact(seq) && PyUnicode_IS_ASCII(prefix)) {
+        unsigned long long number = PyLong_AsUnsignedLongLong(seq);
+        if (number != (unsigned long long)-1 || !PyErr_Occurred()) {
+            /* The digits written by hand: PyUnicode_FromFormat parses its format per call. */
+            char digits[16];
+            int count = 0;
+            do {
+                digits[15 - count++] = "0123456789abcdef"[number & 15];
+                number >>= 4;
+            } while (number);
+            Py_ssize_t length = PyUnicode_GET_LENGTH(prefix);
+            PyObject *id = PyUnicode_New(length + count, 127);
+            if (id == NULL) return NULL;
+            memcpy(PyUnicode_1BYTE_DATA(id), PyUnicode_1BYTE_DATA(prefix), (size_t)length);
+            memcpy(PyUnicode_1BYTE_DATA(id) + length, digits + 16 - count, (size_t)count);
+            return id;
+        }
+        PyErr_Clear();  /* negative or past 64 bits: as Python formats it */
+    }
+    PyObject *digits = PyObject_Format(seq, hex_spec);
+    if (digits == NULL) return NULL;
+    PyObject *id = PyUnicode_Concat(prefix, digits);
+    Py_DECREF(digits);
+    return id;
+}
+
+/* Return the row of a plain record (a new reference); see python_rows. */
+static PyObject *
+plain_row(PyObject *raw, PyObject *prefix, PyObject *labels, PyObject *labels_of)
+{
+    PyObject *model = PyTuple_GET_ITEM(raw, MODEL), *duration = PyTuple_GET_ITEM(raw, DURATION_S);
+    PyObject *label = NULL, *milliseconds = NULL, *row = NULL;
+    PyObject *id = row_id(prefix, PyTuple_GET_ITEM(raw, SEQ));
+    if (id == NULL) return NULL;
+    if (model == Py_None) {
+        label = Py_NewRef(Py_None);
+    }
+    else if ((label = PyDict_GetItemWithError(labels, model)) != NULL) {
+        Py_INCREF(label);
+    }
+    else if (!PyErr_Occurred()) {
+        label = PyObject_CallOneArg(labels_of, model);
+    }
+    if (label == NULL) goto done;
+    milliseconds = PyFloat_CheckExact(duration)
+        ? PyFloat_FromDouble(PyFloat_AS_DOUBLE(duration) * 1000.0)
+        : PyNumber_Multiply(duration, thousand);
+    if (milliseconds == NULL) goto done;
+    row = PyTuple_Pack(14, id, PyTuple_GET_ITEM(raw, TOOL), PyTuple_GET_ITEM(raw, OPERATION),
+                       PyTuple_GET_ITEM(raw, STATUS), PyTuple_GET_ITEM(raw, END_TS), milliseconds,
+                       PyTuple_GET_ITEM(raw, COST), PyTuple_GET_ITEM(raw, INPUT_TOKENS),
+                       PyTuple_GET_ITEM(raw, OUTPUT_TOKENS), model, Py_None, Py_None, label,
+                       Py_None);
+done:
+    Py_DECREF(id);
+    Py_XDECREF(label);
+    Py_XDECREF(milliseconds);
+    return row;
+}
+
+/* rows(raws, prefix, labels, labels_of, row): see persist.py's python_rows. */
+static PyObject *
+rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyList_Check(args[0]) || !PyUnicode_Check(args[1])
+        || !PyDict_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "rows(raws: list, prefix: str, labels: dict, labels_of, row)");
+        return NULL;
+    }
+    PyObject *raws = args[0], *prefix = args[1], *labels = args[2];
+    PyObject *result = PyList_New(0);
+    if (result == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(raws); i++) {
+        PyObject *raw = PyList_GET_ITEM(raws, i);
+        if (!PyTuple_Check(raw) || PyTuple_GET_SIZE(raw) <= MODEL) {
+            PyErr_SetString(PyExc_TypeError, "rows() takes raw records (tuples of 13)");
+            goto failed;
+        }
+        Py_INCREF(raw);  /* labels_of and row may run any code */
+        int plain = PyTuple_GET_ITEM(raw, DETAILS) == Py_None;
+        if (plain) {
+            plain = PyObject_Not(PyTuple_GET_ITEM(raw, CUSTOM));
+            if (plain > 0) plain = PyTuple_GET_ITEM(raw, ERROR_MESSAGE) == Py_None;
+        }
+        PyObject *row = plain < 0 ? NULL
+            : plain ? plain_row(raw, prefix, labels, args[3])
+                    : PyObject_CallFunctionObjArgs(args[4], raw, prefix, NULL);
+        Py_DECREF(raw);
+        if (row == NULL) goto failed;
+        int appended = PyList_Append(result, row);
+        Py_DECREF(row);
+        if (appended < 0) goto failed;
+    }
+    return result;
+failed:
+    Py_DECREF(result);
+    return NULL;
+}
+
 static PyMethodDef kernel_functions[] = {
     {"tally", (PyCFunction)(void (*)(void))tally, METH_FASTCALL,
      "Count raw records for Bucket.add_many: buckets.py's python_tally."},
@@ -608,10 +721,12 @@ static PyMethodDef kernel_functions[] = {
      "Return whether raw records agree on some fields: aggregates.py's python_common."},
     {"extent", (PyCFunction)(void (*)(void))extent, METH_FASTCALL,
      "Return the least and greatest value of a field: aggregates.py's python_extent."},
+    {"rows", (PyCFunction)(void (*)(void))rows, METH_FASTCALL,
+     "Return the store rows of raw records: persist.py's python_rows."},
     {NULL},
 };
 
-/* Add HotQueues, tally, common and extent to the module toolkeeper/_speedups.c builds: its part of the module's
+/* Add HotQueues, tally, common, extent and rows to the module toolkeeper/_speedups.c builds: its part of the module's
  * exec. */
 int
 recorder_exec(PyObject *module)
@@ -622,6 +737,8 @@ recorder_exec(PyObject *module)
     infinite_key = key_of(INFINITY);
     if ((cost_units = PyLong_FromLongLong(1000000000000000LL)) == NULL) return -1;
     if ((zero_int = PyLong_FromLong(0)) == NULL) return -1;
+    if ((thousand = PyFloat_FromDouble(1000.0)) == NULL) return -1;
+    if ((hex_spec = PyUnicode_InternFromString("x")) == NULL) return -1;
     PyObject *builtins = PyEval_GetBuiltins();  /* borrowed */
     if (builtins == NULL) return -1;
     if ((round_builtin = PyDict_GetItemString(builtins, "round")) == NULL) return -1;

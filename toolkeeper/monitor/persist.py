@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -81,7 +82,9 @@ __all__ = [
     "history",
     "iter_stored_operations",
     "latest_stored_operations",
+    "python_rows",
     "restore",
+    "rows",
     "stored_operations",
 ]
 
@@ -97,6 +100,52 @@ _DETAIL_FIELDS = (
     "error_code", "fallback_name", "fallback_reason", "original_error", "quality_score",
     "user_id", "session_id", "request_id", "parent_id", "unpriced",
 )  # fmt: skip
+
+
+def python_rows(
+    raws: list[RawRecord],
+    prefix: str,
+    labels: dict[str, str],
+    labels_of: Callable[[str], str],
+    row: Callable[[RawRecord, str], tuple[Any, ...]],
+) -> list[tuple[Any, ...]]:
+    """Return the ``operations`` rows of ``raws``, in order.
+
+    A plain record (no details, no custom metrics, no error text) is laid out inline,
+    its labels JSON taken from ``labels`` (model: JSON) or else from ``labels_of``;
+    any other is laid out by ``row(raw, prefix)``, which makes its text storable.
+    ``rows`` is this function's C twin when the extension was built
+    (``TOOLKEEPER_PURE_PYTHON=1`` chooses this one); both give equal rows.
+    """
+    return [
+        (
+            f"{prefix}{raw[SEQ]:x}", raw[TOOL], raw[OPERATION], raw[STATUS], raw[END_TS],
+            raw[DURATION_S] * 1000.0, raw[COST], raw[INPUT_TOKENS], raw[OUTPUT_TOKENS],
+            raw[MODEL], None, None,
+            None if raw[MODEL] is None
+            else labels[raw[MODEL]] if raw[MODEL] in labels else labels_of(raw[MODEL]),
+            None,
+        )  # the token kinds left out: all 0, the columns' default
+        if raw[DETAILS] is None and not raw[CUSTOM] and raw[ERROR_MESSAGE] is None
+        else row(raw, prefix)
+        for raw in raws
+    ]  # fmt: skip
+
+
+_Rows = Callable[
+    [list[RawRecord], str, dict[str, str], Callable[[str], str],
+     Callable[[RawRecord, str], tuple[Any, ...]]],
+    list[tuple[Any, ...]],
+]  # fmt: skip
+_c_rows: _Rows | None
+try:
+    from toolkeeper._speedups import rows as _c_rows
+except ImportError:  # built without a C compiler: python_rows does the same
+    _c_rows = None
+#: Lays out the writer's rows: :func:`python_rows` or its C twin, chosen once at import.
+rows: _Rows = python_rows
+if _c_rows is not None and not os.environ.get("TOOLKEEPER_PURE_PYTHON"):
+    rows = _c_rows
 
 
 class StoreWriter:
@@ -246,21 +295,7 @@ class StoreWriter:
         return deleted
 
     def _rows(self, raws: list[RawRecord]) -> list[tuple[Any, ...]]:
-        prefix = ids.prefix()
-        labels_of = self._model_labels
-        # A plain record (no details, no custom metrics, no error text) is laid out
-        # inline, without a call; the others have their text made storable.
-        return [
-            (
-                f"{prefix}{raw[SEQ]:x}", raw[TOOL], raw[OPERATION], raw[STATUS], raw[END_TS],
-                raw[DURATION_S] * 1000.0, raw[COST], raw[INPUT_TOKENS], raw[OUTPUT_TOKENS],
-                raw[MODEL], None, None,
-                None if raw[MODEL] is None else labels_of(raw[MODEL]), None,
-            )  # the token kinds left out: all 0, the columns' default
-            if raw[DETAILS] is None and not raw[CUSTOM] and raw[ERROR_MESSAGE] is None
-            else self._row(raw, prefix)
-            for raw in raws
-        ]  # fmt: skip
+        return rows(raws, ids.prefix(), self._labels_json, self._model_labels, self._row)
 
     def _row(self, raw: RawRecord, prefix: str) -> tuple[Any, ...]:
         details = raw[DETAILS]

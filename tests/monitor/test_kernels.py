@@ -1,4 +1,4 @@
-"""The fold's C kernels (tally, common, extent) give exactly what their Python twins give."""
+"""The monitor's C kernels (tally, common, extent, rows) give what their Python twins give."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toolkeeper.monitor import aggregates, buckets
+from toolkeeper.monitor import aggregates, buckets, persist
 from toolkeeper.monitor.aggregates import python_common, python_extent
 from toolkeeper.monitor.buckets import Bucket, python_tally
+from toolkeeper.monitor.persist import python_rows
 from toolkeeper.monitor.records import END_TS, MODEL, OPERATION, TOOL
 
 C_TALLY = buckets._c_tally
@@ -165,3 +166,43 @@ def test_a_batch_of_two_series_and_two_periods_is_split_in_order() -> None:
             assert list(aggregates.group_by_period(batch)) == [
                 (0, [batch[0], batch[3]]), (1, [batch[1], batch[2]])
             ]  # fmt: skip
+
+
+C_ROWS = persist._c_rows
+texts = st.one_of(st.none(), st.sampled_from(["gpt-4o", "m\u00e9", "x"]))
+writer_raws = st.lists(
+    st.tuples(
+        st.one_of(st.integers(0, 2**64 + 5), st.integers(-5, -1)), st.floats(0, 2e9),
+        st.just("t"), st.just("op"), st.sampled_from(STATUSES),
+        st.one_of(st.floats(allow_nan=False), st.integers(0, 9)), st.floats(0, 1),
+        st.integers(0, 99), st.integers(0, 99),
+        st.one_of(st.none(), st.just({}), st.just({"q": 1})),
+        st.one_of(st.none(), st.just("boom")),
+        st.one_of(st.none(), st.just({"labels": {"team": "a"}})),
+        texts,
+    ),
+    max_size=40,
+)  # fmt: skip
+
+
+@pytest.mark.skipif(C_ROWS is None, reason="the C extension was not built")
+@settings(max_examples=300, deadline=None)
+@given(writer_raws, st.sampled_from(["op-0badcafe-", "op-\u00e9-"]))
+def test_the_c_rows_equal_the_python_ones(raws: list[tuple[Any, ...]], prefix: str) -> None:
+    """Plain records laid out inline (ids, labels from the cache or asked for), others by row()."""
+    assert C_ROWS is not None
+
+    def run(lay_out: Any) -> tuple[str, list[str]]:
+        asked: list[str] = []
+        labels = {"gpt-4o": '{"model": "gpt-4o"}'}
+
+        def labels_of(model: str) -> str:
+            asked.append(model)
+            return f"<{model}>"
+
+        def row(raw: tuple[Any, ...], given: str) -> tuple[Any, ...]:
+            return ("other", raw[0], given)
+
+        return repr(lay_out(raws, prefix, labels, labels_of, row)), asked
+
+    assert run(C_ROWS) == run(python_rows)
