@@ -299,36 +299,43 @@ def measure(
 ) -> dict[str, float]:
     """Drive each endpoint from 1, 8 and 128 clients; return medians of rounds and ratios to bare.
 
-    128 clients: the dashboard's summary and its peer only. ``server_cpu_us``
-    is the server process's CPU time per request: what the machine's load
-    changes least.
+    128 clients: the dashboard's summary and its peer only. Rounds are
+    interleaved: each round drives every (endpoint, clients) pair once, so the
+    figures compared with each other (8 against 128 clients, an endpoint against
+    bare) share the machine's moments instead of each taking its own stretch of
+    a shared, noisy machine. ``server_cpu_us`` is the server process's CPU time
+    per request: what the machine's load changes least.
     """
     rounds, requests, seconds = (3, 100, 3.0) if quick else (5, 300, 5.0)
     endpoints = {name: path for name, path in ENDPOINTS.items() if only is None or name in only}
-    results: dict[str, float] = {}
-    for clients in (1, 8, 128):
-        for name, path in endpoints.items():
-            if clients == 128 and name not in ("bare", "summary"):
-                continue
+    pairs = [
+        (name, clients)
+        for clients in (1, 8, 128)
+        for name in endpoints
+        if clients < 128 or name in ("bare", "summary")
+    ]
+    runs: dict[tuple[str, int], list[dict[str, float]]] = {pair: [] for pair in pairs}
+    for _ in range(rounds):
+        for name, clients in pairs:
             per_client = max(requests * 8 // clients, 10) if clients > 8 else requests
-            runs = []
-            for _ in range(rounds):
-                before = cpu_seconds(server_pid)
-                run = (
-                    drive_wrk(url, script, path, clients, seconds)
-                    if generator.startswith("wrk")
-                    else drive(url, token, path, clients, per_client)
-                )
-                used = cpu_seconds(server_pid) - before
-                run["server_cpu_us"] = round(used / run.pop("requests") * 1e6, 1)
-                runs.append(run)
-            for key in ("p50_ms", "p99_ms", "requests_per_s", "server_cpu_us"):
-                results[f"{name}_{clients}c_{key}"] = statistics.median(run[key] for run in runs)
-        for name in endpoints:
-            if name != "bare" and f"{name}_{clients}c_p50_ms" in results and "bare" in endpoints:
-                results[f"{name}_{clients}c_over_bare_p50"] = round(
-                    results[f"{name}_{clients}c_p50_ms"] / results[f"bare_{clients}c_p50_ms"], 2
-                )
+            before = cpu_seconds(server_pid)
+            run = (
+                drive_wrk(url, script, endpoints[name], clients, seconds)
+                if generator.startswith("wrk")
+                else drive(url, token, endpoints[name], clients, per_client)
+            )
+            used = cpu_seconds(server_pid) - before
+            run["server_cpu_us"] = round(used / run.pop("requests") * 1e6, 1)
+            runs[name, clients].append(run)
+    results: dict[str, float] = {}
+    for (name, clients), measured in runs.items():
+        for key in ("p50_ms", "p99_ms", "requests_per_s", "server_cpu_us"):
+            results[f"{name}_{clients}c_{key}"] = statistics.median(run[key] for run in measured)
+    for name, clients in pairs:
+        if name != "bare" and ("bare", clients) in runs:
+            results[f"{name}_{clients}c_over_bare_p50"] = round(
+                results[f"{name}_{clients}c_p50_ms"] / results[f"bare_{clients}c_p50_ms"], 2
+            )
     return results
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
@@ -91,6 +92,43 @@ def test_many_callers_at_once_share_one_computation(live_server: LiveServer) -> 
     assert len(got) == 16
     assert all(summary is got[0] for summary in got)
     assert shared.fresh() is got[0]
+
+
+def test_requests_on_the_event_loop_share_one_computation_off_it(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """128 requests awaiting a stale summary share one thread computing it, not the loop's.
+
+    Not one thread each waiting on the lock. A request that goes away while
+    waiting leaves the computation to the others.
+    """
+    shared = SharedSummary(live_server.keeper, max_age_s=60)
+    computed: list[threading.Thread] = []
+    current = shared.current
+
+    def counted() -> Summary:
+        computed.append(threading.current_thread())
+        return current()
+
+    monkeypatch.setattr(shared, "current", counted)
+
+    async def ask() -> tuple[list[Summary], bool]:
+        leaving = asyncio.ensure_future(shared.acurrent())
+        await asyncio.sleep(0)
+        leaving.cancel()
+        got = await asyncio.gather(*(shared.acurrent() for _ in range(128)))
+        return got, leaving.cancelled()
+
+    got, left = asyncio.run(ask())
+    assert left
+    assert len(computed) == 1
+    assert computed[0] is not threading.main_thread()
+    assert all(summary is got[0] for summary in got)
+    assert shared.fresh() is got[0]
+    _probe(live_server.keeper)()
+    again = asyncio.run(shared.acurrent())  # a new operation: computed again, on a new loop too
+    assert again is not got[0]
+    assert len(computed) == 2
 
 
 def test_a_new_operation_makes_the_summary_stale(live_server: LiveServer) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from toolkeeper.monitor.reports import SystemHealthReport
 from toolkeeper.server.api._summary import shared_summary
@@ -19,8 +18,5 @@ async def system_health(request: Request) -> SystemHealthReport:
 
     From the shared summary: the figures ``/api/v1/tools`` and the live tick show.
     """
-    shared = shared_summary(request)
-    summary = shared.fresh()
-    if summary is None:  # computing it is the threadpool's work, not the event loop's
-        summary = await run_in_threadpool(shared.current)
+    summary = await shared_summary(request).acurrent()  # computed off the event loop
     return summary.health

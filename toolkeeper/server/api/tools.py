@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from toolkeeper.monitor.series import TIERS, WINDOWS, granularity_for
 from toolkeeper.server.api._shared import (
@@ -48,10 +47,7 @@ async def list_tools(request: Request) -> Response:
     at most one tick old and never older than the figures it shows. Carries an
     ETag; a request whose ``If-None-Match`` names it gets 304 and no body.
     """
-    shared = shared_summary(request)
-    summary = shared.fresh()
-    if summary is None:  # computing it is the threadpool's work, not the event loop's
-        summary = await run_in_threadpool(shared.current)
+    summary = await shared_summary(request).acurrent()  # computed off the event loop
     headers = {"ETag": summary.etag, "Cache-Control": "no-cache"}
     if summary.etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
