@@ -99,3 +99,6 @@ def rows(
     /,
 ) -> list[tuple[Any, ...]]:
     """Return the store rows of raw records: the twin of ``persist.python_rows``."""
+
+def add_counts(into: dict[int, int], other: dict[int, int], /) -> None:
+    """Add one sketch's bin counts into another's: sketch.py's python_add_counts."""

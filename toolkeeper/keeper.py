@@ -26,7 +26,7 @@ from toolkeeper.costs.money import usd
 from toolkeeper.costs.tracker import CostTracker
 from toolkeeper.monitor import WrapperMonitoring
 from toolkeeper.monitor.genai import OtlpMetricsExport
-from toolkeeper.monitor.persist import StoreWriter, restore
+from toolkeeper.monitor.persist import RollupDecoder, StoreWriter, restore
 from toolkeeper.monitor.spans import OtlpSpanExport
 from toolkeeper.store import open_store
 from toolkeeper.store.circuits import load_circuit_states
@@ -137,6 +137,7 @@ class Keeper:
         self._started = False
         self._closed = False
         self._stopping = threading.Event()
+        self._rollups = RollupDecoder()  # the follower's reads decode only what changed
         self._follower: threading.Thread | None = None
         self.follows_store = False
         """Whether this process shows the fleet (:meth:`follow_store`), not only its own calls."""
@@ -166,7 +167,12 @@ class Keeper:
             self._stop_keyring = self.config.on_keyring_change(self._update_redactor)
             atexit.register(self.close)
             self.costs  # noqa: B018 -- opens the ledger now, not in the first call
-            restore(self.monitoring, self.store, exclude_writer=self.writer.writer)
+            restore(
+                self.monitoring,
+                self.store,
+                exclude_writer=self.writer.writer,
+                decoder=self._rollups,
+            )
             self._start_exports()
             # Last: another thread sees a started keeper only once all of it is done.
             self._started = True
@@ -374,7 +380,9 @@ class Keeper:
         so each writer is counted once. Also reads the other processes' circuit
         states (:meth:`read_circuit_states`).
         """
-        restore(self.monitoring, self.store, exclude_writer=self.writer.writer)
+        restore(
+            self.monitoring, self.store, exclude_writer=self.writer.writer, decoder=self._rollups
+        )
         self.read_circuit_states()
 
     def read_circuit_states(self) -> None:

@@ -84,3 +84,38 @@ def test_an_application_restored_from_the_store_keeps_its_own_counters_at_zero(
         assert own is not None
         assert own.total_operations == 0
         assert operations_total(prometheus_text(second.monitoring)) == 0
+
+
+def test_a_follower_reading_again_and_again_counts_each_operation_once(store_uri: str) -> None:
+    """Reloads that decode only changed rollups still show the exact figures, however many.
+
+    Two models in one minute are two rows of one series: the first row's bucket
+    takes the second's counts in the monitor, so a bucket kept for the next read
+    must never be the one handed to it.
+    """
+    clock = FakeClock()
+    with keepers(store_uri, clock, 2) as (app, server):
+        for model, latency in (("gpt-4o", 0.01), ("gpt-4o-mini", 2.0)):
+            for _ in range(5):
+                app.monitoring.record(
+                    "llm", "chat", OperationStatus.SUCCESS, latency, model=model, cost=0.25
+                )
+        app.flush()
+
+        def shown() -> tuple[int, float, float | None]:
+            stats = server.monitoring.get_window_stats("llm", "1h")
+            assert stats is not None
+            return stats.total_operations, stats.cost_usd, stats.p99_latency_ms
+
+        for _ in range(3):
+            server.reload_history()
+            operations, cost, p99 = shown()
+            assert (operations, cost) == (10, 2.5)
+            assert p99 is not None
+            assert 1980 <= p99 <= 2020
+        app.monitoring.record("llm", "chat", OperationStatus.ERROR, 0.5, model="gpt-4o")
+        app.flush()
+        server.reload_history()
+        assert shown()[:2] == (11, 2.5)
+        server.reload_history()
+        assert shown()[:2] == (11, 2.5)

@@ -1,4 +1,4 @@
-"""The monitor's C kernels (tally, common, extent, rows) give what their Python twins give."""
+"""The monitor's C kernels (tally, common, extent, rows, add_counts) match their Python twins."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toolkeeper.monitor import aggregates, buckets, persist
+from toolkeeper.monitor import aggregates, buckets, persist, sketch
 from toolkeeper.monitor.aggregates import python_common, python_extent
 from toolkeeper.monitor.buckets import Bucket, python_tally
 from toolkeeper.monitor.persist import python_rows
 from toolkeeper.monitor.records import END_TS, MODEL, OPERATION, TOOL
+from toolkeeper.monitor.sketch import python_add_counts
 
 C_TALLY = buckets._c_tally
 needs_c = pytest.mark.skipif(C_TALLY is None, reason="the C extension was not built")
@@ -206,3 +207,30 @@ def test_the_c_rows_equal_the_python_ones(raws: list[tuple[Any, ...]], prefix: s
         return repr(lay_out(raws, prefix, labels, labels_of, row)), asked
 
     assert run(C_ROWS) == run(python_rows)
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.integers(-(2**40), 2**40), st.integers(0, 2**70), max_size=60),
+    st.dictionaries(st.integers(-(2**40), 2**40), st.integers(0, 2**70), max_size=60),
+)
+def test_add_counts_adds_as_its_python_twin(into: dict[int, int], other: dict[int, int]) -> None:
+    """The C merge of a sketch's bins gives the same counts, in the same key order."""
+    assert sketch._c_add_counts is not None
+    mine, theirs = dict(into), dict(into)
+    python_add_counts(mine, other)
+    sketch._c_add_counts(theirs, other)
+    assert list(mine.items()) == list(theirs.items())
+    sketch._c_add_counts(theirs, theirs)  # into itself: every count doubles
+    assert theirs == {key: 2 * count for key, count in mine.items()}
+
+
+@needs_c
+def test_add_counts_refuses_what_is_not_two_dicts() -> None:
+    """Anything but two dicts is a TypeError naming the signature, and nothing is added."""
+    assert sketch._c_add_counts is not None
+    into = {1: 1}
+    with pytest.raises(TypeError, match=r"add_counts\(into: dict, other: dict\)"):
+        sketch._c_add_counts(into, [(1, 2)])  # type: ignore[arg-type]
+    assert into == {1: 1}

@@ -6,7 +6,10 @@
  * toolkeeper/monitor/aggregates.py's `python_common` and `python_extent`, with which the
  * fold finds that a batch is one series in one period; `rows`, the twin of
  * toolkeeper/monitor/persist.py's `python_rows`, which lays out the store writer's rows
- * of plain records. The same steps, no more (the
+ * of plain records; `add_counts`, the twin of toolkeeper/monitor/sketch.py's
+ * `python_add_counts`, which merges one latency sketch's bins into another's (a
+ * dashboard's summary merges thousands: 1-2 us each instead of about 10). The same
+ * steps, no more (the
  * Python ones are the reference; tests/monitor/test_recorder.py and
  * tests/monitor/test_kernels.py hold both to the same results).
  *
@@ -714,7 +717,34 @@ failed:
     return NULL;
 }
 
+/* add_counts(into, other): see sketch.py's python_add_counts. */
+static PyObject *
+add_counts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyDict_CheckExact(args[0]) || !PyDict_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "add_counts(into: dict, other: dict)");
+        return NULL;
+    }
+    PyObject *into = args[0], *other = args[1], *key, *count;
+    Py_ssize_t position = 0;
+    while (PyDict_Next(other, &position, &key, &count)) {
+        Py_INCREF(key);
+        Py_INCREF(count);
+        PyObject *mine = PyDict_GetItemWithError(into, key);  /* borrowed */
+        PyObject *sum = mine != NULL ? PyNumber_Add(mine, count)
+                      : PyErr_Occurred() ? NULL : Py_NewRef(count);
+        int failed = sum == NULL || PyDict_SetItem(into, key, sum) < 0;
+        Py_XDECREF(sum);
+        Py_DECREF(key);
+        Py_DECREF(count);
+        if (failed) return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef kernel_functions[] = {
+    {"add_counts", (PyCFunction)(void (*)(void))add_counts, METH_FASTCALL,
+     "Add one sketch's bin counts into another's: sketch.py's python_add_counts."},
     {"tally", (PyCFunction)(void (*)(void))tally, METH_FASTCALL,
      "Count raw records for Bucket.add_many: buckets.py's python_tally."},
     {"common", (PyCFunction)(void (*)(void))common, METH_FASTCALL,
@@ -726,7 +756,7 @@ static PyMethodDef kernel_functions[] = {
     {NULL},
 };
 
-/* Add HotQueues, tally, common, extent and rows to the module toolkeeper/_speedups.c builds: its part of the module's
+/* Add HotQueues, add_counts, tally, common, extent and rows to the module toolkeeper/_speedups.c builds: its part of the module's
  * exec. */
 int
 recorder_exec(PyObject *module)

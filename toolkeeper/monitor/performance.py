@@ -397,9 +397,14 @@ class PerformanceMonitor:
         """Return health and totals over every tool as plain data (keys in docs/health.md)."""
         return reports.system_health(self).to_dict()
 
-    def system_health_report(self) -> reports.SystemHealthReport:
-        """Return health and totals over every tool, typed (the fields of get_system_health)."""
-        return reports.system_health(self)
+    def system_health_report(
+        self, judged: Mapping[str, WrapperHealthStatus] | None = None
+    ) -> reports.SystemHealthReport:
+        """Return health and totals over every tool, typed (the fields of get_system_health).
+
+        ``judged``: tools' health from :meth:`get_wrapper_health` for the same view, reused.
+        """
+        return reports.system_health(self, judged)
 
     def recent_operations(
         self, wrapper_name: str | None = None, limit: int | None = None

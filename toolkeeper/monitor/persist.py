@@ -76,6 +76,7 @@ __all__ = [
     "MINUTE",
     "ROLLUP_RETENTION",
     "Fleet",
+    "RollupDecoder",
     "StoreWriter",
     "count_stored_operations",
     "fleet",
@@ -356,25 +357,63 @@ def _text(value: str) -> str:
     return storable(value)
 
 
+class RollupDecoder:
+    """Decode stored rollups into buckets, each distinct text once.
+
+    A follower reads the last day of rollups every few seconds, and all but the
+    few rows still being written hold the same text as at the last read: those
+    are not decoded again (JSON and the sketch's keys were 80% of a read). Each
+    call hands out a copy, since the monitor merges into the buckets it is
+    given. Only the texts of the latest read are kept.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[str, Bucket] = {}
+        self._read: dict[str, Bucket] = {}
+
+    def decode(self, text: str) -> Bucket:
+        """Return the bucket ``text`` (a rollup's stored JSON) holds, as a new object."""
+        bucket = self._read.get(text)
+        if bucket is None:
+            bucket = self._kept.get(text)
+        if bucket is None:
+            bucket = Bucket.from_dict(json.loads(text))
+        self._read[text] = bucket
+        return bucket.copy()
+
+    def turn(self) -> None:
+        """Keep only the texts decoded since the last turn (a read is over)."""
+        self._kept, self._read = self._read, {}
+
+
 def history(
-    store: Store, now: float, *, exclude_writer: str | None = None
+    store: Store,
+    now: float,
+    *,
+    exclude_writer: str | None = None,
+    decoder: RollupDecoder | None = None,
 ) -> list[tuple[str, str, float, Bucket, tuple[float, str | None] | None]]:
     """Return the last day of rollups of every writer but one, as items for ``seed``.
 
     Minute rollups cover the current and the previous hour, hour rollups the
     rest of the last 25 hours, so no operation is counted twice; each model's
-    rows are separate items of the same series.
+    rows are separate items of the same series. ``decoder`` keeps what it
+    decoded for the next read.
     """
+    decoder = decoder or RollupDecoder()
     cutoff = (int(now // HOUR) - 1) * HOUR
-    rows = load_rollups(store, MINUTE, cutoff)
-    rows += load_rollups(store, HOUR, now - 25 * HOUR, until=cutoff)
+    rows = load_rollups(store, MINUTE, cutoff, other_than=exclude_writer, decode=decoder.decode)
+    rows += load_rollups(
+        store, HOUR, now - 25 * HOUR, until=cutoff, other_than=exclude_writer,
+        decode=decoder.decode,
+    )  # fmt: skip
+    decoder.turn()
     return [
         (
-            row.tool, row.operation, float(row.bucket_start), Bucket.from_dict(row.bucket),
+            row.tool, row.operation, float(row.bucket_start), row.bucket,
             (row.last_error_ts, row.last_error) if row.last_error_ts is not None else None,
         )
         for row in rows
-        if row.writer != exclude_writer
     ]  # fmt: skip
 
 
@@ -407,13 +446,20 @@ def fleet(store: Store, *, exclude_writer: str | None = None) -> Fleet:
     )
 
 
-def restore(monitor: PerformanceMonitor, store: Store, *, exclude_writer: str | None = None) -> int:
+def restore(
+    monitor: PerformanceMonitor,
+    store: Store,
+    *,
+    exclude_writer: str | None = None,
+    decoder: RollupDecoder | None = None,
+) -> int:
     """Show every other writer's last day and totals in ``monitor``; return buckets restored.
 
     The monitor's own counters are not changed (see :meth:`PerformanceMonitor.show_others`).
+    A follower passes the same ``decoder`` each time (see :class:`RollupDecoder`).
     """
     now = monitor.clock.now().timestamp()
-    items = history(store, now, exclude_writer=exclude_writer)
+    items = history(store, now, exclude_writer=exclude_writer, decoder=decoder)
     others = fleet(store, exclude_writer=exclude_writer)
     monitor.show_others(
         items, others.totals, dropped_rows=others.dropped_rows, refused_rows=others.refused_rows

@@ -8,6 +8,7 @@ last 5 minutes when they hold at least 5 operations, else on the last hour, and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -253,12 +254,19 @@ def active_wrappers(monitor: PerformanceMonitor) -> list[str]:
     return sorted(active)
 
 
-def system_health(monitor: PerformanceMonitor) -> SystemHealthReport:
-    """Return health and totals over every known tool (:class:`SystemHealthReport`)."""
+def system_health(
+    monitor: PerformanceMonitor, judged: Mapping[str, WrapperHealthStatus] | None = None
+) -> SystemHealthReport:
+    """Return health and totals over every known tool (:class:`SystemHealthReport`).
+
+    ``judged`` holds tools' health already judged for the same view (the shared
+    summary judges every tool for its cards), so it is not judged twice.
+    """
     now = monitor.clock.now()
     in_flight = monitor.active_operation_counts()
     names = monitor.tools()
-    healths = [wrapper_health(monitor, name) for name in names]
+    judged = judged or {}
+    healths = [judged.get(name) or wrapper_health(monitor, name) for name in names]
     scores = [h.health_score for h in healths if h.health_score is not None]
     overall = round(sum(scores) / len(scores), 1) if scores else None
     by_status = {status: sum(1 for h in healths if h.status is status) for status in HealthStatus}

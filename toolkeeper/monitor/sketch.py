@@ -21,15 +21,25 @@ folded by one thread at a time.
 from __future__ import annotations
 
 import math
+import os
 import struct
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from itertools import repeat
 from operator import rshift
 from typing import Any
 
-__all__ = ["MAPPING", "RELATIVE_ACCURACY", "LatencySketch", "bin_key", "bin_value", "count_keys"]
+__all__ = [
+    "MAPPING",
+    "RELATIVE_ACCURACY",
+    "LatencySketch",
+    "add_counts",
+    "bin_key",
+    "bin_value",
+    "count_keys",
+    "python_add_counts",
+]
 
 RELATIVE_ACCURACY = 0.01
 MIN_TRACKED = 1e-9
@@ -90,6 +100,26 @@ def count_keys(values: list[float], bins: dict[int, int]) -> int:
     return zero
 
 
+def python_add_counts(into: dict[int, int], other: dict[int, int]) -> None:
+    """Add every bin count of ``other`` into ``into`` (new keys in ``other``'s order)."""
+    for key, count in other.items():
+        into[key] = into.get(key, 0) + count
+
+
+_c_add_counts: Callable[[dict[int, int], dict[int, int]], None] | None
+try:
+    from toolkeeper._speedups import add_counts as _c_add_counts
+except ImportError:  # built without a C compiler: python_add_counts does the same
+    _c_add_counts = None
+#: Merges bins for :meth:`LatencySketch.merge`: :func:`python_add_counts` or its C twin,
+#: chosen once (a summary of every tool merges thousands of sketches).
+add_counts = (
+    python_add_counts
+    if _c_add_counts is None or os.environ.get("TOOLKEEPER_PURE_PYTHON")
+    else _c_add_counts
+)
+
+
 class LatencySketch:
     """Count values in bins of at most 1/64 relative width, so quantiles are known within 1%.
 
@@ -118,9 +148,7 @@ class LatencySketch:
 
     def merge(self, other: LatencySketch) -> None:
         """Add every value counted by ``other`` to this sketch."""
-        bins = self.bins
-        for key, count in other.bins.items():
-            bins[key] = bins.get(key, 0) + count
+        add_counts(self.bins, other.bins)
         self.zero_count += other.zero_count
 
     @property

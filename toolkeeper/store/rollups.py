@@ -14,7 +14,7 @@ Model ``""`` means the operations named no model. Buckets are the JSON of
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,7 +102,9 @@ class RollupRow:
     model: str
     resolution: int
     bucket_start: int
-    bucket: dict[str, Any]
+    bucket: Any
+    """The bucket's JSON decoded: a dict (``Bucket.to_dict``), or what ``load_rollups``'s
+    ``decode`` made of it."""
     operations: int
     last_error_ts: float | None
     last_error: str | None
@@ -222,7 +224,7 @@ def load_rollup(store: Store, writer: str, key: tuple[str, str, str, int, int]) 
     )  # fmt: skip
     with store.translated(), store.transaction(write=False) as conn:
         row = conn.execute(query).mappings().first()
-    return None if row is None else _rollup_of(row)
+    return None if row is None else _rollup_of(row, json.loads)
 
 
 def load_rollups(
@@ -232,25 +234,33 @@ def load_rollups(
     until: float | None = None,
     *,
     tool: str | None = None,
+    other_than: str | None = None,
+    decode: Callable[[str], Any] = json.loads,
 ) -> list[RollupRow]:
-    """Return every writer's rollups of ``resolution`` seconds starting in ``[since, until)``,
-    of one ``tool`` only when given (filtered in SQL)."""
+    """Return every writer's rollups of ``resolution`` seconds starting in ``[since, until)``.
+
+    Of one ``tool`` only, or of every writer but ``other_than``, when given
+    (filtered in SQL). Each row's ``bucket`` is its stored JSON given to
+    ``decode``: a dict by default.
+    """
     table = rollups
     where = [table.c.resolution == resolution, table.c.bucket_start >= int(since)]
     if until is not None:
         where.append(table.c.bucket_start < until)
     if tool is not None:
         where.append(table.c.tool == tool)
+    if other_than is not None:
+        where.append(table.c.writer != other_than)
     query = select(table).where(*where).order_by(table.c.bucket_start)
     with store.translated(), store.transaction(write=False) as conn:
-        return [_rollup_of(row) for row in conn.execute(query).mappings()]
+        return [_rollup_of(row, decode) for row in conn.execute(query).mappings()]
 
 
-def _rollup_of(row: RowMapping) -> RollupRow:
+def _rollup_of(row: RowMapping, decode: Callable[[str], Any]) -> RollupRow:
     return RollupRow(
         writer=row["writer"], tool=row["tool"], operation=row["operation"], model=row["model"],
         resolution=row["resolution"], bucket_start=row["bucket_start"],
-        bucket=json.loads(row["bucket"]), operations=row["operations"],
+        bucket=decode(row["bucket"]), operations=row["operations"],
         last_error_ts=row["last_error_ts"], last_error=row["last_error"],
     )  # fmt: skip
 

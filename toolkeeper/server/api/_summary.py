@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from toolkeeper.config.live import ConfigVersion
 from toolkeeper.keeper import Keeper
-from toolkeeper.monitor.reports import SystemHealthReport
+from toolkeeper.monitor.reports import SystemHealthReport, WrapperHealthStatus
 from toolkeeper.monitor.series import WINDOWS
 from toolkeeper.server.api._shared import known_tools
 from toolkeeper.server.api.models import ToolList, ToolSummary
@@ -37,11 +37,16 @@ __all__ = ["SharedSummary", "Summary", "shared_summary", "tool_summary"]
 _SUMMARY_WINDOW = "5m"
 
 
-def tool_summary(keeper: Keeper, name: str) -> ToolSummary:
-    """Return one tool's card, computed now (the shared summary holds every tool's)."""
-    health = keeper.monitoring.get_wrapper_health(name)
+def tool_summary(
+    keeper: Keeper, name: str, health: WrapperHealthStatus | None = None
+) -> ToolSummary:
+    """Return one tool's card, computed now (the shared summary holds every tool's).
+
+    ``health``: the tool's health if already judged for the same view.
+    """
+    health = health or keeper.monitoring.get_wrapper_health(name)
     recent = (
-        keeper.monitoring.get_window_stats(name, _SUMMARY_WINDOW)
+        keeper.monitoring.get_window_stats(name, _SUMMARY_WINDOW, latency=False)
         if keeper.monitoring.knows(name)
         else None
     )
@@ -159,8 +164,9 @@ class SharedSummary:
         names = known_tools(keeper)  # folds the queued records first
         version = self._version()
         taken = time.monotonic()
-        tools = tuple(tool_summary(keeper, name) for name in names)
-        health = keeper.monitoring.system_health_report()
+        judged = {name: keeper.monitoring.get_wrapper_health(name) for name in names}
+        tools = tuple(tool_summary(keeper, name, judged[name]) for name in names)
+        health = keeper.monitoring.system_health_report(judged)  # each tool judged once
         body = ToolList(tools=list(tools)).model_dump_json().encode()
         etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
         return Summary(tools, health, body, etag, version, taken)
