@@ -287,6 +287,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def settle(pid: int, *, limit_s: float = 10.0) -> None:
+    """Wait until the server is idle: under 5% of a core over 0.2 s (at most ``limit_s``).
+
+    wrk stops sending at the end of a run, but the server still answers what it
+    has already received: eight `/api/v1/operations` requests in flight are half a
+    second of CPU, which would otherwise be billed to the run that follows.
+    """
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(0.2)
+        if cpu_seconds(pid) - before < 0.01:
+            return
+
+
 def measure(
     url: str,
     token: str,
@@ -296,15 +311,16 @@ def measure(
     server_pid: int,
     only: list[str] | None,
     quick: bool,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Drive each endpoint from 1, 8 and 128 clients; return medians of rounds and ratios to bare.
 
     128 clients: the dashboard's summary and its peer only. Rounds are
     interleaved: each round drives every (endpoint, clients) pair once, so the
     figures compared with each other (8 against 128 clients, an endpoint against
     bare) share the machine's moments instead of each taking its own stretch of
-    a shared, noisy machine. ``server_cpu_us`` is the server process's CPU time
-    per request: what the machine's load changes least.
+    a shared, noisy machine. Each run starts on an idle server (:func:`settle`).
+    ``server_cpu_us`` is the server process's CPU time per request: what the
+    machine's load changes least.
     """
     rounds, requests, seconds = (3, 100, 3.0) if quick else (5, 300, 5.0)
     endpoints = {name: path for name, path in ENDPOINTS.items() if only is None or name in only}
@@ -318,6 +334,7 @@ def measure(
     for _ in range(rounds):
         for name, clients in pairs:
             per_client = max(requests * 8 // clients, 10) if clients > 8 else requests
+            settle(server_pid)
             before = cpu_seconds(server_pid)
             run = (
                 drive_wrk(url, script, endpoints[name], clients, seconds)
@@ -327,10 +344,17 @@ def measure(
             used = cpu_seconds(server_pid) - before
             run["server_cpu_us"] = round(used / run.pop("requests") * 1e6, 1)
             runs[name, clients].append(run)
-    results: dict[str, float] = {}
+    results: dict[str, Any] = {}
     for (name, clients), measured in runs.items():
         for key in ("p50_ms", "p99_ms", "requests_per_s", "server_cpu_us"):
             results[f"{name}_{clients}c_{key}"] = statistics.median(run[key] for run in measured)
+    results["rounds"] = {  # each round's figures, in the order they ran, beside the medians
+        f"{name}_{clients}c": [
+            {key: run[key] for key in ("requests_per_s", "p99_ms", "server_cpu_us")}
+            for run in measured
+        ]
+        for (name, clients), measured in runs.items()
+    }
     for name, clients in pairs:
         if name != "bare" and ("bare", clients) in runs:
             results[f"{name}_{clients}c_over_bare_p50"] = round(
@@ -422,6 +446,7 @@ def main() -> None:
                         quick=args.quick)
             )  # fmt: skip
             if args.only is None:
+                settle(process.pid)
                 results.update(live_pages(url, token, pages=200, seconds=15 if args.quick else 30))
         finally:
             process.terminate()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -11,6 +13,7 @@ from fastapi.routing import APIRoute
 
 from tests.server.conftest import LiveServer, live, version_of
 from toolkeeper.server import Role, TokenRegistry
+from toolkeeper.server.tokens import ApiToken
 
 
 def app_routes(server: LiveServer) -> list[tuple[str, set[str]]]:
@@ -156,6 +159,39 @@ def test_a_token_the_server_remembers_is_refused_once_revoked(live_server: LiveS
             revoking.revoke(found.name)
             assert server.recall(token) is None
             assert client.get("/api/v1/health", headers=headers).status_code == 401
+
+
+def test_requests_carrying_one_token_share_its_lookup(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """32 requests arriving together with a token not remembered make one store lookup.
+
+    Each is still judged: all 32 answer 200, and 8 carrying an unknown token 401.
+    """
+    registry: TokenRegistry = live_server.app.state.tokens
+    _, token = registry.create(Role.VIEWER)
+    looked_up: list[str] = []
+    authenticate = registry.authenticate
+
+    def slow(presented: str) -> ApiToken | None:
+        looked_up.append(presented)
+        time.sleep(0.3)  # the others arrive while it runs
+        return authenticate(presented)
+
+    monkeypatch.setattr(registry, "authenticate", slow)
+
+    async def ask(presented: str, count: int) -> list[int]:
+        headers = {"Authorization": f"Bearer {presented}"}
+        async with httpx.AsyncClient(
+            base_url=live_server.base_url, headers=headers, trust_env=False, timeout=30
+        ) as client:
+            answers = await asyncio.gather(*(client.get("/api/v1/me") for _ in range(count)))
+        return [answer.status_code for answer in answers]
+
+    assert asyncio.run(ask(token, 32)) == [200] * 32
+    assert looked_up == [token]
+    unknown = "tk_" + "x" * len(token.removeprefix("tk_"))
+    assert asyncio.run(ask(unknown, 8)) == [401] * 8
 
 
 def test_a_remembered_token_keeps_its_role(live_server: LiveServer) -> None:

@@ -20,6 +20,7 @@ from toolkeeper.server.api import api_router
 from toolkeeper.server.api._summary import SharedSummary
 from toolkeeper.server.api._ticks import TickBroadcast
 from toolkeeper.server.errors import install_error_handlers
+from toolkeeper.server.flights import Flights
 from toolkeeper.server.pages import install_pages
 from toolkeeper.server.settings import ServerSettings
 from toolkeeper.server.throttle import AuthThrottle
@@ -72,6 +73,7 @@ def create_app(keeper: Keeper, *, settings: ServerSettings | None = None) -> Fas
     app.state.keeper = keeper
     app.state.settings = settings
     app.state.tokens = tokens
+    app.state.token_lookups = Flights()  # requests carrying one token share its lookup
     # One summary for the API, the event stream's tick and the dashboard, at most a tick old.
     app.state.summary = SharedSummary(
         keeper, max_age_s=min(settings.events_interval_seconds, _SUMMARY_MAX_AGE_S)

@@ -12,7 +12,8 @@ alerts) to require a role.
 
 A token the registry remembers as live (see :mod:`toolkeeper.server.tokens`:
 by its SHA-256, for a second) is judged on the event loop, with no store query
-and no thread; anything else (an unknown token, a failure to count, failure
+and no thread; when it expires, the requests carrying it share one lookup in a
+worker thread. Anything else (an unknown token, a failure to count, failure
 counts kept in Redis) goes to a worker thread and the store, by the same rules.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
@@ -27,9 +29,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from toolkeeper.server.errors import ApiError
+from toolkeeper.server.flights import Flights
 from toolkeeper.server.sessions import SESSION_TOKEN_KEY, check_csrf_header
 from toolkeeper.server.throttle import AuthThrottle, Refusal
-from toolkeeper.server.tokens import ApiToken, Role, TokenRegistry
+from toolkeeper.server.tokens import ApiToken, Role, TokenRegistry, hash_token
 
 __all__ = [
     "Admin",
@@ -124,9 +127,40 @@ async def authenticate(
     pool, since that reads the store.
     """
     principal = recall(request)
+    if principal is None and await _look_up_once(request):
+        principal = recall(request)  # remembered now if it is live
     if principal is not None:
         return principal
     return await run_in_threadpool(identify, request)
+
+
+async def _look_up_once(request: Request) -> bool:
+    """Look the request's token up in the store once for every request carrying it meanwhile.
+
+    A remembered token expires for every request in flight at once; they share
+    one lookup (:class:`Flights`, keyed by the token's SHA-256 or the session's
+    token id) instead of each taking a thread and a query. Returns whether it
+    looked (``False`` when :func:`recall` could not judge the request anyway).
+    """
+    registry = registry_of(request)
+    header = request.headers.get("authorization")
+    lookup: Callable[[], object]
+    if header is not None:
+        scheme, _, credentials = header.strip().partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() != "bearer" or not credentials or not throttle_of(request).in_memory:
+            return False
+        key: tuple[str, object] = ("bearer", hash_token(credentials))
+        lookup = partial(registry.authenticate, credentials)
+    else:
+        session = request.session if "session" in request.scope else {}
+        token_id = session.get(SESSION_TOKEN_KEY)
+        if not isinstance(token_id, int):
+            return False
+        key, lookup = ("session", token_id), partial(registry.get, token_id)
+    lookups: Flights = request.app.state.token_lookups
+    await lookups.run(key, lookup)
+    return True
 
 
 def _identify(request: Request, *, remembered_only: bool) -> Principal | None:

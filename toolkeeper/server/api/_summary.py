@@ -9,21 +9,19 @@ recorded here, or other processes' history read from the store:
 configuration did. However many requests ask at once, one computes it and the
 others wait for that one (single flight): :meth:`SharedSummary.current` for
 threads, :meth:`SharedSummary.acurrent` for requests on the event loop, which
-share one computation in the threadpool rather than each taking a thread. So
+share one computation in the thread pool rather than each taking a thread. So
 every view shows the same numbers, and a request costs a comparison, not ten
 tools' windows merged afresh.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import threading
 import time
 from dataclasses import dataclass
 
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 
 from toolkeeper.config.live import ConfigVersion
 from toolkeeper.keeper import Keeper
@@ -31,6 +29,7 @@ from toolkeeper.monitor.reports import SystemHealthReport, WrapperHealthStatus
 from toolkeeper.monitor.series import WINDOWS
 from toolkeeper.server.api._shared import known_tools
 from toolkeeper.server.api.models import ToolList, ToolSummary
+from toolkeeper.server.flights import Flights
 
 __all__ = ["SharedSummary", "Summary", "shared_summary", "tool_summary"]
 
@@ -102,7 +101,7 @@ class SharedSummary:
         self._lock = threading.Lock()
         self._latest: Summary | None = None
         self._config_changes = 0
-        self._pending: asyncio.Future[Summary] | None = None
+        self._flights = Flights()
         keeper.config.subscribe(self._config_changed)
 
     def _config_changed(self, _: ConfigVersion) -> None:
@@ -139,25 +138,14 @@ class SharedSummary:
     async def acurrent(self) -> Summary:
         """Return a current summary without blocking the event loop.
 
-        The computation runs in the threadpool; requests that find the summary
-        stale while it runs await that same computation instead of each taking
-        a thread to wait on the lock (under 128 clients, 128 threads woken at
-        once every tick).
+        The computation runs in the thread pool; requests that find the summary
+        stale while it runs await that same computation (:class:`Flights`)
+        instead of each taking a thread to wait on the lock.
         """
         latest = self.fresh()
         if latest is not None:
             return latest
-        pending = self._pending
-        if pending is None or pending.get_loop() is not asyncio.get_running_loop():
-            pending = self._pending = asyncio.ensure_future(run_in_threadpool(self.current))
-            pending.add_done_callback(self._settled)
-        return await asyncio.shield(pending)  # a request that goes away leaves it to the others
-
-    def _settled(self, pending: asyncio.Future[Summary]) -> None:
-        if self._pending is pending:
-            self._pending = None
-        if not pending.cancelled():
-            pending.exception()  # retrieved: raised to every request that awaited it
+        return await self._flights.run(None, self.current)
 
     def _compute(self) -> Summary:
         keeper = self._keeper
