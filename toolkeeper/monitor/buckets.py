@@ -348,24 +348,7 @@ class Bucket:
     def copy(self) -> Bucket:
         """Return a bucket holding the same counts, sharing nothing with this one."""
         bucket = Bucket()
-        bucket.counts = dict(self.counts)
-        bucket.latency.bins = dict(self.latency.bins)
-        bucket.latency.zero_count = self.latency.zero_count
-        bucket.duration_sum = self.duration_sum
-        bucket.min_duration = self.min_duration
-        bucket.max_duration = self.max_duration
-        bucket.cost_units = self.cost_units
-        bucket.input_tokens = self.input_tokens
-        bucket.output_tokens = self.output_tokens
-        bucket.cached_tokens = self.cached_tokens
-        bucket.cache_write_tokens = self.cache_write_tokens
-        bucket.reasoning_tokens = self.reasoning_tokens
-        bucket.failed_attempts = self.failed_attempts
-        if self.custom:
-            bucket.custom = {}
-            for name, summary in self.custom.items():
-                bucket.custom[name] = kept = MetricSummary()
-                kept.merge(summary)
+        bucket.merge(self)  # into an empty bucket: every field equal, nothing shared
         return bucket
 
     def to_dict(self) -> dict[str, Any]:

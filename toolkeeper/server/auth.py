@@ -146,16 +146,14 @@ async def _look_up_once(request: Request) -> bool:
     header = request.headers.get("authorization")
     lookup: Callable[[], object]
     if header is not None:
-        scheme, _, credentials = header.strip().partition(" ")
-        credentials = credentials.strip()
-        if scheme.lower() != "bearer" or not credentials or not throttle_of(request).in_memory:
+        credentials = _bearer(header)
+        if credentials is None or not throttle_of(request).in_memory:
             return False
         key: tuple[str, object] = ("bearer", hash_token(credentials))
         lookup = partial(registry.authenticate, credentials)
     else:
-        session = request.session if "session" in request.scope else {}
-        token_id = session.get(SESSION_TOKEN_KEY)
-        if not isinstance(token_id, int):
+        token_id = _session_token_id(request)
+        if token_id is None:
             return False
         key, lookup = ("session", token_id), partial(registry.get, token_id)
     lookups: Flights = request.app.state.token_lookups
@@ -173,23 +171,22 @@ def _identify(request: Request, *, remembered_only: bool) -> Principal | None:
         refused = throttle.refusal(address)
         if refused is not None:
             raise too_many_failures(refused)
-        scheme, _, credentials = header.strip().partition(" ")
-        if scheme.lower() != "bearer" or not credentials.strip():
+        credentials = _bearer(header)
+        if credentials is None:
             if remembered_only:
                 return None
             throttle.failed(address, "malformed Authorization header", via="bearer")
             raise unauthorized("the Authorization header must be 'Bearer <token>'")
         if remembered_only:
-            token = registry.recall(credentials.strip())
+            token = registry.recall(credentials)
             return None if token is None else _principal(token, "bearer")
-        token = registry.authenticate(credentials.strip())
+        token = registry.authenticate(credentials)
         if token is None:
             throttle.failed(address, "unknown, revoked or expired token", via="bearer")
             raise unauthorized("the token is unknown, revoked or expired")
         return _principal(token, "bearer")
-    session = request.session if "session" in request.scope else {}
-    token_id = session.get(SESSION_TOKEN_KEY)
-    if not isinstance(token_id, int):
+    token_id = _session_token_id(request)
+    if token_id is None:
         if remembered_only:
             return None
         raise unauthorized("sign in, or send 'Authorization: Bearer <token>'")
@@ -197,11 +194,24 @@ def _identify(request: Request, *, remembered_only: bool) -> Principal | None:
     if token is None:
         if remembered_only:
             return None
-        session.clear()
+        request.session.clear()
         raise unauthorized("the session's token was revoked; sign in again")
     if request.method not in SAFE_METHODS:
         check_csrf_header(request)
     return _principal(token, "session")
+
+
+def _bearer(header: str) -> str | None:
+    """Return the token of an ``Authorization: Bearer <token>`` header, or ``None``."""
+    scheme, _, credentials = header.strip().partition(" ")
+    credentials = credentials.strip()
+    return credentials if scheme.lower() == "bearer" and credentials else None
+
+
+def _session_token_id(request: Request) -> int | None:
+    """Return the token id the request's session was opened with, or ``None``."""
+    token_id = (request.session if "session" in request.scope else {}).get(SESSION_TOKEN_KEY)
+    return token_id if isinstance(token_id, int) else None
 
 
 def _principal(token: ApiToken, via: Literal["bearer", "session"]) -> Principal:
