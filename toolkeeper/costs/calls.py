@@ -46,7 +46,9 @@ class CallCosts:
     limit. Either may be ``None``.
     """
 
-    __slots__ = ("_scope_cache", "_tracker", "guard", "guarded", "limiter", "tool")
+    __slots__ = (
+        "_learn", "_own_scopes", "_scope_cache", "_tracker", "guard", "guarded", "limiter", "tool",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -61,8 +63,11 @@ class CallCosts:
         self.guard = guard
         self.limiter = limiter
         self.guarded = guard is not None or limiter is not None
-        # The budget scopes of each set of labels seen (most tools pass the same every call).
+        self._learn = tracker.learned.learn_nanos
+        # The budget scopes of each set of labels seen (most tools pass the same every call),
+        # and those of a call with none.
         self._scope_cache: dict[tuple[tuple[str, str], ...], tuple[str, ...]] = {}
+        self._own_scopes = (*scopes_for(tool, None), GLOBAL_SCOPE)
 
     def _admission(
         self,
@@ -132,11 +137,15 @@ class CallCosts:
         guard = self.guard
         if guard is None or self.limiter is not None:
             return None
-        key, amount = self._estimate(estimate, operation, request)
-        if amount is None:
-            return None
+        if estimate is None or request is not None:
+            key, amount = self._estimate(estimate, operation, request)
+            if amount is None:
+                return None
+        else:  # what _estimate gives, without its calls: the common case of the hot path
+            key, amount = (self.tool, operation, None), estimate
+        scopes = self._scopes(labels) if labels else self._own_scopes
         try:
-            reservation = guard.reserve_at_once(amount, tool=self.tool, scopes=self._scopes(labels))
+            reservation = guard.reserve_at_once(amount, tool=self.tool, scopes=scopes)
         except Exception:  # noqa: BLE001 - admit() meets it again, raises and records it
             return None
         if reservation is not None:
@@ -203,7 +212,7 @@ class CallCosts:
             if spent < 0:
                 raise ValueError(f"an actual cost cannot be negative, got {cost}")
             if reservation.basis is not None and reservation.refusal is None:
-                self._tracker.learned.learn_nanos(reservation.basis, spent)
+                self._learn(reservation.basis, spent)
         self._charge(reservation, spent)
 
     def release(self, reservation: Reservation | None) -> None:
@@ -264,10 +273,12 @@ class CallCosts:
         return self._tracker.price(model, usage).cost
 
     def _scopes(self, labels: Mapping[str, str] | None) -> tuple[str, ...]:
-        key = tuple(labels.items()) if labels else ()
+        if not labels:
+            return self._own_scopes
+        key = tuple(labels.items())
         found = self._scope_cache.get(key)
         if found is None:
-            found = (*scopes_for(self.tool, dict(labels) if labels else None), GLOBAL_SCOPE)
+            found = (*scopes_for(self.tool, dict(labels)), GLOBAL_SCOPE)
             if len(self._scope_cache) >= _MAX_LABEL_SETS:
                 self._scope_cache.clear()
             self._scope_cache[key] = found

@@ -10,7 +10,6 @@ and taught an estimate (:meth:`toolkeeper.costs.guard.BudgetGuard.reserve_remain
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -61,14 +60,16 @@ def request_estimate(
 class LearnedCosts:
     """The largest of the last costs per call of each key; thread-safe, bounded.
 
-    Costs are kept as whole nano-dollars: learning one is a few list operations on
-    every settled call, and only :meth:`largest` makes a ``Decimal``.
+    Costs are kept as whole nano-dollars: learning one is a dictionary lookup and a
+    deque append on every settled call, and only :meth:`largest` makes a ``Decimal``.
+    Both are single operations of the dict and the deque, atomic in CPython, so
+    learning takes no lock; :meth:`largest` reads a copy (a deque cannot be iterated
+    while another thread appends to it).
     """
 
     def __init__(self, keep: int = _KEEP) -> None:
         self._keep = keep
         self._seen: dict[EstimateKey, deque[int]] = {}
-        self._lock = threading.Lock()
 
     def learn(self, key: EstimateKey, cost: Decimal) -> None:
         """Remember that one call of ``key`` cost ``cost`` dollars."""
@@ -76,21 +77,22 @@ class LearnedCosts:
 
     def learn_nanos(self, key: EstimateKey, nanos: int) -> None:
         """Remember that one call of ``key`` cost ``nanos`` nano-dollars (the hot path)."""
-        with self._lock:
-            self._add(key, nanos)
-            if key[2] is not None:  # also what any model of the operation costs
-                self._add((key[0], key[1], None), nanos)
+        costs = self._seen.get(key)
+        if costs is None:
+            costs = self._costs_of(key)
+            if costs is None:
+                return
+        costs.append(nanos)
+        if key[2] is not None:  # also what any model of the operation costs
+            self.learn_nanos((key[0], key[1], None), nanos)
 
     def largest(self, key: EstimateKey) -> Decimal | None:
         """Return the largest recent cost of ``key`` (any model when it names none), or None."""
-        with self._lock:
-            costs = self._seen.get(key)
-            return from_nanos(max(costs)) if costs else None
-
-    def _add(self, key: EstimateKey, nanos: int) -> None:
         costs = self._seen.get(key)
-        if costs is None:
-            if len(self._seen) >= _KEEP_KEYS:
-                return
-            costs = self._seen[key] = deque(maxlen=self._keep)
-        costs.append(nanos)
+        return from_nanos(max(costs.copy())) if costs else None
+
+    def _costs_of(self, key: EstimateKey) -> deque[int] | None:
+        """Return the deque of a key first seen (one per key, whichever thread makes it)."""
+        if len(self._seen) >= _KEEP_KEYS:
+            return None
+        return self._seen.setdefault(key, deque(maxlen=self._keep))

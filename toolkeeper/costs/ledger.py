@@ -95,8 +95,9 @@ OnFired = Callable[[list[Fired]], object] | None
 Hold = Callable[[int, str, datetime, datetime], "Verdict"]
 #: :meth:`Ledger.settle_later` on given charges: ``settle(now, then, amount, reservation_id)``,
 #: where ``now()`` gives the moment of the settle (read only by a ledger that needs it); the
-#: first two come first so that a caller can bind them once (``functools.partial``).
-SettleLater = Callable[[Callable[[], datetime], OnFired, int, str], None]
+#: first two come first so that a caller can bind them once (``functools.partial``). What it
+#: returns is not read.
+SettleLater = Callable[[Callable[[], datetime], OnFired, int, str], object]
 
 
 class Ledger(ABC):

@@ -20,6 +20,7 @@ from toolkeeper.costs.ledger import (
 
 __all__ = ["MemoryLedger"]
 
+
 #: Expired reservations are swept at least once per this many reservations (and before
 #: any refusal or read of usage), so memory stays bounded by the calls in flight.
 _SWEEP_EVERY = 4096
@@ -104,7 +105,7 @@ class MemoryLedger(Ledger):
         self, charges: Sequence[Charge], amount: int, rid: str | None, now: datetime
     ) -> list[Fired]:
         """Drop the reservation, add the spend and mark the warnings it reached."""
-        return self._settler(charges)(amount, rid, now)
+        return self._settler(charges)(lambda: now, None, amount, rid)
 
     def holder(self, charges: Sequence[Charge]) -> Hold:
         """Return the reservation on ``charges``, their accounts and limits read once."""
@@ -117,7 +118,8 @@ class MemoryLedger(Ledger):
         lock = self._lock
 
         def hold(amount: int, rid: str, now: datetime, expires: datetime) -> Verdict:
-            with lock:
+            lock.acquire()  # not `with`: on every budgeted call, and half the cost
+            try:
                 self._until_sweep -= 1
                 if self._until_sweep <= 0:
                     self._sweep(now)
@@ -139,26 +141,21 @@ class MemoryLedger(Ledger):
                     account.reservations[rid] = held
                     account.held += amount
                 return ADMITTED
+            finally:
+                lock.release()
 
         return hold
 
     def settler(self, charges: Sequence[Charge]) -> SettleLater:
         """Return the settle on ``charges`` (at once: this ledger has no queue)."""
-        settle = self._settler(charges)
-
-        def settle_later(
-            _now: Callable[[], datetime], then: OnFired, amount: int, rid: str
-        ) -> None:
-            fired = settle(amount, rid, None)
-            if then is not None and fired:
-                then(fired)
-
-        return settle_later
+        return self._settler(charges)
 
     def _settler(
         self, charges: Sequence[Charge]
-    ) -> Callable[[int, str | None, datetime | None], list[Fired]]:
-        """Return the settle on ``charges``, their accounts and slots read once."""
+    ) -> Callable[[Callable[[], datetime], OnFired, int, str | None], list[Fired]]:
+        """Return the settle on ``charges``, their accounts and slots read once:
+        ``settle(now, then, amount, rid)`` as :data:`~toolkeeper.costs.ledger.SettleLater`,
+        which also returns the warnings (after handing them to ``then``)."""
         lines = tuple(
             (
                 index, self._account(charge.key), charge, charge.slot.since, charge.slot.bucket,
@@ -168,9 +165,12 @@ class MemoryLedger(Ledger):
         )  # fmt: skip
         lock = self._lock
 
-        def settle(amount: int, rid: str | None, _now: datetime | None) -> list[Fired]:
+        def settle(
+            _now: Callable[[], datetime], then: OnFired, amount: int, rid: str | None
+        ) -> list[Fired]:
             fired: list[Fired] = []
-            with lock:
+            lock.acquire()  # not `with`: on every budgeted call, and half the cost
+            try:
                 for index, account, charge, since, bucket, first_mark in lines:
                     if rid is not None:
                         dropped = account.reservations.pop(rid, None)
@@ -193,6 +193,10 @@ class MemoryLedger(Ledger):
                                 fired.append(Fired(index, label, spent))
                     if before is None:
                         account.forget_before(charge)
+            finally:
+                lock.release()
+            if then is not None and fired:
+                then(fired)
             return fired
 
         return settle
