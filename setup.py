@@ -1,12 +1,13 @@
 """Build the optional C extension, ``toolkeeper._speedups``: the hot path's kernel.
 
 One module (its definition in toolkeeper/_speedups.c): the sync wrapper's fast path
-(toolkeeper/wrap/_fastpath.c), and the recorder's two hot methods, the fold's
-per-record passes and the store writer's rows (toolkeeper/monitor/_recorder.c).
+(toolkeeper/wrap/_fastpath.c), the recorder's two hot methods, the fold's
+per-record passes and the store writer's rows (toolkeeper/monitor/_recorder.c), and the
+memory ledger's reservation and settle (toolkeeper/costs/_ledger.c).
 Everything else about the package is in pyproject.toml. Without a C compiler the build
 goes on without it and the Python twins run instead, which behave the same (see
-toolkeeper/wrap/decorate.py, toolkeeper/monitor/recorder.py, aggregates.py, buckets.py
-and persist.py).
+toolkeeper/wrap/decorate.py, toolkeeper/monitor/recorder.py, aggregates.py, buckets.py,
+persist.py and sketch.py, and toolkeeper/costs/ledger_memory.py).
 """
 
 from setuptools import Extension, setup
@@ -19,6 +20,7 @@ setup(
                 "toolkeeper/_speedups.c",
                 "toolkeeper/wrap/_fastpath.c",
                 "toolkeeper/monitor/_recorder.c",
+                "toolkeeper/costs/_ledger.c",
             ],
             optional=True,
         ),

@@ -3,6 +3,7 @@
 from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
+from datetime import datetime
 from decimal import Decimal
 from itertools import count
 from typing import Any
@@ -102,3 +103,23 @@ def rows(
 
 def add_counts(into: dict[int, int], other: dict[int, int], /) -> None:
     """Add one sketch's bin counts into another's: sketch.py's python_add_counts."""
+
+def hold_at_once(
+    checks: tuple[tuple[list[int], int, int, int], ...],
+    books: tuple[tuple[list[int], dict[str, tuple[int, datetime]]], ...],
+    amount: int,
+    rid: str,
+    held: tuple[int, datetime],
+    /,
+) -> bool:
+    """Reserve on every book if every check admits: ledger_memory.python_hold_at_once."""
+
+def settle_at_once(
+    lines: tuple[
+        tuple[list[int], dict[str, tuple[int, datetime]], dict[int, int], int, int, int], ...
+    ],
+    amount: int,
+    rid: str | None,
+    /,
+) -> int:
+    """Settle on every current line: ledger_memory.python_settle_at_once."""
