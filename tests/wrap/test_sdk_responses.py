@@ -8,6 +8,7 @@ streams, stream helpers, raw and httpx responses. Prices are genai-prices'.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -309,6 +310,21 @@ def test_the_anthropic_stream_helper_is_read_when_its_text_is(keeper: Keeper, cl
     record = only_record(keeper, "anthropic")
     assert (record["input_tokens"], record["output_tokens"]) == (1050, 300)
     assert (record["status"], record["unpriced"]) == ("success", False)
+
+
+def test_a_stream_helper_read_its_own_way_lasts_until_its_end_is_seen(
+    keeper: Keeper, claude: Any
+) -> None:
+    """Read through text_stream (not the proxy's chunks), the call lasts until its block ends."""
+    ask = keeper.tool("anthropic")(
+        lambda: claude.messages.stream(model=ANTHROPIC_MODEL, max_tokens=400, messages=HELLO)
+    )
+    with ask() as stream:
+        for _ in stream.text_stream:
+            time.sleep(0.002)  # the application's work on each piece of text
+    record = only_record(keeper, "anthropic")
+    assert record["status"] == "success"
+    assert record["duration_ms"] >= CHUNKS * 2
 
 
 def test_a_stream_helper_left_early_is_abandoned(keeper: Keeper, claude: Any) -> None:

@@ -9,9 +9,11 @@ chunk or ``response.completed`` event, Anthropic in ``message_start`` and the fi
 (:class:`~toolkeeper.costs.responses.StreamTally`), so a chunk costs a few attribute
 writes. The operation is recorded once, when the stream ends:
 
-- consumed to its end: a success, its latency up to the last chunk, the time to
-  the first chunk as the ``time_to_first_token_ms`` metric, the usage of its
-  final chunk (none there: unmetered, cost unknown);
+- consumed to its end: a success, its latency up to the moment its end is seen (the
+  end of its chunks, a helper's drain, or the close or exit that finds a helper's
+  stream read to its end), the time to the first chunk as the
+  ``time_to_first_token_ms`` metric, the usage of its final chunk (none there:
+  unmetered, cost unknown);
 - closed, left or garbage-collected before its end: ``cancelled``, error code
   ``STREAM_ABANDONED``, with what its chunks reported so far;
 - raising while read: an error, as any failed call.
@@ -101,7 +103,7 @@ class _Meter:
     """The state one stream shares with its proxies: tally, times, and ending once."""
 
     __slots__ = (
-        "_ended", "_lock", "chunks", "first", "first_s", "last_s", "on_end", "started", "tail",
+        "_ended", "_lock", "chunks", "first", "first_s", "on_end", "started", "tail",
     )  # fmt: skip
 
     def __init__(self, started: float, on_end: OnEnd) -> None:
@@ -109,16 +111,19 @@ class _Meter:
         self.first: Any = None
         self.tail: deque[Any] = deque(maxlen=TAIL_CHUNKS)
         self.first_s: float | None = None
-        self.last_s = started
         self.chunks = 0
         self._ended = False
         self._lock = threading.Lock()
 
     def saw(self, chunk: Any) -> Any:
-        """Count one chunk read (the first is kept and timed) and give it back."""
-        self.last_s = now = perf_counter()
+        """Count one chunk read (the first is kept and timed) and give it back.
+
+        Only the first chunk reads the clock: between chunks the SDK's parsing leaves
+        the clock's data out of the processor's caches, so a read per chunk would cost
+        more than the rest of the chunk's bookkeeping.
+        """
         if self.first_s is None:
-            self.first_s = now - self.started
+            self.first_s = perf_counter() - self.started
             self.first = chunk
         self.chunks += 1
         self.tail.append(chunk)
@@ -136,7 +141,7 @@ class _Meter:
             if self._ended:
                 return
             self._ended = True
-        last = self.last_s if how == "completed" else perf_counter()
+        last = perf_counter()
         kept = self.kept()
         self.first = None
         self.tail.clear()
@@ -208,14 +213,13 @@ class MeteredStream(_Metered):
 
     def _chunks(self) -> Iterator[Any]:
         source, meter = self._source, self._meter
-        keep, clock = meter.tail.append, perf_counter
+        keep = meter.tail.append
         try:
             chunks = iter(source)
             for chunk in chunks:  # the first: timed and kept whole (unless next() read it)
                 yield meter.saw(chunk)
                 break
             for chunk in chunks:  # every other: this runs for every chunk, so it is inlined
-                meter.last_s = clock()
                 meter.chunks += 1
                 keep(chunk)
                 yield chunk
