@@ -137,15 +137,11 @@ class CallCosts:
         guard = self.guard
         if guard is None or self.limiter is not None:
             return None
-        if estimate is None or request is not None:
-            key, amount = self._estimate(estimate, operation, request)
-            if amount is None:
-                return None
-        else:  # what _estimate gives, without its calls: the common case of the hot path
-            key, amount = (self.tool, operation, None), estimate
-        scopes = self._scopes(labels) if labels else self._own_scopes
+        key, amount = self._estimate(estimate, operation, request)
+        if amount is None:
+            return None
         try:
-            reservation = guard.reserve_at_once(amount, tool=self.tool, scopes=scopes)
+            reservation = guard.reserve_at_once(amount, tool=self.tool, scopes=self._scopes(labels))
         except Exception:  # noqa: BLE001 - admit() meets it again, raises and records it
             return None
         if reservation is not None:
@@ -260,7 +256,8 @@ class CallCosts:
         self, estimate: Decimal | None, operation: str, request: Mapping[str, Any] | None
     ) -> tuple[EstimateKey, Decimal | None]:
         """Return what the call's cost is learned under, and its estimate (None: unknown)."""
-        key: EstimateKey = (self.tool, operation, request_model(request))
+        model = None if request is None else request_model(request)
+        key: EstimateKey = (self.tool, operation, model)
         if estimate is not None:
             return key, estimate
         derived = request_estimate(request, self._price_or_none)

@@ -147,13 +147,17 @@ class BudgetGuard:
 
     def charges_for(self, scopes: Sequence[str], now: datetime) -> tuple[Charge, ...]:
         """Return the charges of a call in ``scopes`` at ``now``, strictest policy first."""
+        return self._plan(scopes, now).charges
+
+    def _plan(self, scopes: Sequence[str], now: datetime) -> _Plan:
+        """Return the plan of a call in ``scopes`` at ``now``: kept until ``now`` leaves it."""
         key = scopes if type(scopes) is tuple else tuple(scopes)
         plan = self._plans.get(key)
         if plan is None or not plan.starts <= now < plan.ends:
-            plan = self._plan(key, now)
-        return plan.charges
+            plan = self._new_plan(key, now)
+        return plan
 
-    def _plan(self, key: tuple[str, ...], now: datetime) -> _Plan:
+    def _new_plan(self, key: tuple[str, ...], now: datetime) -> _Plan:
         """Make the plan of a call in scopes ``key`` at ``now``: its charges, and the ledger's
         reservation and settle on them (kept until ``now`` leaves their buckets)."""
         charges = tuple(order_for_check([budget.charge(now) for budget in self.budgets_for(key)]))
@@ -232,10 +236,7 @@ class BudgetGuard:
             known = self._amount(estimate)
         amount, nanos = known
         now = self._clock.now()
-        key = scopes if type(scopes) is tuple else tuple(scopes)
-        plan = self._plans.get(key)
-        if plan is None or not plan.starts <= now < plan.ends:
-            plan = self._plan(key, now)
+        plan = self._plan(scopes, now)
         charges = plan.charges
         rid = f"{self._id_prefix}{next(self._id_count)}"
         reservation = Reservation(rid, tool, amount, now, charges, nanos)
