@@ -2,12 +2,13 @@
 
 One module (its definition in toolkeeper/_speedups.c): the sync wrapper's fast path
 (toolkeeper/wrap/_fastpath.c), the recorder's two hot methods, the fold's
-per-record passes and the store writer's rows (toolkeeper/monitor/_recorder.c), and the
-memory ledger's reservation and settle (toolkeeper/costs/_ledger.c).
+per-record passes and the store writer's rows (toolkeeper/monitor/_recorder.c), the
+memory ledger's reservation and settle (toolkeeper/costs/_ledger.c), and a metered
+stream's chunk count (toolkeeper/wrap/_chunks.c).
 Everything else about the package is in pyproject.toml. Without a C compiler the build
 goes on without it and the Python twins run instead, which behave the same (see
 toolkeeper/wrap/decorate.py, toolkeeper/monitor/recorder.py, aggregates.py, buckets.py,
-persist.py and sketch.py, and toolkeeper/costs/ledger_memory.py).
+persist.py and sketch.py, toolkeeper/costs/ledger_memory.py and toolkeeper/wrap/streams.py).
 """
 
 from setuptools import Extension, setup
@@ -21,6 +22,7 @@ setup(
                 "toolkeeper/wrap/_fastpath.c",
                 "toolkeeper/monitor/_recorder.c",
                 "toolkeeper/costs/_ledger.c",
+                "toolkeeper/wrap/_chunks.c",
             ],
             optional=True,
         ),

@@ -1,7 +1,7 @@
 /*
  * toolkeeper._speedups: the one C extension, the optional kernel of the hot path.
  *
- * It holds two types and seven functions, each the C twin of Python code chosen once at
+ * It holds three types and seven functions, each the C twin of Python code chosen once at
  * import (TOOLKEEPER_PURE_PYTHON=1 chooses the Python):
  *   FastWrapper (toolkeeper/wrap/_fastpath.c): the sync wrapper's fast path of
  *     toolkeeper/wrap/decorate.py;
@@ -12,7 +12,9 @@
  *     writer's rows of toolkeeper/monitor/persist.py, and the sketch merge of
  *     toolkeeper/monitor/sketch.py;
  *   hold_at_once, settle_at_once (toolkeeper/costs/_ledger.c): the memory ledger's
- *     reservation and settle of toolkeeper/costs/ledger_memory.py.
+ *     reservation and settle of toolkeeper/costs/ledger_memory.py;
+ *   Chunks (toolkeeper/wrap/_chunks.c): a metered stream's chunk count, the twin of
+ *     PythonChunks in toolkeeper/wrap/streams.py.
  * This file is the module itself: its definition, its slots, its init. Each file adds
  * what it defines from the module's exec.
  */
@@ -22,12 +24,14 @@
 int fastpath_exec(PyObject *module);
 int recorder_exec(PyObject *module);
 int ledger_exec(PyObject *module);
+int chunks_exec(PyObject *module);
 
 static int
 module_exec(PyObject *module)
 {
     if (fastpath_exec(module) < 0 || recorder_exec(module) < 0) return -1;
-    return ledger_exec(module);
+    if (ledger_exec(module) < 0) return -1;
+    return chunks_exec(module);
 }
 
 static PyModuleDef_Slot module_slots[] = {
@@ -49,7 +53,8 @@ static struct PyModuleDef module_def = {
     .m_doc = "The C twins of the hot path: FastWrapper (wrap/decorate.py), HotQueues "
              "(monitor/recorder.py), tally (monitor/buckets.py), common and extent "
              "(monitor/aggregates.py), rows (monitor/persist.py), add_counts "
-             "(monitor/sketch.py), hold_at_once and settle_at_once (costs/ledger_memory.py).",
+             "(monitor/sketch.py), hold_at_once and settle_at_once (costs/ledger_memory.py), Chunks "
+             "(wrap/streams.py).",
     .m_size = 0,
     .m_slots = module_slots,
 };

@@ -1,7 +1,7 @@
 """The C twins of the hot path (toolkeeper/_speedups.c): see decorate.py, recorder, buckets."""
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
@@ -123,3 +123,18 @@ def settle_at_once(
     /,
 ) -> int:
     """Settle on every current line: ledger_memory.python_settle_at_once."""
+
+class Chunks:
+    """What one stream's chunks told so far: the twin of ``streams.PythonChunks``."""
+
+    count: int
+    first_at: float | None
+    ended: bool
+
+    def __init__(self, tail: int, clock: Callable[[], float]) -> None: ...
+    def saw(self, chunk: Any, /) -> Any: ...
+    def read(
+        self, chunks: Iterator[Any], on_stop: Callable[[BaseException | None], object], /
+    ) -> Iterator[Any]: ...
+    def take(self) -> tuple[Any, ...]: ...
+    def end(self) -> bool: ...

@@ -199,22 +199,22 @@ class Recorder:
         if len(unread) >= self._unread_at:
             self._relieve_unread()
 
-    def defer(
+    def defer(  # noqa: PLR0917 - positional for speed: once per stream, on its reader's thread
         self,
         tool: str,
         operation: str,
-        status: OperationStatus,
+        status: OperationStatus | str,
         duration_s: float,
-        *,
         response: Any,
         meter: Any,
         seq: int,
         end_s: float,
-        custom_metrics: dict[str, Any] | None = None,
-        error_message: str | None = None,
-        parent_id: str | None = None,
-        labels: dict[str, str] | None = None,
-        error_code: str | None = None,
+        custom_metrics: dict[str, Any] | None,
+        error_message: str | None,
+        parent_id: str | None,
+        labels: dict[str, str] | None,
+        error_code: str | None,
+        /,
     ) -> None:
         """Queue an operation that ended at ``end_s`` whose ``response`` is still to read.
 
@@ -236,7 +236,7 @@ class Recorder:
         self,
         tool: str,
         operation: str,
-        status: OperationStatus,
+        status: OperationStatus | str,
         duration_s: float,
         *,
         cost: float = 0.0,
@@ -268,7 +268,7 @@ class Recorder:
         if len(pending) >= self._drain_at:
             self._relieve()
 
-    def _plain(self, status: OperationStatus) -> str:
+    def _plain(self, status: OperationStatus | str) -> str:
         plain = PLAIN_STATUS.get(status)
         if plain is None:
             raise ValueError(
@@ -294,7 +294,7 @@ class Recorder:
         details: OperationDetails,
     ) -> RawRecord:
         """Return the raw record of one finished operation, its texts redacted."""
-        plain = self._plain(status)  # type: ignore[arg-type]
+        plain = self._plain(status)
         redact = self._redact
         if redact is not None:  # every recorded text, however the caller got here
             if error_message is not None:

@@ -20,7 +20,7 @@ from toolkeeper.costs.responses import Reading, is_stream, read_response
 from toolkeeper.costs.usage import Usage
 from toolkeeper.monitor import OperationStatus
 from toolkeeper.monitor.recorder import Measured, Recorder
-from toolkeeper.monitor.records import TokenKinds, kind_details
+from toolkeeper.monitor.records import PLAIN_STATUS, TokenKinds, kind_details
 from toolkeeper.resilience import CallOutcome
 from toolkeeper.wrap.debuglog import log_call
 from toolkeeper.wrap.runtime import ToolRuntime
@@ -31,7 +31,6 @@ __all__ = [
     "NOTHING",
     "STREAM",
     "Measured",
-    "defer_stream",
     "describe",
     "error_code",
     "is_timeout",
@@ -44,11 +43,15 @@ __all__ = [
     "record_outcome",
     "record_stream",
     "status_of",
+    "stream_ending",
     "usage_of",
 ]
 
 SUCCESS = OperationStatus.SUCCESS
 FALLBACK = OperationStatus.FALLBACK
+#: An ended stream's statuses, plain (as raw records carry them).
+_SUCCESS, _FALLBACK, _CANCELLED = (PLAIN_STATUS[status] for status in (SUCCESS, FALLBACK,
+                                   OperationStatus.CANCELLED))  # fmt: skip
 #: A recorded error message is cut to this length, after redaction.
 MAX_ERROR_CHARS = 2000
 
@@ -311,57 +314,36 @@ def record_failure(
         log_call(runtime, operation, str(status), duration_s, error=message)
 
 
-def _stream_ending(
-    runtime: ToolRuntime, outcome: CallOutcome, end: StreamEnd
-) -> tuple[OperationStatus, dict[str, Any], str | None, str | None]:
+def stream_ending(
+    runtime: ToolRuntime, attempts: int, fallback_used: bool, end: StreamEnd
+) -> tuple[str, dict[str, Any], str | None, str | None]:
     """Return how an ended stream is recorded: status, metrics, error message and code.
 
     Read to its end it is a success (or a fallback); closed before its end it is
     cancelled with error code ``STREAM_ABANDONED``; raising while read, a failure.
+    ``attempts`` is how many calls were made to get the stream.
     """
     metrics: dict[str, Any] = {"stream_chunks": end.chunks}
     if end.first_chunk_s is not None:
         metrics["time_to_first_token_ms"] = end.first_chunk_s * 1000
-    if outcome.attempts > 1:
-        metrics["retries"] = outcome.attempts - 1
-    if end.how == "failed" and end.error is not None:
-        return status_of(end.error), metrics, describe(end.error, runtime), error_code(end.error)
-    if end.how == "abandoned":
-        message = f"stream closed after {end.chunks} chunks, before its end"
-        return OperationStatus.CANCELLED, metrics, message, STREAM_ABANDONED
-    return (FALLBACK if outcome.fallback_used else SUCCESS), metrics, None, None
+    if attempts > 1:
+        metrics["retries"] = attempts - 1
+    how = end.how
+    if how == "completed":
+        return (_FALLBACK if fallback_used else _SUCCESS), metrics, None, None
+    if how == "failed" and end.error is not None:
+        error = end.error
+        return PLAIN_STATUS[status_of(error)], metrics, describe(error, runtime), error_code(error)
+    message = f"stream closed after {end.chunks} chunks, before its end"
+    return _CANCELLED, metrics, message, STREAM_ABANDONED
 
 
-def defer_stream(  # noqa: PLR0917 - record_stream's arguments
+def record_stream(  # noqa: PLR0917 - the stream's call, handed over whole
     recorder: Recorder,
     runtime: ToolRuntime,
     operation: str,
-    outcome: CallOutcome,
-    end: StreamEnd,
-    end_s: float,
-    *,
-    seq: int,
-    parent_id: str | None,
-    labels: dict[str, str] | None,
-) -> None:
-    """Queue what :func:`record_stream` records for an ended stream, unread: its usage is
-    priced by the pipeline (:func:`measure_unread`), off the caller's thread.
-
-    ``end_s`` is when the stream ended, in epoch seconds.
-    """
-    status, metrics, message, code = _stream_ending(runtime, outcome, end)
-    recorder.defer(
-        runtime.name, operation, status, end.duration_s, response=end, meter=runtime, seq=seq,
-        end_s=end_s, custom_metrics=metrics, error_message=message, parent_id=parent_id,
-        labels=labels, error_code=code,
-    )  # fmt: skip
-
-
-def record_stream(
-    recorder: Recorder,
-    runtime: ToolRuntime,
-    operation: str,
-    outcome: CallOutcome,
+    attempts: int,
+    fallback_used: bool,
     end: StreamEnd,
     *,
     measured: Measured,
@@ -377,7 +359,7 @@ def record_stream(
     the chunks reported, unmetered (unpriced) when none did.
     """
     input_tokens, output_tokens, cost, model, unpriced, kinds = measured
-    status, metrics, message, code = _stream_ending(runtime, outcome, end)
+    status, metrics, message, code = stream_ending(runtime, attempts, fallback_used, end)
     failure: dict[str, Any] = {} if code is None else {"error_code": code}
     recorder.record(
         runtime.name, operation, status, end.duration_s, cost=cost,

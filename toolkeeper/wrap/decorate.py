@@ -38,13 +38,13 @@ from toolkeeper.resilience.deadlines import deadlines_of
 from toolkeeper.wrap.calls import (
     NOTHING,
     STREAM,
-    defer_stream,
     measure,
     measure_reading,
     measure_unread,
     record_failure,
     record_outcome,
     record_stream,
+    stream_ending,
     usage_of,
 )
 from toolkeeper.wrap.context import current
@@ -179,6 +179,7 @@ class ToolWrapping:
         """
         tool, operation, labels = self.tool, self.operation, self.labels
         success, unread, succeeded = self.recorder.success, self.recorder.unread, self.succeeded
+        metered = self.metered
 
         def returned(  # noqa: PLR0917 - the fast path's state, handed over whole
             runtime: ToolRuntime, ticket: int, parent: int | None, seq: int, value: Any,
@@ -201,8 +202,10 @@ class ToolWrapping:
                     seq, parent, tool, operation, duration, cost, input_tokens, output_tokens,
                     model, labels,
                 )  # fmt: skip
+            elif model is STREAM and runtime.track_usage:  # metered as it is read
+                return metered(runtime, parent, seq, value, started, reservation)
             elif model is STREAM or reservation is not None:
-                # A stream to meter as it is read, or a response to price before its settle.
+                # A stream not metered, or a response to price before its settle.
                 return succeeded(
                     runtime, parent, seq, CallOutcome(value=value, attempts=1), started,
                     reservation=reservation,
@@ -250,9 +253,9 @@ class ToolWrapping:
                 input_tokens, output_tokens, _, model, _, kinds = measure(runtime, outcome.value)
                 measured = (input_tokens, output_tokens, 0.0, model, False, kinds)
         elif runtime.track_usage and is_stream(outcome.value):
-            return meter_stream(
-                outcome.value, started,
-                self._stream_ended(runtime, parent, seq, outcome, reservation),
+            return self.metered(
+                runtime, parent, seq, outcome.value, started, reservation,
+                outcome.attempts, outcome.fallback_used,
             )  # fmt: skip
         else:
             measured = measure(runtime, outcome.value)
@@ -265,34 +268,36 @@ class ToolWrapping:
         _settle(runtime, reservation, measured)
         return outcome.value
 
-    def _stream_ended(
-        self,
-        runtime: ToolRuntime,
-        parent: int | None,
-        seq: int,
-        outcome: CallOutcome,
-        reservation: Reservation | None,
-    ) -> Callable[[StreamEnd], None]:
-        """Return what records a returned stream's operation, and settles it, when it ends."""
+    def metered(  # noqa: PLR0917 - the call's state, handed over whole
+        self, runtime: ToolRuntime, parent: int | None, seq: int, stream: Any, started: float,
+        reservation: Reservation | None, attempts: int = 1, fallback_used: bool = False,
+    ) -> Any:  # fmt: skip
+        """Return the stream a call returned, metered: when it ends, its operation is recorded
+        and its reservation settled (see wrap/streams.py)."""
+        tool_name, operation, labels = runtime.name, self.operation, self.labels
+        recorder = self.recorder
 
         def ended(end: StreamEnd) -> None:
             parent_id = None if parent is None else operation_id(parent)
             if reservation is None and runtime.config.monitoring_enabled and not runtime.debug:
                 # Nothing waits for its cost: the pipeline prices it, off this thread.
-                defer_stream(
-                    self.recorder, runtime, self.operation, outcome, end, self.monitor.now_s(),
-                    seq=seq, parent_id=parent_id, labels=self.labels,
+                status, metrics, message, code = stream_ending(
+                    runtime, attempts, fallback_used, end
+                )
+                recorder.defer(
+                    tool_name, operation, status, end.duration_s, end, runtime, seq,
+                    self.monitor.now_s(), metrics, message, parent_id, labels, code,
                 )  # fmt: skip
                 return
             measured = measure_reading(runtime, end.reading)
             if runtime.config.monitoring_enabled:
                 record_stream(
-                    self.recorder, runtime, self.operation, outcome, end, measured=measured,
-                    seq=seq, parent_id=parent_id, labels=self.labels,
+                    recorder, runtime, operation, attempts, fallback_used, end,
+                    measured=measured, seq=seq, parent_id=parent_id, labels=labels,
                 )  # fmt: skip
             _settle(runtime, reservation, measured)
 
-        return ended
+        return meter_stream(stream, started, ended)
 
     def failed(
         self,
@@ -352,6 +357,8 @@ class ToolWrapping:
             runtime: ToolRuntime, parent: int | None, seq: int, value: Any, started: float,
             reservation: Reservation | None,
         ) -> Any:  # fmt: skip
+            if runtime.track_usage and is_stream(value):
+                return self.metered(runtime, parent, seq, value, started, reservation)
             outcome = CallOutcome(value=value, attempts=1)
             return self.succeeded(runtime, parent, seq, outcome, started, reservation=reservation)
 

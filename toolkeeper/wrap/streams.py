@@ -24,6 +24,7 @@ Everything else a stream has (``response``, ``close()``, ``text_stream``,
 
 from __future__ import annotations
 
+import os
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
@@ -49,6 +50,8 @@ _DRAINS = frozenset({"get_final_completion", "get_final_message", "until_done"})
 _OWN = frozenset({"_stream", "_meter", "_inner", "_source"})
 #: How many of a stream's last chunks are kept to read its usage from at its end.
 TAIL_CHUNKS = 8
+#: The most :class:`PythonChunks` (and its C twin) keep.
+MAX_TAIL = 64
 
 
 class StreamEnd:
@@ -63,17 +66,18 @@ class StreamEnd:
         "_kept", "_reading", "_snapshot", "chunks", "duration_s", "error", "first_chunk_s", "how",
     )  # fmt: skip
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - built once per stream, on its reader's thread
         self,
-        *,
         how: str,
         duration_s: float,
         first_chunk_s: float | None,
         chunks: int,
         error: BaseException | None = None,
-        kept: tuple[Any, ...] = (),
+        kept: Kept = (),
         snapshot: Any = None,
     ) -> None:
+        """``kept`` is the chunks to read usage from, or the stream's :class:`Chunks` to take
+        them from when first read."""
         self.how, self.duration_s, self.first_chunk_s = how, duration_s, first_chunk_s
         self.chunks, self.error = chunks, error
         self._kept, self._snapshot = kept, snapshot
@@ -83,8 +87,9 @@ class StreamEnd:
     def reading(self) -> Reading:
         """Return the usage the stream's chunks reported (unmetered when none did)."""
         if self._reading is None:
+            kept = self._kept
             tally = StreamTally()
-            for chunk in self._kept:
+            for chunk in kept if isinstance(kept, tuple) else kept.take():
                 tally.add(chunk)
             if self._snapshot is not None:
                 tally.add_final(self._snapshot)
@@ -97,62 +102,124 @@ class StreamEnd:
 
 
 OnEnd = Callable[[StreamEnd], None]
+#: What a stream's reader calls when its source stops: with ``None`` at its end, else the error.
+OnStop = Callable[[BaseException | None], object]
+
+
+class PythonChunks:
+    """What one stream's chunks told so far: how many, the first (and when), the last ones.
+
+    The reference for its C twin, ``toolkeeper._speedups.Chunks``, chosen at import when
+    the extension was built (``TOOLKEEPER_PURE_PYTHON=1`` chooses this one); both give the
+    same answers (tests/wrap/test_chunks.py). A stream is read by one thread at a time;
+    :meth:`end` may be called from any.
+    """
+
+    __slots__ = ("_clock", "_ended", "_lock", "_tail", "count", "first", "first_at")
+
+    def __init__(self, tail: int, clock: Callable[[], float]) -> None:
+        if not 1 <= tail <= MAX_TAIL:
+            raise ValueError(f"tail is {tail}; it must be from 1 to {MAX_TAIL}")
+        self._clock = clock
+        self._tail: deque[Any] = deque(maxlen=tail)
+        self._ended = False
+        self._lock = threading.Lock()
+        self.count = 0
+        self.first: Any = None
+        #: The clock's time when the first chunk was seen; ``None`` before.
+        self.first_at: float | None = None
+
+    @property
+    def ended(self) -> bool:
+        """Whether :meth:`end` was called."""
+        return self._ended
+
+    def saw(self, chunk: Any) -> Any:
+        """Count one chunk read elsewhere (the first is kept and timed) and give it back."""
+        if self.first_at is None:
+            self.first_at = self._clock()
+            self.first = chunk
+        self.count += 1
+        self._tail.append(chunk)
+        return chunk
+
+    def read(self, chunks: Iterator[Any], on_stop: OnStop) -> Iterator[Any]:
+        """Return an iterator over ``chunks`` that counts each, then calls ``on_stop`` once.
+
+        ``on_stop(None)`` at their end; ``on_stop(error)`` when reading one raised, and then
+        the error is raised again. Left before its end, it calls nothing.
+        """
+        if not hasattr(chunks, "__next__"):
+            raise TypeError(f"read() takes an iterator, not {type(chunks).__name__}")
+        return self._read(chunks, on_stop)
+
+    def _read(self, chunks: Iterator[Any], on_stop: OnStop) -> Iterator[Any]:
+        try:
+            for chunk in chunks:  # the first: timed and kept whole (unless saw() read it)
+                yield self.saw(chunk)
+                break
+            keep = self._tail.append
+            for chunk in chunks:  # every other: this runs for every chunk, so it is inlined
+                self.count += 1
+                keep(chunk)
+                yield chunk
+        except GeneratorExit:
+            raise
+        except BaseException as error:
+            on_stop(error)
+            raise
+        on_stop(None)
+
+    def take(self) -> tuple[Any, ...]:
+        """Return the kept chunks (the first, then the last ones in order) and forget them."""
+        first, tail = self.first, tuple(self._tail)
+        self.first = None
+        self._tail.clear()
+        if first is None:
+            return tail
+        return (first, *(chunk for chunk in tail if chunk is not first))
+
+    def end(self) -> bool:
+        """Return ``True`` the first time it is called, then ``False``: a stream ends once."""
+        with self._lock:
+            if self._ended:
+                return False
+            self._ended = True
+            return True
+
+
+_c_chunks: type[PythonChunks] | None
+try:
+    from toolkeeper import _speedups
+
+    _c_chunks = _speedups.Chunks  # type: ignore[assignment]  # the same methods, in C
+except ImportError:  # built without a C compiler
+    _c_chunks = None
+#: The kept chunks of one stream: C when built (see :class:`PythonChunks`).
+Chunks: type[PythonChunks] = (
+    PythonChunks if _c_chunks is None or os.environ.get("TOOLKEEPER_PURE_PYTHON") else _c_chunks
+)
+Kept = tuple[Any, ...] | PythonChunks
 
 
 class _Meter:
-    """The state one stream shares with its proxies: tally, times, and ending once."""
+    """The state one stream shares with its proxies: its chunks, its start, and its end."""
 
-    __slots__ = (
-        "_ended", "_lock", "chunks", "first", "first_s", "on_end", "started", "tail",
-    )  # fmt: skip
+    __slots__ = ("chunks", "on_end", "started")
 
     def __init__(self, started: float, on_end: OnEnd) -> None:
         self.started, self.on_end = started, on_end
-        self.first: Any = None
-        self.tail: deque[Any] = deque(maxlen=TAIL_CHUNKS)
-        self.first_s: float | None = None
-        self.chunks = 0
-        self._ended = False
-        self._lock = threading.Lock()
-
-    def saw(self, chunk: Any) -> Any:
-        """Count one chunk read (the first is kept and timed) and give it back.
-
-        Only the first chunk reads the clock: between chunks the SDK's parsing leaves
-        the clock's data out of the processor's caches, so a read per chunk would cost
-        more than the rest of the chunk's bookkeeping.
-        """
-        if self.first_s is None:
-            self.first_s = perf_counter() - self.started
-            self.first = chunk
-        self.chunks += 1
-        self.tail.append(chunk)
-        return chunk
-
-    def kept(self) -> tuple[Any, ...]:
-        """Return the chunks kept to read usage from: the first, then the last ones in order."""
-        first = self.first
-        if first is None:
-            return tuple(self.tail)
-        return (first, *(chunk for chunk in self.tail if chunk is not first))
+        self.chunks = Chunks(TAIL_CHUNKS, perf_counter)
 
     def end(self, how: str, source: Any = None, error: BaseException | None = None) -> None:
-        with self._lock:
-            if self._ended:
-                return
-            self._ended = True
-        last = perf_counter()
-        kept = self.kept()
-        self.first = None
-        self.tail.clear()
-        snapshot = None
-        for name in _SNAPSHOTS:
-            snapshot = getattr(source, name, None) if source is not None else None
-            if snapshot is not None:
-                break
+        """Record how the stream ended, the first time it is called."""
+        chunks = self.chunks
+        if not chunks.end():
+            return
+        started, first_at = self.started, chunks.first_at
         end = StreamEnd(
-            how=how, duration_s=last - self.started, first_chunk_s=self.first_s,
-            chunks=self.chunks, error=error, kept=kept, snapshot=snapshot,
+            how, perf_counter() - started, None if first_at is None else first_at - started,
+            chunks.count, error, chunks, _snapshot(source),
         )  # fmt: skip
         self.on_end(end)
 
@@ -160,15 +227,17 @@ class _Meter:
 class _Metered(ABC):
     """What both stream wrappers share: the stream, its meter, and how an ending is judged."""
 
+    __slots__ = ("__weakref__", "_inner", "_meter", "_source", "_stream")
+
     def __init__(self, stream: Any, meter: _Meter) -> None:
         self._stream = stream
         self._meter = meter
         self._inner: Any = None
         self._source: Any = stream  # what chunks are read from: the inner stream once entered
 
-    def _ended_by(self, error: BaseException) -> None:
-        """End the meter for what reading the next chunk raised: its end, or a failure."""
-        if isinstance(error, StopIteration | StopAsyncIteration):
+    def _stopped(self, error: BaseException | None) -> None:
+        """End the meter for how reading a chunk stopped: at its end (``None``), or failing."""
+        if error is None or isinstance(error, StopIteration | StopAsyncIteration):
             self._meter.end("completed", self._source)
         else:
             self._meter.end("failed", self._source, error)
@@ -194,7 +263,7 @@ class _Metered(ABC):
 
     def __del__(self) -> None:
         meter = getattr(self, "_meter", None)
-        if meter is not None:
+        if meter is not None and not meter.chunks.ended:
             meter.end("abandoned")
 
     def __repr__(self) -> str:
@@ -204,37 +273,21 @@ class _Metered(ABC):
 class MeteredStream(_Metered):
     """A sync stream (or stream manager) that records its operation when it ends."""
 
+    __slots__ = ()
+
     def __iter__(self) -> Iterator[Any]:
-        # A generator, as the SDKs' own streams give: resuming one per chunk costs a fraction
-        # of a call of __next__. Both read the same source, so they can be mixed.
+        # The chunks' own iterator (C when built): a call of __next__ per chunk would cost
+        # more than the rest. Both read the same source, so they can be mixed; left before
+        # its end, close(), __exit__ or collection judge the stream.
         if not hasattr(type(self._source), "__iter__"):
             return self
-        return self._chunks()
-
-    def _chunks(self) -> Iterator[Any]:
-        source, meter = self._source, self._meter
-        keep = meter.tail.append
-        try:
-            chunks = iter(source)
-            for chunk in chunks:  # the first: timed and kept whole (unless next() read it)
-                yield meter.saw(chunk)
-                break
-            for chunk in chunks:  # every other: this runs for every chunk, so it is inlined
-                meter.chunks += 1
-                keep(chunk)
-                yield chunk
-        except GeneratorExit:  # left before its end: close(), __exit__ or collection judge it
-            raise
-        except BaseException as error:
-            meter.end("failed", source, error)
-            raise
-        meter.end("completed", source)
+        return self._meter.chunks.read(iter(self._source), self._stopped)
 
     def __next__(self) -> Any:
         try:
-            return self._meter.saw(next(self._source))
+            return self._meter.chunks.saw(next(self._source))
         except BaseException as error:
-            self._ended_by(error)
+            self._stopped(error)
             raise
 
     def __enter__(self) -> Any:
@@ -271,14 +324,16 @@ class MeteredStream(_Metered):
 class AsyncMeteredStream(_Metered):
     """An async stream (or async stream manager) that records its operation when it ends."""
 
+    __slots__ = ()
+
     def __aiter__(self) -> AsyncMeteredStream:
         return self
 
     async def __anext__(self) -> Any:
         try:
-            return self._meter.saw(await self._source.__anext__())
+            return self._meter.chunks.saw(await self._source.__anext__())
         except BaseException as error:
-            self._ended_by(error)
+            self._stopped(error)
             raise
 
     async def __aenter__(self) -> Any:
@@ -316,12 +371,31 @@ class AsyncMeteredStream(_Metered):
 
 def meter_stream(stream: Any, started: float, on_end: OnEnd) -> MeteredStream | AsyncMeteredStream:
     """Return ``stream`` wrapped so that ``on_end`` is called once, when it ends."""
-    meter = _Meter(started, on_end)
     kind = type(stream)
-    manager_only = hasattr(kind, "__aenter__") and not hasattr(kind, "__next__")
-    if hasattr(kind, "__anext__") or manager_only:
-        return AsyncMeteredStream(stream, meter)
-    return MeteredStream(stream, meter)
+    wrapper = _WRAPPERS.get(kind)
+    if wrapper is None:  # asked once per class
+        manager_only = hasattr(kind, "__aenter__") and not hasattr(kind, "__next__")
+        is_async = hasattr(kind, "__anext__") or manager_only
+        wrapper = AsyncMeteredStream if is_async else MeteredStream
+        if len(_WRAPPERS) < _KEEP_CLASSES:
+            _WRAPPERS[kind] = wrapper
+    return wrapper(stream, _Meter(started, on_end))
+
+
+#: Per stream class: the wrapper its streams get (bounded: classes, not streams).
+_WRAPPERS: dict[type, type[MeteredStream] | type[AsyncMeteredStream]] = {}
+_KEEP_CLASSES = 4096
+
+
+def _snapshot(source: Any) -> Any:
+    """Return a stream helper's final snapshot (what it read of the whole stream), if any."""
+    if source is None:
+        return None
+    for name in _SNAPSHOTS:
+        snapshot = getattr(source, name, None)
+        if snapshot is not None:
+            return snapshot
+    return None
 
 
 def _read_to_end(source: Any) -> bool:
