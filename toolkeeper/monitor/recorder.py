@@ -203,7 +203,7 @@ class Recorder:
         self,
         tool: str,
         operation: str,
-        status: OperationStatus | str,
+        status: str,
         duration_s: float,
         response: Any,
         meter: Any,
@@ -218,15 +218,15 @@ class Recorder:
     ) -> None:
         """Queue an operation that ended at ``end_s`` whose ``response`` is still to read.
 
-        As :meth:`queue_unread`, for any final status (an ended stream); its texts are
-        redacted when the pipeline reads it.
+        As :meth:`queue_unread`, for any final status (an ended stream), given plain
+        (``PLAIN_STATUS``'s values); its texts are redacted when the pipeline reads it.
         """
         details: dict[str, Any] = {"parent_id": parent_id, "labels": labels}
         if error_code is not None:
             details["error_code"] = error_code
         unread = self._unread
         unread.append((
-            seq, end_s, tool, operation, self._plain(status), duration_s, response, 0, 0,
+            seq, end_s, tool, operation, status, duration_s, response, 0, 0,
             custom_metrics, error_message, details, meter,
         ))  # fmt: skip
         if len(unread) >= self._unread_at:
