@@ -275,7 +275,7 @@ class ToolWrapping:
         """Return the stream a call returned, metered: when it ends, its operation is recorded
         and its reservation settled (see wrap/streams.py)."""
         tool_name, operation, labels = runtime.name, self.operation, self.labels
-        recorder = self.recorder
+        recorder, now_s = self.recorder, self.monitor.now_s
 
         def ended(end: StreamEnd) -> None:
             parent_id = None if parent is None else operation_id(parent)
@@ -285,8 +285,8 @@ class ToolWrapping:
                     runtime, attempts, fallback_used, end
                 )
                 recorder.defer(
-                    tool_name, operation, status, end.duration_s, end, runtime, seq,
-                    self.monitor.now_s(), metrics, message, parent_id, labels, code,
+                    tool_name, operation, status, end.duration_s, end, runtime, seq, now_s(),
+                    metrics, message, parent_id, labels, code,
                 )  # fmt: skip
                 return
             measured = measure_reading(runtime, end.reading)

@@ -47,7 +47,7 @@ STREAM_ABANDONED = "STREAM_ABANDONED"
 _SNAPSHOTS = ("current_completion_snapshot", "current_message_snapshot")
 #: A stream helper's methods that read the stream to its end.
 _DRAINS = frozenset({"get_final_completion", "get_final_message", "until_done"})
-_OWN = frozenset({"_stream", "_meter", "_inner", "_source"})
+_OWN = frozenset({"_chunks", "_inner", "_on_end", "_source", "_started", "_stream"})
 #: How many of a stream's last chunks are kept to read its usage from at its end.
 TAIL_CHUNKS = 8
 #: The most :class:`PythonChunks` (and its C twin) keep.
@@ -202,54 +202,51 @@ Chunks: type[PythonChunks] = (
 Kept = tuple[Any, ...] | PythonChunks
 
 
-class _Meter:
-    """The state one stream shares with its proxies: its chunks, its start, and its end."""
-
-    __slots__ = ("chunks", "on_end", "started")
-
-    def __init__(self, started: float, on_end: OnEnd) -> None:
-        self.started, self.on_end = started, on_end
-        self.chunks = Chunks(TAIL_CHUNKS, perf_counter)
-
-    def end(self, how: str, source: Any = None, error: BaseException | None = None) -> None:
-        """Record how the stream ended, the first time it is called."""
-        chunks = self.chunks
-        if not chunks.end():
-            return
-        started, first_at = self.started, chunks.first_at
-        end = StreamEnd(
-            how, perf_counter() - started, None if first_at is None else first_at - started,
-            chunks.count, error, chunks, _snapshot(source),
-        )  # fmt: skip
-        self.on_end(end)
-
-
 class _Metered(ABC):
-    """What both stream wrappers share: the stream, its meter, and how an ending is judged."""
+    """What both stream wrappers share: the stream, its chunks, and how an ending is judged."""
 
-    __slots__ = ("__weakref__", "_inner", "_meter", "_source", "_stream")
+    __slots__ = ("__weakref__", "_chunks", "_inner", "_on_end", "_source", "_started", "_stream")
 
-    def __init__(self, stream: Any, meter: _Meter) -> None:
+    def __init__(self, stream: Any, chunks: PythonChunks, started: float, on_end: OnEnd) -> None:
+        # A stream helper's manager and the stream it enters share their chunks (which end
+        # once), their start and what is told of the end.
         self._stream = stream
-        self._meter = meter
+        self._chunks, self._started, self._on_end = chunks, started, on_end
         self._inner: Any = None
         self._source: Any = stream  # what chunks are read from: the inner stream once entered
 
+    def _end(self, how: str, source: Any = None, error: BaseException | None = None) -> None:
+        """Tell how the stream ended, the first time it is called (by any of its wrappers)."""
+        chunks = self._chunks
+        if not chunks.end():
+            return
+        started, first_at = self._started, chunks.first_at
+        snapshot = None
+        if source is not None:  # a stream helper's final snapshot: what it read of the stream
+            for name in _SNAPSHOTS:
+                snapshot = getattr(source, name, None)
+                if snapshot is not None:
+                    break
+        self._on_end(StreamEnd(
+            how, perf_counter() - started, None if first_at is None else first_at - started,
+            chunks.count, error, chunks, snapshot,
+        ))  # fmt: skip
+
     def _stopped(self, error: BaseException | None) -> None:
-        """End the meter for how reading a chunk stopped: at its end (``None``), or failing."""
+        """End the stream for how reading a chunk stopped: at its end (``None``), or failing."""
         if error is None or isinstance(error, StopIteration | StopAsyncIteration):
-            self._meter.end("completed", self._source)
+            self._end("completed", self._source)
         else:
-            self._meter.end("failed", self._source, error)
+            self._end("failed", self._source, error)
 
     def _finish(self, error: BaseException | None) -> None:
         source = self._source
         if error is not None:
-            self._meter.end("failed", source, error)
+            self._end("failed", source, error)
         elif _read_to_end(source):
-            self._meter.end("completed", source)
+            self._end("completed", source)
         else:
-            self._meter.end("abandoned", source)
+            self._end("abandoned", source)
 
     def __getattr__(self, name: str) -> Any:
         if name in _OWN:
@@ -259,12 +256,12 @@ class _Metered(ABC):
 
     @abstractmethod
     def _draining(self, method: Callable[..., Any]) -> Callable[..., Any]:
-        """Return ``method`` (one that reads the stream to its end) ending the meter after it."""
+        """Return ``method`` (one that reads the stream to its end) ending the stream after it."""
 
     def __del__(self) -> None:
-        meter = getattr(self, "_meter", None)
-        if meter is not None and not meter.chunks.ended:
-            meter.end("abandoned")
+        chunks = getattr(self, "_chunks", None)
+        if chunks is not None and not chunks.ended:
+            self._end("abandoned")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._stream!r})"
@@ -281,11 +278,11 @@ class MeteredStream(_Metered):
         # its end, close(), __exit__ or collection judge the stream.
         if not hasattr(type(self._source), "__iter__"):
             return self
-        return self._meter.chunks.read(iter(self._source), self._stopped)
+        return self._chunks.read(iter(self._source), self._stopped)
 
     def __next__(self) -> Any:
         try:
-            return self._meter.chunks.saw(next(self._source))
+            return self._chunks.saw(next(self._source))
         except BaseException as error:
             self._stopped(error)
             raise
@@ -295,7 +292,7 @@ class MeteredStream(_Metered):
             self._stream.__enter__()
             return self
         self._inner = self._source = self._stream.__enter__()
-        return MeteredStream(self._inner, self._meter)
+        return MeteredStream(self._inner, self._chunks, self._started, self._on_end)
 
     def __exit__(self, kind: Any, error: Any, trace: Any) -> Any:
         try:
@@ -315,7 +312,7 @@ class MeteredStream(_Metered):
     def _draining(self, method: Callable[..., Any]) -> Callable[..., Any]:
         def drain(*args: Any, **kwargs: Any) -> Any:
             result = method(*args, **kwargs)
-            self._meter.end("completed", self._stream)
+            self._end("completed", self._stream)
             return result
 
         return drain
@@ -331,7 +328,7 @@ class AsyncMeteredStream(_Metered):
 
     async def __anext__(self) -> Any:
         try:
-            return self._meter.chunks.saw(await self._source.__anext__())
+            return self._chunks.saw(await self._source.__anext__())
         except BaseException as error:
             self._stopped(error)
             raise
@@ -341,7 +338,7 @@ class AsyncMeteredStream(_Metered):
             await self._stream.__aenter__()
             return self
         self._inner = self._source = await self._stream.__aenter__()
-        return AsyncMeteredStream(self._inner, self._meter)
+        return AsyncMeteredStream(self._inner, self._chunks, self._started, self._on_end)
 
     async def __aexit__(self, kind: Any, error: Any, trace: Any) -> Any:
         try:
@@ -363,7 +360,7 @@ class AsyncMeteredStream(_Metered):
     def _draining(self, method: Callable[..., Any]) -> Callable[..., Any]:
         async def drain(*args: Any, **kwargs: Any) -> Any:
             result = await method(*args, **kwargs)
-            self._meter.end("completed", self._stream)
+            self._end("completed", self._stream)
             return result
 
         return drain
@@ -379,23 +376,12 @@ def meter_stream(stream: Any, started: float, on_end: OnEnd) -> MeteredStream | 
         wrapper = AsyncMeteredStream if is_async else MeteredStream
         if len(_WRAPPERS) < _KEEP_CLASSES:
             _WRAPPERS[kind] = wrapper
-    return wrapper(stream, _Meter(started, on_end))
+    return wrapper(stream, Chunks(TAIL_CHUNKS, perf_counter), started, on_end)
 
 
 #: Per stream class: the wrapper its streams get (bounded: classes, not streams).
 _WRAPPERS: dict[type, type[MeteredStream] | type[AsyncMeteredStream]] = {}
 _KEEP_CLASSES = 4096
-
-
-def _snapshot(source: Any) -> Any:
-    """Return a stream helper's final snapshot (what it read of the whole stream), if any."""
-    if source is None:
-        return None
-    for name in _SNAPSHOTS:
-        snapshot = getattr(source, name, None)
-        if snapshot is not None:
-            return snapshot
-    return None
 
 
 def _read_to_end(source: Any) -> bool:
