@@ -6,8 +6,9 @@ manager) gets back a proxy that yields the same chunks, keeping only the first a
 last few (:data:`TAIL_CHUNKS`): the providers report usage there (OpenAI in the last
 chunk or ``response.completed`` event, Anthropic in ``message_start`` and the final
 ``message_delta``), and those are read once, when the stream ends
-(:class:`~toolkeeper.costs.responses.StreamTally`), so a chunk costs a few attribute
-writes. The operation is recorded once, when the stream ends:
+(:class:`~toolkeeper.costs.responses.StreamTally`). Counting and keeping chunks is an
+iterator over the stream's own, in C when built (:class:`PythonChunks` is its twin), so
+a chunk costs a few writes. The operation is recorded once, when the stream ends:
 
 - consumed to its end: a success, its latency up to the moment its end is seen (the
   end of its chunks, a helper's drain, or the close or exit that finds a helper's
