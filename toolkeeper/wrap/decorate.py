@@ -179,7 +179,6 @@ class ToolWrapping:
         """
         tool, operation, labels = self.tool, self.operation, self.labels
         success, unread, succeeded = self.recorder.success, self.recorder.unread, self.succeeded
-        metered = self.metered
 
         def returned(  # noqa: PLR0917 - the fast path's state, handed over whole
             runtime: ToolRuntime, ticket: int, parent: int | None, seq: int, value: Any,
@@ -202,10 +201,8 @@ class ToolWrapping:
                     seq, parent, tool, operation, duration, cost, input_tokens, output_tokens,
                     model, labels,
                 )  # fmt: skip
-            elif model is STREAM and runtime.track_usage:  # metered as it is read
-                return metered(runtime, parent, seq, value, started, reservation)
             elif model is STREAM or reservation is not None:
-                # A stream not metered, or a response to price before its settle.
+                # A stream to meter as it is read, or a response to price before its settle.
                 return succeeded(
                     runtime, parent, seq, CallOutcome(value=value, attempts=1), started,
                     reservation=reservation,
@@ -270,7 +267,7 @@ class ToolWrapping:
 
     def metered(  # noqa: PLR0917 - the call's state, handed over whole
         self, runtime: ToolRuntime, parent: int | None, seq: int, stream: Any, started: float,
-        reservation: Reservation | None, attempts: int = 1, fallback_used: bool = False,
+        reservation: Reservation | None, attempts: int, fallback_used: bool,
     ) -> Any:  # fmt: skip
         """Return the stream a call returned, metered: when it ends, its operation is recorded
         and its reservation settled (see wrap/streams.py)."""
@@ -357,8 +354,6 @@ class ToolWrapping:
             runtime: ToolRuntime, parent: int | None, seq: int, value: Any, started: float,
             reservation: Reservation | None,
         ) -> Any:  # fmt: skip
-            if runtime.track_usage and is_stream(value):
-                return self.metered(runtime, parent, seq, value, started, reservation)
             outcome = CallOutcome(value=value, attempts=1)
             return self.succeeded(runtime, parent, seq, outcome, started, reservation=reservation)
 

@@ -74,11 +74,10 @@ class StreamEnd:
         first_chunk_s: float | None,
         chunks: int,
         error: BaseException | None = None,
-        kept: Kept = (),
+        kept: PythonChunks | None = None,
         snapshot: Any = None,
     ) -> None:
-        """``kept`` is the chunks to read usage from, or the stream's :class:`Chunks` to take
-        them from when first read."""
+        """``kept`` is the stream's :class:`Chunks`, whose kept chunks are read when first asked."""
         self.how, self.duration_s, self.first_chunk_s = how, duration_s, first_chunk_s
         self.chunks, self.error = chunks, error
         self._kept, self._snapshot = kept, snapshot
@@ -88,14 +87,13 @@ class StreamEnd:
     def reading(self) -> Reading:
         """Return the usage the stream's chunks reported (unmetered when none did)."""
         if self._reading is None:
-            kept = self._kept
             tally = StreamTally()
-            for chunk in kept if isinstance(kept, tuple) else kept.take():
+            for chunk in self._kept.take() if self._kept is not None else ():
                 tally.add(chunk)
             if self._snapshot is not None:
                 tally.add_final(self._snapshot)
             self._reading = tally.reading()
-            self._kept, self._snapshot = (), None
+            self._kept = self._snapshot = None
         return self._reading
 
     def __repr__(self) -> str:
@@ -200,7 +198,6 @@ except ImportError:  # built without a C compiler
 Chunks: type[PythonChunks] = (
     PythonChunks if _c_chunks is None or os.environ.get("TOOLKEEPER_PURE_PYTHON") else _c_chunks
 )
-Kept = tuple[Any, ...] | PythonChunks
 
 
 class _Metered(ABC):
