@@ -46,19 +46,33 @@ def failing(items: list[Any], after: int) -> Iterator[Any]:
 steps = st.lists(st.tuples(st.sampled_from(["read", "saw"]), st.integers(0, 12)), max_size=6)
 
 
+class Stops:
+    """An ``on_stop`` that keeps what it was told: (how, error), the chunks checked."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, BaseException | None]] = []
+
+    def __call__(self, chunks: Any, how: str, error: BaseException | None) -> None:
+        assert chunks.ended
+        self.told.append((how, error))
+
+
 def run(kind: type[PythonChunks], tail: int, plan: list[tuple[str, int]]) -> tuple[Any, ...]:
     """Read numbered chunks as ``plan`` says; return every answer the object gave."""
-    chunks = kind(tail, Clock())
+    stops = Stops()
+    chunks = kind(tail, Clock(), stops)
     source = iter(range(1000))
-    stops: list[Any] = []
     seen: list[Any] = []
     for how, count in plan:
         if how == "saw":
             seen.extend(chunks.saw(next(source)) for _ in range(count))
         else:
             part = iter([next(source) for _ in range(count)])
-            seen.extend(chunks.read(part, stops.append))
-    return chunks.count, chunks.first_at, seen, stops, chunks.take(), chunks.take(), chunks.ended
+            seen.extend(chunks.read(part))
+    return (
+        chunks.count, chunks.first_at, seen, stops.told, chunks.take(), chunks.take(),
+        chunks.ended,
+    )  # fmt: skip
 
 
 @needs_c
@@ -70,81 +84,129 @@ def test_both_twins_give_the_same_answers(tail: int, plan: list[tuple[str, int]]
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_first_and_the_last_chunks_are_kept_in_order_the_first_once(kind: Any) -> None:
     clock = Clock()
-    chunks = kind(3, clock)
+    chunks = kind(3, clock, Stops())
     first, *rest = [object() for _ in range(10)]
-    assert list(chunks.read(iter([first, *rest]), lambda error: None)) == [first, *rest]
+    assert list(chunks.read(iter([first, *rest]))) == [first, *rest]
     assert chunks.count == 10
     assert chunks.first_at == 101.0
     assert clock.reads == 1  # only the first chunk reads the clock
     assert chunks.take() == (first, *rest[-3:])
     assert chunks.take() == ()  # taken: forgotten
 
-    few = kind(8, Clock())
-    assert list(few.read(iter([first, *rest[:2]]), lambda error: None)) == [first, *rest[:2]]
+    few = kind(8, Clock(), Stops())
+    assert list(few.read(iter([first, *rest[:2]]))) == [first, *rest[:2]]
     assert few.take() == (first, *rest[:2])  # the first is not repeated from the tail
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_on_stop_is_told_of_the_end_once_and_of_an_error_which_is_raised_again(kind: Any) -> None:
-    stops: list[Any] = []
-    chunks = kind(2, Clock())
-    reader = chunks.read(iter([1, 2]), stops.append)
+    stops = Stops()
+    chunks = kind(2, Clock(), stops)
+    reader = chunks.read(iter([1, 2]))
     assert list(reader) == [1, 2]
     assert list(reader) == []
-    assert stops == [None]
+    assert list(chunks.read(iter([3]))) == [3]  # read again after its end: counted, not ended
+    assert stops.told == [("completed", None)]
+    assert chunks.count == 3
 
-    stops.clear()
-    broken = kind(2, Clock())
-    reader = broken.read(failing([1, 2, 3], 2), stops.append)
+    stops = Stops()
+    broken = kind(2, Clock(), stops)
+    reader = broken.read(failing([1, 2, 3], 2))
     assert next(reader) == 1
     assert next(reader) == 2
     with pytest.raises(DroppedError, match="dropped") as raised:
         next(reader)
-    assert stops == [raised.value]
+    assert stops.told == [("failed", raised.value)]
     assert raised.value.__traceback__ is not None
     assert broken.count == 2
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_an_error_in_on_stop_is_what_the_reader_raises(kind: Any) -> None:
-    def on_stop(error: BaseException | None) -> None:
-        raise RuntimeError(f"on_stop failed after {error!r}")
+    def on_stop(chunks: Any, how: str, error: BaseException | None) -> None:
+        raise RuntimeError(f"on_stop failed after {how} {error!r}")
 
-    with pytest.raises(RuntimeError, match="on_stop failed after None"):
-        list(kind(2, Clock()).read(iter([1]), on_stop))
+    with pytest.raises(RuntimeError, match="on_stop failed after completed None"):
+        list(kind(2, Clock(), on_stop).read(iter([1])))
+    with pytest.raises(RuntimeError, match="on_stop failed after failed DroppedError"):
+        list(kind(2, Clock(), on_stop).read(failing([1], 1)))
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_end_answers_true_once(kind: Any) -> None:
-    chunks = kind(1, Clock())
+def test_a_stream_ends_once_whoever_ends_it(kind: Any) -> None:
+    stops = Stops()
+    chunks = kind(1, Clock(), stops)
     assert not chunks.ended
-    assert chunks.end() is True
-    assert chunks.end() is False
+    error = DroppedError("closed")
+    assert chunks.stop("failed", error) is True
+    assert chunks.stop("completed") is False
+    assert list(chunks.read(iter([1]))) == [1]  # its source's end is no second end
     assert chunks.ended
+    assert stops.told == [("failed", error)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_chunks_collected_before_their_end_were_abandoned(kind: Any) -> None:
+    stops = Stops()
+    chunks = kind(2, Clock(), stops)
+    reader = chunks.read(iter([1, 2, 3]))
+    assert next(reader) == 1
+    del chunks, reader
+    gc.collect()
+    assert stops.told == [("abandoned", None)]
+
+    ended = Stops()
+    done = kind(2, Clock(), ended)
+    assert list(done.read(iter([1]))) == [1]
+    del done
+    gc.collect()
+    assert ended.told == [("completed", None)]  # ended already: nothing more
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_on_stop_may_keep_the_chunks_it_is_given(kind: Any) -> None:
+    kept: list[Any] = []
+
+    def on_stop(chunks: Any, how: str, error: BaseException | None) -> None:
+        kept.append((chunks, how))
+
+    chunks = kind(2, Clock(), on_stop)
+    chunks.saw("only")
+    del chunks
+    gc.collect()
+    ((resurrected, how),) = kept
+    assert how == "abandoned"
+    assert resurrected.take() == ("only",)  # still whole, and not ended twice
+    del resurrected
+    kept.clear()
+    gc.collect()
+    assert kept == []
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_bad_arguments_are_refused_with_the_rule(kind: Any) -> None:
     with pytest.raises(ValueError, match="tail is 0; it must be from 1 to 64"):
-        kind(0, Clock())
+        kind(0, Clock(), Stops())
     with pytest.raises(ValueError, match="tail is 65"):
-        kind(65, Clock())
+        kind(65, Clock(), Stops())
     with pytest.raises(TypeError, match="takes an iterator, not list"):
-        kind(1, Clock()).read([1, 2], lambda error: None)
+        kind(1, Clock(), Stops()).read([1, 2])
 
 
 @needs_c
-def test_the_c_reader_and_its_chunks_are_collected_with_a_cycle() -> None:
-    chunks = C_CHUNKS(2, Clock())  # type: ignore[misc]
+def test_the_c_chunks_are_collected_with_a_cycle_and_judged_abandoned() -> None:
+    stops = Stops()
+    chunks = C_CHUNKS(2, Clock(), stops)  # type: ignore[call-arg]
 
     class Holder:
         pass
 
     holder = Holder()
-    reader = chunks.read(iter([holder]), lambda error: None)
+    reader = chunks.read(iter([holder, 2]))
     holder.reader = reader  # type: ignore[attr-defined]  # a cycle through a kept chunk
     assert next(reader) is holder
     gone = weakref.ref(holder)
     del holder, reader, chunks
     gc.collect()
     assert gone() is None
+    assert stops.told == [("abandoned", None)]

@@ -172,13 +172,13 @@ class ToolWrapping:
         reservation)``: counts the success on the breaker (``timed`` is the time it
         judges, on its clock), then hands the record to the recorder: read inline, or
         unread (a response to read and price, which the pipeline reads off this
-        thread), or, for a stream, metered as it is read (:meth:`succeeded`). A
+        thread), or, for a stream, metered as it is read (:meth:`priced`). A
         guarded call's ``reservation`` is settled first at the cost its value
-        carries; one whose value must be priced (or metered) takes :meth:`succeeded`,
+        carries; one whose value must be priced (or metered) takes :meth:`priced`,
         which prices it now: its settle waits for the cost.
         """
         tool, operation, labels = self.tool, self.operation, self.labels
-        success, unread, succeeded = self.recorder.success, self.recorder.unread, self.succeeded
+        success, unread, priced = self.recorder.success, self.recorder.unread, self.priced
 
         def returned(  # noqa: PLR0917 - the fast path's state, handed over whole
             runtime: ToolRuntime, ticket: int, parent: int | None, seq: int, value: Any,
@@ -203,15 +203,27 @@ class ToolWrapping:
                 )  # fmt: skip
             elif model is STREAM or reservation is not None:
                 # A stream to meter as it is read, or a response to price before its settle.
-                return succeeded(
-                    runtime, parent, seq, CallOutcome(value=value, attempts=1), started,
-                    reservation=reservation,
-                )  # fmt: skip
+                return priced(runtime, parent, seq, value, started, reservation)
             else:  # a response to read or price: queued unread, the pipeline reads it
                 unread(seq, parent, tool, operation, duration, value, runtime, labels)
             return value
 
         return returned
+
+    def priced(  # noqa: PLR0917 - the fast path's state, handed over whole
+        self, runtime: ToolRuntime, parent: int | None, seq: int, value: Any, started: float,
+        reservation: Reservation | None,
+    ) -> Any:  # fmt: skip
+        """End a fast-path call whose first attempt returned a stream or a guarded call's response.
+
+        The fast paths send nothing else here: without a reservation the value is a stream,
+        metered at once; the rest takes :meth:`succeeded`, which prices the response (or
+        meters the stream) before the reservation is settled.
+        """
+        if reservation is None and runtime.track_usage:
+            return self.metered(runtime, parent, seq, value, started, None, 1, False)
+        outcome = CallOutcome(value=value, attempts=1)
+        return self.succeeded(runtime, parent, seq, outcome, started, reservation=reservation)
 
     def interrupted(  # noqa: PLR0917 - the fast path's state, handed over whole
         self, runtime: ToolRuntime, parent: int | None, seq: int, token: Token[int | None],
@@ -350,19 +362,12 @@ class ToolWrapping:
             begun = (parent, seq, token, started)
             return general(runtime, args, kwargs, begun, failure, reservation)  # type: ignore[arg-type]
 
-        def priced(  # noqa: PLR0917 - the fast path's state, handed over whole
-            runtime: ToolRuntime, parent: int | None, seq: int, value: Any, started: float,
-            reservation: Reservation | None,
-        ) -> Any:  # fmt: skip
-            outcome = CallOutcome(value=value, attempts=1)
-            return self.succeeded(runtime, parent, seq, outcome, started, reservation=reservation)
-
         if FastWrapper is not None:
             fast = FastWrapper(
                 fn=fn, tool=tool, operation=self.operation, labels=self.labels,
                 estimate=self.estimated_cost,
                 published=self.runtimes.published, get_runtime=runtimes_get, general=general,
-                recover=recover, priced=priced, current=current, sequence=ids.sequence,
+                recover=recover, priced=self.priced, current=current, sequence=ids.sequence,
                 perf_counter=perf_counter, success=self.recorder.success,
                 unread=self.recorder.unread, usage_of=usage_of, stream=STREAM,
             )  # fmt: skip

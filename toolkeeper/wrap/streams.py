@@ -48,7 +48,7 @@ STREAM_ABANDONED = "STREAM_ABANDONED"
 _SNAPSHOTS = ("current_completion_snapshot", "current_message_snapshot")
 #: A stream helper's methods that read the stream to its end.
 _DRAINS = frozenset({"get_final_completion", "get_final_message", "until_done"})
-_OWN = frozenset({"_chunks", "_inner", "_on_end", "_source", "_started", "_stream"})
+_OWN = frozenset({"_chunks", "_ending", "_inner", "_source", "_stream"})
 #: How many of a stream's last chunks are kept to read its usage from at its end.
 TAIL_CHUNKS = 8
 #: The most :class:`PythonChunks` (and its C twin) keep.
@@ -101,25 +101,34 @@ class StreamEnd:
 
 
 OnEnd = Callable[[StreamEnd], None]
-#: What a stream's reader calls when its source stops: with ``None`` at its end, else the error.
-OnStop = Callable[[BaseException | None], object]
+#: What a stream's :class:`Chunks` calls when the stream ends: ``on_stop(chunks, how,
+#: error)``, ``how`` being ``completed``, ``failed`` (with the error) or ``abandoned``.
+OnStop = Callable[[Any, str, BaseException | None], object]
 
 
 class PythonChunks:
-    """What one stream's chunks told so far: how many, the first (and when), the last ones.
+    """What one stream's chunks told so far (how many, the first and when, the last ones).
 
     The reference for its C twin, ``toolkeeper._speedups.Chunks``, chosen at import when
     the extension was built (``TOOLKEEPER_PURE_PYTHON=1`` chooses this one); both give the
     same answers (tests/wrap/test_chunks.py). A stream is read by one thread at a time;
-    :meth:`end` may be called from any.
+    :meth:`stop` may be called from any.
+
+    The stream ends once, whoever sees it end: :meth:`stop`, the source of :meth:`read`
+    stopping (``completed``, or ``failed`` with its error, which is raised again), or
+    this object's collection before then (``abandoned``). Ending calls ``on_stop(chunks,
+    how, error)`` and lets go of it; an error there wins.
     """
 
-    __slots__ = ("_clock", "_ended", "_lock", "_tail", "count", "first", "first_at")
+    __slots__ = (
+        "_clock", "_ended", "_lock", "_on_stop", "_tail", "count", "first", "first_at",
+    )  # fmt: skip
 
-    def __init__(self, tail: int, clock: Callable[[], float]) -> None:
+    def __init__(self, tail: int, clock: Callable[[], float], on_stop: OnStop) -> None:
         if not 1 <= tail <= MAX_TAIL:
             raise ValueError(f"tail is {tail}; it must be from 1 to {MAX_TAIL}")
         self._clock = clock
+        self._on_stop: OnStop | None = on_stop
         self._tail: deque[Any] = deque(maxlen=tail)
         self._ended = False
         self._lock = threading.Lock()
@@ -130,7 +139,7 @@ class PythonChunks:
 
     @property
     def ended(self) -> bool:
-        """Whether :meth:`end` was called."""
+        """Whether the stream ended."""
         return self._ended
 
     def saw(self, chunk: Any) -> Any:
@@ -142,17 +151,17 @@ class PythonChunks:
         self._tail.append(chunk)
         return chunk
 
-    def read(self, chunks: Iterator[Any], on_stop: OnStop) -> Iterator[Any]:
-        """Return an iterator over ``chunks`` that counts each, then calls ``on_stop`` once.
+    def read(self, chunks: Iterator[Any]) -> Iterator[Any]:
+        """Return an iterator over ``chunks`` that counts each and ends the stream when they stop.
 
-        ``on_stop(None)`` at their end; ``on_stop(error)`` when reading one raised, and then
-        the error is raised again. Left before its end, it calls nothing.
+        Left before their end, it ends nothing: :meth:`stop`, or this object's
+        collection, does.
         """
         if not hasattr(chunks, "__next__"):
             raise TypeError(f"read() takes an iterator, not {type(chunks).__name__}")
-        return self._read(chunks, on_stop)
+        return self._read(chunks)
 
-    def _read(self, chunks: Iterator[Any], on_stop: OnStop) -> Iterator[Any]:
+    def _read(self, chunks: Iterator[Any]) -> Iterator[Any]:
         try:
             for chunk in chunks:  # the first: timed and kept whole (unless saw() read it)
                 yield self.saw(chunk)
@@ -165,9 +174,9 @@ class PythonChunks:
         except GeneratorExit:
             raise
         except BaseException as error:
-            on_stop(error)
+            self.stop("failed", error)
             raise
-        on_stop(None)
+        self.stop("completed")
 
     def take(self) -> tuple[Any, ...]:
         """Return the kept chunks (the first, then the last ones in order) and forget them."""
@@ -178,13 +187,20 @@ class PythonChunks:
             return tail
         return (first, *(chunk for chunk in tail if chunk is not first))
 
-    def end(self) -> bool:
-        """Return ``True`` the first time it is called, then ``False``: a stream ends once."""
+    def stop(self, how: str, error: BaseException | None = None) -> bool:
+        """End the stream: call ``on_stop(self, how, error)`` the first time (True), else nothing."""
         with self._lock:
             if self._ended:
                 return False
             self._ended = True
-            return True
+            on_stop, self._on_stop = self._on_stop, None
+        if on_stop is not None:
+            on_stop(self, how, error)
+        return True
+
+    def __del__(self) -> None:
+        if not getattr(self, "_ended", True):  # True: __init__ refused its arguments
+            self.stop("abandoned")
 
 
 _c_chunks: type[PythonChunks] | None
@@ -200,51 +216,68 @@ Chunks: type[PythonChunks] = (
 )
 
 
-class _Metered(ABC):
-    """What both stream wrappers share: the stream, its chunks, and how an ending is judged."""
+class _Ending:
+    """Tells how one stream ended: the :class:`StreamEnd` its chunks' ``on_stop`` hands on.
 
-    __slots__ = ("__weakref__", "_chunks", "_inner", "_on_end", "_source", "_started", "_stream")
+    It holds what the end is measured from and what a stream helper's snapshot is read
+    from (``source``: the stream, or the one its manager entered), never the wrappers, so
+    that the chunks, which hold it, can outlive them while read, and judge the stream
+    abandoned when collected unended.
+    """
 
-    def __init__(self, stream: Any, chunks: PythonChunks, started: float, on_end: OnEnd) -> None:
-        # A stream helper's manager and the stream it enters share their chunks (which end
-        # once), their start and what is told of the end.
-        self._stream = stream
-        self._chunks, self._started, self._on_end = chunks, started, on_end
-        self._inner: Any = None
-        self._source: Any = stream  # what chunks are read from: the inner stream once entered
+    __slots__ = ("on_end", "source", "started")
 
-    def _end(self, how: str, source: Any = None, error: BaseException | None = None) -> None:
-        """Tell how the stream ended, the first time it is called (by any of its wrappers)."""
-        chunks = self._chunks
-        if not chunks.end():
-            return
-        started, first_at = self._started, chunks.first_at
+    def __init__(self, source: Any, started: float, on_end: OnEnd) -> None:
+        self.source, self.started, self.on_end = source, started, on_end
+
+    def __call__(self, chunks: PythonChunks, how: str, error: BaseException | None) -> None:
+        started, first_at, source = self.started, chunks.first_at, self.source
         snapshot = None
-        if source is not None:  # a stream helper's final snapshot: what it read of the stream
-            for name in _SNAPSHOTS:
-                snapshot = getattr(source, name, None)
-                if snapshot is not None:
-                    break
-        self._on_end(StreamEnd(
+        for name in _SNAPSHOTS:  # a stream helper's final snapshot: what it read of the stream
+            snapshot = getattr(source, name, None)
+            if snapshot is not None:
+                break
+        self.on_end(StreamEnd(
             how, perf_counter() - started, None if first_at is None else first_at - started,
             chunks.count, error, chunks, snapshot,
         ))  # fmt: skip
 
+
+class _Metered(ABC):
+    """What both stream wrappers share: the stream, its chunks, and how an ending is judged."""
+
+    __slots__ = ("__weakref__", "_chunks", "_ending", "_inner", "_stream")
+
+    def __init__(self, stream: Any, chunks: PythonChunks, ending: _Ending) -> None:
+        # A stream helper's manager and the stream it enters share their chunks (which end
+        # once) and their ending, whose source becomes the entered stream.
+        self._stream = stream
+        self._chunks, self._ending = chunks, ending
+        self._inner: Any = None
+
+    @property
+    def _source(self) -> Any:
+        """What chunks are read from: the stream, or the one its manager entered."""
+        return self._ending.source
+
+    def _enter(self, inner: Any) -> Any:
+        self._inner = self._ending.source = inner
+        return type(self)(inner, self._chunks, self._ending)
+
     def _stopped(self, error: BaseException | None) -> None:
         """End the stream for how reading a chunk stopped: at its end (``None``), or failing."""
         if error is None or isinstance(error, StopIteration | StopAsyncIteration):
-            self._end("completed", self._source)
+            self._chunks.stop("completed")
         else:
-            self._end("failed", self._source, error)
+            self._chunks.stop("failed", error)
 
     def _finish(self, error: BaseException | None) -> None:
-        source = self._source
         if error is not None:
-            self._end("failed", source, error)
-        elif _read_to_end(source):
-            self._end("completed", source)
+            self._chunks.stop("failed", error)
+        elif _read_to_end(self._source):
+            self._chunks.stop("completed")
         else:
-            self._end("abandoned", source)
+            self._chunks.stop("abandoned")
 
     def __getattr__(self, name: str) -> Any:
         if name in _OWN:
@@ -255,11 +288,6 @@ class _Metered(ABC):
     @abstractmethod
     def _draining(self, method: Callable[..., Any]) -> Callable[..., Any]:
         """Return ``method`` (one that reads the stream to its end) ending the stream after it."""
-
-    def __del__(self) -> None:
-        chunks = getattr(self, "_chunks", None)
-        if chunks is not None and not chunks.ended:
-            self._end("abandoned")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._stream!r})"
@@ -273,14 +301,15 @@ class MeteredStream(_Metered):
     def __iter__(self) -> Iterator[Any]:
         # The chunks' own iterator (C when built): a call of __next__ per chunk would cost
         # more than the rest. Both read the same source, so they can be mixed; left before
-        # its end, close(), __exit__ or collection judge the stream.
-        if not hasattr(type(self._source), "__iter__"):
+        # its end, close(), __exit__ or the chunks' collection judge the stream.
+        source = self._ending.source
+        if not hasattr(type(source), "__iter__"):
             return self
-        return self._chunks.read(iter(self._source), self._stopped)
+        return self._chunks.read(iter(source))
 
     def __next__(self) -> Any:
         try:
-            return self._chunks.saw(next(self._source))
+            return self._chunks.saw(next(self._ending.source))
         except BaseException as error:
             self._stopped(error)
             raise
@@ -289,8 +318,7 @@ class MeteredStream(_Metered):
         if hasattr(self._stream, "__next__"):
             self._stream.__enter__()
             return self
-        self._inner = self._source = self._stream.__enter__()
-        return MeteredStream(self._inner, self._chunks, self._started, self._on_end)
+        return self._enter(self._stream.__enter__())
 
     def __exit__(self, kind: Any, error: Any, trace: Any) -> Any:
         try:
@@ -310,7 +338,7 @@ class MeteredStream(_Metered):
     def _draining(self, method: Callable[..., Any]) -> Callable[..., Any]:
         def drain(*args: Any, **kwargs: Any) -> Any:
             result = method(*args, **kwargs)
-            self._end("completed", self._stream)
+            self._chunks.stop("completed")
             return result
 
         return drain
@@ -326,7 +354,7 @@ class AsyncMeteredStream(_Metered):
 
     async def __anext__(self) -> Any:
         try:
-            return self._chunks.saw(await self._source.__anext__())
+            return self._chunks.saw(await self._ending.source.__anext__())
         except BaseException as error:
             self._stopped(error)
             raise
@@ -335,8 +363,7 @@ class AsyncMeteredStream(_Metered):
         if hasattr(self._stream, "__anext__"):
             await self._stream.__aenter__()
             return self
-        self._inner = self._source = await self._stream.__aenter__()
-        return AsyncMeteredStream(self._inner, self._chunks, self._started, self._on_end)
+        return self._enter(await self._stream.__aenter__())
 
     async def __aexit__(self, kind: Any, error: Any, trace: Any) -> Any:
         try:
@@ -358,7 +385,7 @@ class AsyncMeteredStream(_Metered):
     def _draining(self, method: Callable[..., Any]) -> Callable[..., Any]:
         async def drain(*args: Any, **kwargs: Any) -> Any:
             result = await method(*args, **kwargs)
-            self._end("completed", self._stream)
+            self._chunks.stop("completed")
             return result
 
         return drain
@@ -374,7 +401,8 @@ def meter_stream(stream: Any, started: float, on_end: OnEnd) -> MeteredStream | 
         wrapper = AsyncMeteredStream if is_async else MeteredStream
         if len(_WRAPPERS) < _KEEP_CLASSES:
             _WRAPPERS[kind] = wrapper
-    return wrapper(stream, Chunks(TAIL_CHUNKS, perf_counter), started, on_end)
+    ending = _Ending(stream, started, on_end)
+    return wrapper(stream, Chunks(TAIL_CHUNKS, perf_counter, ending), ending)
 
 
 #: Per stream class: the wrapper its streams get (bounded: classes, not streams).
