@@ -188,7 +188,7 @@ class PythonChunks:
         return (first, *(chunk for chunk in tail if chunk is not first))
 
     def stop(self, how: str, error: BaseException | None = None) -> bool:
-        """End the stream: call ``on_stop(self, how, error)`` the first time (True), else nothing."""
+        """End the stream: the first time, call ``on_stop(self, how, error)`` and return True."""
         with self._lock:
             if self._ended:
                 return False
