@@ -15,7 +15,8 @@ interleaved round after round, each a median over its chunks:
 - ``stream_openai_per_chunk``: a real ``openai.Stream`` (server-sent events parsed by
   the SDK from bytes in memory) returned by a tracked function and read to its end,
   against the SDK's bare iteration of the same bytes, each counting only its time
-  outside the SDK's own parsing: the figure is the extra time per chunk, in nanoseconds;
+  outside the SDK's own work (making the stream, parsing its chunks): the figure is the
+  extra time per chunk, in nanoseconds;
 - ``budget_memory``: a call charged to a daily budget whose ledger is in memory, against
   the same call without a budget: the figure is the extra time, in nanoseconds;
 - ``budget_redis``: the same call with the ledger in Redis, against a bare ``EVALSHA``
@@ -250,10 +251,11 @@ def paired_extra_ns(
 
 
 def sdk_timed(make: Callable[[], Any], inside: list[int]) -> Callable[[], Any]:
-    """Return ``make`` whose streams add the CPU time of the SDK's own parsing to ``inside[0]``.
+    """Return ``make`` adding the CPU time of the SDK's own work to ``inside[0]``.
 
-    Each chunk the SDK parses is timed where the ``openai.Stream`` reads it (its
-    ``_iterator``, the generator that decodes the events): the stream handed out is the
+    That is making each stream (the ``httpx.Response`` and the ``openai.Stream`` over it)
+    and parsing each of its chunks, timed where the ``openai.Stream`` reads it (its
+    ``_iterator``, the generator that decodes the events). The stream handed out is the
     SDK's own, so a tracked call meters it as it would any.
     """
     clock = time.thread_time_ns
@@ -270,7 +272,9 @@ def sdk_timed(make: Callable[[], Any], inside: list[int]) -> Callable[[], Any]:
             yield chunk
 
     def made() -> Any:
+        start = clock()
         stream = make()
+        inside[0] += clock() - start
         stream._iterator = timed(stream._iterator)
         return stream
 
@@ -282,11 +286,14 @@ def stream_figure(keeper: Keeper, rounds: int, mode: str, lines: list[dict[str, 
 
     Two figures. ``stream_openai_per_chunk``: a real ``openai.Stream`` read through a
     tracked function, against the same stream read bare, counting in each only the time
-    outside the SDK's own parsing of its chunks (:func:`sdk_timed`). The SDK spends
-    about 130 us a chunk here, varying by a few microseconds from run to run, so the
-    difference of the two totals cannot resolve a few hundred nanoseconds; leaving out
-    what both spend inside the SDK can, and what toolkeeper does between chunks (with
-    the SDK's work evicting it from the processor's caches each time) is all counted.
+    outside the SDK's own work: making the stream and parsing its chunks
+    (:func:`sdk_timed`). The SDK spends about 130 us a chunk here, varying by a few
+    microseconds from run to run, so the difference of the two totals cannot resolve a
+    few hundred nanoseconds; leaving out what both spend inside the SDK can, and what
+    toolkeeper does around the stream and between chunks (with the SDK's work evicting
+    it from the processor's caches each time) is all counted. Making the stream (an
+    ``httpx.Response`` and the ``openai.Stream``, some 100 us) was counted until this
+    session and spread the paired rounds by tens of microseconds a stream.
     ``stream_parsed_chunks_per_chunk``: the metered proxy over SDK chunk objects already
     parsed, against a bare iterator over the same list (toolkeeper's part, hot).
     """

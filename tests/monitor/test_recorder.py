@@ -103,6 +103,45 @@ def test_a_response_that_cannot_be_read_is_recorded_unmetered(
     assert "could not read the usage of a response of tool 'odd'" in caplog.text
 
 
+def test_an_operation_queued_later_is_built_where_the_pipeline_reads(
+    twin: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """later() queues a build and when it was called; the drain builds, then reads, the record."""
+    queue, pipeline = open_recorder()
+    queue.measure_with(lambda meter, response: (3, 2, 0.01, "gpt", False, None))
+    built: list[tuple[Any, float]] = []
+
+    def build(subject: Any, end_s: float) -> Any:
+        built.append((subject, end_s))
+        return Recorder.unread_record(
+            "openai", "stream", "success", 0.75, subject, None, 4, end_s, {"stream_chunks": 9},
+            None, None, {"team": "c"}, None,
+        )  # fmt: skip
+
+    def broken(subject: Any, end_s: float) -> Any:
+        raise ValueError("cannot build")
+
+    subject = object()
+    queue.later(broken, subject)
+    queue.later(build, subject)
+    assert built == []  # not on the caller's thread
+    with caplog.at_level(logging.ERROR, logger="toolkeeper.wrap"):
+        [raw] = pipeline.recent()
+    assert built == [(subject, END)]
+    record = materialize(raw)
+    assert (record.wrapper_name, record.status, record.duration_ms) == (
+        "openai",
+        OperationStatus.SUCCESS,
+        750.0,
+    )
+    assert (record.input_tokens, record.cost_estimate) == (3, 0.01)
+    assert record.end_time is not None
+    assert record.end_time.timestamp() == END
+    assert record.custom_metrics == {"stream_chunks": 9}
+    assert record.labels == {"team": "c", "model": "gpt"}
+    assert "could not build the record of an operation that ended" in caplog.text
+
+
 def test_unread_records_with_no_reader_are_an_error(twin: str) -> None:
     """Unread records queued before any measure is given raise rather than vanish."""
     queue, pipeline = open_recorder()

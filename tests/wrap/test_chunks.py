@@ -71,7 +71,7 @@ def run(kind: type[PythonChunks], tail: int, plan: list[tuple[str, int]]) -> tup
             seen.extend(chunks.read(part))
     return (
         chunks.count, chunks.first_at, seen, stops.told, chunks.take(), chunks.take(),
-        chunks.ended,
+        chunks.ended, chunks.stopped_at,
     )  # fmt: skip
 
 
@@ -89,7 +89,8 @@ def test_the_first_and_the_last_chunks_are_kept_in_order_the_first_once(kind: An
     assert list(chunks.read(iter([first, *rest]))) == [first, *rest]
     assert chunks.count == 10
     assert chunks.first_at == 101.0
-    assert clock.reads == 1  # only the first chunk reads the clock
+    assert chunks.stopped_at == 102.0
+    assert clock.reads == 2  # only the first chunk and the end read the clock
     assert chunks.take() == (first, *rest[-3:])
     assert chunks.take() == ()  # taken: forgotten
 
@@ -210,3 +211,39 @@ def test_the_c_chunks_are_collected_with_a_cycle_and_judged_abandoned() -> None:
     gc.collect()
     assert gone() is None
     assert stops.told == [("abandoned", None)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_completed_stream_given_later_is_handed_to_it_and_keeps_on_stop(kind: Any) -> None:
+    stops, handed = Stops(), []
+    chunks = kind(2, Clock(), stops, handed.append)
+    assert list(chunks.read(iter([1, 2]))) == [1, 2]
+    assert handed == [chunks]
+    assert stops.told == []  # told by whoever takes it
+    assert chunks.on_stop is stops
+    assert chunks.stopped_at == 102.0
+
+    failing_stops, failing_handed = Stops(), []
+    broken = kind(2, Clock(), failing_stops, failing_handed.append)
+    with pytest.raises(DroppedError):
+        list(broken.read(failing([1, 2], 1)))
+    assert failing_handed == []  # anything but completed is told at once
+    assert [how for how, _ in failing_stops.told] == ["failed"]
+    assert broken.on_stop is None
+
+    by_stop, by_stop_handed = Stops(), []
+    stopped = kind(2, Clock(), by_stop, by_stop_handed.append)
+    assert stopped.stop("completed") is True
+    assert by_stop_handed == [stopped]
+    assert by_stop.told == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_error_in_later_is_what_the_reader_raises(kind: Any) -> None:
+    def later(chunks: Any) -> None:
+        raise RuntimeError("the queue is gone")
+
+    chunks = kind(2, Clock(), Stops(), later)
+    with pytest.raises(RuntimeError, match="the queue is gone"):
+        list(chunks.read(iter([1])))
+    assert chunks.ended

@@ -63,6 +63,8 @@ Measure = Callable[[Any, Any], Measured]
 #: What a response whose reading raised is recorded as: unmetered (its cost unknown).
 UNREADABLE: Measured = (0, 0, 0.0, None, True, None)
 _SUCCESS = PLAIN_STATUS[OperationStatus.SUCCESS]
+#: The length of what :meth:`Recorder.later` queues: (build, subject, end_s).
+_LATER = 3
 _log = logging.getLogger("toolkeeper.wrap")
 
 HotQueues: Any
@@ -199,8 +201,19 @@ class Recorder:
         if len(unread) >= self._unread_at:
             self._relieve_unread()
 
-    def defer(  # noqa: PLR0917 - positional for speed: once per stream, on its reader's thread
-        self,
+    def defer(self, record: RawRecord, /) -> None:
+        """Queue an unread record (:meth:`unread_record`): its response is still to read.
+
+        As :meth:`queue_unread`, for any final status (an ended stream); its texts are
+        redacted when the pipeline reads it.
+        """
+        unread = self._unread
+        unread.append(record)
+        if len(unread) >= self._unread_at:
+            self._relieve_unread()
+
+    @staticmethod
+    def unread_record(  # noqa: PLR0917 - positional for speed: once per stream
         tool: str,
         operation: str,
         status: str,
@@ -215,20 +228,31 @@ class Recorder:
         labels: dict[str, str] | None,
         error_code: str | None,
         /,
-    ) -> None:
-        """Queue an operation that ended at ``end_s`` whose ``response`` is still to read.
+    ) -> RawRecord:
+        """Return the unread record of an operation that ended at ``end_s``, for :meth:`defer`.
 
-        As :meth:`queue_unread`, for any final status (an ended stream), given plain
-        (``PLAIN_STATUS``'s values); its texts are redacted when the pipeline reads it.
+        Its status is plain (``PLAIN_STATUS``'s values); ``response`` is read and priced by
+        the pipeline with ``meter`` (see :meth:`measure_with`). What a :meth:`later`
+        build returns.
         """
         details: dict[str, Any] = {"parent_id": parent_id, "labels": labels}
         if error_code is not None:
             details["error_code"] = error_code
-        unread = self._unread
-        unread.append((
+        return (
             seq, end_s, tool, operation, status, duration_s, response, 0, 0,
             custom_metrics, error_message, details, meter,
-        ))  # fmt: skip
+        )  # fmt: skip
+
+    def later(self, build: Callable[[Any, float], RawRecord], subject: Any, /) -> None:
+        """Queue an operation that ended now, its record to build off the caller's thread.
+
+        Where the pipeline reads the unread records it calls ``build(subject, end_s)``
+        (``end_s``: when this was called, in epoch seconds), which returns the record
+        (:meth:`unread_record`); then reads it as any. A build that raises is logged,
+        and its operation is not recorded.
+        """
+        unread = self._unread
+        unread.append((build, subject, self._now_s()))
         if len(unread) >= self._unread_at:
             self._relieve_unread()
 
@@ -323,7 +347,15 @@ class Recorder:
         if measure is None:  # nothing can read them: a bug, not a loss to hide
             raise RuntimeError(f"{len(unread)} unread records were queued with no reader set")
         raws = []
-        for raw in unread:
+        for queued in unread:
+            raw = queued
+            if len(queued) == _LATER:  # an operation whose record is built here (see later())
+                build, subject, end_s = queued
+                try:
+                    raw = build(subject, end_s)
+                except Exception:  # noqa: BLE001 - one record is lost, not the whole batch
+                    _log.exception("could not build the record of an operation that ended")
+                    continue
             try:
                 measured = measure(raw[MODEL], raw[COST])
             except Exception:  # noqa: BLE001 - a response that cannot be read is unmetered, not lost

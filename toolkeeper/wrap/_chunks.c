@@ -9,17 +9,19 @@
  * `stream_openai_per_chunk`). For the same reason it is one object, its kept chunks
  * inline: each object or page a chunk touches is a cache miss.
  *
- * Chunks(tail, clock, on_stop): what one stream's chunks told so far, and its end.
+ * Chunks(tail, clock, on_stop, later=None): what one stream's chunks told so far, and its end.
  *   `saw(chunk)` counts a chunk, keeps the first (and the clock's time when it came) and
  *   the last `tail` ones; `read(iterator)` makes it an iterator over `iterator`'s chunks
  *   that does so for each (it returns itself); `take()` gives the kept chunks (the first,
  *   then the last ones, in order) and forgets them.
  *   The stream ends once: `stop(how, error)` ends it (False when it had ended), as do
  *   the iterator's source stopping ("completed", or "failed" with the error, which is
- *   raised again) and the object's collection before then ("abandoned"). Ending calls
- *   `on_stop(chunks, how, error)` and lets go of it; an error there wins.
- * It reads no attribute by name; the only Python code it calls is `clock` (once per
- * stream) and `on_stop` (once). Everything runs under the GIL, so ending is atomic.
+ *   raised again) and the object's collection before then ("abandoned"). Ending reads the
+ *   clock (`stopped_at`) and calls `on_stop(chunks, how, error)`, then lets go of it; an
+ *   error there wins. Given `later`, a completed stream calls `later(chunks)` instead and
+ *   keeps on_stop (`chunks.on_stop`): whoever takes it tells it, off the reader's thread.
+ * It reads no attribute by name; the only Python code it calls is `clock` (twice per
+ * stream) and `on_stop` or `later` (once). Everything runs under the GIL, so ending is atomic.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -33,7 +35,9 @@ typedef struct {
     Py_ssize_t count;
     Py_ssize_t next;     /* where the next chunk goes in `ring` */
     PyObject *on_stop;   /* NULL once called */
+    PyObject *later;     /* NULL, or what a completed stream is handed to instead */
     PyObject *clock;
+    PyObject *stopped_at;  /* the clock's time when it ended, a float; None before */
     PyObject *first;     /* the first chunk, until take() */
     PyObject *first_at;  /* the clock's time at the first chunk, a float; None before */
     char ended;
@@ -63,19 +67,30 @@ chunks_see(Chunks *self, PyObject *chunk)
     return 0;
 }
 
-/* End the stream, the first time: call on_stop(self, how, error). 1 if it ended it, 0 if
-   it had ended, -1 when on_stop raised. */
+/* End the stream, the first time: note the clock's time, then call on_stop(self, how, error),
+   or, for a completed stream given `later`, later(self), keeping on_stop for whoever takes it.
+   1 if it ended it, 0 if it had ended, -1 when the call raised. */
 static int
 chunks_stop_once(Chunks *self, PyObject *how, PyObject *error)
 {
     if (self->ended) return 0;
     self->ended = 1;
-    PyObject *on_stop = self->on_stop;  /* let go of it first: it may hold what holds us */
-    self->on_stop = NULL;
-    if (on_stop == NULL) return 1;
-    PyObject *argv[3] = {(PyObject *)self, how, error};
-    PyObject *done = PyObject_Vectorcall(on_stop, argv, 3, NULL);
-    Py_DECREF(on_stop);
+    PyObject *now = PyObject_CallNoArgs(self->clock);
+    if (now == NULL) return -1;
+    Py_SETREF(self->stopped_at, now);
+    PyObject *done;
+    int completed = how == s_completed
+                    || (PyUnicode_Check(how) && PyUnicode_Compare(how, s_completed) == 0);
+    if (self->later != NULL && completed) {  /* on_stop is kept: whoever takes it tells it */
+        done = PyObject_CallOneArg(self->later, (PyObject *)self);
+    } else {
+        PyObject *on_stop = self->on_stop;  /* let go of it first: it may hold what holds us */
+        self->on_stop = NULL;
+        if (on_stop == NULL) return 1;
+        PyObject *argv[3] = {(PyObject *)self, how, error};
+        done = PyObject_Vectorcall(on_stop, argv, 3, NULL);
+        Py_DECREF(on_stop);
+    }
     if (done == NULL) return -1;
     Py_DECREF(done);
     return 1;
@@ -183,10 +198,11 @@ chunks_next(Chunks *self)
 static PyObject *
 chunks_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"tail", "clock", "on_stop", NULL};
+    static char *names[] = {"tail", "clock", "on_stop", "later", NULL};
     Py_ssize_t tail;
-    PyObject *clock, *on_stop;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "nOO", names, &tail, &clock, &on_stop))
+    PyObject *clock, *on_stop, *later = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "nOO|O", names, &tail, &clock, &on_stop,
+                                     &later))
         return NULL;
     if (tail < 1 || tail > MAX_TAIL) {
         PyErr_Format(PyExc_ValueError, "tail is %zd; it must be from 1 to %d", tail, MAX_TAIL);
@@ -196,7 +212,9 @@ chunks_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (self == NULL) return NULL;
     self->clock = Py_NewRef(clock);
     self->on_stop = Py_NewRef(on_stop);
+    self->later = later == Py_None ? NULL : Py_NewRef(later);
     self->first_at = Py_NewRef(Py_None);
+    self->stopped_at = Py_NewRef(Py_None);
     return (PyObject *)self;
 }
 
@@ -218,6 +236,7 @@ chunks_traverse(Chunks *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->source);
     Py_VISIT(self->on_stop);
+    Py_VISIT(self->later);
     Py_VISIT(self->clock);
     Py_VISIT(self->first);
     for (Py_ssize_t i = 0; i < TAIL(self); i++) Py_VISIT(self->ring[i]);
@@ -229,9 +248,11 @@ chunks_clear(Chunks *self)
 {
     Py_CLEAR(self->source);
     Py_CLEAR(self->on_stop);
+    Py_CLEAR(self->later);
     Py_CLEAR(self->clock);
     Py_CLEAR(self->first);
     Py_CLEAR(self->first_at);
+    Py_CLEAR(self->stopped_at);
     for (Py_ssize_t i = 0; i < TAIL(self); i++) Py_CLEAR(self->ring[i]);
     return 0;
 }
@@ -254,6 +275,18 @@ chunks_get_first_at(Chunks *self, void *Py_UNUSED(closure))
 }
 
 static PyObject *
+chunks_get_stopped_at(Chunks *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->stopped_at);
+}
+
+static PyObject *
+chunks_get_on_stop(Chunks *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->on_stop != NULL ? self->on_stop : Py_None);
+}
+
+static PyObject *
 chunks_get_ended(Chunks *self, void *Py_UNUSED(closure))
 {
     return PyBool_FromLong(self->ended);
@@ -268,6 +301,10 @@ static PyGetSetDef chunks_getset[] = {
     {"first_at", (getter)chunks_get_first_at, NULL,
      "The clock's time when the first chunk was seen; None before.", NULL},
     {"ended", (getter)chunks_get_ended, NULL, "Whether the stream ended.", NULL},
+    {"stopped_at", (getter)chunks_get_stopped_at, NULL,
+     "The clock's time when the stream ended; None before.", NULL},
+    {"on_stop", (getter)chunks_get_on_stop, NULL,
+     "What is told of the stream's end; None once told.", NULL},
     {NULL},
 };
 

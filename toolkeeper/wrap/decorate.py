@@ -50,7 +50,7 @@ from toolkeeper.wrap.calls import (
 from toolkeeper.wrap.context import current
 from toolkeeper.wrap.guarded import Resumed, acall_guarded, call_guarded
 from toolkeeper.wrap.runtime import Runtimes, ToolRuntime
-from toolkeeper.wrap.streams import StreamEnd, meter_stream
+from toolkeeper.wrap.streams import StreamEnd, StreamEnding, meter, told_later
 
 __all__ = ["FallbackSpec", "ToolWrapping"]
 
@@ -90,6 +90,8 @@ class ToolWrapping:
         self.monitor = monitor
         self.recorder: Recorder = monitor.recorder
         monitor.recorder.measure_with(measure_unread)
+        #: What a metered stream read to its end is handed to: the pipeline records it.
+        self._later = functools.partial(self.recorder.later, told_later)
         self.clock = clock
         self.labels = labels or None
         self.estimated_cost = estimated_cost
@@ -282,31 +284,16 @@ class ToolWrapping:
         reservation: Reservation | None, attempts: int, fallback_used: bool,
     ) -> Any:  # fmt: skip
         """Return the stream a call returned, metered: when it ends, its operation is recorded
-        and its reservation settled (see wrap/streams.py)."""
-        tool_name, operation, labels = runtime.name, self.operation, self.labels
-        recorder, now_s = self.recorder, self.monitor.now_s
+        and its reservation settled (see wrap/streams.py).
 
-        def ended(end: StreamEnd) -> None:
-            parent_id = None if parent is None else operation_id(parent)
-            if reservation is None and runtime.config.monitoring_enabled and not runtime.debug:
-                # Nothing waits for its cost: the pipeline prices it, off this thread.
-                status, metrics, message, code = stream_ending(
-                    runtime, attempts, fallback_used, end
-                )
-                recorder.defer(
-                    tool_name, operation, status, end.duration_s, end, runtime, seq, now_s(),
-                    metrics, message, parent_id, labels, code,
-                )  # fmt: skip
-                return
-            measured = measure_reading(runtime, end.reading)
-            if runtime.config.monitoring_enabled:
-                record_stream(
-                    recorder, runtime, operation, attempts, fallback_used, end,
-                    measured=measured, seq=seq, parent_id=parent_id, labels=labels,
-                )  # fmt: skip
-            _settle(runtime, reservation, measured)
-
-        return meter_stream(stream, started, ended)
+        When nothing waits for its cost (no reservation, no debug log), a stream read to
+        its end is recorded by the pipeline, off the reader's thread (``later``).
+        """
+        ending = _StreamCall(stream, started, self, runtime, parent, seq, reservation, attempts,
+                             fallback_used)  # fmt: skip
+        if reservation is None and runtime.monitoring_enabled and not runtime.debug:
+            return meter(stream, ending, self._later)
+        return meter(stream, ending)
 
     def failed(
         self,
@@ -489,6 +476,52 @@ def _resumed(
     if begun is None or first_failure is None:
         return None
     return Resumed(begun, first_failure, reservation)
+
+
+class _StreamCall(StreamEnding):
+    """The call a metered stream came from: what its end is recorded and settled with."""
+
+    __slots__ = (
+        "attempts", "fallback_used", "parent", "reservation", "runtime", "seq", "wrapping",
+    )  # fmt: skip
+
+    def __init__(  # noqa: PLR0917 - the call's state, handed over whole
+        self, stream: Any, started: float, wrapping: ToolWrapping, runtime: ToolRuntime,
+        parent: int | None, seq: int, reservation: Reservation | None, attempts: int,
+        fallback_used: bool,
+    ) -> None:  # fmt: skip
+        super().__init__(stream, started)
+        self.wrapping, self.runtime, self.parent, self.seq = wrapping, runtime, parent, seq
+        self.reservation, self.attempts, self.fallback_used = reservation, attempts, fallback_used
+
+    def ended(self, end: StreamEnd) -> None:
+        """Record the stream's operation and settle its reservation, on the reader's thread."""
+        runtime, reservation, wrapping = self.runtime, self.reservation, self.wrapping
+        if reservation is None and runtime.monitoring_enabled and not runtime.debug:
+            # Nothing waits for its cost: the pipeline prices it, off this thread.
+            wrapping.recorder.defer(self.recorded(end, wrapping.monitor.now_s()))
+            return
+        measured = measure_reading(runtime, end.reading)
+        if runtime.monitoring_enabled:
+            record_stream(
+                wrapping.recorder, runtime, wrapping.operation, self.attempts,
+                self.fallback_used, end, measured=measured, seq=self.seq,
+                parent_id=None if self.parent is None else operation_id(self.parent),
+                labels=wrapping.labels,
+            )  # fmt: skip
+        _settle(runtime, reservation, measured)
+
+    def recorded(self, end: StreamEnd, end_s: float) -> Any:
+        """Return the unread record of the stream's operation, which ended at ``end_s``."""
+        runtime, wrapping, parent = self.runtime, self.wrapping, self.parent
+        status, metrics, message, code = stream_ending(
+            runtime, self.attempts, self.fallback_used, end
+        )
+        return wrapping.recorder.unread_record(
+            runtime.name, wrapping.operation, status, end.duration_s, end, runtime, self.seq,
+            end_s, metrics, message, None if parent is None else operation_id(parent),
+            wrapping.labels, code,
+        )  # fmt: skip
 
 
 def _settle(runtime: ToolRuntime, reservation: Reservation | None, measured: Measured) -> None:

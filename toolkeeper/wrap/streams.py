@@ -40,7 +40,10 @@ __all__ = [
     "AsyncMeteredStream",
     "MeteredStream",
     "StreamEnd",
+    "StreamEnding",
+    "meter",
     "meter_stream",
+    "told_later",
 ]
 
 #: The error code of an operation whose stream was closed before its end.
@@ -116,19 +119,30 @@ class PythonChunks:
 
     The stream ends once, whoever sees it end: :meth:`stop`, the source of :meth:`read`
     stopping (``completed``, or ``failed`` with its error, which is raised again), or
-    this object's collection before then (``abandoned``). Ending calls ``on_stop(chunks,
-    how, error)`` and lets go of it; an error there wins.
+    this object's collection before then (``abandoned``). Ending reads the clock
+    (:attr:`stopped_at`) and calls ``on_stop(chunks, how, error)``, then lets go of it;
+    an error there wins. Given ``later``, a completed stream calls ``later(chunks)``
+    instead and keeps ``on_stop`` (:attr:`on_stop`): whoever takes it tells it, off the
+    reader's thread (see :func:`told_later`).
     """
 
     __slots__ = (
-        "_clock", "_ended", "_lock", "_on_stop", "_tail", "count", "first", "first_at",
+        "_clock", "_ended", "_later", "_lock", "_on_stop", "_tail", "count", "first", "first_at",
+        "stopped_at",
     )  # fmt: skip
 
-    def __init__(self, tail: int, clock: Callable[[], float], on_stop: OnStop) -> None:
+    def __init__(
+        self,
+        tail: int,
+        clock: Callable[[], float],
+        on_stop: OnStop,
+        later: Callable[[Any], object] | None = None,
+    ) -> None:
         if not 1 <= tail <= MAX_TAIL:
             raise ValueError(f"tail is {tail}; it must be from 1 to {MAX_TAIL}")
         self._clock = clock
         self._on_stop: OnStop | None = on_stop
+        self._later = later
         self._tail: deque[Any] = deque(maxlen=tail)
         self._ended = False
         self._lock = threading.Lock()
@@ -136,11 +150,18 @@ class PythonChunks:
         self.first: Any = None
         #: The clock's time when the first chunk was seen; ``None`` before.
         self.first_at: float | None = None
+        #: The clock's time when the stream ended; ``None`` before.
+        self.stopped_at: float | None = None
 
     @property
     def ended(self) -> bool:
         """Whether the stream ended."""
         return self._ended
+
+    @property
+    def on_stop(self) -> OnStop | None:
+        """What is told of the stream's end; ``None`` once told."""
+        return self._on_stop
 
     def saw(self, chunk: Any) -> Any:
         """Count one chunk read elsewhere (the first is kept and timed) and give it back."""
@@ -188,13 +209,19 @@ class PythonChunks:
         return (first, *(chunk for chunk in tail if chunk is not first))
 
     def stop(self, how: str, error: BaseException | None = None) -> bool:
-        """End the stream: the first time, call ``on_stop(self, how, error)`` and return True."""
+        """End the stream: the first time, tell ``on_stop`` (or ``later``) and return True."""
         with self._lock:
             if self._ended:
                 return False
             self._ended = True
-            on_stop, self._on_stop = self._on_stop, None
-        if on_stop is not None:
+            self.stopped_at = self._clock()
+            if self._later is not None and how == "completed":  # on_stop kept for its taker
+                later, on_stop = self._later, None
+            else:
+                later, on_stop, self._on_stop = None, self._on_stop, None
+        if later is not None:
+            later(self)
+        elif on_stop is not None:
             on_stop(self, how, error)
         return True
 
@@ -216,31 +243,75 @@ Chunks: type[PythonChunks] = (
 )
 
 
-class _Ending:
-    """Tells how one stream ended: the :class:`StreamEnd` its chunks' ``on_stop`` hands on.
+class StreamEnding(ABC):
+    """What one stream's end is told to: a subclass says what is done with its :class:`StreamEnd`.
 
     It holds what the end is measured from and what a stream helper's snapshot is read
     from (``source``: the stream, or the one its manager entered), never the wrappers, so
     that the chunks, which hold it, can outlive them while read, and judge the stream
-    abandoned when collected unended.
+    abandoned when collected unended. Called by the chunks (``on_stop``), it builds the
+    end and hands it to :meth:`ended`; a completed stream metered with ``later`` is
+    handed to :meth:`recorded` instead, off the reader's thread (:func:`told_later`).
     """
 
-    __slots__ = ("on_end", "source", "started")
+    __slots__ = ("source", "started")
 
-    def __init__(self, source: Any, started: float, on_end: OnEnd) -> None:
-        self.source, self.started, self.on_end = source, started, on_end
+    def __init__(self, source: Any, started: float) -> None:
+        self.source, self.started = source, started
 
     def __call__(self, chunks: PythonChunks, how: str, error: BaseException | None) -> None:
+        self.ended(self.end_of(chunks, how, error))
+
+    def end_of(self, chunks: PythonChunks, how: str, error: BaseException | None) -> StreamEnd:
+        """Return how the stream of ``chunks`` ended (they ended: ``stopped_at`` is set)."""
         started, first_at, source = self.started, chunks.first_at, self.source
         snapshot = None
         for name in _SNAPSHOTS:  # a stream helper's final snapshot: what it read of the stream
             snapshot = getattr(source, name, None)
             if snapshot is not None:
                 break
-        self.on_end(StreamEnd(
-            how, perf_counter() - started, None if first_at is None else first_at - started,
+        return StreamEnd(
+            how, chunks.stopped_at - started, None if first_at is None else first_at - started,  # type: ignore[operator]  # ended
             chunks.count, error, chunks, snapshot,
-        ))  # fmt: skip
+        )  # fmt: skip
+
+    @abstractmethod
+    def ended(self, end: StreamEnd) -> None:
+        """Act on how the stream ended, on the thread that saw it end."""
+
+    def recorded(self, end: StreamEnd, end_s: float) -> Any:
+        """Return what a completed stream metered with ``later`` leaves (see :func:`told_later`).
+
+        ``end_s`` is when it ended, in epoch seconds. Only endings given to :func:`meter`
+        with ``later`` are asked.
+        """
+        raise NotImplementedError(f"{type(self).__name__} is not metered with later")
+
+
+def told_later(chunks: PythonChunks, end_s: float) -> Any:
+    """Tell a completed stream's ending, which ``later(chunks)`` was given instead, what it left.
+
+    Return what its :meth:`StreamEnding.recorded` returns: called by whoever took the
+    chunks from ``later`` (the monitor's pipeline, see :meth:`Recorder.later
+    <toolkeeper.monitor.recorder.Recorder.later>`), ``end_s`` being when it ended.
+    """
+    ending = chunks.on_stop
+    if not isinstance(ending, StreamEnding):
+        raise TypeError(f"chunks told later must end in a StreamEnding, not {ending!r}")
+    return ending.recorded(ending.end_of(chunks, "completed", None), end_s)
+
+
+class _Told(StreamEnding):
+    """A stream ending that hands its end to a callback (:func:`meter_stream`)."""
+
+    __slots__ = ("on_end",)
+
+    def __init__(self, source: Any, started: float, on_end: OnEnd) -> None:
+        super().__init__(source, started)
+        self.on_end = on_end
+
+    def ended(self, end: StreamEnd) -> None:
+        self.on_end(end)
 
 
 class _Metered(ABC):
@@ -248,7 +319,7 @@ class _Metered(ABC):
 
     __slots__ = ("__weakref__", "_chunks", "_ending", "_inner", "_stream")
 
-    def __init__(self, stream: Any, chunks: PythonChunks, ending: _Ending) -> None:
+    def __init__(self, stream: Any, chunks: PythonChunks, ending: StreamEnding) -> None:
         # A stream helper's manager and the stream it enters share their chunks (which end
         # once) and their ending, whose source becomes the entered stream.
         self._stream = stream
@@ -391,8 +462,15 @@ class AsyncMeteredStream(_Metered):
         return drain
 
 
-def meter_stream(stream: Any, started: float, on_end: OnEnd) -> MeteredStream | AsyncMeteredStream:
-    """Return ``stream`` wrapped so that ``on_end`` is called once, when it ends."""
+def meter(
+    stream: Any, ending: StreamEnding, later: Callable[[Any], object] | None = None
+) -> MeteredStream | AsyncMeteredStream:
+    """Return ``stream`` wrapped so that ``ending`` is told once, when it ends.
+
+    Given ``later``, a stream read to its end is handed to ``later(chunks)`` on the
+    reader's thread, and its ending told (:meth:`StreamEnding.recorded`) by whoever
+    takes it, through :func:`told_later`; any other end is told at once.
+    """
     kind = type(stream)
     wrapper = _WRAPPERS.get(kind)
     if wrapper is None:  # asked once per class
@@ -401,8 +479,12 @@ def meter_stream(stream: Any, started: float, on_end: OnEnd) -> MeteredStream | 
         wrapper = AsyncMeteredStream if is_async else MeteredStream
         if len(_WRAPPERS) < _KEEP_CLASSES:
             _WRAPPERS[kind] = wrapper
-    ending = _Ending(stream, started, on_end)
-    return wrapper(stream, Chunks(TAIL_CHUNKS, perf_counter, ending), ending)
+    return wrapper(stream, Chunks(TAIL_CHUNKS, perf_counter, ending, later), ending)
+
+
+def meter_stream(stream: Any, started: float, on_end: OnEnd) -> MeteredStream | AsyncMeteredStream:
+    """Return ``stream`` wrapped so that ``on_end`` is called once, when it ends."""
+    return meter(stream, _Told(stream, started, on_end))
 
 
 #: Per stream class: the wrapper its streams get (bounded: classes, not streams).
