@@ -292,8 +292,8 @@ def stream_figure(keeper: Keeper, rounds: int, mode: str, lines: list[dict[str, 
     few hundred nanoseconds; leaving out what both spend inside the SDK can, and what
     toolkeeper does around the stream and between chunks (with the SDK's work evicting
     it from the processor's caches each time) is all counted. Making the stream (an
-    ``httpx.Response`` and the ``openai.Stream``, some 100 us) was counted until this
-    session and spread the paired rounds by tens of microseconds a stream.
+    ``httpx.Response`` and the ``openai.Stream``, some 100 us), when it was counted as
+    toolkeeper's, spread the paired rounds by tens of microseconds a stream.
     ``stream_parsed_chunks_per_chunk``: the metered proxy over SDK chunk objects already
     parsed, against a bare iterator over the same list (toolkeeper's part, hot).
     """

@@ -10,7 +10,10 @@ pipeline. Its callers:
   read and price, which the pipeline then reads off the caller's thread;
 - everything else (failures, fallbacks, streams, ``keeper.operation``, the lifecycle
   API): :meth:`~Recorder.record`, :meth:`~Recorder.defer` and :meth:`~Recorder.finished`,
-  which redact every recorded text.
+  which redact every recorded text;
+- a stream read to its end whose cost nobody waits for: :meth:`~Recorder.later` queues
+  it with the time, and the pipeline builds its record (:meth:`~Recorder.unread_record`)
+  off the caller's thread.
 
 A record is one ``deque.append`` of a tuple: no lock, no I/O; a caller that finds
 the queue at its threshold helps drain it (see :mod:`toolkeeper.monitor.pipeline`).

@@ -8,7 +8,10 @@ chunk or ``response.completed`` event, Anthropic in ``message_start`` and the fi
 ``message_delta``), and those are read once, when the stream ends
 (:class:`~toolkeeper.costs.responses.StreamTally`). Counting and keeping chunks is an
 iterator over the stream's own, in C when built (:class:`PythonChunks` is its twin), so
-a chunk costs a few writes. The operation is recorded once, when the stream ends:
+a chunk costs a few writes. The end is told once to the stream's :class:`StreamEnding`;
+a stream read to its end may instead be handed to ``later`` (:func:`meter`), whose
+taker tells it off the reader's thread (:func:`told_later`). The operation is recorded
+once, when the stream ends:
 
 - consumed to its end: a success, its latency up to the moment its end is seen (the
   end of its chunks, a helper's drain, or the close or exit that finds a helper's
