@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -161,3 +162,64 @@ def test_a_long_stream_is_metered_from_its_first_and_last_events(keeper: Keeper)
     assert (record["cached_tokens"], record["custom_metrics"]["stream_chunks"]) == (10, 503)
     assert record["cost_estimate"] > 0
     assert not record["unpriced"]
+
+
+def test_streams_read_to_their_end_are_recorded_by_the_pipeline_thread(keeper: Keeper) -> None:
+    """A stream's record is built and priced off the reader's thread, timed as it was read."""
+    built: dict[int, int] = {}
+    reads: dict[int, int] = {}
+    usage = SimpleNamespace(prompt_tokens=20, completion_tokens=5)
+
+    class Chunk:
+        """A stream chunk; the last carries the usage and notes the thread that reads it."""
+
+        def __init__(self, last: bool) -> None:
+            self.model = "gpt-4o-mini"
+            self._last = last
+
+        @property
+        def usage(self) -> Any:
+            if not self._last:
+                return None
+            reads[id(self)] = threading.get_ident()
+            return usage
+
+    def chunks() -> Iterator[Chunk]:
+        for n in range(3):
+            yield Chunk(last=n == 2)
+
+    @keeper.tool("fast", operation="stream")
+    def stream() -> Iterator[Chunk]:
+        return chunks()
+
+    from toolkeeper.wrap import decorate
+
+    recorded = decorate._StreamCall.recorded
+
+    def noting(self: Any, end: Any, end_s: float) -> Any:
+        built[id(self)] = threading.get_ident()
+        return recorded(self, end, end_s)
+
+    warm_up(keeper)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(decorate._StreamCall, "recorded", noting)
+        before = time.time()
+        for _ in range(CALLS):
+            assert sum(1 for _ in stream()) == 3
+        after = time.time()
+        time.sleep(0.05)  # a record built late is still timed when its stream ended
+        wait_for(lambda: len(built) == CALLS, "the pipeline to build every stream's record")
+        records = [
+            r for r in keeper.monitoring.export_metrics(wrapper_name="fast")
+            if r["operation_type"] == "stream"
+        ]
+    assert threading.get_ident() not in set(built.values()) | set(reads.values())
+    assert len(records) == CALLS
+    assert {(r["status"], r["input_tokens"], r["output_tokens"]) for r in records} == {
+        ("success", 20, 5)
+    }
+    assert {r["custom_metrics"]["stream_chunks"] for r in records} == {3}
+    ends = [datetime.fromisoformat(r["end_time"]).timestamp() for r in records]
+    assert before <= min(ends)
+    assert max(ends) <= after
+    assert all(r["duration_ms"] < (after - before) * 1000 for r in records)

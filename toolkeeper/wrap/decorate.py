@@ -291,9 +291,7 @@ class ToolWrapping:
         """
         ending = _StreamCall(stream, started, self, runtime, parent, seq, reservation, attempts,
                              fallback_used)  # fmt: skip
-        if reservation is None and runtime.monitoring_enabled and not runtime.debug:
-            return meter(stream, ending, self._later)
-        return meter(stream, ending)
+        return meter(stream, ending, self._later if ending.unwaited else None)
 
     def failed(
         self,
@@ -494,11 +492,19 @@ class _StreamCall(StreamEnding):
         self.wrapping, self.runtime, self.parent, self.seq = wrapping, runtime, parent, seq
         self.reservation, self.attempts, self.fallback_used = reservation, attempts, fallback_used
 
+    @property
+    def unwaited(self) -> bool:
+        """Whether nothing waits for the stream's cost: no reservation to settle, no debug log.
+
+        Its operation is then priced by the pipeline, off the reader's thread.
+        """
+        runtime = self.runtime
+        return self.reservation is None and runtime.monitoring_enabled and not runtime.debug
+
     def ended(self, end: StreamEnd) -> None:
         """Record the stream's operation and settle its reservation, on the reader's thread."""
         runtime, reservation, wrapping = self.runtime, self.reservation, self.wrapping
-        if reservation is None and runtime.monitoring_enabled and not runtime.debug:
-            # Nothing waits for its cost: the pipeline prices it, off this thread.
+        if self.unwaited:  # the pipeline prices it
             wrapping.recorder.defer(self.recorded(end, wrapping.monitor.now_s()))
             return
         measured = measure_reading(runtime, end.reading)
