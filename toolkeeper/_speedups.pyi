@@ -129,13 +129,16 @@ class Chunks:
 
     count: int
     first_at: float | None
+    stopped_at: float | None
     ended: bool
+    on_stop: Callable[[Chunks, str, BaseException | None], object] | None
 
     def __init__(
         self,
         tail: int,
         clock: Callable[[], float],
         on_stop: Callable[[Chunks, str, BaseException | None], object],
+        later: Callable[[Chunks], object] | None = None,
     ) -> None: ...
     def saw(self, chunk: Any, /) -> Any: ...
     def read(self, chunks: Iterator[Any], /) -> Chunks: ...
