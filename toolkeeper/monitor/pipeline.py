@@ -139,7 +139,8 @@ class RecordPipeline:
         self._outbox: deque[RawRecord] = deque()
         self._recent: deque[RawRecord] = deque(maxlen=recent_size)
         self.unread: deque[RawRecord] = deque()
-        """Records whose response is still to read and price: see :meth:`defer`."""
+        """Records whose response is still to read and price, and records still to build
+        (``Recorder.defer``, ``Recorder.later``): the reader turns both into raw records."""
         self.reader: Callable[[list[RawRecord]], list[RawRecord]] | None = None
         """Turns unread records into raw records (set by the decorator layer)."""
         self.unread_threshold = max(min(256, drain_threshold), 1)
