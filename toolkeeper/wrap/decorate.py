@@ -50,7 +50,7 @@ from toolkeeper.wrap.calls import (
 from toolkeeper.wrap.context import current
 from toolkeeper.wrap.guarded import Resumed, acall_guarded, call_guarded
 from toolkeeper.wrap.runtime import Runtimes, ToolRuntime
-from toolkeeper.wrap.streams import StreamEnd, StreamEnding, meter, told_later
+from toolkeeper.wrap.streams import StreamEnd, StreamEnding, meter
 
 __all__ = ["FallbackSpec", "ToolWrapping"]
 
@@ -91,7 +91,7 @@ class ToolWrapping:
         self.recorder: Recorder = monitor.recorder
         monitor.recorder.measure_with(measure_unread)
         #: What a metered stream read to its end is handed to: the pipeline records it.
-        self._later = functools.partial(self.recorder.later, told_later)
+        self._later = functools.partial(self.recorder.later, _StreamCall.told_later)
         self.clock = clock
         self.labels = labels or None
         self.estimated_cost = estimated_cost
@@ -516,6 +516,17 @@ class _StreamCall(StreamEnding):
                 labels=wrapping.labels,
             )  # fmt: skip
         _settle(runtime, reservation, measured)
+
+    @staticmethod
+    def told_later(chunks: Any, end_s: float) -> Any:
+        """Return the unread record of a stream read to its end that was handed to ``later``.
+
+        The builder :meth:`Recorder.later <toolkeeper.monitor.recorder.Recorder.later>`
+        calls where the pipeline reads: ``chunks.on_stop`` is the stream's call, and
+        ``end_s`` when the stream ended.
+        """
+        call: _StreamCall = chunks.on_stop
+        return call.recorded(call.end_of(chunks, "completed", None), end_s)
 
     def recorded(self, end: StreamEnd, end_s: float) -> Any:
         """Return the unread record of the stream's operation, which ended at ``end_s``."""

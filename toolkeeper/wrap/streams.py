@@ -10,8 +10,8 @@ chunk or ``response.completed`` event, Anthropic in ``message_start`` and the fi
 iterator over the stream's own, in C when built (:class:`PythonChunks` is its twin), so
 a chunk costs a few writes. The end is told once to the stream's :class:`StreamEnding`;
 a stream read to its end may instead be handed to ``later`` (:func:`meter`), whose
-taker tells it off the reader's thread (:func:`told_later`). The operation is recorded
-once, when the stream ends:
+taker tells it off the reader's thread (the keeper's pipeline does). The operation is
+recorded once, when the stream ends:
 
 - consumed to its end: a success, its latency up to the moment its end is seen (the
   end of its chunks, a helper's drain, or the close or exit that finds a helper's
@@ -46,7 +46,6 @@ __all__ = [
     "StreamEnding",
     "meter",
     "meter_stream",
-    "told_later",
 ]
 
 #: The error code of an operation whose stream was closed before its end.
@@ -126,7 +125,7 @@ class PythonChunks:
     (:attr:`stopped_at`) and calls ``on_stop(chunks, how, error)``, then lets go of it;
     an error there wins. Given ``later``, a completed stream calls ``later(chunks)``
     instead and keeps ``on_stop`` (:attr:`on_stop`): whoever takes it tells it, off the
-    reader's thread (see :func:`told_later`).
+    reader's thread.
     """
 
     __slots__ = (
@@ -253,8 +252,9 @@ class StreamEnding(ABC):
     from (``source``: the stream, or the one its manager entered), never the wrappers, so
     that the chunks, which hold it, can outlive them while read, and judge the stream
     abandoned when collected unended. Called by the chunks (``on_stop``), it builds the
-    end and hands it to :meth:`ended`; a completed stream metered with ``later`` is
-    handed to :meth:`recorded` instead, off the reader's thread (:func:`told_later`).
+    end (:meth:`end_of`) and hands it to :meth:`ended`; a completed stream metered with
+    ``later`` is told by whoever takes its chunks from ``later``, which builds the end
+    the same way.
     """
 
     __slots__ = ("source", "started")
@@ -281,27 +281,6 @@ class StreamEnding(ABC):
     @abstractmethod
     def ended(self, end: StreamEnd) -> None:
         """Act on how the stream ended, on the thread that saw it end."""
-
-    def recorded(self, end: StreamEnd, end_s: float) -> Any:
-        """Return what a completed stream metered with ``later`` leaves (see :func:`told_later`).
-
-        ``end_s`` is when it ended, in epoch seconds. Only endings given to :func:`meter`
-        with ``later`` are asked.
-        """
-        raise NotImplementedError(f"{type(self).__name__} is not metered with later")
-
-
-def told_later(chunks: PythonChunks, end_s: float) -> Any:
-    """Tell a completed stream's ending, which ``later(chunks)`` was given instead, what it left.
-
-    Return what its :meth:`StreamEnding.recorded` returns: called by whoever took the
-    chunks from ``later`` (the monitor's pipeline, see :meth:`Recorder.later
-    <toolkeeper.monitor.recorder.Recorder.later>`), ``end_s`` being when it ended.
-    """
-    ending = chunks.on_stop
-    if not isinstance(ending, StreamEnding):
-        raise TypeError(f"chunks told later must end in a StreamEnding, not {ending!r}")
-    return ending.recorded(ending.end_of(chunks, "completed", None), end_s)
 
 
 class _Told(StreamEnding):
@@ -471,8 +450,8 @@ def meter(
     """Return ``stream`` wrapped so that ``ending`` is told once, when it ends.
 
     Given ``later``, a stream read to its end is handed to ``later(chunks)`` on the
-    reader's thread, and its ending told (:meth:`StreamEnding.recorded`) by whoever
-    takes it, through :func:`told_later`; any other end is told at once.
+    reader's thread, and its ending (``chunks.on_stop``) told by whoever takes it; any
+    other end is told at once.
     """
     kind = type(stream)
     wrapper = _WRAPPERS.get(kind)
